@@ -1,0 +1,1 @@
+"""Coexist's runtime library: domain rules, models and repositories shared by every function."""

@@ -1,0 +1,127 @@
+"""The one definition of Coexist's data resources.
+
+CDK stacks, local mode and the tests all build tables from these specs, so a key or an index is
+declared once. Every key attribute is a string unless its spec says otherwise.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class Key:
+    name: str
+    type: str = "S"  # "S" or "N"
+
+
+@dataclass(frozen=True)
+class Index:
+    name: str
+    partition_key: Key
+    sort_key: Key | None = None
+
+
+@dataclass(frozen=True)
+class TableSpec:
+    logical_id: str
+    env_var: str
+    partition_key: Key
+    sort_key: Key | None = None
+    indexes: tuple[Index, ...] = field(default_factory=tuple)
+    ttl_attribute: str | None = None
+
+    def key_schema(self) -> list[dict]:
+        schema = [{"AttributeName": self.partition_key.name, "KeyType": "HASH"}]
+        if self.sort_key:
+            schema.append({"AttributeName": self.sort_key.name, "KeyType": "RANGE"})
+        return schema
+
+    def attribute_definitions(self) -> list[dict]:
+        keys = [self.partition_key, self.sort_key]
+        for index in self.indexes:
+            keys += [index.partition_key, index.sort_key]
+        seen: dict[str, str] = {}
+        for key in keys:
+            if key is not None:
+                seen.setdefault(key.name, key.type)
+        return [{"AttributeName": n, "AttributeType": t} for n, t in seen.items()]
+
+    def create_table_kwargs(self, table_name: str) -> dict:
+        """Arguments for boto3 `create_table` (local mode and tests)."""
+        kwargs: dict = {
+            "TableName": table_name,
+            "KeySchema": self.key_schema(),
+            "AttributeDefinitions": self.attribute_definitions(),
+            "BillingMode": "PAY_PER_REQUEST",
+        }
+        if self.indexes:
+            kwargs["GlobalSecondaryIndexes"] = [
+                {
+                    "IndexName": index.name,
+                    "KeySchema": [{"AttributeName": index.partition_key.name, "KeyType": "HASH"}]
+                    + ([{"AttributeName": index.sort_key.name, "KeyType": "RANGE"}] if index.sort_key else []),
+                    "Projection": {"ProjectionType": "ALL"},
+                }
+                for index in self.indexes
+            ]
+        return kwargs
+
+
+# A WhatsApp business phone number: coexistence state, history-sync progress, last app activity.
+NUMBERS = TableSpec(
+    logical_id="Numbers",
+    env_var="NUMBERS_TABLE",
+    partition_key=Key("phone_number_id"),
+    indexes=(Index("by_waba", Key("waba_id")),),
+)
+
+# A WhatsApp Business Account: its coexistence state (item sk="STATE") and every account_update
+# event it received (sk="EVENT#<time>#<event>#<digest>").
+ACCOUNTS = TableSpec(
+    logical_id="Accounts",
+    env_var="ACCOUNTS_TABLE",
+    partition_key=Key("waba_id"),
+    sort_key=Key("sk"),
+)
+
+# One conversation thread between a business number and a customer.
+CHATS = TableSpec(
+    logical_id="Chats",
+    env_var="CHATS_TABLE",
+    partition_key=Key("phone_number_id"),
+    sort_key=Key("wa_id"),
+    indexes=(Index("by_recent", Key("phone_number_id"), Key("last_message_at", "N")),),
+)
+
+# Messages are keyed by their id (the wamid for anything Meta has seen) because deduplication and
+# status updates arrive with the wamid alone; the chat index serves the conversation view.
+MESSAGES = TableSpec(
+    logical_id="Messages",
+    env_var="MESSAGES_TABLE",
+    partition_key=Key("id"),
+    indexes=(Index("by_chat", Key("chat_id"), Key("position")),),
+)
+
+# A customer as the business knows them: profile name, phone-app contact card, consent ledger.
+CONTACTS = TableSpec(
+    logical_id="Contacts",
+    env_var="CONTACTS_TABLE",
+    partition_key=Key("phone_number_id"),
+    sort_key=Key("wa_id"),
+)
+
+TABLES: tuple[TableSpec, ...] = (NUMBERS, ACCOUNTS, CHATS, MESSAGES, CONTACTS)
+
+# Queues: Meta webhooks wait here between the fast webhook acknowledgement and ingest.
+INBOUND_QUEUE_ENV = "INBOUND_QUEUE_URL"
+INBOUND_VISIBILITY_TIMEOUT_S = 180  # six times the ingest function's timeout, as AWS recommends
+INBOUND_MAX_RECEIVES = 5  # then the envelope is parked in the DLQ with an alarm
+INGEST_BATCH_SIZE = 10
+INGEST_TIMEOUT_S = 30
+
+ARCHIVE_BUCKET_ENV = "ARCHIVE_BUCKET"
+# S3 prefixes in the archive bucket.
+RAW_PREFIX = "raw/"  # every signed webhook body, as received
+QUARANTINE_PREFIX = "quarantine/"  # signed bodies that are not a WhatsApp envelope
+UNHANDLED_PREFIX = "unhandled/"  # changes of a field this version does not model

@@ -1,0 +1,76 @@
+"""Configuration read from the environment once per process.
+
+Deployed, secrets live in Secrets Manager and only their ARNs are in the environment; locally the
+values themselves come from environment variables with development defaults.
+"""
+
+from __future__ import annotations
+
+import os
+from functools import lru_cache
+
+from pydantic import BaseModel, Field
+
+from coexist import resources
+
+LOCAL_APP_SECRET = "local-app-secret"
+LOCAL_VERIFY_TOKEN = "local-verify-token"
+LOCAL_API_TOKEN = "local-dev-token"
+SECRET_CACHE_SECONDS = 300
+
+
+class Settings(BaseModel):
+    stage: str = "local"
+    numbers_table: str = "coexist-numbers"
+    accounts_table: str = "coexist-accounts"
+    chats_table: str = "coexist-chats"
+    messages_table: str = "coexist-messages"
+    contacts_table: str = "coexist-contacts"
+    archive_bucket: str = "coexist-archive"
+    inbound_queue_url: str = ""
+    # Webhook bodies up to this size travel inside the SQS message; larger ones are read back from
+    # the archive (SQS caps a message at 256 KiB by default, 1 MiB at most; Meta sends up to 3 MB).
+    inline_body_limit: int = Field(default=200_000, ge=1_000, le=240_000)
+    app_secret_arn: str | None = None
+    app_secret: str = LOCAL_APP_SECRET
+    verify_token_arn: str | None = None
+    verify_token: str = LOCAL_VERIFY_TOKEN
+    # "token": a shared bearer token (local mode); "cognito": API Gateway has already checked a JWT.
+    api_auth: str = "token"
+    api_token: str = LOCAL_API_TOKEN
+
+    @classmethod
+    def from_environ(cls, environ: dict[str, str] | os._Environ = os.environ) -> "Settings":
+        mapping = {
+            "stage": "COEXIST_STAGE",
+            "numbers_table": resources.NUMBERS.env_var,
+            "accounts_table": resources.ACCOUNTS.env_var,
+            "chats_table": resources.CHATS.env_var,
+            "messages_table": resources.MESSAGES.env_var,
+            "contacts_table": resources.CONTACTS.env_var,
+            "archive_bucket": resources.ARCHIVE_BUCKET_ENV,
+            "inbound_queue_url": resources.INBOUND_QUEUE_ENV,
+            "inline_body_limit": "INLINE_BODY_LIMIT",
+            "app_secret_arn": "WHATSAPP_APP_SECRET_ARN",
+            "app_secret": "WHATSAPP_APP_SECRET",
+            "verify_token_arn": "WHATSAPP_VERIFY_TOKEN_ARN",
+            "verify_token": "WHATSAPP_VERIFY_TOKEN",
+            "api_auth": "COEXIST_API_AUTH",
+            "api_token": "COEXIST_API_TOKEN",
+        }
+        values = {field: environ[var] for field, var in mapping.items() if environ.get(var)}
+        return cls(**values)
+
+    def secret(self, name: str) -> str:
+        """The app secret or verify token: from Secrets Manager when an ARN is configured."""
+        arn = getattr(self, f"{name}_arn")
+        if arn:
+            from aws_lambda_powertools.utilities import parameters
+
+            return parameters.get_secret(arn, max_age=SECRET_CACHE_SECONDS)
+        return getattr(self, name)
+
+
+@lru_cache(maxsize=1)
+def settings() -> Settings:
+    return Settings.from_environ()
