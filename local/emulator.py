@@ -1,0 +1,124 @@
+"""The AWS side of local mode: fake credentials, moto, and Coexist's resources created inside it.
+
+`create_resources` builds the same tables, bucket, queues and topic as the CDK stacks, from the
+shared definitions in `coexist.resources`, against whatever boto3 session it is given. Local mode
+calls it inside `mock_aws` + a moto server; integration tests and benchmarks call it under a plain
+`mock_aws()`:
+
+    with mock_aws():
+        env = create_resources(boto3.Session(region_name="us-east-1"), prefix="coexist-test")
+        monkeypatch.setattr(os, "environ", {**os.environ, **env})  # or os.environ.update(env)
+
+It returns `{env var: value}`: every table's `spec.env_var`, `ARCHIVE_BUCKET`, `INBOUND_QUEUE_URL`,
+plus two local-only names (`INBOUND_DLQ_URL`, `SOCIAL_MESSAGING_TOPIC_ARN`) that no handler reads.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+
+import boto3
+from coexist import resources
+
+REGION = "us-east-1"
+# Set before any boto3 client exists, so nothing can reach a real account by accident.
+FAKE_AWS_ENV = {
+    "AWS_DEFAULT_REGION": REGION,
+    "AWS_REGION": REGION,
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_SECURITY_TOKEN": "testing",
+    "AWS_SESSION_TOKEN": "testing",
+}
+DLQ_URL_ENV = "INBOUND_DLQ_URL"
+SOCIAL_TOPIC_ENV = "SOCIAL_MESSAGING_TOPIC_ARN"
+DLQ_RETENTION_S = 14 * 24 * 3600  # the SQS maximum: time to inspect and redrive a parked envelope
+
+
+def use_fake_aws_credentials(environ=os.environ) -> None:
+    """Overwrite (not default) credentials: a developer's real profile must never be used here."""
+    environ.pop("AWS_PROFILE", None)
+    environ.update(FAKE_AWS_ENV)
+
+
+def table_name(prefix: str, spec: resources.TableSpec) -> str:
+    return f"{prefix}-{spec.logical_id.lower()}"
+
+
+def create_resources(session: boto3.session.Session | None = None, prefix: str = "coexist-local") -> dict[str, str]:
+    """Create Coexist's data resources in the (emulated) account behind `session`."""
+    session = session or boto3.Session(region_name=REGION)
+    env: dict[str, str] = {}
+    dynamodb = session.client("dynamodb")
+    for spec in resources.TABLES:
+        name = table_name(prefix, spec)
+        dynamodb.create_table(**spec.create_table_kwargs(name))
+        if spec.ttl_attribute:
+            dynamodb.update_time_to_live(
+                TableName=name, TimeToLiveSpecification={"Enabled": True, "AttributeName": spec.ttl_attribute}
+            )
+        env[spec.env_var] = name
+
+    env[resources.ARCHIVE_BUCKET_ENV] = _create_archive_bucket(session.client("s3"), f"{prefix}-archive")
+    sqs = session.client("sqs")
+    queue_url, queue_arn, dlq_url = _create_inbound_queue(sqs, f"{prefix}-inbound")
+    env[resources.INBOUND_QUEUE_ENV] = queue_url
+    env[DLQ_URL_ENV] = dlq_url
+    env[SOCIAL_TOPIC_ENV] = _create_social_messaging_topic(
+        session.client("sns"), sqs, f"{prefix}-social-messaging", queue_url, queue_arn
+    )
+    return env
+
+
+def _create_archive_bucket(s3, name: str) -> str:
+    # Object Lock is what makes the archive a WORM record; it can only be switched on at creation.
+    s3.create_bucket(Bucket=name, ObjectLockEnabledForBucket=True)
+    return name
+
+
+def _create_inbound_queue(sqs, name: str) -> tuple[str, str, str]:
+    # The DLQ must exist first: the redrive policy names it by ARN.
+    dlq_url = sqs.create_queue(
+        QueueName=f"{name}-dlq", Attributes={"MessageRetentionPeriod": str(DLQ_RETENTION_S)}
+    )["QueueUrl"]
+    dlq_arn = queue_arn(sqs, dlq_url)
+    redrive = {"deadLetterTargetArn": dlq_arn, "maxReceiveCount": resources.INBOUND_MAX_RECEIVES}
+    queue_url = sqs.create_queue(
+        QueueName=name,
+        Attributes={
+            "VisibilityTimeout": str(resources.INBOUND_VISIBILITY_TIMEOUT_S),
+            "RedrivePolicy": json.dumps(redrive),
+        },
+    )["QueueUrl"]
+    return queue_url, queue_arn(sqs, queue_url), dlq_url
+
+
+def _create_social_messaging_topic(sns, sqs, name: str, queue_url: str, queue_arn_: str) -> str:
+    """Stands in for AWS End User Messaging Social, which publishes WhatsApp events to SNS."""
+    topic_arn = sns.create_topic(Name=name)["TopicArn"]
+    # Moto does not enforce queue policies; set it anyway so the wiring matches a deployment.
+    policy = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Principal": {"Service": "sns.amazonaws.com"},
+                "Action": "sqs:SendMessage",
+                "Resource": queue_arn_,
+                "Condition": {"ArnEquals": {"aws:SourceArn": topic_arn}},
+            }
+        ],
+    }
+    sqs.set_queue_attributes(QueueUrl=queue_url, Attributes={"Policy": json.dumps(policy)})
+    sns.subscribe(
+        TopicArn=topic_arn,
+        Protocol="sqs",
+        Endpoint=queue_arn_,
+        Attributes={"RawMessageDelivery": "true"},
+    )
+    return topic_arn
+
+
+def queue_arn(sqs, queue_url: str) -> str:
+    return sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]

@@ -1,0 +1,54 @@
+"""Acting as Meta towards the local webhook: sign a payload and POST it.
+
+    python -m local replay payload.json [more.json ...] [--url URL] [--secret SECRET]
+
+Meta signs the exact bytes it sends (`X-Hub-Signature-256: sha256=<hex HMAC-SHA256>`), so a file is
+posted byte for byte, never re-serialised. The secret defaults to `WHATSAPP_APP_SECRET`, else the
+local development secret — the same defaults local mode itself uses.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import os
+import urllib.error
+import urllib.request
+
+SIGNATURE_HEADER = "X-Hub-Signature-256"
+
+
+def sign(body: bytes, secret: str) -> str:
+    """The `X-Hub-Signature-256` value Meta would send with `body`."""
+    return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+
+
+def default_webhook_url() -> str:
+    return f"http://127.0.0.1:{os.environ.get('COEXIST_PORT', '8080')}/webhook"
+
+
+def post_webhook(url: str, body: bytes, secret: str, timeout: float = 30) -> tuple[int, bytes]:
+    """POST a signed body; returns (status, response body) for any HTTP status."""
+    request = urllib.request.Request(
+        url,
+        data=body,
+        method="POST",
+        headers={"Content-Type": "application/json", SIGNATURE_HEADER: sign(body, secret)},
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            return response.status, response.read()
+    except urllib.error.HTTPError as error:
+        return error.code, error.read()
+
+
+def replay(paths: list[str], url: str, secret: str) -> int:
+    """Post each file; the exit status is non-zero if any was not answered 200."""
+    worst = 0
+    for path in paths:
+        with open(path, "rb") as f:
+            body = f.read()
+        status, reply = post_webhook(url, body, secret)
+        print(f"{path}: {status} {reply[:200].decode('utf-8', 'replace')}")
+        worst = worst or int(status != 200)
+    return worst

@@ -1,0 +1,133 @@
+"""Local mode's process: moto, Coexist's resources, the API Gateway stand-in and the queue pollers.
+
+Start order matters: fake credentials → `mock_aws` for the process → a moto server inside it
+(sharing its state, so `aws --endpoint-url` and other processes see the same account) → resources
+→ their env vars → only then the handlers are imported, so they read the local settings.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import signal
+import socket
+import threading
+from contextlib import ExitStack
+from dataclasses import dataclass
+
+from coexist import resources, settings
+
+from local import emulator
+from local.gateway import Gateway, coexist_routes, serve
+from local.lambdas import API_GATEWAY_TIMEOUT_S, LocalFunction
+from local.poller import QueuePoller
+
+log = logging.getLogger("local")  # not under "coexist": Powertools owns that logger tree
+READY_PREFIX = "COEXIST_LOCAL_READY"
+# Development defaults; any of them can be overridden from the environment.
+LOCAL_CONFIG = {
+    "COEXIST_STAGE": "local",
+    "WHATSAPP_APP_SECRET": settings.LOCAL_APP_SECRET,
+    "WHATSAPP_VERIFY_TOKEN": settings.LOCAL_VERIFY_TOKEN,
+    "COEXIST_API_TOKEN": settings.LOCAL_API_TOKEN,
+    "COEXIST_API_AUTH": "token",
+    "POWERTOOLS_SERVICE_NAME": "coexist",
+    "POWERTOOLS_METRICS_NAMESPACE": "Coexist",
+    "POWERTOOLS_TRACE_DISABLED": "true",  # no X-Ray daemon here
+}
+
+
+@dataclass
+class Options:
+    host: str = "127.0.0.1"
+    port: int = 8080
+    moto_port: int = 5001
+    prefix: str = "coexist-local"
+
+
+def run(options: Options) -> int:
+    """Run local mode until SIGINT/SIGTERM; returns the exit status."""
+    stopping = threading.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: stopping.set())
+
+    emulator.use_fake_aws_credentials()
+    for name, value in LOCAL_CONFIG.items():
+        os.environ.setdefault(name, value)
+
+    from moto import mock_aws
+    from moto.server import ThreadedMotoServer
+
+    with ExitStack() as cleanup:
+        cleanup.enter_context(mock_aws())
+        _require_free_port(options.host, options.moto_port, "--moto-port")
+        moto_server = ThreadedMotoServer(ip_address=options.host, port=options.moto_port, verbose=False)
+        moto_server.start()
+        cleanup.callback(moto_server.stop)
+        moto_host, moto_port = moto_server.get_host_and_port()
+        moto_url = f"http://{moto_host}:{moto_port}"
+
+        import boto3
+
+        session = boto3.Session(region_name=emulator.REGION)
+        env = emulator.create_resources(session, options.prefix)
+        os.environ.update(env)
+        settings.settings.cache_clear()
+
+        webhook = LocalFunction("coexist-webhook", "functions.webhook.handler", API_GATEWAY_TIMEOUT_S)
+        api = LocalFunction("coexist-api", "functions.api.handler", API_GATEWAY_TIMEOUT_S)
+        ingest = LocalFunction("coexist-ingest", "functions.ingest.handler", resources.INGEST_TIMEOUT_S)
+        for function in (webhook, api, ingest):
+            function.load()
+
+        _require_free_port(options.host, options.port, "--port")
+        gateway = Gateway((options.host, options.port), coexist_routes(webhook, api))
+        cleanup.callback(serve(gateway))
+
+        pollers = []
+        if ingest.available:  # without a handler Lambda would fail every batch; leave them queued
+            sqs = session.client("sqs")
+            queue_url = env[resources.INBOUND_QUEUE_ENV]
+            pollers.append(
+                QueuePoller(sqs, queue_url, emulator.queue_arn(sqs, queue_url), ingest, resources.INGEST_BATCH_SIZE)
+            )
+        for poller in pollers:
+            poller.start()
+            cleanup.callback(poller.stop)  # runs first: pollers stop before the gateway and moto
+
+        announce(gateway.url, moto_url, env, unavailable=[f.name for f in (webhook, api, ingest) if not f.available])
+        stopping.wait()
+        print("[local] shutting down", flush=True)
+    return 0
+
+
+def _require_free_port(host: str, port: int, flag: str) -> None:
+    # ThreadedMotoServer waits forever if its thread cannot bind, so check before starting it.
+    if port == 0:
+        return
+    with socket.socket() as probe:
+        try:
+            probe.bind((host, port))
+        except OSError as error:
+            raise SystemExit(f"[local] {host}:{port} is not free ({error.strerror}); choose another {flag}, or 0") from None
+
+
+def announce(http_url: str, moto_url: str, env: dict[str, str], unavailable: list[str]) -> None:
+    topic = env[emulator.SOCIAL_TOPIC_ENV]
+    lines = [
+        "Coexist local mode is running (Ctrl-C to stop)",
+        f"  webhook        {http_url}/webhook   (Meta callback URL)",
+        f"  API            {http_url}/api/      (Authorization: Bearer {os.environ['COEXIST_API_TOKEN']})",
+        f"  verify token   {os.environ['WHATSAPP_VERIFY_TOKEN']}",
+        f"  app secret     {os.environ['WHATSAPP_APP_SECRET']}",
+        f"  AWS emulator   {moto_url}   (aws --endpoint-url {moto_url} dynamodb list-tables)",
+        f"  inbound queue  {env[resources.INBOUND_QUEUE_ENV]}",
+        f"  EUM Social SNS {topic}",
+        f"  replay         python -m local replay payload.json --url {http_url}/webhook",
+    ]
+    if unavailable:
+        lines.append(f"  NOT IMPORTABLE {', '.join(unavailable)} (see the errors above; they answer 502 / are not polled)")
+    print("\n".join(lines), flush=True)
+    ready = {"http": http_url, "moto": moto_url, "sns_topic_arn": topic, "env": env}
+    print(f"{READY_PREFIX} {json.dumps(ready)}", flush=True)
