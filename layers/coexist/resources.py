@@ -125,3 +125,6 @@ ARCHIVE_BUCKET_ENV = "ARCHIVE_BUCKET"
 RAW_PREFIX = "raw/"  # every signed webhook body, as received
 QUARANTINE_PREFIX = "quarantine/"  # signed bodies that are not a WhatsApp envelope
 UNHANDLED_PREFIX = "unhandled/"  # changes of a field this version does not model
+
+# CloudWatch namespace of every custom metric (alarms in the stacks refer to it).
+METRICS_NAMESPACE = "Coexist"

@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 from functools import lru_cache
 
-from pydantic import BaseModel, Field
+from dataclasses import dataclass
 
 from coexist import resources
 
@@ -19,7 +19,8 @@ LOCAL_API_TOKEN = "local-dev-token"
 SECRET_CACHE_SECONDS = 300
 
 
-class Settings(BaseModel):
+@dataclass(frozen=True)
+class Settings:
     stage: str = "local"
     numbers_table: str = "coexist-numbers"
     accounts_table: str = "coexist-accounts"
@@ -30,7 +31,7 @@ class Settings(BaseModel):
     inbound_queue_url: str = ""
     # Webhook bodies up to this size travel inside the SQS message; larger ones are read back from
     # the archive (SQS caps a message at 256 KiB by default, 1 MiB at most; Meta sends up to 3 MB).
-    inline_body_limit: int = Field(default=200_000, ge=1_000, le=240_000)
+    inline_body_limit: int = 200_000
     app_secret_arn: str | None = None
     app_secret: str = LOCAL_APP_SECRET
     verify_token_arn: str | None = None
@@ -58,8 +59,16 @@ class Settings(BaseModel):
             "api_auth": "COEXIST_API_AUTH",
             "api_token": "COEXIST_API_TOKEN",
         }
-        values = {field: environ[var] for field, var in mapping.items() if environ.get(var)}
-        return cls(**values)
+        # A plain dataclass, not pydantic: the webhook function's cold start must stay light.
+        values: dict = {field: environ[var] for field, var in mapping.items() if environ.get(var)}
+        if "inline_body_limit" in values:
+            values["inline_body_limit"] = int(values["inline_body_limit"])
+        settings = cls(**values)
+        if not 1_000 <= settings.inline_body_limit <= 240_000:
+            raise ValueError("INLINE_BODY_LIMIT must be between 1000 and 240000 bytes (SQS holds 256 KiB)")
+        if settings.api_auth not in ("token", "cognito"):
+            raise ValueError("COEXIST_API_AUTH must be 'token' or 'cognito'")
+        return settings
 
     def secret(self, name: str) -> str:
         """The app secret or verify token: from Secrets Manager when an ARN is configured."""

@@ -1,0 +1,58 @@
+"""Ingest: inbound-queue batches to the inbox tables, reporting partial batch failures."""
+
+from __future__ import annotations
+
+from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+
+from coexist import wiring
+from coexist.resources import METRICS_NAMESPACE
+from coexist.ingest import Quarantined, envelope_from_record, ingest
+
+logger = Logger(service="coexist-ingest")
+tracer = Tracer(service="coexist-ingest")
+metrics = Metrics(namespace=METRICS_NAMESPACE, service="coexist-ingest")
+processor = BatchProcessor(event_type=EventType.SQS)
+
+
+
+@tracer.capture_method(capture_response=False)
+def handle_record(record: SQSRecord) -> None:
+    inbox = wiring.inbox()
+    attributes = {name: value.string_value for name, value in record.message_attributes.items()}
+    try:
+        summary = ingest(envelope_from_record(record.body, attributes, inbox.archive), inbox)
+    except Quarantined as quarantined:
+        # Kept in the archive's quarantine; retrying could never succeed, so the record is done.
+        metrics.add_metric(name="IngestQuarantined", unit=MetricUnit.Count, value=1)
+        logger.warning("record quarantined", extra={"message_id": record.message_id, "reason": str(quarantined)})
+        return
+    metrics.add_metric(name="IngestMessages", unit=MetricUnit.Count, value=summary.messages)
+    metrics.add_metric(name="IngestDuplicates", unit=MetricUnit.Count, value=summary.duplicates)
+    metrics.add_metric(name="IngestStatuses", unit=MetricUnit.Count, value=summary.statuses)
+    metrics.add_metric(name="IngestHistoryMessages", unit=MetricUnit.Count, value=summary.history_messages)
+    if summary.unhandled:
+        metrics.add_metric(name="IngestUnhandledChanges", unit=MetricUnit.Count, value=summary.unhandled)
+    if summary.unknown_message_types:
+        metrics.add_metric(name="IngestUnknownMessageTypes", unit=MetricUnit.Count, value=len(summary.unknown_message_types))
+    logger.info(
+        "record ingested",
+        extra={
+            "message_id": record.message_id,
+            "messages": summary.messages,
+            "duplicates": summary.duplicates,
+            "statuses": summary.statuses,
+            "history_messages": summary.history_messages,
+            "unhandled": summary.unhandled,
+            "unknown_types": sorted(set(summary.unknown_message_types)),
+        },
+    )
+
+
+@logger.inject_lambda_context(log_event=False)
+@tracer.capture_lambda_handler(capture_response=False)
+@metrics.log_metrics
+def lambda_handler(event: dict, context) -> dict:
+    return process_partial_response(event=event, record_handler=handle_record, processor=processor, context=context)

@@ -1,0 +1,1 @@
+"""Domain rules of a WhatsApp Coexistence inbox, free of AWS and HTTP."""

@@ -1,0 +1,280 @@
+"""Turn one Meta webhook envelope into inbox records (see records.py).
+
+Pure: no AWS, no clock. Loops over every entry, change and inner array, because Meta batches up to
+1000 updates in one POST. A change that does not validate is returned as `Unhandled`, never raised,
+so one odd change cannot block the others.
+"""
+
+from __future__ import annotations
+
+import re
+
+from pydantic import ValidationError
+
+from coexist.domain import delivery, window
+from coexist.domain.records import (
+    BUSINESS_APP,
+    CUSTOMER,
+    HISTORY,
+    INBOUND,
+    OUTBOUND,
+    AccountEvent,
+    AppContactChange,
+    ChatActivity,
+    ContactProfile,
+    HistoryChunkImported,
+    HistoryDeclined,
+    Interpretation,
+    MediaArrival,
+    MessageEdit,
+    MessageRecord,
+    MessageRevoke,
+    NumberSeen,
+    StatusUpdate,
+    Unhandled,
+)
+from coexist.meta import models
+from coexist.meta.models import Message
+
+HISTORY_DECLINED_CODE = 2593109
+_PHONE_LIKE = re.compile(r"\+?[\d\s\-().]+")
+
+
+def normalize_wa_id(value: str) -> str:
+    """Phone numbers arrive as "16505551234" or "+16505551234"; BSUIDs are kept as they are."""
+    value = value.strip()
+    if _PHONE_LIKE.fullmatch(value):
+        return re.sub(r"\D", "", value)
+    return value
+
+
+def message_text(message_type: str, content) -> str | None:
+    """The human-readable text of a message, for inbox lists and search (None if it has none)."""
+    if not isinstance(content, dict):
+        return None
+    if message_type == "text":
+        return content.get("body")
+    if message_type in ("image", "video", "document", "audio", "sticker"):
+        return content.get("caption")
+    if message_type == "interactive":
+        reply = content.get(content.get("type") or "") or {}
+        return reply.get("title") if isinstance(reply, dict) else None
+    if message_type == "button":
+        return content.get("text")
+    if message_type == "reaction":
+        return content.get("emoji") or None
+    if message_type == "location":
+        return content.get("name") or content.get("address")
+    return None
+
+
+def interpret(envelope: models.WebhookEnvelope) -> Interpretation:
+    result = Interpretation()
+    for entry in envelope.entry:
+        for change in entry.changes:
+            _interpret_change(entry, change, result)
+    return result
+
+
+def _interpret_change(entry: models.Entry, change: models.Change, result: Interpretation) -> None:
+    field = change.field_name
+    model = models.VALUE_MODELS.get(field or "")
+    if model is None:
+        result.unhandled.append(Unhandled(field, "unknown field", change.model_dump(mode="json")))
+        return
+    try:
+        value = model.model_validate(change.value)
+    except ValidationError as error:
+        reason = f"invalid {field} value: {error.error_count()} validation error(s)"
+        result.unhandled.append(Unhandled(field, reason, change.model_dump(mode="json")))
+        return
+    handler = _HANDLERS[field]
+    handler(entry, value, result)
+
+
+def _record(message: Message, number: str, wa_id: str, direction: str, source: str) -> MessageRecord:
+    content = message.content()
+    return MessageRecord(
+        id=message.id,
+        phone_number_id=number,
+        wa_id=wa_id,
+        direction=direction,
+        source=source,
+        type=message.type,
+        timestamp=message.timestamp,
+        text=message_text(message.type, content),
+        content=content,
+        context_id=message.context.id if message.context else None,
+        referral=message.referral.model_dump(mode="json", exclude_none=True) if message.referral else None,
+        errors=[_error(e) for e in message.errors],
+    )
+
+
+def _error(error: models.MetaError) -> dict:
+    return {"code": error.code, "title": error.title, "message": error.message, "details": error.details}
+
+
+def _note_unknown_type(message: Message, result: Interpretation) -> None:
+    if not message.is_modelled_type():
+        result.unknown_message_types.append(message.type)
+
+
+def _messages(entry: models.Entry, value: models.MessagesValue, result: Interpretation) -> None:
+    number = value.metadata.phone_number_id
+    result.see_number(NumberSeen(number, value.metadata.display_phone_number, entry.id))
+    profiles = {c.wa_id: c for c in value.contacts if c.wa_id}
+    for message in value.messages:
+        if not message.from_:
+            result.unhandled.append(Unhandled("messages", "message without a sender", message.model_dump(mode="json", by_alias=True)))
+            continue
+        wa_id = normalize_wa_id(message.from_)
+        _note_unknown_type(message, result)
+        result.messages.append(_record(message, number, wa_id, INBOUND, CUSTOMER))
+        opens = window.opens_window(message.type)
+        result.touch_chat(
+            ChatActivity(
+                number,
+                wa_id,
+                last_message_at=message.timestamp,
+                last_customer_message_at=message.timestamp if opens else None,
+                referral_at=message.timestamp if message.referral else None,
+            )
+        )
+        contact = profiles.get(message.from_) or profiles.get(wa_id)
+        profile = ContactProfile(
+            number,
+            wa_id,
+            profile_name=contact.profile.name if contact and contact.profile else None,
+            user_id=contact.user_id if contact else None,
+            seen_at=message.timestamp,
+        )
+        known = result.profiles.get((number, wa_id))
+        if known is None or known.seen_at <= profile.seen_at:
+            result.profiles[(number, wa_id)] = profile
+    for status in value.statuses:
+        result.statuses.append(
+            StatusUpdate(
+                message_id=status.id,
+                phone_number_id=number,
+                wa_id=normalize_wa_id(status.recipient_id) if status.recipient_id else None,
+                status=status.status,
+                timestamp=status.timestamp,
+                errors=[_error(e) for e in status.errors],
+                pricing=status.pricing.model_dump(mode="json", exclude_none=True) if status.pricing else None,
+                conversation=status.conversation.model_dump(mode="json", exclude_none=True) if status.conversation else None,
+            )
+        )
+    if value.errors:
+        result.unhandled.append(Unhandled("messages", "value-level errors", value.model_dump(mode="json", by_alias=True)))
+
+
+def _echoes(entry: models.Entry, value: models.EchoesValue, result: Interpretation) -> None:
+    number = value.metadata.phone_number_id
+    latest = max((m.timestamp for m in value.message_echoes), default=None)
+    result.see_number(
+        NumberSeen(number, value.metadata.display_phone_number, entry.id, app_activity_at=latest, coexistence_evidence=True)
+    )
+    for echo in value.message_echoes:
+        if not echo.to:
+            result.unhandled.append(Unhandled("smb_message_echoes", "echo without a recipient", echo.model_dump(mode="json", by_alias=True)))
+            continue
+        wa_id = normalize_wa_id(echo.to)
+        # An echo marks human activity on the chat but never touches the customer-service window.
+        result.touch_chat(ChatActivity(number, wa_id, last_message_at=echo.timestamp, last_app_activity_at=echo.timestamp))
+        if echo.type == "edit" and echo.edit:
+            edited = models.Message.model_validate(
+                {"id": echo.edit.original_message_id, "timestamp": echo.timestamp, **(echo.edit.message or {"type": "unknown"})}
+            )
+            content = edited.content()
+            result.edits.append(
+                MessageEdit(echo.edit.original_message_id, number, wa_id, echo.timestamp, edited.type, content, message_text(edited.type, content))
+            )
+            continue
+        if echo.type == "revoke" and echo.revoke:
+            result.revokes.append(MessageRevoke(echo.revoke.original_message_id, number, wa_id, echo.timestamp))
+            continue
+        _note_unknown_type(echo, result)
+        result.messages.append(_record(echo, number, wa_id, OUTBOUND, BUSINESS_APP))
+
+
+def _history(entry: models.Entry, value: models.HistoryValue, result: Interpretation) -> None:
+    number = value.metadata.phone_number_id
+    business = normalize_wa_id(value.metadata.display_phone_number)
+    result.see_number(NumberSeen(number, value.metadata.display_phone_number, entry.id, coexistence_evidence=True))
+    for chunk in value.history:
+        for error in chunk.errors:
+            if error.code == HISTORY_DECLINED_CODE:
+                result.history_declined.append(HistoryDeclined(number, error.code, error.details))
+            else:
+                result.unhandled.append(Unhandled("history", f"history error {error.code}", chunk.model_dump(mode="json")))
+        count = 0
+        for thread in chunk.threads:
+            wa_id = normalize_wa_id(thread.id)
+            latest = None
+            for message in thread.messages:
+                sender = normalize_wa_id(message.from_) if message.from_ else None
+                direction = OUTBOUND if sender == business else INBOUND
+                record = _record(message, number, wa_id, direction, HISTORY)
+                record.history_status = message.history_context.status if message.history_context else None
+                record.status = delivery.history_status(record.history_status)
+                result.history_messages.append(record)
+                _note_unknown_type(message, result)
+                latest = max(latest or 0, message.timestamp)
+                count += 1
+            # History fills the inbox but never opens a window nor wakes a bot.
+            if latest is not None:
+                result.touch_chat(ChatActivity(number, wa_id, last_message_at=latest))
+        if chunk.metadata:
+            meta = chunk.metadata
+            result.history_chunks.append(HistoryChunkImported(number, meta.phase, meta.chunk_order, meta.progress, count))
+    for message in value.messages:
+        # Media content for an earlier `media_placeholder` (same wamid), sent on its own.
+        sender = normalize_wa_id(message.from_) if message.from_ else None
+        if sender and sender != business:
+            wa_id, direction = sender, INBOUND
+        else:
+            wa_id, direction = (normalize_wa_id(message.to) if message.to else ""), OUTBOUND
+        record = _record(message, number, wa_id, direction, HISTORY)
+        result.media_arrivals.append(MediaArrival(record))
+
+
+def _state_sync(entry: models.Entry, value: models.StateSyncValue, result: Interpretation) -> None:
+    number = value.metadata.phone_number_id
+    result.see_number(NumberSeen(number, value.metadata.display_phone_number, entry.id, coexistence_evidence=True))
+    for item in value.state_sync:
+        if item.type != "contact" or item.contact is None or item.action not in ("add", "remove"):
+            result.unhandled.append(Unhandled("smb_app_state_sync", f"state sync {item.type}/{item.action}", item.model_dump(mode="json")))
+            continue
+        result.app_contacts.append(
+            AppContactChange(
+                number,
+                normalize_wa_id(item.contact.phone_number),
+                item.action,
+                item.contact.full_name,
+                item.contact.first_name,
+                item.metadata.timestamp if item.metadata else (entry.time or 0),
+            )
+        )
+
+
+def _account_update(entry: models.Entry, value: models.AccountUpdateValue, result: Interpretation) -> None:
+    waba_id = (value.waba_info.waba_id if value.waba_info and value.waba_info.waba_id else None) or entry.id
+    result.account_events.append(
+        AccountEvent(
+            waba_id=waba_id,
+            event=value.event,
+            time=entry.time,
+            phone_number=value.phone_number,
+            disconnection=value.disconnection_info.model_dump(mode="json", exclude_none=True) if value.disconnection_info else None,
+            raw=value.model_dump(mode="json"),
+        )
+    )
+
+
+_HANDLERS = {
+    "messages": _messages,
+    "smb_message_echoes": _echoes,
+    "history": _history,
+    "smb_app_state_sync": _state_sync,
+    "account_update": _account_update,
+}

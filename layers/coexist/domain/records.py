@@ -1,0 +1,212 @@
+"""What one webhook means for the inbox, as plain records the repositories persist.
+
+`interpret` (in interpret.py) turns Meta's envelope into these; persisting them is idempotent, so a
+duplicate or replayed webhook writes the same facts again and changes nothing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+INBOUND = "inbound"
+OUTBOUND = "outbound"
+
+# Message sources (who produced the message).
+CUSTOMER = "customer"
+BUSINESS_APP = "business_app"
+HISTORY = "history"
+UNKNOWN_SENDER = "unknown"  # a status arrived for a message this system never recorded
+
+
+def chat_id(phone_number_id: str, wa_id: str) -> str:
+    """Opaque, URL-safe chat id. Phone number ids are digits, so the first `_` splits it."""
+    return f"{phone_number_id}_{wa_id}"
+
+
+def split_chat_id(value: str) -> tuple[str, str] | None:
+    number, sep, wa_id = value.partition("_")
+    if not sep or not number.isdigit() or not wa_id:
+        return None
+    return number, wa_id
+
+
+@dataclass
+class MessageRecord:
+    id: str
+    phone_number_id: str
+    wa_id: str
+    direction: str
+    source: str
+    type: str
+    timestamp: int
+    text: str | None
+    content: Any
+    context_id: str | None = None
+    referral: dict | None = None
+    errors: list[dict] = field(default_factory=list)
+    status: str | None = None  # initial status (history); live ones get theirs from statuses
+    history_status: str | None = None  # history_context.status as Meta sent it
+
+    @property
+    def chat_id(self) -> str:
+        return chat_id(self.phone_number_id, self.wa_id)
+
+
+@dataclass
+class StatusUpdate:
+    message_id: str
+    phone_number_id: str
+    wa_id: str | None
+    status: str
+    timestamp: int
+    errors: list[dict] = field(default_factory=list)
+    pricing: dict | None = None
+    conversation: dict | None = None
+
+
+@dataclass
+class MessageEdit:
+    """The Business App edited one of its earlier messages."""
+
+    original_id: str
+    phone_number_id: str
+    wa_id: str
+    timestamp: int
+    type: str
+    content: Any
+    text: str | None
+
+
+@dataclass
+class MessageRevoke:
+    """The Business App deleted one of its earlier messages for everyone."""
+
+    original_id: str
+    phone_number_id: str
+    wa_id: str
+    timestamp: int
+
+
+@dataclass
+class MediaArrival:
+    """History media content for an earlier `media_placeholder`, arriving in its own webhook."""
+
+    message: MessageRecord
+
+
+@dataclass
+class ChatActivity:
+    """The latest facts about a chat seen in one webhook; persisted as "raise to at least"."""
+
+    phone_number_id: str
+    wa_id: str
+    last_message_at: int | None = None
+    last_customer_message_at: int | None = None
+    last_app_activity_at: int | None = None
+    referral_at: int | None = None
+
+    def merge(self, other: "ChatActivity") -> None:
+        for name in ("last_message_at", "last_customer_message_at", "last_app_activity_at", "referral_at"):
+            mine, theirs = getattr(self, name), getattr(other, name)
+            if theirs is not None and (mine is None or theirs > mine):
+                setattr(self, name, theirs)
+
+
+@dataclass
+class ContactProfile:
+    phone_number_id: str
+    wa_id: str
+    profile_name: str | None
+    user_id: str | None
+    seen_at: int
+
+
+@dataclass
+class AppContactChange:
+    phone_number_id: str
+    wa_id: str
+    action: str  # add (also edit) | remove
+    full_name: str | None
+    first_name: str | None
+    timestamp: int
+
+
+@dataclass
+class HistoryChunkImported:
+    phone_number_id: str
+    phase: int
+    chunk_order: int
+    progress: int
+    message_count: int
+
+
+@dataclass
+class HistoryDeclined:
+    phone_number_id: str
+    code: int
+    details: str | None
+
+
+@dataclass
+class NumberSeen:
+    phone_number_id: str
+    display_phone_number: str
+    waba_id: str | None
+    app_activity_at: int | None = None  # an echo: someone used the phone app
+    coexistence_evidence: bool = False  # echoes, history and app-state sync only exist in coexistence
+
+
+@dataclass
+class AccountEvent:
+    waba_id: str
+    event: str
+    time: int | None
+    phone_number: str | None
+    disconnection: dict | None
+    raw: dict
+
+
+@dataclass
+class Unhandled:
+    """A change this version does not model (an unknown field, or a value that fails validation)."""
+
+    field: str | None
+    reason: str
+    raw: dict
+
+
+@dataclass
+class Interpretation:
+    messages: list[MessageRecord] = field(default_factory=list)
+    history_messages: list[MessageRecord] = field(default_factory=list)
+    media_arrivals: list[MediaArrival] = field(default_factory=list)
+    statuses: list[StatusUpdate] = field(default_factory=list)
+    edits: list[MessageEdit] = field(default_factory=list)
+    revokes: list[MessageRevoke] = field(default_factory=list)
+    chats: dict[tuple[str, str], ChatActivity] = field(default_factory=dict)
+    profiles: dict[tuple[str, str], ContactProfile] = field(default_factory=dict)
+    app_contacts: list[AppContactChange] = field(default_factory=list)
+    history_chunks: list[HistoryChunkImported] = field(default_factory=list)
+    history_declined: list[HistoryDeclined] = field(default_factory=list)
+    numbers: dict[str, NumberSeen] = field(default_factory=dict)
+    account_events: list[AccountEvent] = field(default_factory=list)
+    unhandled: list[Unhandled] = field(default_factory=list)
+    unknown_message_types: list[str] = field(default_factory=list)
+
+    def touch_chat(self, activity: ChatActivity) -> None:
+        key = (activity.phone_number_id, activity.wa_id)
+        if key in self.chats:
+            self.chats[key].merge(activity)
+        else:
+            self.chats[key] = activity
+
+    def see_number(self, seen: NumberSeen) -> None:
+        known = self.numbers.get(seen.phone_number_id)
+        if known is None:
+            self.numbers[seen.phone_number_id] = seen
+            return
+        if seen.app_activity_at and (known.app_activity_at or 0) < seen.app_activity_at:
+            known.app_activity_at = seen.app_activity_at
+        known.coexistence_evidence |= seen.coexistence_evidence
+        known.waba_id = known.waba_id or seen.waba_id

@@ -1,0 +1,82 @@
+"""Receiving Meta's webhook POST: verify, archive, enqueue — and answer fast.
+
+Nothing here parses the inbox semantics; that is ingest's job, behind the queue. A body whose
+signature is valid is never lost: it is archived first, then either queued for ingest or (when it
+is not a WhatsApp envelope at all) kept in quarantine and acknowledged so Meta stops retrying.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from enum import Enum
+
+from coexist.meta import signature
+from coexist.store.archive import Archive
+
+# SQS message attributes telling ingest where the body is.
+BODY_ATTRIBUTE = "coexist-body"
+ARCHIVE_KEY_ATTRIBUTE = "coexist-archive-key"
+INLINE, ARCHIVED = "inline", "archived"
+
+
+class Outcome(str, Enum):
+    QUEUED = "queued"
+    QUARANTINED = "quarantined"
+    REJECTED = "rejected"
+
+
+@dataclass
+class Receipt:
+    outcome: Outcome
+    archive_key: str | None = None
+    reason: str | None = None
+
+
+class InboundQueue:
+    def __init__(self, sqs_client, queue_url: str, inline_limit: int):
+        self.sqs = sqs_client
+        self.url = queue_url
+        self.inline_limit = inline_limit
+
+    def enqueue(self, body: bytes, archive_key: str) -> None:
+        """Small bodies travel inline; big ones (history, up to 3 MB) as a pointer to the archive."""
+        attributes = {ARCHIVE_KEY_ATTRIBUTE: {"DataType": "String", "StringValue": archive_key}}
+        if len(body) <= self.inline_limit:
+            message = body.decode("utf-8")
+            attributes[BODY_ATTRIBUTE] = {"DataType": "String", "StringValue": INLINE}
+        else:
+            message = json.dumps({"archive_key": archive_key})
+            attributes[BODY_ATTRIBUTE] = {"DataType": "String", "StringValue": ARCHIVED}
+        self.sqs.send_message(QueueUrl=self.url, MessageBody=message, MessageAttributes=attributes)
+
+
+def why_not_an_envelope(body: bytes) -> str | None:
+    """A cheap shape check; the full validation happens in ingest."""
+    try:
+        document = json.loads(body)
+    except (UnicodeDecodeError, ValueError):
+        return "not JSON"
+    if not isinstance(document, dict) or not isinstance(document.get("entry"), list):
+        return "not a WhatsApp webhook envelope (no entry list)"
+    if document.get("object") not in (None, "whatsapp_business_account"):
+        return "not a WhatsApp Business Account webhook"
+    return None
+
+
+class Intake:
+    def __init__(self, archive: Archive, queue: InboundQueue):
+        self.archive = archive
+        self.queue = queue
+
+    def receive(self, body: bytes, signature_header: str | None, app_secret: str) -> Receipt:
+        if not signature.is_valid(body, signature_header, app_secret):
+            return Receipt(Outcome.REJECTED, reason="invalid signature")
+        received_at = time.time()
+        problem = why_not_an_envelope(body)
+        if problem:
+            return Receipt(Outcome.QUARANTINED, self.archive.quarantine(body, problem, received_at), problem)
+        key = self.archive.keep_raw(body, received_at)
+        self.queue.enqueue(body, key)
+        return Receipt(Outcome.QUEUED, key)

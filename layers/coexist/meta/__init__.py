@@ -1,0 +1,1 @@
+"""What Meta sends and expects: webhook payload models and signature checks."""

@@ -1,0 +1,77 @@
+"""Contacts: the customer's WhatsApp profile and the business's own address-book card."""
+
+from __future__ import annotations
+
+from coexist.domain.records import AppContactChange, ContactProfile
+from coexist.store.conditional import update_if
+
+BATCH_GET_LIMIT = 100
+
+
+class ContactStore:
+    def __init__(self, table):
+        self.table = table
+
+    def record_profile(self, profile: ContactProfile) -> None:
+        """The newest profile seen wins; a late webhook with an older name changes nothing."""
+        values = {":t": profile.seen_at}
+        sets = ["profile_seen_at = :t"]
+        if profile.profile_name is not None:
+            sets.append("profile_name = :name")
+            values[":name"] = profile.profile_name
+        if profile.user_id is not None:
+            sets.append("user_id = :uid")
+            values[":uid"] = profile.user_id
+        update_if(
+            self.table,
+            Key={"phone_number_id": profile.phone_number_id, "wa_id": profile.wa_id},
+            UpdateExpression="SET " + ", ".join(sets),
+            ConditionExpression="attribute_not_exists(profile_seen_at) OR profile_seen_at <= :t",
+            ExpressionAttributeValues=values,
+        )
+
+    def record_app_contact(self, change: AppContactChange) -> None:
+        """An address-book add (which also means edit) or remove from the phone app, newest wins."""
+        key = {"phone_number_id": change.phone_number_id, "wa_id": change.wa_id}
+        condition = "attribute_not_exists(app_contact_at) OR app_contact_at <= :t"
+        if change.action == "remove":
+            update_if(
+                self.table,
+                Key=key,
+                UpdateExpression="SET app_contact_at = :t, app_contact_action = :a REMOVE app_full_name, app_first_name",
+                ConditionExpression=condition,
+                ExpressionAttributeValues={":t": change.timestamp, ":a": "remove"},
+            )
+            return
+        update_if(
+            self.table,
+            Key=key,
+            UpdateExpression="SET app_contact_at = :t, app_contact_action = :a, app_full_name = :full, app_first_name = :first",
+            ConditionExpression=condition,
+            ExpressionAttributeValues={":t": change.timestamp, ":a": "add", ":full": change.full_name, ":first": change.first_name},
+        )
+
+    def get_many(self, phone_number_id: str, wa_ids: list[str]) -> dict[str, dict]:
+        """Contacts for a page of chats in one or two round trips."""
+        found: dict[str, dict] = {}
+        client = self.table.meta.client
+        unique = list(dict.fromkeys(wa_ids))
+        for start in range(0, len(unique), BATCH_GET_LIMIT):
+            request: dict | None = {
+                self.table.name: {
+                    "Keys": [{"phone_number_id": phone_number_id, "wa_id": w} for w in unique[start : start + BATCH_GET_LIMIT]]
+                }
+            }
+            while request:
+                response = client.batch_get_item(RequestItems=request)
+                for item in response["Responses"].get(self.table.name, []):
+                    found[item["wa_id"]] = item
+                request = response.get("UnprocessedKeys") or None
+        return found
+
+
+def display_name(contact: dict | None) -> str | None:
+    """The name the business saved on its phone, else the customer's WhatsApp profile name."""
+    if not contact:
+        return None
+    return contact.get("app_full_name") or contact.get("app_first_name") or contact.get("profile_name")

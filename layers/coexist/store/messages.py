@@ -1,0 +1,271 @@
+"""Messages, keyed by id (the wamid), listed per chat through the `by_chat` index.
+
+A message item may exist before the message itself is known: a status, an edit or history media
+can arrive first. Such an item lacks `recorded_at` until the message is recorded; recording then
+fills it in without overwriting what the earlier arrivals set (`if_not_exists`).
+"""
+
+from __future__ import annotations
+
+import time
+
+from coexist.domain import delivery
+from coexist.domain.records import (
+    OUTBOUND,
+    UNKNOWN_SENDER,
+    MessageEdit,
+    MessageRecord,
+    MessageRevoke,
+    StatusUpdate,
+    chat_id,
+)
+from coexist.store.conditional import update_if
+from coexist.store.items import to_item_value
+
+BY_CHAT = "by_chat"
+BATCH_GET_LIMIT = 100
+
+
+def position(timestamp: int, message_id: str) -> str:
+    """Sort key within a chat: time order, ties broken by id so the key is unique."""
+    return f"{timestamp:011d}#{message_id}"
+
+
+class MessageStore:
+    def __init__(self, table):
+        self.table = table
+
+    # --- writes -----------------------------------------------------------------------------
+    def record(self, message: MessageRecord) -> bool:
+        """Store a message once. Returns False when it was already recorded (a duplicate)."""
+        values = {
+            ":chat": message.chat_id,
+            ":pos": position(message.timestamp, message.id),
+            ":number": message.phone_number_id,
+            ":wa": message.wa_id,
+            ":dir": message.direction,
+            ":src": message.source,
+            ":type": message.type,
+            ":text": message.text,
+            ":content": to_item_value(message.content),
+            ":ts": message.timestamp,
+            ":now": int(time.time()),
+        }
+        sets = [
+            "chat_id = :chat", "#pos = :pos", "phone_number_id = :number", "wa_id = :wa",
+            "direction = :dir", "#src = :src", "#ts = :ts", "recorded_at = :now",
+            "#type = if_not_exists(#type, :type)", "#text = if_not_exists(#text, :text)",
+            "content = if_not_exists(content, :content)",
+        ]
+        names = {"#pos": "position", "#src": "source", "#ts": "timestamp", "#type": "type", "#text": "text"}
+        optional = {
+            "context_id": message.context_id,
+            "referral": to_item_value(message.referral),
+            "inbound_errors": to_item_value(message.errors) or None,
+            "history_status": message.history_status,
+        }
+        for name, value in optional.items():
+            if value is not None:
+                sets.append(f"{name} = :{name}")
+                values[f":{name}"] = value
+        if message.source == "history":
+            sets.append("is_history = :true")
+            values[":true"] = True
+        if message.status and delivery.rank(message.status) is not None:
+            names["#status"] = "status"
+            sets += ["#status = if_not_exists(#status, :status)", "status_rank = if_not_exists(status_rank, :rank)"]
+            values[":status"] = message.status
+            values[":rank"] = delivery.rank(message.status)
+        return update_if(
+            self.table,
+            Key={"id": message.id},
+            UpdateExpression="SET " + ", ".join(sets),
+            ConditionExpression="attribute_not_exists(recorded_at)",
+            ExpressionAttributeNames=names,
+            ExpressionAttributeValues=values,
+        )
+
+    def import_history(self, messages: list[MessageRecord]) -> int:
+        """Bulk import of history. Only messages not yet known are written, in batches.
+
+        Messages already recorded (e.g. a live echo of the same wamid) are left untouched; items
+        created ahead of their message (a status or media arrival) are completed one by one.
+        Returns how many messages were written.
+        """
+        unique = {m.id: m for m in messages}
+        existing = self._existing(list(unique))
+        written = 0
+        with self.table.batch_writer(overwrite_by_pkeys=["id"]) as batch:
+            for message in unique.values():
+                state = existing.get(message.id)
+                if state is None:
+                    batch.put_item(Item=self._full_item(message))
+                    written += 1
+        for message_id, recorded in existing.items():
+            if not recorded and self.record(unique[message_id]):
+                written += 1
+        return written
+
+    def _existing(self, ids: list[str]) -> dict[str, bool]:
+        """Which ids already have an item, and whether that item's message was recorded."""
+        found: dict[str, bool] = {}
+        client = self.table.meta.client  # the resource's client: plain Python values in and out
+        for start in range(0, len(ids), BATCH_GET_LIMIT):
+            request: dict | None = {
+                self.table.name: {
+                    "Keys": [{"id": i} for i in ids[start : start + BATCH_GET_LIMIT]],
+                    "ProjectionExpression": "id, recorded_at",
+                }
+            }
+            while request:
+                response = client.batch_get_item(RequestItems=request)
+                for item in response["Responses"].get(self.table.name, []):
+                    found[item["id"]] = "recorded_at" in item
+                request = response.get("UnprocessedKeys") or None
+        return found
+
+    @staticmethod
+    def _full_item(message: MessageRecord) -> dict:
+        item = {
+            "id": message.id,
+            "chat_id": message.chat_id,
+            "position": position(message.timestamp, message.id),
+            "phone_number_id": message.phone_number_id,
+            "wa_id": message.wa_id,
+            "direction": message.direction,
+            "source": message.source,
+            "type": message.type,
+            "text": message.text,
+            "content": to_item_value(message.content),
+            "timestamp": message.timestamp,
+            "recorded_at": int(time.time()),
+            "is_history": True,
+            "history_status": message.history_status,
+            "context_id": message.context_id,
+        }
+        if message.status and delivery.rank(message.status) is not None:
+            item["status"] = message.status
+            item["status_rank"] = delivery.rank(message.status)
+        return {k: v for k, v in item.items() if v is not None}
+
+    def apply_media(self, message: MessageRecord) -> None:
+        """History media content replacing a `media_placeholder` (or arriving before it)."""
+        names = {"#type": "type", "#text": "text"}
+        values = {":type": message.type, ":content": to_item_value(message.content), ":text": message.text, ":now": int(time.time())}
+        sets = ["#type = :type", "content = :content", "#text = :text", "media_arrived_at = :now"]
+        if message.wa_id:
+            names.update({"#pos": "position", "#src": "source", "#ts": "timestamp"})
+            values.update(
+                {
+                    ":chat": message.chat_id, ":pos": position(message.timestamp, message.id),
+                    ":number": message.phone_number_id, ":wa": message.wa_id, ":dir": message.direction,
+                    ":src": message.source, ":ts": message.timestamp,
+                }
+            )
+            sets += [
+                "chat_id = if_not_exists(chat_id, :chat)", "#pos = if_not_exists(#pos, :pos)",
+                "phone_number_id = if_not_exists(phone_number_id, :number)", "wa_id = if_not_exists(wa_id, :wa)",
+                "direction = if_not_exists(direction, :dir)", "#src = if_not_exists(#src, :src)",
+                "#ts = if_not_exists(#ts, :ts)",
+            ]
+        self.table.update_item(
+            Key={"id": message.id},
+            UpdateExpression="SET " + ", ".join(sets),
+            ExpressionAttributeNames=names,
+            ExpressionAttributeValues=values,
+        )
+
+    def apply_edit(self, edit: MessageEdit) -> None:
+        """The latest edit wins, whatever order edits arrive in."""
+        update_if(
+            self.table,
+            Key={"id": edit.original_id},
+            UpdateExpression="SET #type = :type, content = :content, #text = :text, edited_at = :ts, "
+            "chat_id = if_not_exists(chat_id, :chat), phone_number_id = if_not_exists(phone_number_id, :number), "
+            "wa_id = if_not_exists(wa_id, :wa)",
+            ConditionExpression="attribute_not_exists(edited_at) OR edited_at <= :ts",
+            ExpressionAttributeNames={"#type": "type", "#text": "text"},
+            ExpressionAttributeValues={
+                ":type": edit.type, ":content": to_item_value(edit.content), ":text": edit.text, ":ts": edit.timestamp,
+                ":chat": chat_id(edit.phone_number_id, edit.wa_id), ":number": edit.phone_number_id, ":wa": edit.wa_id,
+            },
+        )
+
+    def apply_revoke(self, revoke: MessageRevoke) -> None:
+        self.table.update_item(
+            Key={"id": revoke.original_id},
+            UpdateExpression="SET revoked_at = if_not_exists(revoked_at, :ts), "
+            "chat_id = if_not_exists(chat_id, :chat), phone_number_id = if_not_exists(phone_number_id, :number), "
+            "wa_id = if_not_exists(wa_id, :wa)",
+            ExpressionAttributeValues={
+                ":ts": revoke.timestamp, ":chat": chat_id(revoke.phone_number_id, revoke.wa_id),
+                ":number": revoke.phone_number_id, ":wa": revoke.wa_id,
+            },
+        )
+
+    def apply_status(self, update: StatusUpdate) -> None:
+        """Record a delivery status; the message's status only ever moves forward (rule 4).
+
+        A status for a message never recorded here (sent by another tool on the same number, or
+        arriving before our own record) creates the item, so nothing is dropped.
+        """
+        names = {"#at": f"{update.status}_at", "#pos": "position", "#src": "source", "#ts": "timestamp"}
+        values: dict = {
+            ":ts": update.timestamp, ":number": update.phone_number_id, ":out": OUTBOUND, ":unknown": UNKNOWN_SENDER,
+        }
+        facts = ["#at = if_not_exists(#at, :ts)", "phone_number_id = if_not_exists(phone_number_id, :number)",
+                 "direction = if_not_exists(direction, :out)", "#src = if_not_exists(#src, :unknown)",
+                 "#ts = if_not_exists(#ts, :ts)"]
+        if update.wa_id:
+            values[":chat"] = chat_id(update.phone_number_id, update.wa_id)
+            values[":wa"] = update.wa_id
+            values[":pos"] = position(update.timestamp, update.message_id)
+            facts += ["chat_id = if_not_exists(chat_id, :chat)", "wa_id = if_not_exists(wa_id, :wa)",
+                      "#pos = if_not_exists(#pos, :pos)"]
+        if update.pricing:
+            facts.append("pricing = :pricing")
+            values[":pricing"] = to_item_value(update.pricing)
+        if update.conversation:
+            facts.append("conversation = :conversation")
+            values[":conversation"] = to_item_value(update.conversation)
+        if update.errors:
+            facts.append("#errors = :errors")
+            names["#errors"] = "errors"
+            values[":errors"] = to_item_value(update.errors)
+        status_rank = delivery.rank(update.status)
+        if status_rank is not None:
+            moved = update_if(
+                self.table,
+                Key={"id": update.message_id},
+                UpdateExpression="SET " + ", ".join(facts + ["#status = :status", "status_rank = :rank", "status_at = :ts"]),
+                ConditionExpression="attribute_not_exists(status_rank) OR status_rank <= :rank",
+                ExpressionAttributeNames={**names, "#status": "status"},
+                ExpressionAttributeValues={**values, ":status": update.status, ":rank": status_rank},
+            )
+            if moved:
+                return
+        # A late status (or one this version does not rank): keep its facts, leave the status.
+        self.table.update_item(
+            Key={"id": update.message_id},
+            UpdateExpression="SET " + ", ".join(facts),
+            ExpressionAttributeNames=names,
+            ExpressionAttributeValues=values,
+        )
+
+    # --- reads ------------------------------------------------------------------------------
+    def get(self, message_id: str) -> dict | None:
+        return self.table.get_item(Key={"id": message_id}).get("Item")
+
+    def list_for_chat(self, chat: str, limit: int, start_key: dict | None) -> tuple[list[dict], dict | None]:
+        """Oldest first."""
+        kwargs = {
+            "IndexName": BY_CHAT,
+            "KeyConditionExpression": "chat_id = :chat",
+            "ExpressionAttributeValues": {":chat": chat},
+            "Limit": limit,
+            "ScanIndexForward": True,
+        }
+        if start_key:
+            kwargs["ExclusiveStartKey"] = start_key
+        response = self.table.query(**kwargs)
+        return response.get("Items", []), response.get("LastEvaluatedKey")

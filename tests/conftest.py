@@ -1,0 +1,127 @@
+"""Shared fixtures: an emulated AWS account with Coexist's resources, Meta's payloads, and the
+event shapes API Gateway and SQS hand to the functions."""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+from pathlib import Path
+from types import SimpleNamespace
+
+import boto3
+import pytest
+from moto import mock_aws
+
+from coexist import wiring
+from coexist.meta.signature import sign
+from local.emulator import FAKE_AWS_ENV, REGION, create_resources, queue_arn
+from local.gateway import proxy_event
+from local.poller import sqs_event
+
+FIXTURES = Path(__file__).parent / "fixtures" / "meta"
+APP_SECRET = "test-app-secret"
+VERIFY_TOKEN = "test-verify-token"
+API_TOKEN = "test-api-token"
+
+
+def meta_payload(name: str) -> dict:
+    """One of Meta's own example payloads (tests/fixtures/meta/meta_docs), as a fresh copy."""
+    return copy.deepcopy(json.loads((FIXTURES / "meta_docs" / name).read_text()))
+
+
+def wrap_value(field: str, value: dict, waba_id: str = "102290129340398") -> dict:
+    """A full envelope around a change value (Meta shows some examples as the value alone)."""
+    return {"object": "whatsapp_business_account", "entry": [{"id": waba_id, "changes": [{"field": field, "value": value}]}]}
+
+
+class Context:
+    function_name = "test"
+    memory_limit_in_mb = 512
+    invoked_function_arn = f"arn:aws:lambda:{REGION}:123456789012:function:test"
+    aws_request_id = "test-request"
+
+    @staticmethod
+    def get_remaining_time_in_millis() -> int:
+        return 30_000
+
+
+@pytest.fixture
+def lambda_context():
+    return Context()
+
+
+@pytest.fixture
+def aws(monkeypatch):
+    """A fresh emulated account holding every Coexist resource; env set as the stacks set it."""
+    for name, value in FAKE_AWS_ENV.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.delenv("AWS_PROFILE", raising=False)
+    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+    with mock_aws():
+        session = boto3.Session(region_name=REGION)
+        env = create_resources(session, prefix="coexist-test")
+        for name, value in env.items():
+            monkeypatch.setenv(name, value)
+        monkeypatch.setenv("WHATSAPP_APP_SECRET", APP_SECRET)
+        monkeypatch.setenv("WHATSAPP_VERIFY_TOKEN", VERIFY_TOKEN)
+        monkeypatch.setenv("COEXIST_API_TOKEN", API_TOKEN)
+        monkeypatch.setenv("POWERTOOLS_METRICS_NAMESPACE", "Coexist")
+        monkeypatch.setenv("POWERTOOLS_SERVICE_NAME", "coexist-test")
+        monkeypatch.setenv("POWERTOOLS_TRACE_DISABLED", "true")
+        wiring.reset()
+        yield SimpleNamespace(
+            env=env,
+            session=session,
+            sqs=session.client("sqs"),
+            s3=session.client("s3"),
+            dynamodb=session.resource("dynamodb"),
+            queue_arn=queue_arn(session.client("sqs"), env["INBOUND_QUEUE_URL"]),
+        )
+        wiring.reset()
+
+
+def api_event(method: str, path: str, body: bytes = b"", headers: dict | None = None, resource: str = "/{proxy+}") -> dict:
+    """What API Gateway (REST, binary media type application/json) passes to a function."""
+    header_list = list((headers or {}).items())
+    route = SimpleNamespace(resource=resource)
+    return proxy_event(method, path, header_list, body, "127.0.0.1", route, {})
+
+
+def signed_webhook_event(payload: dict | bytes, secret: str = APP_SECRET) -> dict:
+    body = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
+    return api_event(
+        "POST", "/webhook", body,
+        {"Content-Type": "application/json", "X-Hub-Signature-256": sign(body, secret)},
+        resource="/webhook",
+    )
+
+
+def drain_inbound(aws_ns, max_batches: int = 50) -> list[dict]:
+    """Receive everything on the inbound queue as Lambda SQS events (not deleted)."""
+    events = []
+    for _ in range(max_batches):
+        response = aws_ns.sqs.receive_message(
+            QueueUrl=aws_ns.env["INBOUND_QUEUE_URL"], MaxNumberOfMessages=10,
+            MessageAttributeNames=["All"], AttributeNames=["All"], WaitTimeSeconds=0,
+        )
+        messages = response.get("Messages", [])
+        if not messages:
+            break
+        events.append(sqs_event(messages, aws_ns.queue_arn))
+    return events
+
+
+def sqs_records(aws_ns, bodies: list[str], attributes: dict | None = None) -> dict:
+    """An SQS event for bodies sent to the inbound queue (to test ingest on its own)."""
+    for body in bodies:
+        kwargs = {"QueueUrl": aws_ns.env["INBOUND_QUEUE_URL"], "MessageBody": body}
+        if attributes:
+            kwargs["MessageAttributes"] = {k: {"DataType": "String", "StringValue": v} for k, v in attributes.items()}
+        aws_ns.sqs.send_message(**kwargs)
+    records = []
+    for event in drain_inbound(aws_ns):
+        records += event["Records"]
+    return {"Records": records}
+
+
