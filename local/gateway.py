@@ -20,7 +20,7 @@ import traceback
 import uuid
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import parse_qsl, unquote, urlsplit
 
 from local.lambdas import LocalFunction
 
@@ -42,7 +42,8 @@ class Route:
         if self.proxy_prefix is None:
             return {} if path == self.resource else None
         if path.startswith(self.proxy_prefix) and len(path) > len(self.proxy_prefix):
-            return {"proxy": path[len(self.proxy_prefix):]}
+            # `path` stays percent-encoded as API Gateway sends it; path parameters arrive decoded.
+            return {"proxy": unquote(path[len(self.proxy_prefix):])}
         return None
 
 
