@@ -36,6 +36,7 @@ def main(argv: list[str] | None = None) -> int:
         return meta.replay(args.files, args.url or meta.default_webhook_url(), args.secret)
 
     logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="[local] %(levelname)s %(message)s")
+    logging.getLogger("botocore").setLevel(logging.WARNING)
     from local.runtime import Options, run
 
     return run(Options(host=args.host, port=args.port, moto_port=args.moto_port, prefix=args.prefix))

@@ -132,13 +132,13 @@ class QueuePoller(threading.Thread):
             failed = batch_ids
         done = [m for m in messages if m["MessageId"] not in failed]
         retry = [m for m in messages if m["MessageId"] in failed]
-        self._delete(done)
+        self._acknowledge(done)
         self._retry_soon(retry)
         if retry:
             log.warning("%s: %d of %d records failed, retrying", self.function.name, len(retry), len(messages))
         return len(messages)
 
-    def _delete(self, messages: list[dict]) -> None:
+    def _acknowledge(self, messages: list[dict]) -> None:
         for start in range(0, len(messages), 10):
             chunk = messages[start : start + 10]
             self.sqs.delete_message_batch(

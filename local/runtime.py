@@ -33,7 +33,7 @@ LOCAL_CONFIG = {
     "COEXIST_API_TOKEN": settings.LOCAL_API_TOKEN,
     "COEXIST_API_AUTH": "token",
     "POWERTOOLS_SERVICE_NAME": "coexist",
-    "POWERTOOLS_METRICS_NAMESPACE": "Coexist",
+    "POWERTOOLS_METRICS_NAMESPACE": resources.METRICS_NAMESPACE,
     "POWERTOOLS_TRACE_DISABLED": "true",  # no X-Ray daemon here
 }
 
@@ -121,7 +121,8 @@ def announce(http_url: str, moto_url: str, env: dict[str, str], unavailable: lis
         f"  API            {http_url}/api/      (Authorization: Bearer {os.environ['COEXIST_API_TOKEN']})",
         f"  verify token   {os.environ['WHATSAPP_VERIFY_TOKEN']}",
         f"  app secret     {os.environ['WHATSAPP_APP_SECRET']}",
-        f"  AWS emulator   {moto_url}   (aws --endpoint-url {moto_url} dynamodb list-tables)",
+        f"  AWS emulator   {moto_url}",
+        f"                 AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing aws --region {emulator.REGION} --endpoint-url {moto_url} dynamodb list-tables",
         f"  inbound queue  {env[resources.INBOUND_QUEUE_ENV]}",
         f"  EUM Social SNS {topic}",
         f"  replay         python -m local replay payload.json --url {http_url}/webhook",
