@@ -14,7 +14,9 @@ from coexist.ingest import Quarantined, envelope_from_record, ingest
 logger = Logger(service="coexist-ingest")
 tracer = Tracer(service="coexist-ingest")
 metrics = Metrics(namespace=METRICS_NAMESPACE, service="coexist-ingest")
-processor = BatchProcessor(event_type=EventType.SQS)
+# Report every failed record, even when all fail, rather than raising: SQS then retries exactly
+# those records and counts their receives towards the DLQ the same way in both cases.
+processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
 
 
 

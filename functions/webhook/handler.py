@@ -27,7 +27,9 @@ def handshake() -> Response:
     token = query.get("hub.verify_token") or ""
     expected = settings().secret("verify_token")
     if query.get("hub.mode") == "subscribe" and hmac.compare_digest(token.encode(), expected.encode()):
+        metrics.add_metric(name="WebhookVerified", unit=MetricUnit.Count, value=1)
         return Response(200, content_types.TEXT_PLAIN, query.get("hub.challenge", ""))
+    metrics.add_metric(name="WebhookVerificationRefused", unit=MetricUnit.Count, value=1)
     logger.warning("webhook verification refused")
     return Response(403, content_types.TEXT_PLAIN, "Forbidden")
 

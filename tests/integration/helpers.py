@@ -1,0 +1,52 @@
+"""Drive the real handlers the way API Gateway and the SQS event source mapping do."""
+
+from __future__ import annotations
+
+import json
+
+from functions.api import handler as api_function
+from functions.ingest import handler as ingest_function
+from functions.webhook import handler as webhook_function
+from tests.conftest import API_TOKEN, Context, api_event, drain_inbound, signed_webhook_event
+
+
+def post_webhook(payload, context=None) -> dict:
+    return webhook_function.lambda_handler(signed_webhook_event(payload), context or Context())
+
+
+def ingest_queued(aws, context=None) -> list[dict]:
+    """Process everything waiting on the inbound queue; delete what succeeded (as Lambda does)."""
+    results = []
+    for event in drain_inbound(aws):
+        result = ingest_function.lambda_handler(event, context or Context())
+        failed = {f["itemIdentifier"] for f in result["batchItemFailures"]}
+        for record in event["Records"]:
+            if record["messageId"] not in failed:
+                aws.sqs.delete_message(QueueUrl=aws.env["INBOUND_QUEUE_URL"], ReceiptHandle=record["receiptHandle"])
+        results.append(result)
+    return results
+
+
+def deliver(aws, *payloads) -> None:
+    """Meta POSTs each payload; ingest processes the queue."""
+    for payload in payloads:
+        assert post_webhook(payload)["statusCode"] == 200
+    for result in ingest_queued(aws):
+        assert result == {"batchItemFailures": []}
+
+
+def api(path: str, token: str | None = API_TOKEN) -> tuple[int, dict]:
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    response = api_function.lambda_handler(api_event("GET", path, headers=headers), Context())
+    return response["statusCode"], json.loads(response["body"])
+
+
+def messages_of(chat_id: str) -> list[dict]:
+    status, body = api(f"/api/chats/{chat_id}/messages?limit=200")
+    assert status == 200, body
+    return body["items"]
+
+
+def message(chat_id: str, wamid: str) -> dict:
+    [found] = [m for m in messages_of(chat_id) if m["id"] == wamid]
+    return found

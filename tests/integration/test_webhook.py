@@ -1,0 +1,92 @@
+"""The webhook function under moto: handshake, signature, archive, queue, quarantine."""
+
+from __future__ import annotations
+
+import base64
+import json
+
+from functions.webhook import handler as webhook_function
+from tests.conftest import VERIFY_TOKEN, Context, api_event, meta_payload, signed_webhook_event
+from tests.integration.helpers import post_webhook
+
+
+def _objects(aws, prefix: str) -> list[str]:
+    listing = aws.s3.list_objects_v2(Bucket=aws.env["ARCHIVE_BUCKET"], Prefix=prefix)
+    return [o["Key"] for o in listing.get("Contents", [])]
+
+
+def _queued(aws) -> list[dict]:
+    return aws.sqs.receive_message(
+        QueueUrl=aws.env["INBOUND_QUEUE_URL"], MaxNumberOfMessages=10, MessageAttributeNames=["All"]
+    ).get("Messages", [])
+
+
+def _handshake(query: str) -> dict:
+    return webhook_function.lambda_handler(api_event("GET", f"/webhook?{query}", resource="/webhook"), Context())
+
+
+def test_handshake_returns_the_challenge_as_plain_text(aws):
+    response = _handshake(f"hub.mode=subscribe&hub.challenge=1158201444&hub.verify_token={VERIFY_TOKEN}")
+    assert response["statusCode"] == 200
+    assert response["body"] == "1158201444"
+    assert response["multiValueHeaders"]["Content-Type"] == ["text/plain"]
+
+
+def test_handshake_with_wrong_token_or_mode_is_forbidden(aws):
+    assert _handshake("hub.mode=subscribe&hub.challenge=1&hub.verify_token=nope")["statusCode"] == 403
+    assert _handshake(f"hub.mode=unsubscribe&hub.challenge=1&hub.verify_token={VERIFY_TOKEN}")["statusCode"] == 403
+    assert _handshake("")["statusCode"] == 403
+
+
+def test_valid_post_is_archived_byte_for_byte_and_queued(aws):
+    body = json.dumps(meta_payload("messages_text.json"), indent=1).encode()  # not our own serialisation
+    response = post_webhook(body)
+    assert response["statusCode"] == 200
+    [key] = _objects(aws, "raw/")
+    stored = aws.s3.get_object(Bucket=aws.env["ARCHIVE_BUCKET"], Key=key)["Body"].read()
+    assert stored == body
+    [queued] = _queued(aws)
+    assert queued["Body"].encode() == body
+    assert queued["MessageAttributes"]["coexist-body"]["StringValue"] == "inline"
+    assert queued["MessageAttributes"]["coexist-archive-key"]["StringValue"] == key
+
+
+def test_non_ascii_body_signature_checked_on_exact_bytes(aws):
+    payload = meta_payload("messages_text.json")
+    payload["entry"][0]["changes"][0]["value"]["messages"][0]["text"]["body"] = "¿Hay en otro color? 🌵"
+    body = json.dumps(payload, ensure_ascii=False).encode("utf-8")
+    assert post_webhook(body)["statusCode"] == 200
+    # The same request without the binary media type mapping arrives as text: still verified.
+    event = signed_webhook_event(body)
+    event["body"], event["isBase64Encoded"] = base64.b64decode(event["body"]).decode("utf-8"), False
+    assert webhook_function.lambda_handler(event, Context())["statusCode"] == 200
+
+
+def test_bad_or_missing_signature_is_401_and_nothing_is_stored(aws):
+    body = json.dumps(meta_payload("messages_text.json")).encode()
+    wrong = signed_webhook_event(body, secret="someone-elses-secret")
+    assert webhook_function.lambda_handler(wrong, Context())["statusCode"] == 401
+    unsigned = api_event("POST", "/webhook", body, {"Content-Type": "application/json"}, resource="/webhook")
+    assert webhook_function.lambda_handler(unsigned, Context())["statusCode"] == 401
+    assert _objects(aws, "") == []
+    assert _queued(aws) == []
+
+
+def test_signed_body_that_is_not_an_envelope_is_quarantined_and_acknowledged(aws):
+    for body in (b"this is not json", b'{"object": "page", "entry": []}', b'["a list"]'):
+        assert post_webhook(body)["statusCode"] == 200
+    assert len(_objects(aws, "quarantine/")) == 3
+    assert _objects(aws, "raw/") == []
+    assert _queued(aws) == []
+
+
+def test_body_above_the_inline_limit_travels_as_a_pointer_to_the_archive(aws):
+    payload = meta_payload("history_approved_phase0_chunk1.json")
+    payload["padding"] = "x" * 2_500_000  # Meta sends up to 3 MB
+    body = json.dumps(payload).encode()
+    assert post_webhook(body)["statusCode"] == 200
+    [queued] = _queued(aws)
+    assert queued["MessageAttributes"]["coexist-body"]["StringValue"] == "archived"
+    assert len(queued["Body"]) < 1_000
+    key = json.loads(queued["Body"])["archive_key"]
+    assert aws.s3.get_object(Bucket=aws.env["ARCHIVE_BUCKET"], Key=key)["Body"].read() == body
