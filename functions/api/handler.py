@@ -43,7 +43,7 @@ def _unauthorized(error: Unauthorized) -> Response:
 
 
 @app.not_found
-def _no_route(_error) -> Response:
+def _no_route(_exception) -> Response:
     return _error(404, "not_found", "no such route")
 
 
