@@ -1,0 +1,41 @@
+"""Builds the Coexist app's stacks: used by app.py (the CDK CLI) and by the infrastructure tests."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from aws_cdk import App, Tags
+
+from stacks.config import CoexistConfig
+from stacks.constructs import nag
+from stacks.data_stack import DataStack
+from stacks.ingress_stack import IngressStack
+
+
+@dataclass(frozen=True)
+class CoexistStacks:
+    config: CoexistConfig
+    data: DataStack
+    ingress: IngressStack
+
+    @property
+    def all(self) -> tuple:
+        return (self.data, self.ingress)
+
+
+def build(app: App) -> CoexistStacks:
+    """Env-agnostic stacks (no account or region lookups): synth needs no credentials; `cdk deploy`
+    takes the account and region from the caller's AWS profile."""
+    config = CoexistConfig.from_context(app.node)
+    name = f"Coexist-{config.stage}"
+    data = DataStack(app, f"{name}-Data", config=config, description="Coexist: key, tables, archive, secrets")
+    ingress = IngressStack(
+        app, f"{name}-Ingress", config=config, data=data,
+        description="Coexist: webhook, inbound queue, ingest, agent API",
+    )
+    stacks = CoexistStacks(config, data, ingress)
+    for stack in stacks.all:
+        Tags.of(stack).add("project", "coexist")
+        Tags.of(stack).add("stage", config.stage)
+        nag.check(stack)
+    return stacks

@@ -1,0 +1,154 @@
+"""The public REST API: Meta's webhook (signed, no authorizer) and the agent API (Cognito JWT)."""
+
+from __future__ import annotations
+
+from aws_cdk import Duration, RemovalPolicy
+from aws_cdk import aws_apigateway as apigw
+from aws_cdk import aws_cognito as cognito
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_lambda as lambda_
+from constructs import Construct
+
+from stacks.config import CoexistConfig
+from stacks.constructs import nag
+from stacks.constructs.log_groups import encrypted_log_group
+from stacks.constructs.web_acl import ApiFirewall
+
+# Meta's subscription handshake: GET /webhook?hub.mode=subscribe&hub.verify_token=...&hub.challenge=...
+HANDSHAKE_PARAMETERS = ("hub.mode", "hub.verify_token", "hub.challenge")
+
+
+class CoexistApi(Construct):
+    def __init__(
+        self,
+        scope: Construct,
+        id: str,
+        *,
+        config: CoexistConfig,
+        key: kms.IKey,
+        webhook: lambda_.IFunction,
+        agent_api: lambda_.IFunction,
+    ) -> None:
+        super().__init__(scope, id)
+        self.agents = self._agent_pool(config)
+        access_logs = encrypted_log_group(self, "AccessLogs", key=key, retention_days=config.log_retention_days)
+        self.rest_api = apigw.RestApi(
+            self,
+            "RestApi",
+            rest_api_name=f"{config.prefix}-api",
+            description="Coexist: Meta webhook and agent API",
+            endpoint_types=[apigw.EndpointType.REGIONAL],
+            # Meta signs the exact bytes it sends; treating JSON as binary hands the function the raw
+            # body (base64) instead of a re-encoded string, so X-Hub-Signature-256 can be checked.
+            binary_media_types=["application/json"],
+            cloud_watch_role=True,  # API Gateway needs the account-level role to write execution logs
+            cloud_watch_role_removal_policy=RemovalPolicy.RETAIN,
+            deploy_options=apigw.StageOptions(
+                stage_name=config.stage,
+                access_log_destination=apigw.LogGroupLogDestination(access_logs),
+                # resourcePath is the route template (/api/{proxy+}), never the wa_id in the real path.
+                access_log_format=apigw.AccessLogFormat.json_with_standard_fields(
+                    caller=False, http_method=True, ip=True, protocol=True, request_time=True,
+                    resource_path=True, response_length=True, status=True, user=True,
+                ),
+                logging_level=apigw.MethodLoggingLevel.ERROR,
+                data_trace_enabled=False,  # full request/response logging would write message bodies (PHI)
+                tracing_enabled=True,
+                metrics_enabled=True,
+                throttling_rate_limit=config.api_throttle_rate,
+                throttling_burst_limit=config.api_throttle_burst,
+            ),
+        )
+        self._webhook_routes(webhook)
+        self._agent_routes(agent_api)
+        self.firewall = ApiFirewall(
+            self,
+            "Firewall",
+            stage_arn=self.rest_api.deployment_stage.stage_arn,
+            key=key,
+            name=f"{config.prefix}-api",
+            log_retention_days=config.log_retention_days,
+        )
+        self._acknowledge_stage()
+
+    def _agent_pool(self, config: CoexistConfig) -> cognito.UserPool:
+        """Agents and supervisors; created by an administrator only (docs/DEPLOY.md)."""
+        pool = cognito.UserPool(
+            self,
+            "Agents",
+            user_pool_name=f"{config.prefix}-agents",
+            self_sign_up_enabled=False,
+            sign_in_aliases=cognito.SignInAliases(email=True),
+            mfa=cognito.Mfa.REQUIRED,  # agents read patients' conversations
+            mfa_second_factor=cognito.MfaSecondFactor(otp=True, sms=False),
+            password_policy=cognito.PasswordPolicy(
+                min_length=14, require_lowercase=True, require_uppercase=True, require_digits=True,
+                require_symbols=True, temp_password_validity=Duration.days(3),
+            ),
+            account_recovery=cognito.AccountRecovery.EMAIL_ONLY,
+            feature_plan=cognito.FeaturePlan.PLUS,  # threat protection: compromised credentials, risky sign-ins
+            standard_threat_protection_mode=cognito.StandardThreatProtectionMode.FULL_FUNCTION,
+            deletion_protection=True,
+            removal_policy=RemovalPolicy.RETAIN,
+        )
+        self.console_client = pool.add_client(
+            "Console",
+            auth_flows=cognito.AuthFlow(user_srp=True),
+            generate_secret=False,  # a browser app cannot keep a secret
+            prevent_user_existence_errors=True,
+            id_token_validity=Duration.hours(1),
+            access_token_validity=Duration.hours(1),
+            refresh_token_validity=Duration.hours(12),  # one shift
+        )
+        return pool
+
+    def _webhook_routes(self, webhook: lambda_.IFunction) -> None:
+        resource = self.rest_api.root.add_resource("webhook")
+        integration = apigw.LambdaIntegration(webhook)
+        # Rejects a handshake without its query parameters before the function runs. (A POST body is
+        # checked by signature, not by schema: Meta adds fields without notice.)
+        handshake_validator = self.rest_api.add_request_validator(
+            "HandshakeValidator", validate_request_parameters=True, validate_request_body=True
+        )
+        get = resource.add_method(
+            "GET",
+            integration,
+            request_parameters={f"method.request.querystring.{p}": True for p in HANDSHAKE_PARAMETERS},
+            request_validator=handshake_validator,
+        )
+        post = resource.add_method("POST", integration)
+        reason = (
+            "Meta calls this route and cannot present AWS or Cognito credentials; the webhook function "
+            "authenticates every POST by its X-Hub-Signature-256 HMAC and the GET handshake by the verify token."
+        )
+        for method in (get, post):
+            nag.acknowledge(method, "AwsSolutions-APIG4", reason)
+            nag.acknowledge(method, "AwsSolutions-COG4", reason)
+
+    def _agent_routes(self, agent_api: lambda_.IFunction) -> None:
+        authorizer = apigw.CognitoUserPoolsAuthorizer(self, "AgentAuthorizer", cognito_user_pools=[self.agents])
+        self.rest_api.root.add_resource("api").add_proxy(
+            default_integration=apigw.LambdaIntegration(agent_api),
+            any_method=True,
+            default_method_options=apigw.MethodOptions(
+                authorizer=authorizer, authorization_type=apigw.AuthorizationType.COGNITO
+            ),
+        )
+
+    def _acknowledge_stage(self) -> None:
+        nag.acknowledge(
+            self.rest_api.node.find_child("CloudWatchRole"),
+            "AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AmazonAPIGatewayPushToCloudWatchLogs]",
+            "The AWS-maintained policy for API Gateway's account-level logging role; it only writes logs.",
+        )
+        stage = self.rest_api.deployment_stage
+        nag.acknowledge(
+            stage, "HIPAA.Security-APIGWCacheEnabledAndEncrypted",
+            "No response cache: webhook POSTs must reach the function every time and agent API responses "
+            "are per-user PHI that should not be held in a shared cache.",
+        )
+        nag.acknowledge(
+            stage, "HIPAA.Security-APIGWSSLEnabled",
+            "Client certificates authenticate API Gateway to HTTP backends; both integrations are Lambda "
+            "proxies invoked over AWS's signed, TLS control plane.",
+        )

@@ -1,0 +1,95 @@
+"""WAFv2 in front of the REST API: AWS managed rules, with body inspection kept off Meta's webhook."""
+
+from __future__ import annotations
+
+from aws_cdk import ArnFormat, Stack
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_wafv2 as wafv2
+from constructs import Construct
+
+from stacks.constructs.log_groups import encrypted_log_group
+
+WEBHOOK_PATH = "/webhook"
+
+
+def _visibility(name: str) -> wafv2.CfnWebACL.VisibilityConfigProperty:
+    return wafv2.CfnWebACL.VisibilityConfigProperty(
+        cloud_watch_metrics_enabled=True, metric_name=name, sampled_requests_enabled=False  # samples hold bodies
+    )
+
+
+def _managed(name: str, priority: int, scope_down: wafv2.CfnWebACL.StatementProperty | None = None):
+    return wafv2.CfnWebACL.RuleProperty(
+        name=name,
+        priority=priority,
+        override_action=wafv2.CfnWebACL.OverrideActionProperty(none={}),
+        statement=wafv2.CfnWebACL.StatementProperty(
+            managed_rule_group_statement=wafv2.CfnWebACL.ManagedRuleGroupStatementProperty(
+                vendor_name="AWS", name=name, scope_down_statement=scope_down
+            )
+        ),
+        visibility_config=_visibility(name),
+    )
+
+
+class ApiFirewall(Construct):
+    """A regional web ACL on the API stage, logging to an encrypted log group with identifiers redacted.
+
+    The body-inspecting rule groups (common rules, known bad inputs) skip /webhook: its body is a
+    customer's free text, signed by Meta, and a message that merely *contains* "<script>" or
+    "${jndi:" must still be delivered (a 403 there makes Meta retry for 7 days, then drop it).
+    The signature check in the webhook function is that path's protection.
+    """
+
+    def __init__(self, scope: Construct, id: str, *, stage_arn: str, key: kms.IKey, name: str, log_retention_days: int):
+        super().__init__(scope, id)
+        not_webhook = wafv2.CfnWebACL.StatementProperty(
+            not_statement=wafv2.CfnWebACL.NotStatementProperty(
+                statement=wafv2.CfnWebACL.StatementProperty(
+                    byte_match_statement=wafv2.CfnWebACL.ByteMatchStatementProperty(
+                        field_to_match=wafv2.CfnWebACL.FieldToMatchProperty(uri_path={}),
+                        positional_constraint="STARTS_WITH",
+                        search_string=WEBHOOK_PATH,
+                        text_transformations=[wafv2.CfnWebACL.TextTransformationProperty(priority=0, type="NONE")],
+                    )
+                )
+            )
+        )
+        self.web_acl = wafv2.CfnWebACL(
+            self,
+            "WebAcl",
+            name=name,
+            scope="REGIONAL",
+            default_action=wafv2.CfnWebACL.DefaultActionProperty(allow={}),
+            visibility_config=_visibility(name),
+            rules=[
+                _managed("AWSManagedRulesAmazonIpReputationList", 0),
+                _managed("AWSManagedRulesCommonRuleSet", 1, not_webhook),
+                _managed("AWSManagedRulesKnownBadInputsRuleSet", 2, not_webhook),
+            ],
+        )
+        wafv2.CfnWebACLAssociation(self, "Association", resource_arn=stage_arn, web_acl_arn=self.web_acl.attr_arn)
+
+        # WAF only logs to groups named aws-waf-logs-*, and wants the ARN without the trailing ":*".
+        log_group_name = f"aws-waf-logs-{name}"
+        self.log_group = encrypted_log_group(
+            self, "Logs", key=key, retention_days=log_retention_days, log_group_name=log_group_name
+        )
+        logging = wafv2.CfnLoggingConfiguration(
+            self,
+            "Logging",
+            resource_arn=self.web_acl.attr_arn,
+            log_destination_configs=[
+                Stack.of(self).format_arn(
+                    service="logs", resource="log-group", resource_name=log_group_name,
+                    arn_format=ArnFormat.COLON_RESOURCE_NAME,
+                )
+            ],
+            # Paths carry wa_ids (phone numbers); tokens are credentials. Neither belongs in logs.
+            redacted_fields=[
+                wafv2.CfnLoggingConfiguration.FieldToMatchProperty(uri_path={}),
+                wafv2.CfnLoggingConfiguration.FieldToMatchProperty(query_string={}),
+                wafv2.CfnLoggingConfiguration.FieldToMatchProperty(single_header={"Name": "authorization"}),
+            ],
+        )
+        logging.node.add_dependency(self.log_group)

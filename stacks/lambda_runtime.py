@@ -1,0 +1,15 @@
+"""The Lambda runtime every Coexist function and the shared layer target: the one place "3.13" is written.
+
+Plain data (no aws_cdk import) so the layer build script can read it without synthesising anything;
+the stacks map it to `aws_lambda.Runtime` / `Architecture`. Wheels in the layer are compiled for this
+interpreter and CPU, so changing one without the other would ship `.so` files Lambda cannot load.
+"""
+
+PYTHON_VERSION = "3.13"
+ARCHITECTURE = "arm64"  # Graviton: cheaper per GB-second, and every wheel we need is published for it
+
+# pip's view of the same target: CPython ABI tag, platform tag and the suffix of compiled modules.
+PYTHON_TAG = "cp" + PYTHON_VERSION.replace(".", "")  # cp313
+PIP_PLATFORM = "manylinux2014_aarch64"  # glibc 2.17+, which Amazon Linux 2023 satisfies
+EXTENSION_SUFFIX = f"cpython-{PYTHON_TAG[2:]}-aarch64-linux-gnu.so"
+RUNTIME_NAME = f"python{PYTHON_VERSION}"  # the CloudFormation `Runtime` value
