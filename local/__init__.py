@@ -1,0 +1,34 @@
+"""Coexist's local mode: the whole backend on one machine, no AWS account, no Docker.
+
+Start it
+    make run                        # = PYTHONPATH=layers:. .venv/bin/python -m local
+    python -m local --port 0 --moto-port 0   # free ports (tests); also COEXIST_PORT / COEXIST_MOTO_PORT
+
+What runs, in one process (`runtime.py`)
+    * moto (`mock_aws` for the process) plus a moto server on 127.0.0.1:5001 sharing its state, so
+      `aws --endpoint-url http://127.0.0.1:5001 ...` (credentials `testing`) sees the same account;
+    * Coexist's tables, Object-Lock archive bucket, inbound queue + DLQ and an SNS topic standing in
+      for AWS End User Messaging Social, created from `coexist.resources` (`emulator.create_resources`,
+      also used by the integration tests under plain `mock_aws`);
+    * an API Gateway stand-in on 127.0.0.1:8080 (`gateway.py`): `/webhook` and `/api/{proxy+}` as REST
+      proxy events, JSON bodies base64-encoded as the deployed API's binary media type does;
+    * an SQS event source mapping per queue consumer (`poller.py`), partial batch failures included;
+    * the same handler modules as Lambda (`functions/*/handler.py`), one invocation at a time (`lambdas.py`).
+
+Configuration (environment, development defaults)
+    WHATSAPP_APP_SECRET=local-app-secret   WHATSAPP_VERIFY_TOKEN=local-verify-token
+    COEXIST_API_TOKEN=local-dev-token      COEXIST_API_AUTH=token
+
+When everything is up it prints human-readable lines, then one machine-readable line:
+    COEXIST_LOCAL_READY {"http": "http://127.0.0.1:8080", "moto": "http://127.0.0.1:5001",
+                         "sns_topic_arn": "arn:aws:sns:...", "env": {"CHATS_TABLE": ..., ...}}
+
+Try it
+    python -m local replay tests/fixtures/meta/meta_docs/messages_text.json   # signed like Meta
+    curl -H 'Authorization: Bearer local-dev-token' \\
+        'http://127.0.0.1:8080/api/chats?phone_number_id=106540352242922'
+
+Stop it with Ctrl-C or SIGTERM: pollers finish their batch, then the servers stop. State is in
+memory and gone at exit. A handler that cannot be imported is reported at start-up; its route
+answers 502 (as API Gateway does when a function fails) and its queue is left unpolled.
+"""

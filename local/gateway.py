@@ -140,6 +140,7 @@ class GatewayHandler(BaseHTTPRequestHandler):
         route, params = self.server.route_for(path)
         length = self.headers.get("Content-Length")
         if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
+            self.close_connection = True  # the unread body would otherwise be parsed as the next request
             return self._reply(411, [], json.dumps({"message": "Length Required"}).encode(), started, "-")
         size = int(length or 0)
         if size > MAX_PAYLOAD_BYTES:

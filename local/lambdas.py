@@ -1,9 +1,11 @@
 """The Lambda functions as local mode runs them: same handler modules, a fake context, one at a time.
 
 Each function is imported after the environment is set (handlers read settings at import or first
-call, as in Lambda), and runs behind its own lock: a deployed function serves one event per
-execution environment, and handler modules keep state (clients, Powertools' logger keys) that
-concurrent threads would share here but never do in Lambda.
+call, as in Lambda). Invocations are serialised process-wide: Lambda never runs two invocations in
+one process, while here all functions share one, and process-wide state would race — Powertools
+`Metrics` keep their metric set in class attributes shared by every function, and the layer caches
+boto3 clients and tables. The cost is that a function must not wait synchronously for another one
+invoked from a different thread (e.g. an HTTP call back into the gateway): that would deadlock.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from local.emulator import REGION
 log = logging.getLogger("local")
 ACCOUNT_ID = "123456789012"  # moto's default account
 API_GATEWAY_TIMEOUT_S = 29  # API Gateway's integration limit caps the webhook and API functions
+INVOCATION_LOCK = threading.RLock()  # re-entrant: a handler may call another function in its own thread
 
 
 class FunctionUnavailable(RuntimeError):
@@ -60,7 +63,7 @@ class LocalFunction:
     attribute: str = "lambda_handler"
     _handler: Callable[[dict, Any], Any] | None = None
     _import_error: str | None = None
-    _lock: threading.Lock = field(default_factory=threading.Lock)
+    _lock: threading.RLock = field(default_factory=lambda: INVOCATION_LOCK)
 
     @classmethod
     def of(cls, name: str, handler: Callable[[dict, Any], Any], timeout_s: float) -> "LocalFunction":

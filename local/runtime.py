@@ -74,6 +74,9 @@ def run(options: Options) -> int:
         env = emulator.create_resources(session, options.prefix)
         os.environ.update(env)
         settings.settings.cache_clear()
+        # boto3's default session is built lazily and not thread-safe; build it before any thread
+        # (gateway, poller) creates the handlers' clients through it.
+        boto3.client("sqs")
 
         webhook = LocalFunction("coexist-webhook", "functions.webhook.handler", API_GATEWAY_TIMEOUT_S)
         api = LocalFunction("coexist-api", "functions.api.handler", API_GATEWAY_TIMEOUT_S)
