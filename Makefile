@@ -10,6 +10,12 @@ export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 1
 
 .PHONY: run test bench synth deploy layer clean
 
+# The Lambda layer bundle (build/layer/python), built for the Lambda runtime by pip, without Docker.
+# The script also skips the work itself when its inputs' digest is unchanged.
+LAYER := build/layer.inputs.sha256
+LAYER_INPUTS := requirements.txt constraints.txt layers/build_layer.py stacks/lambda_runtime.py \
+	$(shell find layers/coexist -name '*.py' -not -path '*/__pycache__/*')
+
 $(BIN)/.installed: requirements.txt requirements-dev.txt constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
@@ -19,11 +25,30 @@ $(BIN)/.installed: requirements.txt requirements-dev.txt constraints.txt
 run: $(BIN)/.installed
 	$(BIN)/python -m local
 
-test: $(BIN)/.installed
+test: $(BIN)/.installed node_modules/.installed $(LAYER)
 	$(BIN)/python -m pytest
 
 bench: $(BIN)/.installed
 	$(BIN)/python -m benchmarks
+
+$(LAYER): $(BIN)/.installed $(LAYER_INPUTS)
+	$(BIN)/python layers/build_layer.py
+	touch $@
+
+layer: $(LAYER)
+
+# The CDK CLI, pinned in package-lock.json.
+node_modules/.installed: package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+# Offline: no AWS credentials or Docker needed to synthesise (and run cdk-nag).
+synth: $(BIN)/.installed node_modules/.installed $(LAYER)
+	npx cdk synth --quiet
+
+# Needs AWS credentials and a one-time `npx cdk bootstrap` in the target account/region (docs/DEPLOY.md).
+deploy: $(BIN)/.installed node_modules/.installed $(LAYER)
+	npx cdk deploy --all
 
 clean:
 	rm -rf $(VENV) node_modules build cdk.out .pytest_cache

@@ -33,7 +33,7 @@ class IngressStack(Stack):
     def __init__(self, scope: Construct, id: str, *, config: CoexistConfig, data: DataStack, **kwargs) -> None:
         super().__init__(scope, id, **kwargs)
         key = data.key
-        self.add_dependency(data)
+        self.add_stack_dependency(data)
         # The archive and tables by name (see CoexistConfig.table_name): no exports between stacks.
         archive = s3.Bucket.from_bucket_attributes(
             self, "ArchiveBucket", bucket_name=config.archive_bucket_name(self.account, self.region), encryption_key=key

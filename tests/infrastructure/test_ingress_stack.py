@@ -1,0 +1,304 @@
+"""Ingress stack: the inbound path and the API, encrypted with the data stack's CMK, least privilege."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+from aws_cdk.assertions import Capture, Match
+from coexist import resources
+
+from .conftest import actions_of_role, statements_of_role
+
+pytestmark = pytest.mark.infra
+
+TABLE_ENV = {spec.env_var for spec in resources.TABLES}
+WRITES = {"dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:BatchWriteItem"}
+
+
+def _import_of(synthesised, construct, attribute: str | None) -> dict:
+    """How the ingress template refers to a data-stack value: Fn::ImportValue of the matching export."""
+    logical_id = synthesised.logical_id(construct)
+    wanted = {"Fn::GetAtt": [logical_id, attribute]} if attribute else {"Ref": logical_id}
+    for output in synthesised.data.to_json()["Outputs"].values():
+        if output["Value"] == wanted:
+            return {"Fn::ImportValue": output["Export"]["Name"]}
+    raise AssertionError(f"data stack exports no {wanted}")
+
+
+@pytest.fixture(scope="module")
+def cmk(synthesised) -> dict:
+    return _import_of(synthesised, synthesised.stacks.data.key, "Arn")
+
+
+@pytest.fixture(scope="module")
+def ids(synthesised) -> dict[str, str]:
+    s = synthesised.stacks.ingress
+    return {
+        "queue": synthesised.logical_id(s.inbound.queue),
+        "dlq": synthesised.logical_id(s.inbound.dead_letters),
+        "alarms": synthesised.logical_id(s.alarms),
+        "webhook_role": synthesised.logical_id(s.webhook.role),
+        "ingest_role": synthesised.logical_id(s.ingest.role),
+        "api_role": synthesised.logical_id(s.agent_api.role),
+        "webhook": synthesised.logical_id(s.webhook.function),
+        "ingest": synthesised.logical_id(s.ingest.function),
+        "api": synthesised.logical_id(s.agent_api.function),
+    }
+
+
+def _env(synthesised, function_id: str) -> dict:
+    return synthesised.ingress.to_json()["Resources"][function_id]["Properties"]["Environment"]["Variables"]
+
+
+# --- inbound queue -------------------------------------------------------------------------------
+
+
+def test_inbound_queue_redrives_to_its_dlq_after_the_configured_receives(synthesised, ids, cmk):
+    dlq_arn = Capture()
+    synthesised.ingress.has_resource_properties(
+        "AWS::SQS::Queue",
+        {
+            "VisibilityTimeout": resources.INBOUND_VISIBILITY_TIMEOUT_S,
+            "KmsMasterKeyId": cmk,
+            "RedrivePolicy": {"deadLetterTargetArn": dlq_arn, "maxReceiveCount": resources.INBOUND_MAX_RECEIVES},
+        },
+    )
+    assert dlq_arn.as_object() == {"Fn::GetAtt": [ids["dlq"], "Arn"]}
+    synthesised.ingress.has_resource_properties("AWS::SQS::Queue", {"KmsMasterKeyId": cmk, "MessageRetentionPeriod": 14 * 86400})
+
+
+@pytest.mark.parametrize("queue", ["queue", "dlq"])
+def test_queues_refuse_plain_http(synthesised, ids, queue):
+    synthesised.ingress.has_resource_properties(
+        "AWS::SQS::QueuePolicy",
+        {
+            "Queues": [{"Ref": ids[queue]}],
+            "PolicyDocument": {"Statement": Match.array_with([
+                Match.object_like({"Effect": "Deny", "Condition": {"Bool": {"aws:SecureTransport": "false"}}})
+            ])},
+        },
+    )
+
+
+def test_a_single_dead_letter_raises_an_alarm_to_the_alarm_topic(synthesised, ids, cmk):
+    synthesised.ingress.has_resource_properties(
+        "AWS::CloudWatch::Alarm",
+        {
+            "Namespace": "AWS/SQS",
+            "MetricName": "ApproximateNumberOfMessagesVisible",
+            "Dimensions": [{"Name": "QueueName", "Value": {"Fn::GetAtt": [ids["dlq"], "QueueName"]}}],
+            "Threshold": 0,
+            "ComparisonOperator": "GreaterThanThreshold",
+            "AlarmActions": [{"Ref": ids["alarms"]}],
+        },
+    )
+    synthesised.ingress.has_resource_properties("AWS::SNS::Topic", {"KmsMasterKeyId": cmk, "DisplayName": Match.string_like_regexp("alarms")})
+
+
+def test_ingest_consumes_the_queue_in_batches_with_partial_failures(synthesised, ids):
+    synthesised.ingress.has_resource_properties(
+        "AWS::Lambda::EventSourceMapping",
+        {
+            "EventSourceArn": {"Fn::GetAtt": [ids["queue"], "Arn"]},
+            "FunctionName": {"Ref": ids["ingest"]},
+            "BatchSize": resources.INGEST_BATCH_SIZE,
+            "FunctionResponseTypes": ["ReportBatchItemFailures"],
+            "MaximumBatchingWindowInSeconds": Match.any_value(),
+        },
+    )
+    ingest = synthesised.ingress.to_json()["Resources"][ids["ingest"]]["Properties"]
+    assert ingest["Timeout"] == resources.INGEST_TIMEOUT_S
+    # SQS would hand a message to a second consumer while the first still works on it otherwise.
+    assert resources.INBOUND_VISIBILITY_TIMEOUT_S >= 6 * ingest["Timeout"]
+
+
+def test_end_user_messaging_social_events_reach_the_inbound_queue_raw(synthesised, ids, cmk):
+    topic = Capture()
+    synthesised.ingress.has_resource_properties(
+        "AWS::SNS::Subscription",
+        {"Protocol": "sqs", "RawMessageDelivery": True, "Endpoint": {"Fn::GetAtt": [ids["queue"], "Arn"]}, "TopicArn": {"Ref": topic}},
+    )
+    topic_props = synthesised.ingress.to_json()["Resources"][topic.as_string()]["Properties"]
+    assert topic_props["KmsMasterKeyId"] == cmk
+    synthesised.ingress.has_resource_properties(
+        "AWS::SNS::TopicPolicy",
+        {
+            "Topics": [{"Ref": topic.as_string()}],
+            "PolicyDocument": {"Statement": Match.array_with([Match.object_like({
+                "Effect": "Allow", "Action": "sns:Publish", "Principal": {"Service": "social-messaging.amazonaws.com"},
+            })])},
+        },
+    )
+
+
+# --- functions -----------------------------------------------------------------------------------
+
+
+def test_every_function_traces_and_logs_to_its_own_encrypted_group(synthesised, cmk):
+    template = synthesised.ingress.to_json()["Resources"]
+    log_groups = set()
+    for name, function in synthesised.ingress.find_resources("AWS::Lambda::Function").items():
+        props = function["Properties"]
+        assert props["TracingConfig"] == {"Mode": "Active"}, name
+        assert props["Handler"] == "handler.lambda_handler", name
+        env = props["Environment"]["Variables"]
+        assert env["POWERTOOLS_METRICS_NAMESPACE"] == "Coexist" and env["POWERTOOLS_SERVICE_NAME"], name
+        group_id = props["LoggingConfig"]["LogGroup"]["Ref"]
+        group = template[group_id]["Properties"]
+        assert group["KmsKeyId"] == cmk and group["RetentionInDays"] >= 365, name
+        log_groups.add(group_id)
+    assert len(log_groups) == 3
+
+
+def test_api_gateway_and_waf_logs_are_encrypted_with_the_cmk(synthesised, cmk):
+    groups = synthesised.ingress.find_resources("AWS::Logs::LogGroup")
+    assert len(groups) == 5  # three functions, API access logs, WAF
+    assert all(g["Properties"]["KmsKeyId"] == cmk for g in groups.values())
+
+
+def test_webhook_gets_secret_arns_never_secret_values(synthesised, ids):
+    data = synthesised.stacks.data
+    env = _env(synthesised, ids["webhook"])
+    assert env["WHATSAPP_APP_SECRET_ARN"] == _import_of(synthesised, data.secrets["app_secret"], None)
+    assert env["WHATSAPP_VERIFY_TOKEN_ARN"] == _import_of(synthesised, data.secrets["verify_token"], None)
+    assert set(env) >= {"ARCHIVE_BUCKET", "INBOUND_QUEUE_URL", "COEXIST_STAGE"}
+
+
+def test_no_environment_variable_carries_a_secret_value(synthesised):
+    for name, function in synthesised.ingress.find_resources("AWS::Lambda::Function").items():
+        for var, value in function["Properties"]["Environment"]["Variables"].items():
+            rendered = json.dumps(value)
+            # How a secret value would get there: a {{resolve:secretsmanager}} dynamic reference.
+            assert "resolve:secretsmanager" not in rendered and "resolve:ssm-secure" not in rendered, (name, var)
+            if re.search(r"SECRET|TOKEN|PASSWORD", var) and var != "COEXIST_API_AUTH":
+                assert var.endswith("_ARN"), (name, var)
+
+
+@pytest.mark.parametrize("function", ["ingest", "api"])
+def test_table_readers_get_every_table_name(synthesised, ids, function):
+    env = _env(synthesised, ids[function])
+    config = synthesised.stacks.config
+    assert {var: env[var] for var in TABLE_ENV} == {
+        spec.env_var: config.table_name(spec.logical_id) for spec in resources.TABLES
+    }
+    # ...and those names are the tables the data stack creates.
+    created = {t["Properties"]["TableName"] for t in synthesised.data.find_resources("AWS::DynamoDB::Table").values()}
+    assert set(env[var] for var in TABLE_ENV) == created
+
+
+def test_api_function_trusts_cognito(synthesised, ids):
+    assert _env(synthesised, ids["api"])["COEXIST_API_AUTH"] == "cognito"
+
+
+# --- least privilege -----------------------------------------------------------------------------
+
+
+def test_webhook_role_cannot_touch_dynamodb_and_writes_only_raw_and_quarantine(synthesised, ids):
+    actions = actions_of_role(synthesised.ingress, ids["webhook_role"])
+    assert not {a for a in actions if a.startswith("dynamodb:")}
+    assert {"sqs:SendMessage", "s3:PutObject", "secretsmanager:GetSecretValue"} <= actions
+    put_targets = [
+        json.dumps(s["Resource"]) for s in statements_of_role(synthesised.ingress, ids["webhook_role"]) if "s3:PutObject" in s["Action"]
+    ]
+    assert put_targets and all("/raw/*" in t or "/quarantine/*" in t for t in put_targets)
+    assert any("/raw/*" in t for t in put_targets) and any("/quarantine/*" in t for t in put_targets)
+
+
+def test_api_role_only_reads_tables(synthesised, ids):
+    actions = actions_of_role(synthesised.ingress, ids["api_role"])
+    assert {"dynamodb:Query", "dynamodb:GetItem"} <= actions
+    assert not actions & WRITES
+    assert not {a for a in actions if a.startswith(("s3:", "sqs:", "secretsmanager:"))}
+
+
+def test_ingest_writes_tables_reads_raw_and_parks_unhandled(synthesised, ids):
+    statements = statements_of_role(synthesised.ingress, ids["ingest_role"])
+    actions = {a for s in statements for a in s["Action"]}
+    assert {"dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:Query"} <= actions
+    assert "secretsmanager:GetSecretValue" not in actions
+    puts = [json.dumps(s["Resource"]) for s in statements if "s3:PutObject" in s["Action"]]
+    assert puts and all("/unhandled/*" in p for p in puts)
+    reads = [json.dumps(s["Resource"]) for s in statements if "s3:GetObject*" in s["Action"]]
+    assert reads and all("/raw/*" in r for r in reads)
+
+
+def test_only_the_webhook_reads_secrets(synthesised, ids):
+    readers = {
+        role for role in ("webhook_role", "ingest_role", "api_role")
+        if "secretsmanager:GetSecretValue" in actions_of_role(synthesised.ingress, ids[role])
+    }
+    assert readers == {"webhook_role"}
+
+
+def test_function_roles_have_no_managed_policies(synthesised, ids):
+    roles = synthesised.ingress.to_json()["Resources"]
+    for role in ("webhook_role", "ingest_role", "api_role"):
+        assert "ManagedPolicyArns" not in roles[ids[role]]["Properties"], role
+
+
+# --- REST API ------------------------------------------------------------------------------------
+
+
+def test_webhook_methods_are_unauthenticated_and_the_agent_api_needs_cognito(synthesised, ids):
+    methods = synthesised.ingress.find_resources("AWS::ApiGateway::Method")
+    by_verb = {(m["Properties"]["HttpMethod"], m["Properties"]["Integration"]["Uri"]["Fn::Join"][1][5]["Fn::GetAtt"][0]): m["Properties"] for m in methods.values()}
+    assert by_verb[("GET", ids["webhook"])]["AuthorizationType"] == "NONE"
+    assert by_verb[("POST", ids["webhook"])]["AuthorizationType"] == "NONE"
+    agent = by_verb[("ANY", ids["api"])]
+    assert agent["AuthorizationType"] == "COGNITO_USER_POOLS" and "Ref" in agent["AuthorizerId"]
+    assert len(methods) == 3  # nothing else is exposed
+    handshake = by_verb[("GET", ids["webhook"])]
+    assert handshake["RequestParameters"] == {f"method.request.querystring.hub.{p}": True for p in ("mode", "verify_token", "challenge")}
+
+
+def test_api_hands_the_webhook_exact_body_bytes(synthesised):
+    synthesised.ingress.has_resource_properties("AWS::ApiGateway::RestApi", {"BinaryMediaTypes": ["application/json"]})
+
+
+def test_stage_logs_errors_without_bodies_traces_and_throttles(synthesised):
+    config = synthesised.stacks.config
+    synthesised.ingress.has_resource_properties(
+        "AWS::ApiGateway::Stage",
+        {
+            "TracingEnabled": True,
+            "AccessLogSetting": {"DestinationArn": Match.any_value(), "Format": Match.string_like_regexp("resourcePath")},
+            "MethodSettings": [Match.object_like({
+                "HttpMethod": "*", "ResourcePath": "/*", "LoggingLevel": "ERROR", "DataTraceEnabled": False,
+                "ThrottlingRateLimit": config.api_throttle_rate, "ThrottlingBurstLimit": config.api_throttle_burst,
+            })],
+        },
+    )
+    synthesised.ingress.resource_count_is("AWS::ApiGateway::Account", 1)  # the CloudWatch role is wired
+
+
+def test_waf_protects_the_stage_without_inspecting_webhook_bodies(synthesised):
+    stage_id = synthesised.logical_id(synthesised.stacks.ingress.rest.rest_api.deployment_stage)
+    acl = Capture()
+    synthesised.ingress.has_resource_properties("AWS::WAFv2::WebACLAssociation", {"WebACLArn": {"Fn::GetAtt": [acl, "Arn"]}})
+    rules = synthesised.ingress.to_json()["Resources"][acl.as_string()]["Properties"]["Rules"]
+    for rule in rules:
+        group = rule["Statement"]["ManagedRuleGroupStatement"]
+        if group["Name"] != "AWSManagedRulesAmazonIpReputationList":
+            assert group["ScopeDownStatement"]["NotStatement"]["Statement"]["ByteMatchStatement"]["SearchString"] == "/webhook"
+    assert {r["Statement"]["ManagedRuleGroupStatement"]["Name"] for r in rules} >= {"AWSManagedRulesCommonRuleSet"}
+    association = synthesised.ingress.find_resources("AWS::WAFv2::WebACLAssociation")
+    assert stage_id in json.dumps(association)
+    synthesised.ingress.has_resource_properties(
+        "AWS::WAFv2::LoggingConfiguration", {"RedactedFields": Match.array_with([{"UriPath": {}}])}
+    )
+
+
+def test_agent_pool_requires_mfa_and_strong_passwords(synthesised):
+    synthesised.ingress.has_resource_properties(
+        "AWS::Cognito::UserPool",
+        {
+            "MfaConfiguration": "ON",
+            "AdminCreateUserConfig": {"AllowAdminCreateUserOnly": True},
+            "Policies": {"PasswordPolicy": Match.object_like({"MinimumLength": Match.any_value(), "RequireSymbols": True})},
+            "UserPoolAddOns": {"AdvancedSecurityMode": "ENFORCED"},
+        },
+    )
+    pool = next(iter(synthesised.ingress.find_resources("AWS::Cognito::UserPool").values()))
+    assert pool["Properties"]["Policies"]["PasswordPolicy"]["MinimumLength"] >= 12

@@ -1,0 +1,63 @@
+"""The layer bundle is built for the runtime the functions declare, from one constant."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from aws_cdk.assertions import Match
+
+from layers.build_layer import PROVIDED_BY_RUNTIME, SITE_DIR
+from stacks import lambda_runtime
+
+pytestmark = pytest.mark.infra
+
+
+@pytest.fixture(scope="module")
+def site(synthesised) -> Path:  # the synthesised fixture has built the bundle
+    return SITE_DIR
+
+
+def test_pydantic_core_is_compiled_for_the_lambda_interpreter_and_cpu(site):
+    compiled = sorted(p.name for p in (site / "pydantic_core").glob("*.so"))
+    assert compiled, "pydantic_core has no compiled module"
+    assert all(name.endswith(lambda_runtime.EXTENSION_SUFFIX) for name in compiled), compiled
+    assert lambda_runtime.EXTENSION_SUFFIX == "cpython-313-aarch64-linux-gnu.so"
+
+
+def test_every_compiled_wheel_is_tagged_manylinux_aarch64_for_the_runtime_python(site):
+    tags = {}
+    for wheel in site.glob("*.dist-info/WHEEL"):
+        lines = wheel.read_text().splitlines()
+        if "Root-Is-Purelib: false" in lines:  # has compiled code
+            tags[wheel.parent.name] = [line.split(": ", 1)[1] for line in lines if line.startswith("Tag: ")]
+    assert any(name.startswith("pydantic_core-") for name in tags)
+    for name, dist_tags in tags.items():
+        assert any(
+            t.startswith(f"{lambda_runtime.PYTHON_TAG}-{lambda_runtime.PYTHON_TAG}-manylinux") and t.endswith("_aarch64")
+            for t in dist_tags
+        ), (name, dist_tags)
+
+
+def test_bundle_carries_the_library_and_leaves_the_sdk_to_the_runtime(site):
+    assert (site / "coexist" / "resources.py").is_file()
+    assert (site / "aws_lambda_powertools").is_dir() and (site / "pydantic").is_dir()
+    installed = {p.name.removesuffix(".dist-info").rsplit("-", 1)[0].lower().replace("_", "-") for p in site.glob("*.dist-info")}
+    assert not installed & PROVIDED_BY_RUNTIME
+    assert not (site / "botocore").exists() and not (site / "boto3").exists()
+    assert not list(site.rglob("__pycache__"))  # bytecode for the build machine's Python is useless
+
+
+def test_every_function_runs_the_bundle_runtime_on_arm64_with_the_layer(synthesised):
+    functions = synthesised.ingress.find_resources("AWS::Lambda::Function")
+    assert len(functions) == 3
+    layer_id = synthesised.logical_id(synthesised.stacks.ingress.layer)
+    for name, function in functions.items():
+        props = function["Properties"]
+        assert props["Runtime"] == f"python{lambda_runtime.PYTHON_VERSION}" == "python3.13", name
+        assert props["Architectures"] == ["arm64"], name
+        assert props["Layers"] == [{"Ref": layer_id}], name
+    synthesised.ingress.has_resource_properties(
+        "AWS::Lambda::LayerVersion",
+        {"CompatibleRuntimes": ["python3.13"], "CompatibleArchitectures": ["arm64"]},
+    )
