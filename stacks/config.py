@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 
 from constructs import Node
@@ -47,7 +48,10 @@ class CoexistConfig:
 
     @classmethod
     def from_context(cls, node: Node) -> "CoexistConfig":
-        raw = dict(node.try_get_context(CONTEXT_KEY) or {})
+        raw = node.try_get_context(CONTEXT_KEY) or {}
+        if isinstance(raw, str):  # `cdk -c coexist='{"stage": "prod"}'` passes the JSON as a string
+            raw = json.loads(raw)
+        raw = dict(raw)
         unknown = set(raw) - set(cls.__dataclass_fields__)
         if unknown:  # a typo in cdk.json should fail synth, not silently deploy defaults
             raise ValueError(f"unknown keys in context '{CONTEXT_KEY}': {sorted(unknown)}")

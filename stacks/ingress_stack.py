@@ -76,7 +76,7 @@ class IngressStack(Stack):
             **common,
         )
         for kind in ("app_secret", "verify_token"):
-            self._grant_secret_read(data.secrets[kind], self.webhook.function, key)
+            self._grant_secret_read(data.secrets[kind], self.webhook, key)
         archive.grant_put(self.webhook.function, f"{resources.RAW_PREFIX}*")
         archive.grant_put(self.webhook.function, f"{resources.QUARANTINE_PREFIX}*")
         self.inbound.queue.grant_send_messages(self.webhook.function)
@@ -132,17 +132,25 @@ class IngressStack(Stack):
         CfnOutput(self, "ConsoleClientId", value=self.rest.console_client.user_pool_client_id)
 
     @staticmethod
-    def _grant_secret_read(secret, fn: lambda_.IFunction, key) -> None:
+    def _grant_secret_read(secret, fn: ServiceFunction, key) -> None:
         """What `secret.grant_read(fn)` grants, as identity policy only: the L2 would also write this
         role into the CMK's key policy, and the key lives in the data stack (a cross-stack cycle)."""
+        # A secret imported by name has no known suffix; IAM matches the real ARN only with "-??????".
+        arn = secret.secret_full_arn or f"{secret.secret_arn}-??????"
         iam.Grant.add_to_principal(
-            grantee=fn, actions=["secretsmanager:GetSecretValue", "secretsmanager:DescribeSecret"],
-            resource_arns=[secret.secret_arn],
+            grantee=fn.function, actions=["secretsmanager:GetSecretValue", "secretsmanager:DescribeSecret"],
+            resource_arns=[arn],
         )
         iam.Grant.add_to_principal(
-            grantee=fn, actions=["kms:Decrypt"], resource_arns=[key.key_arn],
+            grantee=fn.function, actions=["kms:Decrypt"], resource_arns=[key.key_arn],
             conditions={"StringEquals": {"kms:ViaService": f"secretsmanager.{Aws.REGION}.amazonaws.com"}},
         )
+        if not secret.secret_full_arn:
+            fn.acknowledge_wildcard(
+                f"Resource::arn:<AWS::Partition>:secretsmanager:<AWS::Region>:<AWS::AccountId>:secret:{secret.secret_name}-??????",
+                "An existing secret named in cdk.json: '-??????' stands for the random suffix Secrets Manager "
+                "appended to its ARN, which is unknown at synth time. It matches that one name only.",
+            )
 
     @staticmethod
     def _acknowledge_archive_writes(fn: ServiceFunction, config: CoexistConfig, prefixes: list[str]) -> None:

@@ -8,6 +8,7 @@ from aws_cdk import Duration
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
+from coexist import resources
 from constructs import Construct
 
 from stacks import lambda_runtime
@@ -17,7 +18,6 @@ from stacks.constructs.log_groups import encrypted_log_group
 RUNTIME = lambda_.Runtime(lambda_runtime.RUNTIME_NAME, lambda_.RuntimeFamily.PYTHON)
 ARCHITECTURE = lambda_.Architecture.ARM_64
 assert ARCHITECTURE.name == lambda_runtime.ARCHITECTURE  # the layer's wheels are built for this CPU
-METRICS_NAMESPACE = "Coexist"
 
 
 class ServiceFunction(Construct):
@@ -64,7 +64,7 @@ class ServiceFunction(Construct):
             memory_size=memory_size,
             environment={
                 "POWERTOOLS_SERVICE_NAME": service,
-                "POWERTOOLS_METRICS_NAMESPACE": METRICS_NAMESPACE,
+                "POWERTOOLS_METRICS_NAMESPACE": resources.METRICS_NAMESPACE,
                 "POWERTOOLS_LOG_LEVEL": "INFO",
                 **environment,
             },

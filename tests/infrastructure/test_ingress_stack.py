@@ -144,7 +144,7 @@ def test_every_function_traces_and_logs_to_its_own_encrypted_group(synthesised, 
         assert props["TracingConfig"] == {"Mode": "Active"}, name
         assert props["Handler"] == "handler.lambda_handler", name
         env = props["Environment"]["Variables"]
-        assert env["POWERTOOLS_METRICS_NAMESPACE"] == "Coexist" and env["POWERTOOLS_SERVICE_NAME"], name
+        assert env["POWERTOOLS_METRICS_NAMESPACE"] == resources.METRICS_NAMESPACE and env["POWERTOOLS_SERVICE_NAME"], name
         group_id = props["LoggingConfig"]["LogGroup"]["Ref"]
         group = template[group_id]["Properties"]
         assert group["KmsKeyId"] == cmk and group["RetentionInDays"] >= 365, name
