@@ -8,34 +8,22 @@ the same effect, on the retry (ARCHITECTURE rule 5).
 from __future__ import annotations
 
 import json
+from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 
 from pydantic import ValidationError
 
 from coexist.domain import coexistence
 from coexist.domain.interpret import interpret
-from coexist.domain.records import Interpretation
+from coexist.domain.records import AccountEvent, Interpretation
 from coexist.intake import ARCHIVED, BODY_ATTRIBUTE, INLINE, why_not_an_envelope
 from coexist.meta.models import WebhookEnvelope
+from coexist.inbox import Inbox
 from coexist.store.archive import Archive
-from coexist.store.chats import ChatStore
-from coexist.store.contacts import ContactStore
-from coexist.store.messages import MessageStore
-from coexist.store.numbers import AccountStore, NumberStore
 
 
 class Quarantined(Exception):
     """The record holds no WhatsApp webhook; it was kept in quarantine and must not be retried."""
-
-
-@dataclass
-class Inbox:
-    messages: MessageStore
-    chats: ChatStore
-    contacts: ContactStore
-    numbers: NumberStore
-    accounts: AccountStore
-    archive: Archive
 
 
 @dataclass
@@ -98,49 +86,67 @@ def ingest(document: dict, inbox: Inbox) -> IngestSummary:
     return apply(interpret(envelope), inbox)
 
 
+# Independent writes of one webhook run in parallel: every write is conditional or idempotent and
+# commutes with the others (a status before its message, an edit before its original, …), so the
+# order inside a phase does not matter. Phases stay in a natural order for readability.
+WRITERS = 8
+_pool: ThreadPoolExecutor | None = None
+
+
+def _in_parallel(operation, items) -> list:
+    items = list(items)
+    if len(items) <= 1:
+        return [operation(item) for item in items]
+    global _pool
+    if _pool is None:
+        _pool = ThreadPoolExecutor(max_workers=WRITERS, thread_name_prefix="ingest-writer")
+    futures = [_pool.submit(operation, item) for item in items]
+    wait(futures)
+    for future in futures:
+        if future.exception() is not None:
+            raise future.exception()
+    return [future.result() for future in futures]
+
+
 def apply(found: Interpretation, inbox: Inbox) -> IngestSummary:
     summary = IngestSummary(unknown_message_types=list(found.unknown_message_types))
-    for seen in found.numbers.values():
-        inbox.numbers.record_seen(seen)
-    for profile in found.profiles.values():
-        inbox.contacts.record_profile(profile)
-    for change in found.app_contacts:
-        inbox.contacts.record_app_contact(change)
-    for message in found.messages:
-        if inbox.messages.record(message):
-            summary.messages += 1
-            if message.source == "customer":
-                summary.new_customer_messages.append(message.id)
-        else:
+    _in_parallel(inbox.numbers.record_seen, found.numbers.values())
+    _in_parallel(inbox.contacts.record_profile, found.profiles.values())
+    _in_parallel(inbox.contacts.record_app_contact, found.app_contacts)
+    for message, is_new in zip(found.messages, _in_parallel(inbox.messages.record, found.messages)):
+        if not is_new:
             summary.duplicates += 1
+            continue
+        summary.messages += 1
+        if message.source == "customer":
+            summary.new_customer_messages.append(message.id)
     if found.history_messages:
         summary.history_messages = inbox.messages.import_history(found.history_messages)
-    for arrival in found.media_arrivals:
-        inbox.messages.apply_media(arrival.message)
-    for edit in found.edits:
-        inbox.messages.apply_edit(edit)
-    for revoke in found.revokes:
-        inbox.messages.apply_revoke(revoke)
-    for status in found.statuses:
-        inbox.messages.apply_status(status)
-        summary.statuses += 1
-    for activity in found.chats.values():
-        inbox.chats.record_activity(activity)
+    _in_parallel(lambda arrival: inbox.messages.apply_media(arrival.message), found.media_arrivals)
+    _in_parallel(inbox.messages.apply_edit, found.edits)
+    _in_parallel(inbox.messages.apply_revoke, found.revokes)
+    _in_parallel(inbox.messages.apply_status, found.statuses)
+    summary.statuses = len(found.statuses)
+    _in_parallel(inbox.chats.record_activity, found.chats.values())
     for chunk in found.history_chunks:
         inbox.numbers.record_history_chunk(chunk)
     for declined in found.history_declined:
         inbox.numbers.record_history_declined(declined)
     for event in found.account_events:
-        inbox.accounts.record_event(event)
-        state = coexistence.state_after(event.event)
-        if state is None:
-            continue
-        inbox.accounts.record_state(event, state)
-        if event.phone_number:
-            number = inbox.numbers.find_by_display_number(event.waba_id, event.phone_number)
-            if number:
-                inbox.numbers.record_state(number, event, state)
+        _apply_account_event(event, inbox)
     for unhandled in found.unhandled:
         inbox.archive.keep_unhandled(unhandled.field, unhandled.raw, unhandled.reason)
         summary.unhandled += 1
     return summary
+
+
+def _apply_account_event(event: AccountEvent, inbox: Inbox) -> None:
+    inbox.accounts.record_event(event)
+    state = coexistence.state_after(event.event)
+    if state is None:
+        return
+    inbox.accounts.record_state(event, state)
+    if event.phone_number:
+        number = inbox.numbers.find_by_display_number(event.waba_id, event.phone_number)
+        if number:
+            inbox.numbers.record_state(number, event, state)

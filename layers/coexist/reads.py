@@ -13,7 +13,7 @@ from datetime import datetime, timezone
 
 from coexist.domain import window
 from coexist.domain.records import split_chat_id
-from coexist.ingest import Inbox
+from coexist.inbox import Inbox
 from coexist.store.chats import CLOSED
 from coexist.store.contacts import display_name
 from coexist.store.items import from_item_value

@@ -27,7 +27,7 @@ def intake():
 
 @lru_cache(maxsize=1)
 def inbox():
-    from coexist.ingest import Inbox
+    from coexist.inbox import Inbox
     from coexist.store.chats import ChatStore
     from coexist.store.contacts import ContactStore
     from coexist.store.messages import MessageStore

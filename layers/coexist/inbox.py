@@ -1,0 +1,21 @@
+"""The inbox's repositories, bundled: what ingest writes and the API reads."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from coexist.store.archive import Archive
+from coexist.store.chats import ChatStore
+from coexist.store.contacts import ContactStore
+from coexist.store.messages import MessageStore
+from coexist.store.numbers import AccountStore, NumberStore
+
+
+@dataclass
+class Inbox:
+    messages: MessageStore
+    chats: ChatStore
+    contacts: ContactStore
+    numbers: NumberStore
+    accounts: AccountStore
+    archive: Archive
