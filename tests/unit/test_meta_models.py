@@ -170,3 +170,31 @@ def test_message_text_by_type():
     assert message_text("button", {"text": "Yes", "payload": "y"}) == "Yes"
     assert message_text("location", {"latitude": 1.5, "longitude": 2, "name": "Clinic"}) == "Clinic"
     assert message_text("contacts", [{"name": {}}]) is None
+
+
+def test_one_malformed_message_does_not_hold_back_its_batch():
+    envelope = meta_payload("messages_text.json")
+    value = envelope["entry"][0]["changes"][0]["value"]
+    good = value["messages"][0]
+    value["messages"] = [good, {"id": "wamid.broken", "type": "text"}, dict(good, id="wamid.second")]
+    found = interpret(WebhookEnvelope.model_validate(envelope))
+    assert [m.id for m in found.messages] == [good["id"], "wamid.second"]
+    [kept] = found.unhandled
+    assert kept.raw["value"]["messages"][1] == {"id": "wamid.broken", "type": "text"}  # archived whole
+
+
+def test_business_scoped_user_ids_stand_in_for_missing_phone_numbers():
+    envelope = meta_payload("messages_text.json")
+    value = envelope["entry"][0]["changes"][0]["value"]
+    message = value["messages"][0]
+    del message["from"]
+    message["from_user_id"] = "US.13491208655302741918"
+    value["contacts"] = [{"profile": {"name": "Hidden"}, "user_id": "US.13491208655302741918"}]
+    found = interpret(WebhookEnvelope.model_validate(envelope))
+    assert found.messages[0].wa_id == "US.13491208655302741918"
+    assert found.profiles[("106540352242922", "US.13491208655302741918")].profile_name == "Hidden"
+    status = meta_payload("status_v24_no_conversation_no_pricing.json")
+    entry = status["entry"][0]["changes"][0]["value"]["statuses"][0]
+    del entry["recipient_id"]
+    entry["recipient_user_id"] = "US.13491208655302741918"
+    assert interpret(WebhookEnvelope.model_validate(status)).statuses[0].wa_id == "US.13491208655302741918"

@@ -87,9 +87,53 @@ def _interpret_change(entry: models.Entry, change: models.Change, result: Interp
     except ValidationError as error:
         reason = f"invalid {field} value: {error.error_count()} validation error(s)"
         result.unhandled.append(Unhandled(field, reason, change.model_dump(mode="json")))
-        return
+        value = _salvage(model, change.value)
+        if value is None:
+            return
     handler = _HANDLERS[field]
     handler(entry, value, result)
+
+
+def _salvage(model: type[models.MetaModel], raw: dict):
+    """Keep the valid items of a change whose other items fail validation.
+
+    The whole change is already archived as unhandled; this lets, say, 999 good messages of a
+    batch reach the inbox when the thousandth is malformed.
+    """
+    cleaned = dict(raw)
+    for name, field_info in model.model_fields.items():
+        item_type = _list_item_type(field_info.annotation)
+        if item_type is None or not isinstance(raw.get(name), list):
+            continue
+        kept = []
+        for item in raw[name]:
+            try:
+                item_type.model_validate(item)
+                kept.append(item)
+            except ValidationError:
+                continue
+        cleaned[name] = kept
+    try:
+        return model.model_validate(cleaned)
+    except ValidationError:
+        return None
+
+
+def _list_item_type(annotation):
+    args = getattr(annotation, "__args__", ())
+    if getattr(annotation, "__origin__", None) is list and args and isinstance(args[0], type) and issubclass(args[0], models.MetaModel):
+        return args[0]
+    return None
+
+
+def _customer_of(message: Message, business: str | None = None) -> tuple[str | None, str]:
+    """The customer's id and the direction of a message, from its sender and recipient."""
+    sender = message.from_ or message.from_user_id
+    sender = normalize_wa_id(sender) if sender else None
+    if sender and sender != business:
+        return sender, INBOUND
+    recipient = message.to or message.to_user_id
+    return (normalize_wa_id(recipient) if recipient else None), OUTBOUND
 
 
 def _record(message: Message, number: str, wa_id: str, direction: str, source: str) -> MessageRecord:
@@ -123,11 +167,12 @@ def _messages(entry: models.Entry, value: models.MessagesValue, result: Interpre
     number = value.metadata.phone_number_id
     result.see_number(NumberSeen(number, value.metadata.display_phone_number, entry.id))
     profiles = {c.wa_id: c for c in value.contacts if c.wa_id}
+    by_user_id = {c.user_id: c for c in value.contacts if c.user_id}
     for message in value.messages:
-        if not message.from_:
+        wa_id, _ = _customer_of(message)
+        if not wa_id:
             result.unhandled.append(Unhandled("messages", "message without a sender", message.model_dump(mode="json", by_alias=True)))
             continue
-        wa_id = normalize_wa_id(message.from_)
         _note_unknown_type(message, result)
         result.messages.append(_record(message, number, wa_id, INBOUND, CUSTOMER))
         opens = window.opens_window(message.type)
@@ -140,7 +185,7 @@ def _messages(entry: models.Entry, value: models.MessagesValue, result: Interpre
                 referral_at=message.timestamp if message.referral else None,
             )
         )
-        contact = profiles.get(message.from_) or profiles.get(wa_id)
+        contact = profiles.get(message.from_) or profiles.get(wa_id) or by_user_id.get(message.from_user_id)
         profile = ContactProfile(
             number,
             wa_id,
@@ -156,7 +201,7 @@ def _messages(entry: models.Entry, value: models.MessagesValue, result: Interpre
             StatusUpdate(
                 message_id=status.id,
                 phone_number_id=number,
-                wa_id=normalize_wa_id(status.recipient_id) if status.recipient_id else None,
+                wa_id=_status_recipient(status),
                 status=status.status,
                 timestamp=status.timestamp,
                 errors=[_error(e) for e in status.errors],
@@ -168,6 +213,11 @@ def _messages(entry: models.Entry, value: models.MessagesValue, result: Interpre
         result.unhandled.append(Unhandled("messages", "value-level errors", value.model_dump(mode="json", by_alias=True)))
 
 
+def _status_recipient(status: models.Status) -> str | None:
+    recipient = status.recipient_id or status.recipient_user_id
+    return normalize_wa_id(recipient) if recipient else None
+
+
 def _echoes(entry: models.Entry, value: models.EchoesValue, result: Interpretation) -> None:
     number = value.metadata.phone_number_id
     latest = max((m.timestamp for m in value.message_echoes), default=None)
@@ -175,10 +225,11 @@ def _echoes(entry: models.Entry, value: models.EchoesValue, result: Interpretati
         NumberSeen(number, value.metadata.display_phone_number, entry.id, app_activity_at=latest, coexistence_evidence=True)
     )
     for echo in value.message_echoes:
-        if not echo.to:
+        recipient = echo.to or echo.to_user_id
+        if not recipient:
             result.unhandled.append(Unhandled("smb_message_echoes", "echo without a recipient", echo.model_dump(mode="json", by_alias=True)))
             continue
-        wa_id = normalize_wa_id(echo.to)
+        wa_id = normalize_wa_id(recipient)
         # An echo marks human activity on the chat but never touches the customer-service window.
         result.touch_chat(ChatActivity(number, wa_id, last_message_at=echo.timestamp, last_app_activity_at=echo.timestamp))
         if echo.type == "edit" and echo.edit:
@@ -212,8 +263,8 @@ def _history(entry: models.Entry, value: models.HistoryValue, result: Interpreta
             wa_id = normalize_wa_id(thread.id)
             latest = None
             for message in thread.messages:
-                sender = normalize_wa_id(message.from_) if message.from_ else None
-                direction = OUTBOUND if sender == business else INBOUND
+                sender = message.from_ or message.from_user_id
+                direction = OUTBOUND if sender and normalize_wa_id(sender) == business else INBOUND
                 record = _record(message, number, wa_id, direction, HISTORY)
                 record.history_status = message.history_context.status if message.history_context else None
                 record.status = delivery.history_status(record.history_status)
@@ -229,12 +280,8 @@ def _history(entry: models.Entry, value: models.HistoryValue, result: Interpreta
             result.history_chunks.append(HistoryChunkImported(number, meta.phase, meta.chunk_order, meta.progress, count))
     for message in value.messages:
         # Media content for an earlier `media_placeholder` (same wamid), sent on its own.
-        sender = normalize_wa_id(message.from_) if message.from_ else None
-        if sender and sender != business:
-            wa_id, direction = sender, INBOUND
-        else:
-            wa_id, direction = (normalize_wa_id(message.to) if message.to else ""), OUTBOUND
-        record = _record(message, number, wa_id, direction, HISTORY)
+        wa_id, direction = _customer_of(message, business)
+        record = _record(message, number, wa_id or "", direction, HISTORY)
         result.media_arrivals.append(MediaArrival(record))
 
 

@@ -136,7 +136,9 @@ class Message(MetaModel):
     """One message in `messages`, `message_echoes` or a `history` thread."""
 
     from_: str | None = Field(default=None, alias="from")
+    from_user_id: str | None = None  # BSUID, sent beside (or, for hidden numbers, instead of) `from`
     to: str | None = None
+    to_user_id: str | None = None
     id: str
     timestamp: int
     type: str
