@@ -32,6 +32,7 @@ FAKE_AWS_ENV = {
     "AWS_SESSION_TOKEN": "testing",
 }
 DLQ_URL_ENV = "INBOUND_DLQ_URL"
+OUTBOUND_DLQ_URL_ENV = "OUTBOUND_DLQ_URL"
 SOCIAL_TOPIC_ENV = "SOCIAL_MESSAGING_TOPIC_ARN"
 DLQ_RETENTION_S = 14 * 24 * 3600  # the SQS maximum: time to inspect and redrive a parked envelope
 
@@ -65,6 +66,9 @@ def create_resources(session: boto3.session.Session | None = None, prefix: str =
     queue_url, queue_arn, dlq_url = _create_inbound_queue(sqs, f"{prefix}-inbound")
     env[resources.INBOUND_QUEUE_ENV] = queue_url
     env[DLQ_URL_ENV] = dlq_url
+    outbound_url, outbound_dlq_url = _create_outbound_queue(sqs, f"{prefix}-outbound")
+    env[resources.OUTBOUND_QUEUE_ENV] = outbound_url
+    env[OUTBOUND_DLQ_URL_ENV] = outbound_dlq_url
     env[SOCIAL_TOPIC_ENV] = _create_social_messaging_topic(
         session.client("sns"), sqs, f"{prefix}-social-messaging", queue_url, queue_arn
     )
@@ -92,6 +96,20 @@ def _create_inbound_queue(sqs, name: str) -> tuple[str, str, str]:
         },
     )["QueueUrl"]
     return queue_url, queue_arn(sqs, queue_url), dlq_url
+
+
+def _create_outbound_queue(sqs, name: str) -> tuple[str, str]:
+    """FIFO, as deployed: one message group per number and recipient keeps each customer's order."""
+    fifo = {"FifoQueue": "true", "ContentBasedDeduplication": "false"}
+    dlq_url = sqs.create_queue(
+        QueueName=f"{name}-dlq.fifo", Attributes={**fifo, "MessageRetentionPeriod": str(DLQ_RETENTION_S)}
+    )["QueueUrl"]
+    redrive = {"deadLetterTargetArn": queue_arn(sqs, dlq_url), "maxReceiveCount": resources.OUTBOUND_MAX_RECEIVES}
+    queue_url = sqs.create_queue(
+        QueueName=f"{name}.fifo",
+        Attributes={**fifo, "VisibilityTimeout": str(resources.OUTBOUND_VISIBILITY_TIMEOUT_S), "RedrivePolicy": json.dumps(redrive)},
+    )["QueueUrl"]
+    return queue_url, dlq_url
 
 
 def _create_social_messaging_topic(sns, sqs, name: str, queue_url: str, queue_arn_: str) -> str:

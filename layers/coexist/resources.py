@@ -111,7 +111,24 @@ CONTACTS = TableSpec(
     sort_key=Key("wa_id"),
 )
 
-TABLES: tuple[TableSpec, ...] = (NUMBERS, ACCOUNTS, CHATS, MESSAGES, CONTACTS)
+# Message templates of a WhatsApp Business Account, synced from Meta (sk = "<name>#<language>").
+TEMPLATES = TableSpec(
+    logical_id="Templates",
+    env_var="TEMPLATES_TABLE",
+    partition_key=Key("waba_id"),
+    sort_key=Key("template_key"),
+)
+
+# Send pacing shared by every sender: token buckets per number and per recipient, and each
+# number's circuit breaker. Items expire by themselves once idle.
+THROTTLE = TableSpec(
+    logical_id="Throttle",
+    env_var="THROTTLE_TABLE",
+    partition_key=Key("bucket_id"),
+    ttl_attribute="expires_at",
+)
+
+TABLES: tuple[TableSpec, ...] = (NUMBERS, ACCOUNTS, CHATS, MESSAGES, CONTACTS, TEMPLATES, THROTTLE)
 
 # Queues: Meta webhooks wait here between the fast webhook acknowledgement and ingest.
 INBOUND_QUEUE_ENV = "INBOUND_QUEUE_URL"
@@ -119,6 +136,14 @@ INBOUND_VISIBILITY_TIMEOUT_S = 180  # six times the ingest function's timeout, a
 INBOUND_MAX_RECEIVES = 5  # then the envelope is parked in the DLQ with an alarm
 INGEST_BATCH_SIZE = 10
 INGEST_TIMEOUT_S = 30
+
+# Outbound: a FIFO queue, one message group per number and recipient so each customer's messages
+# keep their order while different customers are sent in parallel.
+OUTBOUND_QUEUE_ENV = "OUTBOUND_QUEUE_URL"
+OUTBOUND_VISIBILITY_TIMEOUT_S = 60  # six times the sender's timeout
+OUTBOUND_MAX_RECEIVES = 10  # transient Meta/network errors are retried this often, then parked
+SENDER_BATCH_SIZE = 10  # the FIFO maximum
+SENDER_TIMEOUT_S = 10
 
 ARCHIVE_BUCKET_ENV = "ARCHIVE_BUCKET"
 # S3 prefixes in the archive bucket.

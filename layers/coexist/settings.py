@@ -27,8 +27,19 @@ class Settings:
     chats_table: str = "coexist-chats"
     messages_table: str = "coexist-messages"
     contacts_table: str = "coexist-contacts"
+    templates_table: str = "coexist-templates"
+    throttle_table: str = "coexist-throttle"
     archive_bucket: str = "coexist-archive"
     inbound_queue_url: str = ""
+    outbound_queue_url: str = ""
+    # The Cloud API: base URL and version from config so a new version is a setting, not a release.
+    graph_api_base_url: str = "https://graph.facebook.com"
+    graph_api_version: str = "v24.0"
+    access_token_arn: str | None = None
+    access_token: str = ""
+    # Per-number settings as JSON: {"<phone_number_id>": {"throughput_mps": 20, "transport":
+    # "graph" | "social_messaging", "social_messaging_phone_number_id": "phone-number-id-…"}}
+    numbers_config: str = "{}"
     # Webhook bodies up to this size travel inside the SQS message; larger ones are read back from
     # the archive (SQS caps a message at 256 KiB by default, 1 MiB at most; Meta sends up to 3 MB).
     inline_body_limit: int = 200_000
@@ -49,8 +60,16 @@ class Settings:
             "chats_table": resources.CHATS.env_var,
             "messages_table": resources.MESSAGES.env_var,
             "contacts_table": resources.CONTACTS.env_var,
+            "templates_table": resources.TEMPLATES.env_var,
+            "throttle_table": resources.THROTTLE.env_var,
             "archive_bucket": resources.ARCHIVE_BUCKET_ENV,
             "inbound_queue_url": resources.INBOUND_QUEUE_ENV,
+            "outbound_queue_url": resources.OUTBOUND_QUEUE_ENV,
+            "graph_api_base_url": "GRAPH_API_BASE_URL",
+            "graph_api_version": "GRAPH_API_VERSION",
+            "access_token_arn": "WHATSAPP_ACCESS_TOKEN_ARN",
+            "access_token": "WHATSAPP_ACCESS_TOKEN",
+            "numbers_config": "COEXIST_NUMBERS",
             "inline_body_limit": "INLINE_BODY_LIMIT",
             "app_secret_arn": "WHATSAPP_APP_SECRET_ARN",
             "app_secret": "WHATSAPP_APP_SECRET",
