@@ -84,6 +84,88 @@ def list_messages(chat_id: str):
     return wiring.inbox_reader().messages(chat_id, _query("limit"), _query("cursor"))
 
 
+@app.post("/api/chats/<chat_id>/messages")
+def send_message(chat_id: str):
+    from pydantic import ValidationError
+
+    from coexist.outbound.outbox import ChatNotFound, NotQueued, Refused
+    from coexist.outbound.requests import parse_send_request
+    from coexist.reads import message_view
+
+    try:
+        body = app.current_event.json_body
+    except ValueError:
+        raise BadRequest("the body must be JSON") from None
+    try:
+        request = parse_send_request(body)
+    except ValidationError as error:
+        return Response(422, content_types.APPLICATION_JSON, {
+            "code": "invalid_message",
+            "message": _first_problem(error),
+            "errors": [{"field": ".".join(str(p) for p in e["loc"]), "problem": e["msg"]} for e in error.errors(include_url=False, include_input=False)],
+        })
+    key = app.current_event.headers.get("Idempotency-Key")
+    try:
+        accepted = wiring.outbox().send(chat_id, request, source="agent", idempotency_key=key, sent_by=_caller())
+    except ChatNotFound:
+        raise NotFound(f"chat {chat_id} not found") from None
+    except Refused as refused:
+        return _error(refused.refusal.http_status, refused.refusal.code, refused.refusal.message)
+    except NotQueued:
+        return _error(503, "not_queued", "The message was stored but could not be queued; retry with the same Idempotency-Key.")
+    return Response(202, content_types.APPLICATION_JSON, message_view(accepted.message))
+
+
+def _first_problem(error) -> str:
+    first = error.errors(include_url=False)[0]
+    where = ".".join(str(p) for p in first["loc"]) or "body"
+    return f"{where}: {first['msg']}"
+
+
+def _caller() -> str:
+    claims = (app.current_event.request_context.authorizer or {}).get("claims") or {}
+    return claims.get("sub") or claims.get("cognito:username") or "api-token"
+
+
+@app.get("/api/templates")
+def list_templates():
+    waba_id = _waba_id()
+    items = wiring.templates().list(waba_id)
+    return {"items": [_template_view(i) for i in items], "next": None}
+
+
+@app.post("/api/templates/sync")
+def sync_templates():
+    from coexist.outbound.graph import TemplateSyncError
+    from coexist.outbound.template_sync import sync_templates as sync
+
+    try:
+        return {"synced": sync(wiring.graph_api(), wiring.templates(), [_waba_id()])}
+    except TemplateSyncError as error:
+        return _error(502, "meta_error", str(error))
+
+
+def _waba_id() -> str:
+    waba_id = _query("waba_id")
+    number = _query("phone_number_id")
+    if not waba_id and number:
+        waba_id = (wiring.inbox().numbers.get(number) or {}).get("waba_id")
+        if not waba_id:
+            raise NotFound(f"phone number {number} not found")
+    if not waba_id:
+        raise BadRequest("waba_id or phone_number_id is required")
+    return waba_id
+
+
+def _template_view(item: dict) -> dict:
+    from coexist.store.items import from_item_value
+
+    item = from_item_value(item)
+    return {k: item.get(k) for k in ("name", "language", "status", "category", "body_parameters", "components")} | {
+        "waba_id": item["waba_id"]
+    }
+
+
 @app.get("/api/numbers/<phone_number_id>")
 def get_number(phone_number_id: str):
     return wiring.inbox_reader().number(phone_number_id)

@@ -51,8 +51,76 @@ def inbox_reader():
     return InboxReader(inbox())
 
 
+@lru_cache(maxsize=1)
+def templates():
+    from coexist.store.templates import TemplateStore
+
+    return TemplateStore(aws.table(settings().templates_table))
+
+
+@lru_cache(maxsize=1)
+def graph_api():
+    from coexist.outbound.graph import GraphApi
+
+    config = settings()
+    return GraphApi(config.graph_api_base_url, config.graph_api_version, lambda: config.secret("access_token"))
+
+
+@lru_cache(maxsize=1)
+def outbox():
+    from coexist.outbound.outbox import OutboundQueue, Outbox
+
+    return Outbox(inbox(), templates(), OutboundQueue(aws.client("sqs"), settings().outbound_queue_url))
+
+
+@lru_cache(maxsize=1)
+def throttle():
+    from coexist.store.throttle import Throttle
+
+    return Throttle(aws.table(settings().throttle_table))
+
+
+def number_settings(phone_number_id: str):
+    from coexist.outbound.numbers import settings_for
+
+    config = settings()
+    number = inbox().numbers.get(phone_number_id)
+    account = inbox().accounts.state(number["waba_id"]) if number and number.get("waba_id") else None
+    return settings_for(phone_number_id, config.numbers_config, number, (account or {}).get("state"))
+
+
+@lru_cache(maxsize=1)
+def sender():
+    from coexist.outbound.graph import SocialMessagingTransport
+    from coexist.outbound.numbers import GRAPH, SOCIAL_MESSAGING
+    from coexist.outbound.sender import Sender
+
+    transports = {
+        GRAPH: graph_api(),
+        SOCIAL_MESSAGING: SocialMessagingTransport(aws.client("socialmessaging"), settings().graph_api_version),
+    }
+    return Sender(inbox(), throttle(), _cached_number_settings(), transports)
+
+
+def _cached_number_settings(ttl_s: float = 60.0):
+    """Number settings change rarely; read them at most once a minute per number."""
+    import time
+
+    cache: dict[str, tuple[float, object]] = {}
+
+    def lookup(phone_number_id: str):
+        hit = cache.get(phone_number_id)
+        if hit and time.monotonic() - hit[0] < ttl_s:
+            return hit[1]
+        value = number_settings(phone_number_id)
+        cache[phone_number_id] = (time.monotonic(), value)
+        return value
+
+    return lookup
+
+
 def reset() -> None:
     """Forget settings, clients and services (tests and local mode switch environments)."""
-    for cached in (archive, intake, inbox, inbox_reader, settings):
+    for cached in (archive, intake, inbox, inbox_reader, templates, graph_api, outbox, throttle, sender, settings):
         cached.cache_clear()
     aws.reset()

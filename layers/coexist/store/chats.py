@@ -43,6 +43,10 @@ class ChatStore:
             ExpressionAttributeValues={":v": value, ":chat": identity["chat_id"], ":mode": new_mode, ":now": int(time.time())},
         )
 
+    def raise_last_message(self, phone_number_id: str, wa_id: str, at: int) -> None:
+        raise_to(self.table, {"phone_number_id": phone_number_id, "wa_id": wa_id}, "last_message_at", at,
+                 {"chat_id": chat_id(phone_number_id, wa_id)})
+
     def get(self, phone_number_id: str, wa_id: str) -> dict | None:
         return self.table.get_item(Key={"phone_number_id": phone_number_id, "wa_id": wa_id}).get("Item")
 

@@ -40,3 +40,14 @@ def raise_to(table, key: dict, attribute: str, value: int, also_set: dict | None
         ExpressionAttributeNames=names,
         ExpressionAttributeValues=values,
     )
+
+
+def put_if_absent(table, item: dict, key_attribute: str) -> bool:
+    """PutItem only if no item has this key yet. Returns False if one already existed."""
+    try:
+        table.put_item(Item=item, ConditionExpression=f"attribute_not_exists({key_attribute})")
+        return True
+    except ClientError as error:
+        if is_condition_failure(error):
+            return False
+        raise

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from coexist.domain.records import AppContactChange, ContactProfile
 from coexist.store.conditional import update_if
+from coexist.store.items import to_item_value
 
 BATCH_GET_LIMIT = 100
 
@@ -50,6 +51,19 @@ class ContactStore:
             ConditionExpression=condition,
             ExpressionAttributeValues={":t": change.timestamp, ":a": "add", ":full": change.full_name, ":first": change.first_name},
         )
+
+    def record_marketing_opt_out(self, phone_number_id: str, wa_id: str, evidence: dict, at: int) -> None:
+        """Consent ledger: the customer stopped marketing messages (newest evidence wins)."""
+        update_if(
+            self.table,
+            Key={"phone_number_id": phone_number_id, "wa_id": wa_id},
+            UpdateExpression="SET marketing_opt_out = :true, marketing_consent_at = :t, marketing_consent_evidence = :e",
+            ConditionExpression="attribute_not_exists(marketing_consent_at) OR marketing_consent_at <= :t",
+            ExpressionAttributeValues={":true": True, ":t": at, ":e": to_item_value(evidence)},
+        )
+
+    def get(self, phone_number_id: str, wa_id: str) -> dict | None:
+        return self.table.get_item(Key={"phone_number_id": phone_number_id, "wa_id": wa_id}).get("Item")
 
     def get_many(self, phone_number_id: str, wa_ids: list[str]) -> dict[str, dict]:
         """Contacts for a page of chats in one or two round trips."""

@@ -8,6 +8,7 @@ fills it in without overwriting what the earlier arrivals set (`if_not_exists`).
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 
 from coexist.domain import delivery
 from coexist.domain.records import (
@@ -19,7 +20,7 @@ from coexist.domain.records import (
     StatusUpdate,
     chat_id,
 )
-from coexist.store.conditional import update_if
+from coexist.store.conditional import put_if_absent, update_if
 from coexist.store.items import to_item_value
 
 BY_CHAT = "by_chat"
@@ -207,7 +208,8 @@ class MessageStore:
         """Record a delivery status; the message's status only ever moves forward (rule 4).
 
         A status for a message never recorded here (sent by another tool on the same number, or
-        arriving before our own record) creates the item, so nothing is dropped.
+        arriving before our own record) creates the item, so nothing is dropped. A status for a
+        message we sent lands on our message through the link item its wamid points from.
         """
         names = {"#at": f"{update.status}_at", "#pos": "position", "#src": "source", "#ts": "timestamp"}
         values: dict = {
@@ -232,24 +234,109 @@ class MessageStore:
             facts.append("#errors = :errors")
             names["#errors"] = "errors"
             values[":errors"] = to_item_value(update.errors)
+        not_linked = "attribute_not_exists(link_to)"
         status_rank = delivery.rank(update.status)
         if status_rank is not None:
             moved = update_if(
                 self.table,
                 Key={"id": update.message_id},
                 UpdateExpression="SET " + ", ".join(facts + ["#status = :status", "status_rank = :rank", "status_at = :ts"]),
-                ConditionExpression="attribute_not_exists(status_rank) OR status_rank <= :rank",
+                ConditionExpression=f"{not_linked} AND (attribute_not_exists(status_rank) OR status_rank <= :rank)",
                 ExpressionAttributeNames={**names, "#status": "status"},
                 ExpressionAttributeValues={**values, ":status": update.status, ":rank": status_rank},
             )
             if moved:
                 return
         # A late status (or one this version does not rank): keep its facts, leave the status.
-        self.table.update_item(
+        recorded = update_if(
+            self.table,
             Key={"id": update.message_id},
             UpdateExpression="SET " + ", ".join(facts),
+            ConditionExpression=not_linked,
             ExpressionAttributeNames=names,
             ExpressionAttributeValues=values,
+        )
+        if not recorded:
+            link = self.get(update.message_id) or {}
+            if link.get("link_to"):
+                self.apply_status(replace(update, message_id=link["link_to"], wa_id=None))
+
+    # --- outbound ---------------------------------------------------------------------------
+    def create_outbound(self, item: dict) -> tuple[bool, dict]:
+        """Store a message to send, once per id (the idempotency key). Returns (created, item)."""
+        created = put_if_absent(self.table, item, "id")
+        return created, item if created else (self.get(item["id"]) or item)
+
+    def record_accepted(self, message_id: str, wamid: str, transport: str) -> None:
+        """Meta took the message: keep its wamid and move the status to `accepted`."""
+        now = int(time.time())
+        values = {":wamid": wamid, ":now": now, ":transport": transport}
+        accepted = update_if(
+            self.table,
+            Key={"id": message_id},
+            UpdateExpression="SET wamid = :wamid, accepted_at = :now, transport = :transport, "
+            "#status = :status, status_rank = :rank, status_at = :now REMOVE last_error",
+            ConditionExpression="status_rank < :rank",
+            ExpressionAttributeNames={"#status": "status"},
+            ExpressionAttributeValues={**values, ":status": "accepted", ":rank": delivery.rank("accepted")},
+        )
+        if not accepted:
+            self.table.update_item(
+                Key={"id": message_id},
+                UpdateExpression="SET wamid = :wamid, accepted_at = :now, transport = :transport",
+                ExpressionAttributeValues=values,
+            )
+
+    def link_wamid(self, wamid: str, message_id: str) -> None:
+        """Point Meta's wamid at our message so its status webhooks land there.
+
+        A status may have won the race and created an item under the wamid: its facts move onto
+        our message (the same monotonic rules) and it leaves the chat listing.
+        """
+        old = self.table.update_item(
+            Key={"id": wamid},
+            UpdateExpression="SET link_to = :id REMOVE chat_id, #pos",
+            ExpressionAttributeNames={"#pos": "position"},
+            ExpressionAttributeValues={":id": message_id},
+            ReturnValues="ALL_OLD",
+        ).get("Attributes") or {}
+        for status in delivery.STATUS_RANK:
+            if f"{status}_at" in old:
+                self.apply_status(
+                    StatusUpdate(
+                        message_id=message_id,
+                        phone_number_id=old.get("phone_number_id", ""),
+                        wa_id=None,
+                        status=status,
+                        timestamp=int(old[f"{status}_at"]),
+                        errors=old.get("errors", []) if status == "failed" else [],
+                        pricing=old.get("pricing"),
+                    )
+                )
+
+    def record_failure(self, message_id: str, reason: str, error: dict | None) -> None:
+        """Final failure before or at Meta: the message will not be sent."""
+        now = int(time.time())
+        values = {":status": "failed", ":rank": delivery.rank("failed"), ":now": now, ":reason": reason}
+        sets = "#status = :status, status_rank = :rank, status_at = :now, failed_at = :now, failure_reason = :reason"
+        if error:
+            sets += ", #errors = :errors"
+            values[":errors"] = to_item_value([error])
+        update_if(
+            self.table,
+            Key={"id": message_id},
+            UpdateExpression="SET " + sets + " REMOVE last_error",
+            ConditionExpression="status_rank < :rank",
+            ExpressionAttributeNames={"#status": "status", **({"#errors": "errors"} if error else {})},
+            ExpressionAttributeValues=values,
+        )
+
+    def record_attempt_error(self, message_id: str, reason: str, error: dict | None) -> None:
+        """A retryable failure: kept on the message so a parked (DLQ) message says why."""
+        self.table.update_item(
+            Key={"id": message_id},
+            UpdateExpression="SET last_error = :e, attempts = if_not_exists(attempts, :zero) + :one",
+            ExpressionAttributeValues={":e": to_item_value({"reason": reason, **(error or {})}), ":zero": 0, ":one": 1},
         )
 
     # --- reads ------------------------------------------------------------------------------

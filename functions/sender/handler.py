@@ -1,0 +1,93 @@
+"""Sender: outbound FIFO batches to Meta, paced, with partial batch failures.
+
+Records are grouped by message group (number#recipient): groups are sent in parallel, a group's
+messages strictly in order. When one must wait or retry, the rest of its group waits with it (its
+visibility is set to the same delay), so no customer's messages overtake each other.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from concurrent.futures import ThreadPoolExecutor
+
+from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.metrics import MetricUnit
+
+from coexist import aws, wiring
+from coexist.outbound.sender import CircuitOpened, Defer, Delivery, Retry
+from coexist.resources import METRICS_NAMESPACE, OUTBOUND_MAX_RECEIVES
+from coexist.settings import settings
+
+logger = Logger(service="coexist-sender")
+tracer = Tracer(service="coexist-sender")
+metrics = Metrics(namespace=METRICS_NAMESPACE, service="coexist-sender")
+
+SAFETY_MARGIN_MS = 2_500  # stop starting sends this close to the function timeout
+MAX_VISIBILITY_S = 12 * 3600  # the SQS maximum
+_pool = ThreadPoolExecutor(max_workers=10, thread_name_prefix="sender-group")
+
+
+def _groups(records: list[dict]) -> list[list[dict]]:
+    groups: dict[str, list[dict]] = {}
+    for record in records:
+        groups.setdefault(record.get("attributes", {}).get("MessageGroupId", record["messageId"]), []).append(record)
+    return list(groups.values())
+
+
+def _defer(records: list[dict], seconds: float) -> None:
+    visibility = min(MAX_VISIBILITY_S, max(1, math.ceil(seconds)))
+    queue = settings().outbound_queue_url
+    for record in records:
+        aws.client("sqs").change_message_visibility(QueueUrl=queue, ReceiptHandle=record["receiptHandle"], VisibilityTimeout=visibility)
+
+
+def _send_group(records: list[dict], context) -> list[str]:
+    """Returns the ids of the records that must come back."""
+    sender = wiring.sender()
+    for index, record in enumerate(records):
+        rest = records[index:]
+        if context.get_remaining_time_in_millis() < SAFETY_MARGIN_MS:
+            _defer(rest, 1)
+            return [r["messageId"] for r in rest]
+        receive_count = int(record.get("attributes", {}).get("ApproximateReceiveCount", "1"))
+        message_id = json.loads(record["body"])["message_id"]
+        try:
+            report = sender.deliver(Delivery(message_id, receive_count))
+        except Defer as deferral:
+            _count(deferral)
+            if isinstance(deferral, Retry) and receive_count >= OUTBOUND_MAX_RECEIVES:
+                # The queue parks it in the DLQ after this receive; the message says why.
+                wiring.inbox().messages.record_failure(message_id, f"retries_exhausted: {deferral.reason}", None)
+            logger.info("send deferred", extra={"message_id": message_id, "reason": deferral.reason, "seconds": round(deferral.seconds, 2)})
+            _defer(rest, deferral.seconds)
+            return [r["messageId"] for r in rest]
+        except Exception:
+            logger.exception("send crashed", extra={"message_id": message_id})
+            metrics.add_metric(name="SenderCrashed", unit=MetricUnit.Count, value=1)
+            _defer(rest, 5)
+            return [r["messageId"] for r in rest]
+        metrics.add_metric(name=f"Sender{report.outcome.title()}", unit=MetricUnit.Count, value=1)
+        if report.outcome == "failed":
+            logger.info("send failed", extra={"message_id": message_id, "reason": report.reason})
+    return []
+
+
+def _count(deferral: Defer) -> None:
+    if isinstance(deferral, CircuitOpened):
+        metrics.add_metric(name="SenderCircuitOpened", unit=MetricUnit.Count, value=1)
+    elif isinstance(deferral, Retry):
+        metrics.add_metric(name="SenderRetried", unit=MetricUnit.Count, value=1)
+    else:
+        metrics.add_metric(name="SenderDeferred", unit=MetricUnit.Count, value=1)
+
+
+@logger.inject_lambda_context(log_event=False)
+@tracer.capture_lambda_handler(capture_response=False)
+@metrics.log_metrics
+def lambda_handler(event: dict, context) -> dict:
+    groups = _groups(event.get("Records", []))
+    failed: list[str] = []
+    for ids in _pool.map(lambda group: _send_group(group, context), groups):
+        failed += ids
+    return {"batchItemFailures": [{"itemIdentifier": i} for i in failed]}

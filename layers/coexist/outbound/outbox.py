@@ -1,0 +1,153 @@
+"""Accepting a send: policy first, then the message is stored as `queued` and put on the
+outbound FIFO queue. The same operation serves agents, the bot and campaigns (`source`)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+import uuid
+from dataclasses import dataclass
+
+from coexist.domain import policy, window
+from coexist.domain.records import OUTBOUND, chat_id as make_chat_id, split_chat_id
+from coexist.inbox import Inbox
+from coexist.outbound.requests import FREE_FORM_TYPES, TemplateRequest
+from coexist.store.items import to_item_value
+from coexist.store.messages import position
+from coexist.store.numbers import coexistence_state_of
+from coexist.store.templates import TemplateStore
+
+SOURCES = frozenset({"agent", "bot", "campaign", "api"})
+
+
+class ChatNotFound(Exception):
+    pass
+
+
+class Refused(Exception):
+    def __init__(self, refusal: policy.Refusal):
+        super().__init__(refusal.message)
+        self.refusal = refusal
+
+
+class NotQueued(Exception):
+    """Stored, but the queue could not take it; retrying with the same Idempotency-Key is safe."""
+
+
+@dataclass
+class Accepted:
+    message: dict
+    created: bool
+
+
+class OutboundQueue:
+    def __init__(self, sqs_client, queue_url: str):
+        self.sqs = sqs_client
+        self.url = queue_url
+
+    def enqueue(self, message_id: str, phone_number_id: str, wa_id: str) -> None:
+        self.sqs.send_message(
+            QueueUrl=self.url,
+            MessageBody=json.dumps({"message_id": message_id}),
+            MessageGroupId=f"{phone_number_id}#{wa_id}",  # per customer order, customers in parallel
+            MessageDeduplicationId=message_id,
+        )
+
+
+def message_id_for(chat: str, idempotency_key: str | None) -> str:
+    """The same key for the same chat is the same message: it can never be sent twice."""
+    if idempotency_key:
+        return "out." + hashlib.sha256(f"{chat}\n{idempotency_key}".encode()).hexdigest()[:32]
+    return "out." + uuid.uuid4().hex
+
+
+class Outbox:
+    def __init__(self, inbox: Inbox, templates: TemplateStore, queue: OutboundQueue, clock=time.time):
+        self.inbox = inbox
+        self.templates = templates
+        self.queue = queue
+        self.clock = clock
+
+    def send(self, chat: str, request, source: str, idempotency_key: str | None = None, sent_by: str | None = None) -> Accepted:
+        parts = split_chat_id(chat)
+        if parts is None:
+            raise ChatNotFound(chat)
+        number, wa_id = parts
+        chat_item = self.inbox.chats.get(number, wa_id)
+        if chat_item is None:
+            raise ChatNotFound(chat)
+        message_id = message_id_for(chat, idempotency_key)
+        if idempotency_key:
+            existing = self.inbox.messages.get(message_id)
+            if existing:
+                return Accepted(existing, created=False)
+
+        template = self._template(number, request)
+        refusal = policy.check(self._context(number, wa_id, chat_item, request, template))
+        if refusal:
+            raise Refused(refusal)
+
+        now = self.clock()
+        item = {
+            "id": message_id,
+            "chat_id": make_chat_id(number, wa_id),
+            "position": position(int(now), message_id),
+            "phone_number_id": number,
+            "wa_id": wa_id,
+            "direction": OUTBOUND,
+            "source": source,
+            "type": request.type,
+            "text": request.display_text(),
+            "content": to_item_value(request.graph_object()),
+            "request": to_item_value(request.model_dump(mode="json", exclude_none=True)),
+            "timestamp": int(now),
+            "queued_at_ms": int(now * 1000),
+            "recorded_at": int(now),
+            "status": "queued",
+            "status_rank": 0,
+        }
+        if template:
+            item["template_category"] = template.get("category")
+        if sent_by:
+            item["sent_by"] = sent_by
+        if idempotency_key:
+            item["idempotency_key"] = idempotency_key[:200]
+        item = {k: v for k, v in item.items() if v is not None}
+        created, stored = self.inbox.messages.create_outbound(item)
+        if not created:
+            return Accepted(stored, created=False)
+        try:
+            self.queue.enqueue(message_id, number, wa_id)
+        except Exception as error:
+            raise NotQueued(message_id) from error
+        self.inbox.chats.raise_last_message(number, wa_id, int(now))
+        return Accepted(stored, created=True)
+
+    def _template(self, number: str, request) -> dict | None:
+        if not isinstance(request, TemplateRequest):
+            return None
+        number_item = self.inbox.numbers.get(number) or {}
+        waba = number_item.get("waba_id")
+        if not waba:
+            return None
+        return self.templates.get(waba, request.template.name, request.template.language.code)
+
+    def _context(self, number: str, wa_id: str, chat_item: dict, request, template: dict | None) -> policy.SendContext:
+        number_item = self.inbox.numbers.get(number) or {}
+        account = self.inbox.accounts.state(number_item["waba_id"]) if number_item.get("waba_id") else None
+        state = coexistence_state_of(number_item, account)["state"] if number_item else "unknown"
+        contact = self.inbox.contacts.get(number, wa_id) or {}
+        last_customer = chat_item.get("last_customer_message_at")
+        is_template = isinstance(request, TemplateRequest)
+        return policy.SendContext(
+            free_form=request.type in FREE_FORM_TYPES,
+            window_open=window.is_open(int(last_customer) if last_customer is not None else None, int(self.clock())),
+            number_state=state,
+            marketing_opted_out=bool(contact.get("marketing_opt_out")),
+            template_status=(template or {}).get("status") if is_template else None,
+            template_category=(template or {}).get("category") if is_template else None,
+            template_name=request.template.name if is_template else None,
+            template_params_expected=int(template["body_parameters"]) if template and "body_parameters" in template else None,
+            template_params_given=request.template.body_parameters() if is_template else None,
+        )

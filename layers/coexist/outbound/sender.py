@@ -1,0 +1,144 @@
+"""Sending one queued message: circuit, pacing, the call to Meta, and what Meta's answer means.
+
+The sender never fails a message for want of throughput: it waits for its slot (briefly, in
+process) or asks for the message to come back later (`Defer`). Transient errors come back with
+backoff (`Retry`) until the queue parks them in its DLQ; the reason is kept on the message.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from dataclasses import dataclass
+from typing import Callable
+
+from coexist.domain import send_errors
+from coexist.domain.send_errors import Action
+from coexist.inbox import Inbox
+from coexist.outbound.graph import SendResult
+from coexist.outbound.numbers import GRAPH, NumberSettings
+from coexist.outbound.requests import graph_payload, parse_send_request
+from coexist.store.items import from_item_value
+from coexist.store.throttle import Throttle
+
+MAX_INLINE_WAIT_S = 2.0  # longer waits go back to the queue instead of holding the function
+CIRCUIT_COOL_DOWN_S = 300
+BACK_OFF_BASE_S = 2.0
+MAX_BACK_OFF_S = 300
+
+
+class Defer(Exception):
+    """Come back after `seconds` (not a failure of the message)."""
+
+    def __init__(self, seconds: float, reason: str):
+        super().__init__(reason)
+        self.seconds = seconds
+        self.reason = reason
+
+
+class Retry(Defer):
+    """A transient failure: try again after `seconds`."""
+
+
+@dataclass(frozen=True)
+class Delivery:
+    message_id: str
+    receive_count: int = 1
+
+
+@dataclass
+class SendReport:
+    outcome: str  # sent | failed | skipped
+    reason: str | None = None
+    circuit_opened: bool = False
+    wamid: str | None = None
+
+
+def backoff_s(attempt: int, rng: random.Random = random.Random()) -> float:
+    """Exponential backoff with full jitter: many senders never retry in lockstep."""
+    return rng.uniform(1, min(MAX_BACK_OFF_S, BACK_OFF_BASE_S * 2 ** max(attempt - 1, 0)))
+
+
+class Sender:
+    def __init__(
+        self,
+        inbox: Inbox,
+        throttle: Throttle,
+        number_settings: Callable[[str], NumberSettings],
+        transports: dict[str, object],
+        clock: Callable[[], float] = time.time,
+        sleep: Callable[[float], None] = time.sleep,
+    ):
+        self.inbox = inbox
+        self.throttle = throttle
+        self.number_settings = number_settings
+        self.transports = transports
+        self.clock = clock
+        self.sleep = sleep
+
+    def deliver(self, delivery: Delivery) -> SendReport:
+        item = self.inbox.messages.get(delivery.message_id)
+        if item is None or item.get("status") != "queued":
+            # Already accepted or failed (a redelivery), or never stored: nothing to send.
+            return SendReport("skipped", "not queued")
+        item = from_item_value(item)
+        number, wa_id = item["phone_number_id"], item["wa_id"]
+
+        circuit = self.throttle.circuit(number)
+        if circuit:
+            raise Defer(max(1.0, circuit["open_until"] - self.clock()), f"circuit open: {circuit['reason']}")
+
+        settings = self.number_settings(number)
+        self._wait_for_slot(f"number#{number}", settings.number_rate, "number throughput")
+        self._wait_for_slot(f"pair#{number}#{wa_id}", settings.pair_rate, "recipient pair limit")
+
+        request = parse_send_request(item["request"])
+        payload = graph_payload(request, to=wa_id)
+        result: SendResult = self._transport(settings).send_message(self._sender_id(settings), payload)
+        if result.ok:
+            self.inbox.messages.record_accepted(delivery.message_id, result.wamid, settings.transport)
+            self.inbox.messages.link_wamid(result.wamid, delivery.message_id)
+            return SendReport("sent", wamid=result.wamid)
+        return self._handle_error(delivery, item, result)
+
+    def _wait_for_slot(self, bucket: str, rate, what: str) -> None:
+        slot = self.throttle.take(bucket, rate, MAX_INLINE_WAIT_S)
+        if not slot.granted:
+            raise Defer(slot.wait_s, f"waiting for {what}")
+        if slot.wait_s > 0:
+            self.sleep(slot.wait_s)
+
+    def _transport(self, settings: NumberSettings):
+        return self.transports[settings.transport]
+
+    @staticmethod
+    def _sender_id(settings: NumberSettings) -> str:
+        if settings.transport == GRAPH:
+            return settings.phone_number_id
+        return settings.social_messaging_phone_number_id or settings.phone_number_id
+
+    def _handle_error(self, delivery: Delivery, item: dict, result: SendResult) -> SendReport:
+        verdict = send_errors.classify(result.error_code, result.http_status)
+        error = result.error()
+        message_id = delivery.message_id
+        if verdict.action is Action.FAIL:
+            self.inbox.messages.record_failure(message_id, verdict.reason, error)
+            if send_errors.records_marketing_opt_out(result.error_code):
+                self.inbox.contacts.record_marketing_opt_out(
+                    item["phone_number_id"], item["wa_id"],
+                    {"source": "meta_error", "code": result.error_code, "message_id": message_id},
+                    int(self.clock()),
+                )
+            return SendReport("failed", verdict.reason)
+        self.inbox.messages.record_attempt_error(message_id, verdict.reason, error)
+        if verdict.action is Action.STOP_NUMBER:
+            # Every queued message of this number would fail the same way: stop and alarm.
+            self.throttle.open_circuit(item["phone_number_id"], verdict.reason, CIRCUIT_COOL_DOWN_S)
+            raise CircuitOpened(CIRCUIT_COOL_DOWN_S, verdict.reason)
+        if verdict.action is Action.BACK_OFF:
+            raise Defer(backoff_s(delivery.receive_count), verdict.reason)
+        raise Retry(backoff_s(delivery.receive_count), verdict.reason)
+
+
+class CircuitOpened(Defer):
+    """This delivery opened its number's circuit (token expired, number blocked, …)."""
