@@ -211,7 +211,7 @@ class MessageStore:
         arriving before our own record) creates the item, so nothing is dropped. A status for a
         message we sent lands on our message through the link item its wamid points from.
         """
-        names = {"#at": f"{update.status}_at", "#pos": "position", "#src": "source", "#ts": "timestamp"}
+        names = {"#at": f"{update.status}_at", "#src": "source", "#ts": "timestamp"}
         values: dict = {
             ":ts": update.timestamp, ":number": update.phone_number_id, ":out": OUTBOUND, ":unknown": UNKNOWN_SENDER,
         }
@@ -219,6 +219,7 @@ class MessageStore:
                  "direction = if_not_exists(direction, :out)", "#src = if_not_exists(#src, :unknown)",
                  "#ts = if_not_exists(#ts, :ts)"]
         if update.wa_id:
+            names["#pos"] = "position"
             values[":chat"] = chat_id(update.phone_number_id, update.wa_id)
             values[":wa"] = update.wa_id
             values[":pos"] = position(update.timestamp, update.message_id)

@@ -22,6 +22,7 @@ MAX_CONTENTION_RETRIES = 8
 class Slot:
     granted: bool
     wait_s: float  # granted: sleep this long, then send; refused: try again after this long
+    at_s: float = 0.0  # granted: the moment (epoch seconds) reserved for this send
 
 
 class Throttle:
@@ -48,7 +49,7 @@ class Throttle:
                     ConditionExpression="attribute_not_exists(tat)" if tat is None else "tat = :seen",
                     **({} if tat is None else {"ExpressionAttributeValues": {":seen": tat}}),
                 )
-                return Slot(True, reservation.wait_us / MICROS)
+                return Slot(True, reservation.wait_us / MICROS, (now_us + reservation.wait_us) / MICROS)
             except ClientError as error:
                 if not is_condition_failure(error):
                     raise

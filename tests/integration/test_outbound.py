@@ -1,0 +1,331 @@
+"""Sending under moto: the send API's policy and idempotency, the sender against a fake Cloud API
+(scripted answers), pacing state shared through DynamoDB, and statuses landing on our message."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+
+import pytest
+
+from coexist import wiring
+from coexist.domain.pacing import Rate
+from coexist.outbound.graph import SendResult
+from coexist.store.templates import TemplateStore
+from functions.api import handler as api_function
+from functions.sender import handler as sender_function
+from tests.conftest import API_TOKEN, Context, api_event
+from tests.integration.helpers import api, deliver, message
+from tests.integration.test_ingest import CUSTOMER, NUMBER, status, text_message
+
+CHAT = f"{NUMBER}_{CUSTOMER}"
+WABA = "102290129340398"
+
+
+class FakeCloudApi:
+    """Answers like the Cloud API, from a script: a wamid, or an error code."""
+
+    def __init__(self):
+        self.sent: list[tuple[str, dict, float]] = []
+        self.script: list[SendResult] = []
+        self.lock = threading.Lock()
+
+    def send_message(self, sender_id: str, payload: dict) -> SendResult:
+        with self.lock:
+            self.sent.append((sender_id, payload, time.monotonic()))
+            if self.script:
+                return self.script.pop(0)
+            return SendResult(wamid=f"wamid.fake-{len(self.sent)}", http_status=200)
+
+
+@pytest.fixture
+def cloud(aws):
+    fake = FakeCloudApi()
+    wiring.sender().transports["graph"] = fake
+    return fake
+
+
+def post(body: dict, key: str | None = None, chat: str = CHAT) -> tuple[int, dict]:
+    headers = {"Authorization": f"Bearer {API_TOKEN}", "Content-Type": "application/json"}
+    if key:
+        headers["Idempotency-Key"] = key
+    event = api_event("POST", f"/api/chats/{chat}/messages", json.dumps(body).encode(), headers)
+    response = api_function.lambda_handler(event, Context())
+    return response["statusCode"], json.loads(response["body"])
+
+
+def queued(aws) -> list[dict]:
+    response = aws.sqs.receive_message(
+        QueueUrl=aws.env["OUTBOUND_QUEUE_URL"], MaxNumberOfMessages=10, AttributeNames=["All"], VisibilityTimeout=0
+    )
+    return response.get("Messages", [])
+
+
+def run_sender(aws, rounds: int = 5) -> list[dict]:
+    """Feed the outbound queue to the sender like the event source mapping; returns the responses."""
+    from local.emulator import queue_arn
+    from local.poller import sqs_event
+
+    results = []
+    arn = queue_arn(aws.sqs, aws.env["OUTBOUND_QUEUE_URL"])
+    for _ in range(rounds):
+        messages = aws.sqs.receive_message(
+            QueueUrl=aws.env["OUTBOUND_QUEUE_URL"], MaxNumberOfMessages=10, AttributeNames=["All"], MessageAttributeNames=["All"]
+        ).get("Messages", [])
+        if not messages:
+            break
+        aws.last_outbound = messages
+        result = sender_function.lambda_handler(sqs_event(messages, arn), Context())
+        failed = {f["itemIdentifier"] for f in result["batchItemFailures"]}
+        for m in messages:
+            if m["MessageId"] not in failed:
+                aws.sqs.delete_message(QueueUrl=aws.env["OUTBOUND_QUEUE_URL"], ReceiptHandle=m["ReceiptHandle"])
+        results.append(result)
+    return results
+
+
+def open_window(aws, at: int | None = None) -> None:
+    deliver(aws, text_message(f"wamid.customer-{at or 'now'}", at or int(time.time())))
+
+
+def seed_templates(aws) -> None:
+    TemplateStore(aws.dynamodb.Table(aws.env["TEMPLATES_TABLE"])).replace_all(WABA, [
+        {"name": "appointment_reminder", "language": "en_US", "status": "APPROVED", "category": "UTILITY",
+         "components": [{"type": "BODY", "text": "Hi {{1}}, your appointment is on {{2}}."}]},
+        {"name": "spring_sale", "language": "en_US", "status": "APPROVED", "category": "MARKETING",
+         "components": [{"type": "BODY", "text": "Spring sale: {{1}} off"}]},
+        {"name": "new_feature", "language": "en_US", "status": "PENDING", "category": "MARKETING", "components": []},
+    ])
+
+
+def template_body(name: str, *params: str) -> dict:
+    components = [{"type": "body", "parameters": [{"type": "text", "text": p} for p in params]}] if params else []
+    return {"type": "template", "template": {"name": name, "language": "en_US", "components": components}}
+
+
+# --- the send API --------------------------------------------------------------------------------
+
+def test_text_inside_the_window_is_accepted_queued_and_visible_at_once(aws):
+    open_window(aws)
+    code, body = post({"type": "text", "text": "We can see you Thursday at 10."})
+    assert code == 202
+    assert (body["status"], body["source"], body["direction"], body["text"]) == ("queued", "agent", "outbound", "We can see you Thursday at 10.")
+    assert body["id"].startswith("out.")
+    assert message(CHAT, body["id"])["status"] == "queued"
+    [queued_message] = queued(aws)
+    assert json.loads(queued_message["Body"]) == {"message_id": body["id"]}
+    assert queued_message["Attributes"]["MessageGroupId"] == f"{NUMBER}#{CUSTOMER}"
+
+
+def test_free_form_outside_the_window_is_refused_and_nothing_is_queued(aws):
+    open_window(aws, at=int(time.time()) - 25 * 3600)
+    code, body = post({"type": "text", "text": "hello?"})
+    assert (code, body["code"]) == (409, "window_closed")
+    assert "template" in body["message"]
+    assert queued(aws) == []
+
+
+def test_templates_are_checked_against_the_synced_list(aws):
+    open_window(aws, at=int(time.time()) - 25 * 3600)
+    seed_templates(aws)
+    assert post(template_body("appointment_reminder", "Ada", "Tuesday"))[0] == 202
+    code, body = post(template_body("new_feature"))
+    assert (code, body["code"]) == (409, "template_not_approved")
+    code, body = post(template_body("no_such_template"))
+    assert (code, body["code"]) == (422, "template_not_approved")
+    code, body = post(template_body("appointment_reminder", "Ada"))
+    assert (code, body["code"]) == (422, "template_parameters")
+    assert len(queued(aws)) == 1
+
+
+def test_marketing_to_an_opted_out_contact_is_refused_utility_is_not(aws):
+    open_window(aws)
+    seed_templates(aws)
+    wiring.inbox().contacts.record_marketing_opt_out(NUMBER, CUSTOMER, {"source": "test"}, int(time.time()))
+    code, body = post(template_body("spring_sale", "20%"))
+    assert (code, body["code"]) == (409, "opted_out")
+    assert post(template_body("appointment_reminder", "Ada", "Tuesday"))[0] == 202
+
+
+def test_offboarded_number_cannot_send(aws):
+    open_window(aws)
+    deliver(aws, {"object": "whatsapp_business_account", "entry": [{"id": WABA, "time": int(time.time()), "changes": [
+        {"field": "account_update", "value": {"event": "ACCOUNT_OFFBOARDED"}}]}]})
+    code, body = post({"type": "text", "text": "hi"})
+    assert (code, body["code"]) == (409, "number_offboarded")
+
+
+def test_same_idempotency_key_never_sends_twice(aws, cloud):
+    open_window(aws)
+    first = post({"type": "text", "text": "once"}, key="agent-42-msg-1")
+    second = post({"type": "text", "text": "once"}, key="agent-42-msg-1")
+    assert first[0] == second[0] == 202
+    assert first[1]["id"] == second[1]["id"]
+    run_sender(aws)
+    assert len(cloud.sent) == 1
+
+
+def test_invalid_messages_get_422_with_the_broken_limit_and_unknown_chat_404(aws):
+    open_window(aws)
+    code, body = post({"type": "text", "text": "x" * 5000})
+    assert (code, body["code"]) == (422, "invalid_message")
+    assert "4096" in body["message"] and body["errors"][0]["field"] == "text.text"
+    assert post({"type": "text", "text": "hi"}, chat=f"{NUMBER}_999")[0] == 404
+    headers = {"Authorization": f"Bearer {API_TOKEN}", "Content-Type": "application/json"}
+    response = api_function.lambda_handler(api_event("POST", f"/api/chats/{CHAT}/messages", b"{not json", headers), Context())
+    assert response["statusCode"] == 400
+
+
+# --- the sender ------------------------------------------------------------------------------------
+
+def test_sender_calls_meta_links_the_wamid_and_statuses_land_on_our_message(aws, cloud):
+    open_window(aws)
+    code, body = post({"type": "text", "text": "On my way"})
+    assert run_sender(aws) == [{"batchItemFailures": []}]
+    [(sender_id, payload, _)] = cloud.sent
+    assert sender_id == NUMBER
+    assert payload == {"messaging_product": "whatsapp", "recipient_type": "individual", "to": CUSTOMER, "type": "text",
+                       "text": {"body": "On my way", "preview_url": False}}
+    sent = message(CHAT, body["id"])
+    assert sent["status"] == "accepted"
+    deliver(aws, status("wamid.fake-1", "delivered", int(time.time()), recipient_id=CUSTOMER))
+    deliver(aws, status("wamid.fake-1", "sent", int(time.time()) - 1, recipient_id=CUSTOMER,
+                        pricing={"billable": False, "pricing_model": "PMP", "type": "free_customer_service", "category": "service"}))
+    listed = [m for m in api(f"/api/chats/{CHAT}/messages")[1]["items"] if m["direction"] == "outbound"]
+    assert [m["id"] for m in listed] == [body["id"]]  # the wamid does not appear as a second message
+    assert listed[0]["status"] == "delivered" and listed[0]["pricing"]["type"] == "free_customer_service"
+
+
+def test_a_status_that_beats_the_link_is_adopted(aws, cloud):
+    open_window(aws)
+    deliver(aws, status("wamid.fake-1", "read", int(time.time()), recipient_id=CUSTOMER))  # before we even sent
+    code, body = post({"type": "text", "text": "race"})
+    run_sender(aws)
+    outbound = [m for m in api(f"/api/chats/{CHAT}/messages")[1]["items"] if m["direction"] == "outbound"]
+    assert [(m["id"], m["status"]) for m in outbound] == [(body["id"], "read")]
+
+
+@pytest.mark.parametrize(
+    "code, reason",
+    [(131047, "window_closed"), (131026, "undeliverable"), (132001, "template_missing"), (131049, "ecosystem_limit")],
+)
+def test_final_meta_errors_fail_the_message_with_metas_code(aws, cloud, code, reason):
+    open_window(aws)
+    cloud.script = [SendResult(http_status=400, error_code=code, error_title=f"({code}) title", error_details="details")]
+    _, body = post({"type": "text", "text": "x"})
+    assert run_sender(aws) == [{"batchItemFailures": []}]
+    failed = message(CHAT, body["id"])
+    assert failed["status"] == "failed"
+    assert failed["errors"] == [{"code": code, "title": f"({code}) title", "message": f"({code}) title", "details": "details"}]
+    item = aws.dynamodb.Table(aws.env["MESSAGES_TABLE"]).get_item(Key={"id": body["id"]})["Item"]
+    assert item["failure_reason"] == reason
+
+
+def test_131050_fails_and_records_the_marketing_opt_out(aws, cloud):
+    open_window(aws)
+    cloud.script = [SendResult(http_status=400, error_code=131050, error_title="user stopped marketing")]
+    post({"type": "text", "text": "x"})
+    run_sender(aws)
+    contact = aws.dynamodb.Table(aws.env["CONTACTS_TABLE"]).get_item(Key={"phone_number_id": NUMBER, "wa_id": CUSTOMER})["Item"]
+    assert contact["marketing_opt_out"] is True and contact["marketing_consent_evidence"]["code"] == 131050
+
+
+def test_rate_limit_and_5xx_come_back_later_and_the_reason_is_kept(aws, cloud):
+    open_window(aws)
+    cloud.script = [SendResult(http_status=400, error_code=130429, error_title="Rate limit hit"), SendResult(http_status=503)]
+    _, body = post({"type": "text", "text": "x"})
+    [result] = run_sender(aws, rounds=1)
+    assert len(result["batchItemFailures"]) == 1
+    item = aws.dynamodb.Table(aws.env["MESSAGES_TABLE"]).get_item(Key={"id": body["id"]})["Item"]
+    assert item["status"] == "queued" and item["last_error"]["reason"] == "rate_limited"
+    assert aws.sqs.receive_message(QueueUrl=aws.env["OUTBOUND_QUEUE_URL"]).get("Messages", []) == []  # deferred, not lost
+    # Make it visible again and run: 5xx, then success.
+    _make_visible(aws)
+    run_sender(aws, rounds=1)
+    item = aws.dynamodb.Table(aws.env["MESSAGES_TABLE"]).get_item(Key={"id": body["id"]})["Item"]
+    assert item["last_error"]["reason"] == "meta_unavailable" and int(item["attempts"]) == 2
+    _make_visible(aws)
+    run_sender(aws, rounds=1)
+    assert message(CHAT, body["id"])["status"] == "accepted"
+    assert len(cloud.sent) == 3
+
+
+def _make_visible(aws):
+    """Skip a deferral's wait: make the last received (and deferred) messages visible now."""
+    for m in aws.last_outbound:
+        aws.sqs.change_message_visibility(QueueUrl=aws.env["OUTBOUND_QUEUE_URL"], ReceiptHandle=m["ReceiptHandle"], VisibilityTimeout=0)
+
+
+def test_transient_errors_until_the_last_receive_fail_the_message_with_the_reason(aws, cloud, monkeypatch):
+    open_window(aws)
+    cloud.script = [SendResult(http_status=500)]
+    _, body = post({"type": "text", "text": "x"})
+    monkeypatch.setattr(sender_function, "OUTBOUND_MAX_RECEIVES", 1)
+    run_sender(aws, rounds=1)
+    item = aws.dynamodb.Table(aws.env["MESSAGES_TABLE"]).get_item(Key={"id": body["id"]})["Item"]
+    assert item["status"] == "failed" and item["failure_reason"] == "retries_exhausted: meta_unavailable"
+
+
+def test_token_error_opens_the_circuit_and_holds_the_numbers_queue(aws, cloud):
+    open_window(aws)
+    cloud.script = [SendResult(http_status=401, error_code=190, error_title="Error validating access token")]
+    post({"type": "text", "text": "one"}, key="1")
+    post({"type": "text", "text": "two"}, key="2")
+    results = run_sender(aws, rounds=1)
+    assert len(results[0]["batchItemFailures"]) == 2
+    assert len(cloud.sent) == 1  # the second message was not burnt
+    circuit = wiring.throttle().circuit(NUMBER)
+    assert circuit["reason"] == "access_token_invalid"
+    _make_visible(aws)
+    run_sender(aws, rounds=1)
+    assert len(cloud.sent) == 1  # still held while the circuit is open
+
+
+def test_a_customers_messages_keep_their_order_when_one_must_wait(aws, cloud):
+    open_window(aws)
+    cloud.script = [SendResult(http_status=400, error_code=131056, error_title="pair rate limit")]
+    ids = [post({"type": "text", "text": f"m{i}"}, key=f"k{i}")[1]["id"] for i in range(3)]
+    [result] = run_sender(aws, rounds=1)
+    assert len(result["batchItemFailures"]) == 3
+    assert [p["text"]["body"] for _, p, _ in cloud.sent] == ["m0"]
+    _make_visible(aws)
+    run_sender(aws)
+    assert [p["text"]["body"] for _, p, _ in cloud.sent] == ["m0", "m0", "m1", "m2"]
+    assert [message(CHAT, i)["status"] for i in ids] == ["accepted"] * 3
+
+
+def test_pacing_slots_are_shared_and_never_handed_out_twice(aws):
+    throttle = wiring.throttle()
+    rate = Rate(per_second=50, burst=1)
+    slots: list[float] = []
+
+    def take():
+        slot = throttle.take("number#pacing-test", rate, max_wait_s=10)
+        assert slot.granted
+        slots.append(slot.at_s)
+
+    threads = [threading.Thread(target=take) for _ in range(20)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    ordered = sorted(slots)
+    gaps = [b - a for a, b in zip(ordered, ordered[1:])]
+    assert len(slots) == 20
+    assert min(gaps) >= 0.02 - 1e-6  # 50/s: never two sends closer than 20 ms, whoever reserved them
+
+
+def test_templates_sync_replaces_the_accounts_list(aws):
+    class Graph:
+        def message_templates(self, waba_id):
+            return [{"name": "hello_world", "language": "en_US", "status": "APPROVED", "category": "UTILITY", "components": [{"type": "BODY", "text": "Hello"}]}]
+
+    seed_templates(aws)
+    from coexist.outbound.template_sync import sync_templates
+
+    [summary] = sync_templates(Graph(), wiring.templates(), [WABA])
+    assert summary == {"waba_id": WABA, "templates": 1, "removed": 3}
+    deliver(aws, text_message("wamid.seed", int(time.time())))
+    code, body = api(f"/api/templates?phone_number_id={NUMBER}")
+    assert code == 200 and [t["name"] for t in body["items"]] == ["hello_world"]
