@@ -6,6 +6,7 @@ import time
 
 from coexist.domain.records import ChatActivity, chat_id
 from coexist.store.conditional import raise_to, update_if
+from coexist.store.queries import index_page
 
 BY_RECENT = "by_recent"
 
@@ -52,14 +53,4 @@ class ChatStore:
 
     def list_recent(self, phone_number_id: str, limit: int, start_key: dict | None) -> tuple[list[dict], dict | None]:
         """Newest first. Chats without any message yet are not listed (no sort key)."""
-        kwargs = {
-            "IndexName": BY_RECENT,
-            "KeyConditionExpression": "phone_number_id = :n",
-            "ExpressionAttributeValues": {":n": phone_number_id},
-            "Limit": limit,
-            "ScanIndexForward": False,
-        }
-        if start_key:
-            kwargs["ExclusiveStartKey"] = start_key
-        response = self.table.query(**kwargs)
-        return response.get("Items", []), response.get("LastEvaluatedKey")
+        return index_page(self.table, BY_RECENT, "phone_number_id", phone_number_id, limit, start_key, newest_first=True)

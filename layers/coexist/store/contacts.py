@@ -5,9 +5,7 @@ from __future__ import annotations
 from coexist.domain.records import AppContactChange, ContactProfile
 from coexist.store.conditional import update_if
 from coexist.store.items import to_item_value
-
-BATCH_GET_LIMIT = 100
-
+from coexist.store.queries import batch_get
 
 class ContactStore:
     def __init__(self, table):
@@ -67,21 +65,8 @@ class ContactStore:
 
     def get_many(self, phone_number_id: str, wa_ids: list[str]) -> dict[str, dict]:
         """Contacts for a page of chats in one or two round trips."""
-        found: dict[str, dict] = {}
-        client = self.table.meta.client
-        unique = list(dict.fromkeys(wa_ids))
-        for start in range(0, len(unique), BATCH_GET_LIMIT):
-            request: dict | None = {
-                self.table.name: {
-                    "Keys": [{"phone_number_id": phone_number_id, "wa_id": w} for w in unique[start : start + BATCH_GET_LIMIT]]
-                }
-            }
-            while request:
-                response = client.batch_get_item(RequestItems=request)
-                for item in response["Responses"].get(self.table.name, []):
-                    found[item["wa_id"]] = item
-                request = response.get("UnprocessedKeys") or None
-        return found
+        keys = [{"phone_number_id": phone_number_id, "wa_id": w} for w in dict.fromkeys(wa_ids)]
+        return {item["wa_id"]: item for item in batch_get(self.table, keys)}
 
 
 def display_name(contact: dict | None) -> str | None:

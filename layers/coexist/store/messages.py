@@ -22,9 +22,9 @@ from coexist.domain.records import (
 )
 from coexist.store.conditional import put_if_absent, update_if
 from coexist.store.items import to_item_value
+from coexist.store.queries import batch_get, index_page
 
 BY_CHAT = "by_chat"
-BATCH_GET_LIMIT = 100
 
 
 def position(timestamp: int, message_id: str) -> str:
@@ -109,21 +109,8 @@ class MessageStore:
 
     def _existing(self, ids: list[str]) -> dict[str, bool]:
         """Which ids already have an item, and whether that item's message was recorded."""
-        found: dict[str, bool] = {}
-        client = self.table.meta.client  # the resource's client: plain Python values in and out
-        for start in range(0, len(ids), BATCH_GET_LIMIT):
-            request: dict | None = {
-                self.table.name: {
-                    "Keys": [{"id": i} for i in ids[start : start + BATCH_GET_LIMIT]],
-                    "ProjectionExpression": "id, recorded_at",
-                }
-            }
-            while request:
-                response = client.batch_get_item(RequestItems=request)
-                for item in response["Responses"].get(self.table.name, []):
-                    found[item["id"]] = "recorded_at" in item
-                request = response.get("UnprocessedKeys") or None
-        return found
+        items = batch_get(self.table, [{"id": i} for i in ids], projection="id, recorded_at")
+        return {item["id"]: "recorded_at" in item for item in items}
 
     @staticmethod
     def _full_item(message: MessageRecord) -> dict:
@@ -346,14 +333,4 @@ class MessageStore:
 
     def list_for_chat(self, chat: str, limit: int, start_key: dict | None) -> tuple[list[dict], dict | None]:
         """Oldest first."""
-        kwargs = {
-            "IndexName": BY_CHAT,
-            "KeyConditionExpression": "chat_id = :chat",
-            "ExpressionAttributeValues": {":chat": chat},
-            "Limit": limit,
-            "ScanIndexForward": True,
-        }
-        if start_key:
-            kwargs["ExclusiveStartKey"] = start_key
-        response = self.table.query(**kwargs)
-        return response.get("Items", []), response.get("LastEvaluatedKey")
+        return index_page(self.table, BY_CHAT, "chat_id", chat, limit, start_key, newest_first=False)
