@@ -39,7 +39,13 @@ def notification() -> Response:
     event = app.current_event
     body = base64.b64decode(event.body or "") if event.is_base64_encoded else (event.body or "").encode("utf-8")
     signature = event.headers.get("X-Hub-Signature-256")
-    receipt = wiring.intake().receive(body, signature, settings().secret("app_secret"))
+    try:
+        receipt = wiring.intake().receive(body, signature, settings().secret("app_secret"))
+    except Exception:
+        # Not archived or not queued: answer an error so Meta delivers it again (it retries for days).
+        logger.exception("webhook not stored", extra={"bytes": len(body)})
+        metrics.add_metric(name="WebhookFailed", unit=MetricUnit.Count, value=1)
+        return Response(503, content_types.TEXT_PLAIN, "Temporarily unavailable")
     metrics.add_metric(name=f"Webhook{receipt.outcome.value.title()}", unit=MetricUnit.Count, value=1)
     if receipt.outcome is Outcome.REJECTED:
         logger.warning("webhook signature rejected", extra={"bytes": len(body)})

@@ -90,3 +90,15 @@ def test_body_above_the_inline_limit_travels_as_a_pointer_to_the_archive(aws):
     assert len(queued["Body"]) < 1_000
     key = json.loads(queued["Body"])["archive_key"]
     assert aws.s3.get_object(Bucket=aws.env["ARCHIVE_BUCKET"], Key=key)["Body"].read() == body
+
+
+def test_when_the_archive_or_queue_fails_meta_is_asked_to_retry(aws, monkeypatch):
+    from coexist.store.archive import Archive
+
+    def unavailable(*_args, **_kwargs):
+        raise ConnectionError("S3 unreachable")
+
+    monkeypatch.setattr(Archive, "keep_raw", unavailable)
+    response = post_webhook(meta_payload("messages_text.json"))
+    assert response["statusCode"] == 503
+    assert _queued(aws) == []
