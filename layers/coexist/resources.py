@@ -91,7 +91,11 @@ CHATS = TableSpec(
     env_var="CHATS_TABLE",
     partition_key=Key("phone_number_id"),
     sort_key=Key("wa_id"),
-    indexes=(Index("by_recent", Key("phone_number_id"), Key("last_message_at", "N")),),
+    indexes=(
+        Index("by_recent", Key("phone_number_id"), Key("last_message_at", "N")),
+        # "Chats of this agent", newest first.
+        Index("by_assignee", Key("assignee"), Key("last_message_at", "N")),
+    ),
 )
 
 # Messages are keyed by their id (the wamid for anything Meta has seen) because deduplication and
@@ -128,7 +132,20 @@ THROTTLE = TableSpec(
     ttl_attribute="expires_at",
 )
 
-TABLES: tuple[TableSpec, ...] = (NUMBERS, ACCOUNTS, CHATS, MESSAGES, CONTACTS, TEMPLATES, THROTTLE)
+# The built-in agent directory: skills, availability, capacity and current load.
+AGENTS = TableSpec(
+    logical_id="Agents",
+    env_var="AGENTS_TABLE",
+    partition_key=Key("agent_id"),
+    indexes=(Index("by_availability", Key("availability")),),
+)
+
+TABLES: tuple[TableSpec, ...] = (NUMBERS, ACCOUNTS, CHATS, MESSAGES, CONTACTS, TEMPLATES, THROTTLE, AGENTS)
+
+# The conversation workflow (Step Functions, Standard): one definition file, rendered with the
+# same substitutions by the CDK stack, local mode and the tests.
+CONVERSATION_STATE_MACHINE_ENV = "CONVERSATION_STATE_MACHINE_ARN"
+CONVERSATION_DEFINITION = "statemachine/conversation.asl.json"
 
 # Queues: Meta webhooks wait here between the fast webhook acknowledgement and ingest.
 INBOUND_QUEUE_ENV = "INBOUND_QUEUE_URL"

@@ -40,6 +40,8 @@ class Settings:
     # Per-number settings as JSON: {"<phone_number_id>": {"throughput_mps": 20, "transport":
     # "graph" | "social_messaging", "social_messaging_phone_number_id": "phone-number-id-…"}}
     numbers_config: str = "{}"
+    agents_table: str = "coexist-agents"
+    conversation_state_machine_arn: str = ""
     waba_ids: str = ""  # comma-separated WhatsApp Business Account ids whose templates are synced
     # Webhook bodies up to this size travel inside the SQS message; larger ones are read back from
     # the archive (SQS caps a message at 256 KiB by default, 1 MiB at most; Meta sends up to 3 MB).
@@ -72,6 +74,8 @@ class Settings:
             "access_token": "WHATSAPP_ACCESS_TOKEN",
             "numbers_config": "COEXIST_NUMBERS",
             "waba_ids": "COEXIST_WABA_IDS",
+            "agents_table": resources.AGENTS.env_var,
+            "conversation_state_machine_arn": resources.CONVERSATION_STATE_MACHINE_ENV,
             "inline_body_limit": "INLINE_BODY_LIMIT",
             "app_secret_arn": "WHATSAPP_APP_SECRET_ARN",
             "app_secret": "WHATSAPP_APP_SECRET",
