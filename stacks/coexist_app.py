@@ -10,6 +10,7 @@ from stacks.config import CoexistConfig
 from stacks.constructs import nag
 from stacks.data_stack import DataStack
 from stacks.ingress_stack import IngressStack
+from stacks.outbound_stack import OutboundStack
 
 
 @dataclass(frozen=True)
@@ -17,10 +18,11 @@ class CoexistStacks:
     config: CoexistConfig
     data: DataStack
     ingress: IngressStack
+    outbound: OutboundStack
 
     @property
     def all(self) -> tuple:
-        return (self.data, self.ingress)
+        return (self.data, self.ingress, self.outbound)
 
 
 def build(app: App) -> CoexistStacks:
@@ -33,7 +35,11 @@ def build(app: App) -> CoexistStacks:
         app, f"{name}-Ingress", config=config, data=data,
         description="Coexist: webhook, inbound queue, ingest, agent API",
     )
-    stacks = CoexistStacks(config, data, ingress)
+    outbound = OutboundStack(
+        app, f"{name}-Outbound", config=config, data=data, ingress=ingress,
+        description="Coexist: outbound FIFO queue, sender, templates sync",
+    )
+    stacks = CoexistStacks(config, data, ingress, outbound)
     for stack in stacks.all:
         Tags.of(stack).add("project", "coexist")
         Tags.of(stack).add("stage", config.stage)

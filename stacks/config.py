@@ -3,11 +3,66 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+import re
+from dataclasses import asdict, dataclass, field
 
 from constructs import Node
 
 CONTEXT_KEY = "coexist"
+TRANSPORTS = ("graph", "social_messaging")
+# AWS End User Messaging Social's id of a phone number ("phone-number-id-<hex>"), or its ARN.
+_SOCIAL_MESSAGING_ID = re.compile(r"^phone-number-id-([0-9a-zA-Z]+)$")
+_SOCIAL_MESSAGING_ARN = re.compile(r"^arn:[a-z-]+:social-messaging:[a-z0-9-]+:[0-9]{12}:phone-number-id/[0-9a-zA-Z]+$")
+
+
+@dataclass(frozen=True)
+class PhoneNumber:
+    """One business number this deployment sends from. Settings left out fall back to the sender's
+    defaults (layers/coexist/outbound/numbers.py): 20 msg/s when the number is known to be in
+    Coexistence, else 80; transport "graph"."""
+
+    phone_number_id: str  # Meta's id of the number
+    throughput_mps: float | None = None
+    transport: str | None = None  # "graph" (the default) or "social_messaging": AWS End User Messaging Social
+    social_messaging_phone_number_id: str | None = None  # "phone-number-id-<hex>" (or its ARN)
+    pair_period_s: float | None = None  # per-recipient pacing overrides (rarely needed)
+    pair_burst: int | None = None
+
+    @classmethod
+    def parse(cls, entry: str | dict) -> "PhoneNumber":
+        if isinstance(entry, (str, int)):  # Meta's ids are digits; JSON may carry them as numbers
+            entry = {"phone_number_id": entry}
+        unknown = set(entry) - set(cls.__dataclass_fields__)
+        if unknown:
+            raise ValueError(f"unknown keys in a phone_numbers entry: {sorted(unknown)}")
+        number = cls(**{**entry, "phone_number_id": str(entry.get("phone_number_id") or "").strip()})
+        if not number.phone_number_id:
+            raise ValueError("every phone_numbers entry needs a phone_number_id")
+        if number.transport is not None and number.transport not in TRANSPORTS:
+            raise ValueError(f"phone_numbers transport must be one of {TRANSPORTS}, not {number.transport!r}")
+        if number.throughput_mps is not None and not 0 < number.throughput_mps <= 1000:
+            raise ValueError("phone_numbers throughput_mps must be a positive number of messages per second")
+        if number.transport == "social_messaging":
+            origination = number.social_messaging_phone_number_id or ""
+            if not (_SOCIAL_MESSAGING_ID.match(origination) or _SOCIAL_MESSAGING_ARN.match(origination)):
+                raise ValueError(
+                    "a social_messaging number needs social_messaging_phone_number_id, e.g. "
+                    "phone-number-id-01234567890123456789012345678901 (End User Messaging Social console)"
+                )
+        return number
+
+    def settings(self) -> dict:
+        """What the sender reads for this number: the settings given in cdk.json, without the id."""
+        return {k: v for k, v in asdict(self).items() if k != "phone_number_id" and v is not None}
+
+    def social_messaging_resource(self) -> str | None:
+        """The IAM resource name of the End User Messaging Social number: `phone-number-id/<hex>`
+        (the ARN drops the `phone-number-id-` prefix of the id), or the ARN as configured."""
+        if self.transport != "social_messaging":
+            return None
+        origination = self.social_messaging_phone_number_id or ""
+        match = _SOCIAL_MESSAGING_ID.match(origination)
+        return f"phone-number-id/{match.group(1)}" if match else origination
 
 
 @dataclass(frozen=True)
@@ -23,7 +78,11 @@ class SecretNames:
 @dataclass(frozen=True)
 class CoexistConfig:
     stage: str = "dev"
-    phone_numbers: tuple[str, ...] = ()  # phone_number_ids served by this deployment (informational)
+    # The numbers this deployment sends from: phone_number_id strings or PhoneNumber objects.
+    phone_numbers: tuple[PhoneNumber, ...] = ()
+    waba_ids: tuple[str, ...] = ()  # WhatsApp Business Accounts whose templates are synced
+    graph_api_base_url: str = "https://graph.facebook.com"
+    graph_api_version: str = "v24.0"
     secrets: SecretNames = field(default_factory=SecretNames)
     alarm_email: str | None = None
     archive_retention_days: int = 365  # Object Lock default retention of every archived webhook body
@@ -46,6 +105,30 @@ class CoexistConfig:
     def archive_bucket_name(self, account: str, region: str) -> str:
         return f"{self.prefix}-archive-{account}-{region}"  # bucket names are global
 
+    @property
+    def outbound_queue_name(self) -> str:
+        return f"{self.prefix}-outbound.fifo"  # FIFO queue names must end in .fifo
+
+    def numbers_json(self) -> str:
+        """COEXIST_NUMBERS: {"<phone_number_id>": {<its settings>}}, as the sender reads it."""
+        return json.dumps({n.phone_number_id: n.settings() for n in self.phone_numbers}, sort_keys=True, separators=(",", ":"))
+
+    def graph_api_environment(self, access_token_arn: str) -> dict[str, str]:
+        """What a function that calls the Graph API is told (names as in coexist.settings)."""
+        return {
+            "GRAPH_API_BASE_URL": self.graph_api_base_url,
+            "GRAPH_API_VERSION": self.graph_api_version,
+            "WHATSAPP_ACCESS_TOKEN_ARN": access_token_arn,  # the ARN only; the value is read at run time
+        }
+
+    def numbers_environment(self) -> dict[str, str]:
+        """For functions that send: each number's throughput and transport."""
+        return {"COEXIST_NUMBERS": self.numbers_json()}
+
+    def waba_environment(self) -> dict[str, str]:
+        """For functions that sync templates: the accounts whose templates are kept."""
+        return {"COEXIST_WABA_IDS": ",".join(self.waba_ids)}
+
     @classmethod
     def from_context(cls, node: Node) -> "CoexistConfig":
         raw = node.try_get_context(CONTEXT_KEY) or {}
@@ -58,8 +141,20 @@ class CoexistConfig:
         if "secrets" in raw:
             raw["secrets"] = SecretNames(**raw["secrets"])
         if "phone_numbers" in raw:
-            raw["phone_numbers"] = tuple(raw["phone_numbers"])
+            raw["phone_numbers"] = tuple(PhoneNumber.parse(entry) for entry in raw["phone_numbers"])
+            ids = [n.phone_number_id for n in raw["phone_numbers"]]
+            if len(set(ids)) != len(ids):
+                raise ValueError("a phone_number_id is listed twice in phone_numbers")
+        if "waba_ids" in raw:
+            waba_ids = raw["waba_ids"]
+            if isinstance(waba_ids, str):  # "123,456" as well as ["123", "456"]
+                waba_ids = waba_ids.split(",")
+            raw["waba_ids"] = tuple(str(w).strip() for w in waba_ids if str(w).strip())
         config = cls(**raw)
         if config.archive_lock_mode not in ("GOVERNANCE", "COMPLIANCE"):
             raise ValueError("archive_lock_mode must be GOVERNANCE or COMPLIANCE")
+        if not config.graph_api_base_url.startswith("https://"):
+            raise ValueError("graph_api_base_url must be an https:// URL (the access token travels with every call)")
+        if not re.fullmatch(r"v\d+\.\d+", config.graph_api_version):
+            raise ValueError("graph_api_version looks like v24.0")
         return config

@@ -1,12 +1,13 @@
-"""How messages get in and are read: webhook, inbound queue, ingest, the agent API and its REST front."""
+"""How messages get in and are read: webhook, inbound queue, ingest, the agent API and its REST front.
+
+The agent API also accepts sends: it stores them as queued and puts them on the outbound stack's
+FIFO queue, which it knows by name (that stack deploys after this one and pages this one's alarm topic).
+"""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from aws_cdk import Aws, CfnOutput, Duration, Stack
 from aws_cdk import aws_iam as iam
-from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_lambda_event_sources as event_sources
 from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_sns as sns
@@ -15,18 +16,14 @@ from coexist import resources
 from coexist.resources import TABLES
 from constructs import Construct
 
-from stacks import lambda_runtime
 from stacks.config import CoexistConfig
-from stacks.constructs import nag
 from stacks.constructs.domain_tables import DomainTables
 from stacks.constructs.inbound_queue import InboundQueue
+from stacks.constructs.outbound_queue import OutboundQueue
 from stacks.constructs.rest_api import CoexistApi
-from stacks.constructs.service_function import ARCHITECTURE, RUNTIME, ServiceFunction
+from stacks.constructs.service_function import ServiceFunction
+from stacks.constructs.shared_layer import FUNCTIONS, shared_layer
 from stacks.data_stack import DataStack
-
-ROOT = Path(__file__).resolve().parents[1]
-FUNCTIONS = ROOT / "functions"
-LAYER_BUNDLE = ROOT / "build" / "layer"  # built by layers/build_layer.py (make layer)
 
 
 class IngressStack(Stack):
@@ -39,8 +36,6 @@ class IngressStack(Stack):
             self, "ArchiveBucket", bucket_name=config.archive_bucket_name(self.account, self.region), encryption_key=key
         )
         tables = DomainTables.referenced_by_name(self, config=config, key=key)
-        if not (LAYER_BUNDLE / "python").is_dir():
-            raise FileNotFoundError(f"{LAYER_BUNDLE} is missing: run `make layer` first")
 
         self.alarms = sns.Topic(self, "Alarms", display_name=f"Coexist {config.stage} alarms", master_key=key, enforce_ssl=True)
         if config.alarm_email:
@@ -48,14 +43,7 @@ class IngressStack(Stack):
         self.inbound = InboundQueue(self, "Inbound", key=key, alarm_topic=self.alarms)
         self.social_messaging_events = self._social_messaging_topic()
 
-        self.layer = lambda_.LayerVersion(
-            self,
-            "SharedLibrary",
-            code=lambda_.Code.from_asset(str(LAYER_BUNDLE)),
-            compatible_runtimes=[RUNTIME],
-            compatible_architectures=[ARCHITECTURE],
-            description=f"coexist library + Powertools + pydantic for {lambda_runtime.RUNTIME_NAME} {lambda_runtime.ARCHITECTURE}",
-        )
+        self.layer = shared_layer(self)
         common = dict(layer=self.layer, key=key, log_retention_days=config.log_retention_days)
         stage_env = {"COEXIST_STAGE": config.stage}
         table_env = {env_var: table.table_name for env_var, table in tables.items()}
@@ -76,7 +64,7 @@ class IngressStack(Stack):
             **common,
         )
         for kind in ("app_secret", "verify_token"):
-            self._grant_secret_read(data.secrets[kind], self.webhook, key)
+            self.webhook.grant_secret_read(data.secrets[kind], key)
         archive.grant_put(self.webhook.function, f"{resources.RAW_PREFIX}*")
         archive.grant_put(self.webhook.function, f"{resources.QUARANTINE_PREFIX}*")
         self.inbound.queue.grant_send_messages(self.webhook.function)
@@ -91,8 +79,7 @@ class IngressStack(Stack):
             environment={**stage_env, **table_env, resources.ARCHIVE_BUCKET_ENV: archive.bucket_name},
             **common,
         )
-        for table in tables.values():
-            table.grant_read_write_data(self.ingest.function)
+        self.ingest.grant_tables(tables, config, read_write=TABLES)
         archive.grant_read(self.ingest.function, f"{resources.RAW_PREFIX}*")  # bodies too big to inline
         archive.grant_put(self.ingest.function, f"{resources.UNHANDLED_PREFIX}*")
         self._acknowledge_archive_writes(self.ingest, config, [resources.UNHANDLED_PREFIX, resources.RAW_PREFIX])
@@ -101,7 +88,6 @@ class IngressStack(Stack):
                 f"Action::{family}",
                 "Read action family from grant_read, limited to the archive bucket and its raw/ prefix.",
             )
-        self._acknowledge_index_queries(self.ingest, config)
         self.ingest.function.add_event_source(
             event_sources.SqsEventSource(
                 self.inbound.queue,
@@ -111,17 +97,34 @@ class IngressStack(Stack):
             )
         )
 
-        # Agent API: reads for the inbox; API Gateway has already checked the Cognito JWT.
+        # Agent API: the inbox reads, sending (policy check, store as queued, enqueue) and the
+        # on-demand templates sync. API Gateway has already checked the Cognito JWT.
+        access_token = data.secrets["access_token"]
+        self.outbound_queue = OutboundQueue.referenced_by_name(
+            self, "OutboundQueue", queue_name=config.outbound_queue_name, key=key
+        )  # created by the outbound stack, which deploys after this one
         self.agent_api = ServiceFunction(
             self, "AgentApi", code_dir=FUNCTIONS / "api", service="api",
-            description="Agent API: inbox, chats, messages, contacts",
+            description="Agent API: inbox, chats, messages, contacts, sending, templates",
             invoked_by="API Gateway, synchronously, behind a Cognito authorizer",
-            environment={**stage_env, **table_env, "COEXIST_API_AUTH": "cognito"},
+            environment={
+                **stage_env, **table_env, "COEXIST_API_AUTH": "cognito",
+                resources.OUTBOUND_QUEUE_ENV: self.outbound_queue.queue_url,
+                **config.graph_api_environment(access_token.secret_arn),
+                **config.numbers_environment(),
+                **config.waba_environment(),
+            },
             **common,
         )
-        for table in tables.values():
-            table.grant_read_data(self.agent_api.function)
-        self._acknowledge_index_queries(self.agent_api, config)
+        self.agent_api.grant_tables(
+            tables, config,
+            # messages: the queued outbound message; chats: its last-message time; templates: the sync.
+            read_write=(resources.MESSAGES, resources.CHATS, resources.TEMPLATES),
+            read=(resources.CONTACTS, resources.NUMBERS, resources.ACCOUNTS),
+        )
+        self.agent_api.grant_secret_read(access_token, key)
+        self.outbound_queue.grant_send_messages(self.agent_api.function)
+        self.agent_api.acknowledge_data_key_families()  # the encrypted queue, like the tables
 
         self.rest = CoexistApi(
             self, "PublicApi", config=config, key=key, webhook=self.webhook.function, agent_api=self.agent_api.function
@@ -130,27 +133,6 @@ class IngressStack(Stack):
                   description="Callback URL for Meta's webhook configuration")
         CfnOutput(self, "UserPoolId", value=self.rest.agents.user_pool_id)
         CfnOutput(self, "ConsoleClientId", value=self.rest.console_client.user_pool_client_id)
-
-    @staticmethod
-    def _grant_secret_read(secret, fn: ServiceFunction, key) -> None:
-        """What `secret.grant_read(fn)` grants, as identity policy only: the L2 would also write this
-        role into the CMK's key policy, and the key lives in the data stack (a cross-stack cycle)."""
-        # A secret imported by name has no known suffix; IAM matches the real ARN only with "-??????".
-        arn = secret.secret_full_arn or f"{secret.secret_arn}-??????"
-        iam.Grant.add_to_principal(
-            grantee=fn.function, actions=["secretsmanager:GetSecretValue", "secretsmanager:DescribeSecret"],
-            resource_arns=[arn],
-        )
-        iam.Grant.add_to_principal(
-            grantee=fn.function, actions=["kms:Decrypt"], resource_arns=[key.key_arn],
-            conditions={"StringEquals": {"kms:ViaService": f"secretsmanager.{Aws.REGION}.amazonaws.com"}},
-        )
-        if not secret.secret_full_arn:
-            fn.acknowledge_wildcard(
-                f"Resource::arn:<AWS::Partition>:secretsmanager:<AWS::Region>:<AWS::AccountId>:secret:{secret.secret_name}-??????",
-                "An existing secret named in cdk.json: '-??????' stands for the random suffix Secrets Manager "
-                "appended to its ARN, which is unknown at synth time. It matches that one name only.",
-            )
 
     @staticmethod
     def _acknowledge_archive_writes(fn: ServiceFunction, config: CoexistConfig, prefixes: list[str]) -> None:
@@ -162,20 +144,7 @@ class IngressStack(Stack):
                 f"Objects under {prefix} only; each webhook body gets a new key there, so no fixed ARN exists.",
             )
         fn.acknowledge_wildcard("Action::s3:Abort*", "From grant_put: abort its own multipart uploads, same prefixes only.")
-        for family in ("kms:GenerateDataKey*", "kms:ReEncrypt*"):
-            fn.acknowledge_wildcard(
-                f"Action::{family}", "From grant_put on an SSE-KMS bucket: data-key actions on the one Coexist CMK."
-            )
-
-    @staticmethod
-    def _acknowledge_index_queries(fn: ServiceFunction, config: CoexistConfig) -> None:
-        for spec in TABLES:
-            if spec.indexes:
-                table_arn = f"arn:<AWS::Partition>:dynamodb:<AWS::Region>:<AWS::AccountId>:table/{config.table_name(spec.logical_id)}"
-                fn.acknowledge_wildcard(
-                    f"Resource::{table_arn}/index/*",
-                    f"Query on the {spec.logical_id} table's own secondary indexes, which IAM addresses as index/*.",
-                )
+        fn.acknowledge_data_key_families()
 
     def _social_messaging_topic(self) -> sns.Topic:
         """AWS End User Messaging Social publishes WhatsApp events here instead of calling /webhook;

@@ -4,14 +4,19 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from aws_cdk import Duration
+from aws_cdk import Aws, Duration
+from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_secretsmanager as secretsmanager
+from aws_cdk import aws_sqs as sqs
 from coexist import resources
+from coexist.resources import TableSpec
 from constructs import Construct
 
 from stacks import lambda_runtime
+from stacks.config import CoexistConfig
 from stacks.constructs import nag
 from stacks.constructs.log_groups import encrypted_log_group
 
@@ -22,7 +27,11 @@ assert ARCHITECTURE.name == lambda_runtime.ARCHITECTURE  # the layer's wheels ar
 
 class ServiceFunction(Construct):
     """`code_dir/handler.py:lambda_handler` with Powertools settings, X-Ray, a KMS-encrypted log group
-    and an empty role: every permission is added afterwards by a `grant_*` call on the resource."""
+    and an empty role: every permission is added afterwards by a `grant_*` call on the resource.
+
+    Its Powertools service name is `coexist-<service>`, the name the handlers give their Logger,
+    Tracer and Metrics; EMF puts it in every metric's `service` dimension, which alarms select on.
+    """
 
     def __init__(
         self,
@@ -39,14 +48,17 @@ class ServiceFunction(Construct):
         timeout: Duration = Duration.seconds(10),
         memory_size: int = 512,
         invoked_by: str,
+        dead_letter_queue: sqs.IQueue | None = None,
     ) -> None:
         super().__init__(scope, id)
+        self.service_name = f"coexist-{service}"
+        self._acknowledged: set[str] = set()
         self.log_group = encrypted_log_group(self, "Logs", key=key, retention_days=log_retention_days)
         self.role = iam.Role(
             self,
             "Role",
             assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
-            description=f"Coexist {service} function: only what its grants add",
+            description=f"{self.service_name} function: only what its grants add",
         )
         self.function = lambda_.Function(
             self,
@@ -62,22 +74,82 @@ class ServiceFunction(Construct):
             tracing=lambda_.Tracing.ACTIVE,
             timeout=timeout,
             memory_size=memory_size,
+            # Asynchronous invocations that still fail after Lambda's two retries are parked here.
+            dead_letter_queue=dead_letter_queue,
             environment={
-                "POWERTOOLS_SERVICE_NAME": service,
+                "POWERTOOLS_SERVICE_NAME": self.service_name,
                 "POWERTOOLS_METRICS_NAMESPACE": resources.METRICS_NAMESPACE,
                 "POWERTOOLS_LOG_LEVEL": "INFO",
                 **environment,
             },
         )
         self.log_group.grant_write(self.role)
-        self._acknowledge(invoked_by)
+        self._acknowledge(invoked_by, has_dead_letter_queue=dead_letter_queue is not None)
 
     def acknowledge_wildcard(self, finding: str, reason: str) -> None:
         """Waive one wildcard (an action family or an ARN pattern) that a grant_* call put in this
-        function's policy; `finding` is cdk-nag's, e.g. `Action::s3:Abort*`."""
+        function's policy; `finding` is cdk-nag's, e.g. `Action::s3:Abort*`. The first reason given
+        for a finding stands; later grants that produce the same wildcard add nothing."""
+        if finding in self._acknowledged:
+            return
+        self._acknowledged.add(finding)
         nag.acknowledge(self.role.node.find_child("DefaultPolicy"), f"AwsSolutions-IAM5[{finding}]", reason)
 
-    def _acknowledge(self, invoked_by: str) -> None:
+    def grant_tables(
+        self,
+        tables: dict[str, dynamodb.ITable],
+        config: CoexistConfig,
+        *,
+        read: tuple[TableSpec, ...] = (),
+        read_write: tuple[TableSpec, ...] = (),
+    ) -> None:
+        """Data access to exactly these tables (of `DomainTables.referenced_by_name`), waiving only
+        the wildcards those grants produce: `index/*` of tables with indexes, KMS data-key families."""
+        for spec in read:
+            tables[spec.env_var].grant_read_data(self.function)
+        for spec in read_write:
+            tables[spec.env_var].grant_read_write_data(self.function)
+        for spec in (*read, *read_write):
+            if spec.indexes:
+                table_arn = f"arn:<AWS::Partition>:dynamodb:<AWS::Region>:<AWS::AccountId>:table/{config.table_name(spec.logical_id)}"
+                self.acknowledge_wildcard(
+                    f"Resource::{table_arn}/index/*",
+                    f"Query on the {spec.logical_id} table's own secondary indexes, which IAM addresses as index/*.",
+                )
+        if read_write:
+            self.acknowledge_data_key_families()
+
+    def acknowledge_data_key_families(self) -> None:
+        """The KMS action families that grants for writing to encrypted tables, queues or the
+        archive bucket put in the policy; their resource is the one Coexist CMK."""
+        for family in ("kms:GenerateDataKey*", "kms:ReEncrypt*"):
+            self.acknowledge_wildcard(
+                f"Action::{family}",
+                "Data-key actions that writing to CMK-encrypted tables, queues or the archive needs, on the "
+                "one Coexist CMK only (the resource is that key's ARN).",
+            )
+
+    def grant_secret_read(self, secret: secretsmanager.ISecret, key: kms.IKey) -> None:
+        """What `secret.grant_read(fn)` grants, as identity policy only: the L2 would also write this
+        role into the CMK's key policy, and the key lives in the data stack (a cross-stack cycle)."""
+        # A secret imported by name has no known suffix; IAM matches the real ARN only with "-??????".
+        arn = secret.secret_full_arn or f"{secret.secret_arn}-??????"
+        iam.Grant.add_to_principal(
+            grantee=self.function, actions=["secretsmanager:GetSecretValue", "secretsmanager:DescribeSecret"],
+            resource_arns=[arn],
+        )
+        iam.Grant.add_to_principal(
+            grantee=self.function, actions=["kms:Decrypt"], resource_arns=[key.key_arn],
+            conditions={"StringEquals": {"kms:ViaService": f"secretsmanager.{Aws.REGION}.amazonaws.com"}},
+        )
+        if not secret.secret_full_arn:
+            self.acknowledge_wildcard(
+                f"Resource::arn:<AWS::Partition>:secretsmanager:<AWS::Region>:<AWS::AccountId>:secret:{secret.secret_name}-??????",
+                "An existing secret named in cdk.json: '-??????' stands for the random suffix Secrets Manager "
+                "appended to its ARN, which is unknown at synth time. It matches that one name only.",
+            )
+
+    def _acknowledge(self, invoked_by: str, *, has_dead_letter_queue: bool) -> None:
         fn, policy = self.function, self.role.node.find_child("DefaultPolicy")
         nag.acknowledge(
             fn, "AwsSolutions-L1",
@@ -89,11 +161,12 @@ class ServiceFunction(Construct):
             "No reserved concurrency: new accounts have a 10-execution pool and reserving would fail the "
             f"deploy or starve the other functions; load is bounded upstream ({invoked_by}).",
         )
-        nag.acknowledge(
-            fn, "HIPAA.Security-LambdaDLQ",
-            f"Never invoked asynchronously ({invoked_by}); failed work is retried by its caller or parked in "
-            "the inbound queue's DLQ, so a function DLQ would never receive anything.",
-        )
+        if not has_dead_letter_queue:
+            nag.acknowledge(
+                fn, "HIPAA.Security-LambdaDLQ",
+                f"Never invoked asynchronously ({invoked_by}); failed work is retried by its caller or parked "
+                "in its source queue's DLQ, so a function DLQ would never receive anything.",
+            )
         nag.acknowledge(
             fn, "HIPAA.Security-LambdaInsideVPC",
             "Talks only to IAM-authenticated AWS APIs over TLS and to graph.facebook.com; a VPC would add NAT "

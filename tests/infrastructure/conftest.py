@@ -23,6 +23,7 @@ class SynthesisedApp:
     stacks: object  # stacks.coexist_app.CoexistStacks
     data: object  # assertions.Template
     ingress: object
+    outbound: object
     outdir: Path
 
     def logical_id(self, construct) -> str:
@@ -51,7 +52,9 @@ def synthesised(cdk_context, tmp_path_factory) -> SynthesisedApp:
     stacks = build(app)
     # Runs the cdk-nag plugins: any unacknowledged finding raises ValidationFailed here.
     app.synth()
-    return SynthesisedApp(app, stacks, Template.from_stack(stacks.data), Template.from_stack(stacks.ingress), outdir)
+    return SynthesisedApp(
+        app, stacks, *(Template.from_stack(stack) for stack in (stacks.data, stacks.ingress, stacks.outbound)), outdir
+    )
 
 
 def resources_of(template, type_: str) -> dict[str, dict]:
@@ -71,3 +74,13 @@ def statements_of_role(template, role_id: str) -> list[dict]:
 
 def actions_of_role(template, role_id: str) -> set[str]:
     return {action for s in statements_of_role(template, role_id) for action in s["Action"]}
+
+
+def import_of(synthesised: SynthesisedApp, construct, attribute: str | None) -> dict:
+    """How another stack's template refers to a data-stack value: Fn::ImportValue of its export."""
+    logical_id = synthesised.logical_id(construct)
+    wanted = {"Fn::GetAtt": [logical_id, attribute]} if attribute else {"Ref": logical_id}
+    for output in synthesised.data.to_json()["Outputs"].values():
+        if output["Value"] == wanted:
+            return {"Fn::ImportValue": output["Export"]["Name"]}
+    raise AssertionError(f"data stack exports no {wanted}")

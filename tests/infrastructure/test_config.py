@@ -1,4 +1,5 @@
-"""cdk.json settings: typos fail loudly, and existing secrets are used instead of created."""
+"""cdk.json settings: typos fail loudly, existing secrets are used instead of created, and the sending
+settings (numbers, accounts, Graph API) reach the functions."""
 
 from __future__ import annotations
 
@@ -8,10 +9,17 @@ import pytest
 from aws_cdk import App
 from aws_cdk.assertions import Template
 
-from stacks.config import CoexistConfig
+from stacks.config import CoexistConfig, PhoneNumber
 
 pytestmark = pytest.mark.infra
 
+SOCIAL_ID = "phone-number-id-0123456789abcdef0123456789abcdef"
+PHONE_NUMBERS = [
+    "1111111111",  # a plain id: the sender's defaults apply
+    {"phone_number_id": "2222222222", "throughput_mps": 20, "transport": "graph"},
+    {"phone_number_id": "3333333333", "throughput_mps": 20, "transport": "social_messaging",
+     "social_messaging_phone_number_id": SOCIAL_ID},
+]
 EXISTING = {"app_secret_name": "meta/app-secret", "verify_token_name": "meta/verify-token", "access_token_name": "meta/access-token"}
 
 
@@ -31,24 +39,128 @@ def test_the_checked_in_cdk_json_is_valid(cdk_context):
     assert config.archive_lock_mode == "GOVERNANCE" and config.deletion_protection
 
 
+@pytest.mark.parametrize(
+    ("entry", "problem"),
+    [
+        ({"phone_number_id": "1", "transport": "sms"}, "transport"),
+        ({"phone_number_id": "1", "transport": "social_messaging"}, "social_messaging_phone_number_id"),
+        ({"phone_number_id": "1", "transport": "social_messaging", "social_messaging_phone_number_id": "123"}, "social_messaging_phone_number_id"),
+        ({"phone_number_id": "1", "throughput": 20}, "unknown keys"),
+        ({"phone_number_id": "1", "throughput_mps": 0}, "throughput_mps"),
+        ({"throughput_mps": 20}, "phone_number_id"),
+    ],
+)
+def test_a_wrong_phone_numbers_entry_fails_synth(entry, problem):
+    with pytest.raises(ValueError, match=problem):
+        CoexistConfig.from_context(App(context={"coexist": {"phone_numbers": [entry]}}).node)
+
+
+def test_a_number_listed_twice_fails_synth():
+    with pytest.raises(ValueError, match="twice"):
+        CoexistConfig.from_context(App(context={"coexist": {"phone_numbers": ["1", {"phone_number_id": "1"}]}}).node)
+
+
+@pytest.mark.parametrize(("setting", "value"), [("graph_api_base_url", "http://graph.facebook.com"), ("graph_api_version", "24")])
+def test_a_wrong_graph_api_setting_fails_synth(setting, value):
+    with pytest.raises(ValueError, match=setting):
+        CoexistConfig.from_context(App(context={"coexist": {setting: value}}).node)
+
+
+def test_waba_ids_may_be_a_list_or_comma_separated():
+    for value in (["111", "222"], "111, 222", "111,222,"):
+        assert CoexistConfig.from_context(App(context={"coexist": {"waba_ids": value}}).node).waba_ids == ("111", "222")
+
+
+def test_end_user_messaging_social_arn_of_a_number():
+    # The phone number's ARN ends in phone-number-id/<hex>: the id without its "phone-number-id-" prefix.
+    number = PhoneNumber.parse(PHONE_NUMBERS[2])
+    assert number.social_messaging_resource() == "phone-number-id/0123456789abcdef0123456789abcdef"
+    arn = "arn:aws:social-messaging:eu-west-1:123456789012:phone-number-id/0123456789abcdef"
+    given = PhoneNumber.parse({"phone_number_id": "4", "transport": "social_messaging", "social_messaging_phone_number_id": arn})
+    assert given.social_messaging_resource() == arn
+    assert PhoneNumber.parse("5").social_messaging_resource() is None
+
+
 @pytest.fixture(scope="module")
-def with_existing_secrets(cdk_context, synthesised, tmp_path_factory):
+def customised(cdk_context, synthesised, tmp_path_factory):
+    """A second stage with existing secrets and every sending setting (one more synth, nag included)."""
     from stacks.coexist_app import build
 
-    context = {**cdk_context, "coexist": {**cdk_context["coexist"], "stage": "prod", "secrets": EXISTING}}
-    app = App(context=context, outdir=str(tmp_path_factory.mktemp("cdk.out.existing")))
+    settings = {
+        **cdk_context["coexist"],
+        "stage": "prod",
+        "secrets": EXISTING,
+        "phone_numbers": PHONE_NUMBERS,
+        "waba_ids": ["9999999999", "8888888888"],
+        "graph_api_base_url": "https://graph.example.test",
+        "graph_api_version": "v25.0",
+    }
+    app = App(context={**cdk_context, "coexist": settings}, outdir=str(tmp_path_factory.mktemp("cdk.out.customised")))
     stacks = build(app)
     app.synth()  # nag runs here too
     return stacks
 
 
-def test_existing_secrets_are_referenced_not_created(with_existing_secrets):
-    data = Template.from_stack(with_existing_secrets.data)
-    data.resource_count_is("AWS::SecretsManager::Secret", 0)
-    ingress = Template.from_stack(with_existing_secrets.ingress).to_json()
-    webhook_policy = json.dumps(
-        [r for name, r in ingress["Resources"].items() if r["Type"] == "AWS::IAM::Policy" and name.startswith("WebhookRole")]
+def _policies(template, prefix: str) -> str:
+    return json.dumps(
+        [r for name, r in template.to_json()["Resources"].items() if r["Type"] == "AWS::IAM::Policy" and name.startswith(prefix)]
     )
+
+
+def _env(template, prefix: str) -> dict:
+    (function,) = [
+        r for name, r in template.to_json()["Resources"].items() if r["Type"] == "AWS::Lambda::Function" and name.startswith(prefix)
+    ]
+    return function["Properties"]["Environment"]["Variables"]
+
+
+def test_existing_secrets_are_referenced_not_created(customised):
+    data = Template.from_stack(customised.data)
+    data.resource_count_is("AWS::SecretsManager::Secret", 0)
+    ingress, outbound = Template.from_stack(customised.ingress), Template.from_stack(customised.outbound)
+    webhook_policy = _policies(ingress, "WebhookRole")
     # IAM must match the real ARN, which carries a random suffix Secrets Manager added.
     assert ":secret:meta/app-secret-??????" in webhook_policy and ":secret:meta/verify-token-??????" in webhook_policy
     assert "access-token" not in webhook_policy
+    for template, role in ((ingress, "AgentApiRole"), (outbound, "SenderRole"), (outbound, "TemplatesSyncRole")):
+        policy = _policies(template, role)
+        assert ":secret:meta/access-token-??????" in policy and "app-secret" not in policy and "verify-token" not in policy, role
+
+
+def test_phone_numbers_reach_the_sender_and_the_api_as_json(customised):
+    expected = {
+        "1111111111": {},
+        "2222222222": {"throughput_mps": 20, "transport": "graph"},
+        "3333333333": {"throughput_mps": 20, "transport": "social_messaging", "social_messaging_phone_number_id": SOCIAL_ID},
+    }
+    ingress, outbound = Template.from_stack(customised.ingress), Template.from_stack(customised.outbound)
+    assert json.loads(_env(outbound, "SenderFunction")["COEXIST_NUMBERS"]) == expected
+    assert json.loads(_env(ingress, "AgentApiFunction")["COEXIST_NUMBERS"]) == expected
+
+
+def test_graph_api_settings_and_accounts_reach_the_functions(customised):
+    ingress, outbound = Template.from_stack(customised.ingress), Template.from_stack(customised.outbound)
+    for template, prefix in ((outbound, "SenderFunction"), (outbound, "TemplatesSyncFunction"), (ingress, "AgentApiFunction")):
+        env = _env(template, prefix)
+        assert env["GRAPH_API_BASE_URL"] == "https://graph.example.test" and env["GRAPH_API_VERSION"] == "v25.0", prefix
+    assert _env(outbound, "TemplatesSyncFunction")["COEXIST_WABA_IDS"] == "9999999999,8888888888"
+    assert _env(ingress, "AgentApiFunction")["COEXIST_WABA_IDS"] == "9999999999,8888888888"
+
+
+def test_sender_may_send_through_end_user_messaging_from_the_configured_number_only(customised):
+    outbound = Template.from_stack(customised.outbound)
+    statements = [
+        s for policy in outbound.find_resources("AWS::IAM::Policy").values()
+        for s in policy["Properties"]["PolicyDocument"]["Statement"]
+        if "social-messaging" in json.dumps(s["Action"])
+    ]
+    assert statements == [{
+        "Action": "social-messaging:SendWhatsAppMessage",
+        "Effect": "Allow",
+        "Resource": {"Fn::Join": ["", [
+            "arn:", {"Ref": "AWS::Partition"}, ":social-messaging:", {"Ref": "AWS::Region"}, ":",
+            {"Ref": "AWS::AccountId"}, ":phone-number-id/0123456789abcdef0123456789abcdef",
+        ]]},
+    }]
+    assert "social-messaging" in _policies(outbound, "SenderRole")
+    assert "social-messaging" not in _policies(outbound, "TemplatesSyncRole")

@@ -45,6 +45,12 @@ def test_table_matches_its_spec(synthesised, tables_by_name, key_arn, spec):
         assert "TimeToLiveSpecification" not in props
 
 
+def test_throttle_items_expire_by_themselves(tables_by_name, synthesised):
+    throttle = tables_by_name[synthesised.stacks.config.table_name(resources.THROTTLE.logical_id)]["Properties"]
+    assert throttle["TimeToLiveSpecification"] == {"AttributeName": "expires_at", "Enabled": True}
+    assert throttle["KeySchema"] == [{"AttributeName": "bucket_id", "KeyType": "HASH"}]
+
+
 def test_every_table_is_retained_and_in_the_backup_plan(synthesised):
     tables = synthesised.data.find_resources("AWS::DynamoDB::Table")
     assert len(tables) == len(resources.TABLES)

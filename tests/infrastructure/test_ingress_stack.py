@@ -9,7 +9,7 @@ import pytest
 from aws_cdk.assertions import Capture, Match
 from coexist import resources
 
-from .conftest import actions_of_role, statements_of_role
+from .conftest import actions_of_role, import_of, statements_of_role
 
 pytestmark = pytest.mark.infra
 
@@ -17,19 +17,9 @@ TABLE_ENV = {spec.env_var for spec in resources.TABLES}
 WRITES = {"dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:BatchWriteItem"}
 
 
-def _import_of(synthesised, construct, attribute: str | None) -> dict:
-    """How the ingress template refers to a data-stack value: Fn::ImportValue of the matching export."""
-    logical_id = synthesised.logical_id(construct)
-    wanted = {"Fn::GetAtt": [logical_id, attribute]} if attribute else {"Ref": logical_id}
-    for output in synthesised.data.to_json()["Outputs"].values():
-        if output["Value"] == wanted:
-            return {"Fn::ImportValue": output["Export"]["Name"]}
-    raise AssertionError(f"data stack exports no {wanted}")
-
-
 @pytest.fixture(scope="module")
 def cmk(synthesised) -> dict:
-    return _import_of(synthesised, synthesised.stacks.data.key, "Arn")
+    return import_of(synthesised, synthesised.stacks.data.key, "Arn")
 
 
 @pytest.fixture(scope="module")
@@ -161,13 +151,14 @@ def test_api_gateway_and_waf_logs_are_encrypted_with_the_cmk(synthesised, cmk):
 def test_webhook_gets_secret_arns_never_secret_values(synthesised, ids):
     data = synthesised.stacks.data
     env = _env(synthesised, ids["webhook"])
-    assert env["WHATSAPP_APP_SECRET_ARN"] == _import_of(synthesised, data.secrets["app_secret"], None)
-    assert env["WHATSAPP_VERIFY_TOKEN_ARN"] == _import_of(synthesised, data.secrets["verify_token"], None)
+    assert env["WHATSAPP_APP_SECRET_ARN"] == import_of(synthesised, data.secrets["app_secret"], None)
+    assert env["WHATSAPP_VERIFY_TOKEN_ARN"] == import_of(synthesised, data.secrets["verify_token"], None)
     assert set(env) >= {"ARCHIVE_BUCKET", "INBOUND_QUEUE_URL", "COEXIST_STAGE"}
 
 
-def test_no_environment_variable_carries_a_secret_value(synthesised):
-    for name, function in synthesised.ingress.find_resources("AWS::Lambda::Function").items():
+@pytest.mark.parametrize("stack", ["ingress", "outbound"])
+def test_no_environment_variable_carries_a_secret_value(synthesised, stack):
+    for name, function in getattr(synthesised, stack).find_resources("AWS::Lambda::Function").items():
         for var, value in function["Properties"]["Environment"]["Variables"].items():
             rendered = json.dumps(value)
             # How a secret value would get there: a {{resolve:secretsmanager}} dynamic reference.
@@ -206,11 +197,61 @@ def test_webhook_role_cannot_touch_dynamodb_and_writes_only_raw_and_quarantine(s
     assert any("/raw/*" in t for t in put_targets) and any("/quarantine/*" in t for t in put_targets)
 
 
-def test_api_role_only_reads_tables(synthesised, ids):
-    actions = actions_of_role(synthesised.ingress, ids["api_role"])
-    assert {"dynamodb:Query", "dynamodb:GetItem"} <= actions
-    assert not actions & WRITES
-    assert not {a for a in actions if a.startswith(("s3:", "sqs:", "secretsmanager:"))}
+def _table_of(resource) -> str:
+    """`coexist-dev-chats` from a table (or `.../index/*`) ARN in a policy."""
+    rendered = json.dumps(resource)
+    return re.search(r":table/([a-z0-9-]+)", rendered).group(1)
+
+
+def _tables_with(statements: list[dict], action: str) -> set[str]:
+    found = set()
+    for statement in statements:
+        if action in statement["Action"]:
+            resources_ = statement["Resource"] if isinstance(statement["Resource"], list) else [statement["Resource"]]
+            found |= {_table_of(r) for r in resources_ if ":table/" in json.dumps(r)}
+    return found
+
+
+def test_api_role_writes_only_what_sending_and_the_templates_sync_write(synthesised, ids):
+    config = synthesised.stacks.config
+    statements = statements_of_role(synthesised.ingress, ids["api_role"])
+    names = lambda *specs: {config.table_name(s.logical_id) for s in specs}  # noqa: E731
+    # The queued outbound message, its chat's last-message time, the synced templates.
+    assert _tables_with(statements, "dynamodb:PutItem") == names(resources.MESSAGES, resources.CHATS, resources.TEMPLATES)
+    assert _tables_with(statements, "dynamodb:UpdateItem") == names(resources.MESSAGES, resources.CHATS, resources.TEMPLATES)
+    assert _tables_with(statements, "dynamodb:Query") == names(
+        resources.MESSAGES, resources.CHATS, resources.TEMPLATES, resources.CONTACTS, resources.NUMBERS, resources.ACCOUNTS
+    )
+    assert not {a for s in statements for a in s["Action"] if a.startswith("s3:")}
+
+
+def test_api_role_sends_to_the_outbound_queue_and_cannot_touch_the_inbound_queue(synthesised, ids):
+    config = synthesised.stacks.config
+    sqs_statements = [s for s in statements_of_role(synthesised.ingress, ids["api_role"]) if any(a.startswith("sqs:") for a in s["Action"])]
+    (only,) = sqs_statements
+    assert "sqs:SendMessage" in only["Action"]
+    assert not {"sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:PurgeQueue"} & set(only["Action"])
+    # By its fixed name: the outbound stack creates exactly that queue.
+    assert json.dumps(only["Resource"]).endswith(f':{config.outbound_queue_name}"]]}}')
+    outbound_names = [q["Properties"].get("QueueName") for q in synthesised.outbound.find_resources("AWS::SQS::Queue").values()]
+    assert config.outbound_queue_name in outbound_names
+    assert ids["queue"] not in json.dumps(statements_of_role(synthesised.ingress, ids["api_role"]))
+    assert ids["dlq"] not in json.dumps(statements_of_role(synthesised.ingress, ids["api_role"]))
+
+
+def test_api_function_is_told_how_to_send(synthesised, ids):
+    config = synthesised.stacks.config
+    env = _env(synthesised, ids["api"])
+    assert env[resources.OUTBOUND_QUEUE_ENV] == {"Fn::Join": ["", [
+        "https://sqs.", {"Ref": "AWS::Region"}, ".", {"Ref": "AWS::URLSuffix"}, "/", {"Ref": "AWS::AccountId"},
+        f"/{config.outbound_queue_name}",
+    ]]}
+    assert env["WHATSAPP_ACCESS_TOKEN_ARN"] == import_of(synthesised, synthesised.stacks.data.secrets["access_token"], None)
+    assert env["GRAPH_API_BASE_URL"] == config.graph_api_base_url == "https://graph.facebook.com"
+    assert env["GRAPH_API_VERSION"] == config.graph_api_version == "v24.0"
+    assert json.loads(env["COEXIST_NUMBERS"]) == {}
+    assert env["COEXIST_WABA_IDS"] == ""
+    assert env[resources.TEMPLATES.env_var] == config.table_name(resources.TEMPLATES.logical_id)
 
 
 def test_ingest_writes_tables_reads_raw_and_parks_unhandled(synthesised, ids):
@@ -222,14 +263,6 @@ def test_ingest_writes_tables_reads_raw_and_parks_unhandled(synthesised, ids):
     assert puts and all("/unhandled/*" in p for p in puts)
     reads = [json.dumps(s["Resource"]) for s in statements if "s3:GetObject*" in s["Action"]]
     assert reads and all("/raw/*" in r for r in reads)
-
-
-def test_only_the_webhook_reads_secrets(synthesised, ids):
-    readers = {
-        role for role in ("webhook_role", "ingest_role", "api_role")
-        if "secretsmanager:GetSecretValue" in actions_of_role(synthesised.ingress, ids[role])
-    }
-    assert readers == {"webhook_role"}
 
 
 def test_function_roles_have_no_managed_policies(synthesised, ids):

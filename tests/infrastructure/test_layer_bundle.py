@@ -48,16 +48,27 @@ def test_bundle_carries_the_library_and_leaves_the_sdk_to_the_runtime(site):
     assert not list(site.rglob("__pycache__"))  # bytecode for the build machine's Python is useless
 
 
-def test_every_function_runs_the_bundle_runtime_on_arm64_with_the_layer(synthesised):
-    functions = synthesised.ingress.find_resources("AWS::Lambda::Function")
-    assert len(functions) == 3
-    layer_id = synthesised.logical_id(synthesised.stacks.ingress.layer)
+@pytest.mark.parametrize(("stack", "count"), [("ingress", 3), ("outbound", 2)])
+def test_every_function_runs_the_bundle_runtime_on_arm64_with_its_stacks_layer(synthesised, stack, count):
+    template = getattr(synthesised, stack)
+    functions = template.find_resources("AWS::Lambda::Function")
+    assert len(functions) == count
+    layer_id = synthesised.logical_id(getattr(synthesised.stacks, stack).layer)
     for name, function in functions.items():
         props = function["Properties"]
         assert props["Runtime"] == f"python{lambda_runtime.PYTHON_VERSION}" == "python3.13", name
         assert props["Architectures"] == ["arm64"], name
-        assert props["Layers"] == [{"Ref": layer_id}], name
-    synthesised.ingress.has_resource_properties(
+        assert props["Layers"] == [{"Ref": layer_id}], name  # never an imported (exported) layer ARN
+    template.has_resource_properties(
         "AWS::Lambda::LayerVersion",
         {"CompatibleRuntimes": ["python3.13"], "CompatibleArchitectures": ["arm64"]},
     )
+
+
+def test_both_layers_are_the_same_bundle(synthesised):
+    """One asset, uploaded once: the stacks cannot run different library versions after a deploy."""
+    content = [
+        next(iter(getattr(synthesised, stack).find_resources("AWS::Lambda::LayerVersion").values()))["Properties"]["Content"]
+        for stack in ("ingress", "outbound")
+    ]
+    assert content[0] == content[1]

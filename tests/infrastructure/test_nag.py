@@ -15,6 +15,7 @@ from stacks.constructs import nag
 pytestmark = pytest.mark.infra
 
 # One rule of one pack, optionally one finding of it: AwsSolutions-IAM5[Action::s3:Abort*]
+STACKS = ["data", "ingress", "outbound"]
 ONE_RULE = re.compile(r"^(AwsSolutions|HIPAA\.Security)-[A-Za-z0-9]+(\[[^\]]+\])?$")
 
 
@@ -28,7 +29,7 @@ def _acknowledgements(app) -> list[tuple[object, str, str]]:
     return found
 
 
-@pytest.mark.parametrize("stack", ["data", "ingress"])
+@pytest.mark.parametrize("stack", STACKS)
 def test_no_unacknowledged_nag_finding(synthesised, stack):
     """After synthesis (cross-stack references resolved, as `cdk synth` sees them)."""
     target = getattr(synthesised.stacks, stack)
@@ -39,7 +40,7 @@ def test_no_unacknowledged_nag_finding(synthesised, stack):
         assert report.success
 
 
-@pytest.mark.parametrize("stack", ["data", "ingress"])
+@pytest.mark.parametrize("stack", STACKS)
 def test_no_error_or_warning_annotations(synthesised, stack):
     annotations = Annotations.from_stack(getattr(synthesised.stacks, stack))
     assert annotations.find_error("*", Match.string_like_regexp(".*")) == []
@@ -59,7 +60,7 @@ def test_acknowledgements_name_one_resource_one_rule_and_why(synthesised):
 
 
 def test_no_acknowledgement_on_a_stack_or_the_app(synthesised):
-    for scope in (synthesised.app, synthesised.stacks.data, synthesised.stacks.ingress):
+    for scope in (synthesised.app, *synthesised.stacks.all):
         assert not [e for e in scope.node.metadata if e.type == Validations.ACKNOWLEDGED_RULES_METADATA_KEY]
 
 

@@ -1,0 +1,162 @@
+"""How messages get out: the outbound FIFO queue, the sender and the templates sync.
+
+Deployed after the ingress stack, whose alarm topic it pages. The agent API (in the ingress stack)
+enqueues sends; it refers to the outbound queue by its fixed name, so the two stacks exchange no
+other value: the ingress stack can be deployed first, and each stack builds its own layer version.
+"""
+
+from __future__ import annotations
+
+from aws_cdk import Aws, Duration, Stack
+from aws_cdk import aws_cloudwatch as cloudwatch
+from aws_cdk import aws_events as events
+from aws_cdk import aws_events_targets as targets
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_lambda_event_sources as event_sources
+from aws_cdk import aws_sqs as sqs
+from coexist import resources
+from constructs import Construct
+
+from stacks.config import CoexistConfig
+from stacks.constructs import alarms
+from stacks.constructs.domain_tables import DomainTables
+from stacks.constructs.outbound_queue import OutboundQueue
+from stacks.constructs.service_function import ServiceFunction
+from stacks.constructs.shared_layer import FUNCTIONS, shared_layer
+from stacks.data_stack import DataStack
+from stacks.ingress_stack import IngressStack
+
+TEMPLATES_TIMEOUT_S = 60
+TEMPLATES_SYNC_EVERY = Duration.hours(1)
+
+
+class OutboundStack(Stack):
+    def __init__(
+        self, scope: Construct, id: str, *, config: CoexistConfig, data: DataStack, ingress: IngressStack, **kwargs
+    ) -> None:
+        super().__init__(scope, id, **kwargs)
+        key = data.key
+        self.add_stack_dependency(data)
+        self.add_stack_dependency(ingress)
+        tables = DomainTables.referenced_by_name(self, config=config, key=key)
+        self.layer = shared_layer(self)
+        alarm_topic = ingress.alarms
+        access_token = data.secrets["access_token"]
+        common = dict(layer=self.layer, key=key, log_retention_days=config.log_retention_days)
+        stage_env = {"COEXIST_STAGE": config.stage}
+
+        def table_env(*specs) -> dict[str, str]:
+            return {spec.env_var: tables[spec.env_var].table_name for spec in specs}
+
+        self.outbound = OutboundQueue(self, "Outbound", queue_name=config.outbound_queue_name, key=key, alarm_topic=alarm_topic)
+
+        # Sender: policy re-check, pacing, the Graph API call, the verdict on Meta's answer.
+        self.sender = ServiceFunction(
+            self, "Sender", code_dir=FUNCTIONS / "sender", service="sender",
+            description="Send queued outbound messages to Meta: paced per number and recipient, ordered per customer",
+            invoked_by="the outbound FIFO queue's event source mapping",
+            timeout=Duration.seconds(resources.SENDER_TIMEOUT_S),
+            environment={
+                **stage_env,
+                **table_env(
+                    resources.MESSAGES, resources.NUMBERS, resources.CONTACTS, resources.CHATS,
+                    resources.ACCOUNTS, resources.THROTTLE, resources.TEMPLATES,
+                ),
+                resources.OUTBOUND_QUEUE_ENV: self.outbound.queue.queue_url,
+                **config.graph_api_environment(access_token.secret_arn),
+                **config.numbers_environment(),
+            },
+            **common,
+        )
+        self.sender.grant_tables(
+            tables, config,
+            read_write=(resources.MESSAGES, resources.CONTACTS, resources.CHATS, resources.THROTTLE),
+            read=(resources.NUMBERS, resources.ACCOUNTS, resources.TEMPLATES),
+        )
+        self.sender.grant_secret_read(access_token, key)
+        # The event source grants receive, delete and ChangeMessageVisibility, which the sender uses
+        # to hold back a message (and the rest of its group) until its throughput token is due.
+        self.sender.function.add_event_source(
+            event_sources.SqsEventSource(
+                self.outbound.queue,
+                batch_size=resources.SENDER_BATCH_SIZE,
+                report_batch_item_failures=True,
+            )
+        )
+        self.sender.acknowledge_data_key_families()  # the encrypted queue, like the tables
+        self._grant_social_messaging(config)
+        self.circuit_alarm = alarms.on_any_count(
+            self, "SenderCircuitOpenedAlarm",
+            metric=cloudwatch.Metric(
+                namespace=resources.METRICS_NAMESPACE,
+                metric_name="SenderCircuitOpened",
+                # Powertools' EMF output carries the service name as the `service` dimension.
+                dimensions_map={"service": self.sender.service_name},
+                statistic="Sum",
+                period=Duration.minutes(5),
+            ),
+            alarm_topic=alarm_topic,
+            description="Sending stopped for a number: Meta answered that the access token expired or is "
+            "invalid (190) or that the number is blocked (368). Fix the token or the account; the "
+            "number's messages wait in the outbound queue meanwhile.",
+        )
+
+        self.templates = self._templates_sync(config, tables, access_token, alarm_topic, common, stage_env, table_env)
+
+    def _templates_sync(self, config, tables, access_token, alarm_topic, common, stage_env, table_env) -> ServiceFunction:
+        """Hourly, the approved templates of every configured account; on demand the agent API runs
+        the same sync itself (POST /api/templates/sync)."""
+        dead_letters = sqs.Queue(
+            self, "TemplatesSyncDeadLetters",
+            encryption=sqs.QueueEncryption.KMS,
+            encryption_master_key=common["key"],
+            enforce_ssl=True,
+            retention_period=Duration.days(14),
+        )
+        templates = ServiceFunction(
+            self, "TemplatesSync", code_dir=FUNCTIONS / "templates", service="templates",
+            description="Sync WhatsApp message templates from Meta into the templates table",
+            invoked_by="an hourly EventBridge schedule, asynchronously",
+            timeout=Duration.seconds(TEMPLATES_TIMEOUT_S),
+            environment={
+                **stage_env,
+                **table_env(resources.TEMPLATES, resources.NUMBERS),
+                **config.graph_api_environment(access_token.secret_arn),
+                **config.waba_environment(),
+            },
+            dead_letter_queue=dead_letters,
+            **common,
+        )
+        templates.grant_tables(tables, config, read_write=(resources.TEMPLATES,), read=(resources.NUMBERS,))
+        templates.grant_secret_read(access_token, common["key"])
+        alarms.on_any_dead_letter(
+            self, "TemplatesSyncDeadLettersAlarm", queue=dead_letters, alarm_topic=alarm_topic,
+            description="A scheduled templates sync failed three times (Lambda's two async retries included).",
+        )
+        self.schedule = events.Rule(
+            self, "TemplatesSyncSchedule",
+            description="Sync WhatsApp message templates from Meta",
+            schedule=events.Schedule.rate(TEMPLATES_SYNC_EVERY),
+            targets=[
+                targets.LambdaFunction(
+                    templates.function,
+                    retry_attempts=2,
+                    max_event_age=TEMPLATES_SYNC_EVERY,  # a newer run is due by then anyway
+                )
+            ],
+        )
+        return templates
+
+    def _grant_social_messaging(self, config: CoexistConfig) -> None:
+        """Only the End User Messaging Social numbers configured in cdk.json, and nothing without one."""
+        resource_names = [n.social_messaging_resource() for n in config.phone_numbers if n.social_messaging_resource()]
+        if not resource_names:
+            return
+        arns = [
+            name if name.startswith("arn:")
+            else f"arn:{Aws.PARTITION}:social-messaging:{Aws.REGION}:{Aws.ACCOUNT_ID}:{name}"
+            for name in resource_names
+        ]
+        self.sender.role.add_to_principal_policy(
+            iam.PolicyStatement(actions=["social-messaging:SendWhatsAppMessage"], resources=sorted(set(arns)))
+        )
