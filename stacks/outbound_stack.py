@@ -128,6 +128,10 @@ class OutboundStack(Stack):
             **common,
         )
         templates.grant_tables(tables, config, read_write=(resources.TEMPLATES,), read=(resources.NUMBERS,))
+        # Lambda parks failed async events with the function's role: sqs:SendMessage (added by CDK)
+        # and, the queue being CMK-encrypted, the key's data-key actions, granted here explicitly.
+        dead_letters.grant_send_messages(templates.function)
+        templates.acknowledge_data_key_families()
         templates.grant_secret_read(access_token, common["key"])
         alarms.on_any_dead_letter(
             self, "TemplatesSyncDeadLettersAlarm", queue=dead_letters, alarm_topic=alarm_topic,
