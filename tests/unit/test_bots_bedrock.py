@@ -150,3 +150,12 @@ def test_service_errors_are_bot_unavailable(bedrock, code, status, retryable):
     with pytest.raises(BotUnavailable) as caught:
         bot.turn(turn("hello"))
     assert (caught.value.provider, caught.value.code, caught.value.retryable) == ("bedrock", code, retryable)
+
+
+def test_an_overlong_stored_history_is_cut_before_it_is_sent(bedrock):
+    bot, stubber = bedrock
+    long = [{"role": role, "text": f"{role} {n}"} for n in range(HISTORY_TURNS + 3) for role in ("user", "assistant")]
+    kept = long[-2 * HISTORY_TURNS :]
+    sent = [{"role": h["role"], "content": [{"text": h["text"]}]} for h in kept]
+    stubber.add_response("converse", converse_response(answer("ok")), expected([*sent, user("next")]))
+    assert bot.turn(turn("next", {"history": long})).understood
