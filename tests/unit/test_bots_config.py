@@ -102,3 +102,9 @@ def test_the_environment_points_at_another_rules_file(tmp_path, monkeypatch):
     assert load_rules().version == "custom-8"
     monkeypatch.delenv(RULES_ENV)
     assert load_rules().version == json.loads(DEFAULT_RULES.read_text())["version"]
+
+
+def test_a_missing_rules_file_says_how_to_fix_it(tmp_path, monkeypatch):
+    monkeypatch.setenv(RULES_ENV, str(tmp_path / "absent.json"))
+    with pytest.raises(FileNotFoundError, match=RULES_ENV):
+        load_rules()

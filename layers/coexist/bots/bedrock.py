@@ -7,7 +7,6 @@ names, numbers or ids: the model has no use for them and they would land in invo
 
 from __future__ import annotations
 
-import json
 import re
 from typing import Any
 

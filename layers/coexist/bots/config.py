@@ -165,6 +165,9 @@ def parse_rules(document: dict) -> BotRules:
 def load_rules(path: str | os.PathLike | None = None) -> BotRules:
     """The rules at `path`, else at `$COEXIST_BOT_RULES`, else the defaults shipped with the layer."""
     chosen = Path(path or os.environ.get(RULES_ENV) or DEFAULT_RULES).resolve()
+    if not chosen.is_file():
+        # The likeliest cause in Lambda: a layer bundle built from the library's .py files only.
+        raise FileNotFoundError(f"bot rules not found at {chosen}; set {RULES_ENV} or ship bots/rules.json in the layer")
     return _load(chosen, chosen.stat().st_mtime_ns)
 
 
