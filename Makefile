@@ -15,7 +15,7 @@ export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 # The script also skips the work itself when its inputs' digest is unchanged.
 LAYER := build/layer.inputs.sha256
 LAYER_INPUTS := requirements.txt constraints.txt layers/build_layer.py stacks/lambda_runtime.py \
-	$(shell find layers/coexist -name '*.py' -not -path '*/__pycache__/*')
+	$(shell find layers/coexist \( -name '*.py' -o -name '*.json' \) -not -path '*/__pycache__/*')
 
 $(BIN)/.installed: requirements.txt requirements-dev.txt constraints.txt
 	$(PYTHON) -m venv $(VENV)

@@ -34,8 +34,13 @@ STAMP = ROOT / "build" / "layer.inputs.sha256"  # outside the asset, so it does 
 PROVIDED_BY_RUNTIME = {"boto3", "botocore", "s3transfer", "jmespath", "urllib3", "python-dateutil", "six"}
 
 
+# The library's modules and the data files it ships with (the bot's default rules).
+LIBRARY_PATTERNS = ("*.py", "*.json")
+
+
 def _library_files() -> list[Path]:
-    return sorted(p for p in LIBRARY.rglob("*.py") if "__pycache__" not in p.parts)
+    files = {p for pattern in LIBRARY_PATTERNS for p in LIBRARY.rglob(pattern)}
+    return sorted(p for p in files if "__pycache__" not in p.parts)
 
 
 def inputs_digest() -> str:

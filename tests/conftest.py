@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import copy
 import json
-import os
+from contextlib import contextmanager
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -51,16 +51,20 @@ def lambda_context():
     return Context()
 
 
-@pytest.fixture
-def aws(monkeypatch):
+@contextmanager
+def emulated_account(monkeypatch, config: dict | None = None, workflow: bool = False):
     """A fresh emulated account holding every Coexist resource; env set as the stacks set it."""
     for name, value in FAKE_AWS_ENV.items():
         monkeypatch.setenv(name, value)
     monkeypatch.delenv("AWS_PROFILE", raising=False)
     monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
-    with mock_aws():
+    with mock_aws(config=config):
         session = boto3.Session(region_name=REGION)
         env = create_resources(session, prefix="coexist-test")
+        if workflow:
+            from local.workflows import create_conversation_workflow
+
+            env.update(create_conversation_workflow(session, "coexist-test"))
         for name, value in env.items():
             monkeypatch.setenv(name, value)
         monkeypatch.setenv("WHATSAPP_APP_SECRET", APP_SECRET)
@@ -76,9 +80,16 @@ def aws(monkeypatch):
             sqs=session.client("sqs"),
             s3=session.client("s3"),
             dynamodb=session.resource("dynamodb"),
+            sfn=session.client("stepfunctions"),
             queue_arn=queue_arn(session.client("sqs"), env["INBOUND_QUEUE_URL"]),
         )
         wiring.reset()
+
+
+@pytest.fixture
+def aws(monkeypatch):
+    with emulated_account(monkeypatch) as account:
+        yield account
 
 
 def api_event(method: str, path: str, body: bytes = b"", headers: dict | None = None, resource: str = "/{proxy+}") -> dict:

@@ -71,6 +71,8 @@ def _query(name: str) -> str | None:
 
 @app.get("/api/chats")
 def list_chats():
+    if _query("assignee"):
+        return wiring.inbox_reader().chats_of_agent(_query("assignee"), _query("limit"), _query("cursor"))
     return wiring.inbox_reader().chats(_query("phone_number_id"), _query("limit"), _query("cursor"))
 
 
@@ -113,6 +115,9 @@ def send_message(chat_id: str):
         return _error(refused.refusal.http_status, refused.refusal.code, refused.refusal.message)
     except NotQueued:
         return _error(503, "not_queued", "The message was stored but could not be queued; retry with the same Idempotency-Key.")
+    if accepted.created and settings().conversation_state_machine_arn:
+        # A person answered: the bot stops and stays quiet (the same rule as a phone-app reply).
+        wiring.signals().agent_replied(chat_id, _caller())
     return Response(202, content_types.APPLICATION_JSON, message_view(accepted.message))
 
 
@@ -123,8 +128,106 @@ def _first_problem(error) -> str:
 
 
 def _caller() -> str:
+    """The agent making the request: the Cognito user, or X-Agent-Id with the shared local token."""
     claims = (app.current_event.request_context.authorizer or {}).get("claims") or {}
-    return claims.get("sub") or claims.get("cognito:username") or "api-token"
+    return claims.get("cognito:username") or claims.get("sub") or app.current_event.headers.get("X-Agent-Id") or "api-token"
+
+
+def _agent() -> str:
+    agent = _caller()
+    if agent == "api-token":
+        raise BadRequest("say which agent you are: the X-Agent-Id header (with the shared token)")
+    return agent
+
+
+def _conflicts(action):
+    from coexist.conversation.signals import Conflict
+
+    try:
+        action()
+    except Conflict as conflict:
+        if conflict.code == "not_found":
+            raise NotFound(str(conflict)) from None
+        return _error(409, conflict.code, str(conflict))
+    return None
+
+
+@app.post("/api/chats/<chat_id>/accept")
+def accept_chat(chat_id: str):
+    agent = _agent()
+    return _conflicts(lambda: wiring.signals().accept(chat_id, agent)) or wiring.inbox_reader().chat(chat_id)
+
+
+@app.post("/api/chats/<chat_id>/release")
+def release_chat(chat_id: str):
+    agent = _agent()
+    return _conflicts(lambda: wiring.signals().release(chat_id, agent)) or wiring.inbox_reader().chat(chat_id)
+
+
+@app.post("/api/chats/<chat_id>/close")
+def close_chat(chat_id: str):
+    agent = _agent()
+    return _conflicts(lambda: wiring.signals().close(chat_id, agent)) or wiring.inbox_reader().chat(chat_id)
+
+
+@app.post("/api/chats/<chat_id>/transfer")
+def transfer_chat(chat_id: str):
+    agent = _agent()
+    body = _json_body()
+    to_agent, skill = body.get("agent_id"), body.get("skill")
+    if not to_agent and not skill:
+        raise BadRequest("transfer needs agent_id or skill")
+    return _conflicts(lambda: wiring.signals().transfer(chat_id, agent, to_agent, skill)) or wiring.inbox_reader().chat(chat_id)
+
+
+def _json_body() -> dict:
+    try:
+        body = app.current_event.json_body
+    except ValueError:
+        raise BadRequest("the body must be JSON") from None
+    if not isinstance(body, dict):
+        raise BadRequest("the body must be a JSON object")
+    return body
+
+
+def _agent_view(item: dict) -> dict:
+    from coexist.store.items import from_item_value
+
+    item = from_item_value(item)
+    return {
+        "agent_id": item["agent_id"], "name": item.get("name"), "skills": item.get("skills", []),
+        "capacity": item.get("capacity", 0), "status": item.get("availability"), "active_chats": item.get("active_chats", 0),
+    }
+
+
+@app.get("/api/agents")
+def list_agents():
+    return {"items": [_agent_view(a) for a in wiring.agents().all()], "next": None}
+
+
+@app.post("/api/agents")
+def create_agent():
+    body = _json_body()
+    agent_id, name = body.get("agent_id") or body.get("id"), body.get("name")
+    skills, capacity = body.get("skills", []), body.get("capacity", 3)
+    if not isinstance(agent_id, str) or not agent_id or not isinstance(name, str) or not name:
+        raise BadRequest("agent_id and name are required strings")
+    if not isinstance(skills, list) or not all(isinstance(k, str) and k for k in skills):
+        raise BadRequest("skills must be a list of strings")
+    if not isinstance(capacity, int) or isinstance(capacity, bool) or not 1 <= capacity <= 100:
+        raise BadRequest("capacity must be a whole number from 1 to 100")
+    return Response(201, content_types.APPLICATION_JSON, _agent_view(wiring.agents().upsert(agent_id, name, skills, capacity)))
+
+
+@app.put("/api/agents/<agent_id>/status")
+def set_agent_status(agent_id: str):
+    status = _json_body().get("status")
+    if status not in ("available", "away"):
+        raise BadRequest("status must be available or away")
+    agent = wiring.agents().set_availability(agent_id, status)
+    if agent is None:
+        raise NotFound(f"agent {agent_id} not found")
+    return _agent_view(agent)
 
 
 @app.get("/api/templates")

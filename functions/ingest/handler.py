@@ -10,6 +10,7 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from coexist import wiring
 from coexist.resources import METRICS_NAMESPACE
 from coexist.ingest import Quarantined, envelope_from_record, ingest
+from coexist.settings import settings
 
 logger = Logger(service="coexist-ingest")
 tracer = Tracer(service="coexist-ingest")
@@ -25,7 +26,8 @@ def handle_record(record: SQSRecord) -> None:
     inbox = wiring.inbox()
     attributes = {name: value.string_value for name, value in record.message_attributes.items()}
     try:
-        summary = ingest(envelope_from_record(record.body, attributes, inbox.archive), inbox)
+        signals = wiring.signals() if settings().conversation_state_machine_arn else None
+        summary = ingest(envelope_from_record(record.body, attributes, inbox.archive), inbox, signals)
     except Quarantined as quarantined:
         # Kept in the archive's quarantine; retrying could never succeed, so the record is done.
         metrics.add_metric(name="IngestQuarantined", unit=MetricUnit.Count, value=1)

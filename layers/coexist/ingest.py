@@ -76,14 +76,29 @@ def _from_social_messaging(body: str, archive: Archive) -> dict:
     return {"object": "whatsapp_business_account", "entry": [entry]}
 
 
-def ingest(document: dict, inbox: Inbox) -> IngestSummary:
+# Customer messages that are not someone talking to the business (reactions, system notices).
+NOT_CONVERSATION = frozenset({"reaction", "system"})
+
+
+def reply_id(message) -> str | None:
+    """The id of the tapped reply button, list row or template quick reply, if any."""
+    content = message.content if isinstance(message.content, dict) else {}
+    if message.type == "interactive":
+        chosen = content.get(content.get("type") or "") or {}
+        return chosen.get("id") if isinstance(chosen, dict) else None
+    if message.type == "button":
+        return content.get("payload")
+    return None
+
+
+def ingest(document: dict, inbox: Inbox, signals=None) -> IngestSummary:
     try:
         envelope = WebhookEnvelope.model_validate(document)
     except ValidationError as error:
         reason = f"envelope failed validation: {error.error_count()} error(s)"
         inbox.archive.quarantine(json.dumps(document).encode(), reason)
         raise Quarantined(reason) from error
-    return apply(interpret(envelope), inbox)
+    return apply(interpret(envelope), inbox, signals)
 
 
 # Independent writes of one webhook run in parallel: every write is conditional or idempotent and
@@ -108,8 +123,10 @@ def _in_parallel(operation, items) -> list:
     return [future.result() for future in futures]
 
 
-def apply(found: Interpretation, inbox: Inbox) -> IngestSummary:
+def apply(found: Interpretation, inbox: Inbox, signals=None) -> IngestSummary:
     summary = IngestSummary(unknown_message_types=list(found.unknown_message_types))
+    new_echo_chats: set[str] = set()
+    new_customer_messages = []
     _in_parallel(inbox.numbers.record_seen, found.numbers.values())
     _in_parallel(inbox.contacts.record_profile, found.profiles.values())
     _in_parallel(inbox.contacts.record_app_contact, found.app_contacts)
@@ -120,6 +137,9 @@ def apply(found: Interpretation, inbox: Inbox) -> IngestSummary:
         summary.messages += 1
         if message.source == "customer":
             summary.new_customer_messages.append(message.id)
+            new_customer_messages.append(message)
+        elif message.source == "business_app":
+            new_echo_chats.add(message.chat_id)
     if found.history_messages:
         summary.history_messages = inbox.messages.import_history(found.history_messages)
     _in_parallel(lambda arrival: inbox.messages.apply_media(arrival.message), found.media_arrivals)
@@ -128,6 +148,13 @@ def apply(found: Interpretation, inbox: Inbox) -> IngestSummary:
     _in_parallel(inbox.messages.apply_status, found.statuses)
     summary.statuses = len(found.statuses)
     _in_parallel(inbox.chats.record_activity, found.chats.values())
+    if signals is not None:
+        # The conversation workflow hears of what is new only: duplicates never wake it twice.
+        for chat in sorted(new_echo_chats):
+            signals.business_app_replied(chat)
+        for message in sorted(new_customer_messages, key=lambda m: (m.timestamp, m.id)):
+            if message.type not in NOT_CONVERSATION:
+                signals.customer_wrote(message.chat_id, message.id, reply_id(message))
     for chunk in found.history_chunks:
         inbox.numbers.record_history_chunk(chunk)
     for declined in found.history_declined:

@@ -18,6 +18,7 @@ from coexist.store.chats import CLOSED
 from coexist.store.contacts import display_name
 from coexist.store.items import from_item_value
 from coexist.store.numbers import coexistence_state_of
+from coexist.store.queries import index_page
 
 DEFAULT_PAGE = 50
 MAX_PAGE = 200
@@ -76,12 +77,22 @@ class InboxReader:
 
     def chats(self, phone_number_id: str | None, limit: str | None, cursor: str | None) -> dict:
         if not phone_number_id:
-            raise BadRequest("phone_number_id is required")
+            raise BadRequest("phone_number_id (or assignee) is required")
         size = page_size(limit)
         start = decode_cursor(cursor, {"phone_number_id", "wa_id", "last_message_at"}, {"phone_number_id": phone_number_id})
         items, last = self.inbox.chats.list_recent(phone_number_id, size, start)
         contacts = self.inbox.contacts.get_many(phone_number_id, [i["wa_id"] for i in items])
         return {"items": [self._chat(i, contacts.get(i["wa_id"])) for i in items], "next": encode_cursor(last)}
+
+    def chats_of_agent(self, assignee: str, limit: str | None, cursor: str | None) -> dict:
+        size = page_size(limit)
+        start = decode_cursor(cursor, {"phone_number_id", "wa_id", "assignee", "last_message_at"}, {"assignee": assignee})
+        items, last = index_page(self.inbox.chats.table, "by_assignee", "assignee", assignee, size, start, newest_first=True)
+        views = []
+        for item in items:
+            contact = self.inbox.contacts.get_many(item["phone_number_id"], [item["wa_id"]]).get(item["wa_id"])
+            views.append(self._chat(item, contact))
+        return {"items": views, "next": encode_cursor(last)}
 
     def chat(self, chat_id: str) -> dict:
         number, wa_id = self._split(chat_id)
@@ -149,6 +160,19 @@ class InboxReader:
             "last_customer_message_at": iso(last_customer),
             "last_app_activity_at": iso(item.get("last_app_activity_at")),
             "referral_at": iso(item.get("referral_at")),
+            # The conversation workflow, step by step.
+            "conversation_state": item.get("conversation_state"),
+            "waiting_for": item.get("waiting_for"),
+            "offered_to": item.get("offered_to"),
+            "bot_intent": item.get("bot_intent"),
+            "takeover_by": item.get("takeover_by"),
+            "takeover_at": iso(item.get("takeover_at")),
+            "queued_at": iso(item.get("queued_at")),
+            "assigned_at": iso(item.get("assigned_at")),
+            "first_human_reply_at": iso(item.get("first_human_reply_at")),
+            "closed_at": iso(item.get("closed_at")),
+            "window_warning_at": iso(item.get("window_warning_at")),
+            "satisfaction_score": item.get("satisfaction_score"),
         }
 
 

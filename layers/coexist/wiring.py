@@ -119,8 +119,70 @@ def _cached_number_settings(ttl_s: float = 60.0):
     return lookup
 
 
+@lru_cache(maxsize=1)
+def conversations():
+    from coexist.store.conversations import ConversationStore
+
+    return ConversationStore(aws.table(settings().chats_table))
+
+
+@lru_cache(maxsize=1)
+def agents():
+    from coexist.store.agents import AgentStore
+
+    return AgentStore(aws.table(settings().agents_table))
+
+
+@lru_cache(maxsize=1)
+def workflow():
+    from coexist.conversation.workflow import Workflow
+
+    return Workflow(aws.client("stepfunctions"), settings().conversation_state_machine_arn)
+
+
+@lru_cache(maxsize=1)
+def signals():
+    from coexist.conversation.signals import Signals
+
+    return Signals(conversations(), workflow(), agents())
+
+
+@lru_cache(maxsize=1)
+def conversation_settings():
+    from coexist.conversation.settings import ConversationSettings
+
+    return ConversationSettings.from_environ()
+
+
+def conversation_steps(count_metric=lambda name: None):
+    from coexist.conversation.bot_turns import BotTurns
+    from coexist.conversation.steps import ConversationSteps
+
+    return ConversationSteps(
+        conversations=conversations(),
+        agents=agents(),
+        workflow=workflow(),
+        outbox=outbox(),
+        messages=inbox().messages,
+        run_bot=BotTurns(inbox().contacts, bot_for_number, clock=__import__("time").time).run,
+        settings=conversation_settings(),
+        metrics=count_metric,
+    )
+
+
+def bot_for_number(phone_number_id: str):
+    """The bot configured for this number (COEXIST_NUMBERS[...]["bot"]), the rules bot by default."""
+    import json
+
+    from coexist.bots.factory import provider_for
+
+    config = json.loads(settings().numbers_config or "{}").get(phone_number_id, {}).get("bot", {})
+    return provider_for(config, aws.client)
+
+
 def reset() -> None:
     """Forget settings, clients and services (tests and local mode switch environments)."""
-    for cached in (archive, intake, inbox, inbox_reader, templates, graph_api, outbox, throttle, sender, settings):
+    for cached in (archive, intake, inbox, inbox_reader, templates, graph_api, outbox, throttle, sender, settings,
+                   conversations, agents, workflow, signals, conversation_settings):
         cached.cache_clear()
     aws.reset()

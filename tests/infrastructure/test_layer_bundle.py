@@ -41,6 +41,7 @@ def test_every_compiled_wheel_is_tagged_manylinux_aarch64_for_the_runtime_python
 
 def test_bundle_carries_the_library_and_leaves_the_sdk_to_the_runtime(site):
     assert (site / "coexist" / "resources.py").is_file()
+    assert (site / "coexist" / "bots" / "rules.json").is_file()  # data the library loads at run time
     assert (site / "aws_lambda_powertools").is_dir() and (site / "pydantic").is_dir()
     installed = {p.name.removesuffix(".dist-info").rsplit("-", 1)[0].lower().replace("_", "-") for p in site.glob("*.dist-info")}
     assert not installed & PROVIDED_BY_RUNTIME

@@ -51,13 +51,16 @@ class ContactStore:
         )
 
     def record_marketing_opt_out(self, phone_number_id: str, wa_id: str, evidence: dict, at: int) -> None:
-        """Consent ledger: the customer stopped marketing messages (newest evidence wins)."""
+        self.record_marketing_consent(phone_number_id, wa_id, opted_out=True, evidence=evidence, at=at)
+
+    def record_marketing_consent(self, phone_number_id: str, wa_id: str, opted_out: bool, evidence: dict, at: int) -> None:
+        """Consent ledger: the customer stopped (or restarted) marketing messages; newest evidence wins."""
         update_if(
             self.table,
             Key={"phone_number_id": phone_number_id, "wa_id": wa_id},
-            UpdateExpression="SET marketing_opt_out = :true, marketing_consent_at = :t, marketing_consent_evidence = :e",
+            UpdateExpression="SET marketing_opt_out = :out, marketing_consent_at = :t, marketing_consent_evidence = :e",
             ConditionExpression="attribute_not_exists(marketing_consent_at) OR marketing_consent_at <= :t",
-            ExpressionAttributeValues={":true": True, ":t": at, ":e": to_item_value(evidence)},
+            ExpressionAttributeValues={":out": opted_out, ":t": at, ":e": to_item_value(evidence)},
         )
 
     def get(self, phone_number_id: str, wa_id: str) -> dict | None:

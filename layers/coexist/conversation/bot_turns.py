@@ -1,0 +1,68 @@
+"""The bot's part of a conversation turn: consent keywords, the configured bot, escalation rules
+(coexist.bots), applied to every customer message that waited for the bot, oldest first."""
+
+from __future__ import annotations
+
+import time
+from typing import Callable
+
+from coexist.bots.config import OPT_OUT, load_rules
+from coexist.bots.conversation import respond
+from coexist.bots.model import ESCALATE, RESOLVED, BotReply, BotTurn, BotUnavailable
+from coexist.conversation.steps import BotOutcome
+
+
+def reply_request(reply: BotReply) -> dict:
+    """A bot reply as a send request: quick replies become reply buttons."""
+    if reply.buttons:
+        return {"type": "interactive", "body": reply.text, "buttons": [{"id": i, "title": t} for i, t in reply.buttons]}
+    return {"type": "text", "text": reply.text}
+
+
+def _reply_id(message: dict) -> str | None:
+    content = message.get("content") if isinstance(message.get("content"), dict) else {}
+    if message.get("type") == "interactive":
+        chosen = content.get(content.get("type") or "") or {}
+        return chosen.get("id") if isinstance(chosen, dict) else None
+    if message.get("type") == "button":
+        return content.get("payload")
+    return None
+
+
+class BotTurns:
+    def __init__(self, contacts, provider_for_number: Callable[[str], object], clock=time.time):
+        self.contacts = contacts
+        self.provider_for_number = provider_for_number
+        self.clock = clock
+
+    def run(self, chat: dict, messages: list[dict]) -> tuple[BotOutcome, list[dict]]:
+        rules = load_rules()
+        provider = self.provider_for_number(chat["phone_number_id"])
+        failures = int(chat.get("bot_failures") or 0)
+        session = dict(chat.get("bot_session") or {})
+        replies: list[dict] = []
+        intent = chat.get("bot_intent")
+        for message in sorted(messages, key=lambda m: (m.get("timestamp") or 0, m["id"])):
+            turn = BotTurn(chat["phone_number_id"], chat["wa_id"], message.get("text"), message.get("type") or "unknown",
+                           _reply_id(message), failures, session)
+            try:
+                outcome = respond(provider, turn, rules)
+            except BotUnavailable:
+                # A bot that cannot answer hands the customer to a person rather than leave them waiting.
+                replies.append(reply_request(BotReply(rules.escalation_message)))
+                return BotOutcome("escalate", intent, failures, session, "bot_unavailable"), replies
+            decision = outcome.decision
+            if outcome.consent:
+                self.contacts.record_marketing_consent(
+                    chat["phone_number_id"], chat["wa_id"], opted_out=outcome.consent == OPT_OUT,
+                    evidence={"source": "keyword", "message_id": message["id"]}, at=int(self.clock()),
+                )
+            failures = 0 if decision.understood else failures + 1
+            session = dict(decision.session or {})
+            intent = decision.intent or intent
+            replies += [reply_request(r) for r in decision.replies]
+            if decision.action == ESCALATE:
+                return BotOutcome("escalate", intent, failures, session, decision.escalation_reason), replies
+            if decision.action == RESOLVED:
+                return BotOutcome("resolved", intent, failures, session), replies
+        return BotOutcome("reply", intent, failures, session), replies

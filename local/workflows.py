@@ -1,0 +1,96 @@
+"""The conversation state machine in the emulator: the real definition file, executed by moto,
+with its Lambda tasks run by the in-process handler (moto cannot run Lambda code without Docker).
+
+Used by local mode and by the tests, so the workflow runs the same way in both:
+
+    with mock_aws(config={"stepfunctions": {"execute_state_machine": True}}):
+        env = create_conversation_workflow(session, prefix)
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+import threading
+import traceback
+import zipfile
+from typing import Callable
+
+from coexist import resources
+from coexist.conversation.definition import render
+
+log = logging.getLogger("local")
+EXECUTE_STATE_MACHINES = {"stepfunctions": {"execute_state_machine": True}}
+
+_handlers: dict[str, Callable] = {}
+_installed = threading.Lock()
+
+
+class _Context:
+    function_name = "conversation"
+    memory_limit_in_mb = 512
+    invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:conversation"
+    aws_request_id = "local"
+
+    @staticmethod
+    def get_remaining_time_in_millis() -> int:
+        return 60_000
+
+
+def install_lambda_dispatch() -> None:
+    """Route moto's Lambda Invoke to in-process handlers registered with `register_function`."""
+    from moto.awslambda.models import LambdaBackend
+
+    with _installed:
+        if getattr(LambdaBackend.invoke, "_coexist_dispatch", False):
+            return
+        original = LambdaBackend.invoke
+
+        def invoke(self, function_name, qualifier, body, headers, response_headers):
+            name = function_name.rsplit(":", 1)[-1] if function_name.startswith("arn:") else function_name
+            handler = _handlers.get(name)
+            if handler is None:
+                return original(self, function_name, qualifier, body, headers, response_headers)
+            event = json.loads(body or b"{}")
+            try:
+                result = handler(event, _Context())
+            except Exception as error:  # what Lambda reports for an unhandled error
+                log.error("%s failed: %s", name, "".join(traceback.format_exception_only(error)).strip())
+                response_headers["x-amz-function-error"] = "Unhandled"
+                return json.dumps({"errorType": type(error).__name__, "errorMessage": str(error)}).encode()
+            return json.dumps(result).encode()
+
+        invoke._coexist_dispatch = True
+        LambdaBackend.invoke = invoke
+
+
+def register_function(name: str, handler: Callable) -> None:
+    _handlers[name] = handler
+
+
+def create_conversation_workflow(session, prefix: str, handler: Callable | None = None) -> dict[str, str]:
+    """The conversation function (a stub package in moto) and the state machine from the shared
+    definition file. Returns the env var naming the state machine."""
+    install_lambda_dispatch()
+    if handler is None:
+        from functions.conversation.handler import lambda_handler as handler
+    function_name = f"{prefix}-conversation"
+    register_function(function_name, handler)
+    iam = session.client("iam")
+    role_arn = iam.create_role(
+        RoleName=f"{prefix}-conversation",
+        AssumeRolePolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": [
+            {"Effect": "Allow", "Principal": {"Service": ["lambda.amazonaws.com", "states.amazonaws.com"]}, "Action": "sts:AssumeRole"}]}),
+    )["Role"]["Arn"]
+    package = io.BytesIO()
+    with zipfile.ZipFile(package, "w") as archive:
+        archive.writestr("handler.py", "# runs in-process in local mode\n")
+    function_arn = session.client("lambda").create_function(
+        FunctionName=function_name, Runtime="python3.13", Role=role_arn, Handler="handler.lambda_handler",
+        Code={"ZipFile": package.getvalue()}, Architectures=["arm64"],
+    )["FunctionArn"]
+    machine_arn = session.client("stepfunctions").create_state_machine(
+        name=f"{prefix}-conversation", definition=render(function_arn), roleArn=role_arn, type="STANDARD",
+    )["stateMachineArn"]
+    return {resources.CONVERSATION_STATE_MACHINE_ENV: machine_arn}

@@ -1,0 +1,182 @@
+"""The real conversation definition executed by moto, its Lambda tasks run by the real handler:
+bot answers, escalation to an agent, nobody accepting, a takeover from the phone app, the window
+closing while queued, and duplicate messages."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+
+from coexist import wiring
+from functions.api import handler as api_function
+from local.workflows import EXECUTE_STATE_MACHINES
+from tests.conftest import API_TOKEN, Context, api_event, emulated_account
+from tests.integration.helpers import deliver, messages_of
+from tests.integration.test_ingest import CUSTOMER, NUMBER, echo, text_message
+
+CHAT = f"{NUMBER}_{CUSTOMER}"
+FAST = {
+    "takeover_cool_down_s": 2, "accept_timeout_s": 1, "assign_retry_s": 1, "max_assign_attempts": 2,
+    "agent_idle_s": 3600, "survey_timeout_s": 30, "customer_idle_s": 3600,
+    "unassigned_template": "appointment_reminder:en_US",
+}
+
+
+@pytest.fixture
+def account(monkeypatch):
+    monkeypatch.setenv("COEXIST_CONVERSATION", json.dumps(FAST))
+    with emulated_account(monkeypatch, config=EXECUTE_STATE_MACHINES, workflow=True) as emulated:
+        yield emulated
+
+
+def wait_for(predicate, timeout: float = 20.0, what: str = "condition"):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.1)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def chat() -> dict:
+    return wiring.inbox_reader().chat(CHAT)
+
+
+def says(text: str, at: int | None = None, wamid: str | None = None, reply: tuple[str, str] | None = None) -> dict:
+    payload = text_message(wamid or f"wamid.{time.monotonic_ns()}", at or int(time.time()), body=text)
+    if reply:
+        message = payload["entry"][0]["changes"][0]["value"]["messages"][0]
+        del message["text"]
+        message.update({"type": "interactive", "interactive": {"type": "button_reply", "button_reply": {"id": reply[0], "title": reply[1]}}})
+    return payload
+
+
+def bot_messages() -> list[dict]:
+    return [m for m in messages_of(CHAT) if m["source"] == "bot"]
+
+
+def executions(account) -> list[dict]:
+    return account.sfn.list_executions(stateMachineArn=account.env["CONVERSATION_STATE_MACHINE_ARN"])["executions"]
+
+
+def finished(account) -> dict:
+    [execution] = executions(account)
+    described = wait_for(
+        lambda: (d := account.sfn.describe_execution(executionArn=execution["executionArn"]))["status"] != "RUNNING" and d,
+        what="the execution to finish",
+    )
+    assert described["status"] == "SUCCEEDED", described
+    return described
+
+
+def agent_call(method: str, path: str, agent: str, body: dict | None = None) -> tuple[int, dict]:
+    headers = {"Authorization": f"Bearer {API_TOKEN}", "X-Agent-Id": agent, "Content-Type": "application/json"}
+    event = api_event(method, path, json.dumps(body or {}).encode(), headers)
+    response = api_function.lambda_handler(event, Context())
+    return response["statusCode"], json.loads(response["body"])
+
+
+def add_agent(agent_id: str, skills=("general",), available=True) -> None:
+    assert agent_call("POST", "/api/agents", agent_id, {"agent_id": agent_id, "name": agent_id.title(), "skills": list(skills), "capacity": 2})[0] == 201
+    if available:
+        assert agent_call("PUT", f"/api/agents/{agent_id}/status", agent_id, {"status": "available"})[0] == 200
+
+
+def test_the_bot_answers_and_resolves_then_the_survey_score_is_stored(account):
+    deliver(account, says("What are your opening hours?"))
+    wait_for(lambda: bot_messages(), what="the bot's answer")
+    assert chat()["mode"] == "bot" and chat()["bot_intent"] == "opening_hours"
+    assert wait_for(lambda: chat()["waiting_for"] == "customer", what="the bot to wait")
+    deliver(account, says("thanks, bye"))
+    wait_for(lambda: chat()["waiting_for"] == "survey", what="the survey")
+    survey = bot_messages()[-1]
+    assert survey["type"] == "interactive"
+    deliver(account, says("", reply=("csat_3", "😊 Great")))
+    finished(account)
+    view = chat()
+    assert (view["mode"], view["satisfaction_score"], view["conversation_state"]) == ("closed", 3, "ended")
+    assert view["closed_at"] is not None
+
+
+def test_customer_asks_for_a_person_agent_accepts_replies_and_closes(account):
+    add_agent("ana")
+    deliver(account, says("I want to talk to a person"))
+    wait_for(lambda: chat()["offered_to"] == "ana", what="the offer to ana")
+    assert chat()["mode"] == "queued" and chat()["queued_at"]
+    assert agent_call("POST", f"/api/chats/{CHAT}/accept", "bob")[0] == 409  # not offered to bob
+    code, view = agent_call("POST", f"/api/chats/{CHAT}/accept", "ana")
+    assert code == 200
+    wait_for(lambda: chat()["mode"] == "agent" and chat()["assignee"] == "ana", what="ana to be assigned")
+    code, sent = agent_call("POST", f"/api/chats/{CHAT}/messages", "ana", {"type": "text", "text": "Hi, Ana here. How can I help?"})
+    assert code == 202 and sent["source"] == "agent"
+    assert chat()["first_human_reply_at"] is not None
+    code, listing = agent_call("GET", "/api/chats?assignee=ana", "ana")
+    assert [c["chat_id"] for c in listing["items"]] == [CHAT]
+    wait_for(lambda: chat()["waiting_for"] == "agent", what="the agent wait")
+    assert agent_call("POST", f"/api/chats/{CHAT}/close", "ana")[0] == 200
+    wait_for(lambda: chat()["waiting_for"] == "survey", what="the survey")
+    deliver(account, says("", reply=("csat_2", "😐 Okay")))
+    finished(account)
+    view = chat()
+    assert (view["mode"], view["satisfaction_score"]) == ("closed", 2)
+    assert [a["active_chats"] for a in agent_call("GET", "/api/agents", "ana")[1]["items"]] == [0]
+
+
+def test_nobody_accepts_the_chat_is_rerouted_then_the_customer_is_told(account):
+    add_agent("ana")
+    add_agent("bea")
+    deliver(account, says("agent please"))
+    offered = set()
+    wait_for(lambda: offered.add(chat()["offered_to"]) or chat()["conversation_state"] == "ended", timeout=30, what="routing to give up")
+    assert {"ana", "bea"} <= offered  # offered to one, then re-routed to the other
+    finished(account)
+    view = chat()
+    assert view["mode"] == "queued" and view["offered_to"] is None
+    fallback = bot_messages()[-1]
+    assert fallback["type"] == "text" and "busy" in fallback["text"]
+    assert [a["active_chats"] for a in agent_call("GET", "/api/agents", "ana")[1]["items"]] == [0, 0]
+    # An agent can still pick the chat up afterwards.
+    assert agent_call("POST", f"/api/chats/{CHAT}/accept", "bea")[0] == 200
+    assert chat()["assignee"] == "bea" and chat()["mode"] == "agent"
+
+
+def test_an_echo_mid_bot_hands_the_chat_to_the_phone_and_the_bot_stays_silent(account):
+    deliver(account, says("hello"))
+    wait_for(lambda: chat()["waiting_for"] == "customer", what="the bot to wait")
+    answered = len(bot_messages())
+    deliver(account, echo("wamid.from-phone", int(time.time()), text={"body": "Hi! It's Maria from the front desk."}))
+    wait_for(lambda: chat()["mode"] == "app" and chat()["takeover_by"] == "app", what="the takeover")
+    deliver(account, says("Thanks Maria, where do I park?"))
+    time.sleep(1.0)
+    assert len(bot_messages()) == answered  # the bot does not answer over a human
+    assert chat()["mode"] == "app"
+    # After the cool-down the bot may answer new messages again.
+    wait_for(lambda: chat()["mode"] == "bot", timeout=15, what="the cool-down to end")
+    deliver(account, says("where do I park?"))
+    wait_for(lambda: len(bot_messages()) > answered, what="the bot to answer again")
+
+
+def test_the_window_closes_while_queued_so_the_fallback_is_a_template(account):
+    from coexist.store.templates import TemplateStore
+
+    TemplateStore(account.dynamodb.Table(account.env["TEMPLATES_TABLE"])).replace_all("102290129340398", [
+        {"name": "appointment_reminder", "language": "en_US", "status": "APPROVED", "category": "UTILITY",
+         "components": [{"type": "BODY", "text": "We will be in touch."}]}])
+    deliver(account, says("I need a human", at=int(time.time()) - 24 * 3600 + 2))
+    finished(account)
+    fallback = bot_messages()[-1]
+    assert fallback["type"] == "template" and chat()["window_open"] is False
+
+
+def test_duplicate_customer_messages_do_not_start_a_second_execution(account):
+    message = says("What are your opening hours?", wamid="wamid.once")
+    deliver(account, message, message)
+    deliver(account, message)
+    wait_for(lambda: chat()["waiting_for"] == "customer", what="the bot to answer and wait")
+    answered = len(bot_messages())
+    time.sleep(0.5)
+    assert len(executions(account)) == 1
+    assert answered >= 1 and len(bot_messages()) == answered  # one answer, not one per copy
