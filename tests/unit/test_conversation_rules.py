@@ -1,0 +1,96 @@
+"""The conversation workflow's definition and the pure parts of its steps."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from coexist.conversation.bot_turns import reply_request
+from coexist.conversation.definition import FUNCTION_PLACEHOLDER, definition_path, render
+from coexist.conversation.settings import ConversationSettings
+from coexist.conversation.workflow import execution_name
+from coexist.bots.model import BotReply
+from coexist.outbound.requests import parse_send_request
+from coexist.store.agents import pick_agent
+
+DEFINITION = json.loads(definition_path().read_text())
+STATES = DEFINITION["States"]
+
+
+def _targets(state: dict) -> set[str]:
+    targets = {state.get("Next"), state.get("Default")}
+    targets |= {c["Next"] for c in state.get("Choices", [])}
+    targets |= {c["Next"] for c in state.get("Catch", [])}
+    return {t for t in targets if t}
+
+
+def test_every_transition_names_a_state_and_every_state_is_reachable():
+    assert DEFINITION["StartAt"] in STATES
+    reachable, frontier = set(), [DEFINITION["StartAt"]]
+    while frontier:
+        name = frontier.pop()
+        if name in reachable:
+            continue
+        reachable.add(name)
+        missing = _targets(STATES[name]) - set(STATES)
+        assert not missing, f"{name} goes to unknown {missing}"
+        frontier += list(_targets(STATES[name]))
+    assert reachable == set(STATES)
+
+
+def test_every_task_runs_the_conversation_function_and_waits_pass_their_token():
+    tasks = {n: s for n, s in STATES.items() if s["Type"] == "Task"}
+    assert tasks
+    for name, state in tasks.items():
+        assert state["Parameters"]["FunctionName"] == "${" + FUNCTION_PLACEHOLDER + "}", name
+        payload = state["Parameters"]["Payload"]
+        assert payload["action"] and payload["chat_id.$"] == "$.chat_id"
+        if state["Resource"].endswith(".waitForTaskToken"):
+            assert payload["token.$"] == "$$.Task.Token", name
+            assert "TimeoutSeconds" in state or "TimeoutSecondsPath" in state, f"{name} could wait forever"
+
+
+def test_waits_read_their_timeouts_from_the_begin_step():
+    paths = {s.get("TimeoutSecondsPath") or s.get("SecondsPath") for s in STATES.values()} - {None}
+    keys = {p.rsplit(".", 1)[1] for p in paths if p.startswith("$.begin.value.")}
+    assert keys <= set(ConversationSettings().timeouts())
+
+
+def test_render_fills_every_task_and_leaves_valid_json():
+    rendered = json.loads(render("arn:aws:lambda:eu-west-1:123456789012:function:conv"))
+    assert "${" not in json.dumps(rendered)
+    assert all(s["Parameters"]["FunctionName"].endswith(":conv") for s in rendered["States"].values() if s["Type"] == "Task")
+
+
+def test_settings_refuse_unknown_keys():
+    with pytest.raises(ValueError, match="accept_timout_s"):
+        ConversationSettings.from_environ({"COEXIST_CONVERSATION": json.dumps({"accept_timout_s": 5})})
+    assert ConversationSettings.from_environ({"COEXIST_CONVERSATION": '{"accept_timeout_s": 5}'}).accept_timeout_s == 5
+
+
+def test_execution_names_are_deterministic_valid_and_hide_the_phone_number():
+    name = execution_name("106540352242922_16505551234", "wamid.A")
+    assert name == execution_name("106540352242922_16505551234", "wamid.A")
+    assert name != execution_name("106540352242922_16505551234", "wamid.B")
+    assert len(name) <= 80 and name.replace("-", "").isalnum()
+    assert "16505551234" not in name
+
+
+def test_least_loaded_available_agent_with_the_skill_first():
+    agents = [
+        {"agent_id": "a", "skills": ["billing"], "capacity": 2, "active_chats": 0},
+        {"agent_id": "b", "skills": ["general"], "capacity": 4, "active_chats": 1},
+        {"agent_id": "c", "skills": ["general"], "capacity": 2, "active_chats": 1},
+        {"agent_id": "d", "skills": ["general"], "capacity": 1, "active_chats": 1},
+    ]
+    assert [a["agent_id"] for a in pick_agent(agents, "general", set())] == ["b", "c"]
+    assert [a["agent_id"] for a in pick_agent(agents, None, {"b"})] == ["a", "c"]
+    assert pick_agent(agents, "cardiology", set()) == []
+
+
+def test_bot_replies_become_valid_send_requests():
+    text = parse_send_request(reply_request(BotReply("We open at 8.")))
+    assert text.type == "text"
+    buttons = parse_send_request(reply_request(BotReply("Anything else?", (("hours", "Opening hours"), ("talk_to_person", "Talk to a person")))))
+    assert buttons.type == "interactive" and [b.id for b in buttons.buttons] == ["hours", "talk_to_person"]
