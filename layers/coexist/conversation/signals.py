@@ -53,6 +53,9 @@ class Signals:
 
     def business_app_replied(self, chat_id: str) -> bool:
         """An echo: someone answered from the phone. The bot stops mid-step and stays quiet."""
+        chat = self.conversations.get(chat_id) or {}
+        if chat.get("conversation_state") == LIVE:
+            self.conversations.set_if_absent(chat_id, "first_human_reply_at", int(self.clock()))
         return self._human_took_over(chat_id, "app")
 
     # --- from the agent API ----------------------------------------------------------------------
