@@ -16,6 +16,13 @@ from coexist.store.conditional import is_condition_failure, update_if
 from coexist.store.items import to_item_value
 
 LIVE, ENDED = "live", "ended"
+# What one conversation leaves on the chat; a new conversation starts without it (its first-response
+# time, survey score, bot memory… are its own).
+PER_CONVERSATION = (
+    "workflow_token", "waiting_for", "bot_token", "offered_to", "queued_at", "assigned_at", "first_human_reply_at",
+    "closed_at", "satisfaction_score", "satisfaction_at", "takeover_by", "takeover_at", "window_warning_at",
+    "unassigned_at", "bot_intent", "bot_failures", "bot_session", "transfer_to", "transfer_skill",
+)
 
 
 def chat_key(chat_id: str) -> dict:
@@ -49,7 +56,7 @@ class ConversationStore:
             self.table,
             Key=chat_key(chat_id),
             UpdateExpression="SET conversation_id = :c, conversation_state = :live, conversation_started_at = :now "
-            "REMOVE workflow_token, waiting_for, bot_token, closed_at, satisfaction_score",
+            "REMOVE " + ", ".join(PER_CONVERSATION),
             ConditionExpression="attribute_not_exists(conversation_state) OR conversation_state = :ended",
             ExpressionAttributeValues={":c": conversation_id, ":live": LIVE, ":ended": ENDED, ":now": int(time.time())},
         )
