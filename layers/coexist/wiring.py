@@ -144,7 +144,7 @@ def workflow():
 def signals():
     from coexist.conversation.signals import Signals
 
-    return Signals(conversations(), workflow(), agents())
+    return Signals(conversations(), workflow(), agents(), conversation_settings().takeover_cool_down_s)
 
 
 @lru_cache(maxsize=1)

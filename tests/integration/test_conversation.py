@@ -180,3 +180,11 @@ def test_duplicate_customer_messages_do_not_start_a_second_execution(account):
     time.sleep(0.5)
     assert len(executions(account)) == 1
     assert answered >= 1 and len(bot_messages()) == answered  # one answer, not one per copy
+
+
+def test_a_chat_left_queued_or_just_answered_on_the_phone_does_not_restart_the_bot(account):
+    deliver(account, echo("wamid.phone-first", int(time.time()), text={"body": "Hi, this is the clinic."}))
+    deliver(account, says("Hi! Question about my bill"))
+    time.sleep(0.5)
+    assert executions(account) == [] and bot_messages() == []
+    assert chat()["mode"] == "app"

@@ -23,6 +23,7 @@ class Signals:
     conversations: ConversationStore
     workflow: Workflow
     agents: AgentStore
+    takeover_cool_down_s: int = 1800
     clock: object = time.time
 
     # --- from ingest ---------------------------------------------------------------------------
@@ -35,6 +36,8 @@ class Signals:
                 self.workflow.succeed(token, {"message_id": message_id, "reply_id": reply_id})
                 return "survey_answer"
         if chat.get("conversation_state") != LIVE:
+            if self._person_has_it(chat):
+                return "human_handles"
             self.conversations.add_pending(chat_id, message_id)
             name = execution_name(chat_id, message_id)
             if self.conversations.claim(chat_id, name):
@@ -116,6 +119,14 @@ class Signals:
             raise Conflict("not_assigned", "The chat changed hands meanwhile.")
 
     # --- shared ----------------------------------------------------------------------------------
+    def _person_has_it(self, chat: dict) -> bool:
+        """Outside a conversation, a chat an agent holds (or waits to pick up), or one the phone app
+        answered moments ago, is left to them: the bot does not start over a person."""
+        if chat.get("mode") in ("agent", "queued"):
+            return True
+        last_app = int(chat.get("last_app_activity_at") or 0)
+        return chat.get("mode") == "app" and self.clock() - last_app < self.takeover_cool_down_s
+
     def _human_took_over(self, chat_id: str, by: str, assignee: str | None = None) -> bool:
         fields = {"takeover_by": by, "takeover_at": int(self.clock()), "mode": "agent" if by == "agent" else "app"}
         if assignee:
