@@ -9,18 +9,14 @@ local development secret — the same defaults local mode itself uses.
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import os
 import urllib.error
 import urllib.request
 
+from coexist.meta.signature import sign  # the one implementation, shared with the webhook's check
+
 SIGNATURE_HEADER = "X-Hub-Signature-256"
-
-
-def sign(body: bytes, secret: str) -> str:
-    """The `X-Hub-Signature-256` value Meta would send with `body`."""
-    return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+__all__ = ["SIGNATURE_HEADER", "default_webhook_url", "post_webhook", "replay", "sign"]
 
 
 def default_webhook_url() -> str:
