@@ -26,11 +26,11 @@ from dataclasses import dataclass, field
 
 from coexist.meta.signature import sign
 
+from local.meta import SIGNATURE_HEADER
 from local.meta_sandbox.catalog import Number, Template
 from local.meta_sandbox.errors import webhook_error
 
 log = logging.getLogger("local.meta_sandbox")
-SIGNATURE_HEADER = "X-Hub-Signature-256"
 DEFAULT_DELAYS_S = (0.05, 0.1, 0.2)  # accepted → sent, sent → delivered, delivered → read
 RETRY_DELAYS_S = (0.2, 0.5, 1.0)  # then the status is given up (counted as failed)
 POST_TIMEOUT_S = 5.0
