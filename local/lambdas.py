@@ -1,11 +1,24 @@
-"""The Lambda functions as local mode runs them: same handler modules, a fake context, one at a time.
+"""The Lambda functions as local mode runs them: same handler modules, a fake context, one
+invocation at a time per function.
 
 Each function is imported after the environment is set (handlers read settings at import or first
-call, as in Lambda). Invocations are serialised process-wide: Lambda never runs two invocations in
-one process, while here all functions share one, and process-wide state would race — Powertools
-`Metrics` keep their metric set in class attributes shared by every function, and the layer caches
-boto3 clients and tables. The cost is that a function must not wait synchronously for another one
-invoked from a different thread (e.g. an HTTP call back into the gateway): that would deadlock.
+call, as in Lambda). In Lambda every function has its own processes; here they share one, so:
+
+* Each function runs one invocation at a time (its own lock, like a reserved concurrency of 1),
+  but different functions run in parallel. A process-wide lock would let the sender, which may
+  wait for throughput tokens or hang on a slow Graph API call for seconds, stall the webhook and
+  the API behind it; and the Meta sandbox's status webhooks arrive while a send is in flight.
+* What the functions would otherwise share is separated or made safe:
+  - Powertools `Metrics` keep their metric set in class attributes shared by every instance; a
+    flush in one function while another adds a metric could fail with "dictionary changed size
+    during iteration". At import, each function's `Metrics` get a store of their own
+    (`_isolate_metrics`). If a future Powertools changes that shape, the function falls back to the
+    process-wide `INVOCATION_LOCK`, shared with every other function that could not be isolated.
+  - boto3 clients cached by the layer (`coexist.aws.client`) are thread-safe once built, but
+    building them from the default session concurrently is not: local mode builds them before
+    any thread starts (`runtime.prewarm_clients`). DynamoDB resources are per thread already.
+* A function must still not wait synchronously for *itself* from another thread; the lock is
+  re-entrant for a handler that calls its own function in its own thread.
 """
 
 from __future__ import annotations
@@ -25,7 +38,8 @@ from local.emulator import REGION
 log = logging.getLogger("local")
 ACCOUNT_ID = "123456789012"  # moto's default account
 API_GATEWAY_TIMEOUT_S = 29  # API Gateway's integration limit caps the webhook and API functions
-INVOCATION_LOCK = threading.RLock()  # re-entrant: a handler may call another function in its own thread
+# For functions whose Powertools metric store could not be isolated (see the module docstring).
+INVOCATION_LOCK = threading.RLock()
 
 
 class FunctionUnavailable(RuntimeError):
@@ -63,7 +77,7 @@ class LocalFunction:
     attribute: str = "lambda_handler"
     _handler: Callable[[dict, Any], Any] | None = None
     _import_error: str | None = None
-    _lock: threading.RLock = field(default_factory=lambda: INVOCATION_LOCK)
+    _lock: threading.RLock = field(default_factory=threading.RLock)  # one invocation at a time, per function
 
     @classmethod
     def of(cls, name: str, handler: Callable[[dict, Any], Any], timeout_s: float) -> "LocalFunction":
@@ -75,12 +89,16 @@ class LocalFunction:
         if self._handler is not None:
             return True
         try:
-            self._handler = getattr(importlib.import_module(self.module), self.attribute)
-            return True
+            module = importlib.import_module(self.module)
+            self._handler = getattr(module, self.attribute)
         except Exception:  # an import error takes down one function, as in Lambda, not local mode
             self._import_error = traceback.format_exc()
             print(f"[local] {self.name}: cannot import {self.module}.{self.attribute}:\n{self._import_error}", file=sys.stderr)
             return False
+        if not _isolate_metrics(module):
+            log.warning("%s: Powertools metrics could not be given their own store; it runs under the process-wide lock", self.name)
+            self._lock = INVOCATION_LOCK
+        return True
 
     @property
     def available(self) -> bool:
@@ -99,3 +117,33 @@ class LocalFunction:
                 if elapsed > self.timeout_s:
                     # Not enforced (we cannot kill a thread), but a deployment would have timed out.
                     log.warning("%s ran %.1f s, over its %s s Lambda timeout", self.name, elapsed, self.timeout_s)
+
+
+_METRIC_STORES = ("metric_set", "dimension_set", "metadata_set")
+
+
+def _isolate_metrics(module) -> bool:
+    """Give every Powertools `Metrics` object in the handler module a metric store of its own.
+
+    `Metrics` and its EMF provider point at the same class-level dicts; repointing both at fresh
+    dicts makes the function's metrics as separate as they are in their own Lambda process.
+    Returns False when the objects do not have the expected shape (then the caller serialises).
+    """
+    try:
+        from aws_lambda_powertools import Metrics
+    except ImportError:
+        return True
+    for value in list(vars(module).values()):
+        if not isinstance(value, Metrics):
+            continue
+        provider = getattr(value, "provider", None)
+        if provider is None or not all(hasattr(value, n) and hasattr(provider, n) for n in (*_METRIC_STORES, "default_dimensions")):
+            return False
+        defaults = dict(value.default_dimensions)
+        for name in _METRIC_STORES:
+            # Dimensions start from the defaults only, never from another function's leftovers.
+            store = {k: str(v) for k, v in defaults.items()} if name == "dimension_set" else {}
+            setattr(value, name, store)
+            setattr(provider, name, store)
+        value.default_dimensions = provider.default_dimensions = defaults
+    return True
