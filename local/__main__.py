@@ -23,6 +23,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--port", type=int, default=int(os.environ.get("COEXIST_PORT", 8080)), help="HTTP port; 0 picks a free one (env COEXIST_PORT, default 8080)")
     parser.add_argument("--moto-port", type=int, default=int(os.environ.get("COEXIST_MOTO_PORT", 5001)), help="AWS emulator port; 0 picks a free one (env COEXIST_MOTO_PORT, default 5001)")
     parser.add_argument("--prefix", default="coexist-local", help="resource name prefix")
+    parser.add_argument("--sandbox-port", type=int, default=int(os.environ.get("COEXIST_META_SANDBOX_PORT", 0)), help="Meta sandbox port (env COEXIST_META_SANDBOX_PORT, default 0: a free one); unused when GRAPH_API_BASE_URL is set")
     commands = parser.add_subparsers(dest="command")
     replay = commands.add_parser("replay", help="sign payload files like Meta does and POST them to the webhook")
     replay.add_argument("files", nargs="+")
@@ -39,7 +40,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.getLogger("botocore").setLevel(logging.WARNING)
     from local.runtime import Options, run
 
-    return run(Options(host=args.host, port=args.port, moto_port=args.moto_port, prefix=args.prefix))
+    return run(Options(host=args.host, port=args.port, moto_port=args.moto_port, prefix=args.prefix, sandbox_port=args.sandbox_port))
 
 
 if __name__ == "__main__":

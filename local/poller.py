@@ -12,6 +12,21 @@ timeout (180 s) expires; locally their visibility is cut to a short backoff (1, 
 retry takes seconds. After `maxReceiveCount` receives, SQS itself — moto included, checked by
 `tests/e2e/test_local_runtime.py` — moves the message to the DLQ on the next receive, so the
 poller needs no redrive logic of its own.
+
+Except where the function owns the visibility (`handler_sets_visibility`, the outbound queue): the
+sender defers a record on purpose — a throughput wait, a backoff after 130429, an open circuit —
+by calling ChangeMessageVisibility itself before it reports the record failed, and the rest of
+that customer's FIFO group with it. Cutting that to the local backoff would resend early and
+hammer a limit the sender is respecting. So for such a poller, records a function reports failed
+keep whatever visibility they have: the function's own, or else the queue's timeout — exactly
+what Lambda does. Only when the function raised (no deferral can be trusted to have happened, and
+Lambda would retry the whole batch) does the poller apply the local backoff. The cost: a failed
+record the function did not defer comes back after the queue's timeout (60 s outbound), as it
+would deployed. (Detecting each deferral by intercepting the SQS client's calls would be more
+precise, but ties local mode to how the handler builds its clients.)
+
+FIFO queues need nothing more: SQS returns a group's messages in order and holds the rest of a
+group while one of its messages is in flight, moto included.
 """
 
 from __future__ import annotations
@@ -90,6 +105,7 @@ class QueuePoller(threading.Thread):
         function: LocalFunction,
         batch_size: int,
         wait_time_s: int = 1,
+        handler_sets_visibility: bool = False,
     ):
         super().__init__(name=f"poller-{function.name}", daemon=True)
         self.sqs = sqs
@@ -98,6 +114,7 @@ class QueuePoller(threading.Thread):
         self.function = function
         self.batch_size = batch_size
         self.wait_time_s = wait_time_s
+        self.handler_sets_visibility = handler_sets_visibility
         self._stopping = threading.Event()
 
     def stop(self, timeout: float = 10) -> None:
@@ -125,15 +142,17 @@ class QueuePoller(threading.Thread):
         if not messages:
             return 0
         batch_ids = {m["MessageId"] for m in messages}
+        raised = False
         try:
             failed = failed_message_ids(self.function.invoke(sqs_event(messages, self.queue_arn)), batch_ids)
         except Exception:
             log.exception("%s raised; the batch of %d stays on the queue", self.function.name, len(messages))
-            failed = batch_ids
+            failed, raised = batch_ids, True
         done = [m for m in messages if m["MessageId"] not in failed]
         retry = [m for m in messages if m["MessageId"] in failed]
         self._acknowledge(done)
-        self._retry_soon(retry)
+        if raised or not self.handler_sets_visibility:
+            self._retry_soon(retry)
         if retry:
             log.warning("%s: %d of %d records failed, retrying", self.function.name, len(retry), len(messages))
         return len(messages)

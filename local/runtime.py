@@ -2,7 +2,9 @@
 
 Start order matters: fake credentials → `mock_aws` for the process → a moto server inside it
 (sharing its state, so `aws --endpoint-url` and other processes see the same account) → resources
-→ their env vars → only then the handlers are imported, so they read the local settings.
+→ their env vars → the gateway's port (the Meta sandbox posts statuses to it) → the Meta sandbox
+and the Graph API env vars → shared AWS clients → only then the handlers are imported, so they
+read the local settings → serving, pollers, schedules.
 """
 
 from __future__ import annotations
@@ -18,10 +20,11 @@ from dataclasses import dataclass
 
 from coexist import resources, settings
 
-from local import emulator
+from local import emulator, graph_api
 from local.gateway import Gateway, coexist_routes, serve
 from local.lambdas import API_GATEWAY_TIMEOUT_S, LocalFunction
 from local.poller import QueuePoller
+from local.schedule import Schedule
 
 log = logging.getLogger("local")  # not under "coexist": Powertools owns that logger tree
 READY_PREFIX = "COEXIST_LOCAL_READY"
@@ -36,6 +39,9 @@ LOCAL_CONFIG = {
     "POWERTOOLS_METRICS_NAMESPACE": resources.METRICS_NAMESPACE,
     "POWERTOOLS_TRACE_DISABLED": "true",  # no X-Ray daemon here
 }
+TEMPLATE_SYNC_ENV = "COEXIST_TEMPLATE_SYNC_S"
+DEFAULT_TEMPLATE_SYNC_S = 300
+TEMPLATES_TIMEOUT_S = 60
 
 
 @dataclass
@@ -44,6 +50,7 @@ class Options:
     port: int = 8080
     moto_port: int = 5001
     prefix: str = "coexist-local"
+    sandbox_port: int = 0  # the Meta sandbox's port; 0 picks a free one
 
 
 def run(options: Options) -> int:
@@ -81,25 +88,51 @@ def run(options: Options) -> int:
         webhook = LocalFunction("coexist-webhook", "functions.webhook.handler", API_GATEWAY_TIMEOUT_S)
         api = LocalFunction("coexist-api", "functions.api.handler", API_GATEWAY_TIMEOUT_S)
         ingest = LocalFunction("coexist-ingest", "functions.ingest.handler", resources.INGEST_TIMEOUT_S)
-        for function in (webhook, api, ingest):
-            function.load()
+        sender = LocalFunction("coexist-sender", "functions.sender.handler", resources.SENDER_TIMEOUT_S)
+        templates = LocalFunction("coexist-templates", "functions.templates.handler", TEMPLATES_TIMEOUT_S)
+        functions = (webhook, api, ingest, sender, templates)
 
         _require_free_port(options.host, options.port, "--port")
-        gateway = Gateway((options.host, options.port), coexist_routes(webhook, api))
+        gateway = Gateway((options.host, options.port), coexist_routes(webhook, api))  # bound, not yet serving
+        sandbox = graph_api.start(f"{gateway.url}/webhook", options.sandbox_port)
+        if sandbox is not None:
+            cleanup.callback(sandbox.stop)
+        settings.settings.cache_clear()
+        prewarm_clients()
+        for function in functions:
+            function.load()
         cleanup.callback(serve(gateway))
 
+        # Without a handler Lambda would fail every batch: leave such a queue unpolled.
+        sqs = session.client("sqs")
         pollers = []
-        if ingest.available:  # without a handler Lambda would fail every batch; leave them queued
-            sqs = session.client("sqs")
+        if ingest.available:
             queue_url = env[resources.INBOUND_QUEUE_ENV]
+            pollers.append(QueuePoller(sqs, queue_url, emulator.queue_arn(sqs, queue_url), ingest, resources.INGEST_BATCH_SIZE))
+        if sender.available:
+            queue_url = env[resources.OUTBOUND_QUEUE_ENV]
             pollers.append(
-                QueuePoller(sqs, queue_url, emulator.queue_arn(sqs, queue_url), ingest, resources.INGEST_BATCH_SIZE)
+                QueuePoller(
+                    sqs, queue_url, emulator.queue_arn(sqs, queue_url), sender, resources.SENDER_BATCH_SIZE,
+                    handler_sets_visibility=True,  # the sender defers records itself (see poller.py)
+                )
             )
         for poller in pollers:
             poller.start()
             cleanup.callback(poller.stop)  # runs first: pollers stop before the gateway and moto
 
-        announce(gateway.url, moto_url, env, unavailable=[f.name for f in (webhook, api, ingest) if not f.available])
+        if templates.available:
+            schedule = Schedule(templates, float(os.environ.get(TEMPLATE_SYNC_ENV, DEFAULT_TEMPLATE_SYNC_S)), "coexist-templates-sync")
+            schedule.invoke_once()  # templates are in the table before anyone is told local mode is ready
+            if schedule.every_s > 0:
+                schedule.start()
+                cleanup.callback(schedule.stop)
+
+        announce(
+            gateway.url, moto_url, env,
+            unavailable=[f.name for f in functions if not f.available],
+            meta_sandbox=sandbox.url if sandbox else None,
+        )
         stopping.wait()
         print("[local] shutting down", flush=True)
     return 0
@@ -116,7 +149,18 @@ def _require_free_port(host: str, port: int, flag: str) -> None:
             raise SystemExit(f"[local] {host}:{port} is not free ({error.strerror}); choose another {flag}, or 0") from None
 
 
-def announce(http_url: str, moto_url: str, env: dict[str, str], unavailable: list[str]) -> None:
+def prewarm_clients() -> None:
+    """Build the layer's shared boto3 clients now, in one thread: building them from the default
+    session concurrently is not thread-safe, and functions now run in parallel (see lambdas.py)."""
+    from coexist import aws
+
+    for service in ("sqs", "s3", "socialmessaging"):
+        aws.client(service)
+
+
+def announce(
+    http_url: str, moto_url: str, env: dict[str, str], unavailable: list[str], meta_sandbox: str | None = None
+) -> None:
     topic = env[emulator.SOCIAL_TOPIC_ENV]
     lines = [
         "Coexist local mode is running (Ctrl-C to stop)",
@@ -127,11 +171,16 @@ def announce(http_url: str, moto_url: str, env: dict[str, str], unavailable: lis
         f"  AWS emulator   {moto_url}",
         f"                 AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing aws --region {emulator.REGION} --endpoint-url {moto_url} dynamodb list-tables",
         f"  inbound queue  {env[resources.INBOUND_QUEUE_ENV]}",
+        f"  outbound queue {env[resources.OUTBOUND_QUEUE_ENV]}",
         f"  EUM Social SNS {topic}",
         f"  replay         python -m local replay payload.json --url {http_url}/webhook",
     ]
+    if meta_sandbox:
+        lines.append(f"  Meta sandbox   {meta_sandbox}   (Cloud API stand-in, token {os.environ['WHATSAPP_ACCESS_TOKEN']}; {meta_sandbox}/_sandbox/stats)")
+    else:
+        lines.append(f"  Graph API      {os.environ.get('GRAPH_API_BASE_URL')}   (real: sends go to Meta)")
     if unavailable:
         lines.append(f"  NOT IMPORTABLE {', '.join(unavailable)} (see the errors above; they answer 502 / are not polled)")
     print("\n".join(lines), flush=True)
-    ready = {"http": http_url, "moto": moto_url, "sns_topic_arn": topic, "env": env}
+    ready = {"http": http_url, "moto": moto_url, "sns_topic_arn": topic, "meta_sandbox": meta_sandbox, "env": env}
     print(f"{READY_PREFIX} {json.dumps(ready)}", flush=True)

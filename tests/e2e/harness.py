@@ -53,6 +53,7 @@ class LocalMode:
     env: dict[str, str]
     log_path: Path
     process: subprocess.Popen
+    meta_sandbox: str | None = None  # the Meta sandbox's URL (None when a real Graph API is configured)
 
     def request(self, method: str, path: str, body: bytes | None = None, headers: dict[str, str] | None = None) -> Response:
         request = urllib.request.Request(self.http + path, data=body, method=method, headers=headers or {})
@@ -72,6 +73,18 @@ class LocalMode:
         if token:
             headers["Authorization"] = f"Bearer {token}"
         return self.request("GET", "/api" + path, headers=headers)
+
+    def sandbox(self, method: str, path: str, body: dict | None = None) -> Response:
+        """Call the Meta sandbox's control routes (`/_sandbox/stats`, `/_sandbox/faults`, ...)."""
+        if not self.meta_sandbox:
+            pytest.skip("local mode runs against a real Graph API, not the sandbox")
+        data = json.dumps(body).encode() if body is not None else None
+        request = urllib.request.Request(self.meta_sandbox + path, data=data, method=method, headers={"Content-Type": "application/json"})
+        try:
+            with urllib.request.urlopen(request, timeout=30) as reply:
+                return Response(reply.status, dict(reply.headers), reply.read())
+        except urllib.error.HTTPError as error:
+            return Response(error.code, dict(error.headers), error.read())
 
     def output(self) -> str:
         return self.log_path.read_text(errors="replace")
@@ -132,7 +145,10 @@ def start_local_mode(extra_env: dict[str, str] | None = None) -> Iterator[LocalM
                         f"{READY_TIMEOUT_S} s; its output:\n{log_path.read_text(errors='replace')}"
                     )
                 time.sleep(0.1)
-            yield LocalMode(ready["http"], ready["moto"], ready["sns_topic_arn"], ready.get("env", {}), log_path, process)
+            yield LocalMode(
+                ready["http"], ready["moto"], ready["sns_topic_arn"], ready.get("env", {}), log_path, process,
+                meta_sandbox=ready.get("meta_sandbox"),
+            )
         finally:
             _stop(process)
 
