@@ -131,3 +131,10 @@ class SandboxServer(ThreadingHTTPServer):
     def __init__(self, address: tuple[str, int], sandbox: "MetaSandbox"):
         super().__init__(address, SandboxHandler)
         self.sandbox = sandbox
+
+    def handle_error(self, request, client_address) -> None:
+        import sys
+
+        if isinstance(sys.exc_info()[1], ConnectionError):
+            return  # a client that timed out on a hang fault and left: expected, not worth a traceback
+        super().handle_error(request, client_address)
