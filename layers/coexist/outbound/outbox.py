@@ -92,7 +92,7 @@ class Outbox:
         item = {
             "id": message_id,
             "chat_id": make_chat_id(number, wa_id),
-            "position": position(int(now), message_id),
+            "position": position(int(now), message_id, int(now * 1000) % 1000),
             "phone_number_id": number,
             "wa_id": wa_id,
             "direction": OUTBOUND,

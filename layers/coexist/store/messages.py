@@ -27,9 +27,13 @@ from coexist.store.queries import batch_get, index_page
 BY_CHAT = "by_chat"
 
 
-def position(timestamp: int, message_id: str) -> str:
-    """Sort key within a chat: time order, ties broken by id so the key is unique."""
-    return f"{timestamp:011d}#{message_id}"
+def position(timestamp: int, message_id: str, millis: int = 0) -> str:
+    """Sort key within a chat: time order, ties broken by id so the key is unique.
+
+    Meta's timestamps are whole seconds; our own sends carry milliseconds so that two messages the
+    bot sends in the same second (an answer, then the survey) keep their order.
+    """
+    return f"{timestamp:011d}.{millis:03d}#{message_id}"
 
 
 class MessageStore:
