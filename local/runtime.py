@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 from coexist import resources, settings
 
-from local import emulator, graph_api
+from local import emulator, graph_api, workflows
 from local.gateway import Gateway, coexist_routes, serve
 from local.lambdas import API_GATEWAY_TIMEOUT_S, LocalFunction
 from local.poller import QueuePoller
@@ -42,6 +42,8 @@ LOCAL_CONFIG = {
 TEMPLATE_SYNC_ENV = "COEXIST_TEMPLATE_SYNC_S"
 DEFAULT_TEMPLATE_SYNC_S = 300
 TEMPLATES_TIMEOUT_S = 60
+CONVERSATION_TIMEOUT_S = 60
+DEMO_AGENTS = os.path.join(os.path.dirname(__file__), "demo_agents.json")
 
 
 @dataclass
@@ -67,7 +69,8 @@ def run(options: Options) -> int:
     from moto.server import ThreadedMotoServer
 
     with ExitStack() as cleanup:
-        cleanup.enter_context(mock_aws())
+        # Step Functions executions really run (moto), with their Lambda tasks dispatched here.
+        cleanup.enter_context(mock_aws(config=workflows.EXECUTE_STATE_MACHINES))
         _require_free_port(options.host, options.moto_port, "--moto-port")
         moto_server = ThreadedMotoServer(ip_address=options.host, port=options.moto_port, verbose=False)
         moto_server.start()
@@ -79,6 +82,8 @@ def run(options: Options) -> int:
 
         session = boto3.Session(region_name=emulator.REGION)
         env = emulator.create_resources(session, options.prefix)
+        conversation = LocalFunction("coexist-conversation", "functions.conversation.handler", CONVERSATION_TIMEOUT_S)
+        env.update(workflows.create_conversation_workflow(session, options.prefix, handler=lambda event, _context: conversation.invoke(event)))
         os.environ.update(env)
         settings.settings.cache_clear()
         # boto3's default session is built lazily and not thread-safe; build it before any thread
@@ -90,7 +95,7 @@ def run(options: Options) -> int:
         ingest = LocalFunction("coexist-ingest", "functions.ingest.handler", resources.INGEST_TIMEOUT_S)
         sender = LocalFunction("coexist-sender", "functions.sender.handler", resources.SENDER_TIMEOUT_S)
         templates = LocalFunction("coexist-templates", "functions.templates.handler", TEMPLATES_TIMEOUT_S)
-        functions = (webhook, api, ingest, sender, templates)
+        functions = (webhook, api, ingest, sender, templates, conversation)
 
         _require_free_port(options.host, options.port, "--port")
         gateway = Gateway((options.host, options.port), coexist_routes(webhook, api))  # bound, not yet serving
@@ -101,6 +106,7 @@ def run(options: Options) -> int:
         prewarm_clients()
         for function in functions:
             function.load()
+        seed_demo_agents()
         cleanup.callback(serve(gateway))
 
         # Without a handler Lambda would fail every batch: leave such a queue unpolled.
@@ -149,12 +155,22 @@ def _require_free_port(host: str, port: int, flag: str) -> None:
             raise SystemExit(f"[local] {host}:{port} is not free ({error.strerror}); choose another {flag}, or 0") from None
 
 
+def seed_demo_agents(path: str = DEMO_AGENTS) -> None:
+    """A small agent directory to try conversations with; everyone starts away until set available
+    (PUT /api/agents/{id}/status)."""
+    from coexist import wiring
+
+    with open(path) as file:
+        for agent in json.load(file)["agents"]:
+            wiring.agents().upsert(agent["agent_id"], agent["name"], agent["skills"], agent["capacity"])
+
+
 def prewarm_clients() -> None:
     """Build the layer's shared boto3 clients now, in one thread: building them from the default
     session concurrently is not thread-safe, and functions now run in parallel (see lambdas.py)."""
     from coexist import aws
 
-    for service in ("sqs", "s3", "socialmessaging"):
+    for service in ("sqs", "s3", "socialmessaging", "stepfunctions"):
         aws.client(service)
 
 
@@ -174,6 +190,8 @@ def announce(
         f"  outbound queue {env[resources.OUTBOUND_QUEUE_ENV]}",
         f"  EUM Social SNS {topic}",
         f"  replay         python -m local replay payload.json --url {http_url}/webhook",
+        f"  conversations  {env[resources.CONVERSATION_STATE_MACHINE_ENV]}",
+        f"  demo agents    ana, ben, chloe (away: PUT {http_url}/api/agents/ana/status {{\"status\": \"available\"}}; act as one with X-Agent-Id)",
     ]
     if meta_sandbox:
         lines.append(f"  Meta sandbox   {meta_sandbox}   (Cloud API stand-in, token {os.environ['WHATSAPP_ACCESS_TOKEN']}; {meta_sandbox}/_sandbox/stats)")
