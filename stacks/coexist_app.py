@@ -8,6 +8,7 @@ from aws_cdk import App, Tags
 
 from stacks.config import CoexistConfig
 from stacks.constructs import nag
+from stacks.conversations_stack import ConversationsStack
 from stacks.data_stack import DataStack
 from stacks.ingress_stack import IngressStack
 from stacks.outbound_stack import OutboundStack
@@ -19,10 +20,11 @@ class CoexistStacks:
     data: DataStack
     ingress: IngressStack
     outbound: OutboundStack
+    conversations: ConversationsStack
 
     @property
     def all(self) -> tuple:
-        return (self.data, self.ingress, self.outbound)
+        return (self.data, self.ingress, self.outbound, self.conversations)
 
 
 def build(app: App) -> CoexistStacks:
@@ -39,7 +41,11 @@ def build(app: App) -> CoexistStacks:
         app, f"{name}-Outbound", config=config, data=data, ingress=ingress,
         description="Coexist: outbound FIFO queue, sender, templates sync",
     )
-    stacks = CoexistStacks(config, data, ingress, outbound)
+    conversations = ConversationsStack(
+        app, f"{name}-Conversations", config=config, data=data, ingress=ingress, outbound=outbound,
+        description="Coexist: conversation workflow (Step Functions), its function, Amazon Connect handoff",
+    )
+    stacks = CoexistStacks(config, data, ingress, outbound, conversations)
     for stack in stacks.all:
         Tags.of(stack).add("project", "coexist")
         Tags.of(stack).add("stage", config.stage)

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 
+from coexist.conversation.settings import ConversationSettings
 from constructs import Node
 
 CONTEXT_KEY = "coexist"
@@ -27,6 +28,12 @@ class PhoneNumber:
     social_messaging_phone_number_id: str | None = None  # "phone-number-id-<hex>" (or its ARN)
     pair_period_s: float | None = None  # per-recipient pacing overrides (rarely needed)
     pair_burst: int | None = None
+    # Which bot answers this number (coexist.bots.factory): {"provider": "rules"} by default,
+    # {"provider": "lex", "bot_id", "bot_alias_id", "locale_id"} or {"provider": "bedrock", "model_id"}.
+    bot: dict | None = None
+    # Who the humans of this number are: {"provider": "directory"} (the built-in agents, the default)
+    # or {"provider": "connect", ...}: Amazon Connect, on the deployment's `connect` instance.
+    humans: dict | None = None
 
     @classmethod
     def parse(cls, entry: str | dict) -> "PhoneNumber":
@@ -49,7 +56,30 @@ class PhoneNumber:
                     "a social_messaging number needs social_messaging_phone_number_id, e.g. "
                     "phone-number-id-01234567890123456789012345678901 (End User Messaging Social console)"
                 )
+        if number.bot is not None:
+            number.bot_settings()  # the runtime's own validation: a wrong bot fails the synth, not a turn
+        if number.humans is not None:
+            if not isinstance(number.humans, dict) or number.humans.get("provider", "directory") not in ("directory", "connect"):
+                raise ValueError(f"phone_numbers humans of {number.phone_number_id}: provider 'directory' or 'connect'")
+            # IAM grants and the streaming topic exist for the configured instance only.
+            if overrides := sorted({"instance_id", "contact_flow_id", "streaming_topic_arn"} & set(number.humans)):
+                raise ValueError(f"phone_numbers humans of {number.phone_number_id}: {overrides} come from the `connect` setting")
         return number
+
+    @property
+    def hands_to_connect(self) -> bool:
+        return (self.humans or {}).get("provider") == "connect"
+
+    def bot_settings(self):
+        """The validated bot settings (coexist.bots.factory), the rules bot when none are given."""
+        from coexist.bots.factory import bot_settings  # pydantic: loaded only when a number has a bot
+
+        if self.bot is not None and not isinstance(self.bot, dict):
+            raise ValueError(f"phone_numbers bot of {self.phone_number_id} must be an object")
+        try:
+            return bot_settings(self.bot)
+        except ValueError as error:  # pydantic's ValidationError is a ValueError
+            raise ValueError(f"phone_numbers bot of {self.phone_number_id}: {error}") from None
 
     def settings(self) -> dict:
         """What the sender reads for this number: the settings given in cdk.json, without the id."""
@@ -75,6 +105,59 @@ class SecretNames:
     access_token_name: str | None = None  # Graph API system-user token, for sending
 
 
+_UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
+
+
+@dataclass(frozen=True)
+class ConnectSettings:
+    """Hand conversations to an Amazon Connect instance (stacks/constructs/connect_handoff.py)."""
+
+    instance_id: str  # the last part of the instance's ARN
+    contact_flow_id: str  # the flow new chats start in (Routing > Flows > additional information)
+
+    @classmethod
+    def parse(cls, raw: dict) -> "ConnectSettings":
+        if not isinstance(raw, dict):
+            raise ValueError("connect must be an object with instance_id and contact_flow_id")
+        unknown = set(raw) - {f.name for f in fields(cls)}
+        if unknown:
+            raise ValueError(f"unknown keys in connect: {sorted(unknown)}")
+        settings = cls(**{f.name: str(raw.get(f.name) or "").strip().lower() for f in fields(cls)})
+        for name in ("instance_id", "contact_flow_id"):
+            if not _UUID.match(getattr(settings, name)):
+                raise ValueError(f"connect {name} must be the id (a UUID) shown in the Amazon Connect console")
+        return settings
+
+
+# ConversationSettings field types as written in its annotations, and what cdk.json may give for them.
+_CONVERSATION_TYPES = {"int": int, "bool": bool, "str": str, "str | None": (str, type(None)), "dict": dict}
+
+
+def conversation_settings(raw: dict) -> ConversationSettings:
+    """COEXIST_CONVERSATION, checked at synth with the runtime's own dataclass (unknown keys fail
+    there), plus the types and ranges the dataclass itself does not check."""
+    if not isinstance(raw, dict):
+        raise ValueError("conversation must be an object (see coexist.conversation.settings)")
+    try:
+        settings = ConversationSettings.from_environ({"COEXIST_CONVERSATION": json.dumps(raw)})
+    except (TypeError, ValueError) as error:
+        raise ValueError(f"conversation: {error}") from None
+    for f in fields(ConversationSettings):
+        value, expected = getattr(settings, f.name), _CONVERSATION_TYPES.get(str(f.type))
+        if expected is None:  # a type this check does not know yet: the runtime validates it
+            continue
+        wrong_bool = isinstance(value, bool) and expected is int  # True is an int to Python, not to us
+        if wrong_bool or not isinstance(value, expected):
+            raise ValueError(f"conversation {f.name} must be of type {f.type}, not {type(value).__name__}")
+        if expected is int and value < (1 if f.name == "max_assign_attempts" else 0):
+            raise ValueError(f"conversation {f.name} must not be negative")
+    if settings.unassigned_template is not None and not re.fullmatch(r"[^:]+:[^:]+", settings.unassigned_template):
+        raise ValueError("conversation unassigned_template looks like 'name:language'")
+    if not all(isinstance(k, str) and isinstance(v, str) for k, v in settings.intent_skills.items()):
+        raise ValueError("conversation intent_skills maps intent names to skill names (strings)")
+    return settings
+
+
 @dataclass(frozen=True)
 class CoexistConfig:
     stage: str = "dev"
@@ -91,6 +174,9 @@ class CoexistConfig:
     log_retention_days: int = 365
     api_throttle_rate: int = 50  # requests/s across the stage; Meta peaks at 20 msg/s per coexistence number
     api_throttle_burst: int = 100
+    # The conversation workflow's timings and texts (coexist.conversation.settings), as COEXIST_CONVERSATION.
+    conversation: dict = field(default_factory=dict)
+    connect: ConnectSettings | None = None  # Amazon Connect handoff, only when configured
 
     @property
     def prefix(self) -> str:
@@ -108,6 +194,15 @@ class CoexistConfig:
     @property
     def outbound_queue_name(self) -> str:
         return f"{self.prefix}-outbound.fifo"  # FIFO queue names must end in .fifo
+
+    @property
+    def conversation_state_machine_name(self) -> str:
+        return f"{self.prefix}-conversation"
+
+    def conversation_environment(self) -> dict[str, str]:
+        """COEXIST_CONVERSATION: the same timings for the workflow's steps and for the signals that
+        ingest and the agent API send (the takeover cool-down is read on both sides)."""
+        return {"COEXIST_CONVERSATION": json.dumps(self.conversation, sort_keys=True, separators=(",", ":"))}
 
     def numbers_json(self) -> str:
         """COEXIST_NUMBERS: {"<phone_number_id>": {<its settings>}}, as the sender reads it."""
@@ -145,6 +240,13 @@ class CoexistConfig:
             ids = [n.phone_number_id for n in raw["phone_numbers"]]
             if len(set(ids)) != len(ids):
                 raise ValueError("a phone_number_id is listed twice in phone_numbers")
+        if "conversation" in raw:
+            conversation_settings(raw["conversation"])  # fails the synth on a wrong key, type or value
+            raw["conversation"] = dict(raw["conversation"])
+        if raw.get("connect") is not None:
+            raw["connect"] = ConnectSettings.parse(raw["connect"])
+        elif any(n.hands_to_connect for n in raw.get("phone_numbers", ())):
+            raise ValueError("a number's humans are Amazon Connect, but the `connect` setting (instance_id, contact_flow_id) is missing")
         if "waba_ids" in raw:
             waba_ids = raw["waba_ids"]
             if isinstance(waba_ids, str):  # "123,456" as well as ["123", "456"]

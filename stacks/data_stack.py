@@ -33,11 +33,11 @@ class DataStack(Stack):
         self.key = kms.Key(
             self,
             "Key",
-            description=f"Coexist {config.stage}: tables, queues, topics, archive, logs and secrets",
+            description=f"Coexist {config.stage}: tables, queues, topics, archive, logs, secrets and workflow data",
             enable_key_rotation=True,
             removal_policy=RemovalPolicy.RETAIN,
         )
-        self._allow_service_principals(self.key)
+        self._allow_service_principals(self.key, config)
 
         self.tables = DomainTables(self, "Tables", config=config, key=self.key)
         self.archive = WebhookArchive(
@@ -51,7 +51,7 @@ class DataStack(Stack):
         self._back_up_tables()
         self.secrets = {kind: self._secret(config, kind, purpose) for kind, purpose in SECRET_KINDS.items()}
 
-    def _allow_service_principals(self, key: kms.Key) -> None:
+    def _allow_service_principals(self, key: kms.Key, config: CoexistConfig) -> None:
         """Services that encrypt with the key on our behalf. The key policy cannot name resources in
         the ingress stack (that would be a cycle), so each grant is scoped to this account instead."""
         key.add_to_resource_policy(
@@ -67,7 +67,20 @@ class DataStack(Stack):
                 },
             )
         )
-        # Publishers to the encrypted SNS topics and SNS delivering into the encrypted inbound queue.
+        # The conversation state machine is encrypted with this key and logs to an encrypted group:
+        # CloudWatch Logs' delivery service reads its log records through it (what the Step Functions
+        # documentation asks for, and what CDK would add to the key itself; written here in the
+        # open instead of by the conversations stack reaching into this one).
+        key.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid="LogDeliveryReadsStateMachineLogs",
+                principals=[iam.ServicePrincipal("delivery.logs.amazonaws.com")],
+                actions=["kms:Decrypt"],
+                resources=["*"],
+            )
+        )
+        # Publishers to the encrypted SNS topics and SNS delivering into the encrypted inbound queue
+        # (and Amazon Connect, streaming a handed-off chat's events, when it is configured).
         key.add_to_resource_policy(
             iam.PolicyStatement(
                 sid="ServicesPublishEncryptedMessages",
@@ -75,6 +88,7 @@ class DataStack(Stack):
                     iam.ServicePrincipal("sns.amazonaws.com"),
                     iam.ServicePrincipal("social-messaging.amazonaws.com"),
                     iam.ServicePrincipal("cloudwatch.amazonaws.com"),
+                    *([iam.ServicePrincipal("connect.amazonaws.com")] if config.connect else []),
                 ],
                 actions=["kms:GenerateDataKey*", "kms:Decrypt"],
                 resources=["*"],

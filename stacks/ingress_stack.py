@@ -2,11 +2,13 @@
 
 The agent API also accepts sends: it stores them as queued and puts them on the outbound stack's
 FIFO queue, which it knows by name (that stack deploys after this one and pages this one's alarm topic).
+Ingest starts conversation workflows and both ingest and the agent API wake their parked tasks; they
+know the conversations stack's state machine by its fixed name in the same way.
 """
 
 from __future__ import annotations
 
-from aws_cdk import Aws, CfnOutput, Duration, Stack
+from aws_cdk import ArnFormat, Aws, CfnOutput, Duration, Stack
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda_event_sources as event_sources
 from aws_cdk import aws_s3 as s3
@@ -21,7 +23,7 @@ from stacks.constructs.domain_tables import DomainTables
 from stacks.constructs.inbound_queue import InboundQueue
 from stacks.constructs.outbound_queue import OutboundQueue
 from stacks.constructs.rest_api import CoexistApi
-from stacks.constructs.service_function import ServiceFunction
+from stacks.constructs.service_function import TASK_TOKEN_ACTIONS, ServiceFunction
 from stacks.constructs.shared_layer import FUNCTIONS, shared_layer
 from stacks.data_stack import DataStack
 
@@ -47,6 +49,15 @@ class IngressStack(Stack):
         common = dict(layer=self.layer, key=key, log_retention_days=config.log_retention_days)
         stage_env = {"COEXIST_STAGE": config.stage}
         table_env = {env_var: table.table_name for env_var, table in tables.items()}
+        # Created by the conversations stack, which deploys after this one.
+        self.conversation_state_machine_arn = self.format_arn(
+            service="states", resource="stateMachine", resource_name=config.conversation_state_machine_name,
+            arn_format=ArnFormat.COLON_RESOURCE_NAME,
+        )
+        conversation_env = {
+            resources.CONVERSATION_STATE_MACHINE_ENV: self.conversation_state_machine_arn,
+            **config.conversation_environment(),  # the takeover cool-down the signals apply
+        }
 
         # Webhook: verify the signature, archive the raw body, enqueue, answer Meta within its timeout.
         self.webhook = ServiceFunction(
@@ -76,10 +87,15 @@ class IngressStack(Stack):
             description="Apply inbound webhook envelopes: messages, statuses, echoes, history, contacts, account updates",
             invoked_by="the inbound SQS queue's event source mapping",
             timeout=Duration.seconds(resources.INGEST_TIMEOUT_S),
-            environment={**stage_env, **table_env, resources.ARCHIVE_BUCKET_ENV: archive.bucket_name},
+            environment={**stage_env, **table_env, **conversation_env, resources.ARCHIVE_BUCKET_ENV: archive.bucket_name},
+            task_token_actions=TASK_TOKEN_ACTIONS,  # a customer's message or an echo wakes the workflow
             **common,
         )
         self.ingest.grant_tables(tables, config, read_write=TABLES)
+        # A customer message outside a conversation starts one (deterministic execution names).
+        self.ingest.role.add_to_principal_policy(
+            iam.PolicyStatement(actions=["states:StartExecution"], resources=[self.conversation_state_machine_arn])
+        )
         archive.grant_read(self.ingest.function, f"{resources.RAW_PREFIX}*")  # bodies too big to inline
         archive.grant_put(self.ingest.function, f"{resources.UNHANDLED_PREFIX}*")
         self._acknowledge_archive_writes(self.ingest, config, [resources.UNHANDLED_PREFIX, resources.RAW_PREFIX])
@@ -108,18 +124,22 @@ class IngressStack(Stack):
             description="Agent API: inbox, chats, messages, contacts, sending, templates",
             invoked_by="API Gateway, synchronously, behind a Cognito authorizer",
             environment={
-                **stage_env, **table_env, "COEXIST_API_AUTH": "cognito",
+                **stage_env, **table_env, **conversation_env, "COEXIST_API_AUTH": "cognito",
                 resources.OUTBOUND_QUEUE_ENV: self.outbound_queue.queue_url,
                 **config.graph_api_environment(access_token.secret_arn),
                 **config.numbers_environment(),
                 **config.waba_environment(),
             },
+            # Accept, release, close, transfer and an agent's reply wake the workflow's parked tasks;
+            # the agent API never starts a conversation itself.
+            task_token_actions=TASK_TOKEN_ACTIONS,
             **common,
         )
         self.agent_api.grant_tables(
             tables, config,
-            # messages: the queued outbound message; chats: its last-message time; templates: the sync.
-            read_write=(resources.MESSAGES, resources.CHATS, resources.TEMPLATES),
+            # messages: the queued outbound message; chats: its last-message time and the conversation
+            # state; templates: the sync; agents: the directory, availability and capacity.
+            read_write=(resources.MESSAGES, resources.CHATS, resources.TEMPLATES, resources.AGENTS),
             read=(resources.CONTACTS, resources.NUMBERS, resources.ACCOUNTS),
         )
         self.agent_api.grant_secret_read(access_token, key)

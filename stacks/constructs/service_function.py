@@ -20,6 +20,10 @@ from stacks.config import CoexistConfig
 from stacks.constructs import nag
 from stacks.constructs.log_groups import encrypted_log_group
 
+# Waking a parked Step Functions task. IAM has no resource type for these: the task token names the
+# task, and only code that was handed the token (by the workflow, through the chats table) can use it.
+TASK_TOKEN_ACTIONS = ("states:SendTaskSuccess", "states:SendTaskFailure")
+
 RUNTIME = lambda_.Runtime(lambda_runtime.RUNTIME_NAME, lambda_.RuntimeFamily.PYTHON)
 ARCHITECTURE = lambda_.Architecture.ARM_64
 assert ARCHITECTURE.name == lambda_runtime.ARCHITECTURE  # the layer's wheels are built for this CPU
@@ -49,6 +53,7 @@ class ServiceFunction(Construct):
         memory_size: int = 512,
         invoked_by: str,
         dead_letter_queue: sqs.IQueue | None = None,
+        task_token_actions: tuple[str, ...] = (),
     ) -> None:
         super().__init__(scope, id)
         self.service_name = f"coexist-{service}"
@@ -84,7 +89,13 @@ class ServiceFunction(Construct):
             },
         )
         self.log_group.grant_write(self.role)
-        self._acknowledge(invoked_by, has_dead_letter_queue=dead_letter_queue is not None)
+        if unknown := set(task_token_actions) - set(TASK_TOKEN_ACTIONS):
+            raise ValueError(f"not task-token actions: {sorted(unknown)}")
+        if task_token_actions:
+            # Given here, not by a grant_* call later, because the one Resource::* acknowledgement
+            # of this policy must name every action that needs it.
+            self.role.add_to_principal_policy(iam.PolicyStatement(actions=list(task_token_actions), resources=["*"]))
+        self._acknowledge(invoked_by, has_dead_letter_queue=dead_letter_queue is not None, task_token_actions=task_token_actions)
 
     def acknowledge_wildcard(self, finding: str, reason: str) -> None:
         """Waive one wildcard (an action family or an ARN pattern) that a grant_* call put in this
@@ -149,7 +160,7 @@ class ServiceFunction(Construct):
                 "appended to its ARN, which is unknown at synth time. It matches that one name only.",
             )
 
-    def _acknowledge(self, invoked_by: str, *, has_dead_letter_queue: bool) -> None:
+    def _acknowledge(self, invoked_by: str, *, has_dead_letter_queue: bool, task_token_actions: tuple[str, ...]) -> None:
         fn, policy = self.function, self.role.node.find_child("DefaultPolicy")
         nag.acknowledge(
             fn, "AwsSolutions-L1",
@@ -177,8 +188,11 @@ class ServiceFunction(Construct):
             "The per-function policy CDK writes from grant_* calls; it belongs to this one role and is "
             "deleted with it, which is the least-privilege outcome the rule aims for.",
         )
-        nag.acknowledge(
-            policy, "AwsSolutions-IAM5[Resource::*]",
-            "X-Ray PutTraceSegments/PutTelemetryRecords have no resource-level permissions.",
-        )
+        unscoped = "X-Ray PutTraceSegments/PutTelemetryRecords"
+        if task_token_actions:
+            unscoped += " and Step Functions " + "/".join(a.split(":")[1] for a in task_token_actions) + (
+                " (the task token names the task; the function only holds tokens the conversation workflow "
+                "parked on its chats)"
+            )
+        nag.acknowledge(policy, "AwsSolutions-IAM5[Resource::*]", f"{unscoped} have no resource-level permissions.")
 

@@ -24,6 +24,7 @@ class SynthesisedApp:
     data: object  # assertions.Template
     ingress: object
     outbound: object
+    conversations: object
     outdir: Path
 
     def logical_id(self, construct) -> str:
@@ -52,9 +53,49 @@ def synthesised(cdk_context, tmp_path_factory) -> SynthesisedApp:
     stacks = build(app)
     # Runs the cdk-nag plugins: any unacknowledged finding raises ValidationFailed here.
     app.synth()
-    return SynthesisedApp(
-        app, stacks, *(Template.from_stack(stack) for stack in (stacks.data, stacks.ingress, stacks.outbound)), outdir
-    )
+    return SynthesisedApp(app, stacks, *(Template.from_stack(stack) for stack in stacks.all), outdir)
+
+
+# A second stage with every optional setting: existing secrets, numbers with each transport and bot,
+# accounts, Graph API overrides, conversation timings and the Amazon Connect handoff.
+SOCIAL_ID = "phone-number-id-0123456789abcdef0123456789abcdef"
+PHONE_NUMBERS = [
+    "1111111111",  # a plain id: the sender's defaults apply
+    {"phone_number_id": "2222222222", "throughput_mps": 20, "transport": "graph"},
+    {"phone_number_id": "3333333333", "throughput_mps": 20, "transport": "social_messaging",
+     "social_messaging_phone_number_id": SOCIAL_ID},
+    {"phone_number_id": "4444444444", "bot": {"provider": "lex", "bot_id": "BOTID12345", "bot_alias_id": "ALIAS12345", "locale_id": "en_US"}},
+    {"phone_number_id": "5555555555", "bot": {"provider": "bedrock", "model_id": "anthropic.claude-3-haiku-20240307-v1:0"}},
+    {"phone_number_id": "6666666666", "bot": {"provider": "bedrock", "model_id": "eu.amazon.nova-lite-v1:0"},
+     "humans": {"provider": "connect", "transcript_messages": 5}},
+]
+EXISTING = {"app_secret_name": "meta/app-secret", "verify_token_name": "meta/verify-token", "access_token_name": "meta/access-token"}
+CONVERSATION = {"takeover_cool_down_s": 900, "accept_timeout_s": 60, "intent_skills": {"billing": "billing"}}
+CONNECT = {"instance_id": "0a1b2c3d-4e5f-6a7b-8c9d-0e1f2a3b4c5d", "contact_flow_id": "9f8e7d6c-5b4a-3210-fedc-ba9876543210"}
+
+
+@pytest.fixture(scope="session")
+def customised(cdk_context, synthesised, tmp_path_factory):
+    """The stacks of that second stage (one more synth, nag included)."""
+    from aws_cdk import App
+
+    from stacks.coexist_app import build
+
+    settings = {
+        **cdk_context["coexist"],
+        "stage": "prod",
+        "secrets": EXISTING,
+        "phone_numbers": PHONE_NUMBERS,
+        "waba_ids": ["9999999999", "8888888888"],
+        "graph_api_base_url": "https://graph.example.test",
+        "graph_api_version": "v25.0",
+        "conversation": CONVERSATION,
+        "connect": CONNECT,
+    }
+    app = App(context={**cdk_context, "coexist": settings}, outdir=str(tmp_path_factory.mktemp("cdk.out.customised")))
+    stacks = build(app)
+    app.synth()  # nag runs here too
+    return stacks
 
 
 def resources_of(template, type_: str) -> dict[str, dict]:

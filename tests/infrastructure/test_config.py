@@ -1,5 +1,5 @@
 """cdk.json settings: typos fail loudly, existing secrets are used instead of created, and the sending
-settings (numbers, accounts, Graph API) reach the functions."""
+settings (numbers, accounts, Graph API) and the conversation settings reach the functions."""
 
 from __future__ import annotations
 
@@ -11,16 +11,9 @@ from aws_cdk.assertions import Template
 
 from stacks.config import CoexistConfig, PhoneNumber
 
-pytestmark = pytest.mark.infra
+from .conftest import EXISTING, PHONE_NUMBERS, SOCIAL_ID
 
-SOCIAL_ID = "phone-number-id-0123456789abcdef0123456789abcdef"
-PHONE_NUMBERS = [
-    "1111111111",  # a plain id: the sender's defaults apply
-    {"phone_number_id": "2222222222", "throughput_mps": 20, "transport": "graph"},
-    {"phone_number_id": "3333333333", "throughput_mps": 20, "transport": "social_messaging",
-     "social_messaging_phone_number_id": SOCIAL_ID},
-]
-EXISTING = {"app_secret_name": "meta/app-secret", "verify_token_name": "meta/verify-token", "access_token_name": "meta/access-token"}
+pytestmark = pytest.mark.infra
 
 
 def test_an_unknown_setting_fails_synth():
@@ -81,26 +74,6 @@ def test_end_user_messaging_social_arn_of_a_number():
     assert PhoneNumber.parse("5").social_messaging_resource() is None
 
 
-@pytest.fixture(scope="module")
-def customised(cdk_context, synthesised, tmp_path_factory):
-    """A second stage with existing secrets and every sending setting (one more synth, nag included)."""
-    from stacks.coexist_app import build
-
-    settings = {
-        **cdk_context["coexist"],
-        "stage": "prod",
-        "secrets": EXISTING,
-        "phone_numbers": PHONE_NUMBERS,
-        "waba_ids": ["9999999999", "8888888888"],
-        "graph_api_base_url": "https://graph.example.test",
-        "graph_api_version": "v25.0",
-    }
-    app = App(context={**cdk_context, "coexist": settings}, outdir=str(tmp_path_factory.mktemp("cdk.out.customised")))
-    stacks = build(app)
-    app.synth()  # nag runs here too
-    return stacks
-
-
 def _policies(template, prefix: str) -> str:
     return json.dumps(
         [r for name, r in template.to_json()["Resources"].items() if r["Type"] == "AWS::IAM::Policy" and name.startswith(prefix)]
@@ -132,6 +105,7 @@ def test_phone_numbers_reach_the_sender_and_the_api_as_json(customised):
         "1111111111": {},
         "2222222222": {"throughput_mps": 20, "transport": "graph"},
         "3333333333": {"throughput_mps": 20, "transport": "social_messaging", "social_messaging_phone_number_id": SOCIAL_ID},
+        **{entry["phone_number_id"]: {k: v for k, v in entry.items() if k != "phone_number_id"} for entry in PHONE_NUMBERS[3:]},
     }
     ingress, outbound = Template.from_stack(customised.ingress), Template.from_stack(customised.outbound)
     assert json.loads(_env(outbound, "SenderFunction")["COEXIST_NUMBERS"]) == expected
@@ -164,3 +138,84 @@ def test_sender_may_send_through_end_user_messaging_from_the_configured_number_o
     }]
     assert "social-messaging" in _policies(outbound, "SenderRole")
     assert "social-messaging" not in _policies(outbound, "TemplatesSyncRole")
+
+
+# --- conversations and Amazon Connect ------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("conversation", "problem"),
+    [
+        ({"accept_timeout": 60}, "unknown COEXIST_CONVERSATION keys"),
+        ({"accept_timeout_s": "60"}, "accept_timeout_s must be of type int"),
+        ({"survey": "yes"}, "survey must be of type bool"),
+        ({"max_assign_attempts": True}, "max_assign_attempts must be of type int"),
+        ({"agent_idle_s": -1}, "agent_idle_s must not be negative"),
+        ({"max_assign_attempts": 0}, "max_assign_attempts must not be negative"),
+        ({"unassigned_template": "busy"}, "name:language"),
+        ({"intent_skills": {"billing": 3}}, "intent_skills"),
+        ([], "must be an object"),
+    ],
+)
+def test_a_wrong_conversation_setting_fails_synth(conversation, problem):
+    with pytest.raises(ValueError, match=problem):
+        CoexistConfig.from_context(App(context={"coexist": {"conversation": conversation}}).node)
+
+
+def test_conversation_settings_are_passed_on_as_given():
+    given = {"takeover_cool_down_s": 600, "survey": False, "unassigned_template": "busy_now:en_US"}
+    config = CoexistConfig.from_context(App(context={"coexist": {"conversation": given}}).node)
+    assert json.loads(config.conversation_environment()["COEXIST_CONVERSATION"]) == given
+    assert CoexistConfig().conversation_environment() == {"COEXIST_CONVERSATION": "{}"}  # the defaults
+
+
+@pytest.mark.parametrize(
+    ("bot", "problem"),
+    [
+        ({"provider": "dialogflow"}, "bot of 1"),
+        ({"provider": "lex", "bot_id": "B"}, "bot_alias_id"),
+        ({"provider": "bedrock"}, "model_id"),
+        ({"provider": "bedrock", "model_id": "m", "temperature": 3}, "temperature"),
+        ({"provider": "rules", "extra": 1}, "extra"),
+        ("lex", "must be an object"),
+    ],
+)
+def test_a_wrong_bot_fails_synth(bot, problem):
+    with pytest.raises(ValueError, match=problem):
+        CoexistConfig.from_context(App(context={"coexist": {"phone_numbers": [{"phone_number_id": "1", "bot": bot}]}}).node)
+
+
+@pytest.mark.parametrize(
+    ("connect", "problem"),
+    [
+        ({"instance_id": "my-instance", "contact_flow_id": "9f8e7d6c-5b4a-3210-fedc-ba9876543210"}, "instance_id"),
+        ({"instance_id": "0a1b2c3d-4e5f-6a7b-8c9d-0e1f2a3b4c5d"}, "contact_flow_id"),
+        ({"instance_id": "0a1b2c3d-4e5f-6a7b-8c9d-0e1f2a3b4c5d", "contact_flow_id": "9f8e7d6c-5b4a-3210-fedc-ba9876543210",
+          "queue_id": "q"}, "unknown keys in connect"),
+        ("0a1b2c3d-4e5f-6a7b-8c9d-0e1f2a3b4c5d", "must be an object"),
+    ],
+)
+def test_a_wrong_connect_setting_fails_synth(connect, problem):
+    with pytest.raises(ValueError, match=problem):
+        CoexistConfig.from_context(App(context={"coexist": {"connect": connect}}).node)
+
+
+def test_connect_is_off_unless_configured(cdk_context):
+    assert CoexistConfig.from_context(App(context=cdk_context).node).connect is None
+    assert CoexistConfig.from_context(App(context={"coexist": {"connect": None}}).node).connect is None
+
+
+@pytest.mark.parametrize(
+    ("humans", "connect", "problem"),
+    [
+        ({"provider": "zendesk"}, True, "provider 'directory' or 'connect'"),
+        ({"provider": "connect", "instance_id": "0a1b2c3d-4e5f-6a7b-8c9d-0e1f2a3b4c5e"}, True, "come from the `connect` setting"),
+        ({"provider": "connect"}, False, "`connect` setting"),
+    ],
+)
+def test_a_wrong_humans_setting_fails_synth(humans, connect, problem):
+    settings = {"phone_numbers": [{"phone_number_id": "1", "humans": humans}]}
+    if connect:
+        settings["connect"] = {"instance_id": "0a1b2c3d-4e5f-6a7b-8c9d-0e1f2a3b4c5d", "contact_flow_id": "9f8e7d6c-5b4a-3210-fedc-ba9876543210"}
+    with pytest.raises(ValueError, match=problem):
+        CoexistConfig.from_context(App(context={"coexist": settings}).node)

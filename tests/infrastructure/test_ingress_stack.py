@@ -212,16 +212,16 @@ def _tables_with(statements: list[dict], action: str) -> set[str]:
     return found
 
 
-def test_api_role_writes_only_what_sending_and_the_templates_sync_write(synthesised, ids):
+def test_api_role_writes_only_what_sending_the_templates_sync_and_the_agent_directory_write(synthesised, ids):
     config = synthesised.stacks.config
     statements = statements_of_role(synthesised.ingress, ids["api_role"])
     names = lambda *specs: {config.table_name(s.logical_id) for s in specs}  # noqa: E731
-    # The queued outbound message, its chat's last-message time, the synced templates.
-    assert _tables_with(statements, "dynamodb:PutItem") == names(resources.MESSAGES, resources.CHATS, resources.TEMPLATES)
-    assert _tables_with(statements, "dynamodb:UpdateItem") == names(resources.MESSAGES, resources.CHATS, resources.TEMPLATES)
-    assert _tables_with(statements, "dynamodb:Query") == names(
-        resources.MESSAGES, resources.CHATS, resources.TEMPLATES, resources.CONTACTS, resources.NUMBERS, resources.ACCOUNTS
-    )
+    # The queued outbound message, its chat's last-message time and conversation state, the synced
+    # templates, the agent directory (POST /api/agents, availability, accept).
+    writes = names(resources.MESSAGES, resources.CHATS, resources.TEMPLATES, resources.AGENTS)
+    assert _tables_with(statements, "dynamodb:PutItem") == writes
+    assert _tables_with(statements, "dynamodb:UpdateItem") == writes
+    assert _tables_with(statements, "dynamodb:Query") == writes | names(resources.CONTACTS, resources.NUMBERS, resources.ACCOUNTS)
     assert not {a for s in statements for a in s["Action"] if a.startswith("s3:")}
 
 

@@ -15,7 +15,7 @@ from stacks.constructs import nag
 pytestmark = pytest.mark.infra
 
 # One rule of one pack, optionally one finding of it: AwsSolutions-IAM5[Action::s3:Abort*]
-STACKS = ["data", "ingress", "outbound"]
+STACKS = ["data", "ingress", "outbound", "conversations"]
 ONE_RULE = re.compile(r"^(AwsSolutions|HIPAA\.Security)-[A-Za-z0-9]+(\[[^\]]+\])?$")
 
 
@@ -47,8 +47,10 @@ def test_no_error_or_warning_annotations(synthesised, stack):
     assert annotations.find_warning("*", Match.string_like_regexp(".*")) == []
 
 
-def test_acknowledgements_name_one_resource_one_rule_and_why(synthesised):
-    acknowledgements = _acknowledgements(synthesised.app)
+@pytest.mark.parametrize("stage", ["synthesised", "customised"])  # customised: Connect, bots, existing secrets
+def test_acknowledgements_name_one_resource_one_rule_and_why(request, stage):
+    built = request.getfixturevalue(stage)
+    acknowledgements = _acknowledgements(built.app if stage == "synthesised" else built.data.node.root)
     assert len(acknowledgements) > 10  # the walk does see them (guards against a vacuous pass)
     for construct, rule, reason in acknowledgements:
         where = construct.node.path
@@ -86,3 +88,20 @@ def test_acknowledging_a_stack_is_refused():
     stack = Stack(App(), "Control")
     with pytest.raises(TypeError):
         nag.acknowledge(stack, "AwsSolutions-SQS4", "a blanket waiver must not be possible through the helper")
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_no_unacknowledged_nag_finding_with_every_option_set(customised, stack):
+    target = getattr(customised, stack)
+    for pack in nag.rule_packs(target):
+        report = pack.validate_scope(target)
+        assert [(v.rule_name, [r.construct_path for r in v.violating_resources]) for v in report.violations] == []
+
+
+def test_every_finding_is_acknowledged_once_per_resource(synthesised, customised):
+    """One reason per rule and resource: a second acknowledgement would make the first one's reason moot."""
+    for app in (synthesised.app, customised.data.node.root):
+        seen = set()
+        for construct, rule, _ in _acknowledgements(app):
+            assert (construct.node.path, rule) not in seen, (construct.node.path, rule)
+            seen.add((construct.node.path, rule))

@@ -1,0 +1,453 @@
+"""Conversations stack: the workflow from the one definition file, its function, who may start and
+wake it, its alarms, and the Amazon Connect handoff only when configured."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+from aws_cdk.assertions import Capture, Match, Template
+from coexist import resources
+from coexist.conversation.definition import FUNCTION_PLACEHOLDER, definition_path, render
+
+from stacks.constructs.shared_layer import FUNCTIONS, ROOT
+
+from .conftest import CONNECT, CONVERSATION, actions_of_role, import_of, statements_of_role
+
+pytestmark = pytest.mark.infra
+
+TASK_TOKENS = {"states:SendTaskSuccess", "states:SendTaskFailure"}
+LAMBDA_TASK = re.compile(r"^arn:aws:states:::lambda:invoke(\.waitForTaskToken)?$")
+
+
+@pytest.fixture(scope="module")
+def cmk(synthesised) -> dict:
+    return import_of(synthesised, synthesised.stacks.data.key, "Arn")
+
+
+@pytest.fixture(scope="module")
+def ids(synthesised) -> dict[str, str]:
+    c, i = synthesised.stacks.conversations, synthesised.stacks.ingress
+    return {
+        "machine": synthesised.logical_id(c.state_machine),
+        "machine_role": synthesised.logical_id(c.state_machine.role),
+        "log_group": synthesised.logical_id(c.log_group),
+        "function": synthesised.logical_id(c.conversation.function),
+        "function_role": synthesised.logical_id(c.conversation.role),
+        "ingest_role": synthesised.logical_id(i.ingest.role),
+        "api_role": synthesised.logical_id(i.agent_api.role),
+        "ingest": synthesised.logical_id(i.ingest.function),
+        "api": synthesised.logical_id(i.agent_api.function),
+        "inbound": synthesised.logical_id(i.inbound.queue),
+        "inbound_dlq": synthesised.logical_id(i.inbound.dead_letters),
+    }
+
+
+@pytest.fixture(scope="module")
+def machine(synthesised, ids) -> dict:
+    return synthesised.conversations.to_json()["Resources"][ids["machine"]]["Properties"]
+
+
+@pytest.fixture(scope="module")
+def alarm_topic(synthesised) -> dict:
+    topic_id = synthesised.logical_id(synthesised.stacks.ingress.alarms)
+    for output in synthesised.ingress.to_json()["Outputs"].values():
+        if output["Value"] == {"Ref": topic_id}:
+            return {"Fn::ImportValue": output["Export"]["Name"]}
+    raise AssertionError("the ingress stack does not export its alarm topic")
+
+
+def _state_machine_arn(name: str) -> dict:
+    return {"Fn::Join": ["", [
+        "arn:", {"Ref": "AWS::Partition"}, ":states:", {"Ref": "AWS::Region"}, ":", {"Ref": "AWS::AccountId"},
+        f":stateMachine:{name}",
+    ]]}
+
+
+def _env(template: Template, function_id: str) -> dict:
+    return template.to_json()["Resources"][function_id]["Properties"]["Environment"]["Variables"]
+
+
+def _tables_with(statements: list[dict], action: str) -> set[str]:
+    found = set()
+    for statement in statements:
+        if action in statement["Action"]:
+            found |= set(re.findall(r":table/([a-z0-9-]+)\"", json.dumps(statement["Resource"])))
+    return found
+
+
+def _tasks(states: dict) -> dict[str, dict]:
+    """Every Task state of a definition, nested branches included."""
+    found = {}
+    for name, state in states.items():
+        if state["Type"] == "Task":
+            found[name] = state
+        for branch in state.get("Branches", []):
+            found.update(_tasks(branch["States"]))
+        if "Iterator" in state or "ItemProcessor" in state:
+            found.update(_tasks((state.get("Iterator") or state["ItemProcessor"])["States"]))
+    return found
+
+
+def _lambda_tasks(states: dict) -> dict[str, dict]:
+    return {name: t for name, t in _tasks(states).items() if LAMBDA_TASK.match(t["Resource"])}
+
+
+# --- the state machine ---------------------------------------------------------------------------
+
+
+def test_a_standard_state_machine_with_its_fixed_name(synthesised, machine):
+    assert machine["StateMachineType"] == "STANDARD"
+    assert machine["StateMachineName"] == synthesised.stacks.config.conversation_state_machine_name == "coexist-dev-conversation"
+    synthesised.conversations.resource_count_is("AWS::StepFunctions::StateMachine", 1)
+
+
+def test_logs_every_transition_without_execution_data_to_an_encrypted_group(synthesised, machine, ids, cmk):
+    logging = machine["LoggingConfiguration"]
+    assert logging["Level"] == "ALL"
+    assert logging["IncludeExecutionData"] is False  # inputs and outputs hold the customers' words
+    assert logging["Destinations"] == [{"CloudWatchLogsLogGroup": {"LogGroupArn": {"Fn::GetAtt": [ids["log_group"], "Arn"]}}}]
+    group = synthesised.conversations.to_json()["Resources"][ids["log_group"]]
+    assert group["Properties"]["KmsKeyId"] == cmk
+    assert group["Properties"]["LogGroupName"].startswith("/aws/vendedlogs/states/")
+    assert group["Properties"]["RetentionInDays"] >= synthesised.stacks.config.log_retention_days
+    assert group["DeletionPolicy"] == "Retain"
+
+
+def test_traced_and_encrypted_with_the_cmk(machine, cmk):
+    assert machine["TracingConfiguration"] == {"Enabled": True}
+    assert machine["EncryptionConfiguration"]["Type"] == "CUSTOMER_MANAGED_KMS_KEY"
+    assert machine["EncryptionConfiguration"]["KmsKeyId"] == cmk
+
+
+def test_every_lambda_task_invokes_the_conversation_function(machine, ids):
+    """The definition is deployed from the repository file with one substitution, which names the
+    conversation function: resolve it as CloudFormation will and look at every Lambda task."""
+    function_arn = Capture()
+    Template.from_json({"Resources": {"M": {"Type": "AWS::StepFunctions::StateMachine", "Properties": machine}}}).has_resource_properties(
+        "AWS::StepFunctions::StateMachine", {"DefinitionSubstitutions": {FUNCTION_PLACEHOLDER: function_arn}}
+    )
+    assert function_arn.as_object() == {"Fn::GetAtt": [ids["function"], "Arn"]}
+    assert set(machine["DefinitionSubstitutions"]) == {FUNCTION_PLACEHOLDER}
+    deployed = json.loads(render("<conversation-function-arn>"))
+    tasks = _lambda_tasks(deployed["States"])
+    assert len(tasks) >= 10
+    # The role may invoke that function and nothing else: a task of any other service would fail.
+    assert tasks.keys() == _tasks(deployed["States"]).keys()
+    assert {name: t["Parameters"]["FunctionName"] for name, t in tasks.items()} == dict.fromkeys(tasks, "<conversation-function-arn>")
+    # Nothing else is left for CloudFormation to substitute (it would refuse the template).
+    assert not re.findall(r"\$\{(?!" + FUNCTION_PLACEHOLDER + r"\})[A-Za-z0-9_]+\}", definition_path().read_text())
+
+
+def test_the_definition_is_the_repository_file_unchanged(synthesised, machine):
+    """CDK uploads the file as an asset; CloudFormation substitutes the function ARN at deploy time."""
+    location = machine["DefinitionS3Location"]
+    assert "DefinitionString" not in machine
+    staged = synthesised.outdir / f"asset.{location['Key']}"
+    source = ROOT / resources.CONVERSATION_DEFINITION
+    assert staged.read_bytes() == source.read_bytes()
+    staged_states, file_states = json.loads(staged.read_text())["States"], json.loads(source.read_text())["States"]
+    assert set(staged_states) == set(file_states)
+    # The layer's render (local mode, tests) reads the same file and fills the same placeholder.
+    assert json.loads(render("x"))["States"].keys() == file_states.keys()
+
+
+def test_the_state_machine_role_can_invoke_only_the_conversation_function(synthesised, ids):
+    statements = statements_of_role(synthesised.conversations, ids["machine_role"])
+    invokes = [s for s in statements if any(a.startswith("lambda:") for a in s["Action"])]
+    assert invokes == [{"Action": ["lambda:InvokeFunction"], "Effect": "Allow", "Resource": {"Fn::GetAtt": [ids["function"], "Arn"]}}]
+    role = synthesised.conversations.to_json()["Resources"][ids["machine_role"]]["Properties"]
+    assert role["AssumeRolePolicyDocument"]["Statement"][0]["Principal"] == {"Service": "states.amazonaws.com"}
+    assert "ManagedPolicyArns" not in role
+    services = {a.split(":")[0] for a in actions_of_role(synthesised.conversations, ids["machine_role"])}
+    assert services == {"lambda", "logs", "xray", "kms"}
+    # No other role anywhere may invoke the conversation function.
+    for stack in ("ingress", "outbound", "conversations"):
+        template = getattr(synthesised, stack)
+        for name, policy in template.find_resources("AWS::IAM::Policy").items():
+            if ids["machine_role"] in json.dumps(policy["Properties"]["Roles"]):
+                continue
+            assert "lambda:InvokeFunction" not in json.dumps(policy), (stack, name)
+
+
+def test_the_state_machine_uses_the_key_only_for_its_own_data(synthesised, ids, cmk):
+    kms = [s for s in statements_of_role(synthesised.conversations, ids["machine_role"]) if any(a.startswith("kms:") for a in s["Action"])]
+    assert kms and all(s["Resource"] == cmk for s in kms)
+    contexts = [s["Condition"]["StringEquals"] for s in kms]
+    assert {"kms:EncryptionContext:aws:states:stateMachineArn": _state_machine_arn("coexist-dev-conversation")} in contexts
+
+
+def test_the_key_lets_log_delivery_read_the_workflow_logs(synthesised):
+    key = next(iter(synthesised.data.find_resources("AWS::KMS::Key").values()))
+    statements = {s.get("Sid"): s for s in key["Properties"]["KeyPolicy"]["Statement"]}
+    assert statements["LogDeliveryReadsStateMachineLogs"]["Principal"] == {"Service": "delivery.logs.amazonaws.com"}
+    assert statements["LogDeliveryReadsStateMachineLogs"]["Action"] == "kms:Decrypt"
+    # Connect publishes nothing unless configured.
+    assert "connect.amazonaws.com" not in json.dumps(key["Properties"]["KeyPolicy"])
+
+
+# --- who starts and wakes it ---------------------------------------------------------------------
+
+
+def test_ingest_may_start_executions_of_exactly_that_state_machine(synthesised, ids):
+    starts = [s for s in statements_of_role(synthesised.ingress, ids["ingest_role"]) if "states:StartExecution" in s["Action"]]
+    assert starts == [{"Action": ["states:StartExecution"], "Effect": "Allow", "Resource": _state_machine_arn("coexist-dev-conversation")}]
+    for stack in ("outbound", "conversations"):
+        assert "states:StartExecution" not in json.dumps(getattr(synthesised, stack).to_json())
+
+
+def test_ingest_and_the_api_are_told_the_state_machine_by_its_name(synthesised, ids):
+    for function in ("ingest", "api"):
+        env = _env(synthesised.ingress, ids[function])
+        assert env[resources.CONVERSATION_STATE_MACHINE_ENV] == _state_machine_arn("coexist-dev-conversation"), function
+        assert env["COEXIST_CONVERSATION"] == "{}", function  # the same cool-down as the workflow's steps
+
+
+def test_the_api_wakes_tasks_but_never_starts_a_conversation(synthesised, ids):
+    actions = actions_of_role(synthesised.ingress, ids["api_role"])
+    assert TASK_TOKENS <= actions
+    assert "states:StartExecution" not in actions
+    assert not {a for a in actions if a.startswith("states:")} - TASK_TOKENS
+
+
+@pytest.mark.parametrize("role", ["ingest_role", "api_role", "function_role"])
+def test_task_tokens_are_the_only_unscoped_step_functions_grant(synthesised, ids, role):
+    template = synthesised.conversations if role == "function_role" else synthesised.ingress
+    tokens = [s for s in statements_of_role(template, ids[role]) if TASK_TOKENS & set(s["Action"])]
+    (statement,) = tokens
+    # SendTaskSuccess/SendTaskFailure have no resource type in IAM: the token names the task.
+    assert statement["Resource"] == "*"
+    assert set(statement["Action"]) - TASK_TOKENS <= {"xray:PutTraceSegments", "xray:PutTelemetryRecords"}
+
+
+def test_the_webhook_cannot_touch_the_workflow(synthesised):
+    role = synthesised.logical_id(synthesised.stacks.ingress.webhook.role)
+    assert not {a for a in actions_of_role(synthesised.ingress, role) if a.startswith("states:")}
+
+
+def test_the_stacks_deploy_in_order_without_a_cycle(synthesised):
+    s = synthesised.stacks
+    assert {d.stack_name for d in s.conversations.dependencies} == {s.data.stack_name, s.ingress.stack_name, s.outbound.stack_name}
+    for earlier in (s.data, s.ingress, s.outbound):
+        assert s.conversations.stack_name not in {d.stack_name for d in earlier.dependencies}
+    # The earlier stacks know the state machine by name only: nothing of this stack is imported.
+    for earlier in ("data", "ingress", "outbound"):
+        assert "Coexist-dev-Conversations" not in json.dumps(getattr(synthesised, earlier).to_json()), earlier
+
+
+# --- the conversation function -------------------------------------------------------------------
+
+
+def test_conversation_function_settings(synthesised, ids):
+    config = synthesised.stacks.config
+    function = synthesised.conversations.to_json()["Resources"][ids["function"]]["Properties"]
+    assert function["Timeout"] == 60 and function["MemorySize"] == 512
+    assert function["TracingConfig"] == {"Mode": "Active"}
+    env = function["Environment"]["Variables"]
+    wanted = (resources.CHATS, resources.MESSAGES, resources.CONTACTS, resources.NUMBERS, resources.ACCOUNTS,
+              resources.TEMPLATES, resources.AGENTS)
+    assert {spec.env_var: env[spec.env_var] for spec in wanted} == {s.env_var: config.table_name(s.logical_id) for s in wanted}
+    assert resources.THROTTLE.env_var not in env
+    assert env[resources.OUTBOUND_QUEUE_ENV]["Fn::Join"][1][-1] == f"/{config.outbound_queue_name}"
+    assert env["COEXIST_NUMBERS"] == "{}" and env["COEXIST_CONVERSATION"] == "{}"
+    assert env["POWERTOOLS_SERVICE_NAME"] == "coexist-conversation"
+    # Not needed: it signals tokens, never starts; the bot rules ship in the layer.
+    assert resources.CONVERSATION_STATE_MACHINE_ENV not in env and "COEXIST_BOT_RULES" not in env
+    assert not {k for k in env if k.startswith("CONNECT_")}
+
+
+def test_conversation_function_data_access(synthesised, ids):
+    config = synthesised.stacks.config
+    statements = statements_of_role(synthesised.conversations, ids["function_role"])
+    names = lambda *specs: {config.table_name(s.logical_id) for s in specs}  # noqa: E731
+    writes = names(resources.CHATS, resources.AGENTS, resources.MESSAGES, resources.CONTACTS)
+    assert _tables_with(statements, "dynamodb:PutItem") == writes
+    assert _tables_with(statements, "dynamodb:UpdateItem") == writes
+    assert _tables_with(statements, "dynamodb:GetItem") == writes | names(resources.NUMBERS, resources.ACCOUNTS, resources.TEMPLATES)
+
+
+def test_conversation_function_sends_through_the_outbox_only(synthesised, ids):
+    config = synthesised.stacks.config
+    statements = statements_of_role(synthesised.conversations, ids["function_role"])
+    (sqs,) = [s for s in statements if any(a.startswith("sqs:") for a in s["Action"])]
+    assert "sqs:SendMessage" in sqs["Action"] and "sqs:ReceiveMessage" not in sqs["Action"]
+    assert json.dumps(sqs["Resource"]).endswith(f':{config.outbound_queue_name}"]]}}')
+    rendered = json.dumps(statements)
+    # No way into the inbound queue, its DLQ or the webhook archive.
+    assert not {a for s in statements for a in s["Action"] if a.startswith("s3:")}
+    assert "archive" not in rendered and config.archive_bucket_name("x", "y").split("-x-")[0] not in rendered
+    assert ids["inbound"] not in rendered and ids["inbound_dlq"] not in rendered
+    assert "secretsmanager" not in rendered  # it never calls the Graph API itself
+
+
+def test_no_bot_provider_grant_without_a_bot_configured(synthesised, ids):
+    actions = actions_of_role(synthesised.conversations, ids["function_role"])
+    assert not {a for a in actions if a.startswith(("lex:", "bedrock:", "connect:"))}
+
+
+def test_the_handler_reports_metrics_under_the_alarmed_service_name():
+    source = (FUNCTIONS / "conversation" / "handler.py").read_text()
+    assert set(re.findall(r"\bMetrics\([^)]*\bservice\s*=\s*[\"']([^\"']+)[\"']", source)) == {"coexist-conversation"}
+
+
+# --- alarms --------------------------------------------------------------------------------------
+
+
+def test_a_customer_waiting_with_nobody_assigned_raises_an_alarm(synthesised, alarm_topic):
+    synthesised.conversations.has_resource_properties(
+        "AWS::CloudWatch::Alarm",
+        {
+            "Namespace": resources.METRICS_NAMESPACE,
+            "MetricName": "ConversationUnassigned",
+            "Dimensions": [{"Name": "service", "Value": "coexist-conversation"}],
+            "Statistic": "Sum",
+            "Threshold": 1,
+            "ComparisonOperator": "GreaterThanOrEqualToThreshold",
+            "TreatMissingData": "notBreaching",
+            "AlarmActions": [alarm_topic],
+        },
+    )
+
+
+def test_a_failed_execution_raises_an_alarm(synthesised, ids, alarm_topic):
+    synthesised.conversations.has_resource_properties(
+        "AWS::CloudWatch::Alarm",
+        {
+            "Namespace": "AWS/States",
+            "MetricName": "ExecutionsFailed",
+            "Dimensions": [{"Name": "StateMachineArn", "Value": {"Ref": ids["machine"]}}],
+            "Statistic": "Sum",
+            "Threshold": 1,
+            "ComparisonOperator": "GreaterThanOrEqualToThreshold",
+            "AlarmActions": [alarm_topic],
+        },
+    )
+
+
+# --- Amazon Connect handoff: only when configured ------------------------------------------------
+
+
+def test_no_connect_handoff_unless_configured(synthesised):
+    assert synthesised.stacks.conversations.connect is None
+    synthesised.conversations.resource_count_is("AWS::SNS::Topic", 0)
+    synthesised.conversations.resource_count_is("AWS::Lambda::Function", 1)  # the conversation function
+    assert "connect" not in json.dumps(synthesised.conversations.to_json()["Resources"]).lower().replace("connection", "")
+
+
+@pytest.fixture(scope="module")
+def handoff(customised) -> tuple[Template, object]:
+    stack = customised.conversations
+    assert stack.connect is not None
+    return Template.from_stack(stack), stack
+
+
+def _lid(stack, construct) -> str:
+    cfn = construct if construct.node.default_child is None else construct.node.default_child
+    return stack.resolve(cfn.logical_id)
+
+
+def test_connect_streams_into_an_encrypted_topic_it_alone_may_publish_to(handoff):
+    template, stack = handoff
+    topic_id = _lid(stack, stack.connect.topic)
+    topic = template.to_json()["Resources"][topic_id]["Properties"]
+    assert "KmsMasterKeyId" in topic
+    instance = {"Fn::Join": ["", [
+        "arn:", {"Ref": "AWS::Partition"}, ":connect:", {"Ref": "AWS::Region"}, ":", {"Ref": "AWS::AccountId"},
+        f":instance/{CONNECT['instance_id']}",
+    ]]}
+    template.has_resource_properties(
+        "AWS::SNS::TopicPolicy",
+        {
+            "Topics": [{"Ref": topic_id}],
+            "PolicyDocument": {"Statement": Match.array_with([{
+                "Sid": "ConnectStreamsChatEvents",
+                "Effect": "Allow",
+                "Principal": {"Service": "connect.amazonaws.com"},
+                "Action": "sns:Publish",
+                "Resource": {"Ref": topic_id},
+                "Condition": {
+                    "StringEquals": {"aws:SourceAccount": {"Ref": "AWS::AccountId"}},
+                    "ArnLike": {"aws:SourceArn": [instance, {"Fn::Join": ["", [*instance["Fn::Join"][1][:-1], f":instance/{CONNECT['instance_id']}/*"]]}]},
+                },
+            }])},
+        },
+    )
+    events_id = _lid(stack, stack.connect.events.function)
+    template.has_resource_properties(
+        "AWS::SNS::Subscription", {"Protocol": "lambda", "TopicArn": {"Ref": topic_id}, "Endpoint": {"Fn::GetAtt": [events_id, "Arn"]}}
+    )
+
+
+def test_the_key_lets_connect_publish_encrypted_events_when_configured(customised):
+    key = next(iter(Template.from_stack(customised.data).find_resources("AWS::KMS::Key").values()))
+    (publishers,) = [s for s in key["Properties"]["KeyPolicy"]["Statement"] if s.get("Sid") == "ServicesPublishEncryptedMessages"]
+    assert "connect.amazonaws.com" in publishers["Principal"]["Service"]
+    assert publishers["Condition"] == {"StringEquals": {"aws:SourceAccount": {"Ref": "AWS::AccountId"}}}
+
+
+def test_connect_events_function_grants(handoff, customised):
+    template, stack = handoff
+    config = customised.config
+    events = stack.connect.events
+    statements = statements_of_role(template, _lid(stack, events.role))
+    actions = {a for s in statements for a in s["Action"]}
+    names = lambda *specs: {config.table_name(s.logical_id) for s in specs}  # noqa: E731
+    assert _tables_with(statements, "dynamodb:PutItem") == names(resources.CHATS, resources.MESSAGES)
+    assert {a for a in actions if a.startswith("states:")} == {"states:SendTaskSuccess"}
+    assert "sqs:SendMessage" in actions and "sqs:ReceiveMessage" not in actions
+    assert not {a for a in actions if a.startswith(("s3:", "connect:", "lambda:", "secretsmanager:"))}
+    # SNS invokes it asynchronously: failures are parked in its own encrypted DLQ, with an alarm.
+    function = template.to_json()["Resources"][_lid(stack, events.function)]["Properties"]
+    dlq_id = _lid(stack, stack.connect.dead_letters)
+    assert function["DeadLetterConfig"] == {"TargetArn": {"Fn::GetAtt": [dlq_id, "Arn"]}}
+    assert "KmsMasterKeyId" in template.to_json()["Resources"][dlq_id]["Properties"]
+    template.has_resource_properties("AWS::CloudWatch::Alarm", {"Dimensions": [{"Name": "QueueName", "Value": {"Fn::GetAtt": [dlq_id, "QueueName"]}}]})
+    env = function["Environment"]["Variables"]
+    assert env["CONNECT_INSTANCE_ID"] == CONNECT["instance_id"] and env["POWERTOOLS_SERVICE_NAME"] == "coexist-connect-events"
+
+
+def test_the_conversation_function_may_hand_over_to_the_configured_instance_only(handoff):
+    template, stack = handoff
+    statements = statements_of_role(template, _lid(stack, stack.conversation.role))
+    connect = [s for s in statements if any(a.startswith("connect:") for a in s["Action"])]
+    by_action = {a: json.dumps(s["Resource"]) for s in connect for a in s["Action"]}
+    assert set(by_action) == {"connect:StartChatContact", "connect:StartContactStreaming", "connect:StopContact", "connect:DescribeContact"}
+    for action, resource in by_action.items():
+        assert f":instance/{CONNECT['instance_id']}/contact/*" in resource, action
+        assert '"*"' not in resource
+    assert f"/contact-flow/{CONNECT['contact_flow_id']}" in by_action["connect:StartChatContact"]
+    env = _env(template, _lid(stack, stack.conversation.function))
+    assert env["CONNECT_INSTANCE_ID"] == CONNECT["instance_id"]
+    assert env["CONNECT_CONTACT_FLOW_ID"] == CONNECT["contact_flow_id"]
+    assert env["CONNECT_STREAMING_TOPIC_ARN"] == {"Ref": _lid(stack, stack.connect.topic)}
+
+
+# --- settings of the customised stage ------------------------------------------------------------
+
+
+def test_conversation_settings_reach_the_workflow_and_its_signals(customised):
+    ingress, conversations = Template.from_stack(customised.ingress), Template.from_stack(customised.conversations)
+    stack = customised.conversations
+    assert json.loads(_env(conversations, _lid(stack, stack.conversation.function))["COEXIST_CONVERSATION"]) == CONVERSATION
+    for function in (customised.ingress.ingest.function, customised.ingress.agent_api.function):
+        env = _env(ingress, _lid(customised.ingress, function))
+        assert json.loads(env["COEXIST_CONVERSATION"]) == CONVERSATION
+        assert env[resources.CONVERSATION_STATE_MACHINE_ENV] == _state_machine_arn("coexist-prod-conversation")
+
+
+def test_lex_and_bedrock_grants_name_the_configured_bots_only(customised):
+    stack = customised.conversations
+    statements = statements_of_role(Template.from_stack(stack), _lid(stack, stack.conversation.role))
+    (lex,) = [s for s in statements if "lex:RecognizeText" in s["Action"]]
+    assert lex["Action"] == ["lex:RecognizeText"]
+    assert json.dumps(lex["Resource"]).endswith(':bot-alias/BOTID12345/ALIAS12345"]]}')
+    (bedrock,) = [s for s in statements if "bedrock:InvokeModel" in s["Action"]]
+    assert bedrock["Action"] == ["bedrock:InvokeModel"]
+    rendered = sorted(json.dumps(r) for r in bedrock["Resource"])
+    assert len(rendered) == 3
+    # A foundation model in this stack's region (its ARN has no account).
+    assert any(r.endswith('{"Ref": "AWS::Region"}, "::foundation-model/anthropic.claude-3-haiku-20240307-v1:0"]]}') for r in rendered)
+    assert any(":inference-profile/eu.amazon.nova-lite-v1:0" in r for r in rendered)
+    assert any(r.endswith(':bedrock:*::foundation-model/amazon.nova-lite-v1:0"]]}') for r in rendered)
+    assert not {a for s in statements for a in s["Action"] if a.startswith(("lex:", "bedrock:"))} - {"lex:RecognizeText", "bedrock:InvokeModel"}
