@@ -141,6 +141,10 @@ def main() -> int:
         rows.append(("ingest, history import (bulk), one worker", f"{history_messages / seconds:,.0f} messages/s"))
 
     rows += cold_imports()
+    if "--inbound-only" not in sys.argv:
+        from benchmarks.outbound import measure
+
+        rows += measure()
     width = max(len(r[0]) for r in rows)
     print(f"\n{'measurement'.ljust(width)} | result")
     print(f"{'-' * width}-|-{'-' * 24}")

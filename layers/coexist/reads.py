@@ -181,6 +181,7 @@ def message_view(item: dict) -> dict:
     revoked = item.get("revoked_at") is not None
     return {
         "id": item["id"],
+        "wamid": item.get("wamid") or (item["id"] if item["id"].startswith("wamid.") else None),
         "chat_id": item.get("chat_id"),
         "direction": item.get("direction"),
         "source": item.get("source"),
