@@ -144,7 +144,7 @@ def workflow():
 def signals():
     from coexist.conversation.signals import Signals
 
-    return Signals(conversations(), workflow(), agents(), conversation_settings().takeover_cool_down_s)
+    return Signals(conversations(), workflow(), agents(), conversation_settings().takeover_cool_down_s, connect=connect_desk())
 
 
 @lru_cache(maxsize=1)
@@ -166,6 +166,29 @@ def conversation_steps(count_metric=lambda name: None):
         messages=inbox().messages,
         run_bot=BotTurns(inbox().contacts, bot_for_number, clock=__import__("time").time).run,
         settings=conversation_settings(),
+        metrics=count_metric,
+        connect=connect_desk(count_metric),
+    )
+
+
+def connect_client(service: str):
+    """Amazon Connect's clients (`connect`, `connectparticipant`). Looked up at each use, so tests
+    can put stubbed clients here."""
+    return aws.client(service)
+
+
+def connect_desk(count_metric=lambda name: None):
+    """Humans on Amazon Connect (coexist.conversation.connect): handoff, relay, streaming events."""
+    from coexist.conversation.connect import ConnectDesk
+
+    return ConnectDesk(
+        conversations=conversations(),
+        messages=inbox().messages,
+        contacts=inbox().contacts,
+        workflow=workflow(),
+        outbox=outbox(),
+        clients=lambda service: connect_client(service),
+        numbers_json=lambda: settings().numbers_config,
         metrics=count_metric,
     )
 

@@ -22,6 +22,9 @@ class ConversationSettings:
     unassigned_text: str = "Thanks for your patience. Everyone on our team is busy right now; we will reply as soon as someone is free."
     unassigned_template: str | None = None  # "name:language", used when the window is closed
     intent_skills: dict = field(default_factory=dict)  # bot intent → agent skill
+    # A chat handed to Amazon Connect whose end we never hear of is closed after this: longer than
+    # Connect's default chat duration (25 h), so Connect normally ends it first.
+    connect_timeout_s: int = 26 * 3600
 
     @classmethod
     def from_environ(cls, environ=os.environ) -> "ConversationSettings":
@@ -39,4 +42,5 @@ class ConversationSettings:
             "accept_timeout_seconds": self.accept_timeout_s,
             "assign_retry_seconds": self.assign_retry_s,
             "survey_timeout_seconds": self.survey_timeout_s,
+            "connect_timeout_seconds": self.connect_timeout_s,
         }

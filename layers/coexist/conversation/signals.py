@@ -25,6 +25,7 @@ class Signals:
     agents: AgentStore
     takeover_cool_down_s: int = 1800
     clock: object = time.time
+    connect: object | None = None  # coexist.conversation.connect.ConnectDesk: humans on Amazon Connect
 
     # --- from ingest ---------------------------------------------------------------------------
     def customer_wrote(self, chat_id: str, message_id: str, reply_id: str | None) -> str:
@@ -44,6 +45,8 @@ class Signals:
                 self.workflow.start(name, chat_id)
                 return "started"
             return "queued_for_bot"
+        if self.connect is not None and self.connect.is_active(chat):
+            return self.connect.relay(chat_id, message_id, chat)  # the Connect agent sees it too
         if chat.get("mode") != "bot":
             return "human_handles"  # an agent or the phone app has it; the inbox shows the message
         self.conversations.add_pending(chat_id, message_id)

@@ -42,6 +42,7 @@ class ConversationSteps:
     settings: ConversationSettings
     metrics: Callable[[str], None] = lambda name: None
     clock: Callable[[], float] = time.time
+    connect: object | None = None  # coexist.conversation.connect.ConnectDesk: humans on Amazon Connect
 
     def run(self, event: dict):
         action = event["action"]
@@ -132,8 +133,10 @@ class ConversationSteps:
             event["chat_id"], mode="queued", queued_at=now, remove=("assignee", "offered_to", "transfer_to", "transfer_skill")
         )
         self.metrics("ConversationQueued")
+        number = chat.get("phone_number_id") or ""
+        handoff = "connect" if self.connect is not None and self.connect.handles(number) else "directory"
         return {"tried": [], "attempts": 0, "agent_id": None, "exhausted": False, "skill": skill,
-                "preferred": chat.get("transfer_to")}
+                "preferred": chat.get("transfer_to"), "handoff": handoff}
 
     def step_assign(self, event: dict) -> dict:
         routing = dict(event["routing"])
@@ -182,6 +185,13 @@ class ConversationSteps:
             return {"type": "template", "template": {"name": name, "language": language or "en_US"}}
         return None  # window closed and no template configured: the alert is all we can do
 
+    # --- humans on Amazon Connect (coexist.conversation.connect) --------------------------------------
+    def step_connect_start(self, event: dict) -> dict:
+        return self.connect.hand_over(event["chat_id"], event["conversation_id"])
+
+    def step_await_connect(self, event: dict) -> None:
+        self.connect.await_end(event["chat_id"], event["conversation_id"], event["token"])
+
     # --- an agent handles the chat -------------------------------------------------------------------
     def step_agent_plan(self, event: dict) -> dict:
         """When to look at the chat again: when it would go idle, or when the window needs a warning."""
@@ -214,6 +224,8 @@ class ConversationSteps:
         chat = from_item_value(self._chat(event))
         if chat.get("assignee"):
             self.agents.release(chat["assignee"])
+        if self.connect is not None:
+            self.connect.leave(event["chat_id"], chat)
         now = int(self.clock())
         self.conversations.update(event["chat_id"], mode="closed", closed_at=now, conversation_state=ENDED, remove=("offered_to",))
         self.metrics("ConversationClosed")

@@ -1,0 +1,487 @@
+"""Humans on Amazon Connect: the human part of a conversation held as an Amazon Connect chat contact.
+
+A number whose `COEXIST_NUMBERS[<id>]["humans"]["provider"]` is "connect" hands an escalated chat to
+a contact flow instead of the built-in agent directory:
+
+- hand over: StartChatContact (the transcript so far as the first message), StartContactStreaming to
+  the SNS topic the connect events function listens on, and a customer participant connection whose
+  token lets us post the customer's later WhatsApp messages into the contact;
+- relay: each new customer message is sent into the contact (SendMessage);
+- stream events: the agent's messages become WhatsApp replies, the end of the chat ends the wait.
+
+The contact is found again from the streaming events through a small item in the chats table,
+`{"phone_number_id": "connect#<contact id>", "wa_id": "contact", "chat_id": ...}`: a key read, no
+Scan, no new index, and no phone number in Connect's contact attributes (chat ids contain one).
+The participant and connection tokens are credentials: kept on the chat item for the contact's
+life, removed when it ends, never logged, never returned by the read API (it projects fields).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import os
+import time
+from dataclasses import dataclass, field, fields
+from datetime import datetime
+from typing import Any, Callable
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from coexist.domain.records import split_chat_id
+from coexist.outbound.outbox import Refused
+from coexist.outbound.requests import TEXT_MAX, parse_send_request
+from coexist.store.contacts import display_name
+from coexist.store.items import from_item_value
+from coexist.store.queries import index_page
+
+DIRECTORY, CONNECT = "directory", "connect"  # who the humans of a number are
+MODE = "connect"  # chat mode while a Connect contact holds the chat
+WAITING_FOR = "connect"  # the workflow's token parked while the contact lasts
+CLOSE = {"event": "close"}
+DEFAULT_DISPLAY_NAME = "WhatsApp customer"
+CHAT_ENDED = "application/vnd.amazonaws.connect.event.chat.ended"
+PARTICIPANT_LEFT = "application/vnd.amazonaws.connect.event.participant.left"
+TEXT_CONTENT = ("text/plain", "text/markdown")
+AGENT, CUSTOMER, SYSTEM = "AGENT", "CUSTOMER", "SYSTEM"
+CONTACT_MAP_PREFIX, CONTACT_MAP_SORT = "connect#", "contact"
+CONTENT_MAX = 16384  # SendMessage / InitialMessage content
+LINE_MAX = 300  # one transcript line; the summary keeps whole lines, newest first
+DISPLAY_NAME_MAX = 256  # ParticipantDetails.DisplayName
+TOKEN_MARGIN_S = 60  # a connection token this close to its expiry is renewed before use
+# What a chat carries while a contact holds it; removed when the contact ends (credentials first).
+CREDENTIALS = ("connect_participant_token", "connect_connection_token", "connect_connection_expires_at")
+CONTACT_FIELDS = ("connect_contact_id", "connect_instance_id", "connect_conversation_id", "connect_handoff_key",
+                  "handed_to_connect_at", "connect_ended_at", "connect_agent_left_at") + CREDENTIALS
+# The contact is already over: stopping it again, or posting into it, is refused with these.
+_GONE = {"ContactNotFoundException", "InvalidRequestException", "ResourceNotFoundException"}
+
+
+# --- configuration -------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class ConnectHumans:
+    """`COEXIST_NUMBERS[<id>]["humans"]` of a number whose humans work in Amazon Connect."""
+
+    instance_id: str
+    contact_flow_id: str
+    streaming_topic_arn: str
+    chat_duration_minutes: int | None = None  # Connect's default (25 h) when not set
+    transcript_messages: int = 10  # how many customer/bot messages the agent sees first
+    transcript_chars: int = 2000
+    share_customer_number: bool = False  # put the customer's WhatsApp number in the contact attributes
+    relay_system_messages: bool = False  # flow prompts (SYSTEM) to the customer too, not only agents
+    reference_salt: str = ""  # keys `customer_ref`: an unsalted hash of a phone number can be reversed
+
+
+_ENV_DEFAULTS = {
+    "instance_id": "CONNECT_INSTANCE_ID",
+    "contact_flow_id": "CONNECT_CONTACT_FLOW_ID",
+    "streaming_topic_arn": "CONNECT_STREAMING_TOPIC_ARN",
+}
+
+
+def humans_provider(phone_number_id: str, numbers_json: str) -> str:
+    raw = _humans_raw(phone_number_id, numbers_json)
+    return str(raw.get("provider") or DIRECTORY)
+
+
+def humans_for(phone_number_id: str, numbers_json: str, environ=os.environ) -> ConnectHumans | None:
+    """The number's Connect settings, None for the built-in directory; ValueError when wrong.
+    The instance, flow and topic default to the deployment's (CONNECT_* environment variables)."""
+    raw = dict(_humans_raw(phone_number_id, numbers_json))
+    provider = raw.pop("provider", DIRECTORY)
+    if provider == DIRECTORY:
+        return None
+    if provider != CONNECT:
+        raise ValueError(f"humans provider of {phone_number_id} must be {DIRECTORY!r} or {CONNECT!r}")
+    known = {f.name for f in fields(ConnectHumans)}
+    unknown = set(raw) - known
+    if unknown:
+        raise ValueError(f"unknown humans keys of {phone_number_id}: {sorted(unknown)}")
+    for name, variable in _ENV_DEFAULTS.items():
+        raw[name] = raw.get(name) or environ.get(variable) or ""
+    missing = [name for name in _ENV_DEFAULTS if not raw[name]]
+    if missing:
+        raise ValueError(f"humans of {phone_number_id} need {missing} (or {[_ENV_DEFAULTS[m] for m in missing]})")
+    humans = ConnectHumans(**raw)
+    if humans.chat_duration_minutes is not None and not 60 <= humans.chat_duration_minutes <= 10080:
+        raise ValueError("humans chat_duration_minutes must be between 60 and 10080 (Connect's limits)")
+    if not 1 <= humans.transcript_messages <= 50 or not 200 <= humans.transcript_chars <= 16000:
+        raise ValueError("humans transcript_messages must be 1-50 and transcript_chars 200-16000")
+    return humans
+
+
+def _humans_raw(phone_number_id: str, numbers_json: str) -> dict:
+    raw = (json.loads(numbers_json or "{}").get(phone_number_id) or {}).get("humans") or {}
+    if not isinstance(raw, dict):
+        raise ValueError(f"humans of {phone_number_id} must be an object")
+    return raw
+
+
+# --- pure helpers ----------------------------------------------------------------------------------
+def client_token(purpose: str, *parts: str) -> str:
+    """Deterministic, so a retried step or a redelivered message repeats a call, never doubles it."""
+    return f"coexist-{purpose}-" + hashlib.sha256("\n".join(parts).encode()).hexdigest()[:40]
+
+
+def customer_ref(chat_id: str, salt: str) -> str:
+    """A stable reference to the customer that carries no phone number."""
+    return "wa-" + hmac.new(salt.encode(), chat_id.encode(), hashlib.sha256).hexdigest()[:32]
+
+
+def message_content(message: dict) -> str:
+    """A stored message as chat text: its text, or a placeholder (with any caption) for media."""
+    text = (message.get("text") or "").strip()
+    kind = message.get("type") or "message"
+    if kind in ("text", "interactive", "button"):
+        return text or f"[{kind}]"
+    return f"[{kind}] {text}".strip()
+
+
+def transcript_summary(messages: list[dict], intent: str | None, max_messages: int, max_chars: int) -> str:
+    """The conversation so far, for the agent: the newest customer/bot lines that fit, oldest first."""
+    header = "WhatsApp conversation so far" + (f" (bot intent: {intent})" if intent else "") + ":"
+    said = [m for m in messages if m.get("source") in ("customer", "bot")]
+    said.sort(key=lambda m: (m.get("timestamp") or 0, m.get("position") or ""))
+    lines = []
+    for message in said[-max_messages:]:
+        who = "Customer" if message["source"] == "customer" else "Bot"
+        line = f"{who}: {message_content(message)}"
+        lines.append(line if len(line) <= LINE_MAX else line[: LINE_MAX - 1] + "…")
+    kept: list[str] = []
+    size = len(header)
+    for line in reversed(lines):
+        if size + 1 + len(line) > max_chars:
+            break
+        kept.insert(0, line)
+        size += 1 + len(line)
+    return "\n".join([header, *kept])[:max_chars]
+
+
+@dataclass(frozen=True)
+class StreamEvent:
+    """One Amazon Connect chat streaming event (the JSON in an SNS record's Message)."""
+
+    id: str | None
+    type: str  # MESSAGE | EVENT | ATTACHMENT | ...
+    content_type: str
+    role: str | None  # AGENT | CUSTOMER | SYSTEM | ...
+    content: str | None
+    initial_contact_id: str | None
+    contact_id: str | None
+    visibility: str  # CUSTOMER | AGENT | ALL
+
+    @property
+    def contact_ids(self) -> list[str]:
+        """The contact we started is the initial one; after a transfer the current id differs."""
+        return [c for c in dict.fromkeys((self.initial_contact_id, self.contact_id)) if c]
+
+
+def parse_stream_record(record: dict) -> StreamEvent | None:
+    """An SNS record from the streaming topic, or None if it holds no Connect chat event."""
+    sns = record.get("Sns") or {}
+    attributes = {k: (v or {}).get("Value") for k, v in (sns.get("MessageAttributes") or {}).items()}
+    try:
+        body = json.loads(sns.get("Message") or "")
+    except ValueError:
+        return None
+    if not isinstance(body, dict):
+        return None
+
+    def value(name: str) -> Any:
+        return body.get(name) or attributes.get(name)
+
+    if not value("Type") or not (value("InitialContactId") or value("ContactId")):
+        return None
+    return StreamEvent(
+        id=body.get("Id"), type=str(value("Type")), content_type=str(value("ContentType") or ""),
+        role=value("ParticipantRole"), content=body.get("Content"),
+        initial_contact_id=value("InitialContactId"), contact_id=value("ContactId"),
+        visibility=str(attributes.get("MessageVisibility") or body.get("MessageVisibility") or "ALL"),
+    )
+
+
+def _expiry(value: str | None) -> int:
+    try:
+        return int(datetime.fromisoformat((value or "").replace("Z", "+00:00")).timestamp())
+    except ValueError:
+        return 0  # unknown: treat as expired and renew when next used
+
+
+def _code(error: Exception) -> str:
+    return error.response.get("Error", {}).get("Code", "Unknown") if isinstance(error, ClientError) else type(error).__name__
+
+
+# --- the desk -----------------------------------------------------------------------------------
+class ContactMap:
+    """Contact id → chat, as one item per contact in the chats table (see the module docstring)."""
+
+    def __init__(self, chats_table):
+        self.table = chats_table
+
+    @staticmethod
+    def key(contact_id: str) -> dict:
+        return {"phone_number_id": CONTACT_MAP_PREFIX + contact_id, "wa_id": CONTACT_MAP_SORT}
+
+    def put(self, contact_id: str, chat_id: str, conversation_id: str, at: int) -> None:
+        self.table.put_item(Item={**self.key(contact_id), "chat_id": chat_id, "conversation_id": conversation_id, "created_at": at})
+
+    def chat_for(self, contact_id: str) -> str | None:
+        item = self.table.get_item(Key=self.key(contact_id), ConsistentRead=True).get("Item")
+        return (item or {}).get("chat_id")
+
+
+@dataclass
+class ConnectDesk:
+    conversations: Any  # coexist.store.conversations.ConversationStore
+    messages: Any  # coexist.store.messages.MessageStore
+    contacts: Any  # coexist.store.contacts.ContactStore
+    workflow: Any  # coexist.conversation.workflow.Workflow
+    outbox: Any  # coexist.outbound.outbox.Outbox
+    clients: Callable[[str], Any]  # "connect" | "connectparticipant" -> boto3 client
+    numbers_json: Callable[[], str]  # COEXIST_NUMBERS
+    metrics: Callable[[str], None] = lambda name: None
+    clock: Callable[[], float] = time.time
+    environ: Any = field(default_factory=lambda: os.environ)  # CONNECT_* defaults
+
+    def __post_init__(self):
+        self.contact_map = ContactMap(self.conversations.table)
+
+    def handles(self, phone_number_id: str) -> bool:
+        """Does this number hand escalations to Connect? (Only the provider is read here: a wrong
+        setting surfaces in the handoff, which then falls back to the built-in directory.)"""
+        try:
+            return humans_provider(phone_number_id, self.numbers_json()) == CONNECT
+        except (ValueError, AttributeError):
+            return False
+
+    def humans(self, phone_number_id: str) -> ConnectHumans | None:
+        return humans_for(phone_number_id, self.numbers_json(), self.environ)
+
+    # --- the workflow's steps ---------------------------------------------------------------------
+    def hand_over(self, chat_id: str, conversation_id: str) -> dict:
+        """Start the contact; {"handed": False} means: route with the built-in directory instead."""
+        chat = from_item_value(self.conversations.get(chat_id) or {})
+        number, _ = split_chat_id(chat_id) or ("", "")
+        # One handoff per escalation: a retried step repeats the same Connect calls (same tokens).
+        handoff_key = f"{conversation_id}\n{chat.get('queued_at') or ''}"
+        if chat.get("connect_handoff_key") == handoff_key and chat.get("connect_connection_token"):
+            return {"handed": True}
+        try:
+            humans = self.humans(number)
+        except ValueError:
+            humans = None
+        if humans is None:
+            self.metrics("ConnectHandoffFailed")
+            return {"handed": False, "reason": "configuration"}
+        contact_id = None
+        try:
+            started = self.clients("connect").start_chat_contact(**self._start_request(chat_id, chat, humans, handoff_key))
+            contact_id = started["ContactId"]
+            now = int(self.clock())
+            # The map first: once streaming starts, events may arrive at any moment.
+            self.contact_map.put(contact_id, chat_id, conversation_id, now)
+            self.conversations.update(
+                chat_id, mode=MODE, connect_contact_id=contact_id, connect_instance_id=humans.instance_id,
+                connect_conversation_id=conversation_id, connect_handoff_key=handoff_key, handed_to_connect_at=now,
+                connect_participant_token=started["ParticipantToken"],
+                remove=("connect_ended_at", "connect_agent_left_at", "connect_connection_token", "connect_connection_expires_at"),
+            )
+            self.clients("connect").start_contact_streaming(
+                InstanceId=humans.instance_id, ContactId=contact_id,
+                ChatStreamingConfiguration={"StreamingEndpointArn": humans.streaming_topic_arn},
+                ClientToken=client_token("stream", handoff_key),
+            )
+            self._connect_customer(chat_id, started["ParticipantToken"])
+        except (ClientError, BotoCoreError) as error:
+            # Rather the built-in directory than a customer nobody sees: undo, count, fall back.
+            self.metrics("ConnectHandoffFailed")
+            if contact_id:
+                self._stop(humans.instance_id, contact_id)
+            self.conversations.update(chat_id, mode="queued", remove=tuple(f for f in CONTACT_FIELDS if f != "connect_handoff_key"))
+            return {"handed": False, "reason": _code(error)}
+        self.metrics("ConversationHandedToConnect")
+        return {"handed": True}
+
+    def await_end(self, chat_id: str, conversation_id: str, token: str) -> None:
+        """Park the workflow until the contact ends. It may have ended already (the flow can end a
+        chat at once, e.g. out of hours): whoever comes second takes the token."""
+        self.conversations.park_token(chat_id, conversation_id, WAITING_FOR, token)
+        chat = self.conversations.get(chat_id) or {}
+        if chat.get("connect_ended_at"):
+            taken = self.conversations.take_token(chat_id, WAITING_FOR)
+            if taken:
+                self.workflow.succeed(taken, CLOSE)
+
+    def leave(self, chat_id: str, chat: dict) -> None:
+        """The conversation closes: end a contact still open (our timeout) and drop the credentials."""
+        if not chat.get("connect_contact_id"):
+            return
+        if not chat.get("connect_ended_at"):
+            self._stop(chat.get("connect_instance_id") or "", chat["connect_contact_id"])
+        self.conversations.update(chat_id, connect_ended_at=chat.get("connect_ended_at") or int(self.clock()), remove=CREDENTIALS)
+
+    # --- from ingest ----------------------------------------------------------------------------
+    @staticmethod
+    def is_active(chat: dict) -> bool:
+        """A contact of the live conversation holds the chat."""
+        return bool(chat.get("connect_contact_id")) and not chat.get("connect_ended_at") \
+            and chat.get("connect_conversation_id") == chat.get("conversation_id")
+
+    def relay(self, chat_id: str, message_id: str, chat: dict | None = None) -> str:
+        """Post a new customer message into the contact. Returns what happened."""
+        chat = from_item_value(chat if chat is not None else self.conversations.get(chat_id) or {})
+        if not self.is_active(chat):
+            return "not_in_connect"
+        message = from_item_value(self.messages.get(message_id) or {})
+        content = message_content(message) if message else "[message]"
+        token = chat.get("connect_connection_token")
+        try:
+            if not token or int(chat.get("connect_connection_expires_at") or 0) <= self.clock() + TOKEN_MARGIN_S:
+                token = self._connect_customer(chat_id, chat.get("connect_participant_token") or "")
+            try:
+                self._post(token, content, message_id)
+            except ClientError as error:
+                if _code(error) != "AccessDeniedException":
+                    raise
+                # The connection token was refused before its stated expiry: renew it once.
+                self._post(self._connect_customer(chat_id, chat.get("connect_participant_token") or ""), content, message_id)
+        except ClientError as error:
+            if _code(error) == "AccessDeniedException":
+                # Not even the participant token is accepted: the contact is over and we missed its end.
+                self._ended(chat_id)
+                return "connect_ended"
+            self.metrics("ConnectRelayFailed")  # the SDK retried already; the inbox keeps the message
+            return "relay_failed"
+        except BotoCoreError:
+            self.metrics("ConnectRelayFailed")
+            return "relay_failed"
+        self.metrics("ConnectMessageRelayed")
+        return "relayed_to_connect"
+
+    def _post(self, connection_token: str, content: str, message_id: str) -> None:
+        self.clients("connectparticipant").send_message(
+            ContentType="text/plain", Content=content[:CONTENT_MAX], ConnectionToken=connection_token,
+            ClientToken=client_token("relay", message_id),  # a redelivered message is posted once
+        )
+
+    # --- from the streaming topic ------------------------------------------------------------------
+    def apply(self, event: StreamEvent) -> str:
+        """One streaming event. Safe to repeat: replies are keyed by the event id, the end by the token."""
+        chat_id = next((c for c in map(self.contact_map.chat_for, event.contact_ids) if c), None)
+        if chat_id is None:
+            self.metrics("ConnectEventUnknownContact")
+            return "unknown_contact"
+        chat = from_item_value(self.conversations.get(chat_id) or {})
+        if chat.get("connect_contact_id") not in event.contact_ids:
+            return "stale_contact"  # a contact of an earlier handoff: it has no say over this one
+        if event.content_type == CHAT_ENDED:
+            self._ended(chat_id)
+            return "ended"
+        if event.content_type == PARTICIPANT_LEFT:
+            if event.role == AGENT:
+                # Noted, not the end: on a transfer the agent leaves and another joins; Connect
+                # reports the end of the chat itself (chat.ended).
+                self.conversations.update(chat_id, connect_agent_left_at=int(self.clock()))
+                return "agent_left"
+            return "ignored"
+        if event.type != "MESSAGE":
+            return "ignored"  # typing, joined, read receipts...
+        if event.role == CUSTOMER:
+            return "own_message"  # our relays (and the transcript) coming back
+        if event.visibility == AGENT or event.role not in (AGENT, SYSTEM):
+            return "ignored"
+        if event.content_type not in TEXT_CONTENT or not (event.content or "").strip():
+            self.metrics("ConnectReplyUnsupported")
+            return "unsupported"
+        if event.role == SYSTEM:
+            humans = self._humans_or_none(chat_id)
+            if not (humans and humans.relay_system_messages):
+                return "ignored"
+        return self._reply(chat_id, event)
+
+    def _reply(self, chat_id: str, event: StreamEvent) -> str:
+        source = "agent" if event.role == AGENT else "bot"
+        text = event.content.strip()
+        parts = [text[i:i + TEXT_MAX] for i in range(0, len(text), TEXT_MAX)]
+        try:
+            for n, part in enumerate(parts):
+                key = f"connect:{event.id or client_token('event', text)}" + (f":{n}" if n else "")
+                self.outbox.send(chat_id, parse_send_request({"type": "text", "text": part}), source=source,
+                                 idempotency_key=key, sent_by="amazon-connect")
+        except Refused:
+            # Outside the customer-service window a free-form reply is refused (ARCHITECTURE rule 2).
+            self.metrics("ConnectReplyRefused")
+            return "refused"
+        if source == "agent":
+            self.conversations.set_if_absent(chat_id, "first_human_reply_at", int(self.clock()))
+        self.metrics("ConnectReplySent")
+        return "sent"
+
+    # --- helpers ----------------------------------------------------------------------------------
+    def _start_request(self, chat_id: str, chat: dict, humans: ConnectHumans, handoff_key: str) -> dict:
+        number, wa_id = split_chat_id(chat_id) or ("", "")
+        name = display_name(self.contacts.get(number, wa_id)) or DEFAULT_DISPLAY_NAME
+        attributes = {
+            "channel": "whatsapp",
+            "phone_number_id": number,
+            "coexist_conversation_id": str(chat.get("conversation_id") or ""),
+            "customer_ref": customer_ref(chat_id, humans.reference_salt),
+        }
+        if chat.get("bot_intent"):
+            attributes["bot_intent"] = str(chat["bot_intent"])
+        if humans.share_customer_number:
+            attributes["customer_number"] = wa_id
+        request = {
+            "InstanceId": humans.instance_id,
+            "ContactFlowId": humans.contact_flow_id,
+            "Attributes": attributes,
+            "ParticipantDetails": {"DisplayName": name[:DISPLAY_NAME_MAX]},
+            "InitialMessage": {"ContentType": "text/plain", "Content": self._transcript(chat_id, chat, humans)},
+            "ClientToken": client_token("start", handoff_key),
+        }
+        if humans.chat_duration_minutes:
+            request["ChatDurationInMinutes"] = humans.chat_duration_minutes
+        return request
+
+    def _transcript(self, chat_id: str, chat: dict, humans: ConnectHumans) -> str:
+        started = int(chat.get("conversation_started_at") or 0)
+        # Newest first, a few more than needed: agent/app messages in between are not shown.
+        items, _ = index_page(self.messages.table, "by_chat", "chat_id", chat_id, humans.transcript_messages * 3, None, newest_first=True)
+        mine = [m for m in map(from_item_value, items) if int(m.get("timestamp") or 0) >= started]
+        return transcript_summary(mine, chat.get("bot_intent"), humans.transcript_messages, humans.transcript_chars)
+
+    def _connect_customer(self, chat_id: str, participant_token: str) -> str:
+        """A connection for the customer participant; its token is what SendMessage takes."""
+        created = self.clients("connectparticipant").create_participant_connection(
+            Type=["CONNECTION_CREDENTIALS"], ParticipantToken=participant_token, ConnectParticipant=True,
+        )
+        credentials = created["ConnectionCredentials"]
+        self.conversations.update(chat_id, connect_connection_token=credentials["ConnectionToken"],
+                                  connect_connection_expires_at=_expiry(credentials.get("Expiry")))
+        return credentials["ConnectionToken"]
+
+    def _ended(self, chat_id: str) -> None:
+        """The contact is over: note it, then end the workflow's wait if it is waiting already."""
+        self.conversations.set_if_absent(chat_id, "connect_ended_at", int(self.clock()))
+        token = self.conversations.take_token(chat_id, WAITING_FOR)
+        if token:
+            self.workflow.succeed(token, CLOSE)
+        self.metrics("ConnectContactEnded")
+
+    def _stop(self, instance_id: str, contact_id: str) -> None:
+        try:
+            self.clients("connect").stop_contact(InstanceId=instance_id, ContactId=contact_id)
+        except ClientError as error:
+            if _code(error) not in _GONE:
+                self.metrics("ConnectStopFailed")  # it ends on its own at ChatDurationInMinutes
+        except BotoCoreError:
+            self.metrics("ConnectStopFailed")
+
+    def _humans_or_none(self, chat_id: str) -> ConnectHumans | None:
+        number, _ = split_chat_id(chat_id) or ("", "")
+        try:
+            return self.humans(number)
+        except ValueError:
+            return None
