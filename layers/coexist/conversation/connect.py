@@ -49,7 +49,10 @@ CONTACT_MAP_PREFIX, CONTACT_MAP_SORT = "connect#", "contact"
 CONTENT_MAX = 16384  # SendMessage / InitialMessage content
 LINE_MAX = 300  # one transcript line; the summary keeps whole lines, newest first
 DISPLAY_NAME_MAX = 256  # ParticipantDetails.DisplayName
-TOKEN_MARGIN_S = 60  # a connection token this close to its expiry is renewed before use
+TOKEN_MARGIN_S = 60
+# The first message of a conversation is stamped by WhatsApp before the conversation starts (its
+# webhook arrives seconds later, rarely minutes): the transcript reaches back this much further.
+START_GRACE_S = 600  # a connection token this close to its expiry is renewed before use
 # What a chat carries while a contact holds it; removed when the contact ends (credentials first).
 CREDENTIALS = ("connect_participant_token", "connect_connection_token", "connect_connection_expires_at")
 CONTACT_FIELDS = ("connect_contact_id", "connect_instance_id", "connect_conversation_id", "connect_handoff_key",
@@ -446,7 +449,7 @@ class ConnectDesk:
         return request
 
     def _transcript(self, chat_id: str, chat: dict, humans: ConnectHumans) -> str:
-        started = int(chat.get("conversation_started_at") or 0)
+        started = int(chat.get("conversation_started_at") or 0) - START_GRACE_S
         # Newest first, a few more than needed: agent/app messages in between are not shown.
         items, _ = index_page(self.messages.table, "by_chat", "chat_id", chat_id, humans.transcript_messages * 3, None, newest_first=True)
         mine = [m for m in map(from_item_value, items) if int(m.get("timestamp") or 0) >= started]
