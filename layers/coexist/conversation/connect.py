@@ -319,8 +319,8 @@ class ConnectDesk:
 
     def leave(self, chat_id: str, chat: dict) -> None:
         """The conversation closes: end a contact still open (our timeout) and drop the credentials."""
-        if not chat.get("connect_contact_id"):
-            return
+        if not chat.get("connect_contact_id") or chat.get("connect_conversation_id") != chat.get("conversation_id"):
+            return  # no contact in this conversation (one of an earlier conversation is over already)
         if not chat.get("connect_ended_at"):
             self._stop(chat.get("connect_instance_id") or "", chat["connect_contact_id"])
         self.conversations.update(chat_id, connect_ended_at=chat.get("connect_ended_at") or int(self.clock()), remove=CREDENTIALS)
