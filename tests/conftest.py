@@ -20,6 +20,20 @@ from local.gateway import proxy_event
 from local.poller import sqs_event
 
 FIXTURES = Path(__file__).parent / "fixtures" / "meta"
+
+
+def _isolate_handler_metrics() -> None:
+    """Each function's Powertools metrics get their own store, as in their own Lambda process:
+    tests run the conversation function on moto's execution thread beside the others."""
+    import importlib
+
+    from local.lambdas import _isolate_metrics
+
+    for name in ("webhook", "ingest", "api", "sender", "templates", "conversation", "connect_events"):
+        _isolate_metrics(importlib.import_module(f"functions.{name}.handler"))
+
+
+_isolate_handler_metrics()
 APP_SECRET = "test-app-secret"
 VERIFY_TOKEN = "test-verify-token"
 API_TOKEN = "test-api-token"

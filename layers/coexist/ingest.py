@@ -133,6 +133,9 @@ def apply(found: Interpretation, inbox: Inbox, signals=None) -> IngestSummary:
     for message, is_new in zip(found.messages, _in_parallel(inbox.messages.record, found.messages)):
         if not is_new:
             summary.duplicates += 1
+            # Recorded by an earlier attempt that failed before the workflow heard of it: tell it now.
+            if signals is not None and message.source == "customer" and not inbox.messages.was_signalled(message.id):
+                new_customer_messages.append(message)
             continue
         summary.messages += 1
         if message.source == "customer":
@@ -155,6 +158,7 @@ def apply(found: Interpretation, inbox: Inbox, signals=None) -> IngestSummary:
         for message in sorted(new_customer_messages, key=lambda m: (m.timestamp, m.id)):
             if message.type not in NOT_CONVERSATION:
                 signals.customer_wrote(message.chat_id, message.id, reply_id(message))
+            inbox.messages.mark_signalled(message.id)
     for chunk in found.history_chunks:
         inbox.numbers.record_history_chunk(chunk)
     for declined in found.history_declined:

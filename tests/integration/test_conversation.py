@@ -87,9 +87,9 @@ def add_agent(agent_id: str, skills=("general",), available=True) -> None:
 
 def test_the_bot_answers_and_resolves_then_the_survey_score_is_stored(account):
     deliver(account, says("What are your opening hours?"))
-    wait_for(lambda: bot_messages(), what="the bot's answer")
+    wait_for(lambda: chat()["waiting_for"] == "customer", what="the bot to answer and wait")
+    assert bot_messages()
     assert chat()["mode"] == "bot" and chat()["bot_intent"] == "opening_hours"
-    assert wait_for(lambda: chat()["waiting_for"] == "customer", what="the bot to wait")
     deliver(account, says("thanks, bye"))
     wait_for(lambda: chat()["waiting_for"] == "survey", what="the survey")
     survey = bot_messages()[-1]
@@ -188,3 +188,26 @@ def test_a_chat_left_queued_or_just_answered_on_the_phone_does_not_restart_the_b
     time.sleep(0.5)
     assert executions(account) == [] and bot_messages() == []
     assert chat()["mode"] == "app"
+
+
+def test_a_failed_start_is_retried_with_the_record_and_the_conversation_still_begins(account, monkeypatch):
+    from coexist.conversation.workflow import Workflow
+
+    real_start = Workflow.start
+    failures = []
+
+    def flaky_start(self, name, chat_id):
+        if not failures:
+            failures.append(name)
+            raise ConnectionError("Step Functions unreachable")
+        return real_start(self, name, chat_id)
+
+    monkeypatch.setattr(Workflow, "start", flaky_start)
+    message = says("What are your opening hours?", wamid="wamid.retry-me")
+    from tests.integration.helpers import ingest_queued, post_webhook
+
+    assert post_webhook(message)["statusCode"] == 200
+    assert len(ingest_queued(account)[0]["batchItemFailures"]) == 1  # SQS will redeliver it
+    deliver(account, message)
+    wait_for(lambda: chat()["waiting_for"] == "customer", what="the bot to answer and wait")
+    assert failures and len(executions(account)) == 1 and bot_messages()

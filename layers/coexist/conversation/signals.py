@@ -50,6 +50,10 @@ class Signals:
         if chat.get("mode") != "bot":
             return "human_handles"  # an agent or the phone app has it; the inbox shows the message
         self.conversations.add_pending(chat_id, message_id)
+        if chat.get("conversation_id") == execution_name(chat_id, message_id):
+            # This message claimed the chat before, but starting the execution failed (the record is
+            # being retried): start it now; a start that did happen is refused by its name.
+            self.workflow.start(chat["conversation_id"], chat_id)
         if chat.get("waiting_for") == "customer":
             token = self.conversations.take_token(chat_id, "customer")
             if token:

@@ -38,17 +38,17 @@ class ConversationStore:
         return self.table.get_item(Key=chat_key(chat_id), ConsistentRead=True).get("Item")
 
     def add_pending(self, chat_id: str, message_id: str) -> dict:
-        """Queue a customer message for the bot; returns the chat as it is now."""
+        """Queue a customer message for the bot (a set: a retried signal adds it once)."""
         return self.table.update_item(
             Key=chat_key(chat_id),
-            UpdateExpression="SET pending_messages = list_append(if_not_exists(pending_messages, :empty), :id)",
-            ExpressionAttributeValues={":empty": [], ":id": [message_id]},
+            UpdateExpression="ADD pending_messages :id",
+            ExpressionAttributeValues={":id": {message_id}},
             ReturnValues="ALL_NEW",
         )["Attributes"]
 
     def take_pending(self, chat_id: str) -> list[str]:
         old = self.table.update_item(Key=chat_key(chat_id), UpdateExpression="REMOVE pending_messages", ReturnValues="ALL_OLD")
-        return list((old.get("Attributes") or {}).get("pending_messages", []))
+        return sorted((old.get("Attributes") or {}).get("pending_messages", set()))
 
     def claim(self, chat_id: str, conversation_id: str) -> bool:
         """Start a conversation on a chat that has no live one."""

@@ -253,6 +253,14 @@ class MessageStore:
             if link.get("link_to"):
                 self.apply_status(replace(update, message_id=link["link_to"], wa_id=None))
 
+    def mark_signalled(self, message_id: str) -> None:
+        """The conversation workflow has heard of this customer message."""
+        self.table.update_item(Key={"id": message_id}, UpdateExpression="SET signalled_at = if_not_exists(signalled_at, :now)",
+                               ExpressionAttributeValues={":now": int(time.time())})
+
+    def was_signalled(self, message_id: str) -> bool:
+        return "signalled_at" in (self.table.get_item(Key={"id": message_id}, ProjectionExpression="signalled_at").get("Item") or {})
+
     # --- outbound ---------------------------------------------------------------------------
     def create_outbound(self, item: dict) -> tuple[bool, dict]:
         """Store a message to send, once per id (the idempotency key). Returns (created, item)."""
