@@ -8,6 +8,7 @@ and 131056 errors the sandbox saw (target 0), and the time from the API's 202 to
 from __future__ import annotations
 
 import json
+import os
 import statistics
 import time
 import uuid
@@ -17,8 +18,9 @@ from tests.e2e.harness import API_TOKEN, start_local_mode
 
 WABA = "102290129340398"
 NUMBERS = {"coexistence": ("106540352242922", "15550783881", 20), "regular": ("106540352242923", "15550783882", 80)}
-RECIPIENTS = 200
-PER_RECIPIENT = 10
+RECIPIENTS = int(os.environ.get("BENCH_RECIPIENTS", 200))
+PER_RECIPIENT = int(os.environ.get("BENCH_PER_RECIPIENT", 10))
+BACKLOG = 40  # messages accepted but not yet sent, at most
 TEMPLATE = {"type": "template", "template": {"name": "appointment_reminder", "language": "en_US", "components": [
     {"type": "body", "parameters": [{"type": "text", "text": "Ada"}, {"type": "text", "text": "Tuesday 10:00"}]}]}}
 
@@ -52,10 +54,17 @@ def _run(local, number: str, display: str, customers: list[str], per_recipient: 
     chat_ids = [f"{number}_{c}" for c in customers]
     _wait(lambda: all(local.api_get(f"/chats/{c}").status == 200 for c in chat_ids[-3:]), 60)
     local.sandbox("POST", "/_sandbox/reset")
+    # Sending alone: status webhooks would make the emulator ingest three more records per message.
+    local.sandbox("POST", "/_sandbox/faults", {"statuses": False})
     jobs = [(chat_id, f"{chat_id}-{i}") for i in range(per_recipient) for chat_id in chat_ids]
-    with ThreadPoolExecutor(max_workers=8) as pool:
-        accepted = dict(pool.map(lambda job: _post(local, *job), jobs))
     total = len(jobs)
+    accepted: dict[str, float] = {}
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        for start in range(0, total, BACKLOG):
+            # Keep the backlog bounded: the emulator's FIFO queue costs O(queued messages) per call,
+            # which real SQS does not, and would otherwise dominate what is measured.
+            _wait(lambda: local.sandbox("GET", "/_sandbox/stats").json()["accepted"] >= start - BACKLOG, 600)
+            accepted.update(pool.map(lambda job: _post(local, *job), jobs[start : start + BACKLOG]))
     _wait(lambda: local.sandbox("GET", "/_sandbox/stats").json()["accepted"] >= total, 600)
     stats = local.sandbox("GET", "/_sandbox/stats").json()
     calls = {m["id"]: m["received_at"] for m in local.sandbox("GET", "/_sandbox/messages").json()["messages"] if m["phone_number_id"] == number}

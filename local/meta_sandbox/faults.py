@@ -8,6 +8,7 @@
                                                                   was sent all the same — the ambiguous case)
     {"status_order": "reverse", "duplicate_statuses": 1}          read before delivered before sent, twice each
     {"status_delays": [0.05, 0.1, 0.2]}
+    {"statuses": false}                                             accept messages, send no status webhooks
     {"clear": true}                                               back to no faults
 
 Keys may be combined in one document. Not thread-safe by itself: used under the sandbox's lock.
@@ -20,7 +21,7 @@ from dataclasses import dataclass
 
 from local.meta_sandbox.statuses import DEFAULT_DELAYS_S
 
-KNOWN_KEYS = {"recipient", "code", "times", "as", "http_5xx", "status", "timeouts", "seconds", "accept", "status_order", "duplicate_statuses", "status_delays", "clear"}
+KNOWN_KEYS = {"statuses", "recipient", "code", "times", "as", "http_5xx", "status", "timeouts", "seconds", "accept", "status_order", "duplicate_statuses", "status_delays", "clear"}
 
 
 @dataclass
@@ -49,6 +50,7 @@ class Faults:
         self.status_order = "in_order"
         self.duplicate_statuses = 0
         self.status_delays: tuple[float, float, float] = DEFAULT_DELAYS_S
+        self.send_statuses = True  # False: accept messages without status webhooks (benchmarks of sending alone)
 
     def configure(self, spec: dict) -> None:
         """Apply one knob document (see the module docstring); ValueError if it makes no sense."""
@@ -80,6 +82,8 @@ class Faults:
             if spec["status_order"] not in ("in_order", "reverse"):
                 raise ValueError("status_order is 'in_order' or 'reverse'")
             self.status_order = spec["status_order"]
+        if "statuses" in spec:
+            self.send_statuses = bool(spec["statuses"])
         if "duplicate_statuses" in spec:
             self.duplicate_statuses = max(0, int(spec["duplicate_statuses"]))
         if "status_delays" in spec:
@@ -118,4 +122,5 @@ class Faults:
             "status_order": self.status_order,
             "duplicate_statuses": self.duplicate_statuses,
             "status_delays": list(self.status_delays),
+            "statuses": self.send_statuses,
         }

@@ -232,13 +232,12 @@ class MetaSandbox:
                 "received_at": time.time(),
             }
         )
-        self.outbox.schedule(
-            statuses.plan(
+        if self.faults.send_statuses:
+            self.outbox.schedule(statuses.plan(
                 number, message_id, request.wa_id, request.template,
                 delays_s=self.faults.status_delays, order=self.faults.status_order,
                 duplicates=self.faults.duplicate_statuses, failure_code=fault.code if fault else None,
-            )
-        )
+            ))
         accepted: dict = {"id": message_id}
         if request.template is not None:
             accepted["message_status"] = "accepted"

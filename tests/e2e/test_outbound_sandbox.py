@@ -1,9 +1,6 @@
 """Local mode's outbound loop against its built-in Meta sandbox: an agent's reply leaves through
 the outbound queue and the sender, reaches the sandbox, and the sandbox's signed status webhooks
-come back through local mode's own webhook until the message reads as `read`.
-
-The sandbox and the templates sync are local mode's own; the sender and the send API belong to
-the outbound path, so those tests are skipped while that function cannot be imported."""
+come back through local mode's own webhook until the message reads as `read`."""
 
 from __future__ import annotations
 
@@ -34,11 +31,6 @@ def customer_text(wamid: str) -> bytes:
     return json.dumps({"object": "whatsapp_business_account", "entry": [{"id": WABA, "changes": [{"field": "messages", "value": value}]}]}).encode()
 
 
-def requires(local_mode, function: str) -> None:
-    if "NOT IMPORTABLE" in local_mode.output() and function in local_mode.output().split("NOT IMPORTABLE", 1)[1].splitlines()[0]:
-        pytest.skip(f"{function} is not importable in this checkout")
-
-
 def test_local_mode_announces_its_meta_sandbox(local_mode):
     assert local_mode.meta_sandbox and local_mode.meta_sandbox.startswith("http://127.0.0.1:")
     assert f"Meta sandbox   {local_mode.meta_sandbox}" in local_mode.output()
@@ -47,7 +39,6 @@ def test_local_mode_announces_its_meta_sandbox(local_mode):
 
 
 def test_templates_are_synced_from_the_sandbox_at_start(local_mode):
-    requires(local_mode, "coexist-templates")
     reply = local_mode.api_get(f"/templates?waba_id={WABA}")
 
     assert reply.status == 200
@@ -56,7 +47,6 @@ def test_templates_are_synced_from_the_sandbox_at_start(local_mode):
 
 
 def test_an_agent_reply_is_sent_through_the_sandbox_and_its_statuses_come_back(local_mode):
-    requires(local_mode, "coexist-sender")
     assert local_mode.post_webhook(customer_text("wamid.e2e-outbound-customer-1")).status == 200
     wait_until(lambda: local_mode.api_get(f"/chats/{CHAT}").status == 200)
 

@@ -83,8 +83,9 @@ class Outbox:
             if existing:
                 return Accepted(existing, created=False)
 
-        template = self._template(number, request)
-        refusal = policy.check(self._context(number, wa_id, chat_item, request, template))
+        number_item = self.inbox.numbers.get(number) or {}
+        template = self._template(number_item, request)
+        refusal = policy.check(self._context(number_item, wa_id, chat_item, request, template))
         if refusal:
             raise Refused(refusal)
 
@@ -124,17 +125,16 @@ class Outbox:
         self.inbox.chats.raise_last_message(number, wa_id, int(now))
         return Accepted(stored, created=True)
 
-    def _template(self, number: str, request) -> dict | None:
+    def _template(self, number_item: dict, request) -> dict | None:
         if not isinstance(request, TemplateRequest):
             return None
-        number_item = self.inbox.numbers.get(number) or {}
         waba = number_item.get("waba_id")
         if not waba:
             return None
         return self.templates.get(waba, request.template.name, request.template.language.code)
 
-    def _context(self, number: str, wa_id: str, chat_item: dict, request, template: dict | None) -> policy.SendContext:
-        number_item = self.inbox.numbers.get(number) or {}
+    def _context(self, number_item: dict, wa_id: str, chat_item: dict, request, template: dict | None) -> policy.SendContext:
+        number = number_item.get("phone_number_id", "")
         account = self.inbox.accounts.state(number_item["waba_id"]) if number_item.get("waba_id") else None
         state = coexistence_state_of(number_item, account)["state"] if number_item else "unknown"
         contact = self.inbox.contacts.get(number, wa_id) or {}
