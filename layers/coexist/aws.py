@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import queue
 import threading
 from functools import lru_cache
 
@@ -18,8 +19,9 @@ _CONFIG = Config(
     max_pool_connections=16,
 )
 
-_local = threading.local()
 _generation = 0
+_resources: "queue.SimpleQueue" = queue.SimpleQueue()
+_creating = threading.Lock()
 
 
 @lru_cache(maxsize=None)
@@ -28,31 +30,49 @@ def client(service: str):
     return boto3.client(service, config=_CONFIG)
 
 
-def _thread_dynamodb():
-    """boto3 resources are not thread-safe, so each thread builds its own from its own session."""
-    if getattr(_local, "generation", None) != _generation:
-        _local.dynamodb = boto3.session.Session().resource("dynamodb", config=_CONFIG)
-        _local.generation = _generation
-    return _local.dynamodb
+def _checkout():
+    """A DynamoDB resource no other thread is using (boto3 resources are not thread-safe).
+
+    Resources are pooled rather than kept per thread: local mode serves every HTTP request on a new
+    thread, and building a session per request would cost more than the request itself.
+    """
+    while True:
+        try:
+            generation, resource = _resources.get_nowait()
+        except queue.Empty:
+            with _creating:  # building sessions concurrently is not thread-safe either
+                return _generation, boto3.session.Session().resource("dynamodb", config=_CONFIG)
+        if generation == _generation:
+            return generation, resource
 
 
-class ThreadLocalTable:
-    """A DynamoDB Table usable from any thread (ingest writes in parallel)."""
+class SharedTable:
+    """A DynamoDB Table usable from any thread (ingest and the sender write in parallel): each call
+    borrows a resource from the pool for its duration."""
 
     def __init__(self, name: str):
         self.name = name
 
     def __getattr__(self, attribute: str):
-        tables = _local.__dict__.setdefault("tables", {})
-        key = (self.name, _generation)
-        if key not in tables:
-            tables[key] = _thread_dynamodb().Table(self.name)
-        return getattr(tables[key], attribute)
+        generation, resource = _checkout()
+        value = getattr(resource.Table(self.name), attribute)
+        if not callable(value) or attribute == "batch_writer":
+            # `meta` (its client is thread-safe) and the batch writer (it only uses that client).
+            _resources.put((generation, resource))
+            return value
+
+        def call(*args, **kwargs):
+            try:
+                return value(*args, **kwargs)
+            finally:
+                _resources.put((generation, resource))
+
+        return call
 
 
 @lru_cache(maxsize=None)
-def table(name: str) -> ThreadLocalTable:
-    return ThreadLocalTable(name)
+def table(name: str) -> SharedTable:
+    return SharedTable(name)
 
 
 def reset() -> None:

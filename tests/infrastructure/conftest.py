@@ -117,6 +117,15 @@ def actions_of_role(template, role_id: str) -> set[str]:
     return {action for s in statements_of_role(template, role_id) for action in s["Action"]}
 
 
+WRITES = {"dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:BatchWriteItem"}
+
+
+@pytest.fixture(scope="module")
+def cmk(synthesised) -> dict:
+    """The data stack's key, as the other stacks import it."""
+    return import_of(synthesised, synthesised.stacks.data.key, "Arn")
+
+
 def import_of(synthesised: SynthesisedApp, construct, attribute: str | None) -> dict:
     """How another stack's template refers to a data-stack value: Fn::ImportValue of its export."""
     logical_id = synthesised.logical_id(construct)

@@ -22,11 +22,6 @@ LAMBDA_TASK = re.compile(r"^arn:aws:states:::lambda:invoke(\.waitForTaskToken)?$
 
 
 @pytest.fixture(scope="module")
-def cmk(synthesised) -> dict:
-    return import_of(synthesised, synthesised.stacks.data.key, "Arn")
-
-
-@pytest.fixture(scope="module")
 def ids(synthesised) -> dict[str, str]:
     c, i = synthesised.stacks.conversations, synthesised.stacks.ingress
     return {

@@ -14,12 +14,6 @@ from .conftest import actions_of_role, import_of, statements_of_role
 pytestmark = pytest.mark.infra
 
 TABLE_ENV = {spec.env_var for spec in resources.TABLES}
-WRITES = {"dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:BatchWriteItem"}
-
-
-@pytest.fixture(scope="module")
-def cmk(synthesised) -> dict:
-    return import_of(synthesised, synthesised.stacks.data.key, "Arn")
 
 
 @pytest.fixture(scope="module")

@@ -13,16 +13,10 @@ from coexist.settings import Settings
 from stacks.constructs.shared_layer import FUNCTIONS
 from stacks.outbound_stack import TEMPLATES_TIMEOUT_S
 
-from .conftest import actions_of_role, import_of, statements_of_role
+from .conftest import WRITES, actions_of_role, import_of, statements_of_role
 
 pytestmark = pytest.mark.infra
 
-WRITES = {"dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:BatchWriteItem"}
-
-
-@pytest.fixture(scope="module")
-def cmk(synthesised) -> dict:
-    return import_of(synthesised, synthesised.stacks.data.key, "Arn")
 
 
 @pytest.fixture(scope="module")
