@@ -10,7 +10,6 @@ outbound queue), and this stack pages the ingress stack's alarm topic. The defin
 from __future__ import annotations
 
 from aws_cdk import Aws, Duration, Stack
-from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_stepfunctions as sfn
@@ -93,13 +92,7 @@ class ConversationsStack(Stack):
 
         self.unassigned_alarm = alarms.on_any_count(
             self, "ConversationUnassignedAlarm",
-            metric=cloudwatch.Metric(
-                namespace=resources.METRICS_NAMESPACE,
-                metric_name="ConversationUnassigned",
-                dimensions_map={"service": self.conversation.service_name},
-                statistic="Sum",
-                period=Duration.minutes(5),
-            ),
+            metric=self.conversation.count_metric("ConversationUnassigned"),
             alarm_topic=alarm_topic,
             description="A customer is waiting with nobody assigned: every routing round found no available "
             "agent with the skill (or nobody accepted). Pick the chat up in the inbox, or set agents available.",

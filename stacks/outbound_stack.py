@@ -8,7 +8,6 @@ other value: the ingress stack can be deployed first, and each stack builds its 
 from __future__ import annotations
 
 from aws_cdk import Aws, Duration, Stack
-from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_iam as iam
@@ -87,14 +86,7 @@ class OutboundStack(Stack):
         self._grant_social_messaging(config)
         self.circuit_alarm = alarms.on_any_count(
             self, "SenderCircuitOpenedAlarm",
-            metric=cloudwatch.Metric(
-                namespace=resources.METRICS_NAMESPACE,
-                metric_name="SenderCircuitOpened",
-                # Powertools' EMF output carries the service name as the `service` dimension.
-                dimensions_map={"service": self.sender.service_name},
-                statistic="Sum",
-                period=Duration.minutes(5),
-            ),
+            metric=self.sender.count_metric("SenderCircuitOpened"),
             alarm_topic=alarm_topic,
             description="Sending stopped for a number: Meta answered that the access token expired or is "
             "invalid (190) or that the number is blocked (368). Fix the token or the account; the "

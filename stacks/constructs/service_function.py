@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from aws_cdk import Aws, Duration
+from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
@@ -96,6 +97,17 @@ class ServiceFunction(Construct):
             # of this policy must name every action that needs it.
             self.role.add_to_principal_policy(iam.PolicyStatement(actions=list(task_token_actions), resources=["*"]))
         self._acknowledge(invoked_by, has_dead_letter_queue=dead_letter_queue is not None, task_token_actions=task_token_actions)
+
+    def count_metric(self, metric_name: str) -> cloudwatch.Metric:
+        """A count this function emits through Powertools (EMF names the service as the `service`
+        dimension), summed over five minutes: what its alarms watch."""
+        return cloudwatch.Metric(
+            namespace=resources.METRICS_NAMESPACE,
+            metric_name=metric_name,
+            dimensions_map={"service": self.service_name},
+            statistic="Sum",
+            period=Duration.minutes(5),
+        )
 
     def acknowledge_wildcard(self, finding: str, reason: str) -> None:
         """Waive one wildcard (an action family or an ARN pattern) that a grant_* call put in this
