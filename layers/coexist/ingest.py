@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pydantic import ValidationError
 
 from coexist.domain import coexistence
-from coexist.domain.interpret import interpret
+from coexist.domain.interpret import interpret, reply_id
 from coexist.domain.records import AccountEvent, Interpretation
 from coexist.intake import ARCHIVED, BODY_ATTRIBUTE, INLINE, why_not_an_envelope
 from coexist.meta.models import WebhookEnvelope
@@ -78,17 +78,6 @@ def _from_social_messaging(body: str, archive: Archive) -> dict:
 
 # Customer messages that are not someone talking to the business (reactions, system notices).
 NOT_CONVERSATION = frozenset({"reaction", "system"})
-
-
-def reply_id(message) -> str | None:
-    """The id of the tapped reply button, list row or template quick reply, if any."""
-    content = message.content if isinstance(message.content, dict) else {}
-    if message.type == "interactive":
-        chosen = content.get(content.get("type") or "") or {}
-        return chosen.get("id") if isinstance(chosen, dict) else None
-    if message.type == "button":
-        return content.get("payload")
-    return None
 
 
 def ingest(document: dict, inbox: Inbox, signals=None) -> IngestSummary:
@@ -157,7 +146,7 @@ def apply(found: Interpretation, inbox: Inbox, signals=None) -> IngestSummary:
             signals.business_app_replied(chat)
         for message in sorted(new_customer_messages, key=lambda m: (m.timestamp, m.id)):
             if message.type not in NOT_CONVERSATION:
-                signals.customer_wrote(message.chat_id, message.id, reply_id(message))
+                signals.customer_wrote(message.chat_id, message.id, reply_id(message.type, message.content))
             inbox.messages.mark_signalled(message.id)
     for chunk in found.history_chunks:
         inbox.numbers.record_history_chunk(chunk)

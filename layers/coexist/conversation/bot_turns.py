@@ -10,6 +10,7 @@ from coexist.bots.config import OPT_OUT, load_rules
 from coexist.bots.conversation import respond
 from coexist.bots.model import ESCALATE, RESOLVED, BotReply, BotTurn, BotUnavailable
 from coexist.conversation.steps import BotOutcome
+from coexist.domain.interpret import reply_id
 
 
 def reply_request(reply: BotReply) -> dict:
@@ -17,16 +18,6 @@ def reply_request(reply: BotReply) -> dict:
     if reply.buttons:
         return {"type": "interactive", "body": reply.text, "buttons": [{"id": i, "title": t} for i, t in reply.buttons]}
     return {"type": "text", "text": reply.text}
-
-
-def _reply_id(message: dict) -> str | None:
-    content = message.get("content") if isinstance(message.get("content"), dict) else {}
-    if message.get("type") == "interactive":
-        chosen = content.get(content.get("type") or "") or {}
-        return chosen.get("id") if isinstance(chosen, dict) else None
-    if message.get("type") == "button":
-        return content.get("payload")
-    return None
 
 
 class BotTurns:
@@ -44,7 +35,7 @@ class BotTurns:
         intent = chat.get("bot_intent")
         for message in sorted(messages, key=lambda m: (m.get("timestamp") or 0, m["id"])):
             turn = BotTurn(chat["phone_number_id"], chat["wa_id"], message.get("text"), message.get("type") or "unknown",
-                           _reply_id(message), failures, session)
+                           reply_id(message.get("type") or "", message.get("content")), failures, session)
             try:
                 outcome = respond(provider, turn, rules)
             except BotUnavailable:

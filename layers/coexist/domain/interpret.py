@@ -68,6 +68,17 @@ def message_text(message_type: str, content) -> str | None:
     return None
 
 
+def reply_id(message_type: str, content) -> str | None:
+    """The id of the tapped reply button, list row or template quick reply, if any."""
+    content = content if isinstance(content, dict) else {}
+    if message_type == "interactive":
+        chosen = content.get(content.get("type") or "") or {}
+        return chosen.get("id") if isinstance(chosen, dict) else None
+    if message_type == "button":
+        return content.get("payload")
+    return None
+
+
 def interpret(envelope: models.WebhookEnvelope) -> Interpretation:
     result = Interpretation()
     for entry in envelope.entry:
