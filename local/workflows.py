@@ -13,6 +13,7 @@ import io
 import json
 import logging
 import threading
+import time
 import traceback
 import zipfile
 from typing import Callable
@@ -23,7 +24,7 @@ from coexist.conversation.definition import render
 log = logging.getLogger("local")
 EXECUTE_STATE_MACHINES = {"stepfunctions": {"execute_state_machine": True}}
 
-_handlers: dict[str, Callable] = {}
+_handlers: dict[str, Callable | None] = {}  # None: retired with its account
 _installed = threading.Lock()
 
 
@@ -49,9 +50,9 @@ def install_lambda_dispatch() -> None:
 
         def invoke(self, function_name, qualifier, body, headers, response_headers):
             name = function_name.rsplit(":", 1)[-1] if function_name.startswith("arn:") else function_name
-            handler = _handlers.get(name)
-            if handler is None:
+            if name not in _handlers:
                 return original(self, function_name, qualifier, body, headers, response_headers)
+            handler = _handlers[name] or _retired
             event = json.loads(body or b"{}")
             try:
                 result = handler(event, _Context())
@@ -67,6 +68,53 @@ def install_lambda_dispatch() -> None:
 
 def register_function(name: str, handler: Callable) -> None:
     _handlers[name] = handler
+
+
+def _retired(_event: dict, _context: object) -> dict:
+    raise RuntimeError("this emulated account was torn down")
+
+
+def stop_workflows(session, join_timeout_s: float = 10.0) -> None:
+    """Stop every running execution and wait for moto's workers to leave.
+
+    moto runs executions on daemon threads that outlive `mock_aws`; one left waiting on a timer
+    would wake inside the next emulated account (same table names) and act on its chats. Retiring
+    the handlers makes any further step fail instead of writing anywhere, stopping interrupts the
+    Wait states, and releasing the task tokens ends the callbacks the executions park on (moto
+    reports those as timed out, so they end FAILED rather than ABORTED).
+    """
+    from moto.stepfunctions.parser.utils import TMP_THREADS
+
+    for name in _handlers:
+        _handlers[name] = None
+    sfn = session.client("stepfunctions")
+    for machine in sfn.list_state_machines()["stateMachines"]:
+        running = sfn.get_paginator("list_executions").paginate(
+            stateMachineArn=machine["stateMachineArn"], statusFilter="RUNNING")
+        for page in running:
+            for execution in page["executions"]:
+                sfn.stop_execution(executionArn=execution["executionArn"], cause="emulator shut down")
+    _release_parked_callbacks(session)
+    deadline = time.monotonic() + join_timeout_s
+    for worker in list(TMP_THREADS):
+        worker.join(timeout=max(0.0, deadline - time.monotonic()))
+    TMP_THREADS[:] = [worker for worker in TMP_THREADS if worker.is_alive()]
+    if TMP_THREADS:
+        log.warning("%d workflow threads still running after shutdown", len(TMP_THREADS))
+
+
+def _release_parked_callbacks(session) -> None:
+    """A stopped execution's `.waitForTaskToken` wait only ends at its timeout (hours); wake it."""
+    from moto.core import DEFAULT_ACCOUNT_ID
+    from moto.stepfunctions.parser.models import stepfunctions_parser_backends
+
+    backend = stepfunctions_parser_backends[DEFAULT_ACCOUNT_ID][session.region_name]
+    for machine in backend.state_machines:
+        for execution in machine.executions:
+            env = getattr(getattr(execution, "exec_worker", None), "env", None)
+            if env is not None:
+                for endpoint in list(env.callback_pool_manager._pool.values()):
+                    endpoint.interrupt_all()
 
 
 def create_conversation_workflow(session, prefix: str, handler: Callable | None = None) -> dict[str, str]:

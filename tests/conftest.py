@@ -88,16 +88,22 @@ def emulated_account(monkeypatch, config: dict | None = None, workflow: bool = F
         monkeypatch.setenv("POWERTOOLS_SERVICE_NAME", "coexist-test")
         monkeypatch.setenv("POWERTOOLS_TRACE_DISABLED", "true")
         wiring.reset()
-        yield SimpleNamespace(
-            env=env,
-            session=session,
-            sqs=session.client("sqs"),
-            s3=session.client("s3"),
-            dynamodb=session.resource("dynamodb"),
-            sfn=session.client("stepfunctions"),
-            queue_arn=queue_arn(session.client("sqs"), env["INBOUND_QUEUE_URL"]),
-        )
-        wiring.reset()
+        try:
+            yield SimpleNamespace(
+                env=env,
+                session=session,
+                sqs=session.client("sqs"),
+                s3=session.client("s3"),
+                dynamodb=session.resource("dynamodb"),
+                sfn=session.client("stepfunctions"),
+                queue_arn=queue_arn(session.client("sqs"), env["INBOUND_QUEUE_URL"]),
+            )
+        finally:
+            if workflow:
+                from local.workflows import stop_workflows
+
+                stop_workflows(session)
+            wiring.reset()
 
 
 @pytest.fixture

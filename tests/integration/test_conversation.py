@@ -211,3 +211,22 @@ def test_a_failed_start_is_retried_with_the_record_and_the_conversation_still_be
     deliver(account, message)
     wait_for(lambda: chat()["waiting_for"] == "customer", what="the bot to answer and wait")
     assert failures and len(executions(account)) == 1 and bot_messages()
+
+
+def test_leaving_an_emulated_account_stops_its_executions_so_none_wakes_in_the_next(account):
+    """moto's execution threads outlive the mock; a chat parked in one account must not be acted on
+    by its workflow once the next account (same table names) exists."""
+    from moto.stepfunctions.parser.utils import TMP_THREADS
+
+    from local.workflows import stop_workflows
+
+    deliver(account, says("What are your opening hours?"))
+    wait_for(lambda: chat()["waiting_for"] == "customer", what="the bot to park on the customer")
+    [execution] = executions(account)
+    parked = chat()
+
+    stop_workflows(account.session)
+
+    assert account.sfn.describe_execution(executionArn=execution["executionArn"])["status"] != "RUNNING"
+    assert not [worker for worker in TMP_THREADS if worker.is_alive()]
+    assert chat() == parked  # the timed-out wait did not run its catch (EndQuietly) against the chat
