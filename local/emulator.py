@@ -32,7 +32,7 @@ FAKE_AWS_ENV = {
     "AWS_SESSION_TOKEN": "testing",
 }
 DLQ_URL_ENV = "INBOUND_DLQ_URL"
-OUTBOUND_DLQ_URL_ENV = "OUTBOUND_DLQ_URL"
+OUTBOUND_DLQ_URL_ENV = resources.OUTBOUND_DLQ_ENV
 SOCIAL_TOPIC_ENV = "SOCIAL_MESSAGING_TOPIC_ARN"
 DLQ_RETENTION_S = 14 * 24 * 3600  # the SQS maximum: time to inspect and redrive a parked envelope
 

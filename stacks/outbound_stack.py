@@ -62,6 +62,7 @@ class OutboundStack(Stack):
                     resources.ACCOUNTS, resources.THROTTLE, resources.TEMPLATES,
                 ),
                 resources.OUTBOUND_QUEUE_ENV: self.outbound.queue.queue_url,
+                resources.OUTBOUND_DLQ_ENV: self.outbound.dead_letters.queue_url,
                 **config.graph_api_environment(access_token.secret_arn),
                 **config.numbers_environment(),
             },
@@ -80,8 +81,11 @@ class OutboundStack(Stack):
                 self.outbound.queue,
                 batch_size=resources.SENDER_BATCH_SIZE,
                 report_batch_item_failures=True,
+                max_concurrency=resources.SENDER_MAX_CONCURRENCY,
             )
         )
+        # A message whose attempts ran out is moved to the DLQ by the sender (with the reason).
+        self.outbound.dead_letters.grant_send_messages(self.sender.function)
         self.sender.acknowledge_data_key_families()  # the encrypted queue, like the tables
         self._grant_social_messaging(config)
         self.circuit_alarm = alarms.on_any_count(

@@ -2,7 +2,8 @@
 
 Records are grouped by message group (number#recipient): groups are sent in parallel, a group's
 messages strictly in order. When one must wait or retry, the rest of its group waits with it (its
-visibility is set to the same delay), so no customer's messages overtake each other.
+visibility is set to the same delay), so no customer's messages overtake each other. A message
+whose attempts ran out is failed and moved to the DLQ by the sender itself, and its group goes on.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 
 from coexist import aws, wiring
-from coexist.outbound.sender import CircuitOpened, Defer, Delivery, Retry
+from coexist.outbound.sender import CircuitOpened, Defer, Delivery, Park, Retry
 from coexist.resources import METRICS_NAMESPACE, OUTBOUND_MAX_RECEIVES
 from coexist.settings import settings
 
@@ -35,11 +36,43 @@ def _groups(records: list[dict]) -> list[list[dict]]:
     return list(groups.values())
 
 
-def _defer(records: list[dict], seconds: float) -> None:
+def _receive_count(record: dict) -> int:
+    return int(record.get("attributes", {}).get("ApproximateReceiveCount", "1"))
+
+
+def _hold(records: list[dict], seconds: float, reason: str) -> list[str]:
+    """Bring these records back after `seconds`; returns their ids (the batch's failures).
+
+    A record at its last receive goes to the DLQ after this one, whatever held it (its own wait or
+    the message ahead of it in its group): its message is failed first, so it says why."""
     visibility = min(MAX_VISIBILITY_S, max(1, math.ceil(seconds)))
     queue = settings().outbound_queue_url
     for record in records:
+        if _receive_count(record) >= OUTBOUND_MAX_RECEIVES:
+            message_id = _message_id(record)
+            if message_id:
+                wiring.inbox().messages.record_failure(message_id, f"retries_exhausted: {reason}", None)
         aws.client("sqs").change_message_visibility(QueueUrl=queue, ReceiptHandle=record["receiptHandle"], VisibilityTimeout=visibility)
+    return [record["messageId"] for record in records]
+
+
+def _message_id(record: dict) -> str | None:
+    try:
+        return json.loads(record["body"])["message_id"]
+    except (ValueError, KeyError, TypeError):
+        return None
+
+
+def _park(record: dict, reason: str) -> None:
+    """Into the DLQ (FIFO: same group), so an operator sees it and can redrive it."""
+    attributes = record.get("attributes", {})
+    aws.client("sqs").send_message(
+        QueueUrl=settings().outbound_dlq_url,
+        MessageBody=record["body"],
+        MessageGroupId=attributes.get("MessageGroupId", record["messageId"]),
+        MessageDeduplicationId=record["messageId"],
+        MessageAttributes={"reason": {"DataType": "String", "StringValue": f"retries_exhausted: {reason}"}},
+    )
 
 
 def _send_group(records: list[dict], context) -> list[str]:
@@ -48,25 +81,28 @@ def _send_group(records: list[dict], context) -> list[str]:
     for index, record in enumerate(records):
         rest = records[index:]
         if context.get_remaining_time_in_millis() < SAFETY_MARGIN_MS:
-            _defer(rest, 1)
-            return [r["messageId"] for r in rest]
-        receive_count = int(record.get("attributes", {}).get("ApproximateReceiveCount", "1"))
-        message_id = json.loads(record["body"])["message_id"]
+            return _hold(rest, 1, "function time ran out")
+        message_id = _message_id(record)
         try:
-            report = sender.deliver(Delivery(message_id, receive_count))
+            if message_id is None:
+                raise ValueError("outbound record without a message_id")
+            report = sender.deliver(Delivery(message_id, _receive_count(record)))
+        except Park as parked:
+            metrics.add_metric(name="SenderParked", unit=MetricUnit.Count, value=1)
+            logger.warning("send parked", extra={"message_id": message_id, "reason": parked.reason})
+            try:
+                _park(record, parked.reason)
+            except Exception:  # the message is already failed, with its reason, on the chat
+                logger.exception("parking in the DLQ failed", extra={"message_id": message_id})
+            continue
         except Defer as deferral:
             _count(deferral)
-            if isinstance(deferral, Retry) and receive_count >= OUTBOUND_MAX_RECEIVES:
-                # The queue parks it in the DLQ after this receive; the message says why.
-                wiring.inbox().messages.record_failure(message_id, f"retries_exhausted: {deferral.reason}", None)
             logger.info("send deferred", extra={"message_id": message_id, "reason": deferral.reason, "seconds": round(deferral.seconds, 2)})
-            _defer(rest, deferral.seconds)
-            return [r["messageId"] for r in rest]
+            return _hold(rest, deferral.seconds, deferral.reason)
         except Exception:
             logger.exception("send crashed", extra={"message_id": message_id})
             metrics.add_metric(name="SenderCrashed", unit=MetricUnit.Count, value=1)
-            _defer(rest, 5)
-            return [r["messageId"] for r in rest]
+            return _hold(rest, 5, "sender error")
         metrics.add_metric(name=f"Sender{report.outcome.title()}", unit=MetricUnit.Count, value=1)
         if report.outcome == "failed":
             logger.info("send failed", extra={"message_id": message_id, "reason": report.reason})

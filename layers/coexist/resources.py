@@ -158,7 +158,12 @@ INGEST_TIMEOUT_S = 30
 # keep their order while different customers are sent in parallel.
 OUTBOUND_QUEUE_ENV = "OUTBOUND_QUEUE_URL"
 OUTBOUND_VISIBILITY_TIMEOUT_S = 60  # six times the sender's timeout
-OUTBOUND_MAX_RECEIVES = 10  # transient Meta/network errors are retried this often, then parked
+OUTBOUND_DLQ_ENV = "OUTBOUND_DLQ_URL"
+# Every receive counts, deferrals too (a slot not yet due, an open circuit), so this is only the net
+# under a message the sender cannot even handle; its own budget for retrying Meta is the one below.
+OUTBOUND_MAX_RECEIVES = 50
+OUTBOUND_MAX_SEND_ATTEMPTS = 10  # calls to Meta that failed transiently, then the message is parked
+SENDER_MAX_CONCURRENCY = 10  # instances per deployment; pacing is shared, this bounds the bucket's contention
 SENDER_BATCH_SIZE = 10  # the FIFO maximum
 SENDER_TIMEOUT_S = 10
 

@@ -32,6 +32,7 @@ class Settings:
     archive_bucket: str = "coexist-archive"
     inbound_queue_url: str = ""
     outbound_queue_url: str = ""
+    outbound_dlq_url: str = ""
     # The Cloud API: base URL and version from config so a new version is a setting, not a release.
     graph_api_base_url: str = "https://graph.facebook.com"
     graph_api_version: str = "v24.0"
@@ -68,6 +69,7 @@ class Settings:
             "archive_bucket": resources.ARCHIVE_BUCKET_ENV,
             "inbound_queue_url": resources.INBOUND_QUEUE_ENV,
             "outbound_queue_url": resources.OUTBOUND_QUEUE_ENV,
+            "outbound_dlq_url": resources.OUTBOUND_DLQ_ENV,
             "graph_api_base_url": "GRAPH_API_BASE_URL",
             "graph_api_version": "GRAPH_API_VERSION",
             "access_token_arn": "WHATSAPP_ACCESS_TOKEN_ARN",

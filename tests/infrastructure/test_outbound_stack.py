@@ -134,6 +134,7 @@ def test_sender_consumes_the_fifo_queue_in_batches_with_partial_failures(synthes
             "FunctionName": {"Ref": ids["sender"]},
             "BatchSize": resources.SENDER_BATCH_SIZE,
             "FunctionResponseTypes": ["ReportBatchItemFailures"],
+            "ScalingConfig": {"MaximumConcurrency": resources.SENDER_MAX_CONCURRENCY},
         },
     )
     synthesised.outbound.resource_count_is("AWS::Lambda::EventSourceMapping", 1)
@@ -148,7 +149,13 @@ def test_sender_can_defer_messages_on_the_outbound_queue(synthesised, ids):
     on_queue = [s for s in statements if s["Resource"] == {"Fn::GetAtt": [ids["queue"], "Arn"]}]
     actions = {a for s in on_queue for a in s["Action"]}
     assert {"sqs:ChangeMessageVisibility", "sqs:ReceiveMessage", "sqs:DeleteMessage"} <= actions
-    assert "sqs:SendMessage" not in actions_of_role(synthesised.outbound, ids["sender_role"])
+    assert "sqs:SendMessage" not in actions
+
+
+def test_sender_parks_messages_in_the_dlq_and_sends_nowhere_else(synthesised, ids):
+    statements = statements_of_role(synthesised.outbound, ids["sender_role"])
+    sending = [s for s in statements if "sqs:SendMessage" in s["Action"]]
+    assert [s["Resource"] for s in sending] == [{"Fn::GetAtt": [ids["dlq"], "Arn"]}]
 
 
 def test_sender_environment(synthesised, ids):
@@ -160,6 +167,7 @@ def test_sender_environment(synthesised, ids):
     ):
         assert env[spec.env_var] == config.table_name(spec.logical_id), spec.env_var
     assert env[resources.OUTBOUND_QUEUE_ENV] == {"Ref": ids["queue"]}
+    assert env[resources.OUTBOUND_DLQ_ENV] == {"Ref": ids["dlq"]}
     assert env["GRAPH_API_BASE_URL"] == "https://graph.facebook.com"
     assert env["GRAPH_API_VERSION"] == "v24.0"
     assert env["WHATSAPP_ACCESS_TOKEN_ARN"] == import_of(synthesised, synthesised.stacks.data.secrets["access_token"], None)

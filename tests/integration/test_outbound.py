@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import threading
 import time
@@ -82,6 +83,7 @@ def run_sender(aws, rounds: int = 5) -> list[dict]:
             if m["MessageId"] not in failed:
                 aws.sqs.delete_message(QueueUrl=aws.env["OUTBOUND_QUEUE_URL"], ReceiptHandle=m["ReceiptHandle"])
         results.append(result)
+        aws.last_results = result
     return results
 
 
@@ -252,19 +254,50 @@ def test_rate_limit_and_5xx_come_back_later_and_the_reason_is_kept(aws, cloud):
 
 
 def _make_visible(aws):
-    """Skip a deferral's wait: make the last received (and deferred) messages visible now."""
+    """Skip a deferral's wait: make the last received messages that were deferred visible now."""
+    deferred = {f["itemIdentifier"] for f in aws.last_results["batchItemFailures"]}
     for m in aws.last_outbound:
-        aws.sqs.change_message_visibility(QueueUrl=aws.env["OUTBOUND_QUEUE_URL"], ReceiptHandle=m["ReceiptHandle"], VisibilityTimeout=0)
+        if m["MessageId"] in deferred:
+            aws.sqs.change_message_visibility(QueueUrl=aws.env["OUTBOUND_QUEUE_URL"], ReceiptHandle=m["ReceiptHandle"], VisibilityTimeout=0)
 
 
-def test_transient_errors_until_the_last_receive_fail_the_message_with_the_reason(aws, cloud, monkeypatch):
+def test_when_the_attempts_run_out_the_message_fails_is_parked_with_its_reason_and_its_group_goes_on(aws, cloud):
+    from coexist.resources import OUTBOUND_MAX_SEND_ATTEMPTS
+
     open_window(aws)
-    cloud.script = [SendResult(http_status=500)]
-    _, body = post({"type": "text", "text": "x"})
-    monkeypatch.setattr(sender_function, "OUTBOUND_MAX_RECEIVES", 1)
-    run_sender(aws, rounds=1)
-    item = aws.dynamodb.Table(aws.env["MESSAGES_TABLE"]).get_item(Key={"id": body["id"]})["Item"]
+    cloud.script = [SendResult(http_status=500)] * OUTBOUND_MAX_SEND_ATTEMPTS
+    _, first = post({"type": "text", "text": "x"}, key="first")
+    _, second = post({"type": "text", "text": "y"}, key="second")
+    for attempt in range(1, OUTBOUND_MAX_SEND_ATTEMPTS):
+        run_sender(aws, rounds=1)
+        assert message(CHAT, first["id"])["status"] == "queued", attempt
+        _make_visible(aws)
+    run_sender(aws, rounds=1)  # the last attempt: parked, and the customer's next message is sent
+    item = aws.dynamodb.Table(aws.env["MESSAGES_TABLE"]).get_item(Key={"id": first["id"]})["Item"]
     assert item["status"] == "failed" and item["failure_reason"] == "retries_exhausted: meta_unavailable"
+    assert int(item["attempts"]) == OUTBOUND_MAX_SEND_ATTEMPTS
+    assert message(CHAT, second["id"])["status"] == "accepted"
+    [parked] = aws.sqs.receive_message(
+        QueueUrl=aws.env["OUTBOUND_DLQ_URL"], MessageAttributeNames=["All"], AttributeNames=["All"]).get("Messages", [])
+    assert json.loads(parked["Body"])["message_id"] == first["id"]
+    assert parked["MessageAttributes"]["reason"]["StringValue"] == "retries_exhausted: meta_unavailable"
+    assert parked["Attributes"]["MessageGroupId"] == aws.last_outbound[0]["Attributes"]["MessageGroupId"]
+    assert queued(aws) == []
+
+
+def test_a_message_still_waiting_at_the_queues_last_receive_is_failed_with_the_reason(aws, cloud, monkeypatch):
+    """The queue's own net (deferrals are receives too): whatever held it, the message says why."""
+    open_window(aws)
+    cloud.script = [SendResult(http_status=401, error_code=190, error_title="Error validating access token")]
+    _, first = post({"type": "text", "text": "one"}, key="1")
+    _, second = post({"type": "text", "text": "two"}, key="2")
+    run_sender(aws, rounds=1)  # the token error opens the circuit; the second message waits
+    monkeypatch.setattr(sender_function, "OUTBOUND_MAX_RECEIVES", 2)
+    _make_visible(aws)
+    run_sender(aws, rounds=1)
+    for held in (first, second):  # the one the circuit holds, and the one queued behind it
+        item = aws.dynamodb.Table(aws.env["MESSAGES_TABLE"]).get_item(Key={"id": held["id"]})["Item"]
+        assert item["status"] == "failed" and item["failure_reason"].startswith("retries_exhausted: circuit open")
 
 
 def test_token_error_opens_the_circuit_and_holds_the_numbers_queue(aws, cloud):
@@ -293,6 +326,44 @@ def test_a_customers_messages_keep_their_order_when_one_must_wait(aws, cloud):
     run_sender(aws)
     assert [p["text"]["body"] for _, p, _ in cloud.sent] == ["m0", "m0", "m1", "m2"]
     assert [message(CHAT, i)["status"] for i in ids] == ["accepted"] * 3
+
+
+def test_a_backlog_waits_in_reserved_slots_and_each_message_comes_back_once(aws, cloud, monkeypatch):
+    """Far-off slots are reserved and kept on the message: when it comes back it is sent in its
+    slot, without racing the rest of the backlog for the next free one (which would bring every
+    waiting message back again and again, until the queue gave up on it)."""
+    from coexist.outbound.sender import MAX_INLINE_WAIT_S
+
+    now = 1_000_000.0
+    sender = wiring.sender()
+    real_settings = sender.number_settings
+    slow = lambda number: dataclasses.replace(real_settings(number), throughput_mps=1)  # noqa: E731
+    monkeypatch.setattr(sender, "number_settings", slow)
+    monkeypatch.setattr(sender, "clock", lambda: now)
+    monkeypatch.setattr(sender, "sleep", lambda _seconds: None)
+    monkeypatch.setattr(wiring.throttle(), "clock", lambda: now)
+    period_s = slow(NUMBER).number_rate.period_us / 1e6
+    customers = [f"1650555{i:04d}" for i in range(8)]
+    for customer in customers:
+        deliver(aws, text_message(f"wamid.open-{customer}", int(time.time()), sender=customer))
+    sent = {post({"type": "text", "text": "hi"}, chat=f"{NUMBER}_{c}")[1]["id"]: f"{NUMBER}_{c}" for c in customers}
+
+    run_sender(aws, rounds=1)  # all eight at one instant: the first slots fit the in-process wait
+    items = {i: aws.dynamodb.Table(aws.env["MESSAGES_TABLE"]).get_item(Key={"id": i})["Item"] for i in sent}
+    inline = int(MAX_INLINE_WAIT_S // period_s) + 1
+    assert sum(item["status"] == "accepted" for item in items.values()) == inline
+    held = sorted(int(item["send_slot_ms"]) for item in items.values() if item["status"] == "queued")
+    assert len(held) == 8 - inline
+    assert all(abs((b - a) / 1000 - period_s) < 0.002 for a, b in zip(held, held[1:]))  # one slot each, in a row
+    bucket = lambda: wiring.throttle().table.get_item(Key={"bucket_id": f"number#{NUMBER}"})["Item"]["tat"]  # noqa: E731
+    reserved_until = bucket()
+
+    now = held[-1] / 1000  # every held slot is due
+    _make_visible(aws)
+    run_sender(aws, rounds=1)
+    assert [message(chat, i)["status"] for i, chat in sent.items()] == ["accepted"] * 8
+    assert bucket() == reserved_until  # they came back to their own slots and took no others
+    assert len(cloud.sent) == 8
 
 
 def test_pacing_slots_are_shared_and_never_handed_out_twice(aws):

@@ -1,8 +1,11 @@
 """Sending one queued message: circuit, pacing, the call to Meta, and what Meta's answer means.
 
 The sender never fails a message for want of throughput: it waits for its slot (briefly, in
-process) or asks for the message to come back later (`Defer`). Transient errors come back with
-backoff (`Retry`) until the queue parks them in its DLQ; the reason is kept on the message.
+process) or reserves a later one, keeps it on the message and asks for the message to come back
+when it is due (`Defer`) — so a backlog drains in slot order and each message waits once, instead
+of every waiting message racing for the next free slot on every receive. Transient errors come
+back with backoff (`Retry`) until the attempts run out (`Park`: failed, moved to the DLQ with the
+reason).
 """
 
 from __future__ import annotations
@@ -18,10 +21,12 @@ from coexist.inbox import Inbox
 from coexist.outbound.graph import SendResult
 from coexist.outbound.numbers import GRAPH, NumberSettings
 from coexist.outbound.requests import graph_payload, parse_send_request
+from coexist.resources import OUTBOUND_MAX_SEND_ATTEMPTS
 from coexist.store.items import from_item_value
 from coexist.store.throttle import Throttle
 
 MAX_INLINE_WAIT_S = 2.0  # longer waits go back to the queue instead of holding the function
+MAX_SLOT_AHEAD_S = 6 * 3600  # reserve at most this far ahead (SQS hides a message for 12 h at most)
 CIRCUIT_COOL_DOWN_S = 300
 BACK_OFF_BASE_S = 2.0
 MAX_BACK_OFF_S = 300
@@ -89,7 +94,8 @@ class Sender:
             raise Defer(max(1.0, circuit["open_until"] - self.clock()), f"circuit open: {circuit['reason']}")
 
         settings = self.number_settings(number)
-        self._wait_for_slot(f"number#{number}", settings.number_rate, "number throughput")
+        self._wait_for_number_slot(delivery.message_id, item, settings)
+        # One message of a pair is in flight at a time (its FIFO group), so this bucket has no race.
         self._wait_for_slot(f"pair#{number}#{wa_id}", settings.pair_rate, "recipient pair limit")
 
         request = parse_send_request(item["request"])
@@ -100,6 +106,22 @@ class Sender:
             self.inbox.messages.link_wamid(result.wamid, delivery.message_id)
             return SendReport("sent", wamid=result.wamid)
         return self._handle_error(delivery, item, result)
+
+    def _wait_for_number_slot(self, message_id: str, item: dict, settings: NumberSettings) -> None:
+        held_ms = item.get("send_slot_ms")
+        if held_ms is not None:
+            wait_s = held_ms / 1000 - self.clock()
+        else:
+            slot = self.throttle.take(f"number#{settings.phone_number_id}", settings.number_rate, MAX_SLOT_AHEAD_S)
+            if not slot.granted:
+                raise Defer(slot.wait_s, "waiting for number throughput")
+            wait_s = slot.wait_s
+            if wait_s > MAX_INLINE_WAIT_S:
+                self.inbox.messages.hold_send_slot(message_id, slot.at_s)
+        if wait_s > MAX_INLINE_WAIT_S:
+            raise Defer(wait_s, "waiting for number throughput")
+        if wait_s > 0:
+            self.sleep(wait_s)
 
     def _wait_for_slot(self, bucket: str, rate, what: str) -> None:
         slot = self.throttle.take(bucket, rate, MAX_INLINE_WAIT_S)
@@ -130,14 +152,25 @@ class Sender:
                     int(self.clock()),
                 )
             return SendReport("failed", verdict.reason)
-        self.inbox.messages.record_attempt_error(message_id, verdict.reason, error)
+        attempts = self.inbox.messages.record_attempt_error(message_id, verdict.reason, error)
         if verdict.action is Action.STOP_NUMBER:
             # Every queued message of this number would fail the same way: stop and alarm.
             self.throttle.open_circuit(item["phone_number_id"], verdict.reason, CIRCUIT_COOL_DOWN_S)
             raise CircuitOpened(CIRCUIT_COOL_DOWN_S, verdict.reason)
+        if attempts >= OUTBOUND_MAX_SEND_ATTEMPTS:
+            self.inbox.messages.record_failure(message_id, f"retries_exhausted: {verdict.reason}", error)
+            raise Park(verdict.reason)
         if verdict.action is Action.BACK_OFF:
-            raise Defer(backoff_s(delivery.receive_count), verdict.reason)
-        raise Retry(backoff_s(delivery.receive_count), verdict.reason)
+            raise Defer(backoff_s(attempts), verdict.reason)
+        raise Retry(backoff_s(attempts), verdict.reason)
+
+
+class Park(Exception):
+    """Meta kept failing this message transiently: it is failed, and moved to the DLQ for a look."""
+
+    def __init__(self, reason: str):
+        super().__init__(reason)
+        self.reason = reason
 
 
 class CircuitOpened(Defer):

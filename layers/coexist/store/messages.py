@@ -331,12 +331,24 @@ class MessageStore:
             ExpressionAttributeValues=values,
         )
 
-    def record_attempt_error(self, message_id: str, reason: str, error: dict | None) -> None:
-        """A retryable failure: kept on the message so a parked (DLQ) message says why."""
+    def record_attempt_error(self, message_id: str, reason: str, error: dict | None) -> int:
+        """A retryable failure, kept on the message so a parked (DLQ) message says why. The
+        throughput slot it held is spent. Returns how many attempts have failed so far."""
+        updated = self.table.update_item(
+            Key={"id": message_id},
+            UpdateExpression="SET last_error = :e, attempts = if_not_exists(attempts, :zero) + :one REMOVE send_slot_ms",
+            ExpressionAttributeValues={":e": to_item_value({"reason": reason, **(error or {})}), ":zero": 0, ":one": 1},
+            ReturnValues="UPDATED_NEW",
+        )
+        return int(updated["Attributes"]["attempts"])
+
+    def hold_send_slot(self, message_id: str, at_s: float) -> None:
+        """The number's throughput slot reserved for this message, kept until it is sent: when the
+        message comes back it uses this slot instead of queueing for another one."""
         self.table.update_item(
             Key={"id": message_id},
-            UpdateExpression="SET last_error = :e, attempts = if_not_exists(attempts, :zero) + :one",
-            ExpressionAttributeValues={":e": to_item_value({"reason": reason, **(error or {})}), ":zero": 0, ":one": 1},
+            UpdateExpression="SET send_slot_ms = :at",
+            ExpressionAttributeValues={":at": int(at_s * 1000)},
         )
 
     # --- reads ------------------------------------------------------------------------------
