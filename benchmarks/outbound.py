@@ -52,7 +52,13 @@ def _wamids(local, chat_ids: list[str]) -> dict[str, str]:
 def _run(local, number: str, display: str, customers: list[str], per_recipient: int) -> dict:
     assert local.post_webhook(_history_seed(number, display, customers)).status == 200
     chat_ids = [f"{number}_{c}" for c in customers]
-    _wait(lambda: all(local.api_get(f"/chats/{c}").status == 200 for c in chat_ids[-3:]), 60)
+    missing = list(chat_ids)  # the history import writes its threads in parallel: wait for every chat
+
+    def all_imported() -> bool:
+        missing[:] = [c for c in missing if local.api_get(f"/chats/{c}").status != 200]
+        return not missing
+
+    _wait(all_imported, 120)
     local.sandbox("POST", "/_sandbox/reset")
     # Sending alone: status webhooks would make the emulator ingest three more records per message.
     local.sandbox("POST", "/_sandbox/faults", {"statuses": False})
