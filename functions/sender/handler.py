@@ -16,6 +16,7 @@ from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 
 from coexist import aws, wiring
+from coexist.domain.send_errors import retries_exhausted
 from coexist.outbound.sender import CircuitOpened, Defer, Delivery, Park, Retry
 from coexist.resources import METRICS_NAMESPACE, OUTBOUND_MAX_RECEIVES
 from coexist.settings import settings
@@ -51,7 +52,7 @@ def _hold(records: list[dict], seconds: float, reason: str) -> list[str]:
         if _receive_count(record) >= OUTBOUND_MAX_RECEIVES:
             message_id = _message_id(record)
             if message_id:
-                wiring.inbox().messages.record_failure(message_id, f"retries_exhausted: {reason}", None)
+                wiring.inbox().messages.record_failure(message_id, retries_exhausted(reason), None)
         aws.client("sqs").change_message_visibility(QueueUrl=queue, ReceiptHandle=record["receiptHandle"], VisibilityTimeout=visibility)
     return [record["messageId"] for record in records]
 
@@ -71,7 +72,7 @@ def _park(record: dict, reason: str) -> None:
         MessageBody=record["body"],
         MessageGroupId=attributes.get("MessageGroupId", record["messageId"]),
         MessageDeduplicationId=record["messageId"],
-        MessageAttributes={"reason": {"DataType": "String", "StringValue": f"retries_exhausted: {reason}"}},
+        MessageAttributes={"reason": {"DataType": "String", "StringValue": retries_exhausted(reason)}},
     )
 
 

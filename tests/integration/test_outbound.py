@@ -284,6 +284,26 @@ def test_when_the_attempts_run_out_the_message_fails_is_parked_with_its_reason_a
     assert parked["Attributes"]["MessageGroupId"] == aws.last_outbound[0]["Attributes"]["MessageGroupId"]
     assert queued(aws) == []
 
+    # An operator redrives it (Meta is fine again): it is queued with a fresh budget and sent.
+    aws.sqs.send_message(QueueUrl=aws.env["OUTBOUND_QUEUE_URL"], MessageBody=parked["Body"],
+                         MessageGroupId=parked["Attributes"]["MessageGroupId"], MessageDeduplicationId="redrive-1")
+    run_sender(aws, rounds=1)
+    item = aws.dynamodb.Table(aws.env["MESSAGES_TABLE"]).get_item(Key={"id": first["id"]})["Item"]
+    assert item["status"] == "accepted" and int(item["attempts"]) == 0 and "failure_reason" not in item
+    assert len(cloud.sent) == OUTBOUND_MAX_SEND_ATTEMPTS + 2  # the second message once, the redriven one once more
+
+
+def test_a_redelivered_message_that_meta_failed_for_good_is_not_sent_again(aws, cloud):
+    open_window(aws)
+    cloud.script = [SendResult(http_status=400, error_code=131047, error_title="Re-engagement message")]
+    _, body = post({"type": "text", "text": "x"})
+    [record] = queued(aws)
+    run_sender(aws, rounds=1)
+    aws.sqs.send_message(QueueUrl=aws.env["OUTBOUND_QUEUE_URL"], MessageBody=record["Body"],
+                         MessageGroupId=record["Attributes"]["MessageGroupId"], MessageDeduplicationId="again")
+    run_sender(aws, rounds=1)
+    assert message(CHAT, body["id"])["status"] == "failed" and len(cloud.sent) == 1
+
 
 def test_a_message_still_waiting_at_the_queues_last_receive_is_failed_with_the_reason(aws, cloud, monkeypatch):
     """The queue's own net (deferrals are receives too): whatever held it, the message says why."""

@@ -13,6 +13,14 @@ class Action(str, Enum):
     STOP_NUMBER = "stop_number"  # the number cannot send at all: open its circuit
 
 
+RETRIES_EXHAUSTED = "retries_exhausted"  # failed by us after retrying, not by Meta: a redrive may retry it
+
+
+def retries_exhausted(reason: str) -> str:
+    """The failure reason of a message parked in the DLQ, with what kept failing."""
+    return f"{RETRIES_EXHAUSTED}: {reason}"
+
+
 @dataclass(frozen=True)
 class Verdict:
     action: Action

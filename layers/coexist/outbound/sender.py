@@ -83,6 +83,8 @@ class Sender:
 
     def deliver(self, delivery: Delivery) -> SendReport:
         item = self.inbox.messages.get(delivery.message_id)
+        if item is not None and self._parked(item) and self.inbox.messages.reopen_parked(delivery.message_id):
+            item = self.inbox.messages.get(delivery.message_id)  # redriven from the DLQ: try again
         if item is None or item.get("status") != "queued":
             # Already accepted or failed (a redelivery), or never stored: nothing to send.
             return SendReport("skipped", "not queued")
@@ -106,6 +108,10 @@ class Sender:
             self.inbox.messages.link_wamid(result.wamid, delivery.message_id)
             return SendReport("sent", wamid=result.wamid)
         return self._handle_error(delivery, item, result)
+
+    @staticmethod
+    def _parked(item: dict) -> bool:
+        return item.get("status") == "failed" and str(item.get("failure_reason", "")).startswith(send_errors.RETRIES_EXHAUSTED)
 
     def _wait_for_number_slot(self, message_id: str, item: dict, settings: NumberSettings) -> None:
         held_ms = item.get("send_slot_ms")
@@ -158,7 +164,7 @@ class Sender:
             self.throttle.open_circuit(item["phone_number_id"], verdict.reason, CIRCUIT_COOL_DOWN_S)
             raise CircuitOpened(CIRCUIT_COOL_DOWN_S, verdict.reason)
         if attempts >= OUTBOUND_MAX_SEND_ATTEMPTS:
-            self.inbox.messages.record_failure(message_id, f"retries_exhausted: {verdict.reason}", error)
+            self.inbox.messages.record_failure(message_id, send_errors.retries_exhausted(verdict.reason), error)
             raise Park(verdict.reason)
         if verdict.action is Action.BACK_OFF:
             raise Defer(backoff_s(attempts), verdict.reason)

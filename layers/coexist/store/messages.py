@@ -11,6 +11,7 @@ import time
 from dataclasses import replace
 
 from coexist.domain import delivery
+from coexist.domain.send_errors import RETRIES_EXHAUSTED
 from coexist.domain.records import (
     OUTBOUND,
     UNKNOWN_SENDER,
@@ -341,6 +342,22 @@ class MessageStore:
             ReturnValues="UPDATED_NEW",
         )
         return int(updated["Attributes"]["attempts"])
+
+    def reopen_parked(self, message_id: str) -> bool:
+        """A message failed for `retries_exhausted` (parked in the DLQ) that an operator redrove:
+        queued again, with a fresh attempt budget. Any other failure stays final."""
+        return update_if(
+            self.table,
+            Key={"id": message_id},
+            UpdateExpression="SET #status = :queued, status_rank = :rank, status_at = :now, attempts = :zero "
+            "REMOVE failure_reason, failed_at, send_slot_ms",
+            ConditionExpression="#status = :failed AND begins_with(failure_reason, :parked)",
+            ExpressionAttributeNames={"#status": "status"},
+            ExpressionAttributeValues={
+                ":queued": "queued", ":rank": delivery.rank("queued"), ":now": int(time.time()), ":zero": 0,
+                ":failed": "failed", ":parked": RETRIES_EXHAUSTED,
+            },
+        )
 
     def hold_send_slot(self, message_id: str, at_s: float) -> None:
         """The number's throughput slot reserved for this message, kept until it is sent: when the
