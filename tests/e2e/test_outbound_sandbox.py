@@ -57,12 +57,18 @@ def test_an_agent_reply_is_sent_through_the_sandbox_and_its_statuses_come_back(l
     assert sent.status == 202, sent.body
     message_id = sent.json()["id"]  # Coexist's id; Meta's wamid is recorded when the send succeeds
 
-    def delivered_to_sandbox():
-        messages = local_mode.sandbox("GET", "/_sandbox/messages").json()["messages"]
-        return [m for m in messages if m["to"] == CUSTOMER]
+    def our_wamid():
+        items = local_mode.api_get(f"/chats/{CHAT}/messages").json()["items"]
+        return next((m.get("wamid") for m in items if m["id"] == message_id), None)
 
-    (accepted,) = wait_until(delivered_to_sandbox, timeout=30)
-    assert (accepted["phone_number_id"], accepted["type"]) == (NUMBER, "text")
+    def delivered_to_sandbox(wamid: str):
+        # The customer's message also started the bot, whose answers go to the same customer.
+        messages = local_mode.sandbox("GET", "/_sandbox/messages").json()["messages"]
+        return next((m for m in messages if m["id"] == wamid), None)
+
+    wamid = wait_until(our_wamid, timeout=30)
+    accepted = wait_until(lambda: delivered_to_sandbox(wamid), timeout=30)
+    assert (accepted["phone_number_id"], accepted["to"], accepted["type"]) == (NUMBER, CUSTOMER, "text")
 
     def read_receipt():
         items = local_mode.api_get(f"/chats/{CHAT}/messages").json()["items"]
