@@ -87,7 +87,7 @@ def _send_group(records: list[dict], context) -> list[str]:
         try:
             if message_id is None:
                 raise ValueError("outbound record without a message_id")
-            report = sender.deliver(Delivery(message_id, _receive_count(record)))
+            report = sender.deliver(Delivery(message_id))
         except Park as parked:
             metrics.add_metric(name="SenderParked", unit=MetricUnit.Count, value=1)
             logger.warning("send parked", extra={"message_id": message_id, "reason": parked.reason})

@@ -27,6 +27,9 @@ from coexist.store.throttle import Throttle
 
 MAX_INLINE_WAIT_S = 2.0  # longer waits go back to the queue instead of holding the function
 MAX_SLOT_AHEAD_S = 6 * 3600  # reserve at most this far ahead (SQS hides a message for 12 h at most)
+# A held slot this far in the past was missed (the message waited on something else, e.g. an open
+# circuit): sending in it now would bunch with the slots handed out since, so it takes a new one.
+STALE_SLOT_S = 5.0
 CIRCUIT_COOL_DOWN_S = 300
 BACK_OFF_BASE_S = 2.0
 MAX_BACK_OFF_S = 300
@@ -48,7 +51,6 @@ class Retry(Defer):
 @dataclass(frozen=True)
 class Delivery:
     message_id: str
-    receive_count: int = 1
 
 
 @dataclass
@@ -115,7 +117,7 @@ class Sender:
 
     def _wait_for_number_slot(self, message_id: str, item: dict, settings: NumberSettings) -> None:
         held_ms = item.get("send_slot_ms")
-        if held_ms is not None:
+        if held_ms is not None and held_ms / 1000 - self.clock() > -STALE_SLOT_S:
             wait_s = held_ms / 1000 - self.clock()
         else:
             slot = self.throttle.take(f"number#{settings.phone_number_id}", settings.number_rate, MAX_SLOT_AHEAD_S)
