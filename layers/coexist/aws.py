@@ -30,7 +30,24 @@ def client(service: str):
     return boto3.client(service, config=_CONFIG)
 
 
-def _checkout():
+class _PooledResource:
+    """A DynamoDB resource and the Table objects made from it: boto3 builds a Table's class anew on
+    every `resource.Table(name)`, which costs more than the DynamoDB call itself, so each is made once."""
+
+    def __init__(self, generation: int):
+        self.generation = generation
+        with _creating:  # building sessions concurrently is not thread-safe
+            self.resource = boto3.session.Session().resource("dynamodb", config=_CONFIG)
+        self.tables: dict[str, object] = {}
+
+    def table(self, name: str):
+        found = self.tables.get(name)
+        if found is None:
+            found = self.tables[name] = self.resource.Table(name)
+        return found
+
+
+def _checkout() -> _PooledResource:
     """A DynamoDB resource no other thread is using (boto3 resources are not thread-safe).
 
     Resources are pooled rather than kept per thread: local mode serves every HTTP request on a new
@@ -38,12 +55,11 @@ def _checkout():
     """
     while True:
         try:
-            generation, resource = _resources.get_nowait()
+            pooled = _resources.get_nowait()
         except queue.Empty:
-            with _creating:  # building sessions concurrently is not thread-safe either
-                return _generation, boto3.session.Session().resource("dynamodb", config=_CONFIG)
-        if generation == _generation:
-            return generation, resource
+            return _PooledResource(_generation)
+        if pooled.generation == _generation:
+            return pooled
 
 
 class SharedTable:
@@ -54,18 +70,18 @@ class SharedTable:
         self.name = name
 
     def __getattr__(self, attribute: str):
-        generation, resource = _checkout()
-        value = getattr(resource.Table(self.name), attribute)
+        pooled = _checkout()
+        value = getattr(pooled.table(self.name), attribute)
         if not callable(value) or attribute == "batch_writer":
             # `meta` (its client is thread-safe) and the batch writer (it only uses that client).
-            _resources.put((generation, resource))
+            _resources.put(pooled)
             return value
 
         def call(*args, **kwargs):
             try:
                 return value(*args, **kwargs)
             finally:
-                _resources.put((generation, resource))
+                _resources.put(pooled)
 
         return call
 
