@@ -69,7 +69,7 @@ def _run(local, number: str, display: str, customers: list[str], per_recipient: 
         for start in range(0, total, BACKLOG):
             # Keep the backlog bounded: the emulator's FIFO queue costs O(queued messages) per call,
             # which real SQS does not, and would otherwise dominate what is measured.
-            _wait(lambda: local.sandbox("GET", "/_sandbox/stats").json()["accepted"] >= start - BACKLOG, 600)
+            _wait(lambda: local.sandbox("GET", "/_sandbox/stats").json()["accepted"] >= start - BACKLOG, 600, poll_s=0.1)
             accepted.update(pool.map(lambda job: _post(local, *job), jobs[start : start + BACKLOG]))
     _wait(lambda: local.sandbox("GET", "/_sandbox/stats").json()["accepted"] >= total, 600)
     stats = local.sandbox("GET", "/_sandbox/stats").json()
@@ -88,12 +88,12 @@ def _run(local, number: str, display: str, customers: list[str], per_recipient: 
     }
 
 
-def _wait(predicate, timeout: float) -> None:
+def _wait(predicate, timeout: float, poll_s: float = 0.5) -> None:
     deadline = time.monotonic() + timeout
     while not predicate():
         if time.monotonic() > deadline:
             raise TimeoutError("local mode did not get there in time")
-        time.sleep(0.5)
+        time.sleep(poll_s)
 
 
 def measure() -> list[tuple[str, str]]:

@@ -400,16 +400,19 @@ def test_a_held_slot_missed_while_waiting_on_something_else_is_replaced_by_a_new
 
 
 def test_pacing_slots_are_shared_and_never_handed_out_twice(aws):
-    throttle = wiring.throttle()
+    from coexist.store.throttle import Throttle
+
+    table = aws.dynamodb.Table(aws.env["THROTTLE_TABLE"])
+    senders = [Throttle(table), Throttle(table)]  # two Lambda instances, each with its own view
     rate = Rate(per_second=50, burst=1)
     slots: list[float] = []
 
-    def take():
+    def take(throttle):
         slot = throttle.take("number#pacing-test", rate, max_wait_s=10)
         assert slot.granted
         slots.append(slot.at_s)
 
-    threads = [threading.Thread(target=take) for _ in range(20)]
+    threads = [threading.Thread(target=take, args=(senders[i % 2],)) for i in range(20)]
     for t in threads:
         t.start()
     for t in threads:
@@ -418,6 +421,30 @@ def test_pacing_slots_are_shared_and_never_handed_out_twice(aws):
     gaps = [b - a for a, b in zip(ordered, ordered[1:])]
     assert len(slots) == 20
     assert min(gaps) >= 0.02 - 1e-6  # 50/s: never two sends closer than 20 ms, whoever reserved them
+
+
+def test_an_uncontended_slot_costs_one_write_and_a_moved_bucket_one_more(aws):
+    from coexist.store.throttle import Throttle
+
+    class Counting:
+        def __init__(self, table):
+            self.table, self.calls = table, []
+
+        def __getattr__(self, name):
+            self.calls.append(name)
+            return getattr(self.table, name)
+
+    table = Counting(aws.dynamodb.Table(aws.env["THROTTLE_TABLE"]))
+    mine, other = Throttle(table), Throttle(aws.dynamodb.Table(aws.env["THROTTLE_TABLE"]))
+    rate = Rate(per_second=100, burst=1)
+    for _ in range(3):
+        assert mine.take("number#calls", rate, max_wait_s=10).granted
+    assert table.calls == ["put_item"] * 3  # no read before writing
+    taken_elsewhere = other.take("number#calls", rate, max_wait_s=10)
+    table.calls.clear()
+    mine_now = mine.take("number#calls", rate, max_wait_s=10)
+    assert table.calls == ["put_item", "put_item"]  # refused with the bucket as it is, then granted
+    assert mine_now.at_s >= taken_elsewhere.at_s + 0.01 - 1e-6
 
 
 def test_templates_sync_replaces_the_accounts_list(aws):

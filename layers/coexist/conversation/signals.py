@@ -71,7 +71,8 @@ class Signals:
     # --- from the agent API ----------------------------------------------------------------------
     def agent_replied(self, chat_id: str, agent_id: str) -> bool:
         chat = self.conversations.get(chat_id) or {}
-        self.conversations.set_if_absent(chat_id, "first_human_reply_at", int(self.clock()))
+        if "first_human_reply_at" not in chat:  # the first-response time is set once
+            self.conversations.set_if_absent(chat_id, "first_human_reply_at", int(self.clock()))
         if chat.get("mode") in ("bot", "app"):
             return self._human_took_over(chat_id, "agent", assignee=agent_id)
         return False

@@ -6,7 +6,9 @@ so the configured rate holds across the fleet and no slot is handed out twice.
 
 from __future__ import annotations
 
+import threading
 import time
+from collections import OrderedDict
 from dataclasses import dataclass
 
 from botocore.exceptions import ClientError
@@ -16,6 +18,34 @@ from coexist.store.conditional import is_condition_failure
 
 IDLE_EXPIRY_S = 3600  # buckets unused for an hour disappear (TTL)
 MAX_CONTENTION_RETRIES = 8
+
+
+def _tat_of(item: dict | None) -> int | None:
+    """The bucket a failed conditional write returned (low-level attribute values)."""
+    if not item or "tat" not in item:
+        return None
+    value = item["tat"]
+    return int(value["N"] if isinstance(value, dict) else value)
+
+
+class _LastSeen:
+    """The last slot this process saw per bucket, bounded (a pair bucket per recipient adds up)."""
+
+    def __init__(self, capacity: int = 4096):
+        self.capacity = capacity
+        self._items: OrderedDict[str, int | None] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, bucket_id: str) -> int | None:
+        with self._lock:
+            return self._items.get(bucket_id)
+
+    def put(self, bucket_id: str, tat: int | None) -> None:
+        with self._lock:
+            self._items[bucket_id] = tat
+            self._items.move_to_end(bucket_id)
+            while len(self._items) > self.capacity:
+                self._items.popitem(last=False)
 
 
 @dataclass(frozen=True)
@@ -29,16 +59,26 @@ class Throttle:
     def __init__(self, table, clock=time.time):
         self.table = table
         self.clock = clock
+        self._seen = _LastSeen()
 
     def take(self, bucket_id: str, rate: Rate, max_wait_s: float) -> Slot:
-        """Reserve the next slot unless it is further away than `max_wait_s`."""
+        """Reserve the next slot unless it is further away than `max_wait_s`.
+
+        No read first: the write is conditioned on this process's last view of the bucket (or on
+        the bucket being idle), so an uncontended take is one call. When another sender moved the
+        bucket, the failed write returns it as it is now and the next try builds on that. A view
+        can only lag behind the bucket (slots only move forward), so refusing on it is safe.
+        """
+        tat = self._seen.get(bucket_id)
         for _ in range(MAX_CONTENTION_RETRIES):
             now_us = int(self.clock() * MICROS)
-            item = self.table.get_item(Key={"bucket_id": bucket_id}, ConsistentRead=True).get("Item")
-            tat = int(item["tat"]) if item else None
             reservation = reserve(tat, now_us, rate)
             if reservation.wait_us > max_wait_s * MICROS:
                 return Slot(False, reservation.wait_us / MICROS)
+            if tat is None or tat <= now_us:  # idle: any bucket at or before now gives the same slot
+                condition, values = "attribute_not_exists(tat) OR tat <= :now", {":now": now_us}
+            else:
+                condition, values = "tat = :seen", {":seen": tat}
             try:
                 self.table.put_item(
                     Item={
@@ -46,13 +86,18 @@ class Throttle:
                         "tat": reservation.new_tat_us,
                         "expires_at": reservation.new_tat_us // MICROS + IDLE_EXPIRY_S,
                     },
-                    ConditionExpression="attribute_not_exists(tat)" if tat is None else "tat = :seen",
-                    **({} if tat is None else {"ExpressionAttributeValues": {":seen": tat}}),
+                    ConditionExpression=condition,
+                    ExpressionAttributeValues=values,
+                    ReturnValuesOnConditionCheckFailure="ALL_OLD",
                 )
-                return Slot(True, reservation.wait_us / MICROS, (now_us + reservation.wait_us) / MICROS)
             except ClientError as error:
                 if not is_condition_failure(error):
                     raise
+                tat = _tat_of(error.response.get("Item"))
+                self._seen.put(bucket_id, tat)
+                continue
+            self._seen.put(bucket_id, reservation.new_tat_us)
+            return Slot(True, reservation.wait_us / MICROS, (now_us + reservation.wait_us) / MICROS)
         # Heavy contention: let the message come back shortly rather than spin.
         return Slot(False, 1.0)
 
