@@ -293,6 +293,17 @@ def test_when_the_attempts_run_out_the_message_fails_is_parked_with_its_reason_a
     assert len(cloud.sent) == OUTBOUND_MAX_SEND_ATTEMPTS + 2  # the second message once, the redriven one once more
 
 
+def test_a_record_that_names_no_message_is_held_and_the_rest_of_the_batch_is_sent(aws, cloud):
+    open_window(aws)
+    aws.sqs.send_message(QueueUrl=aws.env["OUTBOUND_QUEUE_URL"], MessageBody="not json",
+                         MessageGroupId="broken", MessageDeduplicationId="broken-1")
+    _, body = post({"type": "text", "text": "x"})
+    [result] = run_sender(aws, rounds=1)
+    [broken] = [m for m in aws.last_outbound if m["Body"] == "not json"]
+    assert result["batchItemFailures"] == [{"itemIdentifier": broken["MessageId"]}]  # back later, then the DLQ
+    assert message(CHAT, body["id"])["status"] == "accepted"
+
+
 def test_a_redelivered_message_that_meta_failed_for_good_is_not_sent_again(aws, cloud):
     open_window(aws)
     cloud.script = [SendResult(http_status=400, error_code=131047, error_title="Re-engagement message")]
