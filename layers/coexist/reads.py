@@ -191,6 +191,9 @@ def message_view(item: dict) -> dict:
         "content": None if revoked else item.get("content"),
         "timestamp": iso(item.get("timestamp")),
         "status": item.get("status"),
+        # Why it failed, in our words (`window_closed`, `retries_exhausted: meta_unavailable`, …);
+        # Meta's own code and text, when Meta gave one, are in `errors`.
+        "failure_reason": item.get("failure_reason"),
         "errors": item.get("errors", []) + item.get("inbound_errors", []),
         "pricing": item.get("pricing"),
         "context_id": item.get("context_id"),

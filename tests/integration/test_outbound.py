@@ -218,7 +218,7 @@ def test_final_meta_errors_fail_the_message_with_metas_code(aws, cloud, code, re
     _, body = post({"type": "text", "text": "x"})
     assert run_sender(aws) == [{"batchItemFailures": []}]
     failed = message(CHAT, body["id"])
-    assert failed["status"] == "failed"
+    assert (failed["status"], failed["failure_reason"]) == ("failed", reason)  # the agent sees why
     assert failed["errors"] == [{"code": code, "title": f"({code}) title", "message": f"({code}) title", "details": "details"}]
     item = aws.dynamodb.Table(aws.env["MESSAGES_TABLE"]).get_item(Key={"id": body["id"]})["Item"]
     assert item["failure_reason"] == reason
