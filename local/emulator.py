@@ -15,8 +15,10 @@ plus two local-only names (`INBOUND_DLQ_URL`, `SOCIAL_MESSAGING_TOPIC_ARN`) that
 
 from __future__ import annotations
 
+import functools
 import json
 import os
+import threading
 
 import boto3
 from coexist import resources
@@ -35,6 +37,8 @@ DLQ_URL_ENV = "INBOUND_DLQ_URL"
 OUTBOUND_DLQ_URL_ENV = resources.OUTBOUND_DLQ_ENV
 SOCIAL_TOPIC_ENV = "SOCIAL_MESSAGING_TOPIC_ARN"
 DLQ_RETENTION_S = 14 * 24 * 3600  # the SQS maximum: time to inspect and redrive a parked envelope
+_patching = threading.Lock()
+_item_writes = threading.RLock()  # one item write at a time, across every emulated table
 
 
 def use_fake_aws_credentials(environ=os.environ) -> None:
@@ -47,8 +51,35 @@ def table_name(prefix: str, spec: resources.TableSpec) -> str:
     return f"{prefix}-{spec.logical_id.lower()}"
 
 
+def atomic_item_writes() -> None:
+    """Make moto's DynamoDB item writes atomic, as DynamoDB's are.
+
+    DynamoDB checks a write's condition and applies it as one step; moto checks, then writes, in
+    the caller's thread, so two threads can both pass the same condition. Pacing (distinct slots)
+    and idempotency (one message per key) rest on that promise, so the emulator must keep it.
+    """
+    from moto.dynamodb.models import DynamoDBBackend
+
+    with _patching:
+        if getattr(DynamoDBBackend, "_coexist_atomic_writes", False):
+            return
+        for name in ("put_item", "update_item", "delete_item", "transact_write_items"):
+            setattr(DynamoDBBackend, name, _under_write_lock(getattr(DynamoDBBackend, name)))
+        DynamoDBBackend._coexist_atomic_writes = True
+
+
+def _under_write_lock(write):
+    @functools.wraps(write)
+    def locked(self, *args, **kwargs):
+        with _item_writes:
+            return write(self, *args, **kwargs)
+
+    return locked
+
+
 def create_resources(session: boto3.session.Session | None = None, prefix: str = "coexist-local") -> dict[str, str]:
     """Create Coexist's data resources in the (emulated) account behind `session`."""
+    atomic_item_writes()
     session = session or boto3.Session(region_name=REGION)
     env: dict[str, str] = {}
     dynamodb = session.client("dynamodb")

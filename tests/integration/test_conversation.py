@@ -18,7 +18,8 @@ from tests.integration.test_ingest import CUSTOMER, NUMBER, echo, text_message
 
 CHAT = f"{NUMBER}_{CUSTOMER}"
 FAST = {
-    "takeover_cool_down_s": 2, "accept_timeout_s": 1, "assign_retry_s": 1, "max_assign_attempts": 2,
+    # Long enough that a loaded machine still checks the bot's silence inside it.
+    "takeover_cool_down_s": 5, "accept_timeout_s": 1, "assign_retry_s": 1, "max_assign_attempts": 2,
     "agent_idle_s": 3600, "survey_timeout_s": 30, "customer_idle_s": 3600,
     "unassigned_template": "appointment_reminder:en_US",
 }
