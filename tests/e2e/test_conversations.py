@@ -18,7 +18,9 @@ pytestmark = pytest.mark.e2e
 NUMBER = "106540352242922"  # the sandbox's coexistence number
 DISPLAY = "15550783881"
 WABA = "102290129340398"
-FAST = {"takeover_cool_down_s": 3, "accept_timeout_s": 2, "assign_retry_s": 1, "max_assign_attempts": 2, "survey_timeout_s": 60}
+# Short, but with room for a loaded machine: an agent accepts within the offer, the silence after a
+# phone-app reply is checked inside the cool-down.
+FAST = {"takeover_cool_down_s": 8, "accept_timeout_s": 6, "assign_retry_s": 1, "max_assign_attempts": 2, "survey_timeout_s": 60}
 
 
 @pytest.fixture(scope="module")

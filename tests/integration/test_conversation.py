@@ -18,8 +18,9 @@ from tests.integration.test_ingest import CUSTOMER, NUMBER, echo, text_message
 
 CHAT = f"{NUMBER}_{CUSTOMER}"
 FAST = {
-    # Long enough that a loaded machine still checks the bot's silence inside it.
-    "takeover_cool_down_s": 5, "accept_timeout_s": 1, "assign_retry_s": 1, "max_assign_attempts": 2,
+    # Long enough that a loaded machine still checks the bot's silence inside the cool-down and
+    # accepts inside the offer.
+    "takeover_cool_down_s": 5, "accept_timeout_s": 4, "assign_retry_s": 1, "max_assign_attempts": 2,
     "agent_idle_s": 3600, "survey_timeout_s": 30, "customer_idle_s": 3600,
     "unassigned_template": "appointment_reminder:en_US",
 }
@@ -160,9 +161,12 @@ def test_an_echo_mid_bot_hands_the_chat_to_the_phone_and_the_bot_stays_silent(ac
     wait_for(lambda: len(bot_messages()) > answered, what="the bot to answer again")
 
 
-def test_the_window_closes_while_queued_so_the_fallback_is_a_template(account):
+def test_the_window_closes_while_queued_so_the_fallback_is_a_template(account, monkeypatch):
     from coexist.store.templates import TemplateStore
 
+    # Routing gives up after four waits of a second: always after the window (2 s left) has closed.
+    monkeypatch.setenv("COEXIST_CONVERSATION", json.dumps({**FAST, "max_assign_attempts": 5}))
+    wiring.conversation_settings.cache_clear()
     TemplateStore(account.dynamodb.Table(account.env["TEMPLATES_TABLE"])).replace_all("102290129340398", [
         {"name": "appointment_reminder", "language": "en_US", "status": "APPROVED", "category": "UTILITY",
          "components": [{"type": "BODY", "text": "We will be in touch."}]}])
