@@ -117,26 +117,28 @@ class Sender:
 
     def _wait_for_number_slot(self, message_id: str, item: dict, settings: NumberSettings) -> None:
         held_ms = item.get("send_slot_ms")
-        if held_ms is not None and held_ms / 1000 - self.clock() > -STALE_SLOT_S:
-            wait_s = held_ms / 1000 - self.clock()
-        else:
+        wait_s = None if held_ms is None else held_ms / 1000 - self.clock()
+        if wait_s is None or wait_s <= -STALE_SLOT_S:
             slot = self.throttle.take(f"number#{settings.phone_number_id}", settings.number_rate, MAX_SLOT_AHEAD_S)
             if not slot.granted:
                 raise Defer(slot.wait_s, "waiting for number throughput")
             wait_s = slot.wait_s
             if wait_s > MAX_INLINE_WAIT_S:
                 self.inbox.messages.hold_send_slot(message_id, slot.at_s)
-        if wait_s > MAX_INLINE_WAIT_S:
-            raise Defer(wait_s, "waiting for number throughput")
-        if wait_s > 0:
-            self.sleep(wait_s)
+        self._wait_or_defer(wait_s, "number throughput")
 
     def _wait_for_slot(self, bucket: str, rate, what: str) -> None:
         slot = self.throttle.take(bucket, rate, MAX_INLINE_WAIT_S)
         if not slot.granted:
             raise Defer(slot.wait_s, f"waiting for {what}")
-        if slot.wait_s > 0:
-            self.sleep(slot.wait_s)
+        self._wait_or_defer(slot.wait_s, what)
+
+    def _wait_or_defer(self, wait_s: float, what: str) -> None:
+        """Wait in process for a slot that is close; come back later for one that is not."""
+        if wait_s > MAX_INLINE_WAIT_S:
+            raise Defer(wait_s, f"waiting for {what}")
+        if wait_s > 0:
+            self.sleep(wait_s)
 
     def _transport(self, settings: NumberSettings):
         return self.transports[settings.transport]
