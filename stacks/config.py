@@ -7,91 +7,33 @@ import re
 from dataclasses import asdict, dataclass, field, fields
 
 from coexist.conversation.settings import ConversationSettings
+from coexist.number_config import SOCIAL_MESSAGING_ID, NumberConfig, Transport, numbers_to_json
 from constructs import Node
 
 CONTEXT_KEY = "coexist"
-TRANSPORTS = ("graph", "social_messaging")
-# AWS End User Messaging Social's id of a phone number ("phone-number-id-<hex>"), or its ARN.
-_SOCIAL_MESSAGING_ID = re.compile(r"^phone-number-id-([0-9a-zA-Z]+)$")
-_SOCIAL_MESSAGING_ARN = re.compile(r"^arn:[a-z-]+:social-messaging:[a-z0-9-]+:[0-9]{12}:phone-number-id/[0-9a-zA-Z]+$")
 
 
 @dataclass(frozen=True)
-class PhoneNumber:
-    """One business number this deployment sends from. Settings left out fall back to the sender's
-    defaults (layers/coexist/outbound/numbers.py): 20 msg/s when the number is known to be in
-    Coexistence, else 80; transport "graph"."""
-
-    phone_number_id: str  # Meta's id of the number
-    throughput_mps: float | None = None
-    transport: str | None = None  # "graph" (the default) or "social_messaging": AWS End User Messaging Social
-    social_messaging_phone_number_id: str | None = None  # "phone-number-id-<hex>" (or its ARN)
-    pair_period_s: float | None = None  # per-recipient pacing overrides (rarely needed)
-    pair_burst: int | None = None
-    # Which bot answers this number (coexist.bots.factory): {"provider": "rules"} by default,
-    # {"provider": "lex", "bot_id", "bot_alias_id", "locale_id"} or {"provider": "bedrock", "model_id"}.
-    bot: dict | None = None
-    # Who the humans of this number are: {"provider": "directory"} (the built-in agents, the default)
-    # or {"provider": "connect", ...}: Amazon Connect, on the deployment's `connect` instance.
-    humans: dict | None = None
+class PhoneNumber(NumberConfig):
+    """One business number this deployment sends from: the runtime's own `NumberConfig`
+    (layers/coexist/number_config.py), with what only a deployment can check."""
 
     @classmethod
-    def parse(cls, entry: str | dict) -> "PhoneNumber":
-        if isinstance(entry, (str, int)):  # Meta's ids are digits; JSON may carry them as numbers
-            entry = {"phone_number_id": entry}
-        unknown = set(entry) - set(cls.__dataclass_fields__)
-        if unknown:
-            raise ValueError(f"unknown keys in a phone_numbers entry: {sorted(unknown)}")
-        number = cls(**{**entry, "phone_number_id": str(entry.get("phone_number_id") or "").strip()})
-        if not number.phone_number_id:
-            raise ValueError("every phone_numbers entry needs a phone_number_id")
-        if number.transport is not None and number.transport not in TRANSPORTS:
-            raise ValueError(f"phone_numbers transport must be one of {TRANSPORTS}, not {number.transport!r}")
-        if number.throughput_mps is not None and not 0 < number.throughput_mps <= 1000:
-            raise ValueError("phone_numbers throughput_mps must be a positive number of messages per second")
-        if number.transport == "social_messaging":
-            origination = number.social_messaging_phone_number_id or ""
-            if not (_SOCIAL_MESSAGING_ID.match(origination) or _SOCIAL_MESSAGING_ARN.match(origination)):
-                raise ValueError(
-                    "a social_messaging number needs social_messaging_phone_number_id, e.g. "
-                    "phone-number-id-01234567890123456789012345678901 (End User Messaging Social console)"
-                )
-        if number.bot is not None:
-            number.bot_settings()  # the runtime's own validation: a wrong bot fails the synth, not a turn
-        if number.humans is not None:
-            if not isinstance(number.humans, dict) or number.humans.get("provider", "directory") not in ("directory", "connect"):
-                raise ValueError(f"phone_numbers humans of {number.phone_number_id}: provider 'directory' or 'connect'")
-            # IAM grants and the streaming topic exist for the configured instance only.
-            if overrides := sorted({"instance_id", "contact_flow_id", "streaming_topic_arn"} & set(number.humans)):
-                raise ValueError(f"phone_numbers humans of {number.phone_number_id}: {overrides} come from the `connect` setting")
+    def parse(cls, entry: str | dict, phone_number_id: str | None = None) -> "PhoneNumber":
+        number = super().parse(entry, phone_number_id)
+        number.bot_settings()  # the runtime's own validation: a wrong bot fails the synth, not a turn
+        # IAM grants and the streaming topic exist for the configured instance only.
+        if overrides := sorted({"instance_id", "contact_flow_id", "streaming_topic_arn"} & set(number.humans or {})):
+            raise ValueError(f"phone_numbers humans of {number.phone_number_id}: {overrides} come from the `connect` setting")
         return number
-
-    @property
-    def hands_to_connect(self) -> bool:
-        return (self.humans or {}).get("provider") == "connect"
-
-    def bot_settings(self):
-        """The validated bot settings (coexist.bots.factory), the rules bot when none are given."""
-        from coexist.bots.factory import bot_settings  # pydantic: loaded only when a number has a bot
-
-        if self.bot is not None and not isinstance(self.bot, dict):
-            raise ValueError(f"phone_numbers bot of {self.phone_number_id} must be an object")
-        try:
-            return bot_settings(self.bot)
-        except ValueError as error:  # pydantic's ValidationError is a ValueError
-            raise ValueError(f"phone_numbers bot of {self.phone_number_id}: {error}") from None
-
-    def settings(self) -> dict:
-        """What the sender reads for this number: the settings given in cdk.json, without the id."""
-        return {k: v for k, v in asdict(self).items() if k != "phone_number_id" and v is not None}
 
     def social_messaging_resource(self) -> str | None:
         """The IAM resource name of the End User Messaging Social number: `phone-number-id/<hex>`
         (the ARN drops the `phone-number-id-` prefix of the id), or the ARN as configured."""
-        if self.transport != "social_messaging":
+        if self.transport != Transport.SOCIAL_MESSAGING:
             return None
         origination = self.social_messaging_phone_number_id or ""
-        match = _SOCIAL_MESSAGING_ID.match(origination)
+        match = SOCIAL_MESSAGING_ID.match(origination)
         return f"phone-number-id/{match.group(1)}" if match else origination
 
 
@@ -206,7 +148,7 @@ class CoexistConfig:
 
     def numbers_json(self) -> str:
         """COEXIST_NUMBERS: {"<phone_number_id>": {<its settings>}}, as the sender reads it."""
-        return json.dumps({n.phone_number_id: n.settings() for n in self.phone_numbers}, sort_keys=True, separators=(",", ":"))
+        return numbers_to_json(list(self.phone_numbers))
 
     def graph_api_environment(self, access_token_arn: str) -> dict[str, str]:
         """What a function that calls the Graph API is told (names as in coexist.settings)."""

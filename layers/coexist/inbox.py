@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from coexist.store.archive import Archive
-from coexist.store.chats import ChatStore
+from coexist.store.chats import ChatRepository
 from coexist.store.contacts import ContactStore
 from coexist.store.messages import MessageStore
 from coexist.store.numbers import AccountStore, NumberStore
@@ -14,7 +14,7 @@ from coexist.store.numbers import AccountStore, NumberStore
 @dataclass
 class Inbox:
     messages: MessageStore
-    chats: ChatStore
+    chats: ChatRepository
     contacts: ContactStore
     numbers: NumberStore
     accounts: AccountStore

@@ -14,7 +14,7 @@ from datetime import datetime, timezone
 from coexist.domain import window
 from coexist.domain.records import split_chat_id
 from coexist.inbox import Inbox
-from coexist.store.chats import CLOSED
+from coexist.domain.chat import Chat
 from coexist.store.contacts import display_name
 from coexist.store.items import from_item_value
 from coexist.store.numbers import coexistence_state_of
@@ -80,35 +80,34 @@ class InboxReader:
             raise BadRequest("phone_number_id (or assignee) is required")
         size = page_size(limit)
         start = decode_cursor(cursor, {"phone_number_id", "wa_id", "last_message_at"}, {"phone_number_id": phone_number_id})
-        items, last = self.inbox.chats.list_recent(phone_number_id, size, start)
-        contacts = self.inbox.contacts.get_many(phone_number_id, [i["wa_id"] for i in items])
-        return {"items": [self._chat(i, contacts.get(i["wa_id"])) for i in items], "next": encode_cursor(last)}
+        chats, last = self.inbox.chats.list_recent(phone_number_id, size, start)
+        contacts = self.inbox.contacts.get_many(phone_number_id, [c.wa_id for c in chats])
+        return {"items": [self._chat(c, contacts.get(c.wa_id)) for c in chats], "next": encode_cursor(last)}
 
     def chats_of_agent(self, assignee: str, limit: str | None, cursor: str | None) -> dict:
         size = page_size(limit)
         start = decode_cursor(cursor, {"phone_number_id", "wa_id", "assignee", "last_message_at"}, {"assignee": assignee})
-        items, last = index_page(self.inbox.chats.table, "by_assignee", "assignee", assignee, size, start, newest_first=True)
+        chats, last = self.inbox.chats.list_of_agent(assignee, size, start)
         views = []
-        for item in items:
-            contact = self.inbox.contacts.get_many(item["phone_number_id"], [item["wa_id"]]).get(item["wa_id"])
-            views.append(self._chat(item, contact))
+        for chat in chats:
+            contact = self.inbox.contacts.get_many(chat.phone_number_id, [chat.wa_id]).get(chat.wa_id)
+            views.append(self._chat(chat, contact))
         return {"items": views, "next": encode_cursor(last)}
 
     def chat(self, chat_id: str) -> dict:
-        number, wa_id = self._split(chat_id)
-        item = self.inbox.chats.get(number, wa_id)
-        if item is None:
+        chat = self.inbox.chats.get(chat_id, consistent=False)
+        if chat is None:
             raise NotFound(f"chat {chat_id} not found")
-        contact = self.inbox.contacts.get_many(number, [wa_id]).get(wa_id)
-        return self._chat(item, contact)
+        contact = self.inbox.contacts.get_many(chat.phone_number_id, [chat.wa_id]).get(chat.wa_id)
+        return self._chat(chat, contact)
 
     def messages(self, chat_id: str, limit: str | None, cursor: str | None) -> dict:
-        number, wa_id = self._split(chat_id)
+        self._split(chat_id)
         size = page_size(limit)
         start = decode_cursor(cursor, {"id", "chat_id", "position"}, {"chat_id": chat_id})
         items, last = self.inbox.messages.list_for_chat(chat_id, size, start)
         # Messages can exist before their chat does (a status for a message sent elsewhere).
-        if not items and start is None and self.inbox.chats.get(number, wa_id) is None:
+        if not items and start is None and self.inbox.chats.get(chat_id, consistent=False) is None:
             raise NotFound(f"chat {chat_id} not found")
         return {"items": [message_view(i) for i in items], "next": encode_cursor(last)}
 
@@ -144,35 +143,34 @@ class InboxReader:
             raise NotFound(f"chat {chat_id} not found")
         return parts
 
-    def _chat(self, item: dict, contact: dict | None) -> dict:
-        item = from_item_value(item)
-        last_customer = item.get("last_customer_message_at")
+    def _chat(self, chat: Chat, contact: dict | None) -> dict:
+        last_customer = chat.last_customer_message_at
         return {
-            "chat_id": item["chat_id"],
-            "phone_number_id": item["phone_number_id"],
-            "wa_id": item["wa_id"],
+            "chat_id": chat.chat_id,
+            "phone_number_id": chat.phone_number_id,
+            "wa_id": chat.wa_id,
             "contact_name": display_name(contact),
-            "mode": item.get("mode", CLOSED),
-            "assignee": item.get("assignee"),
+            "mode": chat.mode.value,
+            "assignee": chat.assignee,
             "window_expires_at": iso(window.window_expires_at(last_customer)),
             "window_open": window.is_open(last_customer, int(self.clock())),
-            "last_message_at": iso(item.get("last_message_at")),
+            "last_message_at": iso(chat.last_message_at),
             "last_customer_message_at": iso(last_customer),
-            "last_app_activity_at": iso(item.get("last_app_activity_at")),
-            "referral_at": iso(item.get("referral_at")),
+            "last_app_activity_at": iso(chat.last_app_activity_at),
+            "referral_at": iso(chat.referral_at),
             # The conversation workflow, step by step.
-            "conversation_state": item.get("conversation_state"),
-            "waiting_for": item.get("waiting_for"),
-            "offered_to": item.get("offered_to"),
-            "bot_intent": item.get("bot_intent"),
-            "takeover_by": item.get("takeover_by"),
-            "takeover_at": iso(item.get("takeover_at")),
-            "queued_at": iso(item.get("queued_at")),
-            "assigned_at": iso(item.get("assigned_at")),
-            "first_human_reply_at": iso(item.get("first_human_reply_at")),
-            "closed_at": iso(item.get("closed_at")),
-            "window_warning_at": iso(item.get("window_warning_at")),
-            "satisfaction_score": item.get("satisfaction_score"),
+            "conversation_state": chat.conversation_state.value if chat.conversation_state else None,
+            "waiting_for": chat.waiting_for.value if chat.waiting_for else None,
+            "offered_to": chat.offered_to,
+            "bot_intent": chat.bot_intent,
+            "takeover_by": chat.takeover_by,
+            "takeover_at": iso(chat.takeover_at),
+            "queued_at": iso(chat.queued_at),
+            "assigned_at": iso(chat.assigned_at),
+            "first_human_reply_at": iso(chat.first_human_reply_at),
+            "closed_at": iso(chat.closed_at),
+            "window_warning_at": iso(chat.window_warning_at),
+            "satisfaction_score": chat.satisfaction_score,
         }
 
 

@@ -28,7 +28,7 @@ def intake():
 @lru_cache(maxsize=1)
 def inbox():
     from coexist.inbox import Inbox
-    from coexist.store.chats import ChatStore
+    from coexist.store.chats import ChatRepository
     from coexist.store.contacts import ContactStore
     from coexist.store.messages import MessageStore
     from coexist.store.numbers import AccountStore, NumberStore
@@ -36,7 +36,7 @@ def inbox():
     config = settings()
     return Inbox(
         messages=MessageStore(aws.table(config.messages_table)),
-        chats=ChatStore(aws.table(config.chats_table)),
+        chats=ChatRepository(aws.table(config.chats_table)),
         contacts=ContactStore(aws.table(config.contacts_table)),
         numbers=NumberStore(aws.table(config.numbers_table)),
         accounts=AccountStore(aws.table(config.accounts_table)),
@@ -83,10 +83,16 @@ def throttle():
 def number_settings(phone_number_id: str):
     from coexist.outbound.numbers import settings_for
 
-    config = settings()
     number = inbox().numbers.get(phone_number_id)
     account = inbox().accounts.state(number["waba_id"]) if number and number.get("waba_id") else None
-    return settings_for(phone_number_id, config.numbers_config, number, (account or {}).get("state"))
+    return settings_for(number_config(phone_number_id), number, (account or {}).get("state"))
+
+
+def number_config(phone_number_id: str):
+    """The deployment's settings of a number (COEXIST_NUMBERS), the defaults for one it does not name."""
+    from coexist.number_config import number_config as lookup
+
+    return lookup(phone_number_id, settings().numbers_config)
 
 
 @lru_cache(maxsize=1)
@@ -120,13 +126,6 @@ def _cached_number_settings(ttl_s: float = 60.0):
 
 
 @lru_cache(maxsize=1)
-def conversations():
-    from coexist.store.conversations import ConversationStore
-
-    return ConversationStore(aws.table(settings().chats_table))
-
-
-@lru_cache(maxsize=1)
 def agents():
     from coexist.store.agents import AgentStore
 
@@ -144,7 +143,7 @@ def workflow():
 def signals():
     from coexist.conversation.signals import Signals
 
-    return Signals(conversations(), workflow(), agents(), conversation_settings().takeover_cool_down_s, connect=connect_desk())
+    return Signals(inbox().chats, workflow(), agents(), conversation_settings().takeover_cool_down_s, connect=connect_desk())
 
 
 @lru_cache(maxsize=1)
@@ -159,7 +158,7 @@ def conversation_steps(count_metric=lambda name: None):
     from coexist.conversation.steps import ConversationSteps
 
     return ConversationSteps(
-        conversations=conversations(),
+        chats=inbox().chats,
         agents=agents(),
         workflow=workflow(),
         outbox=outbox(),
@@ -182,30 +181,27 @@ def connect_desk(count_metric=lambda name: None):
     from coexist.conversation.connect import ConnectDesk
 
     return ConnectDesk(
-        conversations=conversations(),
+        chats=inbox().chats,
         messages=inbox().messages,
         contacts=inbox().contacts,
         workflow=workflow(),
         outbox=outbox(),
         clients=lambda service: connect_client(service),
-        numbers_json=lambda: settings().numbers_config,
+        number_config=number_config,
         metrics=count_metric,
     )
 
 
 def bot_for_number(phone_number_id: str):
-    """The bot configured for this number (COEXIST_NUMBERS[...]["bot"]), the rules bot by default."""
-    import json
-
+    """The bot configured for this number, the rules bot by default."""
     from coexist.bots.factory import provider_for
 
-    config = json.loads(settings().numbers_config or "{}").get(phone_number_id, {}).get("bot", {})
-    return provider_for(config, aws.client)
+    return provider_for(number_config(phone_number_id).bot, aws.client)
 
 
 def reset() -> None:
     """Forget settings, clients and services (tests and local mode switch environments)."""
     for cached in (archive, intake, inbox, inbox_reader, templates, graph_api, outbox, throttle, sender, settings,
-                   conversations, agents, workflow, signals, conversation_settings):
+                   agents, workflow, signals, conversation_settings):
         cached.cache_clear()
     aws.reset()

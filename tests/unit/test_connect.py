@@ -1,6 +1,7 @@
 """Humans on Amazon Connect (coexist.conversation.connect) against botocore's own `connect` and
-`connectparticipant` models: Stubber checks every request and response shape. The stores are
-in-memory stand-ins with the same methods; tests/integration/test_connect.py runs the real ones."""
+`connectparticipant` models: Stubber checks every request and response shape. The chat is the real
+repository on an emulated table; messages, contacts, the workflow and the outbox are in-memory
+stand-ins; tests/integration/test_connect.py runs them all for real."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from pathlib import Path
 import boto3
 import pytest
 from botocore.stub import ANY, Stubber
+from moto import mock_aws
 
 from coexist.conversation.connect import (
     CHAT_ENDED, ConnectDesk, ConnectHumans, client_token, humans_for, parse_stream_record, transcript_summary,
@@ -17,6 +19,9 @@ from coexist.conversation.connect import (
 from coexist.conversation.settings import ConversationSettings
 from coexist.outbound.outbox import Refused
 from coexist.domain.policy import Refusal
+from coexist.number_config import NumberConfig, number_config
+from coexist.resources import CHATS
+from coexist.store.chats import ChatRepository
 
 NUMBER, CUSTOMER = "106540352242922", "16505551234"
 CHAT = f"{NUMBER}_{CUSTOMER}"
@@ -30,59 +35,32 @@ STARTED = {"ContactId": "contact-1", "ParticipantId": "participant-1", "Particip
 CONNECTED = {"ConnectionCredentials": {"ConnectionToken": "connection-token-1", "Expiry": "2027-01-16T08:00:00.000Z"}}
 
 
-# --- in-memory stand-ins ----------------------------------------------------------------------------
-class Table:
-    def __init__(self):
-        self.items: dict[tuple, dict] = {}
+# --- the chat, and in-memory stand-ins for the rest -------------------------------------------------
+class Chats(ChatRepository):
+    """The real repository; `chat` is the stored chat as its item, for assertions."""
 
-    def put_item(self, Item):
-        self.items[(Item["phone_number_id"], Item["wa_id"])] = dict(Item)
-
-    def get_item(self, Key, ConsistentRead=False):
-        item = self.items.get((Key["phone_number_id"], Key["wa_id"]))
-        return {"Item": dict(item)} if item else {}
+    @property
+    def chat(self) -> dict:
+        return self.table.get_item(Key={"phone_number_id": NUMBER, "wa_id": CUSTOMER})["Item"]
 
 
-class Conversations:
-    def __init__(self, chat: dict):
-        self.chat = chat
-        self.table = Table()
-
-    def get(self, chat_id):
-        return dict(self.chat)
-
-    def update(self, chat_id, remove=(), **fields):
-        self.chat.update(fields)
-        for name in remove:
-            self.chat.pop(name, None)
-        return dict(self.chat)
-
-    def set_if_absent(self, chat_id, name, value):
-        self.chat.setdefault(name, value)
-
-    def park_token(self, chat_id, conversation_id, waiting_for, token, **_):
-        self.chat.update(workflow_token=token, waiting_for=waiting_for)
-        return True
-
-    def take_token(self, chat_id, waiting_for, **_):
-        if self.chat.get("waiting_for") != waiting_for or "workflow_token" not in self.chat:
-            return None
-        self.chat.pop("waiting_for")
-        return self.chat.pop("workflow_token")
+@pytest.fixture
+def chats_table():
+    with mock_aws():
+        dynamodb = boto3.resource("dynamodb", region_name="us-east-1", aws_access_key_id="test", aws_secret_access_key="test")
+        yield dynamodb.create_table(**CHATS.create_table_kwargs("coexist-test-chats"))
 
 
 class Messages:
     def __init__(self, items: list[dict]):
         self.items = {m["id"]: m for m in items}
-        self.table = self
 
     def get(self, message_id):
         return self.items.get(message_id)
 
-    def query(self, IndexName, ExpressionAttributeValues, Limit, ScanIndexForward, **_):
-        mine = [m for m in self.items.values() if m["chat_id"] == ExpressionAttributeValues[":v"]]
-        mine.sort(key=lambda m: m["position"], reverse=not ScanIndexForward)
-        return {"Items": mine[:Limit]}
+    def latest_for_chat(self, chat, limit):
+        mine = [m for m in self.items.values() if m["chat_id"] == chat]
+        return sorted(mine, key=lambda m: m["position"], reverse=True)[:limit]
 
 
 class Contacts:
@@ -116,25 +94,26 @@ def message(n: int, source: str, text: str | None, kind: str = "text", at: int =
 
 
 @pytest.fixture
-def clients():
+def clients(chats_table):
     made = {s: boto3.client(s, region_name="us-east-1", aws_access_key_id="test", aws_secret_access_key="test")
             for s in ("connect", "connectparticipant")}
     stubbers = {s: Stubber(c) for s, c in made.items()}
     for stubber in stubbers.values():
         stubber.activate()
-    yield made, stubbers
+    yield made, stubbers, chats_table
     for stubber in stubbers.values():
         stubber.assert_no_pending_responses()
         stubber.deactivate()
 
 
 def desk_for(clients, chat: dict | None = None, messages: list[dict] = (), outbox=None) -> ConnectDesk:
-    made, _ = clients
+    made, _, table = clients
     chat = {"phone_number_id": NUMBER, "wa_id": CUSTOMER, "chat_id": CHAT, "mode": "queued", "conversation_id": CONVERSATION,
             "conversation_state": "live", "conversation_started_at": NOW, "queued_at": NOW + 50, "bot_intent": "talk_to_person",
             **(chat or {})}
-    return ConnectDesk(Conversations(chat), Messages(list(messages)), Contacts(), Workflow(), outbox or Outbox(),
-                       clients=made.__getitem__, numbers_json=lambda: NUMBERS,
+    table.put_item(Item=chat)
+    return ConnectDesk(Chats(table, clock=lambda: NOW + 60), Messages(list(messages)), Contacts(), Workflow(), outbox or Outbox(),
+                       clients=made.__getitem__, number_config=lambda n: number_config(n, NUMBERS),
                        environ={"CONNECT_STREAMING_TOPIC_ARN": TOPIC}, clock=lambda: NOW + 60)
 
 
@@ -152,7 +131,7 @@ def test_hand_over_starts_the_contact_streams_it_and_connects_the_customer(clien
     history = [message(1, "customer", "old conversation", at=NOW - 10_000)]
     history += [message(n, "customer" if n % 2 else "bot", f"line {n} " + "x" * (400 if n == 9 else 10)) for n in range(2, 10)]
     history += [message(10, "agent", "agent note"), message(11, "customer", "my scan", kind="image")]
-    _, stubbers = clients
+    _, stubbers, _ = clients
     expect_handoff(stubbers, {
         "InstanceId": INSTANCE, "ContactFlowId": FLOW, "ParticipantDetails": {"DisplayName": "Maria Lopez"},
         "Attributes": {"channel": "whatsapp", "phone_number_id": NUMBER, "coexist_conversation_id": CONVERSATION,
@@ -162,10 +141,10 @@ def test_hand_over_starts_the_contact_streams_it_and_connects_the_customer(clien
     })
     desk = desk_for(clients, messages=history)
     assert desk.hand_over(CHAT, CONVERSATION) == {"handed": True}
-    chat = desk.conversations.chat
+    chat = desk.chats.chat
     assert (chat["mode"], chat["connect_contact_id"], chat["connect_connection_token"]) == ("connect", "contact-1", "connection-token-1")
     assert chat["connect_connection_expires_at"] > NOW and chat["handed_to_connect_at"] == NOW + 60
-    assert desk.contact_map.chat_for("contact-1") == CHAT
+    assert desk.chats.chat_of_contact("contact-1") == CHAT
 
 
 def test_the_start_request_itself(clients):
@@ -173,7 +152,7 @@ def test_the_start_request_itself(clients):
     history += [message(1, "customer", "old conversation", at=NOW - 10_000), message(10, "agent", "agent note"),
                 message(11, "customer", "my scan", kind="image")]
     desk = desk_for(clients, messages=history)
-    request = desk._start_request(CHAT, desk.conversations.chat, desk.humans(NUMBER), f"{CONVERSATION}\n{NOW + 50}")
+    request = desk._start_request(CHAT, desk.chats.get(CHAT), desk.humans(NUMBER), f"{CONVERSATION}\n{NOW + 50}")
     assert CUSTOMER not in json.dumps(request["Attributes"])  # no phone number unless configured
     transcript = request["InitialMessage"]["Content"]
     assert len(transcript) <= 400 and transcript.startswith("WhatsApp conversation so far (bot intent: talk_to_person):")
@@ -190,13 +169,13 @@ def test_a_shared_customer_number_is_opt_in(clients, monkeypatch):
     desk = desk_for(clients)
     shared = json.loads(NUMBERS)
     shared[NUMBER]["humans"]["share_customer_number"] = True
-    desk.numbers_json = lambda: json.dumps(shared)
-    request = desk._start_request(CHAT, desk.conversations.chat, desk.humans(NUMBER), "k")
+    desk.number_config = lambda n: number_config(n, json.dumps(shared))
+    request = desk._start_request(CHAT, desk.chats.get(CHAT), desk.humans(NUMBER), "k")
     assert request["Attributes"]["customer_number"] == CUSTOMER
 
 
 def test_a_retried_handoff_step_does_not_open_a_second_contact(clients):
-    _, stubbers = clients
+    _, stubbers, _ = clients
     expect_handoff(stubbers)
     desk = desk_for(clients)
     assert desk.hand_over(CHAT, CONVERSATION) == {"handed": True}
@@ -204,7 +183,7 @@ def test_a_retried_handoff_step_does_not_open_a_second_contact(clients):
 
 
 def test_connect_refusing_falls_back_to_the_directory_and_ends_a_half_made_contact(clients):
-    _, stubbers = clients
+    _, stubbers, _ = clients
     stubbers["connect"].add_response("start_chat_contact", STARTED)
     stubbers["connect"].add_client_error("start_contact_streaming", "InvalidRequestException", http_status_code=400)
     stubbers["connect"].add_response("stop_contact", {}, {"InstanceId": INSTANCE, "ContactId": "contact-1"})
@@ -212,7 +191,7 @@ def test_connect_refusing_falls_back_to_the_directory_and_ends_a_half_made_conta
     desk = desk_for(clients)
     desk.metrics = counted.append
     assert desk.hand_over(CHAT, CONVERSATION) == {"handed": False, "reason": "InvalidRequestException"}
-    chat = desk.conversations.chat
+    chat = desk.chats.chat
     assert chat["mode"] == "queued" and "connect_contact_id" not in chat and "connect_participant_token" not in chat
     assert counted == ["ConnectHandoffFailed"]
 
@@ -230,7 +209,7 @@ ACTIVE = {"mode": "connect", "connect_contact_id": "contact-1", "connect_convers
 
 
 def test_customer_messages_are_relayed_media_as_a_placeholder(clients):
-    _, stubbers = clients
+    _, stubbers, _ = clients
     for n, content in ((20, "It hurts since Monday"), (21, "[image]")):
         stubbers["connectparticipant"].add_response("send_message", {"Id": f"x{n}", "AbsoluteTime": "2027-01-15T08:00:00.000Z"}, {
             "ContentType": "text/plain", "Content": content, "ConnectionToken": "connection-token-1",
@@ -241,7 +220,7 @@ def test_customer_messages_are_relayed_media_as_a_placeholder(clients):
 
 
 def test_an_expired_connection_is_renewed_from_the_participant_token(clients):
-    _, stubbers = clients
+    _, stubbers, _ = clients
     stubbers["connectparticipant"].add_client_error("send_message", "AccessDeniedException", http_status_code=403)
     stubbers["connectparticipant"].add_response("create_participant_connection", CONNECTED)
     stubbers["connectparticipant"].add_response("send_message", {"Id": "x", "AbsoluteTime": "t"}, {
@@ -251,13 +230,13 @@ def test_an_expired_connection_is_renewed_from_the_participant_token(clients):
 
 
 def test_a_contact_that_refuses_both_tokens_is_over_and_the_wait_ends(clients):
-    _, stubbers = clients
+    _, stubbers, _ = clients
     stubbers["connectparticipant"].add_client_error("create_participant_connection", "AccessDeniedException", http_status_code=403)
     desk = desk_for(clients, {**ACTIVE, "connect_connection_expires_at": NOW, "workflow_token": "tok", "waiting_for": "connect"},
                     [message(20, "customer", "hello?")])
     assert desk.relay(CHAT, "m020") == "connect_ended"
     assert desk.workflow.signals == [("tok", {"event": "close"})]
-    assert desk.conversations.chat["connect_ended_at"]
+    assert desk.chats.chat["connect_ended_at"]
 
 
 def test_nothing_is_relayed_once_the_contact_ended(clients):
@@ -281,7 +260,7 @@ def sns_record(message_id: str | None, role: str, content_type: str = "text/plai
 
 def connected_desk(clients, **chat) -> ConnectDesk:
     desk = desk_for(clients, {**ACTIVE, **chat})
-    desk.contact_map.put("contact-1", CHAT, CONVERSATION, NOW)
+    desk.chats.map_contact("contact-1", CHAT, CONVERSATION)
     return desk
 
 
@@ -295,7 +274,7 @@ def test_an_agent_message_is_sent_once_even_when_sns_delivers_it_twice(clients):
     assert apply(desk, record) == "sent"
     assert apply(desk, record) == "sent"
     assert desk.outbox.sent == {"connect:evt-1": (CHAT, "Hi Maria, Ana here.", "agent", "amazon-connect")}
-    assert desk.conversations.chat["first_human_reply_at"] == NOW + 60
+    assert desk.chats.chat["first_human_reply_at"] == NOW + 60
 
 
 def test_own_messages_typing_and_agent_only_messages_are_not_sent(clients):
@@ -332,7 +311,7 @@ def test_the_end_arriving_before_the_workflow_waits_is_not_lost(clients):
 def test_events_of_other_or_earlier_contacts_change_nothing(clients):
     desk = connected_desk(clients, workflow_token="tok", waiting_for="connect")
     assert apply(desk, sns_record("e", "AGENT", content="hi", contact="someone-else")) == "unknown_contact"
-    desk.contact_map.put("contact-0", CHAT, "conv-earlier", NOW - 99_999)
+    desk.chats.map_contact("contact-0", CHAT, "conv-earlier")
     assert apply(desk, sns_record("e", "SYSTEM", CHAT_ENDED, kind="EVENT", contact="contact-0")) == "stale_contact"
     assert desk.workflow.signals == [] and desk.outbox.sent == {}
 
@@ -343,24 +322,24 @@ def test_records_that_are_not_chat_events_are_unreadable():
 
 
 def test_closing_stops_a_contact_still_open_and_drops_the_credentials(clients):
-    _, stubbers = clients
+    _, stubbers, _ = clients
     stubbers["connect"].add_client_error("stop_contact", "ContactNotFoundException", http_status_code=410)
     desk = connected_desk(clients)
-    desk.leave(CHAT, dict(desk.conversations.chat))
-    chat = desk.conversations.chat
+    desk.leave(CHAT, desk.chats.get(CHAT))
+    chat = desk.chats.chat
     assert chat["connect_ended_at"] and not {"connect_connection_token", "connect_participant_token"} & set(chat)
 
 
 # --- settings and the definition ------------------------------------------------------------------------
 def test_humans_settings_default_to_the_directory_and_to_the_deployment_instance():
-    assert humans_for(NUMBER, "{}") is None
+    assert humans_for(number_config(NUMBER, "{}")) is None
     env = {"CONNECT_INSTANCE_ID": INSTANCE, "CONNECT_CONTACT_FLOW_ID": FLOW, "CONNECT_STREAMING_TOPIC_ARN": TOPIC}
-    humans = humans_for(NUMBER, json.dumps({NUMBER: {"humans": {"provider": "connect"}}}), env)
+    humans = humans_for(NumberConfig(NUMBER, humans={"provider": "connect"}), env)
     assert humans == ConnectHumans(INSTANCE, FLOW, TOPIC)
     with pytest.raises(ValueError, match="unknown humans keys"):
-        humans_for(NUMBER, json.dumps({NUMBER: {"humans": {"provider": "connect", "queue": "x"}}}), env)
+        humans_for(NumberConfig(NUMBER, humans={"provider": "connect", "queue": "x"}), env)
     with pytest.raises(ValueError, match="chat_duration_minutes"):
-        humans_for(NUMBER, json.dumps({NUMBER: {"humans": {"provider": "connect", "chat_duration_minutes": 5}}}), env)
+        humans_for(NumberConfig(NUMBER, humans={"provider": "connect", "chat_duration_minutes": 5}), env)
 
 
 def test_the_connect_wait_has_its_own_timeout():

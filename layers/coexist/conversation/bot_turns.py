@@ -10,6 +10,7 @@ from coexist.bots.config import OPT_OUT, load_rules
 from coexist.bots.conversation import respond
 from coexist.bots.model import ESCALATE, RESOLVED, BotReply, BotTurn, BotUnavailable
 from coexist.conversation.steps import BotOutcome
+from coexist.domain.chat import Chat
 from coexist.domain.interpret import reply_id
 
 
@@ -26,15 +27,15 @@ class BotTurns:
         self.provider_for_number = provider_for_number
         self.clock = clock
 
-    def run(self, chat: dict, messages: list[dict]) -> tuple[BotOutcome, list[dict]]:
+    def run(self, chat: Chat, messages: list[dict]) -> tuple[BotOutcome, list[dict]]:
         rules = load_rules()
-        provider = self.provider_for_number(chat["phone_number_id"])
-        failures = int(chat.get("bot_failures") or 0)
-        session = dict(chat.get("bot_session") or {})
+        provider = self.provider_for_number(chat.phone_number_id)
+        failures = chat.bot_failures
+        session = dict(chat.bot_session)
         replies: list[dict] = []
-        intent = chat.get("bot_intent")
+        intent = chat.bot_intent
         for message in sorted(messages, key=lambda m: (m.get("timestamp") or 0, m["id"])):
-            turn = BotTurn(chat["phone_number_id"], chat["wa_id"], message.get("text"), message.get("type") or "unknown",
+            turn = BotTurn(chat.phone_number_id, chat.wa_id, message.get("text"), message.get("type") or "unknown",
                            reply_id(message.get("type") or "", message.get("content")), failures, session)
             try:
                 outcome = respond(provider, turn, rules)
@@ -45,7 +46,7 @@ class BotTurns:
             decision = outcome.decision
             if outcome.consent:
                 self.contacts.record_marketing_consent(
-                    chat["phone_number_id"], chat["wa_id"], opted_out=outcome.consent == OPT_OUT,
+                    chat.phone_number_id, chat.wa_id, opted_out=outcome.consent == OPT_OUT,
                     evidence={"source": "keyword", "message_id": message["id"]}, at=int(self.clock()),
                 )
             failures = 0 if decision.understood else failures + 1

@@ -9,11 +9,10 @@ a contact flow instead of the built-in agent directory:
 - relay: each new customer message is sent into the contact (SendMessage);
 - stream events: the agent's messages become WhatsApp replies, the end of the chat ends the wait.
 
-The contact is found again from the streaming events through a small item in the chats table,
-`{"phone_number_id": "connect#<contact id>", "wa_id": "contact", "chat_id": ...}`: a key read, no
-Scan, no new index, and no phone number in Connect's contact attributes (chat ids contain one).
-The participant and connection tokens are credentials: kept on the chat item for the contact's
-life, removed when it ends, never logged, never returned by the read API (it projects fields).
+The contact is found again from the streaming events through the chat repository's contact map
+(a key read, no Scan, no new index), and no phone number goes into Connect's contact attributes.
+The participant and connection tokens are credentials: kept on the chat for the contact's life,
+removed when it ends, never logged, never returned by the read API (it projects fields).
 """
 
 from __future__ import annotations
@@ -29,23 +28,20 @@ from typing import Any, Callable
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from coexist.domain.chat import Chat, WaitingFor
 from coexist.domain.records import split_chat_id
+from coexist.number_config import NumberConfig
 from coexist.outbound.outbox import Refused
 from coexist.outbound.requests import TEXT_MAX, parse_send_request
 from coexist.store.contacts import display_name
 from coexist.store.items import from_item_value
-from coexist.store.queries import index_page
 
-DIRECTORY, CONNECT = "directory", "connect"  # who the humans of a number are
-MODE = "connect"  # chat mode while a Connect contact holds the chat
-WAITING_FOR = "connect"  # the workflow's token parked while the contact lasts
 CLOSE = {"event": "close"}
 DEFAULT_DISPLAY_NAME = "WhatsApp customer"
 CHAT_ENDED = "application/vnd.amazonaws.connect.event.chat.ended"
 PARTICIPANT_LEFT = "application/vnd.amazonaws.connect.event.participant.left"
 TEXT_CONTENT = ("text/plain", "text/markdown")
 AGENT, CUSTOMER, SYSTEM = "AGENT", "CUSTOMER", "SYSTEM"
-CONTACT_MAP_PREFIX, CONTACT_MAP_SORT = "connect#", "contact"
 CONTENT_MAX = 16384  # SendMessage / InitialMessage content
 LINE_MAX = 300  # one transcript line; the summary keeps whole lines, newest first
 DISPLAY_NAME_MAX = 256  # ParticipantDetails.DisplayName
@@ -53,10 +49,6 @@ TOKEN_MARGIN_S = 60
 # The first message of a conversation is stamped by WhatsApp before the conversation starts (its
 # webhook arrives seconds later, rarely minutes): the transcript reaches back this much further.
 START_GRACE_S = 600  # a connection token this close to its expiry is renewed before use
-# What a chat carries while a contact holds it; removed when the contact ends (credentials first).
-CREDENTIALS = ("connect_participant_token", "connect_connection_token", "connect_connection_expires_at")
-CONTACT_FIELDS = ("connect_contact_id", "connect_instance_id", "connect_conversation_id", "connect_handoff_key",
-                  "handed_to_connect_at", "connect_ended_at", "connect_agent_left_at") + CREDENTIALS
 # The contact is already over: stopping it again, or posting into it, is refused with these.
 _GONE = {"ContactNotFoundException", "InvalidRequestException", "ResourceNotFoundException"}
 
@@ -84,42 +76,27 @@ _ENV_DEFAULTS = {
 }
 
 
-def humans_provider(phone_number_id: str, numbers_json: str) -> str:
-    raw = _humans_raw(phone_number_id, numbers_json)
-    return str(raw.get("provider") or DIRECTORY)
-
-
-def humans_for(phone_number_id: str, numbers_json: str, environ=os.environ) -> ConnectHumans | None:
+def humans_for(number: NumberConfig, environ=os.environ) -> ConnectHumans | None:
     """The number's Connect settings, None for the built-in directory; ValueError when wrong.
     The instance, flow and topic default to the deployment's (CONNECT_* environment variables)."""
-    raw = dict(_humans_raw(phone_number_id, numbers_json))
-    provider = raw.pop("provider", DIRECTORY)
-    if provider == DIRECTORY:
+    if not number.hands_to_connect:
         return None
-    if provider != CONNECT:
-        raise ValueError(f"humans provider of {phone_number_id} must be {DIRECTORY!r} or {CONNECT!r}")
+    raw = {k: v for k, v in (number.humans or {}).items() if k != "provider"}
     known = {f.name for f in fields(ConnectHumans)}
     unknown = set(raw) - known
     if unknown:
-        raise ValueError(f"unknown humans keys of {phone_number_id}: {sorted(unknown)}")
+        raise ValueError(f"unknown humans keys of {number.phone_number_id}: {sorted(unknown)}")
     for name, variable in _ENV_DEFAULTS.items():
         raw[name] = raw.get(name) or environ.get(variable) or ""
     missing = [name for name in _ENV_DEFAULTS if not raw[name]]
     if missing:
-        raise ValueError(f"humans of {phone_number_id} need {missing} (or {[_ENV_DEFAULTS[m] for m in missing]})")
+        raise ValueError(f"humans of {number.phone_number_id} need {missing} (or {[_ENV_DEFAULTS[m] for m in missing]})")
     humans = ConnectHumans(**raw)
     if humans.chat_duration_minutes is not None and not 60 <= humans.chat_duration_minutes <= 10080:
         raise ValueError("humans chat_duration_minutes must be between 60 and 10080 (Connect's limits)")
     if not 1 <= humans.transcript_messages <= 50 or not 200 <= humans.transcript_chars <= 16000:
         raise ValueError("humans transcript_messages must be 1-50 and transcript_chars 200-16000")
     return humans
-
-
-def _humans_raw(phone_number_id: str, numbers_json: str) -> dict:
-    raw = (json.loads(numbers_json or "{}").get(phone_number_id) or {}).get("humans") or {}
-    if not isinstance(raw, dict):
-        raise ValueError(f"humans of {phone_number_id} must be an object")
-    return raw
 
 
 # --- pure helpers ----------------------------------------------------------------------------------
@@ -217,62 +194,40 @@ def _code(error: Exception) -> str:
 
 
 # --- the desk -----------------------------------------------------------------------------------
-class ContactMap:
-    """Contact id → chat, as one item per contact in the chats table (see the module docstring)."""
-
-    def __init__(self, chats_table):
-        self.table = chats_table
-
-    @staticmethod
-    def key(contact_id: str) -> dict:
-        return {"phone_number_id": CONTACT_MAP_PREFIX + contact_id, "wa_id": CONTACT_MAP_SORT}
-
-    def put(self, contact_id: str, chat_id: str, conversation_id: str, at: int) -> None:
-        self.table.put_item(Item={**self.key(contact_id), "chat_id": chat_id, "conversation_id": conversation_id, "created_at": at})
-
-    def chat_for(self, contact_id: str) -> str | None:
-        item = self.table.get_item(Key=self.key(contact_id), ConsistentRead=True).get("Item")
-        return (item or {}).get("chat_id")
-
-
 @dataclass
 class ConnectDesk:
-    conversations: Any  # coexist.store.conversations.ConversationStore
+    chats: Any  # coexist.store.chats.ChatRepository
     messages: Any  # coexist.store.messages.MessageStore
     contacts: Any  # coexist.store.contacts.ContactStore
     workflow: Any  # coexist.conversation.workflow.Workflow
     outbox: Any  # coexist.outbound.outbox.Outbox
     clients: Callable[[str], Any]  # "connect" | "connectparticipant" -> boto3 client
-    numbers_json: Callable[[], str]  # COEXIST_NUMBERS
+    number_config: Callable[[str], NumberConfig]  # a number's settings (COEXIST_NUMBERS)
     metrics: Callable[[str], None] = lambda name: None
     clock: Callable[[], float] = time.time
     environ: Any = field(default_factory=lambda: os.environ)  # CONNECT_* defaults
-
-    def __post_init__(self):
-        self.contact_map = ContactMap(self.conversations.table)
 
     def handles(self, phone_number_id: str) -> bool:
         """Does this number hand escalations to Connect? (Only the provider is read here: a wrong
         setting surfaces in the handoff, which then falls back to the built-in directory.)"""
         try:
-            return humans_provider(phone_number_id, self.numbers_json()) == CONNECT
-        except (ValueError, AttributeError):
+            return self.number_config(phone_number_id).hands_to_connect
+        except ValueError:
             return False
 
     def humans(self, phone_number_id: str) -> ConnectHumans | None:
-        return humans_for(phone_number_id, self.numbers_json(), self.environ)
+        return humans_for(self.number_config(phone_number_id), self.environ)
 
     # --- the workflow's steps ---------------------------------------------------------------------
     def hand_over(self, chat_id: str, conversation_id: str) -> dict:
         """Start the contact; {"handed": False} means: route with the built-in directory instead."""
-        chat = from_item_value(self.conversations.get(chat_id) or {})
-        number, _ = split_chat_id(chat_id) or ("", "")
+        chat = self.chats.get(chat_id)
         # One handoff per escalation: a retried step repeats the same Connect calls (same tokens).
-        handoff_key = f"{conversation_id}\n{chat.get('queued_at') or ''}"
-        if chat.get("connect_handoff_key") == handoff_key and chat.get("connect_connection_token"):
+        handoff_key = f"{conversation_id}\n{chat.queued_at or ''}"
+        if chat.connect_handoff_key == handoff_key and chat.connect_connection_token:
             return {"handed": True}
         try:
-            humans = self.humans(number)
+            humans = self.humans(chat.phone_number_id)
         except ValueError:
             humans = None
         if humans is None:
@@ -282,15 +237,10 @@ class ConnectDesk:
         try:
             started = self.clients("connect").start_chat_contact(**self._start_request(chat_id, chat, humans, handoff_key))
             contact_id = started["ContactId"]
-            now = int(self.clock())
             # The map first: once streaming starts, events may arrive at any moment.
-            self.contact_map.put(contact_id, chat_id, conversation_id, now)
-            self.conversations.update(
-                chat_id, mode=MODE, connect_contact_id=contact_id, connect_instance_id=humans.instance_id,
-                connect_conversation_id=conversation_id, connect_handoff_key=handoff_key, handed_to_connect_at=now,
-                connect_participant_token=started["ParticipantToken"],
-                remove=("connect_ended_at", "connect_agent_left_at", "connect_connection_token", "connect_connection_expires_at"),
-            )
+            self.chats.map_contact(contact_id, chat_id, conversation_id)
+            self.chats.hand_to_connect(chat_id, contact_id, humans.instance_id, conversation_id, handoff_key,
+                                       started["ParticipantToken"])
             self.clients("connect").start_contact_streaming(
                 InstanceId=humans.instance_id, ContactId=contact_id,
                 ChatStreamingConfiguration={"StreamingEndpointArn": humans.streaming_topic_arn},
@@ -302,7 +252,7 @@ class ConnectDesk:
             self.metrics("ConnectHandoffFailed")
             if contact_id:
                 self._stop(humans.instance_id, contact_id)
-            self.conversations.update(chat_id, mode="queued", remove=tuple(f for f in CONTACT_FIELDS if f != "connect_handoff_key"))
+            self.chats.connect_failed(chat_id)
             return {"handed": False, "reason": _code(error)}
         self.metrics("ConversationHandedToConnect")
         return {"handed": True}
@@ -310,46 +260,46 @@ class ConnectDesk:
     def await_end(self, chat_id: str, conversation_id: str, token: str) -> None:
         """Park the workflow until the contact ends. It may have ended already (the flow can end a
         chat at once, e.g. out of hours): whoever comes second takes the token."""
-        self.conversations.park_token(chat_id, conversation_id, WAITING_FOR, token)
-        chat = self.conversations.get(chat_id) or {}
-        if chat.get("connect_ended_at"):
-            taken = self.conversations.take_token(chat_id, WAITING_FOR)
+        self.chats.park_token(chat_id, conversation_id, WaitingFor.CONNECT, token)
+        chat = self.chats.get(chat_id)
+        if chat is not None and chat.connect_ended_at:
+            taken = self.chats.take_token(chat_id, WaitingFor.CONNECT)
             if taken:
                 self.workflow.succeed(taken, CLOSE)
 
-    def leave(self, chat_id: str, chat: dict) -> None:
+    def leave(self, chat_id: str, chat: Chat) -> None:
         """The conversation closes: end a contact still open (our timeout) and drop the credentials."""
-        if not chat.get("connect_contact_id") or chat.get("connect_conversation_id") != chat.get("conversation_id"):
+        if not chat.connect_contact_id or chat.connect_conversation_id != chat.conversation_id:
             return  # no contact in this conversation (one of an earlier conversation is over already)
-        if not chat.get("connect_ended_at"):
-            self._stop(chat.get("connect_instance_id") or "", chat["connect_contact_id"])
-        self.conversations.update(chat_id, connect_ended_at=chat.get("connect_ended_at") or int(self.clock()), remove=CREDENTIALS)
+        if not chat.connect_ended_at:
+            self._stop(chat.connect_instance_id or "", chat.connect_contact_id)
+        self.chats.leave_connect(chat_id, chat.connect_ended_at)
 
     # --- from ingest ----------------------------------------------------------------------------
     @staticmethod
-    def is_active(chat: dict) -> bool:
+    def is_active(chat: Chat | None) -> bool:
         """A contact of the live conversation holds the chat."""
-        return bool(chat.get("connect_contact_id")) and not chat.get("connect_ended_at") \
-            and chat.get("connect_conversation_id") == chat.get("conversation_id")
+        return chat is not None and bool(chat.connect_contact_id) and not chat.connect_ended_at \
+            and chat.connect_conversation_id == chat.conversation_id
 
-    def relay(self, chat_id: str, message_id: str, chat: dict | None = None) -> str:
+    def relay(self, chat_id: str, message_id: str, chat: Chat | None = None) -> str:
         """Post a new customer message into the contact. Returns what happened."""
-        chat = from_item_value(chat if chat is not None else self.conversations.get(chat_id) or {})
+        chat = chat if chat is not None else self.chats.get(chat_id)
         if not self.is_active(chat):
             return "not_in_connect"
         message = from_item_value(self.messages.get(message_id) or {})
         content = message_content(message) if message else "[message]"
-        token = chat.get("connect_connection_token")
+        token = chat.connect_connection_token
         try:
-            if not token or int(chat.get("connect_connection_expires_at") or 0) <= self.clock() + TOKEN_MARGIN_S:
-                token = self._connect_customer(chat_id, chat.get("connect_participant_token") or "")
+            if not token or (chat.connect_connection_expires_at or 0) <= self.clock() + TOKEN_MARGIN_S:
+                token = self._connect_customer(chat_id, chat.connect_participant_token or "")
             try:
                 self._post(token, content, message_id)
             except ClientError as error:
                 if _code(error) != "AccessDeniedException":
                     raise
                 # The connection token was refused before its stated expiry: renew it once.
-                self._post(self._connect_customer(chat_id, chat.get("connect_participant_token") or ""), content, message_id)
+                self._post(self._connect_customer(chat_id, chat.connect_participant_token or ""), content, message_id)
         except ClientError as error:
             if _code(error) == "AccessDeniedException":
                 # Not even the participant token is accepted: the contact is over and we missed its end.
@@ -372,12 +322,12 @@ class ConnectDesk:
     # --- from the streaming topic ------------------------------------------------------------------
     def apply(self, event: StreamEvent) -> str:
         """One streaming event. Safe to repeat: replies are keyed by the event id, the end by the token."""
-        chat_id = next((c for c in map(self.contact_map.chat_for, event.contact_ids) if c), None)
+        chat_id = next((c for c in map(self.chats.chat_of_contact, event.contact_ids) if c), None)
         if chat_id is None:
             self.metrics("ConnectEventUnknownContact")
             return "unknown_contact"
-        chat = from_item_value(self.conversations.get(chat_id) or {})
-        if chat.get("connect_contact_id") not in event.contact_ids:
+        chat = self.chats.get(chat_id)
+        if chat is None or chat.connect_contact_id not in event.contact_ids:
             return "stale_contact"  # a contact of an earlier handoff: it has no say over this one
         if event.content_type == CHAT_ENDED:
             self._ended(chat_id)
@@ -386,7 +336,7 @@ class ConnectDesk:
             if event.role == AGENT:
                 # Noted, not the end: on a transfer the agent leaves and another joins; Connect
                 # reports the end of the chat itself (chat.ended).
-                self.conversations.update(chat_id, connect_agent_left_at=int(self.clock()))
+                self.chats.note_connect_agent_left(chat_id)
                 return "agent_left"
             return "ignored"
         if event.type != "MESSAGE":
@@ -418,24 +368,23 @@ class ConnectDesk:
             self.metrics("ConnectReplyRefused")
             return "refused"
         if source == "agent":
-            self.conversations.set_if_absent(chat_id, "first_human_reply_at", int(self.clock()))
+            self.chats.note_first_human_reply(chat_id)
         self.metrics("ConnectReplySent")
         return "sent"
 
     # --- helpers ----------------------------------------------------------------------------------
-    def _start_request(self, chat_id: str, chat: dict, humans: ConnectHumans, handoff_key: str) -> dict:
-        number, wa_id = split_chat_id(chat_id) or ("", "")
-        name = display_name(self.contacts.get(number, wa_id)) or DEFAULT_DISPLAY_NAME
+    def _start_request(self, chat_id: str, chat: Chat, humans: ConnectHumans, handoff_key: str) -> dict:
+        name = display_name(self.contacts.get(chat.phone_number_id, chat.wa_id)) or DEFAULT_DISPLAY_NAME
         attributes = {
             "channel": "whatsapp",
-            "phone_number_id": number,
-            "coexist_conversation_id": str(chat.get("conversation_id") or ""),
+            "phone_number_id": chat.phone_number_id,
+            "coexist_conversation_id": chat.conversation_id or "",
             "customer_ref": customer_ref(chat_id, humans.reference_salt),
         }
-        if chat.get("bot_intent"):
-            attributes["bot_intent"] = str(chat["bot_intent"])
+        if chat.bot_intent:
+            attributes["bot_intent"] = chat.bot_intent
         if humans.share_customer_number:
-            attributes["customer_number"] = wa_id
+            attributes["customer_number"] = chat.wa_id
         request = {
             "InstanceId": humans.instance_id,
             "ContactFlowId": humans.contact_flow_id,
@@ -448,12 +397,12 @@ class ConnectDesk:
             request["ChatDurationInMinutes"] = humans.chat_duration_minutes
         return request
 
-    def _transcript(self, chat_id: str, chat: dict, humans: ConnectHumans) -> str:
-        started = int(chat.get("conversation_started_at") or 0) - START_GRACE_S
+    def _transcript(self, chat_id: str, chat: Chat, humans: ConnectHumans) -> str:
+        started = (chat.conversation_started_at or 0) - START_GRACE_S
         # Newest first, a few more than needed: agent/app messages in between are not shown.
-        items, _ = index_page(self.messages.table, "by_chat", "chat_id", chat_id, humans.transcript_messages * 3, None, newest_first=True)
+        items = self.messages.latest_for_chat(chat_id, humans.transcript_messages * 3)
         mine = [m for m in map(from_item_value, items) if int(m.get("timestamp") or 0) >= started]
-        return transcript_summary(mine, chat.get("bot_intent"), humans.transcript_messages, humans.transcript_chars)
+        return transcript_summary(mine, chat.bot_intent, humans.transcript_messages, humans.transcript_chars)
 
     def _connect_customer(self, chat_id: str, participant_token: str) -> str:
         """A connection for the customer participant; its token is what SendMessage takes."""
@@ -461,14 +410,13 @@ class ConnectDesk:
             Type=["CONNECTION_CREDENTIALS"], ParticipantToken=participant_token, ConnectParticipant=True,
         )
         credentials = created["ConnectionCredentials"]
-        self.conversations.update(chat_id, connect_connection_token=credentials["ConnectionToken"],
-                                  connect_connection_expires_at=_expiry(credentials.get("Expiry")))
+        self.chats.store_connection(chat_id, credentials["ConnectionToken"], _expiry(credentials.get("Expiry")))
         return credentials["ConnectionToken"]
 
     def _ended(self, chat_id: str) -> None:
         """The contact is over: note it, then end the workflow's wait if it is waiting already."""
-        self.conversations.set_if_absent(chat_id, "connect_ended_at", int(self.clock()))
-        token = self.conversations.take_token(chat_id, WAITING_FOR)
+        self.chats.note_connect_ended(chat_id)
+        token = self.chats.take_token(chat_id, WaitingFor.CONNECT)
         if token:
             self.workflow.succeed(token, CLOSE)
         self.metrics("ConnectContactEnded")

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 
 from coexist.domain.pacing import Rate
+from coexist.number_config import NumberConfig, Transport
 
 COEXISTENCE_MPS = 20  # Meta fixes coexistence numbers at 20 msg/s
 DEFAULT_MPS = 80  # Meta's default for other numbers
@@ -15,7 +15,7 @@ PAIR_BURST = 45
 # Pace a little under the limit: requests leave on schedule but reach Meta with network jitter,
 # and a rolling one-second window must never see one message too many.
 HEADROOM = 0.95
-GRAPH, SOCIAL_MESSAGING = "graph", "social_messaging"
+GRAPH, SOCIAL_MESSAGING = Transport.GRAPH, Transport.SOCIAL_MESSAGING
 
 
 @dataclass(frozen=True)
@@ -36,16 +36,15 @@ class NumberSettings:
         return Rate(per_second=1 / self.pair_period_s, burst=self.pair_burst)
 
 
-def settings_for(phone_number_id: str, config_json: str, number_item: dict | None, account_state: str | None) -> NumberSettings:
+def settings_for(config: NumberConfig, number_item: dict | None, account_state: str | None) -> NumberSettings:
     """Configuration wins; otherwise a number known to be in Coexistence gets 20 msg/s, others 80."""
-    config = json.loads(config_json or "{}").get(phone_number_id, {})
     coexistence = bool((number_item or {}).get("coexistence_evidence")) or account_state == "connected"
-    mps = float(config.get("throughput_mps") or (COEXISTENCE_MPS if coexistence else DEFAULT_MPS))
+    mps = float(config.throughput_mps or (COEXISTENCE_MPS if coexistence else DEFAULT_MPS))
     return NumberSettings(
-        phone_number_id=phone_number_id,
+        phone_number_id=config.phone_number_id,
         throughput_mps=mps,
-        transport=config.get("transport", GRAPH),
-        social_messaging_phone_number_id=config.get("social_messaging_phone_number_id"),
-        pair_period_s=float(config.get("pair_period_s", PAIR_PERIOD_S)),
-        pair_burst=int(config.get("pair_burst", PAIR_BURST)),
+        transport=config.transport or GRAPH,
+        social_messaging_phone_number_id=config.social_messaging_phone_number_id,
+        pair_period_s=float(config.pair_period_s or PAIR_PERIOD_S),
+        pair_burst=int(config.pair_burst or PAIR_BURST),
     )

@@ -9,6 +9,7 @@ import time
 import uuid
 from dataclasses import dataclass
 
+from coexist.domain.chat import Chat
 from coexist.domain import policy, window
 from coexist.domain.records import OUTBOUND, chat_id as make_chat_id, split_chat_id
 from coexist.inbox import Inbox
@@ -74,7 +75,7 @@ class Outbox:
         if parts is None:
             raise ChatNotFound(chat)
         number, wa_id = parts
-        chat_item = self.inbox.chats.get(number, wa_id)
+        chat_item = self.inbox.chats.get(chat)
         if chat_item is None:
             raise ChatNotFound(chat)
         message_id = message_id_for(chat, idempotency_key)
@@ -122,7 +123,7 @@ class Outbox:
             self.queue.enqueue(message_id, number, wa_id)
         except Exception as error:
             raise NotQueued(message_id) from error
-        self.inbox.chats.raise_last_message(number, wa_id, int(now))
+        self.inbox.chats.raise_last_message(chat, int(now))
         return Accepted(stored, created=True)
 
     def _template(self, number_item: dict, request) -> dict | None:
@@ -133,16 +134,16 @@ class Outbox:
             return None
         return self.templates.get(waba, request.template.name, request.template.language.code)
 
-    def _context(self, number_item: dict, wa_id: str, chat_item: dict, request, template: dict | None) -> policy.SendContext:
+    def _context(self, number_item: dict, wa_id: str, chat_item: Chat, request, template: dict | None) -> policy.SendContext:
         number = number_item.get("phone_number_id", "")
         account = self.inbox.accounts.state(number_item["waba_id"]) if number_item.get("waba_id") else None
         state = coexistence_state_of(number_item, account)["state"] if number_item else "unknown"
         contact = self.inbox.contacts.get(number, wa_id) or {}
-        last_customer = chat_item.get("last_customer_message_at")
+        last_customer = chat_item.last_customer_message_at
         is_template = isinstance(request, TemplateRequest)
         return policy.SendContext(
             free_form=request.type in FREE_FORM_TYPES,
-            window_open=window.is_open(int(last_customer) if last_customer is not None else None, int(self.clock())),
+            window_open=window.is_open(last_customer, int(self.clock())),
             number_state=state,
             marketing_opted_out=bool(contact.get("marketing_opt_out")),
             template_status=(template or {}).get("status") if is_template else None,

@@ -1,56 +1,363 @@
-"""Chats: one per business number and customer, listed newest first through `by_recent`."""
+"""The chats table, and the only code that writes it.
+
+One item per business number and customer (`phone_number_id` + `wa_id`), listed newest first
+through `by_recent` and per agent through `by_assignee`. Besides chats the table holds one small
+item per Amazon Connect contact (`connect#<contact id>` + `contact`), so a streaming event finds its
+chat with a key read.
+
+Every change of hands is a `ChatEvent` written under the condition that the chat is still in a mode
+the event may move it from (`coexist.domain.chat.RULES`); a refused move returns False and writes
+nothing. Each wait of the conversation workflow parks its task token here and whoever has the
+awaited news takes it atomically, so a token is signalled once even when two signals race.
+"""
 
 from __future__ import annotations
 
 import time
+from dataclasses import fields
 
-from coexist.domain.records import ChatActivity, chat_id
-from coexist.store.conditional import raise_to, update_if
+from botocore.exceptions import ClientError
+
+from coexist.domain.chat import Chat, ChatEvent, ChatMode, ConversationState, WaitingFor, allowed_from, RULES
+from coexist.domain.records import ChatActivity, chat_id as make_chat_id, split_chat_id
+from coexist.store.conditional import is_condition_failure, raise_to, update_if
+from coexist.store.items import from_item_value, to_item_value
 from coexist.store.queries import index_page
 
 BY_RECENT = "by_recent"
+BY_ASSIGNEE = "by_assignee"
+CONTACT_MAP_PREFIX, CONTACT_MAP_SORT = "connect#", "contact"
 
-# Chat modes (ARCHITECTURE rule 3).
-BOT, QUEUED, AGENT, APP, CLOSED = "bot", "queued", "agent", "app", "closed"
+# What one conversation leaves on the chat; a new conversation starts without it (its first-response
+# time, survey score, bot memory… are its own).
+PER_CONVERSATION = (
+    "workflow_token", "waiting_for", "bot_token", "offered_to", "queued_at", "assigned_at", "first_human_reply_at",
+    "closed_at", "satisfaction_score", "satisfaction_at", "takeover_by", "takeover_at", "window_warning_at",
+    "unassigned_at", "bot_intent", "bot_failures", "bot_session", "transfer_to", "transfer_skill",
+)
+# What a chat carries while a Connect contact holds it; the tokens are credentials, removed first.
+CONNECT_CREDENTIALS = ("connect_participant_token", "connect_connection_token", "connect_connection_expires_at")
+CONNECT_FIELDS = ("connect_contact_id", "connect_instance_id", "connect_conversation_id", "connect_handoff_key",
+                  "handed_to_connect_at", "connect_ended_at", "connect_agent_left_at") + CONNECT_CREDENTIALS
+
+_CHAT_FIELDS = {f.name for f in fields(Chat)}
+_ENUMS = {"mode": ChatMode, "conversation_state": ConversationState, "waiting_for": WaitingFor}
 
 
-class ChatStore:
-    def __init__(self, table):
+def chat_from_item(item: dict) -> Chat:
+    """The typed chat from its item (attributes this version does not know are ignored)."""
+    values = from_item_value({k: v for k, v in item.items() if k in _CHAT_FIELDS})
+    for name, kind in _ENUMS.items():
+        if values.get(name) is not None:
+            values[name] = kind(values[name])
+    if values.get("mode") is None:
+        values.pop("mode", None)  # a chat no conversation has touched yet reads as closed
+    values["pending_messages"] = frozenset(values.get("pending_messages") or ())
+    values["bot_session"] = dict(values.get("bot_session") or {})
+    values["bot_failures"] = int(values.get("bot_failures") or 0)
+    return Chat(**values)
+
+
+def key_of(chat_id: str) -> dict:
+    number, wa_id = split_chat_id(chat_id) or ("", "")
+    return {"phone_number_id": number, "wa_id": wa_id}
+
+
+class ChatRepository:
+    def __init__(self, table, clock=time.time):
         self.table = table
+        self.clock = clock
 
+    # --- reads ---------------------------------------------------------------------------------
+    def get(self, chat_id: str, consistent: bool = True) -> Chat | None:
+        if split_chat_id(chat_id) is None:
+            return None
+        item = self.table.get_item(Key=key_of(chat_id), ConsistentRead=consistent).get("Item")
+        return chat_from_item(item) if item else None
+
+    def list_recent(self, phone_number_id: str, limit: int, start_key: dict | None) -> tuple[list[Chat], dict | None]:
+        """Newest first. Chats without any message yet are not listed (no sort key)."""
+        items, last = index_page(self.table, BY_RECENT, "phone_number_id", phone_number_id, limit, start_key, newest_first=True)
+        return [chat_from_item(i) for i in items], last
+
+    def list_of_agent(self, assignee: str, limit: int, start_key: dict | None) -> tuple[list[Chat], dict | None]:
+        items, last = index_page(self.table, BY_ASSIGNEE, "assignee", assignee, limit, start_key, newest_first=True)
+        return [chat_from_item(i) for i in items], last
+
+    # --- what the webhooks tell -------------------------------------------------------------------
     def record_activity(self, activity: ChatActivity) -> None:
         """Move each activity time forward; an older webhook arriving late changes nothing."""
         key = {"phone_number_id": activity.phone_number_id, "wa_id": activity.wa_id}
-        identity = {"chat_id": chat_id(activity.phone_number_id, activity.wa_id)}
+        identity = {"chat_id": make_chat_id(activity.phone_number_id, activity.wa_id)}
         if activity.last_customer_message_at is not None:
-            self._raise(key, "last_customer_message_at", activity.last_customer_message_at, identity, new_mode=BOT)
+            self._first_customer_message(key, activity.last_customer_message_at, identity["chat_id"])
         if activity.last_app_activity_at is not None:
-            # A person answered from the phone: the chat is theirs now (ARCHITECTURE rule 3).
-            raise_to(self.table, key, "last_app_activity_at", activity.last_app_activity_at, {**identity, "mode": APP})
+            # A person answered from the phone: the chat is theirs now (rule 3), from any mode.
+            target = RULES[ChatEvent.PHONE_APP_REPLIED][1]
+            raise_to(self.table, key, "last_app_activity_at", activity.last_app_activity_at, {**identity, "mode": target.value})
         if activity.referral_at is not None:
             raise_to(self.table, key, "referral_at", activity.referral_at, identity)
         if activity.last_message_at is not None:
             raise_to(self.table, key, "last_message_at", activity.last_message_at, identity)
 
-    def _raise(self, key: dict, attribute: str, value: int, identity: dict, new_mode: str) -> None:
-        """Raise `attribute`; a chat seen for the first time by this path also gets its mode."""
+    def _first_customer_message(self, key: dict, at: int, chat_id: str) -> None:
+        """Raise the customer's last message time; a chat seen for the first time starts with the bot."""
         update_if(
             self.table,
             Key=key,
             UpdateExpression="SET #a = :v, chat_id = :chat, #mode = if_not_exists(#mode, :mode), "
             "created_at = if_not_exists(created_at, :now)",
             ConditionExpression="attribute_not_exists(#a) OR #a < :v",
-            ExpressionAttributeNames={"#a": attribute, "#mode": "mode"},
-            ExpressionAttributeValues={":v": value, ":chat": identity["chat_id"], ":mode": new_mode, ":now": int(time.time())},
+            ExpressionAttributeNames={"#a": "last_customer_message_at", "#mode": "mode"},
+            ExpressionAttributeValues={":v": at, ":chat": chat_id, ":mode": ChatMode.BOT.value, ":now": int(self.clock())},
         )
 
-    def raise_last_message(self, phone_number_id: str, wa_id: str, at: int) -> None:
-        raise_to(self.table, {"phone_number_id": phone_number_id, "wa_id": wa_id}, "last_message_at", at,
-                 {"chat_id": chat_id(phone_number_id, wa_id)})
+    def raise_last_message(self, chat_id: str, at: int) -> None:
+        raise_to(self.table, key_of(chat_id), "last_message_at", at, {"chat_id": chat_id})
 
-    def get(self, phone_number_id: str, wa_id: str) -> dict | None:
-        return self.table.get_item(Key={"phone_number_id": phone_number_id, "wa_id": wa_id}).get("Item")
+    # --- the conversation's life --------------------------------------------------------------------
+    def add_pending(self, chat_id: str, message_id: str) -> Chat:
+        """Queue a customer message for the bot (a set: a retried signal adds it once)."""
+        return chat_from_item(self.table.update_item(
+            Key=key_of(chat_id),
+            UpdateExpression="ADD pending_messages :id",
+            ExpressionAttributeValues={":id": {message_id}},
+            ReturnValues="ALL_NEW",
+        )["Attributes"])
 
-    def list_recent(self, phone_number_id: str, limit: int, start_key: dict | None) -> tuple[list[dict], dict | None]:
-        """Newest first. Chats without any message yet are not listed (no sort key)."""
-        return index_page(self.table, BY_RECENT, "phone_number_id", phone_number_id, limit, start_key, newest_first=True)
+    def take_pending(self, chat_id: str) -> list[str]:
+        old = self.table.update_item(Key=key_of(chat_id), UpdateExpression="REMOVE pending_messages", ReturnValues="ALL_OLD")
+        return sorted((old.get("Attributes") or {}).get("pending_messages", set()))
+
+    def claim(self, chat_id: str, conversation_id: str) -> bool:
+        """Start a conversation on a chat that has no live one; the last one's traces go."""
+        return update_if(
+            self.table,
+            Key=key_of(chat_id),
+            UpdateExpression="SET conversation_id = :c, conversation_state = :live, conversation_started_at = :now "
+            "REMOVE " + ", ".join(PER_CONVERSATION),
+            ConditionExpression="attribute_not_exists(conversation_state) OR conversation_state = :ended",
+            ExpressionAttributeValues={":c": conversation_id, ":live": ConversationState.LIVE.value,
+                                       ":ended": ConversationState.ENDED.value, ":now": int(self.clock())},
+        )
+
+    def begin(self, chat_id: str) -> bool:
+        return self._move(chat_id, ChatEvent.BEGIN)
+
+    def record_bot_turn(self, chat_id: str, failures: int, session: dict, intent: str | None) -> None:
+        sets = {"bot_failures": failures, "bot_session": session}
+        if intent:
+            sets["bot_intent"] = intent
+        self._set(chat_id, sets)
+
+    def take_over(self, chat_id: str, by_agent: str | None = None) -> bool:
+        """A person answered: the phone app (`by_agent` None) or an agent of the inbox."""
+        sets = {"takeover_by": "agent" if by_agent else "app", "takeover_at": int(self.clock())}
+        if by_agent:
+            return self._move(chat_id, ChatEvent.AGENT_REPLIED, {**sets, "assignee": by_agent})
+        return self._move(chat_id, ChatEvent.PHONE_APP_REPLIED, sets)
+
+    def confirm_agent_takeover(self, chat_id: str) -> bool:
+        """The workflow learned an agent took over: the handling starts now."""
+        return self._move(chat_id, ChatEvent.AGENT_REPLIED, {"assigned_at": int(self.clock())})
+
+    def resume_bot(self, chat_id: str) -> bool:
+        return self._move(chat_id, ChatEvent.BOT_RESUMED)
+
+    def note_first_human_reply(self, chat_id: str) -> None:
+        """The first-response time is set once per conversation."""
+        self._set_once(chat_id, "first_human_reply_at", int(self.clock()))
+
+    # --- routing to people ----------------------------------------------------------------------------
+    def queue(self, chat_id: str) -> bool:
+        """Escalated, released or transferred: wait for an agent (a transfer's target stays for routing)."""
+        return self._move(chat_id, ChatEvent.QUEUED, {"queued_at": int(self.clock())},
+                          remove=("assignee", "offered_to", "transfer_to", "transfer_skill"))
+
+    def request_transfer(self, chat_id: str, to_agent: str | None, skill: str | None) -> None:
+        self._set(chat_id, {"transfer_to": to_agent, "transfer_skill": skill})
+
+    def offer(self, chat_id: str, conversation_id: str, agent_id: str, token: str) -> bool:
+        """Offer the chat to an agent: its acceptance (or refusal) wakes the workflow."""
+        return self.park_token(chat_id, conversation_id, WaitingFor.ACCEPT, token, offered_to=agent_id)
+
+    def withdraw_offer(self, chat_id: str) -> None:
+        self._set(chat_id, {}, remove=("offered_to",))
+
+    def hand_to_agent(self, chat_id: str, agent_id: str) -> bool:
+        """The offered agent accepted."""
+        return self._move(chat_id, ChatEvent.ACCEPTED, {"assignee": agent_id, "assigned_at": int(self.clock())},
+                          remove=("offered_to",))
+
+    def pick_up(self, chat_id: str, agent_id: str) -> bool:
+        """An agent takes a chat routing gave up on (no conversation is live)."""
+        return self._move(chat_id, ChatEvent.PICKED_UP, {"assignee": agent_id, "assigned_at": int(self.clock())},
+                          remove=("offered_to",), condition="(attribute_not_exists(conversation_state) OR conversation_state <> :live_state)",
+                          values={":live_state": ConversationState.LIVE.value})
+
+    def give_up(self, chat_id: str) -> bool:
+        """Nobody accepted: the chat waits in the queue and the conversation ends."""
+        return self._move(chat_id, ChatEvent.NOBODY_ACCEPTED,
+                          {"unassigned_at": int(self.clock()), "conversation_state": ConversationState.ENDED.value},
+                          remove=("offered_to",))
+
+    def note_window_warning(self, chat_id: str) -> None:
+        self._set(chat_id, {"window_warning_at": int(self.clock())})
+
+    # --- the end ----------------------------------------------------------------------------------------
+    def end(self, chat_id: str) -> bool:
+        """The workflow ends the conversation (closed, or a timeout)."""
+        return self._move(chat_id, ChatEvent.ENDED,
+                          {"closed_at": int(self.clock()), "conversation_state": ConversationState.ENDED.value},
+                          remove=("offered_to",))
+
+    def close(self, chat_id: str) -> bool:
+        """An agent closes a chat no live conversation holds."""
+        return self._move(chat_id, ChatEvent.CLOSED_BY_AGENT, {"closed_at": int(self.clock())}, remove=("assignee",),
+                          condition="(attribute_not_exists(conversation_state) OR conversation_state <> :live_state)",
+                          values={":live_state": ConversationState.LIVE.value})
+
+    def record_score(self, chat_id: str, score: int) -> None:
+        self._set(chat_id, {"satisfaction_score": score, "satisfaction_at": int(self.clock())})
+
+    # --- the workflow's tokens ----------------------------------------------------------------------------
+    def park_token(self, chat_id: str, conversation_id: str, waiting_for: WaitingFor, token: str,
+                   unless_pending: bool = False, offered_to: str | None = None) -> bool:
+        """Leave the execution's token for whoever has the awaited news.
+
+        `unless_pending`: refuse (return False) when customer messages are already waiting.
+        """
+        condition = "conversation_id = :c"
+        values = {":c": conversation_id, ":t": token, ":w": waiting_for.value}
+        sets = ["workflow_token = :t", "waiting_for = :w"]
+        if unless_pending:
+            condition += " AND (attribute_not_exists(pending_messages) OR size(pending_messages) = :zero)"
+            values[":zero"] = 0
+        if offered_to is not None:
+            sets.append("offered_to = :offered")
+            values[":offered"] = offered_to
+        return update_if(self.table, Key=key_of(chat_id), UpdateExpression="SET " + ", ".join(sets),
+                         ConditionExpression=condition, ExpressionAttributeValues=values)
+
+    def take_token(self, chat_id: str, waiting_for: WaitingFor, offered_to: str | None = None,
+                   assignee: str | None = None) -> str | None:
+        """The parked token if the workflow waits for this, removed so nobody signals it twice."""
+        condition = "waiting_for = :w AND attribute_exists(workflow_token)"
+        values: dict = {":w": waiting_for.value}
+        for name, value in (("offered_to", offered_to), ("assignee", assignee)):
+            if value is not None:
+                condition += f" AND {name} = :{name}"
+                values[f":{name}"] = value
+        old = self._remove_returning(chat_id, "workflow_token, waiting_for", condition, values)
+        return (old or {}).get("workflow_token")
+
+    def park_bot_token(self, chat_id: str, conversation_id: str, token: str) -> bool:
+        return update_if(self.table, Key=key_of(chat_id), UpdateExpression="SET bot_token = :t",
+                         ConditionExpression="conversation_id = :c", ExpressionAttributeValues={":t": token, ":c": conversation_id})
+
+    def take_bot_token(self, chat_id: str, expected: str | None = None) -> str | None:
+        if expected:
+            old = self._remove_returning(chat_id, "bot_token", "bot_token = :t", {":t": expected})
+        else:
+            old = self._remove_returning(chat_id, "bot_token", "attribute_exists(bot_token)", None)
+        return (old or {}).get("bot_token")
+
+    def bot_in_charge(self, chat_id: str, token: str) -> bool:
+        chat = self.get(chat_id)
+        return chat is not None and chat.bot_token == token and chat.mode == ChatMode.BOT
+
+    # --- Amazon Connect -----------------------------------------------------------------------------------
+    def map_contact(self, contact_id: str, chat_id: str, conversation_id: str) -> None:
+        self.table.put_item(Item={**self._contact_key(contact_id), "chat_id": chat_id,
+                                  "conversation_id": conversation_id, "created_at": int(self.clock())})
+
+    def chat_of_contact(self, contact_id: str) -> str | None:
+        item = self.table.get_item(Key=self._contact_key(contact_id), ConsistentRead=True).get("Item")
+        return (item or {}).get("chat_id")
+
+    @staticmethod
+    def _contact_key(contact_id: str) -> dict:
+        return {"phone_number_id": CONTACT_MAP_PREFIX + contact_id, "wa_id": CONTACT_MAP_SORT}
+
+    def hand_to_connect(self, chat_id: str, contact_id: str, instance_id: str, conversation_id: str,
+                        handoff_key: str, participant_token: str) -> bool:
+        return self._move(chat_id, ChatEvent.HANDED_TO_CONNECT, {
+            "connect_contact_id": contact_id, "connect_instance_id": instance_id,
+            "connect_conversation_id": conversation_id, "connect_handoff_key": handoff_key,
+            "handed_to_connect_at": int(self.clock()), "connect_participant_token": participant_token,
+        }, remove=("connect_ended_at", "connect_agent_left_at", "connect_connection_token", "connect_connection_expires_at"))
+
+    def connect_failed(self, chat_id: str) -> bool:
+        """The handoff failed: back to the built-in queue, keeping only the handoff key (retries)."""
+        return self._move(chat_id, ChatEvent.CONNECT_FAILED, {},
+                          remove=tuple(f for f in CONNECT_FIELDS if f != "connect_handoff_key"))
+
+    def store_connection(self, chat_id: str, token: str, expires_at: int) -> None:
+        self._set(chat_id, {"connect_connection_token": token, "connect_connection_expires_at": expires_at})
+
+    def note_connect_ended(self, chat_id: str) -> None:
+        self._set_once(chat_id, "connect_ended_at", int(self.clock()))
+
+    def note_connect_agent_left(self, chat_id: str) -> None:
+        self._set(chat_id, {"connect_agent_left_at": int(self.clock())})
+
+    def leave_connect(self, chat_id: str, ended_at: int | None) -> None:
+        """The contact is over for us: keep when it ended, drop the credentials."""
+        self._set(chat_id, {"connect_ended_at": ended_at or int(self.clock())}, remove=CONNECT_CREDENTIALS)
+
+    # --- writing ----------------------------------------------------------------------------------------
+    def _move(self, chat_id: str, event: ChatEvent, sets: dict | None = None, remove: tuple[str, ...] = (),
+              condition: str | None = None, values: dict | None = None) -> bool:
+        """Apply `event` if the chat is in a mode it may move from (a missing mode reads as closed)."""
+        sources, target = RULES[event]
+        sets = {**(sets or {}), "mode": target.value}
+        extra_values = dict(values or {})
+        conditions = ["attribute_exists(chat_id)"]
+        if sources != frozenset(ChatMode):
+            modes = sorted(m.value for m in sources)
+            placeholders = [f":from{i}" for i in range(len(modes))]
+            extra_values.update(zip(placeholders, modes))
+            allowed = f"#mode IN ({', '.join(placeholders)})"
+            if ChatMode.CLOSED in allowed_from(event):
+                allowed = f"(attribute_not_exists(#mode) OR {allowed})"
+            conditions.append(allowed)
+        if condition:
+            conditions.append(condition)
+        return self._set(chat_id, sets, remove, " AND ".join(conditions), extra_values)
+
+    def _set(self, chat_id: str, sets: dict, remove: tuple[str, ...] = (), condition: str | None = None,
+             values: dict | None = None) -> bool:
+        names = {f"#{k}": k for k in (*sets, *remove)} | {"#mode": "mode"}
+        expression = ""
+        if sets:
+            expression += "SET " + ", ".join(f"#{k} = :{k}" for k in sets)
+        if remove:
+            expression += " REMOVE " + ", ".join(f"#{k}" for k in remove)
+        if not expression:
+            return True
+        attribute_values = {f":{k}": to_item_value(v) for k, v in sets.items()} | dict(values or {})
+        kwargs: dict = {"Key": key_of(chat_id), "UpdateExpression": expression.strip()}
+        if condition:
+            kwargs["ConditionExpression"] = condition
+        used = expression + (condition or "")
+        kwargs["ExpressionAttributeNames"] = {k: v for k, v in names.items() if k in used}
+        if attribute_values:
+            kwargs["ExpressionAttributeValues"] = attribute_values
+        return update_if(self.table, **kwargs)
+
+    def _set_once(self, chat_id: str, name: str, value) -> None:
+        """Record a first-time fact once."""
+        self.table.update_item(Key=key_of(chat_id), UpdateExpression="SET #n = if_not_exists(#n, :v)",
+                               ExpressionAttributeNames={"#n": name}, ExpressionAttributeValues={":v": to_item_value(value)})
+
+    def _remove_returning(self, chat_id: str, attributes: str, condition: str, values: dict | None) -> dict | None:
+        kwargs: dict = {"Key": key_of(chat_id), "UpdateExpression": f"REMOVE {attributes}",
+                        "ConditionExpression": condition, "ReturnValues": "ALL_OLD"}
+        if values:
+            kwargs["ExpressionAttributeValues"] = values
+        try:
+            return self.table.update_item(**kwargs)["Attributes"]
+        except ClientError as error:
+            if is_condition_failure(error):
+                return None
+            raise

@@ -375,3 +375,7 @@ class MessageStore:
     def list_for_chat(self, chat: str, limit: int, start_key: dict | None) -> tuple[list[dict], dict | None]:
         """Oldest first."""
         return index_page(self.table, BY_CHAT, "chat_id", chat, limit, start_key, newest_first=False)
+
+    def latest_for_chat(self, chat: str, limit: int) -> list[dict]:
+        """The chat's newest messages, newest first."""
+        return index_page(self.table, BY_CHAT, "chat_id", chat, limit, None, newest_first=True)[0]

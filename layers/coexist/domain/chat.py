@@ -1,0 +1,184 @@
+"""The chat: one per business number and customer, and who holds it (docs/ARCHITECTURE.md rule 3).
+
+A chat is always held by exactly one party, its `ChatMode`: the bot, the queue (waiting for an
+agent), an agent, a person on the phone app, an Amazon Connect contact, or nobody (closed). Every
+change of hands is a `ChatEvent`; `transition` says where an event takes a chat from each mode, or
+refuses it with a typed reason. The chat repository writes a move only under the condition that
+the chat is still in a mode the event is allowed from, so a racing change (an echo landing while
+an agent accepts) is refused atomically instead of being overwritten.
+
+While the conversation workflow waits, it parks a task token on the chat with what it waits for
+(`WaitingFor`); `WAITS` says which mode each wait belongs to.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+
+class ChatMode(StrEnum):
+    BOT = "bot"  # the bot answers
+    QUEUED = "queued"  # waiting for an agent (routing, an offer, or nobody was free)
+    AGENT = "agent"  # an agent of the built-in directory handles it
+    APP = "app"  # a person answered from the WhatsApp Business App on the phone
+    CONNECT = "connect"  # an Amazon Connect chat contact holds it
+    CLOSED = "closed"  # nobody: the conversation ended (a chat with no mode yet reads as closed)
+
+
+class ChatEvent(StrEnum):
+    BEGIN = "begin"  # workflow: a conversation starts with the bot
+    PHONE_APP_REPLIED = "phone_app_replied"  # phone: an echo, someone answered from the app
+    AGENT_REPLIED = "agent_replied"  # agent: answered from the inbox (a takeover from bot or app)
+    BOT_RESUMED = "bot_resumed"  # workflow: the phone app went quiet for the cool-down
+    QUEUED = "queued"  # workflow: escalated by the bot, released or transferred by the agent
+    ACCEPTED = "accepted"  # agent: took the chat it was offered
+    PICKED_UP = "picked_up"  # agent: took a chat that routing gave up on
+    NOBODY_ACCEPTED = "nobody_accepted"  # workflow: routing gave up; the chat waits in the queue
+    HANDED_TO_CONNECT = "handed_to_connect"  # workflow: an Amazon Connect contact took it
+    CONNECT_FAILED = "connect_failed"  # workflow: the handoff failed; back to the built-in queue
+    CLOSED_BY_AGENT = "closed_by_agent"  # agent: closed a chat outside a live conversation
+    ENDED = "ended"  # workflow: closed, or a timeout ended it (customer, agent, Connect, survey)
+
+
+class WaitingFor(StrEnum):
+    CUSTOMER = "customer"  # the bot waits for the customer's next message
+    ACCEPT = "accept"  # an agent was offered the chat
+    AGENT = "agent"  # an agent handles it: release, transfer or close
+    CONNECT = "connect"  # the Amazon Connect contact lasts
+    SURVEY = "survey"  # the satisfaction survey's answer
+
+
+class ConversationState(StrEnum):
+    LIVE = "live"
+    ENDED = "ended"
+
+
+ANY = frozenset(ChatMode)
+HUMAN = frozenset({ChatMode.AGENT, ChatMode.APP, ChatMode.CONNECT})
+
+# Event -> (the modes it may move a chat from, the mode it moves it to).
+RULES: dict[ChatEvent, tuple[frozenset[ChatMode], ChatMode]] = {
+    ChatEvent.BEGIN: (frozenset({ChatMode.CLOSED, ChatMode.BOT}), ChatMode.BOT),
+    ChatEvent.PHONE_APP_REPLIED: (ANY, ChatMode.APP),
+    ChatEvent.AGENT_REPLIED: (frozenset({ChatMode.BOT, ChatMode.APP, ChatMode.AGENT}), ChatMode.AGENT),
+    ChatEvent.BOT_RESUMED: (frozenset({ChatMode.APP, ChatMode.BOT}), ChatMode.BOT),
+    ChatEvent.QUEUED: (ANY - {ChatMode.CLOSED}, ChatMode.QUEUED),
+    ChatEvent.ACCEPTED: (frozenset({ChatMode.QUEUED, ChatMode.AGENT}), ChatMode.AGENT),
+    ChatEvent.PICKED_UP: (frozenset({ChatMode.QUEUED}), ChatMode.AGENT),
+    ChatEvent.NOBODY_ACCEPTED: (frozenset({ChatMode.QUEUED}), ChatMode.QUEUED),
+    ChatEvent.HANDED_TO_CONNECT: (frozenset({ChatMode.QUEUED, ChatMode.CONNECT}), ChatMode.CONNECT),
+    ChatEvent.CONNECT_FAILED: (frozenset({ChatMode.CONNECT, ChatMode.QUEUED}), ChatMode.QUEUED),
+    ChatEvent.CLOSED_BY_AGENT: (ANY - {ChatMode.CLOSED}, ChatMode.CLOSED),
+    ChatEvent.ENDED: (ANY, ChatMode.CLOSED),
+}
+
+# What each parked wait means, as the mode the chat is in while it lasts.
+WAITS: dict[WaitingFor, ChatMode] = {
+    WaitingFor.CUSTOMER: ChatMode.BOT,
+    WaitingFor.ACCEPT: ChatMode.QUEUED,
+    WaitingFor.AGENT: ChatMode.AGENT,
+    WaitingFor.CONNECT: ChatMode.CONNECT,
+    WaitingFor.SURVEY: ChatMode.CLOSED,
+}
+
+_WHY = {
+    ChatMode.BOT: "the bot holds the chat",
+    ChatMode.QUEUED: "the chat waits for an agent",
+    ChatMode.AGENT: "an agent holds the chat",
+    ChatMode.APP: "a person answered from the phone app",
+    ChatMode.CONNECT: "an Amazon Connect agent holds the chat",
+    ChatMode.CLOSED: "the chat is closed",
+}
+
+
+@dataclass(frozen=True)
+class TransitionRefused(Exception):
+    """`event` cannot move a chat out of `mode`."""
+
+    mode: ChatMode
+    event: ChatEvent
+
+    def __str__(self) -> str:
+        return f"{self.event.value} is not possible: {_WHY[self.mode]}"
+
+
+def allowed_from(event: ChatEvent) -> frozenset[ChatMode]:
+    return RULES[event][0]
+
+
+def transition(mode: ChatMode, event: ChatEvent) -> ChatMode:
+    """The mode `event` moves a chat in `mode` to; `TransitionRefused` if it may not."""
+    sources, target = RULES[event]
+    if mode not in sources:
+        raise TransitionRefused(mode, event)
+    return target
+
+
+def may(mode: ChatMode, event: ChatEvent) -> bool:
+    return mode in allowed_from(event)
+
+
+@dataclass(frozen=True)
+class Chat:
+    """A chat as the domain sees it. Times are Unix seconds; absent facts are None."""
+
+    phone_number_id: str
+    wa_id: str
+    chat_id: str
+    mode: ChatMode = ChatMode.CLOSED
+    created_at: int | None = None
+    last_message_at: int | None = None
+    last_customer_message_at: int | None = None
+    last_app_activity_at: int | None = None
+    referral_at: int | None = None
+    # The conversation (one workflow execution) and its waits.
+    conversation_id: str | None = None
+    conversation_state: ConversationState | None = None
+    conversation_started_at: int | None = None
+    pending_messages: frozenset[str] = frozenset()
+    waiting_for: WaitingFor | None = None
+    workflow_token: str | None = field(default=None, repr=False)
+    bot_token: str | None = field(default=None, repr=False)
+    # The bot's memory for this conversation.
+    bot_intent: str | None = None
+    bot_failures: int = 0
+    bot_session: dict = field(default_factory=dict)
+    # People.
+    assignee: str | None = None
+    offered_to: str | None = None
+    transfer_to: str | None = None
+    transfer_skill: str | None = None
+    queued_at: int | None = None
+    assigned_at: int | None = None
+    unassigned_at: int | None = None
+    takeover_by: str | None = None  # "app" | "agent"
+    takeover_at: int | None = None
+    first_human_reply_at: int | None = None
+    window_warning_at: int | None = None
+    closed_at: int | None = None
+    satisfaction_score: int | None = None
+    satisfaction_at: int | None = None
+    # Amazon Connect (coexist.conversation.connect); the tokens are credentials.
+    connect_contact_id: str | None = None
+    connect_instance_id: str | None = None
+    connect_conversation_id: str | None = None
+    connect_handoff_key: str | None = None
+    handed_to_connect_at: int | None = None
+    connect_ended_at: int | None = None
+    connect_agent_left_at: int | None = None
+    connect_participant_token: str | None = field(default=None, repr=False)
+    connect_connection_token: str | None = field(default=None, repr=False)
+    connect_connection_expires_at: int | None = None
+
+    @property
+    def live(self) -> bool:
+        """A conversation workflow is running on this chat."""
+        return self.conversation_state == ConversationState.LIVE
+
+    def waits_for(self, what: WaitingFor) -> bool:
+        return self.waiting_for == what and self.workflow_token is not None
+
+    def last_human_at(self) -> int:
+        """When a person last answered (phone app or a takeover from the inbox)."""
+        return max(self.last_app_activity_at or 0, self.takeover_at or 0)
