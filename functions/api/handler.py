@@ -90,6 +90,7 @@ def list_messages(chat_id: str):
 def send_message(chat_id: str):
     from pydantic import ValidationError
 
+    from coexist.domain.records import Source
     from coexist.outbound.outbox import ChatNotFound, NotQueued, Refused
     from coexist.outbound.requests import parse_send_request
     from coexist.reads import message_view
@@ -108,7 +109,7 @@ def send_message(chat_id: str):
         })
     key = app.current_event.headers.get("Idempotency-Key")
     try:
-        accepted = wiring.outbox().send(chat_id, request, source="agent", idempotency_key=key, sent_by=_caller())
+        accepted = wiring.outbox().send(chat_id, request, source=Source.AGENT, idempotency_key=key, sent_by=_caller())
     except ChatNotFound:
         raise NotFound(f"chat {chat_id} not found") from None
     except Refused as refused:

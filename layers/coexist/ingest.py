@@ -2,7 +2,7 @@
 
 Called once per SQS record by the ingest function. Any storage error propagates so that only this
 record fails and SQS redelivers it; everything written before the error is written again, with
-the same effect, on the retry (ARCHITECTURE rule 5).
+the same effect, on the retry (docs/ARCHITECTURE.md rule 5).
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from pydantic import ValidationError
 
 from coexist.domain import coexistence
 from coexist.domain.interpret import interpret, reply_id
-from coexist.domain.records import AccountEvent, Interpretation
+from coexist.domain.records import AccountEvent, Interpretation, Source
 from coexist.intake import ARCHIVED, BODY_ATTRIBUTE, INLINE, why_not_an_envelope
 from coexist.meta.models import WebhookEnvelope
 from coexist.inbox import Inbox
@@ -28,14 +28,12 @@ class Quarantined(Exception):
 
 @dataclass
 class IngestSummary:
-    new_customer_messages: list[str] = field(default_factory=list)
     messages: int = 0
     duplicates: int = 0
     history_messages: int = 0
     statuses: int = 0
     unhandled: int = 0
     unknown_message_types: list[str] = field(default_factory=list)
-    fields: list[str] = field(default_factory=list)
 
 
 def envelope_from_record(body: str, attributes: dict[str, str], archive: Archive) -> dict:
@@ -123,14 +121,13 @@ def apply(found: Interpretation, inbox: Inbox, signals=None) -> IngestSummary:
         if not is_new:
             summary.duplicates += 1
             # Recorded by an earlier attempt that failed before the workflow heard of it: tell it now.
-            if signals is not None and message.source == "customer" and not inbox.messages.was_signalled(message.id):
+            if signals is not None and message.source == Source.CUSTOMER and not inbox.messages.was_signalled(message.id):
                 new_customer_messages.append(message)
             continue
         summary.messages += 1
-        if message.source == "customer":
-            summary.new_customer_messages.append(message.id)
+        if message.source == Source.CUSTOMER:
             new_customer_messages.append(message)
-        elif message.source == "business_app":
+        elif message.source == Source.BUSINESS_APP:
             new_echo_chats.add(message.chat_id)
     if found.history_messages:
         summary.history_messages = inbox.messages.import_history(found.history_messages)

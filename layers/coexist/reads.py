@@ -1,6 +1,6 @@
 """The inbox as the agent API shows it: chats, messages and numbers as JSON-ready dicts.
 
-Every read is a key lookup or an index query (ARCHITECTURE: never a Scan on a request path).
+Every read is a key lookup or an index query (docs/ARCHITECTURE.md rule 10).
 """
 
 from __future__ import annotations
@@ -158,6 +158,7 @@ class InboxReader:
             "last_customer_message_at": iso(last_customer),
             "last_app_activity_at": iso(chat.last_app_activity_at),
             "referral_at": iso(chat.referral_at),
+            "free_entry_point_expires_at": iso(window.free_entry_point_expires_at(chat.referral_at, chat.entry_point_replied_at)),
             # The conversation workflow, step by step.
             "conversation_state": chat.conversation_state.value if chat.conversation_state else None,
             "waiting_for": chat.waiting_for.value if chat.waiting_for else None,

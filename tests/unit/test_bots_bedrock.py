@@ -11,7 +11,7 @@ from botocore.stub import ANY, Stubber
 from coexist.bots import ESCALATE, REPLY, RESOLVED, BotTurn, BotUnavailable
 from coexist.bots.bedrock import ANSWER_CONTRACT, HISTORY_TURNS, BedrockBot, parse_answer
 from coexist.bots.config import load_rules
-from coexist.bots.conversation import respond
+from coexist.bots.respond import respond
 
 RULES = load_rules()
 MODEL_ID = "anthropic.claude-3-haiku-20240307-v1:0"

@@ -7,7 +7,7 @@ import pytest
 from coexist.bots import REPLY, BotTurn
 from coexist.bots.config import load_rules
 from coexist.bots.consent import consent_change, consent_keyword
-from coexist.bots.conversation import respond
+from coexist.bots.respond import respond
 
 RULES = load_rules()
 

@@ -71,7 +71,7 @@ def test_the_rules_bot_runs_without_importing_boto3():
         "import sys\n"
         "from coexist.bots import BotTurn\n"
         "from coexist.bots.config import load_rules\n"
-        "from coexist.bots.conversation import respond\n"
+        "from coexist.bots.respond import respond\n"
         "from coexist.bots.factory import provider_for\n"
         "rules = load_rules()\n"
         "outcome = respond(provider_for(None, rules=rules), BotTurn('p', 'w', 'hours?', 'text', None, 0, {}), rules)\n"

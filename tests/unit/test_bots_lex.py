@@ -8,7 +8,7 @@ from botocore.stub import ANY, Stubber
 
 from coexist.bots import ESCALATE, REPLY, RESOLVED, BotTurn, BotUnavailable
 from coexist.bots.config import load_rules
-from coexist.bots.conversation import respond
+from coexist.bots.respond import respond
 from coexist.bots.lex import LexBot, session_id
 
 RULES = load_rules()

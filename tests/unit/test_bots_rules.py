@@ -6,7 +6,7 @@ import pytest
 
 from coexist.bots import ESCALATE, HUMAN_ONLY_INTENT, REPLY, RESOLVED, BotTurn
 from coexist.bots.config import load_rules
-from coexist.bots.conversation import respond
+from coexist.bots.respond import respond
 from coexist.bots.rules import BUTTON_CONFIDENCE, PATTERN_CONFIDENCE, RulesBot
 
 RULES = load_rules()

@@ -7,7 +7,7 @@ import time
 from typing import Callable
 
 from coexist.bots.config import OPT_OUT, load_rules
-from coexist.bots.conversation import respond
+from coexist.bots.respond import respond
 from coexist.bots.model import ESCALATE, RESOLVED, BotReply, BotTurn, BotUnavailable
 from coexist.conversation.steps import BotOutcome
 from coexist.domain.chat import Chat

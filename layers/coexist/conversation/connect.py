@@ -29,7 +29,7 @@ from typing import Any, Callable
 from botocore.exceptions import BotoCoreError, ClientError
 
 from coexist.domain.chat import Chat, WaitingFor
-from coexist.domain.records import split_chat_id
+from coexist.domain.records import Source, split_chat_id
 from coexist.number_config import NumberConfig
 from coexist.outbound.outbox import Refused
 from coexist.outbound.requests import TEXT_MAX, parse_send_request
@@ -122,11 +122,11 @@ def message_content(message: dict) -> str:
 def transcript_summary(messages: list[dict], intent: str | None, max_messages: int, max_chars: int) -> str:
     """The conversation so far, for the agent: the newest customer/bot lines that fit, oldest first."""
     header = "WhatsApp conversation so far" + (f" (bot intent: {intent})" if intent else "") + ":"
-    said = [m for m in messages if m.get("source") in ("customer", "bot")]
+    said = [m for m in messages if m.get("source") in (Source.CUSTOMER, Source.BOT)]
     said.sort(key=lambda m: (m.get("timestamp") or 0, m.get("position") or ""))
     lines = []
     for message in said[-max_messages:]:
-        who = "Customer" if message["source"] == "customer" else "Bot"
+        who = "Customer" if message["source"] == Source.CUSTOMER else "Bot"
         line = f"{who}: {message_content(message)}"
         lines.append(line if len(line) <= LINE_MAX else line[: LINE_MAX - 1] + "…")
     kept: list[str] = []
@@ -355,7 +355,7 @@ class ConnectDesk:
         return self._reply(chat_id, event)
 
     def _reply(self, chat_id: str, event: StreamEvent) -> str:
-        source = "agent" if event.role == AGENT else "bot"
+        source = Source.AGENT if event.role == AGENT else Source.BOT
         text = event.content.strip()
         parts = [text[i:i + TEXT_MAX] for i in range(0, len(text), TEXT_MAX)]
         try:
@@ -364,10 +364,10 @@ class ConnectDesk:
                 self.outbox.send(chat_id, parse_send_request({"type": "text", "text": part}), source=source,
                                  idempotency_key=key, sent_by="amazon-connect")
         except Refused:
-            # Outside the customer-service window a free-form reply is refused (ARCHITECTURE rule 2).
+            # Outside the customer-service window a free-form reply is refused (docs/ARCHITECTURE.md rule 2).
             self.metrics("ConnectReplyRefused")
             return "refused"
-        if source == "agent":
+        if source == Source.AGENT:
             self.chats.note_first_human_reply(chat_id)
         self.metrics("ConnectReplySent")
         return "sent"

@@ -13,7 +13,8 @@ from typing import Callable
 from coexist.conversation.settings import ConversationSettings
 from coexist.conversation.workflow import HUMAN_TOOK_OVER, Workflow
 from coexist.domain import window
-from coexist.domain.chat import Chat, ChatMode, WaitingFor
+from coexist.domain.chat import Chat, ChatMode, Takeover, WaitingFor
+from coexist.domain.records import Source
 from coexist.number_config import HumansProvider
 from coexist.outbound.requests import parse_send_request
 from coexist.store.agents import AVAILABLE, AgentStore, pick_agent
@@ -78,7 +79,7 @@ class ConversationSteps:
             # The bot never answers over a human: stop as soon as it no longer holds the chat.
             if not self.chats.bot_in_charge(chat_id, token):
                 return
-            self.outbox.send(chat_id, parse_send_request(reply), source="bot")
+            self.outbox.send(chat_id, parse_send_request(reply), source=Source.BOT)
         self.chats.record_bot_turn(chat_id, outcome.failures, outcome.session or {}, outcome.intent)
         if self.chats.take_bot_token(chat_id, expected=token):
             self.workflow.succeed(token, {"decision": outcome.decision, "intent": outcome.intent})
@@ -94,10 +95,10 @@ class ConversationSteps:
         chat = self._chat(event)
         self._release_offer(event["chat_id"], chat)
         self.metrics("ConversationTakenOver")
-        if chat.takeover_by == "agent":
+        if chat.takeover_by == Takeover.AGENT:
             self.chats.confirm_agent_takeover(event["chat_id"])
-            return {"by": "agent", "wait_seconds": 0}
-        return {"by": "app", "wait_seconds": self._cool_down_left(chat)}
+            return {"by": Takeover.AGENT.value, "wait_seconds": 0}
+        return {"by": Takeover.APP.value, "wait_seconds": self._cool_down_left(chat)}
 
     def step_takeover_check(self, event: dict) -> dict:
         chat = self._chat(event)
@@ -164,7 +165,7 @@ class ConversationSteps:
         chat = self._chat(event)
         request = self._unassigned_message(chat)
         if request:
-            self.outbox.send(event["chat_id"], parse_send_request(request), source="bot")
+            self.outbox.send(event["chat_id"], parse_send_request(request), source=Source.BOT)
         self.chats.give_up(event["chat_id"])
         self.metrics("ConversationUnassigned")
         return {"notified": request is not None}
@@ -226,7 +227,7 @@ class ConversationSteps:
     def step_survey(self, event: dict) -> None:
         request = {"type": "interactive", "body": self.settings.survey_question,
                    "buttons": [{"id": i, "title": t} for i, t in SURVEY_BUTTONS]}
-        self.outbox.send(event["chat_id"], parse_send_request(request), source="bot")
+        self.outbox.send(event["chat_id"], parse_send_request(request), source=Source.BOT)
         self.chats.park_token(event["chat_id"], event["conversation_id"], WaitingFor.SURVEY, event["token"])
 
     def step_record_score(self, event: dict) -> dict:

@@ -49,6 +49,13 @@ class WaitingFor(StrEnum):
     SURVEY = "survey"  # the satisfaction survey's answer
 
 
+class Takeover(StrEnum):
+    """Where the person who took a chat from the bot answered."""
+
+    APP = "app"  # the WhatsApp Business App
+    AGENT = "agent"  # the agent inbox
+
+
 class ConversationState(StrEnum):
     LIVE = "live"
     ENDED = "ended"
@@ -131,7 +138,8 @@ class Chat:
     last_message_at: int | None = None
     last_customer_message_at: int | None = None
     last_app_activity_at: int | None = None
-    referral_at: int | None = None
+    referral_at: int | None = None  # the customer came from a click-to-WhatsApp ad
+    entry_point_replied_at: int | None = None  # our first reply to that referral (free entry point)
     # The conversation (one workflow execution) and its waits.
     conversation_id: str | None = None
     conversation_state: ConversationState | None = None
@@ -152,7 +160,7 @@ class Chat:
     queued_at: int | None = None
     assigned_at: int | None = None
     unassigned_at: int | None = None
-    takeover_by: str | None = None  # "app" | "agent"
+    takeover_by: Takeover | None = None
     takeover_at: int | None = None
     first_human_reply_at: int | None = None
     window_warning_at: int | None = None

@@ -1,4 +1,4 @@
-"""Delivery status of a message (ARCHITECTURE rule 4): it only ever moves forward."""
+"""Delivery status of a message (docs/ARCHITECTURE.md rule 4): it only ever moves forward."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Throughput pacing (ARCHITECTURE rule 6) as the generic cell rate algorithm (GCRA).
+"""Throughput pacing (docs/ARCHITECTURE.md rule 6) as the generic cell rate algorithm (GCRA).
 
 A bucket stores one number, the theoretical arrival time (TAT). A send at `now` reserves the slot
 `max(tat, now) + period`; it may go once `new_tat - burst * period` has passed. Reserving a future

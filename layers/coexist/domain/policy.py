@@ -1,4 +1,4 @@
-"""Outbound policy (ARCHITECTURE rule 2): checked before any call to Meta, refusals are typed.
+"""Outbound policy (docs/ARCHITECTURE.md rule 2): checked before any call to Meta, refusals are typed.
 
 A refused message is never sent: Meta would charge for nothing or reject it (131047).
 """

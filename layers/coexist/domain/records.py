@@ -7,16 +7,26 @@ duplicate or replayed webhook writes the same facts again and changes nothing.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import Any
 
 INBOUND = "inbound"
 OUTBOUND = "outbound"
 
-# Message sources (who produced the message).
-CUSTOMER = "customer"
-BUSINESS_APP = "business_app"
-HISTORY = "history"
-UNKNOWN_SENDER = "unknown"  # a status arrived for a message this system never recorded
+class Source(StrEnum):
+    """Who produced a message."""
+
+    CUSTOMER = "customer"
+    BUSINESS_APP = "business_app"  # a person on the phone app (an echo)
+    HISTORY = "history"  # imported from the phone at onboarding
+    AGENT = "agent"  # an agent, from the inbox or Amazon Connect
+    BOT = "bot"
+    CAMPAIGN = "campaign"
+    API = "api"  # another system, through the API
+    UNKNOWN = "unknown"  # a status arrived for a message this system never recorded
+
+
+CUSTOMER, BUSINESS_APP, HISTORY, UNKNOWN_SENDER = Source.CUSTOMER, Source.BUSINESS_APP, Source.HISTORY, Source.UNKNOWN
 
 
 def chat_id(phone_number_id: str, wa_id: str) -> str:

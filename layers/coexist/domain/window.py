@@ -1,4 +1,4 @@
-"""The customer-service window (ARCHITECTURE rule 1).
+"""The customer-service window (docs/ARCHITECTURE.md rule 1).
 
 Only a customer's own message opens or extends it; echoes from the Business App and imported
 history never do. It is derived from the time of the customer's latest message, so an old message
@@ -9,8 +9,10 @@ from __future__ import annotations
 
 CUSTOMER_SERVICE_WINDOW_S = 24 * 3600
 # A customer who arrived from a click-to-WhatsApp ad or Page call-to-action, and got a reply within
-# 24 h, may be messaged free of charge for 72 h.
+# 24 h, may be messaged free of charge for 72 h from that reply (pricing only: free-form messages
+# still need the customer-service window).
 FREE_ENTRY_POINT_WINDOW_S = 72 * 3600
+ENTRY_POINT_REPLY_S = 24 * 3600
 
 # Inbound message types that are not the customer writing to the business.
 NOT_CUSTOMER_INITIATED = frozenset({"system"})
@@ -29,3 +31,15 @@ def is_open(last_customer_message_at: int | None, now: int) -> bool:
 
 def opens_window(message_type: str) -> bool:
     return message_type not in NOT_CUSTOMER_INITIATED
+
+
+def answers_entry_point(referral_at: int | None, replied_at: int) -> bool:
+    """Does a business reply at `replied_at` open the free entry point of an ad referral?"""
+    return referral_at is not None and referral_at <= replied_at <= referral_at + ENTRY_POINT_REPLY_S
+
+
+def free_entry_point_expires_at(referral_at: int | None, replied_at: int | None) -> int | None:
+    """End of the 72 h free entry point, if the referral was answered in time."""
+    if replied_at is None or not answers_entry_point(referral_at, replied_at):
+        return None
+    return replied_at + FREE_ENTRY_POINT_WINDOW_S

@@ -124,6 +124,8 @@ class Outbox:
         except Exception as error:
             raise NotQueued(message_id) from error
         self.inbox.chats.raise_last_message(chat, int(now))
+        if window.answers_entry_point(chat_item.referral_at, int(now)):
+            self.inbox.chats.note_entry_point_reply(chat, int(now))
         return Accepted(stored, created=True)
 
     def _template(self, number_item: dict, request) -> dict | None:

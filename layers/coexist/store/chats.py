@@ -18,7 +18,8 @@ from dataclasses import fields
 
 from botocore.exceptions import ClientError
 
-from coexist.domain.chat import Chat, ChatEvent, ChatMode, ConversationState, WaitingFor, allowed_from, RULES
+from coexist.domain.chat import RULES, Chat, ChatEvent, ChatMode, ConversationState, Takeover, WaitingFor, allowed_from
+from coexist.domain.window import ENTRY_POINT_REPLY_S
 from coexist.domain.records import ChatActivity, chat_id as make_chat_id, split_chat_id
 from coexist.store.conditional import is_condition_failure, raise_to, update_if
 from coexist.store.items import from_item_value, to_item_value
@@ -41,7 +42,7 @@ CONNECT_FIELDS = ("connect_contact_id", "connect_instance_id", "connect_conversa
                   "handed_to_connect_at", "connect_ended_at", "connect_agent_left_at") + CONNECT_CREDENTIALS
 
 _CHAT_FIELDS = {f.name for f in fields(Chat)}
-_ENUMS = {"mode": ChatMode, "conversation_state": ConversationState, "waiting_for": WaitingFor}
+_ENUMS = {"mode": ChatMode, "conversation_state": ConversationState, "waiting_for": WaitingFor, "takeover_by": Takeover}
 
 
 def chat_from_item(item: dict) -> Chat:
@@ -115,6 +116,17 @@ class ChatRepository:
     def raise_last_message(self, chat_id: str, at: int) -> None:
         raise_to(self.table, key_of(chat_id), "last_message_at", at, {"chat_id": chat_id})
 
+    def note_entry_point_reply(self, chat_id: str, at: int) -> bool:
+        """Our reply to an ad referral within 24 h opens the free entry point; the first reply to each
+        referral counts (a later referral can be answered again)."""
+        return update_if(
+            self.table, Key=key_of(chat_id),
+            UpdateExpression="SET entry_point_replied_at = :at",
+            ConditionExpression="referral_at <= :at AND referral_at >= :earliest AND "
+            "(attribute_not_exists(entry_point_replied_at) OR entry_point_replied_at < referral_at)",
+            ExpressionAttributeValues={":at": at, ":earliest": at - ENTRY_POINT_REPLY_S},
+        )
+
     # --- the conversation's life --------------------------------------------------------------------
     def add_pending(self, chat_id: str, message_id: str) -> Chat:
         """Queue a customer message for the bot (a set: a retried signal adds it once)."""
@@ -152,7 +164,7 @@ class ChatRepository:
 
     def take_over(self, chat_id: str, by_agent: str | None = None) -> bool:
         """A person answered: the phone app (`by_agent` None) or an agent of the inbox."""
-        sets = {"takeover_by": "agent" if by_agent else "app", "takeover_at": int(self.clock())}
+        sets = {"takeover_by": (Takeover.AGENT if by_agent else Takeover.APP).value, "takeover_at": int(self.clock())}
         if by_agent:
             return self._move(chat_id, ChatEvent.AGENT_REPLIED, {**sets, "assignee": by_agent})
         return self._move(chat_id, ChatEvent.PHONE_APP_REPLIED, sets)

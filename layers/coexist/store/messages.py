@@ -15,6 +15,7 @@ from coexist.domain.send_errors import RETRIES_EXHAUSTED
 from coexist.domain.records import (
     OUTBOUND,
     UNKNOWN_SENDER,
+    Source,
     MessageEdit,
     MessageRecord,
     MessageRevoke,
@@ -74,7 +75,7 @@ class MessageStore:
             if value is not None:
                 sets.append(f"{name} = :{name}")
                 values[f":{name}"] = value
-        if message.source == "history":
+        if message.source == Source.HISTORY:
             sets.append("is_history = :true")
             values[":true"] = True
         if message.status and delivery.rank(message.status) is not None:
