@@ -1,4 +1,5 @@
-"""The inbox's repositories, bundled: what ingest writes and the API reads."""
+"""The repositories ingest writes and the read API and the outbox share, bundled (one per table,
+plus the archive). Each repository owns its table's layout; this bundle owns nothing."""
 
 from __future__ import annotations
 
