@@ -1,0 +1,208 @@
+"""Pacing at scale, without the emulator's ceiling: `python -m benchmarks pacing`.
+
+The real `coexist.store.throttle.Throttle` (and so the real GCRA of `coexist.domain.pacing`) runs in
+many simulated sender instances against an in-memory bucket table with DynamoDB's conditional-write
+semantics. Time is simulated (a discrete-event clock per sender, the earliest sender always moves
+next), so the figures are repeatable and a thousand numbers at once take seconds, not hours:
+
+- every call to the table takes 5–20 ms each way (seeded jitter), and the condition is checked when
+  the request arrives, as DynamoDB does;
+- a sender instance works on ten message groups at once (threads sharing its `Throttle`, as the
+  sender function does); each takes a slot (waiting at most 2 s for it), waits for it, then calls
+  Meta: the request reaches Meta 40–60 ms later (20 ms of jitter on arrival) and the thread is busy
+  until the answer comes back, 80–250 ms after the call;
+- Meta counts what *arrives* in any rolling second: that is what must never exceed the limit.
+"""
+
+from __future__ import annotations
+
+import heapq
+import random
+from dataclasses import dataclass, field
+
+from botocore.exceptions import ClientError
+
+from coexist.domain.pacing import Rate
+from coexist.outbound.numbers import HEADROOM, PAIR_BURST, PAIR_PERIOD_S
+from coexist.store.throttle import Throttle
+
+MAX_WAIT_S = 2.0  # the sender holds a message for a slot at most this far away
+
+
+class _Clock:
+    def __init__(self, now: float = 0.0):
+        self.now = now
+
+
+class _Running:
+    """The simulated clock of whichever worker is running: what `Throttle` reads as time.time()."""
+
+    def __init__(self):
+        self.worker = _Clock()
+
+    def __call__(self) -> float:
+        return self.worker.now
+
+
+class BucketTable:
+    """The throttle table's `put_item` with DynamoDB's semantics: the condition is evaluated
+    atomically against the item as it is when the request arrives; a failed condition returns the
+    item (ReturnValuesOnConditionCheckFailure=ALL_OLD)."""
+
+    def __init__(self, rng: random.Random, latency_s: tuple[float, float]):
+        self.items: dict[str, dict] = {}
+        self.rng = rng
+        self.latency_s = latency_s
+        self.calls = 0
+        self.refused = 0
+        self.caller: _Clock | None = None  # the worker whose step is running
+
+    def _travel(self) -> None:
+        self.caller.now += self.rng.uniform(*self.latency_s)
+
+    def put_item(self, Item, ConditionExpression, ExpressionAttributeValues, ReturnValuesOnConditionCheckFailure=None):
+        self._travel()
+        self.calls += 1
+        old = self.items.get(Item["bucket_id"])
+        if ConditionExpression == "tat = :seen":
+            ok = old is not None and old["tat"] == ExpressionAttributeValues[":seen"]
+        elif ConditionExpression == "attribute_not_exists(tat) OR tat <= :now":
+            ok = old is None or old["tat"] <= ExpressionAttributeValues[":now"]
+        else:  # pragma: no cover - a new condition in Throttle must be taught here
+            raise AssertionError(f"unknown condition {ConditionExpression!r}")
+        if ok:
+            self.items[Item["bucket_id"]] = dict(Item)
+        self._travel()
+        if not ok:
+            self.refused += 1
+            returned = {"tat": {"N": str(old["tat"])}} if old else {}
+            raise ClientError({"Error": {"Code": "ConditionalCheckFailedException"}, "Item": returned}, "PutItem")
+
+
+@dataclass
+class Outcome:
+    numbers: int
+    instances: int
+    limit_mps: float
+    seconds: float
+    arrivals: dict[str, list[float]] = field(default_factory=dict)
+    table_calls: int = 0
+    table_refusals: int = 0
+
+    def achieved_ratio(self) -> float:
+        """Sends per second per number in the steady state (the first and last second left out),
+        over the number's limit."""
+        rates = []
+        for times in self.arrivals.values():
+            steady = [t for t in times if 1.0 <= t < self.seconds - 1.0]
+            rates.append(len(steady) / (self.seconds - 2.0))
+        return min(rates) / self.limit_mps
+
+    def busiest_second(self) -> int:
+        """The most arrivals at Meta in any rolling one-second window, over every number."""
+        worst = 0
+        for times in self.arrivals.values():
+            times = sorted(times)
+            start = 0
+            for end, t in enumerate(times):
+                while times[start] <= t - 1.0:
+                    start += 1
+                worst = max(worst, end - start + 1)
+        return worst
+
+
+def simulate(numbers: int, limit_mps: float, instances: int, seconds: float, threads: int = 10, seed: int = 7,
+             table_latency_s=(0.005, 0.020), arrival_s=(0.040, 0.060), answer_s=(0.080, 0.250)) -> Outcome:
+    """`instances` sender instances of `threads` workers share the buckets of `numbers` numbers,
+    each with a backlog that never runs dry, paced at the configured rate (the limit less the
+    headroom)."""
+    rng = random.Random(seed)
+    table = BucketTable(rng, table_latency_s)
+    running = _Running()
+    rate = Rate(per_second=limit_mps * HEADROOM, burst=1)
+    throttles = [Throttle(table, clock=running) for _ in range(instances)]  # one view of the buckets per instance
+    workers = [(_Clock(rng.uniform(0, 0.05)), throttles[i // threads]) for i in range(instances * threads)]
+    outcome = Outcome(numbers, instances, limit_mps, seconds, {f"n{i}": [] for i in range(numbers)})
+    queue = [(clock.now, i) for i, (clock, _) in enumerate(workers)]
+    heapq.heapify(queue)
+    turn = 0
+    while queue:
+        now, index = heapq.heappop(queue)
+        if now >= seconds:
+            continue
+        clock, throttle = workers[index]
+        running.worker = table.caller = clock
+        number = f"n{(index + turn) % numbers}"  # every worker serves every number's backlog
+        turn += 1
+        slot = throttle.take(f"number#{number}", rate, max_wait_s=MAX_WAIT_S)
+        if slot.granted:
+            clock.now = max(clock.now, slot.at_s)
+            outcome.arrivals[number].append(clock.now + rng.uniform(*arrival_s))
+            clock.now += rng.uniform(*answer_s)  # busy until Meta answers
+        else:
+            clock.now += min(slot.wait_s, MAX_WAIT_S)  # the message comes back later
+        heapq.heappush(queue, (clock.now, index))
+    outcome.table_calls, outcome.table_refusals = table.calls, table.refused
+    return outcome
+
+
+def pair_burst(messages: int = 60, senders: int = 10, seed: int = 11) -> tuple[int, float]:
+    """One customer sent `messages` at once by `senders` instances: how many went in the first
+    second, and the smallest gap after the burst (Meta's pair limit: a burst, then one per 6 s)."""
+    rng = random.Random(seed)
+    table = BucketTable(rng, (0.005, 0.020))
+    running = _Running()
+    rate = Rate(per_second=1 / PAIR_PERIOD_S, burst=PAIR_BURST)
+    clocks = [_Clock() for _ in range(senders)]
+    throttles = [Throttle(table, clock=running) for _ in range(senders)]
+    sent: list[float] = []
+    pending = messages
+    queue = [(0.0, i) for i in range(senders)]
+    while queue and pending:
+        now, index = heapq.heappop(queue)
+        running.worker = table.caller = clocks[index]
+        slot = throttles[index].take("pair#customer", rate, max_wait_s=60.0)
+        if slot.granted:
+            sent.append(max(clocks[index].now, slot.at_s))
+            pending -= 1
+            clocks[index].now = sent[-1]
+        else:
+            clocks[index].now += slot.wait_s
+        heapq.heappush(queue, (clocks[index].now, index))
+    sent.sort()
+    first_second = sum(1 for t in sent if t < 1.0)
+    after = sent[PAIR_BURST:]
+    gap = min((b - a for a, b in zip(after, after[1:])), default=float("inf"))
+    return first_second, gap
+
+
+SCENARIOS = (
+    # (numbers, limit msg/s, sender instances of ten threads, simulated seconds)
+    (1, 20, 10, 30),
+    (1, 20, 50, 30),
+    (1, 80, 10, 30),
+    (1, 80, 50, 30),
+    (1000, 20, 500, 5),
+    (1000, 80, 2000, 4),
+)
+
+
+def run() -> list[tuple[str, str]]:
+    rows = []
+    for numbers, limit, instances, seconds in SCENARIOS:
+        outcome = simulate(numbers, limit, instances, seconds)
+        calls_per_send = outcome.table_calls / max(1, sum(len(a) for a in outcome.arrivals.values()))
+        rows.append((
+            f"{numbers} number(s) at {limit} msg/s, {instances} sender instances",
+            f"achieved {outcome.achieved_ratio():.3f} of the limit (target ≥ 0.95), busiest second "
+            f"{outcome.busiest_second()} / {limit}, {calls_per_send:.2f} table writes per send",
+        ))
+    first, gap = pair_burst()
+    rows.append(("one customer, 60 messages at once, 10 senders",
+                 f"{first} in the first second (burst {PAIR_BURST}), then at least {gap:.2f} s apart (period {PAIR_PERIOD_S:g} s)"))
+    return rows
+
+
+if __name__ == "__main__":
+    for name, result in run():
+        print(f"| {name} | {result} |")
