@@ -145,6 +145,9 @@ def main() -> int:
         from benchmarks.outbound import measure
 
         rows += measure()
+    from benchmarks import pacing
+
+    rows += [(f"pacing simulation: {name}", result) for name, result in pacing.run()]
     width = max(len(r[0]) for r in rows)
     print(f"\n{'measurement'.ljust(width)} | result")
     print(f"{'-' * width}-|-{'-' * 24}")

@@ -1,0 +1,38 @@
+"""The pacing simulation (benchmarks/pacing.py) runs the real Throttle against a bucket table with
+DynamoDB's conditional-write semantics on simulated time: seeded, so these are properties, not timings."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+from botocore.exceptions import ClientError
+
+from benchmarks.pacing import BucketTable, _Clock, pair_burst, simulate
+from coexist.outbound.numbers import PAIR_BURST, PAIR_PERIOD_S
+
+
+def test_the_bucket_table_refuses_as_dynamodb_does_and_returns_the_item():
+    table = BucketTable(random.Random(1), (0.01, 0.01))
+    table.caller = _Clock()
+    table.put_item(Item={"bucket_id": "b", "tat": 100}, ConditionExpression="attribute_not_exists(tat) OR tat <= :now",
+                   ExpressionAttributeValues={":now": 50})
+    with pytest.raises(ClientError) as refused:
+        table.put_item(Item={"bucket_id": "b", "tat": 200}, ConditionExpression="tat = :seen",
+                       ExpressionAttributeValues={":seen": 99})
+    assert refused.value.response["Item"] == {"tat": {"N": "100"}}
+    assert table.items["b"]["tat"] == 100 and table.calls == 2 and table.refused == 1
+    assert table.caller.now == pytest.approx(0.04)  # each call travels both ways
+
+
+@pytest.mark.parametrize("limit", [20, 80])
+def test_many_senders_keep_every_second_within_the_limit_and_use_it(limit):
+    outcome = simulate(numbers=1, limit_mps=limit, instances=5, seconds=8)
+    assert outcome.busiest_second() <= limit
+    assert outcome.achieved_ratio() >= 0.94
+
+
+def test_one_customer_gets_the_burst_then_one_message_per_period():
+    first_second, gap = pair_burst(messages=50, senders=5)
+    assert first_second == PAIR_BURST
+    assert gap >= PAIR_PERIOD_S - 1e-6
