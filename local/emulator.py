@@ -103,6 +103,7 @@ def create_resources(session: boto3.session.Session | None = None, prefix: str =
     env[SOCIAL_TOPIC_ENV] = _create_social_messaging_topic(
         session.client("sns"), sqs, f"{prefix}-social-messaging", queue_url, queue_arn
     )
+    env[resources.OPERATIONS_TOPIC_ENV] = session.client("sns").create_topic(Name=f"{prefix}-operations")["TopicArn"]
     return env
 
 

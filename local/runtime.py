@@ -95,7 +95,8 @@ def run(options: Options) -> int:
         ingest = LocalFunction("coexist-ingest", "functions.ingest.handler", resources.INGEST_TIMEOUT_S)
         sender = LocalFunction("coexist-sender", "functions.sender.handler", resources.SENDER_TIMEOUT_S)
         templates = LocalFunction("coexist-templates", "functions.templates.handler", TEMPLATES_TIMEOUT_S)
-        functions = (webhook, api, ingest, sender, templates, conversation)
+        watchdog = LocalFunction("coexist-watchdog", "functions.watchdog.handler", resources.WATCHDOG_TIMEOUT_S)
+        functions = (webhook, api, ingest, sender, templates, conversation, watchdog)
 
         _require_free_port(options.host, options.port, "--port")
         gateway = Gateway((options.host, options.port), coexist_routes(webhook, api))  # bound, not yet serving
@@ -133,6 +134,11 @@ def run(options: Options) -> int:
             if schedule.every_s > 0:
                 schedule.start()
                 cleanup.callback(schedule.stop)
+
+        if watchdog.available:  # the 14-day rule's daily watch, as deployed
+            watch = Schedule(watchdog, resources.APP_WATCH_EVERY_S, "coexist-app-watch")
+            watch.start()
+            cleanup.callback(watch.stop)
 
         announce(
             gateway.url, moto_url, env,

@@ -11,6 +11,7 @@ from stacks.constructs import nag
 from stacks.conversations_stack import ConversationsStack
 from stacks.data_stack import DataStack
 from stacks.ingress_stack import IngressStack
+from stacks.operations_stack import OperationsStack
 from stacks.outbound_stack import OutboundStack
 
 
@@ -21,10 +22,11 @@ class CoexistStacks:
     ingress: IngressStack
     outbound: OutboundStack
     conversations: ConversationsStack
+    operations: OperationsStack
 
     @property
     def all(self) -> tuple:
-        return (self.data, self.ingress, self.outbound, self.conversations)
+        return (self.data, self.ingress, self.outbound, self.conversations, self.operations)
 
 
 def build(app: App) -> CoexistStacks:
@@ -45,7 +47,11 @@ def build(app: App) -> CoexistStacks:
         app, f"{name}-Conversations", config=config, data=data, ingress=ingress, outbound=outbound,
         description="Coexist: conversation workflow (Step Functions), its function, Amazon Connect handoff",
     )
-    stacks = CoexistStacks(config, data, ingress, outbound, conversations)
+    operations = OperationsStack(
+        app, f"{name}-Operations", config=config, data=data, ingress=ingress,
+        description="Coexist: the app-inactivity watch (14-day rule), disconnection alarm",
+    )
+    stacks = CoexistStacks(config, data, ingress, outbound, conversations, operations)
     for stack in stacks.all:
         Tags.of(stack).add("project", "coexist")
         Tags.of(stack).add("stage", config.stage)

@@ -39,6 +39,9 @@ def handle_record(record: SQSRecord) -> None:
     metrics.add_metric(name="IngestHistoryMessages", unit=MetricUnit.Count, value=summary.history_messages)
     if summary.unhandled:
         metrics.add_metric(name="IngestUnhandledChanges", unit=MetricUnit.Count, value=summary.unhandled)
+    if summary.disconnections:
+        # Meta took a number out of Coexistence (e.g. PRIMARY_INACTIVITY): an alarm pages on it.
+        metrics.add_metric(name="NumberDisconnected", unit=MetricUnit.Count, value=summary.disconnections)
     if summary.unknown_message_types:
         metrics.add_metric(name="IngestUnknownMessageTypes", unit=MetricUnit.Count, value=len(summary.unknown_message_types))
     logger.info(

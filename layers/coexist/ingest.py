@@ -33,6 +33,7 @@ class IngestSummary:
     history_messages: int = 0
     statuses: int = 0
     unhandled: int = 0
+    disconnections: int = 0  # account events that took a number out of Coexistence (operators are paged)
     unknown_message_types: list[str] = field(default_factory=list)
 
 
@@ -150,20 +151,23 @@ def apply(found: Interpretation, inbox: Inbox, signals=None) -> IngestSummary:
     for declined in found.history_declined:
         inbox.numbers.record_history_declined(declined)
     for event in found.account_events:
-        _apply_account_event(event, inbox)
+        if _apply_account_event(event, inbox) == coexistence.DISCONNECTED:
+            summary.disconnections += 1
     for unhandled in found.unhandled:
         inbox.archive.keep_unhandled(unhandled.field, unhandled.raw, unhandled.reason)
         summary.unhandled += 1
     return summary
 
 
-def _apply_account_event(event: AccountEvent, inbox: Inbox) -> None:
+def _apply_account_event(event: AccountEvent, inbox: Inbox) -> str | None:
+    """Record the event; the state it moves the account (and its number) to, if any."""
     inbox.accounts.record_event(event)
     state = coexistence.state_after(event.event)
     if state is None:
-        return
+        return None
     inbox.accounts.record_state(event, state)
     if event.phone_number:
         number = inbox.numbers.find_by_display_number(event.waba_id, event.phone_number)
         if number:
             inbox.numbers.record_state(number, event, state)
+    return state

@@ -11,7 +11,7 @@ import json
 import time
 from datetime import datetime, timezone
 
-from coexist.domain import window
+from coexist.domain import app_activity, coexistence, window
 from coexist.domain.records import split_chat_id
 from coexist.inbox import Inbox
 from coexist.domain.chat import Chat
@@ -134,7 +134,20 @@ class InboxReader:
                 "complete": item.get("history_progress", 0) >= 100,
             },
             "last_app_activity_at": iso(item.get("last_app_activity_at")),
+            "app_activity": self._app_activity(item, state),
         }
+
+    def _app_activity(self, item: dict, state: dict) -> dict | None:
+        """The 14-day rule for a coexistence number: days without a sign of the Business App."""
+        if state["state"] != coexistence.CONNECTED:
+            return None
+        since = app_activity.last_sign(item.get("last_app_activity_at"), state.get("event_time"), item.get("first_seen_at"))
+        if since is None:
+            return None
+        quiet = app_activity.quiet_spell(since, int(self.clock()))
+        warned = item.get("app_quiet_warned_days") if item.get("app_quiet_since") == since else None
+        return {"days_without_app": quiet.days, "warned_at_days": warned,
+                "disconnect_expected_at": iso(quiet.disconnect_expected_at)}
 
     @staticmethod
     def _split(chat_id: str) -> tuple[str, str]:

@@ -167,6 +167,11 @@ SENDER_MAX_CONCURRENCY = 10  # instances per deployment; pacing is shared, this 
 SENDER_BATCH_SIZE = 10  # the FIFO maximum
 SENDER_TIMEOUT_S = 10
 
+# Operations: the daily app-inactivity watch (the 14-day rule) tells operators through this topic.
+OPERATIONS_TOPIC_ENV = "OPERATIONS_TOPIC_ARN"
+APP_WATCH_EVERY_S = 24 * 3600
+WATCHDOG_TIMEOUT_S = 60
+
 ARCHIVE_BUCKET_ENV = "ARCHIVE_BUCKET"
 # S3 prefixes in the archive bucket.
 RAW_PREFIX = "raw/"  # every signed webhook body, as received

@@ -44,6 +44,7 @@ class Settings:
     agents_table: str = "coexist-agents"
     conversation_state_machine_arn: str = ""
     waba_ids: str = ""  # comma-separated WhatsApp Business Account ids whose templates are synced
+    operations_topic_arn: str = ""  # where operators hear of numbers at risk (the app-inactivity watch)
     # Webhook bodies up to this size travel inside the SQS message; larger ones are read back from
     # the archive (SQS caps a message at 256 KiB by default, 1 MiB at most; Meta sends up to 3 MB).
     inline_body_limit: int = 200_000
@@ -76,6 +77,7 @@ class Settings:
             "access_token": "WHATSAPP_ACCESS_TOKEN",
             "numbers_config": "COEXIST_NUMBERS",
             "waba_ids": "COEXIST_WABA_IDS",
+            "operations_topic_arn": resources.OPERATIONS_TOPIC_ENV,
             "agents_table": resources.AGENTS.env_var,
             "conversation_state_machine_arn": resources.CONVERSATION_STATE_MACHINE_ENV,
             "inline_body_limit": "INLINE_BODY_LIMIT",

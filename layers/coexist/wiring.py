@@ -199,6 +199,31 @@ def bot_for_number(phone_number_id: str):
     return provider_for(number_config(phone_number_id).bot, aws.client)
 
 
+def app_watchdog():
+    """The 14-day rule's daily watch, telling operators through the operations topic."""
+    import json
+
+    from coexist.watchdog import AppWatchdog
+
+    topic = settings().operations_topic_arn
+    sns = aws.client("sns")
+
+    def notify(warning) -> None:
+        sns.publish(
+            TopicArn=topic,
+            Subject=f"WhatsApp number {warning.phone_number_id}: Business App unused for {warning.days} days",
+            Message=json.dumps({
+                "phone_number_id": warning.phone_number_id,
+                "days_without_app": warning.days,
+                "disconnect_expected_at": warning.disconnect_expected_at,
+                "action": "Open the WhatsApp Business App on the phone of this number (sending one message "
+                          "from it is the sure sign); Meta disconnects it from the API after about 14 days.",
+            }),
+        )
+
+    return AppWatchdog(inbox().numbers, inbox().accounts, notify)
+
+
 def reset() -> None:
     """Forget settings, clients and services (tests and local mode switch environments)."""
     for cached in (archive, intake, inbox, inbox_reader, templates, graph_api, outbox, throttle, sender, settings,

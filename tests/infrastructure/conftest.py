@@ -25,6 +25,7 @@ class SynthesisedApp:
     ingress: object
     outbound: object
     conversations: object
+    operations: object
     outdir: Path
 
     def logical_id(self, construct) -> str:

@@ -24,6 +24,7 @@ MAY_IMPORT = {
     "intake": {"meta", "store"},
     "ingest": {"domain", "meta", "store", "inbox", "intake"},
     "reads": {"domain", "store", "inbox"},
+    "watchdog": {"domain", "store"},
     "inbox": {"store"},
     "number_config": {"bots"},
     "resources": set(),

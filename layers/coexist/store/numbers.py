@@ -61,6 +61,29 @@ class NumberStore:
     def get(self, phone_number_id: str) -> dict | None:
         return self.table.get_item(Key={"phone_number_id": phone_number_id}).get("Item")
 
+    def all(self) -> list[dict]:
+        """Every number of this deployment (a handful): for scheduled jobs, never a request path."""
+        items, kwargs = [], {}
+        while True:
+            page = self.table.scan(**kwargs)
+            items += page.get("Items", [])
+            if "LastEvaluatedKey" not in page:
+                return items
+            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+    def record_inactivity_warning(self, phone_number_id: str, days: int, last_sign_at: int, at: int) -> bool:
+        """Note that the `days` warning of the quiet spell since `last_sign_at` was given, so the
+        next run does not give it again (False: noted already, or the app was used since)."""
+        return update_if(
+            self.table,
+            Key={"phone_number_id": phone_number_id},
+            UpdateExpression="SET app_quiet_warned_days = :days, app_quiet_since = :since, app_quiet_warned_at = :at",
+            ConditionExpression="attribute_exists(phone_number_id) AND "
+            "(attribute_not_exists(last_app_activity_at) OR last_app_activity_at <= :since) AND "
+            "(attribute_not_exists(app_quiet_since) OR app_quiet_since < :since OR app_quiet_warned_days < :days)",
+            ExpressionAttributeValues={":days": days, ":since": last_sign_at, ":at": at},
+        )
+
     def find_by_display_number(self, waba_id: str, display_number: str) -> str | None:
         response = self.table.query(
             IndexName=BY_WABA,
