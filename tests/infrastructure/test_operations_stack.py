@@ -51,14 +51,14 @@ def test_the_watch_may_read_numbers_and_accounts_note_warnings_and_publish_to_it
     config = synthesised.stacks.config
     statements = statements_of_role(synthesised.operations, ids["role"])
     numbers, accounts = config.table_name(resources.NUMBERS.logical_id), config.table_name(resources.ACCOUNTS.logical_id)
-    assert _tables_with(statements, {"dynamodb:Scan"}) == {numbers}
+    assert _tables_with(statements, {"dynamodb:Scan"}) == {numbers, accounts}  # read grants: whole tables, no index
     assert _tables_with(statements, {"dynamodb:UpdateItem"}) == {numbers}
     assert _tables_with(statements, {"dynamodb:GetItem"}) >= {numbers, accounts}
     assert not _tables_with(statements, WRITES) - {numbers}
     publishes = [s for s in statements if "sns:Publish" in s["Action"]]
     assert [s["Resource"] for s in publishes] == [{"Ref": ids["topic"]}]
     services = {a.split(":")[0] for a in actions_of_role(synthesised.operations, ids["role"])}
-    assert services <= {"dynamodb", "sns", "sqs", "kms", "xray"}
+    assert services <= {"dynamodb", "sns", "sqs", "kms", "xray", "logs"}
 
 
 def test_the_topic_is_encrypted_and_a_disconnection_pages(synthesised, ids):
