@@ -33,15 +33,25 @@ def test_a_new_chat_starts_with_the_bot_and_reads_back_typed(aws):
     assert chats.get(f"{NUMBER}_nobody") is None and chats.get("not-a-chat-id") is None
 
 
-def test_an_agent_accepting_a_chat_the_phone_app_just_took_is_refused(aws):
+def test_an_agent_picking_up_a_chat_the_phone_app_just_took_is_refused(aws):
     chats = repository()
     customer_wrote(chats)
-    assert chats.claim(CHAT, "conv-1") and chats.queue(CHAT)
-    assert chats.offer(CHAT, "conv-1", "agent-7", "token-1")
-    chats.record_activity(ChatActivity(NUMBER, CUSTOMER, last_app_activity_at=NOW))  # an echo lands first
-    assert not chats.hand_to_agent(CHAT, "agent-7")
+    assert chats.claim(CHAT, "conv-1") and chats.queue(CHAT) and chats.give_up(CHAT)  # nobody accepted
+    chats.record_activity(ChatActivity(NUMBER, CUSTOMER, last_app_activity_at=NOW))  # then the phone answered
+    assert not chats.pick_up(CHAT, "agent-7")
     chat = chats.get(CHAT)
-    assert chat.mode == ChatMode.APP and chat.assignee is None and chat.offered_to == "agent-7"
+    assert chat.mode == ChatMode.APP and chat.assignee is None
+
+
+def test_an_acceptance_already_signalled_stands_over_a_later_echo(aws):
+    chats = repository()
+    customer_wrote(chats)
+    assert chats.claim(CHAT, "conv-1") and chats.queue(CHAT) and chats.offer(CHAT, "conv-1", "agent-7", "token-1")
+    assert chats.take_token(CHAT, WaitingFor.ACCEPT, offered_to="agent-7") == "token-1"  # the agent accepted
+    chats.record_activity(ChatActivity(NUMBER, CUSTOMER, last_app_activity_at=NOW))  # an echo, before the step ran
+    assert chats.hand_to_agent(CHAT, "agent-7")
+    chat = chats.get(CHAT)
+    assert (chat.mode, chat.assignee, chat.offered_to) == (ChatMode.AGENT, "agent-7", None)
 
 
 def test_the_bot_never_takes_a_chat_back_from_an_agent(aws):

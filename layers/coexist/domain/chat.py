@@ -71,7 +71,8 @@ RULES: dict[ChatEvent, tuple[frozenset[ChatMode], ChatMode]] = {
     ChatEvent.AGENT_REPLIED: (frozenset({ChatMode.BOT, ChatMode.APP, ChatMode.AGENT}), ChatMode.AGENT),
     ChatEvent.BOT_RESUMED: (frozenset({ChatMode.APP, ChatMode.BOT}), ChatMode.BOT),
     ChatEvent.QUEUED: (ANY - {ChatMode.CLOSED}, ChatMode.QUEUED),
-    ChatEvent.ACCEPTED: (frozenset({ChatMode.QUEUED, ChatMode.AGENT}), ChatMode.AGENT),
+    # The agent took the offer's token before an echo could: the acceptance stands over that echo.
+    ChatEvent.ACCEPTED: (frozenset({ChatMode.QUEUED, ChatMode.AGENT, ChatMode.APP}), ChatMode.AGENT),
     ChatEvent.PICKED_UP: (frozenset({ChatMode.QUEUED}), ChatMode.AGENT),
     ChatEvent.NOBODY_ACCEPTED: (frozenset({ChatMode.QUEUED}), ChatMode.QUEUED),
     ChatEvent.HANDED_TO_CONNECT: (frozenset({ChatMode.QUEUED, ChatMode.CONNECT}), ChatMode.CONNECT),
