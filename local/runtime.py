@@ -145,10 +145,16 @@ def run(options: Options) -> int:
 
 
 def _require_free_port(host: str, port: int, flag: str) -> None:
-    # ThreadedMotoServer waits forever if its thread cannot bind, so check before starting it.
+    """Fail fast when another process listens on the port.
+
+    ThreadedMotoServer waits forever if its thread cannot bind, so check before starting it. The
+    probe binds as the servers themselves do (SO_REUSEADDR): connections of a run that just stopped
+    linger in TIME_WAIT for up to a minute, which a listening server may reuse but a plain bind may
+    not, and a restart right after a stop must work."""
     if port == 0:
         return
     with socket.socket() as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             probe.bind((host, port))
         except OSError as error:
@@ -170,8 +176,11 @@ def prewarm_clients() -> None:
     session concurrently is not thread-safe, and functions now run in parallel (see lambdas.py)."""
     from coexist import aws
 
+    from coexist.outbound.deadlines import CONNECT_TIMEOUT_S, READ_TIMEOUT_S
+
     for service in ("sqs", "s3", "socialmessaging", "stepfunctions"):
         aws.client(service)
+    aws.single_attempt_client("socialmessaging", CONNECT_TIMEOUT_S, READ_TIMEOUT_S)  # the sender's
 
 
 def announce(

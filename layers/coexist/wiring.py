@@ -91,13 +91,16 @@ def number_settings(phone_number_id: str):
 
 @lru_cache(maxsize=1)
 def sender():
+    from coexist.outbound.deadlines import CONNECT_TIMEOUT_S, READ_TIMEOUT_S
     from coexist.outbound.graph import SocialMessagingTransport
     from coexist.outbound.numbers import GRAPH, SOCIAL_MESSAGING
     from coexist.outbound.sender import Sender
 
+    # The send is made once: boto3's own retries would repeat a send whose answer was lost.
+    social = aws.single_attempt_client("socialmessaging", CONNECT_TIMEOUT_S, READ_TIMEOUT_S)
     transports = {
         GRAPH: graph_api(),
-        SOCIAL_MESSAGING: SocialMessagingTransport(aws.client("socialmessaging"), settings().graph_api_version),
+        SOCIAL_MESSAGING: SocialMessagingTransport(social, settings().graph_api_version),
     }
     return Sender(inbox(), throttle(), _cached_number_settings(), transports)
 
