@@ -41,6 +41,7 @@ LOCAL_CONFIG = {
 }
 TEMPLATE_SYNC_ENV = "COEXIST_TEMPLATE_SYNC_S"
 DEFAULT_TEMPLATE_SYNC_S = 300
+SWEEP_ENV = "COEXIST_SWEEP_S"
 TEMPLATES_TIMEOUT_S = 60
 CONVERSATION_TIMEOUT_S = 60
 DEMO_AGENTS = os.path.join(os.path.dirname(__file__), "demo_agents.json")
@@ -95,7 +96,8 @@ def run(options: Options) -> int:
         ingest = LocalFunction("coexist-ingest", "functions.ingest.handler", resources.INGEST_TIMEOUT_S)
         sender = LocalFunction("coexist-sender", "functions.sender.handler", resources.SENDER_TIMEOUT_S)
         templates = LocalFunction("coexist-templates", "functions.templates.handler", TEMPLATES_TIMEOUT_S)
-        functions = (webhook, api, ingest, sender, templates, conversation)
+        sweeper = LocalFunction("coexist-sweeper", "functions.sweeper.handler", resources.SWEEPER_TIMEOUT_S)
+        functions = (webhook, api, ingest, sender, templates, sweeper, conversation)
 
         _require_free_port(options.host, options.port, "--port")
         gateway = Gateway((options.host, options.port), coexist_routes(webhook, api))  # bound, not yet serving
@@ -133,6 +135,10 @@ def run(options: Options) -> int:
             if schedule.every_s > 0:
                 schedule.start()
                 cleanup.callback(schedule.stop)
+        sweep = sweeper_schedule(sweeper)
+        if sweep is not None:
+            sweep.start()
+            cleanup.callback(sweep.stop)
 
         announce(
             gateway.url, moto_url, env,
@@ -142,6 +148,14 @@ def run(options: Options) -> int:
         stopping.wait()
         print("[local] shutting down", flush=True)
     return 0
+
+
+def sweeper_schedule(sweeper: LocalFunction, environ=os.environ) -> Schedule | None:
+    """The sweeper every COEXIST_SWEEP_S seconds (as deployed: every 5 minutes); 0 turns it off."""
+    every_s = float(environ.get(SWEEP_ENV, resources.SWEEP_EVERY_S))
+    if not sweeper.available or every_s <= 0:
+        return None
+    return Schedule(sweeper, every_s, "coexist-sweeper")
 
 
 def _require_free_port(host: str, port: int, flag: str) -> None:

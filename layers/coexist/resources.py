@@ -173,6 +173,13 @@ OUTBOUND_MAX_SEND_ATTEMPTS = 10  # calls to Meta that failed transiently, then t
 SENDER_MAX_CONCURRENCY = 10  # instances per deployment; pacing is shared, this bounds the bucket's contention
 SENDER_BATCH_SIZE = 10  # the FIFO maximum
 # SENDER_TIMEOUT_S: derived from the worst case of one send (coexist.outbound.deadlines).
+# The sweeper (coexist.outbound.sweeper): how often it runs, when a message still waiting to be sent
+# counts as left behind (well past the queue's 5-minute deduplication window), and how many messages
+# one run looks at (the next run carries on).
+SWEEP_EVERY_S = 300
+STUCK_AFTER_S = 900
+SWEEP_LIMIT = 500
+SWEEPER_TIMEOUT_S = 60
 
 ARCHIVE_BUCKET_ENV = "ARCHIVE_BUCKET"
 # S3 prefixes in the archive bucket.

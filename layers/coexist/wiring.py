@@ -74,6 +74,14 @@ def outbox():
 
 
 @lru_cache(maxsize=1)
+def sweeper():
+    from coexist.outbound.outbox import OutboundQueue
+    from coexist.outbound.sweeper import Sweeper
+
+    return Sweeper(inbox().messages, OutboundQueue(aws.client("sqs"), settings().outbound_queue_url))
+
+
+@lru_cache(maxsize=1)
 def throttle():
     from coexist.store.throttle import Throttle
 
@@ -208,7 +216,7 @@ def bot_for_number(phone_number_id: str):
 
 def reset() -> None:
     """Forget settings, clients and services (tests and local mode switch environments)."""
-    for cached in (archive, intake, inbox, inbox_reader, templates, graph_api, outbox, throttle, sender, settings,
+    for cached in (archive, intake, inbox, inbox_reader, templates, graph_api, outbox, sweeper, throttle, sender, settings,
                    conversations, agents, workflow, signals, conversation_settings):
         cached.cache_clear()
     aws.reset()
