@@ -101,7 +101,7 @@ def run(options: Options) -> int:
 
         _require_free_port(options.host, options.port, "--port")
         gateway = Gateway((options.host, options.port), coexist_routes(webhook, api))  # bound, not yet serving
-        sandbox = graph_api.start(f"{gateway.url}/webhook", options.sandbox_port)
+        sandbox = graph_api.start(f"{gateway.url}/webhook", options.sandbox_port, find_number=graph_api.number_seen_locally)
         if sandbox is not None:
             cleanup.callback(sandbox.stop)
         settings.settings.cache_clear()
