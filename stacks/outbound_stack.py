@@ -171,8 +171,15 @@ class OutboundStack(Stack):
             dead_letter_queue=dead_letters,
             **common,
         )
-        # It queries the unsent index and moves a message's place in it: the messages table only.
-        sweeper.grant_tables(tables, config, read_write=(resources.MESSAGES,))
+        # It queries the unsent index and moves a message's place in it, and nothing else: not the
+        # whole read/write set (no Scan, no Delete) that grant_tables would give.
+        messages = tables[resources.MESSAGES.env_var]
+        messages.grant(sweeper.function, "dynamodb:Query", "dynamodb:UpdateItem")
+        common["key"].grant(sweeper.function, "kms:Decrypt", "kms:DescribeKey", "kms:Encrypt", "kms:ReEncrypt*", "kms:GenerateDataKey*")
+        sweeper.acknowledge_wildcard(
+            f"Resource::arn:<AWS::Partition>:dynamodb:<AWS::Region>:<AWS::AccountId>:table/{config.table_name(resources.MESSAGES.logical_id)}/index/*",
+            "Query on the Messages table's own secondary indexes (the sweeper's is `unsent`), which IAM addresses as index/*.",
+        )
         self.outbound.queue.grant_send_messages(sweeper.function)
         dead_letters.grant_send_messages(sweeper.function)
         sweeper.acknowledge_data_key_families()

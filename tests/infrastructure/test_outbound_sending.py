@@ -123,9 +123,15 @@ def test_the_sweepers_role_reaches_the_messages_table_and_the_outbound_queue_onl
     config = synthesised.stacks.config
     statements = statements_of_role(synthesised.outbound, ids["sweeper_role"])
     messages = {config.table_name(resources.MESSAGES.logical_id)}
-    for action in (*WRITES, "dynamodb:GetItem", "dynamodb:Query"):
+    for action in ("dynamodb:Query", "dynamodb:UpdateItem"):
         assert _tables_with(statements, action) == messages, action
-    sending = [s["Resource"] for s in statements if "sqs:SendMessage" in s["Action"]]
+    for action in (*WRITES - {"dynamodb:UpdateItem"}, "dynamodb:GetItem", "dynamodb:Scan", "dynamodb:BatchGetItem"):
+        assert _tables_with(statements, action) == set(), action
+    sending = []
+    for statement in statements:
+        if "sqs:SendMessage" in statement["Action"]:
+            targets = statement["Resource"]
+            sending += targets if isinstance(targets, list) else [targets]
     assert sorted(map(json.dumps, sending)) == sorted(map(json.dumps, [
         {"Fn::GetAtt": [ids["queue"], "Arn"]}, {"Fn::GetAtt": [ids["sweeper_dlq"], "Arn"]},
     ]))
