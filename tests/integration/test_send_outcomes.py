@@ -179,6 +179,29 @@ def test_a_retry_after_a_failed_enqueue_puts_the_stored_message_on_the_queue_and
     assert queued(aws) == []
 
 
+def test_a_relayed_reply_retried_after_a_failed_enqueue_is_queued_again(aws, cloud, monkeypatch):
+    """The Amazon Connect relay sends through the outbox with the event's id as the key and is
+    retried by Lambda when that raises: the retry must queue the message the first try stored."""
+    from coexist.outbound.outbox import NotQueued
+    from coexist.outbound.requests import parse_send_request
+
+    open_window(aws)
+    outbox = wiring.outbox()
+    real_enqueue = outbox.queue.enqueue
+    monkeypatch.setattr(outbox.queue, "enqueue", lambda *a: (_ for _ in ()).throw(RuntimeError("SQS unavailable")))
+    reply = dict(chat=CHAT, request=parse_send_request({"type": "text", "text": "Ana here."}), source="agent",
+                 idempotency_key="connect:event-1", sent_by="amazon-connect")
+    with pytest.raises(NotQueued):
+        outbox.send(**reply)
+    monkeypatch.setattr(outbox.queue, "enqueue", real_enqueue)
+
+    accepted = outbox.send(**reply)
+
+    assert not accepted.created and accepted.message["status"] == "queued"
+    run_sender(aws)
+    assert len(cloud.sent) == 1 and message(CHAT, accepted.message["id"])["status"] == "accepted"
+
+
 # --- End User Messaging Social --------------------------------------------------------------------
 
 class FakeSocialMessaging:
