@@ -15,11 +15,13 @@ What runs, in one process (`runtime.py`)
       proxy events, JSON bodies base64-encoded as the deployed API's binary media type does;
     * an SQS event source mapping per queue consumer (`poller.py`), partial batch failures included:
       inbound queue → ingest, outbound FIFO queue → sender (the sender's own deferrals are kept);
-    * the templates sync at start-up and every COEXIST_TEMPLATE_SYNC_S seconds (300) as an EventBridge
-      scheduled event (`schedule.py`);
+    * the templates sync at start-up and every COEXIST_TEMPLATE_SYNC_S seconds (300), and the sweeper of
+      messages left queued every COEXIST_SWEEP_S seconds (300; 0 turns it off), as EventBridge
+      scheduled events (`schedule.py`);
     * a Meta sandbox (`meta_sandbox/`, `graph_api.py`) on a free loopback port standing in for the
       Cloud API: Meta's response and error shapes, 20/80 msg/s and pair limits, signed `statuses`
-      webhooks (sent → delivered → read) posted back to /webhook, fault knobs under /_sandbox/;
+      webhooks (sent → delivered → read) posted back to /webhook, fault knobs under /_sandbox/; it
+      knows its own numbers, those of COEXIST_NUMBERS and every number seen in a webhook;
     * the same handler modules as Lambda (`functions/*/handler.py`), functions in parallel but each
       one invocation at a time, with separate Powertools metric stores (`lambdas.py`).
 

@@ -177,6 +177,7 @@ class GatewayHandler(BaseHTTPRequestHandler):
 
 class Gateway(ThreadingHTTPServer):
     daemon_threads = True
+    request_queue_size = 128  # listen backlog: socketserver's 5 resets a burst of concurrent clients
 
     def __init__(self, address: tuple[str, int], routes: list[Route]):
         super().__init__(address, GatewayHandler)

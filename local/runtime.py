@@ -41,6 +41,7 @@ LOCAL_CONFIG = {
 }
 TEMPLATE_SYNC_ENV = "COEXIST_TEMPLATE_SYNC_S"
 DEFAULT_TEMPLATE_SYNC_S = 300
+SWEEP_ENV = "COEXIST_SWEEP_S"
 TEMPLATES_TIMEOUT_S = 60
 CONVERSATION_TIMEOUT_S = 60
 DEMO_AGENTS = os.path.join(os.path.dirname(__file__), "demo_agents.json")
@@ -95,12 +96,13 @@ def run(options: Options) -> int:
         ingest = LocalFunction("coexist-ingest", "functions.ingest.handler", resources.INGEST_TIMEOUT_S)
         sender = LocalFunction("coexist-sender", "functions.sender.handler", resources.SENDER_TIMEOUT_S)
         templates = LocalFunction("coexist-templates", "functions.templates.handler", TEMPLATES_TIMEOUT_S)
+        sweeper = LocalFunction("coexist-sweeper", "functions.sweeper.handler", resources.SWEEPER_TIMEOUT_S)
         watchdog = LocalFunction("coexist-watchdog", "functions.watchdog.handler", resources.WATCHDOG_TIMEOUT_S)
-        functions = (webhook, api, ingest, sender, templates, conversation, watchdog)
+        functions = (webhook, api, ingest, sender, templates, sweeper, conversation, watchdog)
 
         _require_free_port(options.host, options.port, "--port")
         gateway = Gateway((options.host, options.port), coexist_routes(webhook, api))  # bound, not yet serving
-        sandbox = graph_api.start(f"{gateway.url}/webhook", options.sandbox_port)
+        sandbox = graph_api.start(f"{gateway.url}/webhook", options.sandbox_port, find_number=graph_api.number_seen_locally)
         if sandbox is not None:
             cleanup.callback(sandbox.stop)
         settings.settings.cache_clear()
@@ -134,6 +136,10 @@ def run(options: Options) -> int:
             if schedule.every_s > 0:
                 schedule.start()
                 cleanup.callback(schedule.stop)
+        sweep = sweeper_schedule(sweeper)
+        if sweep is not None:
+            sweep.start()
+            cleanup.callback(sweep.stop)
 
         if watchdog.available:  # the 14-day rule's daily watch, as deployed
             watch = Schedule(watchdog, resources.APP_WATCH_EVERY_S, "coexist-app-watch")
@@ -150,11 +156,25 @@ def run(options: Options) -> int:
     return 0
 
 
+def sweeper_schedule(sweeper: LocalFunction, environ=os.environ) -> Schedule | None:
+    """The sweeper every COEXIST_SWEEP_S seconds (as deployed: every 5 minutes); 0 turns it off."""
+    every_s = float(environ.get(SWEEP_ENV, resources.SWEEP_EVERY_S))
+    if not sweeper.available or every_s <= 0:
+        return None
+    return Schedule(sweeper, every_s, "coexist-sweeper")
+
+
 def _require_free_port(host: str, port: int, flag: str) -> None:
-    # ThreadedMotoServer waits forever if its thread cannot bind, so check before starting it.
+    """Fail fast when another process listens on the port.
+
+    ThreadedMotoServer waits forever if its thread cannot bind, so check before starting it. The
+    probe binds as the servers themselves do (SO_REUSEADDR): connections of a run that just stopped
+    linger in TIME_WAIT for up to a minute, which a listening server may reuse but a plain bind may
+    not, and a restart right after a stop must work."""
     if port == 0:
         return
     with socket.socket() as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             probe.bind((host, port))
         except OSError as error:
@@ -176,8 +196,11 @@ def prewarm_clients() -> None:
     session concurrently is not thread-safe, and functions now run in parallel (see lambdas.py)."""
     from coexist import aws
 
+    from coexist.outbound.deadlines import CONNECT_TIMEOUT_S, READ_TIMEOUT_S
+
     for service in ("sqs", "s3", "socialmessaging", "stepfunctions"):
         aws.client(service)
+    aws.single_attempt_client("socialmessaging", CONNECT_TIMEOUT_S, READ_TIMEOUT_S)  # the sender's
 
 
 def announce(

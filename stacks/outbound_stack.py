@@ -98,6 +98,7 @@ class OutboundStack(Stack):
         )
 
         self.templates = self._templates_sync(config, tables, access_token, alarm_topic, common, stage_env, table_env)
+        self.sweeper = self._sweeper(config, tables, alarm_topic, common, stage_env, table_env)
 
     def _templates_sync(self, config, tables, access_token, alarm_topic, common, stage_env, table_env) -> ServiceFunction:
         """Hourly, the approved templates of every configured account; on demand the agent API runs
@@ -146,6 +147,68 @@ class OutboundStack(Stack):
             ],
         )
         return templates
+
+    def _sweeper(self, config, tables, alarm_topic, common, stage_env, table_env) -> ServiceFunction:
+        """Every few minutes, messages stored for sending but left behind (an enqueue that failed and
+        was never retried) go back on the outbound queue (coexist.outbound.sweeper)."""
+        dead_letters = sqs.Queue(
+            self, "SweeperDeadLetters",
+            encryption=sqs.QueueEncryption.KMS,
+            encryption_master_key=common["key"],
+            enforce_ssl=True,
+            retention_period=Duration.days(14),
+        )
+        sweeper = ServiceFunction(
+            self, "Sweeper", code_dir=FUNCTIONS / "sweeper", service="sweeper",
+            description="Put outbound messages left queued back on the outbound queue",
+            invoked_by=f"an EventBridge schedule every {resources.SWEEP_EVERY_S // 60} minutes, asynchronously",
+            timeout=Duration.seconds(resources.SWEEPER_TIMEOUT_S),
+            environment={
+                **stage_env,
+                **table_env(resources.MESSAGES),
+                resources.OUTBOUND_QUEUE_ENV: self.outbound.queue.queue_url,
+            },
+            dead_letter_queue=dead_letters,
+            **common,
+        )
+        # It queries the unsent index and moves a message's place in it, and nothing else: not the
+        # whole read/write set (no Scan, no Delete) that grant_tables would give.
+        messages = tables[resources.MESSAGES.env_var]
+        messages.grant(sweeper.function, "dynamodb:Query", "dynamodb:UpdateItem")
+        common["key"].grant(sweeper.function, "kms:Decrypt", "kms:DescribeKey", "kms:Encrypt", "kms:ReEncrypt*", "kms:GenerateDataKey*")
+        sweeper.acknowledge_wildcard(
+            f"Resource::arn:<AWS::Partition>:dynamodb:<AWS::Region>:<AWS::AccountId>:table/{config.table_name(resources.MESSAGES.logical_id)}/index/*",
+            "Query on the Messages table's own secondary indexes (the sweeper's is `unsent`), which IAM addresses as index/*.",
+        )
+        self.outbound.queue.grant_send_messages(sweeper.function)
+        dead_letters.grant_send_messages(sweeper.function)
+        sweeper.acknowledge_data_key_families()
+        alarms.on_any_dead_letter(
+            self, "SweeperDeadLettersAlarm", queue=dead_letters, alarm_topic=alarm_topic,
+            description="A scheduled sweep of messages left queued failed three times (Lambda's two async retries included).",
+        )
+        self.sweeper_alarm = alarms.on_any_count(
+            self, "SweeperRequeuedAlarm",
+            metric=sweeper.count_metric("SweeperRequeued"),
+            alarm_topic=alarm_topic,
+            description="Messages stored for sending were left behind (not on the outbound queue for "
+            f"{resources.STUCK_AFTER_S // 60} minutes) and were queued again: the API could not enqueue "
+            "them (503 not_queued) and the caller did not retry, or the queue lost them. They are being "
+            "sent now; look for SQS errors around that time.",
+        )
+        self.sweep_schedule = events.Rule(
+            self, "SweeperSchedule",
+            description="Put outbound messages left queued back on the outbound queue",
+            schedule=events.Schedule.rate(Duration.seconds(resources.SWEEP_EVERY_S)),
+            targets=[
+                targets.LambdaFunction(
+                    sweeper.function,
+                    retry_attempts=2,
+                    max_event_age=Duration.seconds(resources.SWEEP_EVERY_S),  # the next sweep is due by then
+                )
+            ],
+        )
+        return sweeper
 
     def _grant_social_messaging(self, config: CoexistConfig) -> None:
         """Only the End User Messaging Social numbers configured in cdk.json, and nothing without one."""

@@ -30,6 +30,16 @@ def client(service: str):
     return boto3.client(service, config=_CONFIG)
 
 
+@lru_cache(maxsize=None)
+def single_attempt_client(service: str, connect_timeout: float, read_timeout: float):
+    """A client that makes each call once: for calls that must not be repeated behind the caller's
+    back, such as sending a WhatsApp message (a retried send can reach the customer twice)."""
+    config = _CONFIG.merge(
+        Config(connect_timeout=connect_timeout, read_timeout=read_timeout, retries={"total_max_attempts": 1, "mode": "standard"})
+    )
+    return boto3.client(service, config=config)
+
+
 class _PooledResource:
     """A DynamoDB resource and the Table objects made from it: boto3 builds a Table's class anew on
     every `resource.Table(name)`, which costs more than the DynamoDB call itself, so each is made once."""
@@ -96,4 +106,5 @@ def reset() -> None:
     global _generation
     _generation += 1
     client.cache_clear()
+    single_attempt_client.cache_clear()
     table.cache_clear()

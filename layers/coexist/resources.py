@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from coexist.outbound.deadlines import SENDER_TIMEOUT_S  # noqa: F401 - the stacks and local mode read it here
+
 
 @dataclass(frozen=True)
 class Key:
@@ -104,7 +106,12 @@ MESSAGES = TableSpec(
     logical_id="Messages",
     env_var="MESSAGES_TABLE",
     partition_key=Key("id"),
-    indexes=(Index("by_chat", Key("chat_id"), Key("position")),),
+    indexes=(
+        Index("by_chat", Key("chat_id"), Key("position")),
+        # Sparse: only messages not yet handed to Meta (`queued` or `sending`) carry its keys, so the
+        # sweeper finds the ones left behind with a query instead of a scan (store/messages.py).
+        Index("unsent", Key("unsent_shard"), Key("unsent_since_ms", "N")),
+    ),
 )
 
 # A customer as the business knows them: profile name, phone-app contact card, consent ledger.
@@ -157,7 +164,7 @@ INGEST_TIMEOUT_S = 30
 # Outbound: a FIFO queue, one message group per number and recipient so each customer's messages
 # keep their order while different customers are sent in parallel.
 OUTBOUND_QUEUE_ENV = "OUTBOUND_QUEUE_URL"
-OUTBOUND_VISIBILITY_TIMEOUT_S = 60  # six times the sender's timeout
+OUTBOUND_VISIBILITY_TIMEOUT_S = 6 * SENDER_TIMEOUT_S  # as AWS recommends: a message is never handed to two senders
 OUTBOUND_DLQ_ENV = "OUTBOUND_DLQ_URL"
 # Every receive counts, deferrals too (a slot not yet due, an open circuit), so this is only the net
 # under a message the sender cannot even handle; its own budget for retrying Meta is the one below.
@@ -165,7 +172,14 @@ OUTBOUND_MAX_RECEIVES = 50
 OUTBOUND_MAX_SEND_ATTEMPTS = 10  # calls to Meta that failed transiently, then the message is parked
 SENDER_MAX_CONCURRENCY = 10  # instances per deployment; pacing is shared, this bounds the bucket's contention
 SENDER_BATCH_SIZE = 10  # the FIFO maximum
-SENDER_TIMEOUT_S = 10
+# SENDER_TIMEOUT_S: derived from the worst case of one send (coexist.outbound.deadlines).
+# The sweeper (coexist.outbound.sweeper): how often it runs, when a message still waiting to be sent
+# counts as left behind (well past the queue's 5-minute deduplication window), and how many messages
+# one run looks at (the next run carries on).
+SWEEP_EVERY_S = 300
+STUCK_AFTER_S = 900
+SWEEP_LIMIT = 500
+SWEEPER_TIMEOUT_S = 60
 
 # Operations: the daily app-inactivity watch (the 14-day rule) tells operators through this topic.
 OPERATIONS_TOPIC_ENV = "OPERATIONS_TOPIC_ARN"

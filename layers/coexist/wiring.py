@@ -74,6 +74,14 @@ def outbox():
 
 
 @lru_cache(maxsize=1)
+def sweeper():
+    from coexist.outbound.outbox import OutboundQueue
+    from coexist.outbound.sweeper import Sweeper
+
+    return Sweeper(inbox().messages, OutboundQueue(aws.client("sqs"), settings().outbound_queue_url))
+
+
+@lru_cache(maxsize=1)
 def throttle():
     from coexist.store.throttle import Throttle
 
@@ -97,13 +105,16 @@ def number_config(phone_number_id: str):
 
 @lru_cache(maxsize=1)
 def sender():
+    from coexist.outbound.deadlines import CONNECT_TIMEOUT_S, READ_TIMEOUT_S
     from coexist.outbound.graph import SocialMessagingTransport
     from coexist.outbound.numbers import GRAPH, SOCIAL_MESSAGING
     from coexist.outbound.sender import Sender
 
+    # The send is made once: boto3's own retries would repeat a send whose answer was lost.
+    social = aws.single_attempt_client("socialmessaging", CONNECT_TIMEOUT_S, READ_TIMEOUT_S)
     transports = {
         GRAPH: graph_api(),
-        SOCIAL_MESSAGING: SocialMessagingTransport(aws.client("socialmessaging"), settings().graph_api_version),
+        SOCIAL_MESSAGING: SocialMessagingTransport(social, settings().graph_api_version),
     }
     return Sender(inbox(), throttle(), _cached_number_settings(), transports)
 
@@ -226,7 +237,7 @@ def app_watchdog():
 
 def reset() -> None:
     """Forget settings, clients and services (tests and local mode switch environments)."""
-    for cached in (archive, intake, inbox, inbox_reader, templates, graph_api, outbox, throttle, sender, settings,
+    for cached in (archive, intake, inbox, inbox_reader, templates, graph_api, outbox, sweeper, throttle, sender, settings,
                    agents, workflow, signals, conversation_settings):
         cached.cache_clear()
     aws.reset()

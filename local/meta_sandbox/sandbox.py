@@ -9,6 +9,7 @@ import threading
 import time
 from collections import Counter, deque
 from dataclasses import dataclass, replace
+from typing import Callable
 
 from local.meta_sandbox import statuses
 from local.meta_sandbox.catalog import Number, Template, default_numbers, default_templates
@@ -57,8 +58,12 @@ class MetaSandbox:
         host: str = "127.0.0.1",
         port: int = 0,
         status_workers: int = 4,
+        find_number: Callable[[str], Number | None] | None = None,
     ):
+        """`find_number`: asked about a number the sandbox does not know when a send comes from it
+        (local mode looks in the numbers it has seen in webhooks); None → Meta's error 100."""
         self.access_token = access_token
+        self.find_number = find_number
         self.host = host
         self.port = port
         self.numbers: dict[str, Number] = {n.phone_number_id: n for n in (numbers if numbers is not None else default_numbers())}
@@ -183,6 +188,7 @@ class MetaSandbox:
 
     def send_message(self, phone_number_id: str, authorization: str | None, payload) -> Reply:
         """`POST /{version}/{phone_number_id}/messages`."""
+        self._learn(phone_number_id)
         with self._lock:
             self._counts["requests"] += 1
             status = self.faults.take_5xx()
@@ -200,6 +206,19 @@ class MetaSandbox:
                 self._errors[error.code] += 1
                 return Reply(error.status, error.body(), hang if hang and hang.accept else None)
         return Reply(200, body, hang)
+
+    def _learn(self, phone_number_id: str) -> None:
+        """A number the business has (it is in `find_number`'s answers) but the sandbox was not told about."""
+        if self.find_number is None or phone_number_id in self.numbers:
+            return
+        try:
+            number = self.find_number(phone_number_id)
+        except Exception:  # a lookup that fails leaves the number unknown: Meta's error 100, as before
+            log.exception("looking up a number the sandbox does not know failed")
+            return
+        if number is not None:
+            with self._lock:
+                self.numbers.setdefault(phone_number_id, number)
 
     def _accept(self, phone_number_id: str, authorization: str | None, payload) -> dict:
         if not self._authorised(authorization):
@@ -237,6 +256,7 @@ class MetaSandbox:
                 number, message_id, request.wa_id, request.template,
                 delays_s=self.faults.status_delays, order=self.faults.status_order,
                 duplicates=self.faults.duplicate_statuses, failure_code=fault.code if fault else None,
+                callback_data=request.callback_data,
             ))
         accepted: dict = {"id": message_id}
         if request.template is not None:

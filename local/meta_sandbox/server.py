@@ -127,6 +127,7 @@ class SandboxHandler(BaseHTTPRequestHandler):
 class SandboxServer(ThreadingHTTPServer):
     daemon_threads = True  # a request hanging on a timeout fault must not block shutdown
     allow_reuse_address = True
+    request_queue_size = 128  # listen backlog: concurrent senders must not be reset (socketserver's is 5)
 
     def __init__(self, address: tuple[str, int], sandbox: "MetaSandbox"):
         super().__init__(address, SandboxHandler)

@@ -90,12 +90,15 @@ def plan(
     duplicates: int = 0,
     failure_code: int | None = None,
     now: float | None = None,
+    callback_data: str | None = None,
 ) -> list[Step]:
-    """The status POSTs for one accepted message, in the order they will be sent."""
+    """The status POSTs for one accepted message, in the order they will be sent. Each carries the
+    send's `biz_opaque_callback_data`, as Meta's do."""
     now = time.time() if now is None else now
+    echoed = {"biz_opaque_callback_data": callback_data} if callback_data is not None else {}
 
     def status(name: str, at: float, **extra) -> dict:
-        return {"id": wamid, "status": name, "timestamp": str(int(at)), "recipient_id": recipient_id, **extra}
+        return {"id": wamid, "status": name, "timestamp": str(int(at)), "recipient_id": recipient_id, **echoed, **extra}
 
     if failure_code is not None:
         events = [status("failed", now + delays_s[0], errors=[webhook_error(failure_code)])]

@@ -32,12 +32,16 @@ ROW_TITLE_MAX = 24
 ROW_DESCRIPTION_MAX = 72
 
 
+CALLBACK_DATA_MAX = 512  # biz_opaque_callback_data
+
+
 @dataclass(frozen=True)
 class Accepted:
     to: str
     wa_id: str
     type: str
     template: Template | None = None
+    callback_data: str | None = None  # echoed in every status of the message
 
 
 def missing(parameter: str) -> GraphError:
@@ -110,7 +114,13 @@ def validate(payload, find_template: Callable[[str, str], Template | None]) -> A
         _validate_interactive(body)
     elif kind == "template":
         template = _validate_template(body, find_template)
-    return Accepted(to=to, wa_id=wa_id, type=kind, template=template)
+    callback_data = payload.get("biz_opaque_callback_data")
+    if callback_data is not None:
+        if kind == "reaction":
+            raise invalid("Param biz_opaque_callback_data is not supported for reaction messages.")
+        if not isinstance(callback_data, str) or len(callback_data) > CALLBACK_DATA_MAX:
+            raise invalid(f"Param biz_opaque_callback_data must be a string of at most {CALLBACK_DATA_MAX} characters.")
+    return Accepted(to=to, wa_id=wa_id, type=kind, template=template, callback_data=callback_data)
 
 
 def _validate_interactive(interactive: dict) -> None:

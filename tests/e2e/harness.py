@@ -114,8 +114,8 @@ def _read_ready_line(log_path: Path) -> dict | None:
 
 
 @contextmanager
-def start_local_mode(extra_env: dict[str, str] | None = None) -> Iterator[LocalMode]:
-    """Run `python -m local` on free ports until the block ends."""
+def start_local_mode(extra_env: dict[str, str] | None = None, args: list[str] | None = None) -> Iterator[LocalMode]:
+    """Run `python -m local` on free ports (or with these `args`) until the block ends."""
     env = {
         **os.environ,
         # The repo first, as `make run` has it; the caller's own path entries are kept after it.
@@ -131,7 +131,7 @@ def start_local_mode(extra_env: dict[str, str] | None = None) -> Iterator[LocalM
         log_path = Path(tmp) / "local-mode.log"
         with open(log_path, "wb") as log:
             process = subprocess.Popen(
-                [sys.executable, "-m", "local", "--port", "0", "--moto-port", "0"],
+                [sys.executable, "-m", "local", *(args or ["--port", "0", "--moto-port", "0"])],
                 cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT,
             )
         try:

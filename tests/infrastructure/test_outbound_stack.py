@@ -93,7 +93,7 @@ def test_outbound_queue_is_high_throughput_fifo_encrypted_and_redrives_to_a_fifo
 
 def test_every_outbound_stack_queue_is_encrypted_and_refuses_plain_http(synthesised, cmk):
     queues = synthesised.outbound.find_resources("AWS::SQS::Queue")
-    assert len(queues) == 3  # outbound, its DLQ, the templates sync's DLQ
+    assert len(queues) == 4  # outbound, its DLQ, the templates sync's and the sweeper's DLQs
     for logical_id, queue in queues.items():
         assert queue["Properties"]["KmsMasterKeyId"] == cmk, logical_id
         synthesised.outbound.has_resource_properties(
@@ -210,7 +210,7 @@ def test_circuit_breaker_alarm_watches_the_senders_metric(synthesised, ids, alar
     )
 
 
-@pytest.mark.parametrize("function", ["sender", "templates", "webhook", "ingest", "api"])
+@pytest.mark.parametrize("function", ["sender", "templates", "sweeper", "webhook", "ingest", "api"])
 def test_a_handler_that_names_its_metrics_service_uses_the_deployed_service_name(synthesised, function):
     """Alarms select on the `service` dimension: a handler that hard-codes another name than the
     function's POWERTOOLS_SERVICE_NAME would make them watch a metric nobody emits."""
@@ -320,5 +320,5 @@ def test_every_outbound_function_traces_and_logs_to_its_own_encrypted_group(synt
         group = template[props["LoggingConfig"]["LogGroup"]["Ref"]]["Properties"]
         assert group["KmsKeyId"] == cmk and group["RetentionInDays"] >= 365, name
         assert props["Environment"]["Variables"]["POWERTOOLS_METRICS_NAMESPACE"] == resources.METRICS_NAMESPACE
-    synthesised.outbound.resource_count_is("AWS::Logs::LogGroup", 2)
-    synthesised.outbound.resource_count_is("AWS::IAM::Role", 2)  # the two functions' roles, nothing else
+    synthesised.outbound.resource_count_is("AWS::Logs::LogGroup", 3)
+    synthesised.outbound.resource_count_is("AWS::IAM::Role", 3)  # the three functions' roles, nothing else

@@ -188,7 +188,8 @@ def test_sender_calls_meta_links_the_wamid_and_statuses_land_on_our_message(aws,
     [(sender_id, payload, _)] = cloud.sent
     assert sender_id == NUMBER
     assert payload == {"messaging_product": "whatsapp", "recipient_type": "individual", "to": CUSTOMER, "type": "text",
-                       "text": {"body": "On my way", "preview_url": False}}
+                       "text": {"body": "On my way", "preview_url": False},
+                       "biz_opaque_callback_data": body["id"]}  # echoed in its statuses: our id, nothing of the chat
     sent = message(CHAT, body["id"])
     assert sent["status"] == "accepted"
     deliver(aws, status("wamid.fake-1", "delivered", int(time.time()), recipient_id=CUSTOMER))
@@ -323,7 +324,9 @@ def test_a_message_still_waiting_at_the_queues_last_receive_is_failed_with_the_r
     _, first = post({"type": "text", "text": "one"}, key="1")
     _, second = post({"type": "text", "text": "two"}, key="2")
     run_sender(aws, rounds=1)  # the token error opens the circuit; the second message waits
-    monkeypatch.setattr(sender_function, "OUTBOUND_MAX_RECEIVES", 2)
+    from coexist.outbound import batch
+
+    monkeypatch.setattr(batch, "OUTBOUND_MAX_RECEIVES", 2)
     _make_visible(aws)
     run_sender(aws, rounds=1)
     for held in (first, second):  # the one the circuit holds, and the one queued behind it

@@ -27,7 +27,7 @@ MAY_IMPORT = {
     "watchdog": {"domain", "store"},
     "inbox": {"store"},
     "number_config": {"bots"},
-    "resources": set(),
+    "resources": {"outbound.deadlines"},  # the sender timeout derived from one send's worst case
     "settings": {"resources"},
 }
 

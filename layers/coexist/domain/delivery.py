@@ -5,8 +5,11 @@ from __future__ import annotations
 # `failed` ranks above `sent` (a failure report supersedes "sent") but below `delivered`: a
 # delivery or read receipt is proof the message arrived, so a contradictory late `failed` does not
 # undo it (its errors are still recorded).
+# `sending` (ours: Meta is being called) ranks with `queued`: neither has reached Meta as far as we
+# know, and any answer or status from Meta moves the message past both.
 STATUS_RANK: dict[str, int] = {
     "queued": 0,
+    "sending": 0,
     "accepted": 1,
     "sent": 2,
     "failed": 3,

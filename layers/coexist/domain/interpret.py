@@ -218,6 +218,7 @@ def _messages(entry: models.Entry, value: models.MessagesValue, result: Interpre
                 errors=[_error(e) for e in status.errors],
                 pricing=status.pricing.model_dump(mode="json", exclude_none=True) if status.pricing else None,
                 conversation=status.conversation.model_dump(mode="json", exclude_none=True) if status.conversation else None,
+                callback_data=status.biz_opaque_callback_data,
             )
         )
     if value.errors:

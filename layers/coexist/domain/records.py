@@ -73,6 +73,7 @@ class StatusUpdate:
     errors: list[dict] = field(default_factory=list)
     pricing: dict | None = None
     conversation: dict | None = None
+    callback_data: str | None = None  # biz_opaque_callback_data: what the sender attached to the send
 
 
 @dataclass

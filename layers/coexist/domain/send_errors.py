@@ -14,6 +14,9 @@ class Action(str, Enum):
 
 
 RETRIES_EXHAUSTED = "retries_exhausted"  # failed by us after retrying, not by Meta: a redrive may retry it
+# The call to Meta was started and its answer never recorded (the attempt died in between): Meta may
+# or may not have the message, and the Cloud API has no idempotency key, so it is not sent again.
+OUTCOME_UNKNOWN = "outcome_unknown"
 
 
 def retries_exhausted(reason: str) -> str:

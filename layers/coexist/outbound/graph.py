@@ -11,8 +11,7 @@ from dataclasses import dataclass
 from typing import Callable
 from urllib.parse import quote
 
-CONNECT_TIMEOUT_S = 3.0
-READ_TIMEOUT_S = 8.0
+from coexist.outbound.deadlines import CONNECT_TIMEOUT_S, READ_TIMEOUT_S
 
 
 @dataclass(frozen=True)
@@ -23,10 +22,12 @@ class SendResult:
     error_title: str | None = None
     error_details: str | None = None
     fbtrace_id: str | None = None
+    # End User Messaging Social's own id for the send (a UUID), not Meta's wamid.
+    transport_message_id: str | None = None
 
     @property
     def ok(self) -> bool:
-        return self.wamid is not None
+        return self.wamid is not None or self.transport_message_id is not None
 
     def error(self) -> dict:
         return {"code": self.error_code, "title": self.error_title, "message": self.error_title, "details": self.error_details}
@@ -146,5 +147,7 @@ class SocialMessagingTransport:
             return SendResult(http_status=status, error_code=self._CODES.get(name), error_title=name)
         except BotoCoreError:
             return SendResult(error_title="no response from End User Messaging Social")
-        # The service's messageId identifies the WhatsApp message in its event stream.
-        return SendResult(wamid=response["messageId"], http_status=200)
+        # `messageId` is the service's own id for the send (a UUID, as in its event envelopes), not
+        # Meta's wamid: the statuses Meta sends through the service carry the wamid, and find our
+        # message by the `biz_opaque_callback_data` the sender put in the body.
+        return SendResult(transport_message_id=response["messageId"], http_status=200)

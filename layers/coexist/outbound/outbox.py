@@ -11,15 +11,12 @@ from dataclasses import dataclass
 
 from coexist.domain.chat import Chat
 from coexist.domain import policy, window
-from coexist.domain.records import OUTBOUND, chat_id as make_chat_id, split_chat_id
+from coexist.domain.records import split_chat_id
 from coexist.inbox import Inbox
 from coexist.outbound.requests import FREE_FORM_TYPES, TemplateRequest
-from coexist.store.items import to_item_value
-from coexist.store.messages import position
+from coexist.store.messages import OutboundMessage
 from coexist.store.numbers import coexistence_state_of
 from coexist.store.templates import TemplateStore
-
-SOURCES = frozenset({"agent", "bot", "campaign", "api"})
 
 
 class ChatNotFound(Exception):
@@ -33,7 +30,8 @@ class Refused(Exception):
 
 
 class NotQueued(Exception):
-    """Stored, but the queue could not take it; retrying with the same Idempotency-Key is safe."""
+    """Stored, but the queue could not take it; retrying with the same Idempotency-Key is safe:
+    the retry puts it on the queue again (and the sweeper does, should nobody retry)."""
 
 
 @dataclass
@@ -82,7 +80,7 @@ class Outbox:
         if idempotency_key:
             existing = self.inbox.messages.get(message_id)
             if existing:
-                return Accepted(existing, created=False)
+                return self._again(existing, chat)
 
         number_item = self.inbox.numbers.get(number) or {}
         template = self._template(number_item, request)
@@ -91,42 +89,45 @@ class Outbox:
             raise Refused(refusal)
 
         now = self.clock()
-        item = {
-            "id": message_id,
-            "chat_id": make_chat_id(number, wa_id),
-            "position": position(int(now), message_id, int(now * 1000) % 1000),
-            "phone_number_id": number,
-            "wa_id": wa_id,
-            "direction": OUTBOUND,
-            "source": source,
-            "type": request.type,
-            "text": request.display_text(),
-            "content": to_item_value(request.graph_object()),
-            "request": to_item_value(request.model_dump(mode="json", exclude_none=True)),
-            "timestamp": int(now),
-            "queued_at_ms": int(now * 1000),
-            "recorded_at": int(now),
-            "status": "queued",
-            "status_rank": 0,
-        }
-        if template:
-            item["template_category"] = template.get("category")
-        if sent_by:
-            item["sent_by"] = sent_by
-        if idempotency_key:
-            item["idempotency_key"] = idempotency_key[:200]
-        item = {k: v for k, v in item.items() if v is not None}
-        created, stored = self.inbox.messages.create_outbound(item)
-        if not created:
-            return Accepted(stored, created=False)
-        try:
-            self.queue.enqueue(message_id, number, wa_id)
-        except Exception as error:
-            raise NotQueued(message_id) from error
+        created, stored = self.inbox.messages.create_outbound(
+            OutboundMessage(
+                id=message_id,
+                phone_number_id=number,
+                wa_id=wa_id,
+                source=source,
+                type=request.type,
+                text=request.display_text(),
+                content=request.graph_object(),
+                request=request.model_dump(mode="json", exclude_none=True),
+                queued_at=now,
+                template_category=template.get("category") if template else None,
+                sent_by=sent_by,
+                idempotency_key=idempotency_key,
+            )
+        )
+        if not created:  # the same key, stored by a concurrent request a moment ago
+            return self._again(stored, chat)
+        self._enqueue(stored)
         self.inbox.chats.raise_last_message(chat, int(now))
         if window.answers_entry_point(chat_item.referral_at, int(now)):
             self.inbox.chats.note_entry_point_reply(chat, int(now))
         return Accepted(stored, created=True)
+
+    def _again(self, existing: dict, chat: str) -> Accepted:
+        """The same message asked for again (the same Idempotency-Key). Still `queued`, it is put
+        on the queue again: the first request may have stored it and then failed to enqueue it
+        (answered 503), and the queue drops the copy of one it already holds (deduplication by
+        message id), while the sender never sends a message that is no longer queued."""
+        if existing.get("status") == "queued":
+            self._enqueue(existing)
+            self.inbox.chats.raise_last_message(chat, int(existing["timestamp"]))
+        return Accepted(existing, created=False)
+
+    def _enqueue(self, message: dict) -> None:
+        try:
+            self.queue.enqueue(message["id"], message["phone_number_id"], message["wa_id"])
+        except Exception as error:
+            raise NotQueued(message["id"]) from error
 
     def _template(self, number_item: dict, request) -> dict | None:
         if not isinstance(request, TemplateRequest):

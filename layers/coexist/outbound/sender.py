@@ -6,26 +6,40 @@ when it is due (`Defer`) — so a backlog drains in slot order and each message 
 of every waiting message racing for the next free slot on every receive. Transient errors come
 back with backoff (`Retry`) until the attempts run out (`Park`: failed, moved to the DLQ with the
 reason).
+
+A message is marked `sending`, with an attempt id, just before Meta is called, and leaves that
+state with Meta's answer (`accepted`, `failed`, or `queued` again for a retry). A message found
+`sending` when it is delivered again was being sent by an attempt that died before recording the
+answer: the function timed out or crashed in the call, or the store failed right after it. Meta
+may have the message. The Cloud API takes no idempotency key, so sending it again may reach the
+customer twice, and a patient getting the same message twice (perhaps a reminder with health
+details) is worse than an agent being told that one may not have gone: such a message is failed
+as `outcome_unknown`, never re-sent automatically. Its statuses still find it (the send carries
+our message id as `biz_opaque_callback_data`, which Meta echoes in every status), so if Meta did
+take it, its delivery receipt moves it on to `delivered`/`read`, which outrank `failed`.
 """
 
 from __future__ import annotations
 
 import random
 import time
+import uuid
 from dataclasses import dataclass
 from typing import Callable
 
 from coexist.domain import send_errors
 from coexist.domain.send_errors import Action
 from coexist.inbox import Inbox
+from coexist.outbound.deadlines import MAX_INLINE_WAIT_S
 from coexist.outbound.graph import SendResult
 from coexist.outbound.numbers import GRAPH, NumberSettings
 from coexist.outbound.requests import graph_payload, parse_send_request
 from coexist.resources import OUTBOUND_MAX_SEND_ATTEMPTS
 from coexist.store.items import from_item_value
+from coexist.store.messages import SENDING
 from coexist.store.throttle import Throttle
 
-MAX_INLINE_WAIT_S = 2.0  # longer waits go back to the queue instead of holding the function
+__all__ = ["MAX_INLINE_WAIT_S", "STALE_SLOT_S", "CircuitOpened", "Defer", "Delivery", "Park", "Retry", "SendReport", "Sender"]
 MAX_SLOT_AHEAD_S = 6 * 3600  # reserve at most this far ahead (SQS hides a message for 12 h at most)
 # A held slot this far in the past was missed (the message waited on something else, e.g. an open
 # circuit): sending in it now would bunch with the slots handed out since, so it takes a new one.
@@ -57,7 +71,6 @@ class Delivery:
 class SendReport:
     outcome: str  # sent | failed | skipped
     reason: str | None = None
-    circuit_opened: bool = False
     wamid: str | None = None
 
 
@@ -87,6 +100,8 @@ class Sender:
         item = self.inbox.messages.get(delivery.message_id)
         if item is not None and self._parked(item) and self.inbox.messages.reopen_parked(delivery.message_id):
             item = self.inbox.messages.get(delivery.message_id)  # redriven from the DLQ: try again
+        if item is not None and item.get("status") == SENDING:
+            return self._outcome_unknown(delivery.message_id)
         if item is None or item.get("status") != "queued":
             # Already accepted or failed (a redelivery), or never stored: nothing to send.
             return SendReport("skipped", "not queued")
@@ -102,14 +117,27 @@ class Sender:
         # One message of a pair is in flight at a time (its FIFO group), so this bucket has no race.
         self._wait_for_slot(f"pair#{number}#{wa_id}", settings.pair_rate, "recipient pair limit")
 
-        request = parse_send_request(item["request"])
-        payload = graph_payload(request, to=wa_id)
+        payload = graph_payload(parse_send_request(item["request"]), to=wa_id)
+        # Echoed by Meta in every status of this message: how statuses find it when the answer
+        # to this call carries no wamid (End User Messaging Social) or is lost.
+        payload["biz_opaque_callback_data"] = delivery.message_id
+        if not self.inbox.messages.mark_sending(delivery.message_id, uuid.uuid4().hex):
+            return SendReport("skipped", "not queued")
         result: SendResult = self._transport(settings).send_message(self._sender_id(settings), payload)
         if result.ok:
-            self.inbox.messages.record_accepted(delivery.message_id, result.wamid, settings.transport)
-            self.inbox.messages.link_wamid(result.wamid, delivery.message_id)
+            self.inbox.messages.record_accepted(
+                delivery.message_id, settings.transport, wamid=result.wamid, transport_message_id=result.transport_message_id
+            )
+            if result.wamid:
+                self.inbox.messages.link_wamid(result.wamid, delivery.message_id)
             return SendReport("sent", wamid=result.wamid)
         return self._handle_error(delivery, item, result)
+
+    def _outcome_unknown(self, message_id: str) -> SendReport:
+        """An earlier attempt called Meta and never recorded the answer (see the module docstring)."""
+        # The item keeps `send_attempt` and `sending_at`: which attempt it was, and when it started.
+        self.inbox.messages.record_failure(message_id, send_errors.OUTCOME_UNKNOWN, None)
+        return SendReport("failed", send_errors.OUTCOME_UNKNOWN)
 
     @staticmethod
     def _parked(item: dict) -> bool:

@@ -7,8 +7,9 @@ fills it in without overwriting what the earlier arrivals set (`if_not_exists`).
 
 from __future__ import annotations
 
+import hashlib
 import time
-from dataclasses import replace
+from dataclasses import dataclass, replace
 
 from coexist.domain import delivery
 from coexist.domain.send_errors import RETRIES_EXHAUSTED
@@ -27,6 +28,64 @@ from coexist.store.items import to_item_value
 from coexist.store.queries import batch_get, index_page
 
 BY_CHAT = "by_chat"
+# The sparse index of messages not yet handed to Meta (coexist.resources.MESSAGES declares it): its
+# key attributes exist only while a message is `queued` or `sending`, so the index holds those alone.
+UNSENT = "unsent"
+UNSENT_SHARD = "unsent_shard"
+UNSENT_SINCE = "unsent_since_ms"
+UNSENT_SHARDS = 8  # index partitions, so a busy sender's writes never crowd one partition key
+SENDING = "sending"  # Meta is being called; see coexist.outbound.sender for an attempt that died there
+OUTBOUND_ID_PREFIX = "out."
+
+
+def unsent_shard(message_id: str) -> str:
+    return str(int(hashlib.sha256(message_id.encode()).hexdigest()[:8], 16) % UNSENT_SHARDS)
+
+
+@dataclass(frozen=True)
+class OutboundMessage:
+    """A message the business sends, as accepted (policy passed), before the sender takes it."""
+
+    id: str
+    phone_number_id: str
+    wa_id: str
+    source: str  # agent | bot | campaign | api
+    type: str
+    text: str | None
+    content: dict  # the Graph API object of its type, as the chat shows it
+    request: dict  # the send request as given, re-read by the sender
+    queued_at: float  # epoch seconds, with the milliseconds that order a chat's messages
+    template_category: str | None = None
+    sent_by: str | None = None
+    idempotency_key: str | None = None
+
+
+def _outbound_item(message: OutboundMessage) -> dict:
+    seconds, millis = int(message.queued_at), int(message.queued_at * 1000)
+    item = {
+        "id": message.id,
+        "chat_id": chat_id(message.phone_number_id, message.wa_id),
+        "position": position(seconds, message.id, millis % 1000),
+        "phone_number_id": message.phone_number_id,
+        "wa_id": message.wa_id,
+        "direction": OUTBOUND,
+        "source": message.source,
+        "type": message.type,
+        "text": message.text,
+        "content": to_item_value(message.content),
+        "request": to_item_value(message.request),
+        "timestamp": seconds,
+        "queued_at_ms": millis,
+        "recorded_at": seconds,
+        "status": "queued",
+        "status_rank": delivery.rank("queued"),
+        UNSENT_SHARD: unsent_shard(message.id),
+        UNSENT_SINCE: millis,
+        "template_category": message.template_category,
+        "sent_by": message.sent_by,
+        "idempotency_key": message.idempotency_key[:200] if message.idempotency_key else None,
+    }
+    return {k: v for k, v in item.items() if v is not None}
 
 
 def position(timestamp: int, message_id: str, millis: int = 0) -> str:
@@ -240,6 +299,7 @@ class MessageStore:
                 ExpressionAttributeValues={**values, ":status": update.status, ":rank": status_rank},
             )
             if moved:
+                self.link_callback(update)
                 return
         # A late status (or one this version does not rank): keep its facts, leave the status.
         recorded = update_if(
@@ -250,10 +310,12 @@ class MessageStore:
             ExpressionAttributeNames=names,
             ExpressionAttributeValues=values,
         )
-        if not recorded:
-            link = self.get(update.message_id) or {}
-            if link.get("link_to"):
-                self.apply_status(replace(update, message_id=link["link_to"], wa_id=None))
+        if recorded:
+            self.link_callback(update)
+            return
+        link = self.get(update.message_id) or {}
+        if link.get("link_to"):
+            self.apply_status(replace(update, message_id=link["link_to"], wa_id=None))
 
     def mark_signalled(self, message_id: str) -> None:
         """The conversation workflow has heard of this customer message."""
@@ -264,20 +326,42 @@ class MessageStore:
         return "signalled_at" in (self.table.get_item(Key={"id": message_id}, ProjectionExpression="signalled_at").get("Item") or {})
 
     # --- outbound ---------------------------------------------------------------------------
-    def create_outbound(self, item: dict) -> tuple[bool, dict]:
+    def create_outbound(self, message: OutboundMessage) -> tuple[bool, dict]:
         """Store a message to send, once per id (the idempotency key). Returns (created, item)."""
+        item = _outbound_item(message)
         created = put_if_absent(self.table, item, "id")
         return created, item if created else (self.get(item["id"]) or item)
 
-    def record_accepted(self, message_id: str, wamid: str, transport: str) -> None:
-        """Meta took the message: keep its wamid and move the status to `accepted`."""
+    def mark_sending(self, message_id: str, attempt: str) -> bool:
+        """The call to Meta is about to start: from now until its answer is recorded, the outcome
+        is unknown if this attempt dies. False when the message is no longer `queued`."""
+        return update_if(
+            self.table,
+            Key={"id": message_id},
+            UpdateExpression="SET #status = :sending, send_attempt = :attempt, sending_at = :now",
+            ConditionExpression="#status = :queued",
+            ExpressionAttributeNames={"#status": "status"},
+            ExpressionAttributeValues={":sending": SENDING, ":queued": "queued", ":attempt": attempt, ":now": int(time.time())},
+        )
+
+    def record_accepted(self, message_id: str, transport: str, wamid: str | None = None, transport_message_id: str | None = None) -> None:
+        """Meta (or End User Messaging Social) took the message: keep its ids and move the status
+        to `accepted`. End User Messaging Social answers with its own message id; Meta's wamid then
+        arrives with the first status (`link_callback`)."""
         now = int(time.time())
-        values = {":wamid": wamid, ":now": now, ":transport": transport}
+        values: dict = {":now": now, ":transport": transport}
+        facts = ["accepted_at = :now", "transport = :transport"]
+        if wamid:
+            facts.append("wamid = :wamid")
+            values[":wamid"] = wamid
+        if transport_message_id:
+            facts.append("transport_message_id = :tmid")
+            values[":tmid"] = transport_message_id
+        done = f"REMOVE last_error, send_attempt, {UNSENT_SHARD}, {UNSENT_SINCE}"
         accepted = update_if(
             self.table,
             Key={"id": message_id},
-            UpdateExpression="SET wamid = :wamid, accepted_at = :now, transport = :transport, "
-            "#status = :status, status_rank = :rank, status_at = :now REMOVE last_error",
+            UpdateExpression="SET " + ", ".join(facts + ["#status = :status", "status_rank = :rank", "status_at = :now"]) + " " + done,
             ConditionExpression="status_rank < :rank",
             ExpressionAttributeNames={"#status": "status"},
             ExpressionAttributeValues={**values, ":status": "accepted", ":rank": delivery.rank("accepted")},
@@ -285,7 +369,7 @@ class MessageStore:
         if not accepted:
             self.table.update_item(
                 Key={"id": message_id},
-                UpdateExpression="SET wamid = :wamid, accepted_at = :now, transport = :transport",
+                UpdateExpression="SET " + ", ".join(facts) + " " + done,
                 ExpressionAttributeValues=values,
             )
 
@@ -316,6 +400,28 @@ class MessageStore:
                     )
                 )
 
+    def link_callback(self, update: StatusUpdate) -> bool:
+        """A status that landed on an item of its own (its wamid not linked yet) but names one of
+        our messages in `biz_opaque_callback_data` (the sender puts our message id there): link the
+        wamid to that message, which adopts the status. This is how statuses
+        find messages sent through End User Messaging Social (whose answer carries its own id, not
+        the wamid) and messages whose send answer was lost. Returns True when it linked."""
+        ours = update.callback_data
+        if not ours or not ours.startswith(OUTBOUND_ID_PREFIX) or ours == update.message_id:
+            return False
+        # Only a message of ours from the same number, not yet tied to another wamid: the callback
+        # data is whatever the sender put there, and other tools may share the number.
+        if not update_if(
+            self.table,
+            Key={"id": ours},
+            UpdateExpression="SET wamid = :wamid",
+            ConditionExpression="phone_number_id = :number AND direction = :out AND (attribute_not_exists(wamid) OR wamid = :wamid)",
+            ExpressionAttributeValues={":wamid": update.message_id, ":number": update.phone_number_id, ":out": OUTBOUND},
+        ):
+            return False
+        self.link_wamid(update.message_id, ours)
+        return True
+
     def record_failure(self, message_id: str, reason: str, error: dict | None) -> None:
         """Final failure before or at Meta: the message will not be sent."""
         now = int(time.time())
@@ -327,19 +433,24 @@ class MessageStore:
         update_if(
             self.table,
             Key={"id": message_id},
-            UpdateExpression="SET " + sets + " REMOVE last_error",
+            UpdateExpression="SET " + sets + f" REMOVE last_error, {UNSENT_SHARD}, {UNSENT_SINCE}",
             ConditionExpression="status_rank < :rank",
             ExpressionAttributeNames={"#status": "status", **({"#errors": "errors"} if error else {})},
             ExpressionAttributeValues=values,
         )
 
     def record_attempt_error(self, message_id: str, reason: str, error: dict | None) -> int:
-        """A retryable failure, kept on the message so a parked (DLQ) message says why. The
-        throughput slot it held is spent. Returns how many attempts have failed so far."""
+        """A retryable failure, kept on the message so a parked (DLQ) message says why: Meta
+        answered, so the message is `queued` again, not `sending`. The throughput slot it held is
+        spent. Returns how many attempts have failed so far."""
         updated = self.table.update_item(
             Key={"id": message_id},
-            UpdateExpression="SET last_error = :e, attempts = if_not_exists(attempts, :zero) + :one REMOVE send_slot_ms",
-            ExpressionAttributeValues={":e": to_item_value({"reason": reason, **(error or {})}), ":zero": 0, ":one": 1},
+            UpdateExpression="SET last_error = :e, attempts = if_not_exists(attempts, :zero) + :one, #status = :queued "
+            "REMOVE send_slot_ms, send_attempt",
+            ExpressionAttributeNames={"#status": "status"},
+            ExpressionAttributeValues={
+                ":e": to_item_value({"reason": reason, **(error or {})}), ":zero": 0, ":one": 1, ":queued": "queued",
+            },
             ReturnValues="UPDATED_NEW",
         )
         return int(updated["Attributes"]["attempts"])
@@ -347,16 +458,19 @@ class MessageStore:
     def reopen_parked(self, message_id: str) -> bool:
         """A message failed for `retries_exhausted` (parked in the DLQ) that an operator redrove:
         queued again, with a fresh attempt budget. Any other failure stays final."""
+        now = time.time()
         return update_if(
             self.table,
             Key={"id": message_id},
-            UpdateExpression="SET #status = :queued, status_rank = :rank, status_at = :now, attempts = :zero "
+            UpdateExpression=f"SET #status = :queued, status_rank = :rank, status_at = :now, attempts = :zero, "
+            f"{UNSENT_SHARD} = :shard, {UNSENT_SINCE} = :now_ms "
             "REMOVE failure_reason, failed_at, send_slot_ms",
             ConditionExpression="#status = :failed AND begins_with(failure_reason, :parked)",
             ExpressionAttributeNames={"#status": "status"},
             ExpressionAttributeValues={
-                ":queued": "queued", ":rank": delivery.rank("queued"), ":now": int(time.time()), ":zero": 0,
-                ":failed": "failed", ":parked": RETRIES_EXHAUSTED,
+                ":queued": "queued", ":rank": delivery.rank("queued"), ":now": int(now), ":zero": 0,
+                ":failed": "failed", ":parked": RETRIES_EXHAUSTED, ":shard": unsent_shard(message_id),
+                ":now_ms": int(now * 1000),
             },
         )
 
@@ -367,6 +481,30 @@ class MessageStore:
             Key={"id": message_id},
             UpdateExpression="SET send_slot_ms = :at",
             ExpressionAttributeValues={":at": int(at_s * 1000)},
+        )
+
+    # --- unsent messages (the sweeper) --------------------------------------------------------
+    def unsent_before(self, shard: str, before_ms: int, limit: int) -> list[dict]:
+        """Messages of one shard still waiting to be sent (`queued` or `sending`) whose last check is
+        older than `before_ms`, oldest first. A query on the sparse `unsent` index, never a scan."""
+        response = self.table.query(
+            IndexName=UNSENT,
+            KeyConditionExpression=f"{UNSENT_SHARD} = :shard AND {UNSENT_SINCE} < :before",
+            ExpressionAttributeValues={":shard": shard, ":before": before_ms},
+            Limit=limit,
+        )
+        return response.get("Items", [])
+
+    def mark_checked(self, message_id: str, at_ms: int) -> bool:
+        """The sweeper looked at this message (and re-enqueued it, or saw it waiting for a slot due
+        at `at_ms`): it is not looked at again before the threshold has passed once more. False when
+        it left the index meanwhile (sent or failed)."""
+        return update_if(
+            self.table,
+            Key={"id": message_id},
+            UpdateExpression=f"SET {UNSENT_SINCE} = :at",
+            ConditionExpression=f"attribute_exists({UNSENT_SHARD})",
+            ExpressionAttributeValues={":at": at_ms},
         )
 
     # --- reads ------------------------------------------------------------------------------

@@ -125,6 +125,3 @@ class Throttle:
         if item and int(item["open_until"]) > self.clock():
             return {"reason": item["reason"], "open_until": int(item["open_until"])}
         return None
-
-    def close_circuit(self, phone_number_id: str) -> None:
-        self.table.delete_item(Key={"bucket_id": f"circuit#{phone_number_id}"})
