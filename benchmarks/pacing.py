@@ -29,7 +29,6 @@ from coexist.outbound.numbers import HEADROOM, PAIR_BURST, PAIR_PERIOD_S
 from coexist.outbound.sender import MAX_INLINE_WAIT_S, MAX_SLOT_AHEAD_S
 from coexist.store.throttle import Throttle
 
-LEAD_S = 0.05  # slots start this long after asking: longer than the bucket write takes
 
 
 class _Clock:
@@ -121,12 +120,11 @@ class Outcome:
 
 
 def simulate(numbers: int, limit_mps: float, instances: int, seconds: float, threads: int = 10, seed: int = 7,
-             table_latency_s=(0.005, 0.020), arrival_s=(0.040, 0.060), answer_s=(0.080, 0.250),
-             lead_s: float = LEAD_S, until_slot: bool = True) -> Outcome:
+             table_latency_s=(0.005, 0.020), arrival_s=(0.040, 0.060), answer_s=(0.080, 0.250)) -> Outcome:
     """`instances` sender instances of `threads` workers share the buckets of `numbers` numbers,
     each with a backlog that never runs dry, paced at the configured rate (the limit less the
-    headroom). `until_slot`: a worker waits until its slot's moment; otherwise it waits the slot's
-    `wait_s` from when the write returned (late by the write's latency)."""
+    headroom). As the sender does, a worker waits the slot's `wait_s` from when the write returned
+    (so a send leaves late by the write's own latency)."""
     rng = random.Random(seed)
     table = BucketTable(rng, table_latency_s)
     running = _Running()
@@ -146,7 +144,7 @@ def simulate(numbers: int, limit_mps: float, instances: int, seconds: float, thr
         number = f"n{(index + turn) % numbers}"  # every worker serves every number's backlog
         turn += 1
         asked = clock.now
-        slot = throttle.take(f"number#{number}", rate, max_wait_s=MAX_SLOT_AHEAD_S, lead_s=lead_s)
+        slot = throttle.take(f"number#{number}", rate, max_wait_s=MAX_SLOT_AHEAD_S)
         if not slot.granted:  # outrun by other senders too often: the message comes back shortly
             clock.now += slot.wait_s
             heapq.heappush(queue, (clock.now, index))
@@ -159,7 +157,7 @@ def simulate(numbers: int, limit_mps: float, instances: int, seconds: float, thr
             outcome.waits.append(slot.at_s - asked)
             heapq.heappush(queue, (clock.now, index))
             continue
-        clock.now = max(clock.now, slot.at_s) if until_slot else clock.now + slot.wait_s
+        clock.now += slot.wait_s
         outcome.late_s = max(outcome.late_s, clock.now - slot.at_s)
         outcome.waits.append(clock.now - asked)
         outcome.arrivals[number].append(clock.now + rng.uniform(*arrival_s))

@@ -61,13 +61,8 @@ class Throttle:
         self.clock = clock
         self._seen = _LastSeen()
 
-    def take(self, bucket_id: str, rate: Rate, max_wait_s: float, lead_s: float = 0.0) -> Slot:
+    def take(self, bucket_id: str, rate: Rate, max_wait_s: float) -> Slot:
         """Reserve the next slot unless it is further away than `max_wait_s`.
-
-        `lead_s`: no slot starts sooner than this after asking. A caller that then waits until the
-        slot's moment (`at_s`, not for `wait_s` from when the write returned) sends on time as long
-        as the write took less than the lead; without it, a slot taken on an idle bucket is sent
-        late by the write's own latency, and two sends can come closer than the period.
 
         No read first: the write is conditioned on this process's last view of the bucket (or on
         the bucket being idle), so an uncontended take is one call. When another sender moved the
@@ -76,7 +71,7 @@ class Throttle:
         """
         tat = self._seen.get(bucket_id)
         for _ in range(MAX_CONTENTION_RETRIES):
-            now_us = int(self.clock() * MICROS) + int(lead_s * MICROS)
+            now_us = int(self.clock() * MICROS)
             reservation = reserve(tat, now_us, rate)
             if reservation.wait_us > max_wait_s * MICROS:
                 return Slot(False, reservation.wait_us / MICROS)
@@ -102,7 +97,7 @@ class Throttle:
                 self._seen.put(bucket_id, tat)
                 continue
             self._seen.put(bucket_id, reservation.new_tat_us)
-            return Slot(True, reservation.wait_us / MICROS + lead_s, (now_us + reservation.wait_us) / MICROS)
+            return Slot(True, reservation.wait_us / MICROS, (now_us + reservation.wait_us) / MICROS)
         # Heavy contention: let the message come back shortly rather than spin.
         return Slot(False, 1.0)
 
