@@ -87,5 +87,6 @@ def test_number_view(aws):
         "coexistence_changed_at": None,
         "history_sync": {"phase": None, "progress": 0, "chunks": [], "declined": False, "complete": False},
         "last_app_activity_at": None,
+        "app_activity": None,  # not known to be in Coexistence: the 14-day rule does not apply
     }
     assert json.dumps(body)
