@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from botocore.exceptions import ClientError
 
 from coexist.domain.pacing import Rate
-from coexist.outbound.numbers import HEADROOM, PAIR_BURST, PAIR_PERIOD_S
+from coexist.outbound.number_settings import HEADROOM, PAIR_BURST, PAIR_PERIOD_S
 from coexist.outbound.sender import MAX_INLINE_WAIT_S, MAX_SLOT_AHEAD_S
 from coexist.store.throttle import Throttle
 

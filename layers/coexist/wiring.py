@@ -89,7 +89,7 @@ def throttle():
 
 
 def number_settings(phone_number_id: str):
-    from coexist.outbound.numbers import settings_for
+    from coexist.outbound.number_settings import settings_for
 
     number = inbox().numbers.get(phone_number_id)
     account = inbox().accounts.state(number["waba_id"]) if number and number.get("waba_id") else None
@@ -107,7 +107,7 @@ def number_config(phone_number_id: str):
 def sender():
     from coexist.outbound.deadlines import CONNECT_TIMEOUT_S, READ_TIMEOUT_S
     from coexist.outbound.graph import SocialMessagingTransport
-    from coexist.outbound.numbers import GRAPH, SOCIAL_MESSAGING
+    from coexist.outbound.number_settings import GRAPH, SOCIAL_MESSAGING
     from coexist.outbound.sender import Sender
 
     # The send is made once: boto3's own retries would repeat a send whose answer was lost.

@@ -8,7 +8,7 @@ import json
 import pytest
 
 from coexist.number_config import HumansProvider, NumberConfig, Transport, number_config, numbers_from_json, numbers_to_json
-from coexist.outbound.numbers import COEXISTENCE_MPS, DEFAULT_MPS, PAIR_BURST, settings_for
+from coexist.outbound.number_settings import COEXISTENCE_MPS, DEFAULT_MPS, PAIR_BURST, settings_for
 
 SOCIAL = "phone-number-id-01234567890123456789012345678901"
 

@@ -9,7 +9,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from benchmarks.pacing import BucketTable, _Clock, pair_burst, simulate
-from coexist.outbound.numbers import PAIR_BURST, PAIR_PERIOD_S
+from coexist.outbound.number_settings import PAIR_BURST, PAIR_PERIOD_S
 
 
 def test_the_bucket_table_refuses_as_dynamodb_does_and_returns_the_item():

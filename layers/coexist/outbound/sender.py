@@ -32,7 +32,7 @@ from coexist.domain.send_errors import Action
 from coexist.inbox import Inbox
 from coexist.outbound.deadlines import MAX_INLINE_WAIT_S
 from coexist.outbound.graph import SendResult
-from coexist.outbound.numbers import GRAPH, NumberSettings
+from coexist.outbound.number_settings import GRAPH, NumberSettings
 from coexist.outbound.requests import graph_payload, parse_send_request
 from coexist.resources import OUTBOUND_MAX_SEND_ATTEMPTS
 from coexist.store.items import from_item_value
