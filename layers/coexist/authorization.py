@@ -23,6 +23,7 @@ from dataclasses import dataclass
 
 from coexist.domain import access
 from coexist.domain.access import Action, Principal, Refusal, Role
+from coexist.reads import BadRequest
 
 MAX_AGENT_ID = 128  # Cognito user names are at most 128 characters
 
@@ -84,7 +85,7 @@ def principal_of(
         raise Unauthorized("a valid bearer token is required")
     named = credentials.agent_header
     if named is not None and not 0 < len(named) <= MAX_AGENT_ID:
-        raise Unauthorized(f"X-Agent-Id must be 1 to {MAX_AGENT_ID} characters")
+        raise BadRequest(f"X-Agent-Id must be 1 to {MAX_AGENT_ID} characters")
     if hmac.compare_digest(token.encode(), api_token.encode()):
         return Principal(named or None, Role.ADMIN)
     prefix = token[: len(agent_token_prefix)]
