@@ -203,3 +203,38 @@ def test_tokens_for_agents_not_in_the_directory_or_malformed_are_401(local):
     for token in ("local-agent-nobody", "local-agent-", "local-agent", "local-dev-token-x", "x" * 5000):
         code, body = local_call(token, "GET", f"/api/chats/{CHAT}")
         assert (code, body["code"]) == (401, "unauthorized"), token
+
+
+# --- a supervisor in a live conversation ---------------------------------------------------------
+
+
+@pytest.fixture
+def live(monkeypatch):
+    from local.workflows import EXECUTE_STATE_MACHINES
+    from tests.conftest import emulated_account
+    from tests.integration.test_conversation import FAST
+
+    monkeypatch.setenv("COEXIST_CONVERSATION", json.dumps(FAST))
+    monkeypatch.setenv("COEXIST_API_AUTH", "cognito")
+    with emulated_account(monkeypatch, config=EXECUTE_STATE_MACHINES, workflow=True) as account:
+        for agent_id, (_, numbers) in CALLERS.items():
+            wiring.agents().upsert(agent_id, agent_id.title(), ["general"], 3, numbers)
+        yield account
+
+
+def test_a_supervisor_closes_a_live_conversation_on_the_assignees_behalf(live):
+    from tests.integration.test_conversation import says, wait_for
+
+    chat = lambda: wiring.inbox_reader().chat(CHAT)  # noqa: E731
+    assert call("ben", "PUT", "/api/agents/ben/status", {"status": "available"})[0] == 200
+    deliver(live, says("I want to talk to a person"))
+    wait_for(lambda: chat()["offered_to"] == "ben", what="the offer to ben")
+    assert call("ben", "POST", f"/api/chats/{CHAT}/accept")[0] == 200
+    wait_for(lambda: chat()["waiting_for"] == "agent" and chat()["assignee"] == "ben", what="ben handling the chat")
+    assert refused(call("ana", "POST", f"/api/chats/{CHAT}/close"))
+    assert chat()["waiting_for"] == "agent"  # the refusal changed nothing
+    assert call("sue", "POST", f"/api/chats/{CHAT}/close")[0] == 200
+    # The workflow took it as Ben's close: the conversation moves on to the survey and Ben is free.
+    wait_for(lambda: chat()["waiting_for"] == "survey", what="the survey after the close")
+    ben = next(a for a in call("sue", "GET", "/api/agents")[1]["items"] if a["agent_id"] == "ben")
+    assert ben["active_chats"] == 0
