@@ -27,7 +27,9 @@ What runs, in one process (`runtime.py`)
 
 Configuration (environment, development defaults)
     WHATSAPP_APP_SECRET=local-app-secret   WHATSAPP_VERIFY_TOKEN=local-verify-token
-    COEXIST_API_TOKEN=local-dev-token      COEXIST_API_AUTH=token
+    COEXIST_API_TOKEN=local-dev-token      COEXIST_API_AUTH=token   (the shared token: an admin)
+    COEXIST_AGENT_TOKEN_PREFIX=local-agent-   (Bearer local-agent-ana: demo agent ana, role agent)
+    --host other than loopback: refused while any of these secrets keeps its default
     WHATSAPP_ACCESS_TOKEN=local-access-token   GRAPH_API_VERSION=v24.0   COEXIST_TEMPLATE_SYNC_S=300
     COEXIST_META_SANDBOX_PORT / --sandbox-port (0: a free port)
     With the sandbox, unless set: COEXIST_WABA_IDS=102290129340398 and COEXIST_NUMBERS=

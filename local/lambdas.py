@@ -14,6 +14,11 @@ call, as in Lambda). In Lambda every function has its own processes; here they s
     during iteration". At import, each function's `Metrics` get a store of their own
     (`_isolate_metrics`). If a future Powertools changes that shape, the function falls back to the
     process-wide `INVOCATION_LOCK`, shared with every other function that could not be isolated.
+  - Powertools' REST resolvers keep the request being handled in a class attribute
+    (`BaseRouter.current_event`) shared by every resolver in the process: the webhook's request
+    arriving mid-way through an API request would replace the event the API reads its body and
+    headers from. Functions whose module holds a resolver therefore share `RESOLVER_LOCK` (the
+    process-wide lock).
   - boto3 clients cached by the layer (`coexist.aws.client`) are thread-safe once built, but
     building them from the default session concurrently is not: local mode builds them before
     any thread starts (`runtime.prewarm_clients`). DynamoDB resources are per thread already.
@@ -40,6 +45,9 @@ ACCOUNT_ID = "123456789012"  # moto's default account
 API_GATEWAY_TIMEOUT_S = 29  # API Gateway's integration limit caps the webhook and API functions
 # For functions whose Powertools metric store could not be isolated (see the module docstring).
 INVOCATION_LOCK = threading.RLock()
+# Functions serving HTTP through a Powertools resolver (whose current event is process-wide) take
+# the same lock: whatever Powertools keeps at class level is then touched by one of them at a time.
+RESOLVER_LOCK = INVOCATION_LOCK
 
 
 class FunctionUnavailable(RuntimeError):
@@ -98,6 +106,8 @@ class LocalFunction:
         if not _isolate_metrics(module):
             log.warning("%s: Powertools metrics could not be given their own store; it runs under the process-wide lock", self.name)
             self._lock = INVOCATION_LOCK
+        elif _serves_http(module):
+            self._lock = RESOLVER_LOCK
         return True
 
     @property
@@ -117,6 +127,14 @@ class LocalFunction:
                 if elapsed > self.timeout_s:
                     # Not enforced (we cannot kill a thread), but a deployment would have timed out.
                     log.warning("%s ran %.1f s, over its %s s Lambda timeout", self.name, elapsed, self.timeout_s)
+
+
+def _serves_http(module) -> bool:
+    try:
+        from aws_lambda_powertools.event_handler.api_gateway import BaseRouter
+    except ImportError:
+        return False
+    return any(isinstance(value, BaseRouter) for value in vars(module).values())
 
 
 _METRIC_STORES = ("metric_set", "dimension_set", "metadata_set")

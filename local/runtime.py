@@ -65,6 +65,7 @@ def run(options: Options) -> int:
     emulator.use_fake_aws_credentials()
     for name, value in LOCAL_CONFIG.items():
         os.environ.setdefault(name, value)
+    refuse_exposed_defaults(options.host)
 
     from moto import mock_aws
     from moto.server import ThreadedMotoServer
@@ -109,7 +110,7 @@ def run(options: Options) -> int:
         prewarm_clients()
         for function in functions:
             function.load()
-        seed_demo_agents()
+        demo_agents = seed_demo_agents()
         cleanup.callback(serve(gateway))
 
         # Without a handler Lambda would fail every batch: leave such a queue unpolled.
@@ -149,7 +150,7 @@ def run(options: Options) -> int:
         announce(
             gateway.url, moto_url, env,
             unavailable=[f.name for f in functions if not f.available],
-            meta_sandbox=sandbox.url if sandbox else None,
+            meta_sandbox=sandbox.url if sandbox else None, demo_agents=demo_agents,
         )
         stopping.wait()
         print("[local] shutting down", flush=True)
@@ -181,14 +182,52 @@ def _require_free_port(host: str, port: int, flag: str) -> None:
             raise SystemExit(f"[local] {host}:{port} is not free ({error.strerror}); choose another {flag}, or 0") from None
 
 
-def seed_demo_agents(path: str = DEMO_AGENTS) -> None:
+def refuse_exposed_defaults(host: str, environ=os.environ) -> None:
+    """Local mode's secrets are published defaults: anyone who can reach a non-loopback interface
+    could forge webhooks or act as any agent. Bind such a host only with secrets of your own."""
+    if _is_loopback(host):
+        return
+    defaults = {
+        "WHATSAPP_APP_SECRET": settings.LOCAL_APP_SECRET,
+        "WHATSAPP_VERIFY_TOKEN": settings.LOCAL_VERIFY_TOKEN,
+        "COEXIST_API_TOKEN": settings.LOCAL_API_TOKEN,
+        "COEXIST_AGENT_TOKEN_PREFIX": settings.LOCAL_AGENT_TOKEN_PREFIX,
+    }
+    in_use = [name for name, default in defaults.items() if environ.get(name, default) == default]
+    if in_use:
+        raise SystemExit(
+            f"[local] refusing to listen on {host}, which is not a loopback address, while {', '.join(in_use)} "
+            "keep their published defaults; set your own values, or use --host 127.0.0.1"
+        )
+
+
+def _is_loopback(host: str) -> bool:
+    import ipaddress
+
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False  # a host name: it may resolve to any interface
+
+
+def demo_numbers() -> list[str]:
+    """The numbers local mode serves (COEXIST_NUMBERS): every demo agent works on all of them."""
+    return sorted(json.loads(settings.settings().numbers_config or "{}"))
+
+
+def seed_demo_agents(path: str = DEMO_AGENTS) -> list[str]:
     """A small agent directory to try conversations with; everyone starts away until set available
-    (PUT /api/agents/{id}/status)."""
+    (PUT /api/agents/{id}/status). Returns their ids."""
     from coexist import wiring
 
+    numbers = demo_numbers()
     with open(path) as file:
-        for agent in json.load(file)["agents"]:
-            wiring.agents().upsert(agent["agent_id"], agent["name"], agent["skills"], agent["capacity"])
+        agents = json.load(file)["agents"]
+    for agent in agents:
+        wiring.agents().upsert(agent["agent_id"], agent["name"], agent["skills"], agent["capacity"], numbers)
+    return [agent["agent_id"] for agent in agents]
 
 
 def prewarm_clients() -> None:
@@ -204,13 +243,14 @@ def prewarm_clients() -> None:
 
 
 def announce(
-    http_url: str, moto_url: str, env: dict[str, str], unavailable: list[str], meta_sandbox: str | None = None
+    http_url: str, moto_url: str, env: dict[str, str], unavailable: list[str], meta_sandbox: str | None = None,
+    demo_agents: list[str] = (),
 ) -> None:
     topic = env[emulator.SOCIAL_TOPIC_ENV]
     lines = [
         "Coexist local mode is running (Ctrl-C to stop)",
         f"  webhook        {http_url}/webhook   (Meta callback URL)",
-        f"  API            {http_url}/api/      (Authorization: Bearer {os.environ['COEXIST_API_TOKEN']})",
+        f"  API            {http_url}/api/      (Authorization: Bearer {os.environ['COEXIST_API_TOKEN']}: an admin; X-Agent-Id: ana acts as ana)",
         f"  verify token   {os.environ['WHATSAPP_VERIFY_TOKEN']}",
         f"  app secret     {os.environ['WHATSAPP_APP_SECRET']}",
         f"  AWS emulator   {moto_url}",
@@ -220,8 +260,12 @@ def announce(
         f"  EUM Social SNS {topic}",
         f"  replay         python -m local replay payload.json --url {http_url}/webhook",
         f"  conversations  {env[resources.CONVERSATION_STATE_MACHINE_ENV]}",
-        f"  demo agents    ana, ben, chloe (away: PUT {http_url}/api/agents/ana/status {{\"status\": \"available\"}}; act as one with X-Agent-Id)",
+        f"  demo agents    {', '.join(demo_agents)} (away: PUT {http_url}/api/agents/ana/status {{\"status\": \"available\"}})",
     ]
+    prefix = os.environ.get("COEXIST_AGENT_TOKEN_PREFIX", settings.LOCAL_AGENT_TOKEN_PREFIX)
+    numbers = ", ".join(demo_numbers()) or "none: set COEXIST_NUMBERS"
+    for agent_id in demo_agents:
+        lines.append(f"  agent token    {agent_id}: Authorization: Bearer {prefix}{agent_id}   (role agent; numbers {numbers})")
     if meta_sandbox:
         lines.append(f"  Meta sandbox   {meta_sandbox}   (Cloud API stand-in, token {os.environ['WHATSAPP_ACCESS_TOKEN']}; {meta_sandbox}/_sandbox/stats)")
     else:

@@ -37,6 +37,7 @@ _isolate_handler_metrics()
 APP_SECRET = "test-app-secret"
 VERIFY_TOKEN = "test-verify-token"
 API_TOKEN = "test-api-token"
+WABA_ID = "102290129340398"
 
 
 def meta_payload(name: str) -> dict:
@@ -84,6 +85,7 @@ def emulated_account(monkeypatch, config: dict | None = None, workflow: bool = F
         monkeypatch.setenv("WHATSAPP_APP_SECRET", APP_SECRET)
         monkeypatch.setenv("WHATSAPP_VERIFY_TOKEN", VERIFY_TOKEN)
         monkeypatch.setenv("COEXIST_API_TOKEN", API_TOKEN)
+        monkeypatch.setenv("COEXIST_WABA_IDS", WABA_ID)  # the account of Meta's example payloads
         monkeypatch.setenv("POWERTOOLS_METRICS_NAMESPACE", "Coexist")
         monkeypatch.setenv("POWERTOOLS_SERVICE_NAME", "coexist-test")
         monkeypatch.setenv("POWERTOOLS_TRACE_DISABLED", "true")

@@ -1,24 +1,33 @@
-"""The agent API (read side): chats, messages and numbers, as JSON with bearer auth."""
+"""The agent API: chats, messages, numbers, sending, the conversation actions, the agent directory
+and templates, as JSON with bearer auth. Who may do what is decided by coexist.domain.access; this
+module gathers the facts (coexist.authorization) and calls the use cases."""
 
 from __future__ import annotations
-
-import hmac
 
 from aws_lambda_powertools import Logger, Tracer
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
 from aws_lambda_powertools.logging import correlation_paths
 
 from coexist import wiring
+from coexist.authorization import MAX_AGENT_ID, ChatMissing, Credentials, Forbidden, Gate, Unauthorized, principal_of
+from coexist.domain.access import Action
 from coexist.reads import BadRequest, NotFound
 from coexist.settings import settings
 
 logger = Logger(service="coexist-api")
 tracer = Tracer(service="coexist-api")
 app = APIGatewayRestResolver(strip_prefixes=[])
+# Deployed, the API runs only behind Cognito, with the access token read from Secrets Manager.
+settings().require_secret_arns("access_token")
 
-
-class Unauthorized(Exception):
-    pass
+# Limits on what a request carries (a DynamoDB item holds at most 400 KB, a key 2 KB; Meta's own
+# limits on message content are checked by the send request's model).
+MAX_BODY_BYTES = 64 * 1024
+MAX_ID = 128  # chat, number, account and agent ids; Idempotency-Key
+MAX_CURSOR = 1024
+MAX_NAME = 200
+MAX_SKILLS, MAX_SKILL = 50, 64
+MAX_NUMBERS = 100
 
 
 def _error(status: int, code: str, message: str) -> Response:
@@ -28,6 +37,11 @@ def _error(status: int, code: str, message: str) -> Response:
 @app.exception_handler(NotFound)
 def _not_found(error: NotFound) -> Response:
     return _error(404, "not_found", str(error))
+
+
+@app.exception_handler(ChatMissing)
+def _chat_missing(error: ChatMissing) -> Response:
+    return _error(404, "not_found", f"chat {error} not found")
 
 
 @app.exception_handler(BadRequest)
@@ -42,6 +56,11 @@ def _unauthorized(error: Unauthorized) -> Response:
     return response
 
 
+@app.exception_handler(Forbidden)
+def _forbidden(error: Forbidden) -> Response:
+    return _error(error.refusal.http_status, error.refusal.code, error.refusal.message)
+
+
 @app.not_found
 def _no_route(_exception) -> Response:
     return _error(404, "not_found", "no such route")
@@ -49,41 +68,73 @@ def _no_route(_exception) -> Response:
 
 def _authenticate(app: APIGatewayRestResolver, next_middleware):
     config = settings()
-    if config.api_auth == "cognito":
-        # API Gateway's Cognito authorizer already validated the JWT; refuse if it did not run.
-        if not (app.current_event.request_context.authorizer or {}).get("claims"):
-            raise Unauthorized("a valid bearer token is required")
-    else:
-        header = app.current_event.headers.get("Authorization") or ""
-        scheme, _, token = header.partition(" ")
-        if scheme.lower() != "bearer" or not hmac.compare_digest(token.strip().encode(), config.api_token.encode()):
-            raise Unauthorized("a valid bearer token is required")
+    event = app.current_event
+    credentials = Credentials(
+        claims=(event.request_context.authorizer or {}).get("claims") if config.api_auth == "cognito" else None,
+        authorization=event.headers.get("Authorization"),
+        # Honoured only with local mode's tokens; deployed, the Cognito token says who you are.
+        agent_header=event.headers.get("X-Agent-Id") if config.api_auth == "token" else None,
+    )
+    directory = wiring.agents().get
+    principal = principal_of(credentials, config.api_auth, config.api_token, config.agent_token_prefix, directory)
+    app.append_context(gate=Gate(principal, _chat_item, directory, config.accounts))
     return next_middleware(app)
+
+
+def _chat_item(chat_id: str):
+    return wiring.inbox().chats.get(chat_id)  # None for an id that names no chat
 
 
 app.use(middlewares=[_authenticate])
 
 
+def _gate() -> Gate:
+    return app.context["gate"]
 
-def _query(name: str) -> str | None:
-    return (app.current_event.query_string_parameters or {}).get(name)
+
+def _text(value, name: str, max_length: int = MAX_ID, required: bool = True) -> str | None:
+    """A request string within its documented limit, or a 400 saying which."""
+    if value is None or value == "":
+        if required:
+            raise BadRequest(f"{name} is required")
+        return None
+    if not isinstance(value, str) or len(value) > max_length or any(ord(c) < 32 for c in value):
+        raise BadRequest(f"{name} must be a string of at most {max_length} printable characters")
+    return value
+
+
+def _query(name: str, max_length: int = MAX_ID) -> str | None:
+    return _text((app.current_event.query_string_parameters or {}).get(name), name, max_length, required=False)
+
+
+def _cursor() -> str | None:
+    return _query("cursor", MAX_CURSOR)
 
 
 @app.get("/api/chats")
 def list_chats():
-    if _query("assignee"):
-        return wiring.inbox_reader().chats_of_agent(_query("assignee"), _query("limit"), _query("cursor"))
-    return wiring.inbox_reader().chats(_query("phone_number_id"), _query("limit"), _query("cursor"))
+    assignee = _query("assignee", MAX_AGENT_ID)
+    if assignee:
+        _gate().agent(assignee, Action.LIST_ASSIGNED)
+        page = wiring.inbox_reader().chats_of_agent(assignee, _query("limit"), _cursor())
+        # An agent's chats may cross numbers: show only those of the caller's numbers.
+        return {"items": [c for c in page["items"] if _gate().sees(c)], "next": page["next"]}
+    number = _query("phone_number_id")
+    if number:
+        _gate().number(number, Action.LIST_CHATS)
+    return wiring.inbox_reader().chats(number, _query("limit"), _cursor())
 
 
 @app.get("/api/chats/<chat_id>")
 def get_chat(chat_id: str):
+    _gate().chat(_text(chat_id, "chat_id"), Action.READ_CHAT)
     return wiring.inbox_reader().chat(chat_id)
 
 
 @app.get("/api/chats/<chat_id>/messages")
 def list_messages(chat_id: str):
-    return wiring.inbox_reader().messages(chat_id, _query("limit"), _query("cursor"))
+    _gate().chat(_text(chat_id, "chat_id"), Action.READ_CHAT)
+    return wiring.inbox_reader().messages(chat_id, _query("limit"), _cursor())
 
 
 @app.post("/api/chats/<chat_id>/messages")
@@ -95,10 +146,8 @@ def send_message(chat_id: str):
     from coexist.outbound.requests import parse_send_request
     from coexist.reads import message_view
 
-    try:
-        body = app.current_event.json_body
-    except ValueError:
-        raise BadRequest("the body must be JSON") from None
+    _gate().chat(_text(chat_id, "chat_id"), Action.SEND)
+    body = _json_body(object_only=False)
     try:
         request = parse_send_request(body)
     except ValidationError as error:
@@ -107,9 +156,10 @@ def send_message(chat_id: str):
             "message": _first_problem(error),
             "errors": [{"field": ".".join(str(p) for p in e["loc"]), "problem": e["msg"]} for e in error.errors(include_url=False, include_input=False)],
         })
-    key = app.current_event.headers.get("Idempotency-Key")
+    key = _text(app.current_event.headers.get("Idempotency-Key"), "Idempotency-Key", required=False)
+    sender = _gate().principal.agent_id or SHARED_TOKEN_SENDER
     try:
-        accepted = wiring.outbox().send(chat_id, request, source=Source.AGENT, idempotency_key=key, sent_by=_caller())
+        accepted = wiring.outbox().send(chat_id, request, source=Source.AGENT, idempotency_key=key, sent_by=sender)
     except ChatNotFound:
         raise NotFound(f"chat {chat_id} not found") from None
     except Refused as refused:
@@ -118,7 +168,7 @@ def send_message(chat_id: str):
         return _error(503, "not_queued", "The message was stored but could not be queued; retry with the same Idempotency-Key.")
     if accepted.created and settings().conversation_state_machine_arn:
         # A person answered: the bot stops and stays quiet (the same rule as a phone-app reply).
-        wiring.signals().agent_replied(chat_id, _caller())
+        wiring.signals().agent_replied(chat_id, sender)
     return Response(202, content_types.APPLICATION_JSON, message_view(accepted.message))
 
 
@@ -128,17 +178,13 @@ def _first_problem(error) -> str:
     return f"{where}: {first['msg']}"
 
 
-def _caller() -> str:
-    """The agent making the request: the Cognito user, or X-Agent-Id with the shared local token."""
-    claims = (app.current_event.request_context.authorizer or {}).get("claims") or {}
-    return claims.get("cognito:username") or claims.get("sub") or app.current_event.headers.get("X-Agent-Id") or "api-token"
+SHARED_TOKEN_SENDER = "api-token"  # sent_by of a message sent with local mode's shared token alone
 
 
-def _agent() -> str:
-    agent = _caller()
-    if agent == "api-token":
+def _agent(acting: str | None) -> str:
+    if acting is None:
         raise BadRequest("say which agent you are: the X-Agent-Id header (with the shared token)")
-    return agent
+    return acting
 
 
 def _conflicts(action):
@@ -153,40 +199,50 @@ def _conflicts(action):
     return None
 
 
+def _chat_action(chat_id: str, action: Action) -> str:
+    """The agent on whose behalf the workflow is told of an allowed action on the chat."""
+    chat = _gate().chat(_text(chat_id, "chat_id"), action)
+    return _agent(_gate().acting_agent(action, chat))
+
+
 @app.post("/api/chats/<chat_id>/accept")
 def accept_chat(chat_id: str):
-    agent = _agent()
+    agent = _chat_action(chat_id, Action.ACCEPT)
     return _conflicts(lambda: wiring.signals().accept(chat_id, agent)) or wiring.inbox_reader().chat(chat_id)
 
 
 @app.post("/api/chats/<chat_id>/release")
 def release_chat(chat_id: str):
-    agent = _agent()
+    agent = _chat_action(chat_id, Action.RELEASE)
     return _conflicts(lambda: wiring.signals().release(chat_id, agent)) or wiring.inbox_reader().chat(chat_id)
 
 
 @app.post("/api/chats/<chat_id>/close")
 def close_chat(chat_id: str):
-    agent = _agent()
+    agent = _chat_action(chat_id, Action.CLOSE)
     return _conflicts(lambda: wiring.signals().close(chat_id, agent)) or wiring.inbox_reader().chat(chat_id)
 
 
 @app.post("/api/chats/<chat_id>/transfer")
 def transfer_chat(chat_id: str):
-    agent = _agent()
+    agent = _chat_action(chat_id, Action.TRANSFER)
     body = _json_body()
-    to_agent, skill = body.get("agent_id"), body.get("skill")
+    to_agent = _text(body.get("agent_id"), "agent_id", MAX_AGENT_ID, required=False)
+    skill = _text(body.get("skill"), "skill", MAX_SKILL, required=False)
     if not to_agent and not skill:
         raise BadRequest("transfer needs agent_id or skill")
     return _conflicts(lambda: wiring.signals().transfer(chat_id, agent, to_agent, skill)) or wiring.inbox_reader().chat(chat_id)
 
 
-def _json_body() -> dict:
+def _json_body(object_only: bool = True):
     try:
+        raw = app.current_event.decoded_body or ""  # UnicodeDecodeError is a ValueError
+        if len(raw.encode()) > MAX_BODY_BYTES:
+            raise BadRequest(f"the body must be at most {MAX_BODY_BYTES} bytes")
         body = app.current_event.json_body
     except ValueError:
-        raise BadRequest("the body must be JSON") from None
-    if not isinstance(body, dict):
+        raise BadRequest("the body must be JSON (UTF-8)") from None
+    if object_only and not isinstance(body, dict):
         raise BadRequest("the body must be a JSON object")
     return body
 
@@ -197,31 +253,40 @@ def _agent_view(item: dict) -> dict:
     item = from_item_value(item)
     return {
         "agent_id": item["agent_id"], "name": item.get("name"), "skills": item.get("skills", []),
+        "numbers": item.get("numbers", []),
         "capacity": item.get("capacity", 0), "status": item.get("availability"), "active_chats": item.get("active_chats", 0),
     }
 
 
 @app.get("/api/agents")
 def list_agents():
+    _gate().allow(Action.READ_DIRECTORY)
     return {"items": [_agent_view(a) for a in wiring.agents().all()], "next": None}
 
 
 @app.post("/api/agents")
 def create_agent():
     body = _json_body()
-    agent_id, name = body.get("agent_id") or body.get("id"), body.get("name")
-    skills, capacity = body.get("skills", []), body.get("capacity", 3)
-    if not isinstance(agent_id, str) or not agent_id or not isinstance(name, str) or not name:
-        raise BadRequest("agent_id and name are required strings")
-    if not isinstance(skills, list) or not all(isinstance(k, str) and k for k in skills):
-        raise BadRequest("skills must be a list of strings")
+    agent_id = _text(body.get("agent_id") or body.get("id"), "agent_id", MAX_AGENT_ID)
+    _gate().agent(agent_id, Action.WRITE_DIRECTORY)
+    name = _text(body.get("name"), "name", MAX_NAME)
+    skills, capacity, numbers = body.get("skills", []), body.get("capacity", 3), body.get("numbers")
+    if not isinstance(skills, list) or len(skills) > MAX_SKILLS:
+        raise BadRequest(f"skills must be a list of at most {MAX_SKILLS} strings")
+    skills = [_text(k, "each skill", MAX_SKILL) for k in skills]
+    if numbers is not None:
+        if not isinstance(numbers, list) or len(numbers) > MAX_NUMBERS:
+            raise BadRequest(f"numbers must be a list of at most {MAX_NUMBERS} phone_number_ids")
+        numbers = [_text(n, "each number", MAX_ID) for n in numbers]
     if not isinstance(capacity, int) or isinstance(capacity, bool) or not 1 <= capacity <= 100:
         raise BadRequest("capacity must be a whole number from 1 to 100")
-    return Response(201, content_types.APPLICATION_JSON, _agent_view(wiring.agents().upsert(agent_id, name, skills, capacity)))
+    agent = wiring.agents().upsert(agent_id, name, skills, capacity, numbers)
+    return Response(201, content_types.APPLICATION_JSON, _agent_view(agent))
 
 
 @app.put("/api/agents/<agent_id>/status")
 def set_agent_status(agent_id: str):
+    _gate().agent(_text(agent_id, "agent_id", MAX_AGENT_ID), Action.SET_AVAILABILITY)
     status = _json_body().get("status")
     if status not in ("available", "away"):
         raise BadRequest("status must be available or away")
@@ -233,7 +298,7 @@ def set_agent_status(agent_id: str):
 
 @app.get("/api/templates")
 def list_templates():
-    waba_id = _waba_id()
+    waba_id = _account(Action.READ_TEMPLATES)
     items = wiring.templates().list(waba_id)
     return {"items": [_template_view(i) for i in items], "next": None}
 
@@ -243,21 +308,25 @@ def sync_templates():
     from coexist.outbound.graph import TemplateSyncError
     from coexist.outbound.template_sync import sync_templates as sync
 
+    waba_id = _account(Action.SYNC_TEMPLATES)
     try:
-        return {"synced": sync(wiring.graph_api(), wiring.templates(), [_waba_id()])}
+        return {"synced": sync(wiring.graph_api(), wiring.templates(), [waba_id])}
     except TemplateSyncError as error:
         return _error(502, "meta_error", str(error))
 
 
-def _waba_id() -> str:
+def _account(action: Action) -> str:
+    """The account named by `waba_id` or by one of its numbers (`phone_number_id`), once allowed."""
     waba_id = _query("waba_id")
     number = _query("phone_number_id")
     if not waba_id and number:
+        _gate().number(number, Action.READ_NUMBER)
         waba_id = (wiring.inbox().numbers.get(number) or {}).get("waba_id")
         if not waba_id:
             raise NotFound(f"phone number {number} not found")
     if not waba_id:
         raise BadRequest("waba_id or phone_number_id is required")
+    _gate().account(waba_id, action, via_number=None if _query("waba_id") else number)
     return waba_id
 
 
@@ -272,6 +341,7 @@ def _template_view(item: dict) -> dict:
 
 @app.get("/api/numbers/<phone_number_id>")
 def get_number(phone_number_id: str):
+    _gate().number(_text(phone_number_id, "phone_number_id"), Action.READ_NUMBER)
     return wiring.inbox_reader().number(phone_number_id)
 
 

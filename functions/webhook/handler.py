@@ -19,6 +19,8 @@ logger = Logger(service="coexist-webhook")
 tracer = Tracer(service="coexist-webhook")
 metrics = Metrics(namespace=METRICS_NAMESPACE, service="coexist-webhook")
 app = APIGatewayRestResolver()
+# Deployed, the secrets come from Secrets Manager: without their ARNs the function does not start.
+settings().require_secret_arns("app_secret", "verify_token")
 
 
 @app.get("/webhook")

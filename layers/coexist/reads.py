@@ -18,7 +18,6 @@ from coexist.domain.chat import Chat
 from coexist.store.contacts import display_name
 from coexist.store.items import from_item_value
 from coexist.store.numbers import coexistence_state_of
-from coexist.store.queries import index_page
 
 DEFAULT_PAGE = 50
 MAX_PAGE = 200
@@ -57,7 +56,13 @@ def encode_cursor(last_key: dict | None) -> str | None:
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
-def decode_cursor(cursor: str | None, expected_keys: set[str], fixed: dict[str, str]) -> dict | None:
+# The key of each listing's index, as its cursor carries it (numbers are DynamoDB N attributes).
+CHATS_PAGE = {"phone_number_id": str, "wa_id": str, "last_message_at": int}
+ASSIGNED_PAGE = {"phone_number_id": str, "wa_id": str, "assignee": str, "last_message_at": int}
+MESSAGES_PAGE = {"id": str, "chat_id": str, "position": str}
+
+
+def decode_cursor(cursor: str | None, expected: dict[str, type], fixed: dict[str, str]) -> dict | None:
     """The `next` value of the previous page; rejected if it was not made for this listing."""
     if not cursor:
         return None
@@ -65,7 +70,13 @@ def decode_cursor(cursor: str | None, expected_keys: set[str], fixed: dict[str, 
         key = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
     except (binascii.Error, ValueError, UnicodeDecodeError):
         raise BadRequest("cursor is not valid; pass the `next` value of the previous page") from None
-    if not isinstance(key, dict) or set(key) != expected_keys or any(key.get(k) != v for k, v in fixed.items()):
+    if (
+        not isinstance(key, dict)
+        or set(key) != set(expected)
+        # A wrongly typed value would reach DynamoDB as a malformed start key (bool is no number here).
+        or any(not isinstance(key[k], t) or isinstance(key[k], bool) for k, t in expected.items())
+        or any(key.get(k) != v for k, v in fixed.items())
+    ):
         raise BadRequest("cursor does not belong to this listing; pass the `next` value of the previous page")
     return key
 
@@ -79,14 +90,14 @@ class InboxReader:
         if not phone_number_id:
             raise BadRequest("phone_number_id (or assignee) is required")
         size = page_size(limit)
-        start = decode_cursor(cursor, {"phone_number_id", "wa_id", "last_message_at"}, {"phone_number_id": phone_number_id})
+        start = decode_cursor(cursor, CHATS_PAGE, {"phone_number_id": phone_number_id})
         chats, last = self.inbox.chats.list_recent(phone_number_id, size, start)
         contacts = self.inbox.contacts.get_many(phone_number_id, [c.wa_id for c in chats])
         return {"items": [self._chat(c, contacts.get(c.wa_id)) for c in chats], "next": encode_cursor(last)}
 
     def chats_of_agent(self, assignee: str, limit: str | None, cursor: str | None) -> dict:
         size = page_size(limit)
-        start = decode_cursor(cursor, {"phone_number_id", "wa_id", "assignee", "last_message_at"}, {"assignee": assignee})
+        start = decode_cursor(cursor, ASSIGNED_PAGE, {"assignee": assignee})
         chats, last = self.inbox.chats.list_of_agent(assignee, size, start)
         views = []
         for chat in chats:
@@ -104,7 +115,7 @@ class InboxReader:
     def messages(self, chat_id: str, limit: str | None, cursor: str | None) -> dict:
         self._split(chat_id)
         size = page_size(limit)
-        start = decode_cursor(cursor, {"id", "chat_id", "position"}, {"chat_id": chat_id})
+        start = decode_cursor(cursor, MESSAGES_PAGE, {"chat_id": chat_id})
         items, last = self.inbox.messages.list_for_chat(chat_id, size, start)
         # Messages can exist before their chat does (a status for a message sent elsewhere).
         if not items and start is None and self.inbox.chats.get(chat_id, consistent=False) is None:

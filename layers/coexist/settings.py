@@ -2,6 +2,10 @@
 
 Deployed, secrets live in Secrets Manager and only their ARNs are in the environment; locally the
 values themselves come from environment variables with development defaults.
+
+Fail closed: the development defaults (a known app secret, a shared API token) exist only in local
+mode, which is the `local` stage outside Lambda. Anywhere else the API accepts only Cognito and a
+function missing a secret's ARN refuses to start (`require_secret_arns`) rather than fall back.
 """
 
 from __future__ import annotations
@@ -9,13 +13,15 @@ from __future__ import annotations
 import os
 from functools import lru_cache
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from coexist import resources
 
 LOCAL_APP_SECRET = "local-app-secret"
 LOCAL_VERIFY_TOKEN = "local-verify-token"
 LOCAL_API_TOKEN = "local-dev-token"
+LOCAL_AGENT_TOKEN_PREFIX = "local-agent-"  # + an agent_id of the directory: that agent's own token
+LOCAL_STAGE = "local"
 SECRET_CACHE_SECONDS = 300
 
 
@@ -52,9 +58,22 @@ class Settings:
     app_secret: str = LOCAL_APP_SECRET
     verify_token_arn: str | None = None
     verify_token: str = LOCAL_VERIFY_TOKEN
-    # "token": a shared bearer token (local mode); "cognito": API Gateway has already checked a JWT.
-    api_auth: str = "token"
-    api_token: str = LOCAL_API_TOKEN
+    # "token": bearer tokens of local mode; "cognito": API Gateway has already checked a JWT.
+    # The default is "token" in local mode and "cognito" anywhere else.
+    api_auth: str = ""
+    api_token: str = LOCAL_API_TOKEN  # local mode: the shared token, an admin
+    agent_token_prefix: str = LOCAL_AGENT_TOKEN_PREFIX  # local mode: "<prefix><agent_id>" is that agent
+    in_lambda: bool = False  # AWS_LAMBDA_FUNCTION_NAME is set: running in AWS Lambda
+
+    @property
+    def local(self) -> bool:
+        """Local mode (`make run`, the tests): the only place development defaults are accepted."""
+        return self.stage == LOCAL_STAGE and not self.in_lambda
+
+    @property
+    def accounts(self) -> frozenset[str]:
+        """The WhatsApp Business Accounts this deployment serves (COEXIST_WABA_IDS)."""
+        return frozenset(w.strip() for w in self.waba_ids.split(",") if w.strip())
 
     @classmethod
     def from_environ(cls, environ: dict[str, str] | os._Environ = os.environ) -> "Settings":
@@ -87,17 +106,37 @@ class Settings:
             "verify_token": "WHATSAPP_VERIFY_TOKEN",
             "api_auth": "COEXIST_API_AUTH",
             "api_token": "COEXIST_API_TOKEN",
+            "agent_token_prefix": "COEXIST_AGENT_TOKEN_PREFIX",
         }
         # A plain dataclass, not pydantic: the webhook function's cold start must stay light.
         values: dict = {field: environ[var] for field, var in mapping.items() if environ.get(var)}
         if "inline_body_limit" in values:
             values["inline_body_limit"] = int(values["inline_body_limit"])
+        values["in_lambda"] = bool(environ.get("AWS_LAMBDA_FUNCTION_NAME"))
         settings = cls(**values)
+        if not settings.api_auth:
+            settings = replace(settings, api_auth="token" if settings.local else "cognito")
         if not 1_000 <= settings.inline_body_limit <= 240_000:
             raise ValueError("INLINE_BODY_LIMIT must be between 1000 and 240000 bytes (SQS holds 256 KiB)")
         if settings.api_auth not in ("token", "cognito"):
             raise ValueError("COEXIST_API_AUTH must be 'token' or 'cognito'")
+        if settings.api_auth == "token" and not settings.local:
+            raise ValueError(
+                f"COEXIST_API_AUTH=token is local mode's (stage 'local', outside Lambda); stage "
+                f"{settings.stage!r}{' in Lambda' if settings.in_lambda else ''} accepts only 'cognito'"
+            )
+        if settings.api_auth == "token" and not settings.agent_token_prefix:
+            raise ValueError("COEXIST_AGENT_TOKEN_PREFIX must not be empty")
         return settings
+
+    def require_secret_arns(self, *names: str) -> None:
+        """Stop a deployed function at start when a secret it needs has no ARN: it would otherwise
+        run with a development default (a known app secret lets anyone forge webhooks)."""
+        if self.local:
+            return
+        missing = [f"{name.upper()}_ARN" for name in names if not getattr(self, f"{name}_arn")]
+        if missing:
+            raise RuntimeError(f"missing secret ARNs outside local mode: {', '.join('WHATSAPP_' + m for m in missing)}")
 
     def secret(self, name: str) -> str:
         """The app secret or verify token: from Secrets Manager when an ARN is configured."""
@@ -106,6 +145,7 @@ class Settings:
             from aws_lambda_powertools.utilities import parameters
 
             return parameters.get_secret(arn, max_age=SECRET_CACHE_SECONDS)
+        self.require_secret_arns(name)  # never a development default outside local mode
         return getattr(self, name)
 
 

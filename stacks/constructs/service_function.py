@@ -87,6 +87,10 @@ class ServiceFunction(Construct):
                 "POWERTOOLS_METRICS_NAMESPACE": resources.METRICS_NAMESPACE,
                 "POWERTOOLS_LOG_LEVEL": "INFO",
                 **environment,
+                # X-Ray keeps neither what a function returns nor the exceptions it raises: both
+                # can carry message bodies, names and phone numbers.
+                "POWERTOOLS_TRACER_CAPTURE_ERROR": "false",
+                "POWERTOOLS_TRACER_CAPTURE_RESPONSE": "false",
             },
         )
         self.log_group.grant_write(self.role)

@@ -25,6 +25,9 @@ def test_cognito_mode_trusts_only_requests_api_gateway_authorised(aws, monkeypat
     event = api_event("GET", f"/api/chats?phone_number_id={NUMBER}")
     assert api_function.lambda_handler(event, Context())["statusCode"] == 401
     event["requestContext"]["authorizer"] = {"claims": {"sub": "agent-1", "token_use": "id"}}
+    response = api_function.lambda_handler(event, Context())
+    assert response["statusCode"] == 403 and json.loads(response["body"])["code"] == "forbidden"  # in no group
+    event["requestContext"]["authorizer"]["claims"]["cognito:groups"] = "admin"
     assert api_function.lambda_handler(event, Context())["statusCode"] == 200
 
 

@@ -25,6 +25,7 @@ MAY_IMPORT = {
     "ingest": {"domain", "meta", "store", "inbox", "intake"},
     "reads": {"domain", "store", "inbox"},
     "watchdog": {"domain", "store"},
+    "authorization": {"domain", "reads"},
     "inbox": {"store"},
     "number_config": {"bots"},
     "resources": {"outbound.deadlines"},  # the sender timeout derived from one send's worst case

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from coexist.reads import BadRequest, decode_cursor, encode_cursor, page_size
+from coexist.reads import CHATS_PAGE, MESSAGES_PAGE, BadRequest, decode_cursor, encode_cursor, page_size
 
 
 def test_page_size_defaults_and_limits():
@@ -18,12 +18,20 @@ def test_page_size_defaults_and_limits():
 def test_cursor_round_trip_and_binding_to_its_listing():
     key = {"phone_number_id": "1", "wa_id": "2", "last_message_at": 1700000000}
     cursor = encode_cursor(key)
-    assert decode_cursor(cursor, set(key), {"phone_number_id": "1"}) == key
+    assert decode_cursor(cursor, CHATS_PAGE, {"phone_number_id": "1"}) == key
     with pytest.raises(BadRequest):
-        decode_cursor(cursor, set(key), {"phone_number_id": "other"})
+        decode_cursor(cursor, CHATS_PAGE, {"phone_number_id": "other"})
     with pytest.raises(BadRequest):
-        decode_cursor(cursor, {"id", "chat_id", "position"}, {})
+        decode_cursor(cursor, MESSAGES_PAGE, {})
     for garbage in ("%%%", "bm90IGpzb24", "W10"):
         with pytest.raises(BadRequest):
-            decode_cursor(garbage, set(key), {})
-    assert encode_cursor(None) is None and decode_cursor(None, set(key), {}) is None
+            decode_cursor(garbage, CHATS_PAGE, {})
+    assert encode_cursor(None) is None and decode_cursor(None, CHATS_PAGE, {}) is None
+
+
+def test_a_cursor_with_a_wrongly_typed_value_is_refused_before_it_reaches_dynamodb():
+    good = {"phone_number_id": "1", "wa_id": "2", "last_message_at": 1700000000}
+    for field, value in (("last_message_at", "1700000000"), ("last_message_at", True), ("last_message_at", 1.5),
+                         ("wa_id", 2), ("wa_id", None), ("phone_number_id", ["1"])):
+        with pytest.raises(BadRequest, match="cursor"):
+            decode_cursor(encode_cursor(good | {field: value}), CHATS_PAGE, {})

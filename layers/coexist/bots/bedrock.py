@@ -38,7 +38,7 @@ _JSON_OBJECT = re.compile(r"\{.*\}", re.DOTALL)
 
 
 class ModelAnswer(BaseModel):
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(extra="ignore", hide_input_in_errors=True)  # the answer quotes the customer
 
     reply: str = Field(min_length=1, max_length=TEXT_MAX)
     intent: str | None = Field(default=None, max_length=64)

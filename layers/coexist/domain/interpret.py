@@ -245,9 +245,15 @@ def _echoes(entry: models.Entry, value: models.EchoesValue, result: Interpretati
         # An echo marks human activity on the chat but never touches the customer-service window.
         result.touch_chat(ChatActivity(number, wa_id, last_message_at=echo.timestamp, last_app_activity_at=echo.timestamp))
         if echo.type == "edit" and echo.edit:
-            edited = models.Message.model_validate(
-                {"id": echo.edit.original_message_id, "timestamp": echo.timestamp, **(echo.edit.message or {"type": "unknown"})}
-            )
+            try:
+                edited = models.Message.model_validate(
+                    {"id": echo.edit.original_message_id, "timestamp": echo.timestamp, **(echo.edit.message or {"type": "unknown"})}
+                )
+            except ValidationError as error:
+                # Kept like any other invalid item; the rest of the change is still ingested.
+                reason = f"invalid edit: {error.error_count()} validation error(s)"
+                result.unhandled.append(Unhandled("smb_message_echoes", reason, echo.model_dump(mode="json", by_alias=True)))
+                continue
             content = edited.content()
             result.edits.append(
                 MessageEdit(echo.edit.original_message_id, number, wa_id, echo.timestamp, edited.type, content, message_text(edited.type, content))

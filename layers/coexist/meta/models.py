@@ -13,7 +13,9 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 
 class MetaModel(BaseModel):
-    model_config = ConfigDict(extra="allow", populate_by_name=True)
+    # Payloads carry message bodies, names and phone numbers: a validation error (which can end up
+    # in a log line or a trace) names the field and the problem, never the value.
+    model_config = ConfigDict(extra="allow", populate_by_name=True, hide_input_in_errors=True)
 
 
 def _unix_seconds(value: Any) -> int:

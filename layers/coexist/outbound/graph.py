@@ -70,7 +70,7 @@ class GraphApi:
             return response.status, {}
 
     def send_message(self, phone_number_id: str, payload: dict) -> SendResult:
-        status, document = self._request("POST", f"{quote(phone_number_id)}/messages", payload)
+        status, document = self._request("POST", f"{quote(phone_number_id, safe='')}/messages", payload)
         if status is None:
             return SendResult(error_title="no response from the Cloud API (timeout or connection error)")
         messages = document.get("messages") if isinstance(document, dict) else None
@@ -84,9 +84,9 @@ class GraphApi:
         after = None
         fields = "name,language,status,category,components,id"
         while True:
-            path = f"{quote(waba_id)}/message_templates?limit={page_size}&fields={fields}"
+            path = f"{quote(waba_id, safe='')}/message_templates?limit={page_size}&fields={fields}"
             if after:
-                path += f"&after={quote(after)}"
+                path += f"&after={quote(after, safe='')}"
             status, document = self._request("GET", path)
             if status != 200:
                 raise TemplateSyncError(_error_result(status, document))

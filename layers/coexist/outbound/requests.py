@@ -29,7 +29,8 @@ _PLACEHOLDER = re.compile(r"\{\{\s*(\w+)\s*\}\}")
 
 
 class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=False)
+    # What an agent or a bot sends is health data: errors name the field, never the value.
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=False, hide_input_in_errors=True)
 
 
 class TextRequest(Strict):
@@ -175,7 +176,7 @@ class TemplateRequest(Strict):
 SendRequest = Annotated[
     Union[TextRequest, MediaRequest, InteractiveRequest, TemplateRequest], Field(discriminator="type")
 ]
-_ADAPTER: TypeAdapter = TypeAdapter(SendRequest)
+_ADAPTER: TypeAdapter = TypeAdapter(SendRequest, config=ConfigDict(hide_input_in_errors=True))
 
 FREE_FORM_TYPES = frozenset({"text", "image", "document", "audio", "video", "interactive"})
 

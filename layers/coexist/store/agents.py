@@ -16,14 +16,23 @@ class AgentStore:
     def __init__(self, table):
         self.table = table
 
-    def upsert(self, agent_id: str, name: str, skills: list[str], capacity: int) -> dict:
-        """Create or update an agent's profile; a new agent starts `away`, load untouched."""
+    def upsert(self, agent_id: str, name: str, skills: list[str], capacity: int, numbers: list[str] | None = None) -> dict:
+        """Create or update an agent's profile; a new agent starts `away`, load untouched.
+
+        `numbers`: the phone_number_ids the agent works on (what the API lets it see and act on);
+        None keeps the agent's current numbers (none for a new agent).
+        """
+        values = {":name": name, ":skills": sorted(set(skills)), ":capacity": capacity, ":away": AWAY, ":zero": 0}
+        numbers_expression = "numbers = if_not_exists(numbers, :numbers)"
+        values[":numbers"] = sorted(set(numbers or []))
+        if numbers is not None:
+            numbers_expression = "numbers = :numbers"
         response = self.table.update_item(
             Key={"agent_id": agent_id},
-            UpdateExpression="SET #name = :name, skills = :skills, #cap = :capacity, "
+            UpdateExpression="SET #name = :name, skills = :skills, #cap = :capacity, " + numbers_expression + ", "
             "availability = if_not_exists(availability, :away), active_chats = if_not_exists(active_chats, :zero)",
             ExpressionAttributeNames={"#name": "name", "#cap": "capacity"},
-            ExpressionAttributeValues={":name": name, ":skills": sorted(set(skills)), ":capacity": capacity, ":away": AWAY, ":zero": 0},
+            ExpressionAttributeValues=values,
             ReturnValues="ALL_NEW",
         )
         return response["Attributes"]
