@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import time
 from pathlib import Path
 
 from tests.contract import recorder
@@ -14,7 +15,9 @@ from tests.contract import recorder
 # and checked against the deployed roles by tests/infrastructure/test_iam_contract.py, which runs
 # last. A directory per session: two sessions in one checkout never mix their calls.
 AWS_CALLS = Path(__file__).resolve().parents[1] / "build" / "aws-calls" / str(os.getpid())
-shutil.rmtree(AWS_CALLS, ignore_errors=True)
+for _stale in AWS_CALLS.parent.glob("*") if AWS_CALLS.parent.is_dir() else ():
+    if _stale == AWS_CALLS or _stale.stat().st_mtime < time.time() - 86400:  # ours, or a session long gone
+        shutil.rmtree(_stale, ignore_errors=True)
 AWS_CALLS.mkdir(parents=True)
 os.environ[recorder.LOG_ENV] = str(AWS_CALLS)
 recorder.install()

@@ -113,12 +113,19 @@ def _secretsmanager(params: dict) -> str:
     return secret if secret.startswith("arn:") else _arn("secretsmanager", f"secret:{secret}-AbCdEf")
 
 
+# Services whose calls AWS authorizes by a token in the request rather than by IAM: Connect's
+# participant service takes the participant's or the connection's token.
+NOT_IAM_AUTHORIZED = frozenset({"connectparticipant"})
+
+
 def required_calls(model, params: dict) -> list[dict]:
     """What IAM checks for this operation: [{"action", "resource", "context"}], empty when AWS
     does not authorize the operation with IAM."""
+    service = model.service_model.service_name
+    if service in NOT_IAM_AUTHORIZED:
+        return []
     if getattr(model, "auth_type", None) == "none" or "smithy.api#noAuth" in (getattr(model, "auth", None) or []):
         return []
-    service = model.service_model.service_name
     operation = model.name
     prefix = IAM_PREFIX.get(service, service)
     action = ACTION.get((service, operation), f"{prefix}:{operation}")

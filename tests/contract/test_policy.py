@@ -149,7 +149,8 @@ def test_calls_become_iam_actions_on_arns():
     (converse,) = required_calls(operation("bedrock-runtime", "Converse"), {"modelId": "eu.amazon.nova-lite-v1:0"})
     assert converse["action"] == "bedrock:InvokeModel" and converse["resource"].endswith(":inference-profile/eu.amazon.nova-lite-v1:0")
     assert queue_arn("http://127.0.0.1:5001/123456789012/q.fifo") == "arn:aws:sqs:us-east-1:123456789012:q.fifo"
-    assert required_calls(operation("connectparticipant", "SendMessage", auth_type="none"), {}) == []
+    assert required_calls(operation("connectparticipant", "SendMessage"), {"ConnectionToken": "t"}) == []
+    assert required_calls(operation("sts", "GetCallerIdentity", auth_type="none"), {}) == []
     (unknown,) = required_calls(operation("ec2", "RunInstances"), {})
     assert unknown["resource"] == "*"  # fails against any policy that grants specific ARNs
 
