@@ -22,7 +22,6 @@ IAM_PREFIX = {
     "bedrock-runtime": "bedrock",
     "lexv2-runtime": "lex",
     "socialmessaging": "social-messaging",
-    "cloudwatch": "cloudwatch",
 }
 
 # (botocore service, operation) -> IAM action, where it is not prefix:Operation.
@@ -149,9 +148,7 @@ def required_calls(model, params: dict) -> list[dict]:
         return [_call(action, _secretsmanager(params))]
     if service == "sns" and "TopicArn" in params:
         return [_call(action, params["TopicArn"])]
-    if service in ("cloudwatch", "xray"):
-        return [_call(action, "*")]  # no resource-level permissions
-    return [_call(action, "*")]
+    return [_call(action, "*")]  # e.g. cloudwatch:PutMetricData, xray:PutTraceSegments: no resource-level permissions
 
 
 # ---- from the emulated account's names to the deployed ones ----------------------------------------

@@ -99,9 +99,13 @@ def _on_call(params, model, **_):
     function = current_function.get()
     if function is None:
         return
-    for call in required_calls(model, params):
-        record = {"function": function, **call, "bindings": bindings_for(call["resource"], os.environ)}
-        _write(record)
+    try:
+        calls = required_calls(model, params)
+    except Exception as error:  # never break the call itself; make the contract test fail instead
+        prefix = model.service_model.service_name
+        calls = [{"action": f"{prefix}:{model.name}", "resource": f"(not derived: {type(error).__name__})", "context": {}}]
+    for call in calls:
+        _write({"function": function, **call, "bindings": bindings_for(call["resource"], os.environ)})
 
 
 def _write(record: dict) -> None:

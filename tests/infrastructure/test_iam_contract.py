@@ -13,6 +13,8 @@ Records live in files (build/aws-calls), so calls made by local mode in its own 
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 from aws_cdk import Stack
 from aws_cdk.assertions import Template
@@ -60,3 +62,29 @@ def test_every_recorded_aws_call_is_allowed_by_the_calling_functions_role(deploy
         assert {call["function"] for call in calls} >= {"webhook", "ingest", "api", "sender", "conversation"}
     violations = check(calls, deployed)
     assert not violations, "calls the deployed roles refuse:\n" + "\n".join(map(str, violations))
+
+
+def test_the_contract_refuses_the_grant_ingest_had_before_for_a_quarantined_record(deployed):
+    """Ingest once could put only under unhandled/; deployed, every quarantined record and every End
+    User Messaging Social body failed with AccessDenied. The check catches exactly that."""
+    ingest = deployed.functions["ingest"]
+    calls = [
+        {"function": "ingest", "action": "s3:PutObject", "context": {}, "bindings": {"ARCHIVE_BUCKET": "coexist-test-archive"},
+         "resource": f"arn:aws:s3:::coexist-test-archive/{prefix}2027/01/15/ab12.json"}
+        for prefix in ("quarantine/", "raw/", "unhandled/")
+    ]
+    assert check(calls, deployed) == []  # the grant as it is
+
+    def unhandled_only(statement: dict) -> dict:
+        actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+        if "s3:PutObject" not in actions:
+            return statement
+        resources = statement["Resource"] if isinstance(statement["Resource"], list) else [statement["Resource"]]
+        return {**statement, "Resource": [r for r in resources if r.endswith("/unhandled/*")]}
+
+    before = replace(deployed, functions={**deployed.functions, "ingest": replace(ingest, statements=[unhandled_only(s) for s in ingest.statements])})
+    bucket = ingest.environment["ARCHIVE_BUCKET"]
+    assert [str(v) for v in check(calls, before)] == [
+        f"ingest: s3:PutObject on arn:aws:s3:::{bucket}/quarantine/2027/01/15/ab12.json: not allowed by its role",
+        f"ingest: s3:PutObject on arn:aws:s3:::{bucket}/raw/2027/01/15/ab12.json: not allowed by its role",
+    ]
