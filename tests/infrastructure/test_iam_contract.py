@@ -22,6 +22,7 @@ from aws_cdk.assertions import Template
 from stacks.constructs.service_function import ServiceFunction
 from tests.conftest import AWS_CALLS, RECORDING_SUITES, recorded_suites
 from tests.contract import recorder
+from tests.contract.calls import queue_arn
 from tests.contract.contract import check, deployment
 from tests.contract.template import Templates
 
@@ -88,3 +89,13 @@ def test_the_contract_refuses_the_grant_ingest_had_before_for_a_quarantined_reco
         f"ingest: s3:PutObject on arn:aws:s3:::{bucket}/quarantine/2027/01/15/ab12.json: not allowed by its role",
         f"ingest: s3:PutObject on arn:aws:s3:::{bucket}/raw/2027/01/15/ab12.json: not allowed by its role",
     ]
+
+
+def test_writes_to_the_archive_and_the_queues_are_also_checked_against_their_key(deployed):
+    """Putting to the archive or sending to a queue makes S3 or SQS use the CMK for the caller:
+    the check knows which key encrypts each of them."""
+    data_key = set(deployed.keys_by_resource.values())
+    assert len(data_key) == 1 and next(iter(data_key)).startswith("arn:aws:kms:")
+    webhook = deployed.functions["webhook"].environment
+    assert queue_arn(webhook["INBOUND_QUEUE_URL"]) in deployed.keys_by_resource
+    assert f"arn:aws:s3:::{webhook['ARCHIVE_BUCKET']}" in deployed.keys_by_resource
