@@ -16,7 +16,6 @@ from __future__ import annotations
 from dataclasses import replace
 
 import pytest
-from aws_cdk import Stack
 from aws_cdk.assertions import Template
 
 from stacks.constructs.service_function import ServiceFunction
