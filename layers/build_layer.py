@@ -3,7 +3,10 @@
 pip downloads wheels built for the Lambda runtime (CPython and CPU from `stacks/lambda_runtime.py`)
 instead of the machine running the build, and the `coexist` library is copied beside them. The AWS
 SDK that the Python runtime already ships is removed: bundling a second botocore only grows the layer
-and shadows the runtime's own copy.
+and shadows the runtime's own copy. urllib3 is the exception: the layer carries the pinned, audited
+one (requirements.txt), which the runtime's botocore then uses, since Lambda puts the layer's
+`python/` ahead of the runtime's own packages on sys.path; the runtime image's urllib3 is whatever
+version AWS last shipped, outside this project's pins and its dependency audit.
 
     python layers/build_layer.py           # rebuild only if an input changed
     python layers/build_layer.py --force   # rebuild regardless
@@ -30,8 +33,11 @@ LAYER_DIR = ROOT / "build" / "layer"  # the CDK asset: Lambda mounts its `python
 SITE_DIR = LAYER_DIR / "python"
 STAMP = ROOT / "build" / "layer.inputs.sha256"  # outside the asset, so it does not change its hash
 
-# Distributions the Lambda Python runtime provides (boto3 and what it pulls in).
-PROVIDED_BY_RUNTIME = {"boto3", "botocore", "s3transfer", "jmespath", "urllib3", "python-dateutil", "six"}
+# Distributions the Lambda Python runtime provides (boto3 and what it pulls in) and the layer leaves
+# to it. Not urllib3: the HTTP client every AWS and Graph API call goes through is pinned here.
+PROVIDED_BY_RUNTIME = {"boto3", "botocore", "s3transfer", "jmespath", "python-dateutil", "six"}
+# Shipped in the layer even though the runtime has its own, at the version constraints.txt pins.
+BUNDLED_OVER_RUNTIME = {"urllib3"}
 
 
 # The library's modules and the data files it ships with (the bot's default rules).

@@ -8,6 +8,7 @@ from aws_cdk import App, Tags
 
 from stacks.config import CoexistConfig
 from stacks.constructs import nag
+from stacks.constructs.service_function import ServiceFunction
 from stacks.conversations_stack import ConversationsStack
 from stacks.data_stack import DataStack
 from stacks.ingress_stack import IngressStack
@@ -52,6 +53,9 @@ def build(app: App) -> CoexistStacks:
         description="Coexist: the app-inactivity watch (14-day rule), disconnection alarm",
     )
     stacks = CoexistStacks(config, data, ingress, outbound, conversations, operations)
+    for stack in stacks.all:
+        for function in (c for c in stack.node.find_all() if isinstance(c, ServiceFunction)):
+            function.alarm_on_errors(ingress.alarms)  # every function, whichever stack it is in
     for stack in stacks.all:
         Tags.of(stack).add("project", "coexist")
         Tags.of(stack).add("stage", config.stage)

@@ -114,8 +114,17 @@ class CoexistConfig:
     archive_lock_mode: str = "GOVERNANCE"  # or COMPLIANCE: not even the root user can shorten it
     deletion_protection: bool = True  # tables; turn off only for throwaway stages
     log_retention_days: int = 365
-    api_throttle_rate: int = 50  # requests/s across the stage; Meta peaks at 20 msg/s per coexistence number
+    api_throttle_rate: int = 50  # requests/s to the agent API (/api), across all callers
     api_throttle_burst: int = 100
+    # Meta's webhook: inbound messages, echoes, history chunks and a status per sent message arrive
+    # in bursts (80 msg/s sent per number means 160+ status callbacks/s); its own limit, so an agent
+    # console hammering /api can never make API Gateway refuse Meta.
+    webhook_throttle_rate: int = 200
+    webhook_throttle_burst: int = 400
+    api_rate_limit_per_ip: int = 3000  # WAF: /api requests per client IP per 5 minutes, then blocked
+    # Concurrent ingest batches at most: bounds what ingest takes from the account's Lambda
+    # concurrency, so a backlog on the queue cannot starve the webhook and the API.
+    ingest_max_concurrency: int = 5
     # The conversation workflow's timings and texts (coexist.conversation.settings), as COEXIST_CONVERSATION.
     conversation: dict = field(default_factory=dict)
     connect: ConnectSettings | None = None  # Amazon Connect handoff, only when configured
@@ -201,4 +210,8 @@ class CoexistConfig:
             raise ValueError("graph_api_base_url must be an https:// URL (the access token travels with every call)")
         if not re.fullmatch(r"v\d+\.\d+", config.graph_api_version):
             raise ValueError("graph_api_version looks like v24.0")
+        if not 2 <= config.ingest_max_concurrency <= 1000:
+            raise ValueError("ingest_max_concurrency must be between 2 and 1000 (Lambda's limits for an SQS event source)")
+        if not 10 <= config.api_rate_limit_per_ip <= 2_000_000_000:
+            raise ValueError("api_rate_limit_per_ip must be between 10 and 2,000,000,000 (WAF's limits)")
         return config

@@ -19,6 +19,7 @@ from coexist.resources import TABLES
 from constructs import Construct
 
 from stacks.config import CoexistConfig
+from stacks.constructs import alarms
 from stacks.constructs.domain_tables import DomainTables
 from stacks.constructs.inbound_queue import InboundQueue
 from stacks.constructs.outbound_queue import OutboundQueue
@@ -85,7 +86,7 @@ class IngressStack(Stack):
         self.ingest = ServiceFunction(
             self, "Ingest", code_dir=FUNCTIONS / "ingest", service="ingest",
             description="Apply inbound webhook envelopes: messages, statuses, echoes, history, contacts, account updates",
-            invoked_by="the inbound SQS queue's event source mapping",
+            invoked_by=f"the inbound SQS queue's event source mapping, at most {config.ingest_max_concurrency} batches at once",
             timeout=Duration.seconds(resources.INGEST_TIMEOUT_S),
             environment={**stage_env, **table_env, **conversation_env, resources.ARCHIVE_BUCKET_ENV: archive.bucket_name},
             task_token_actions=TASK_TOKEN_ACTIONS,  # a customer's message or an echo wakes the workflow
@@ -97,8 +98,12 @@ class IngressStack(Stack):
             iam.PolicyStatement(actions=["states:StartExecution"], resources=[self.conversation_state_machine_arn])
         )
         archive.grant_read(self.ingest.function, f"{resources.RAW_PREFIX}*")  # bodies too big to inline
-        archive.grant_put(self.ingest.function, f"{resources.UNHANDLED_PREFIX}*")
-        self._acknowledge_archive_writes(self.ingest, config, [resources.UNHANDLED_PREFIX, resources.RAW_PREFIX])
+        # unhandled/: changes this version does not model; quarantine/: records that hold no webhook;
+        # raw/: End User Messaging Social bodies, which reach the queue without passing the webhook.
+        ingest_writes = [resources.UNHANDLED_PREFIX, resources.QUARANTINE_PREFIX, resources.RAW_PREFIX]
+        for prefix in ingest_writes:
+            archive.grant_put(self.ingest.function, f"{prefix}*")
+        self._acknowledge_archive_writes(self.ingest, config, ingest_writes)
         for family in ("s3:GetBucket*", "s3:GetObject*", "s3:List*"):
             self.ingest.acknowledge_wildcard(
                 f"Action::{family}",
@@ -110,8 +115,11 @@ class IngressStack(Stack):
                 batch_size=resources.INGEST_BATCH_SIZE,
                 max_batching_window=Duration.seconds(1),  # small: an agent is waiting to see the message
                 report_batch_item_failures=True,
+                max_concurrency=config.ingest_max_concurrency,  # a backlog cannot take the account's concurrency
             )
         )
+
+        self._alarm_on_lost_or_kept_webhooks()
 
         # Agent API: the inbox reads, sending (policy check, store as queued, enqueue) and the
         # on-demand templates sync. API Gateway has already checked the Cognito JWT.
@@ -153,6 +161,19 @@ class IngressStack(Stack):
                   description="Callback URL for Meta's webhook configuration")
         CfnOutput(self, "UserPoolId", value=self.rest.agents.user_pool_id)
         CfnOutput(self, "ConsoleClientId", value=self.rest.console_client.user_pool_client_id)
+
+    def _alarm_on_lost_or_kept_webhooks(self) -> None:
+        alarms.on_any_count(
+            self, "WebhookFailedAlarm", metric=self.webhook.count_metric("WebhookFailed"), alarm_topic=self.alarms,
+            description="A signed webhook could not be archived or queued; Meta was answered 503 and delivers it "
+            "again (for up to 7 days). Check the webhook function's log and the archive bucket and inbound queue.",
+        )
+        for fn, metric, received_by in ((self.webhook, "WebhookQuarantined", "the webhook"), (self.ingest, "IngestQuarantined", "ingest")):
+            alarms.on_any_count(
+                self, f"{metric}Alarm", metric=fn.count_metric(metric), alarm_topic=self.alarms,
+                description=f"A body {received_by} received is not a WhatsApp webhook; it is kept under quarantine/ "
+                "in the archive and nothing was applied. Look at it there: a new Meta format, or a probe.",
+            )
 
     @staticmethod
     def _acknowledge_archive_writes(fn: ServiceFunction, config: CoexistConfig, prefixes: list[str]) -> None:

@@ -3,10 +3,28 @@ event shapes API Gateway and SQS hand to the functions."""
 
 from __future__ import annotations
 
-import copy
+import os
+import shutil
+import time
+from pathlib import Path
+
+from tests.contract import recorder
+
+# First, before any handler module or boto3 session exists: every AWS call a function makes in this
+# session is recorded under build/aws-calls/<pid> (local mode in the e2e subprocess writes there too)
+# and checked against the deployed roles by tests/infrastructure/test_iam_contract.py, which runs
+# last. A directory per session: two sessions in one checkout never mix their calls.
+AWS_CALLS = Path(__file__).resolve().parents[1] / "build" / "aws-calls" / str(os.getpid())
+for _stale in AWS_CALLS.parent.glob("*") if AWS_CALLS.parent.is_dir() else ():
+    if _stale == AWS_CALLS or _stale.stat().st_mtime < time.time() - 86400:  # ours, or a session long gone
+        shutil.rmtree(_stale, ignore_errors=True)
+AWS_CALLS.mkdir(parents=True)
+os.environ[recorder.LOG_ENV] = str(AWS_CALLS)
+recorder.install()
+
+import copy  # noqa: E402
 import json
 from contextlib import contextmanager
-from pathlib import Path
 from types import SimpleNamespace
 
 import boto3
@@ -34,6 +52,29 @@ def _isolate_handler_metrics() -> None:
 
 
 _isolate_handler_metrics()
+
+# Suites whose runs of the functions the IAM contract test checks.
+RECORDING_SUITES = ("integration", "e2e")
+
+
+recorded_suites: set[str] = set()  # the recording suites this session runs (tests may read it)
+
+
+@pytest.hookimpl(trylast=True)  # after -k / -m deselection: what is left is what runs
+def pytest_collection_modifyitems(session, config, items):
+    """Tests marked `after_suites` check what the other tests recorded: they run after all of
+    them, and only when the session runs a recording suite (alone they would have nothing to check)."""
+    checks = [item for item in items if item.get_closest_marker("after_suites")]
+    rest = [item for item in items if item not in checks]
+    recorded_suites.update(Path(str(item.path)).parent.name for item in rest)
+    recorded_suites.intersection_update(RECORDING_SUITES)
+    if not checks:
+        return
+    if not recorded_suites:
+        config.hook.pytest_deselected(items=checks)
+        items[:] = rest
+        return
+    items[:] = rest + checks
 APP_SECRET = "test-app-secret"
 VERIFY_TOKEN = "test-verify-token"
 API_TOKEN = "test-api-token"

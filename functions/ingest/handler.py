@@ -20,7 +20,6 @@ metrics = Metrics(namespace=METRICS_NAMESPACE, service="coexist-ingest")
 processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
 
 
-
 @tracer.capture_method(capture_response=False)
 def handle_record(record: SQSRecord) -> None:
     inbox = wiring.inbox()
@@ -33,6 +32,12 @@ def handle_record(record: SQSRecord) -> None:
         metrics.add_metric(name="IngestQuarantined", unit=MetricUnit.Count, value=1)
         logger.warning("record quarantined", extra={"message_id": record.message_id, "reason": str(quarantined)})
         return
+    except Exception as error:
+        # SQS redelivers the record, then parks it in the DLQ. The error's type and the record's id
+        # say what and which; the error's text and the body may quote the message, so neither is logged.
+        metrics.add_metric(name="IngestRecordFailed", unit=MetricUnit.Count, value=1)
+        logger.error("record failed, to be retried", extra={"message_id": record.message_id, "error_type": type(error).__name__})
+        raise
     metrics.add_metric(name="IngestMessages", unit=MetricUnit.Count, value=summary.messages)
     metrics.add_metric(name="IngestDuplicates", unit=MetricUnit.Count, value=summary.duplicates)
     metrics.add_metric(name="IngestStatuses", unit=MetricUnit.Count, value=summary.statuses)

@@ -117,11 +117,12 @@ class ConnectHandoff(Construct):
         conversation.role.add_to_principal_policy(
             iam.PolicyStatement(actions=["connect:StartChatContact"], resources=[flow_arn, contacts_arn])
         )
+        # IAM authorizes StartContactStreaming on the instance as well as on the contact.
         conversation.role.add_to_principal_policy(
-            iam.PolicyStatement(
-                actions=["connect:StartContactStreaming", "connect:StopContact", "connect:DescribeContact"],
-                resources=[contacts_arn],
-            )
+            iam.PolicyStatement(actions=["connect:StartContactStreaming"], resources=[self.instance_arn, contacts_arn])
+        )
+        conversation.role.add_to_principal_policy(
+            iam.PolicyStatement(actions=["connect:StopContact"], resources=[contacts_arn])
         )
         finding = (
             "Resource::arn:<AWS::Partition>:connect:<AWS::Region>:<AWS::AccountId>:"

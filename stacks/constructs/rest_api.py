@@ -57,6 +57,21 @@ class CoexistApi(Construct):
                 metrics_enabled=True,
                 throttling_rate_limit=config.api_throttle_rate,
                 throttling_burst_limit=config.api_throttle_burst,
+                # Meta's webhook and the agent API are throttled apart: a busy console cannot use
+                # up what Meta needs, nor a burst of status callbacks what the agents need.
+                method_options={
+                    **{
+                        f"/webhook/{verb}": apigw.MethodDeploymentOptions(
+                            throttling_rate_limit=config.webhook_throttle_rate,
+                            throttling_burst_limit=config.webhook_throttle_burst,
+                        )
+                        for verb in ("GET", "POST")
+                    },
+                    "/api/{proxy+}/*": apigw.MethodDeploymentOptions(
+                        throttling_rate_limit=config.api_throttle_rate,
+                        throttling_burst_limit=config.api_throttle_burst,
+                    ),
+                },
             ),
         )
         self._webhook_routes(webhook)
@@ -65,6 +80,8 @@ class CoexistApi(Construct):
             self,
             "Firewall",
             stage_arn=self.rest_api.deployment_stage.stage_arn,
+            stage=config.stage,
+            rate_limit_per_ip=config.api_rate_limit_per_ip,
             key=key,
             name=f"{config.prefix}-api",
             log_retention_days=config.log_retention_days,

@@ -11,6 +11,7 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_secretsmanager as secretsmanager
+from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sqs as sqs
 from coexist import resources
 from coexist.resources import TableSpec
@@ -18,7 +19,7 @@ from constructs import Construct
 
 from stacks import lambda_runtime
 from stacks.config import CoexistConfig
-from stacks.constructs import nag
+from stacks.constructs import alarms, nag
 from stacks.constructs.log_groups import encrypted_log_group
 
 # Waking a parked Step Functions task. IAM has no resource type for these: the task token names the
@@ -58,6 +59,7 @@ class ServiceFunction(Construct):
     ) -> None:
         super().__init__(scope, id)
         self.service_name = f"coexist-{service}"
+        self.code_dir = code_dir
         self._acknowledged: set[str] = set()
         self.log_group = encrypted_log_group(self, "Logs", key=key, retention_days=log_retention_days)
         self.role = iam.Role(
@@ -111,6 +113,16 @@ class ServiceFunction(Construct):
             dimensions_map={"service": self.service_name},
             statistic="Sum",
             period=Duration.minutes(5),
+        )
+
+    def alarm_on_errors(self, alarm_topic: sns.ITopic) -> cloudwatch.Alarm:
+        """Page on any invocation that ends in an unhandled error or a timeout (Lambda's `Errors`)."""
+        return alarms.on_any_count(
+            self, "ErrorsAlarm",
+            metric=self.function.metric_errors(period=Duration.minutes(5), statistic="Sum"),
+            alarm_topic=alarm_topic,
+            description=f"The {self.service_name} function failed (an unhandled error or a timeout). Its log group "
+            "has the error's type; its caller retries or parks the work (see the dead-letter alarms).",
         )
 
     def acknowledge_wildcard(self, finding: str, reason: str) -> None:

@@ -1,6 +1,9 @@
-"""WAFv2 in front of the REST API: AWS managed rules, with body inspection kept off Meta's webhook."""
+"""WAFv2 in front of the REST API: AWS managed rules, with body inspection kept off Meta's webhook,
+and a per-client rate limit on the agent API."""
 
 from __future__ import annotations
+
+import re
 
 from aws_cdk import ArnFormat, Stack
 from aws_cdk import aws_kms as kms
@@ -9,7 +12,29 @@ from constructs import Construct
 
 from stacks.constructs.log_groups import encrypted_log_group
 
-WEBHOOK_PATH = "/webhook"
+RATE_WINDOW_S = 300  # the window api_rate_limit_per_ip counts requests in
+
+
+def webhook_path_pattern(stage: str) -> str:
+    """The URI path of Meta's webhook as WAF sees it. On the execute-api endpoint the path carries
+    the stage (`/dev/webhook`); through a custom domain mapped at the root it does not."""
+    return f"^(/{re.escape(stage)})?/webhook/?$"
+
+
+def api_path_pattern(stage: str) -> str:
+    """The agent API's paths (`/dev/api/chats/…`), with or without the stage as above."""
+    return f"^(/{re.escape(stage)})?/api(/|$)"
+
+
+def _path_matches(pattern: str) -> wafv2.CfnWebACL.StatementProperty:
+    return wafv2.CfnWebACL.StatementProperty(
+        regex_match_statement=wafv2.CfnWebACL.RegexMatchStatementProperty(
+            field_to_match=wafv2.CfnWebACL.FieldToMatchProperty(uri_path={}),
+            regex_string=pattern,
+            # Decoded as API Gateway routes it: an encoded path (/dev/%61pi/...) is still the API.
+            text_transformations=[wafv2.CfnWebACL.TextTransformationProperty(priority=0, type="URL_DECODE")],
+        )
+    )
 
 
 def _visibility(name: str) -> wafv2.CfnWebACL.VisibilityConfigProperty:
@@ -38,22 +63,34 @@ class ApiFirewall(Construct):
     The body-inspecting rule groups (common rules, known bad inputs) skip /webhook: its body is a
     customer's free text, signed by Meta, and a message that merely *contains* "<script>" or
     "${jndi:" must still be delivered (a 403 there makes Meta retry for 7 days, then drop it).
-    The signature check in the webhook function is that path's protection.
+    The signature check in the webhook function is that path's protection. (The common rule set
+    would also block every body over 8 KB: history chunks reach 3 MB, status batches are large.)
+
+    Each client IP may make `rate_limit_per_ip` requests to /api per 5 minutes; then it is blocked
+    until its rate falls. The webhook is not rate-limited by IP: Meta sends from few addresses.
     """
 
-    def __init__(self, scope: Construct, id: str, *, stage_arn: str, key: kms.IKey, name: str, log_retention_days: int):
+    def __init__(
+        self, scope: Construct, id: str, *, stage_arn: str, stage: str, key: kms.IKey, name: str,
+        log_retention_days: int, rate_limit_per_ip: int,
+    ):
         super().__init__(scope, id)
         not_webhook = wafv2.CfnWebACL.StatementProperty(
-            not_statement=wafv2.CfnWebACL.NotStatementProperty(
-                statement=wafv2.CfnWebACL.StatementProperty(
-                    byte_match_statement=wafv2.CfnWebACL.ByteMatchStatementProperty(
-                        field_to_match=wafv2.CfnWebACL.FieldToMatchProperty(uri_path={}),
-                        positional_constraint="STARTS_WITH",
-                        search_string=WEBHOOK_PATH,
-                        text_transformations=[wafv2.CfnWebACL.TextTransformationProperty(priority=0, type="NONE")],
-                    )
+            not_statement=wafv2.CfnWebACL.NotStatementProperty(statement=_path_matches(webhook_path_pattern(stage)))
+        )
+        api_rate = wafv2.CfnWebACL.RuleProperty(
+            name="ApiRequestsPerClientIp",
+            priority=1,
+            action=wafv2.CfnWebACL.RuleActionProperty(block={}),
+            statement=wafv2.CfnWebACL.StatementProperty(
+                rate_based_statement=wafv2.CfnWebACL.RateBasedStatementProperty(
+                    aggregate_key_type="IP",
+                    limit=rate_limit_per_ip,
+                    evaluation_window_sec=RATE_WINDOW_S,
+                    scope_down_statement=_path_matches(api_path_pattern(stage)),
                 )
-            )
+            ),
+            visibility_config=_visibility("ApiRequestsPerClientIp"),
         )
         self.web_acl = wafv2.CfnWebACL(
             self,
@@ -64,8 +101,9 @@ class ApiFirewall(Construct):
             visibility_config=_visibility(name),
             rules=[
                 _managed("AWSManagedRulesAmazonIpReputationList", 0),
-                _managed("AWSManagedRulesCommonRuleSet", 1, not_webhook),
-                _managed("AWSManagedRulesKnownBadInputsRuleSet", 2, not_webhook),
+                api_rate,
+                _managed("AWSManagedRulesCommonRuleSet", 2, not_webhook),
+                _managed("AWSManagedRulesKnownBadInputsRuleSet", 3, not_webhook),
             ],
         )
         wafv2.CfnWebACLAssociation(self, "Association", resource_arn=stage_arn, web_acl_arn=self.web_acl.attr_arn)

@@ -27,6 +27,8 @@ import pytest
 from local.meta import SIGNATURE_HEADER, sign
 from local.runtime import READY_PREFIX
 
+from tests.contract import recorder
+
 REPO = Path(__file__).resolve().parents[2]
 FIXTURES = REPO / "tests" / "fixtures" / "meta"
 READY_TIMEOUT_S = 60
@@ -130,8 +132,10 @@ def start_local_mode(extra_env: dict[str, str] | None = None, args: list[str] | 
     with tempfile.TemporaryDirectory(prefix="coexist-e2e-") as tmp:
         log_path = Path(tmp) / "local-mode.log"
         with open(log_path, "wb") as log:
+            # When the session records the functions' AWS calls, local mode records them too.
+            entry = "tests.contract.local_mode" if env.get(recorder.LOG_ENV) else "local"
             process = subprocess.Popen(
-                [sys.executable, "-m", "local", *(args or ["--port", "0", "--moto-port", "0"])],
+                [sys.executable, "-m", entry, *(args or ["--port", "0", "--moto-port", "0"])],
                 cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT,
             )
         try:

@@ -59,6 +59,20 @@ def test_a_wrong_graph_api_setting_fails_synth(setting, value):
         CoexistConfig.from_context(App(context={"coexist": {setting: value}}).node)
 
 
+@pytest.mark.parametrize(
+    ("setting", "value"),
+    [("ingest_max_concurrency", 1), ("ingest_max_concurrency", 1001), ("api_rate_limit_per_ip", 9)],
+)
+def test_limits_outside_what_aws_accepts_fail_synth(setting, value):
+    with pytest.raises(ValueError, match=setting):
+        CoexistConfig.from_context(App(context={"coexist": {setting: value}}).node)
+
+
+def test_limits_within_what_aws_accepts_are_taken():
+    config = CoexistConfig.from_context(App(context={"coexist": {"ingest_max_concurrency": 2, "api_rate_limit_per_ip": 10}}).node)
+    assert (config.ingest_max_concurrency, config.api_rate_limit_per_ip) == (2, 10)
+
+
 def test_waba_ids_may_be_a_list_or_comma_separated():
     for value in (["111", "222"], "111, 222", "111,222,"):
         assert CoexistConfig.from_context(App(context={"coexist": {"waba_ids": value}}).node).waba_ids == ("111", "222")

@@ -406,12 +406,16 @@ def test_the_conversation_function_may_hand_over_to_the_configured_instance_only
     template, stack = handoff
     statements = statements_of_role(template, _lid(stack, stack.conversation.role))
     connect = [s for s in statements if any(a.startswith("connect:") for a in s["Action"])]
-    by_action = {a: json.dumps(s["Resource"]) for s in connect for a in s["Action"]}
-    assert set(by_action) == {"connect:StartChatContact", "connect:StartContactStreaming", "connect:StopContact", "connect:DescribeContact"}
+    by_action = {a: s["Resource"] for s in connect for a in s["Action"]}
+    # Exactly what the handoff calls: DescribeContact is never called, so it is not granted.
+    assert set(by_action) == {"connect:StartChatContact", "connect:StartContactStreaming", "connect:StopContact"}
     for action, resource in by_action.items():
-        assert f":instance/{CONNECT['instance_id']}/contact/*" in resource, action
-        assert '"*"' not in resource
-    assert f"/contact-flow/{CONNECT['contact_flow_id']}" in by_action["connect:StartChatContact"]
+        assert f":instance/{CONNECT['instance_id']}/contact/*" in json.dumps(resource), action
+        assert '"*"' not in json.dumps(resource)
+    assert f"/contact-flow/{CONNECT['contact_flow_id']}" in json.dumps(by_action["connect:StartChatContact"])
+    # Streaming is authorized on the instance too: its exact ARN, no wildcard.
+    instance = [r for r in by_action["connect:StartContactStreaming"] if "/contact" not in json.dumps(r)]
+    assert len(instance) == 1 and json.dumps(instance[0]).endswith(f':instance/{CONNECT["instance_id"]}"]]}}')
     env = _env(template, _lid(stack, stack.conversation.function))
     assert env["CONNECT_INSTANCE_ID"] == CONNECT["instance_id"]
     assert env["CONNECT_CONTACT_FLOW_ID"] == CONNECT["contact_flow_id"]

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import json
 import re
+import urllib.parse
 
 import pytest
-from aws_cdk.assertions import Capture, Match
+from aws_cdk.assertions import Capture, Match, Template
 from coexist import resources
 
 from .conftest import actions_of_role, import_of, statements_of_role
@@ -90,6 +91,8 @@ def test_ingest_consumes_the_queue_in_batches_with_partial_failures(synthesised,
             "BatchSize": resources.INGEST_BATCH_SIZE,
             "FunctionResponseTypes": ["ReportBatchItemFailures"],
             "MaximumBatchingWindowInSeconds": Match.any_value(),
+            # Bounded: a backlog cannot take the account's whole concurrency and starve the webhook.
+            "ScalingConfig": {"MaximumConcurrency": synthesised.stacks.config.ingest_max_concurrency},
         },
     )
     ingest = synthesised.ingress.to_json()["Resources"][ids["ingest"]]["Properties"]
@@ -248,13 +251,16 @@ def test_api_function_is_told_how_to_send(synthesised, ids):
     assert env[resources.TEMPLATES.env_var] == config.table_name(resources.TEMPLATES.logical_id)
 
 
-def test_ingest_writes_tables_reads_raw_and_parks_unhandled(synthesised, ids):
+def test_ingest_writes_tables_reads_raw_and_archives_what_it_writes(synthesised, ids):
     statements = statements_of_role(synthesised.ingress, ids["ingest_role"])
     actions = {a for s in statements for a in s["Action"]}
     assert {"dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:Query"} <= actions
     assert "secretsmanager:GetSecretValue" not in actions
     puts = [json.dumps(s["Resource"]) for s in statements if "s3:PutObject" in s["Action"]]
-    assert puts and all("/unhandled/*" in p for p in puts)
+    # unhandled changes, quarantined records and End User Messaging Social bodies (raw/): each
+    # prefix ingest writes under, and no other.
+    prefixes = {prefix for p in puts for prefix in re.findall(r'/([a-z_]+)/\*"', p)}
+    assert prefixes == {"unhandled", "quarantine", "raw"}
     reads = [json.dumps(s["Resource"]) for s in statements if "s3:GetObject*" in s["Action"]]
     assert reads and all("/raw/*" in r for r in reads)
 
@@ -263,6 +269,61 @@ def test_function_roles_have_no_managed_policies(synthesised, ids):
     roles = synthesised.ingress.to_json()["Resources"]
     for role in ("webhook_role", "ingest_role", "api_role"):
         assert "ManagedPolicyArns" not in roles[ids[role]]["Properties"], role
+
+
+# --- alarms --------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("metric", "service"),
+    [("WebhookFailed", "coexist-webhook"), ("WebhookQuarantined", "coexist-webhook"), ("IngestQuarantined", "coexist-ingest")],
+)
+def test_a_lost_or_quarantined_webhook_pages_the_operator(synthesised, ids, metric, service):
+    synthesised.ingress.has_resource_properties(
+        "AWS::CloudWatch::Alarm",
+        {
+            "Namespace": resources.METRICS_NAMESPACE,
+            "MetricName": metric,
+            "Dimensions": [{"Name": "service", "Value": service}],
+            "Statistic": "Sum",
+            "Threshold": 1,
+            "ComparisonOperator": "GreaterThanOrEqualToThreshold",
+            "AlarmActions": [{"Ref": ids["alarms"]}],
+        },
+    )
+
+
+def test_every_function_pages_the_operator_when_it_fails(synthesised):
+    from stacks.constructs.service_function import ServiceFunction
+
+    topic = {"Ref": synthesised.logical_id(synthesised.stacks.ingress.alarms)}
+    functions = [
+        (stack, c) for stack in synthesised.stacks.all for c in stack.node.find_all() if isinstance(c, ServiceFunction)
+    ]
+    assert len(functions) >= 6
+    for stack, function in functions:
+        template = Template.from_stack(stack)
+        function_id = synthesised.logical_id(function.function)
+        alarm_topic = topic if stack is synthesised.stacks.ingress else import_of_topic(template, synthesised)
+        template.has_resource_properties(
+            "AWS::CloudWatch::Alarm",
+            {
+                "Namespace": "AWS/Lambda",
+                "MetricName": "Errors",
+                "Dimensions": [{"Name": "FunctionName", "Value": {"Ref": function_id}}],
+                "Threshold": 1,
+                "ComparisonOperator": "GreaterThanOrEqualToThreshold",
+                "AlarmActions": [alarm_topic],
+            },
+        )
+
+
+def import_of_topic(template, synthesised) -> dict:
+    """How a stack after the ingress stack names its alarm topic: the import of its export."""
+    actions = {json.dumps(a["Properties"]["AlarmActions"]) for a in template.find_resources("AWS::CloudWatch::Alarm").values()}
+    imports = [json.loads(a)[0] for a in actions if "Fn::ImportValue" in a]
+    assert len({json.dumps(i) for i in imports}) == 1  # one alarm topic for every alarm
+    return imports[0]
 
 
 # --- REST API ------------------------------------------------------------------------------------
@@ -291,25 +352,77 @@ def test_stage_logs_errors_without_bodies_traces_and_throttles(synthesised):
         {
             "TracingEnabled": True,
             "AccessLogSetting": {"DestinationArn": Match.any_value(), "Format": Match.string_like_regexp("resourcePath")},
-            "MethodSettings": [Match.object_like({
+            "MethodSettings": Match.array_with([Match.object_like({
                 "HttpMethod": "*", "ResourcePath": "/*", "LoggingLevel": "ERROR", "DataTraceEnabled": False,
                 "ThrottlingRateLimit": config.api_throttle_rate, "ThrottlingBurstLimit": config.api_throttle_burst,
-            })],
+            })]),
         },
     )
     synthesised.ingress.resource_count_is("AWS::ApiGateway::Account", 1)  # the CloudWatch role is wired
 
 
-def test_waf_protects_the_stage_without_inspecting_webhook_bodies(synthesised):
-    stage_id = synthesised.logical_id(synthesised.stacks.ingress.rest.rest_api.deployment_stage)
+def test_the_webhook_and_the_agent_api_are_throttled_apart(synthesised):
+    config = synthesised.stacks.config
+    (stage,) = synthesised.ingress.find_resources("AWS::ApiGateway::Stage").values()
+    limits = {
+        (m["ResourcePath"], m["HttpMethod"]): (m.get("ThrottlingRateLimit"), m.get("ThrottlingBurstLimit"))
+        for m in stage["Properties"]["MethodSettings"]
+    }
+    webhook = (config.webhook_throttle_rate, config.webhook_throttle_burst)
+    api = (config.api_throttle_rate, config.api_throttle_burst)
+    assert webhook != api  # otherwise this test could not tell them apart
+    # API Gateway's method-setting paths encode "/" as "~1".
+    assert limits[("/~1webhook", "POST")] == limits[("/~1webhook", "GET")] == webhook
+    assert limits[("/~1api~1{proxy+}", "*")] == api
+    # The paths name the deployed resources, or API Gateway would ignore the settings.
+    paths = {r["Properties"]["PathPart"] for r in synthesised.ingress.find_resources("AWS::ApiGateway::Resource").values()}
+    assert {"webhook", "api", "{proxy+}"} <= paths
+
+
+def _waf_rules(template) -> dict[str, dict]:
     acl = Capture()
-    synthesised.ingress.has_resource_properties("AWS::WAFv2::WebACLAssociation", {"WebACLArn": {"Fn::GetAtt": [acl, "Arn"]}})
-    rules = synthesised.ingress.to_json()["Resources"][acl.as_string()]["Properties"]["Rules"]
-    for rule in rules:
-        group = rule["Statement"]["ManagedRuleGroupStatement"]
-        if group["Name"] != "AWSManagedRulesAmazonIpReputationList":
-            assert group["ScopeDownStatement"]["NotStatement"]["Statement"]["ByteMatchStatement"]["SearchString"] == "/webhook"
-    assert {r["Statement"]["ManagedRuleGroupStatement"]["Name"] for r in rules} >= {"AWSManagedRulesCommonRuleSet"}
+    template.has_resource_properties("AWS::WAFv2::WebACLAssociation", {"WebACLArn": {"Fn::GetAtt": [acl, "Arn"]}})
+    return {rule["Name"]: rule for rule in template.to_json()["Resources"][acl.as_string()]["Properties"]["Rules"]}
+
+
+def _path_matcher(statement: dict):
+    """A WAF path statement as a predicate on the URI path API Gateway's stage receives."""
+    regex = statement["RegexMatchStatement"]
+    assert regex["FieldToMatch"] == {"UriPath": {}}
+    assert [t["Type"] for t in regex["TextTransformations"]] == ["URL_DECODE"]
+    return lambda path: re.search(regex["RegexString"], urllib.parse.unquote(path)) is not None
+
+
+BODY_RULE_GROUPS = ("AWSManagedRulesCommonRuleSet", "AWSManagedRulesKnownBadInputsRuleSet")
+
+
+@pytest.mark.parametrize("stage", ["dev", "prod"])
+def test_waf_inspects_every_body_but_the_webhooks_on_the_stages_real_paths(synthesised, customised, stage):
+    template = synthesised.ingress if stage == "dev" else Template.from_stack(customised.ingress)
+    rules = _waf_rules(template)
+    assert set(BODY_RULE_GROUPS) <= set(rules)
+    for name in BODY_RULE_GROUPS:
+        exempt = _path_matcher(rules[name]["Statement"]["ManagedRuleGroupStatement"]["ScopeDownStatement"]["NotStatement"]["Statement"])
+        # Meta calls the execute-api URL, whose path carries the stage; a custom domain's does not.
+        assert exempt(f"/{stage}/webhook") and exempt("/webhook") and exempt(f"/{stage}/webhook/")
+        for inspected in (f"/{stage}/api/chats", f"/{stage}/api/webhook", f"/{stage}/webhooks", f"/other/webhook", "/", f"/{stage}/"):
+            assert not exempt(inspected), (name, inspected)
+    assert "ScopeDownStatement" not in rules["AWSManagedRulesAmazonIpReputationList"]["Statement"]["ManagedRuleGroupStatement"]
+
+
+def test_waf_blocks_a_client_ip_over_its_rate_on_the_agent_api_only(synthesised):
+    config = synthesised.stacks.config
+    rule = _waf_rules(synthesised.ingress)["ApiRequestsPerClientIp"]
+    assert rule["Action"] == {"Block": {}}
+    rate = rule["Statement"]["RateBasedStatement"]
+    assert (rate["AggregateKeyType"], rate["Limit"], rate["EvaluationWindowSec"]) == ("IP", config.api_rate_limit_per_ip, 300)
+    limited = _path_matcher(rate["ScopeDownStatement"])
+    assert limited("/dev/api/chats") and limited("/dev/api") and limited("/dev/%61pi/chats") and limited("/api/chats")
+    assert not limited("/dev/webhook") and not limited("/dev/apis") and not limited("/dev/x/api/chats")
+
+
+def test_waf_protects_the_stage_and_logs_without_paths(synthesised):
+    stage_id = synthesised.logical_id(synthesised.stacks.ingress.rest.rest_api.deployment_stage)
     association = synthesised.ingress.find_resources("AWS::WAFv2::WebACLAssociation")
     assert stage_id in json.dumps(association)
     synthesised.ingress.has_resource_properties(

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from aws_cdk.assertions import Match
 
-from layers.build_layer import PROVIDED_BY_RUNTIME, SITE_DIR
+from layers.build_layer import BUNDLED_OVER_RUNTIME, CONSTRAINTS, PROVIDED_BY_RUNTIME, REQUIREMENTS, SITE_DIR
 from stacks import lambda_runtime
 
 pytestmark = pytest.mark.infra
@@ -49,7 +49,28 @@ def test_bundle_carries_the_library_and_leaves_the_sdk_to_the_runtime(site):
     assert not list(site.rglob("__pycache__"))  # bytecode for the build machine's Python is useless
 
 
-@pytest.mark.parametrize(("stack", "count"), [("ingress", 3), ("outbound", 3)])
+def test_bundle_carries_the_pinned_urllib3_rather_than_the_runtimes(site):
+    """The runtime's botocore imports urllib3 from the layer (Lambda puts /opt/python first)."""
+    pins = dict(line.strip().split("==") for line in CONSTRAINTS.read_text().splitlines() if "==" in line)
+    assert BUNDLED_OVER_RUNTIME == {"urllib3"} and not BUNDLED_OVER_RUNTIME & PROVIDED_BY_RUNTIME
+    (dist_info,) = site.glob("urllib3-*.dist-info")
+    metadata = dict(
+        line.split(": ", 1) for line in (dist_info / "METADATA").read_text().splitlines() if ": " in line and not line.startswith(" ")
+    )
+    assert metadata["Version"] == pins["urllib3"] == pins_of_requirements()["urllib3"]
+    assert (site / "urllib3" / "__init__.py").is_file() and (site / "urllib3" / "connectionpool.py").is_file()
+
+
+def pins_of_requirements() -> dict[str, str]:
+    pins = {}
+    for line in REQUIREMENTS.read_text().splitlines():
+        if "==" in line and not line.lstrip().startswith("#"):
+            name, version = line.strip().split("==")
+            pins[name.split("[")[0]] = version
+    return pins
+
+
+@pytest.mark.parametrize(("stack", "count"), [("ingress", 3), ("outbound", 3), ("operations", 1)])
 def test_every_function_runs_the_bundle_runtime_on_arm64_with_its_stacks_layer(synthesised, stack, count):
     template = getattr(synthesised, stack)
     functions = template.find_resources("AWS::Lambda::Function")

@@ -46,6 +46,9 @@ def account(monkeypatch, connect):
     monkeypatch.setenv("COEXIST_NUMBERS", json.dumps({NUMBER: {"humans": {
         "provider": "connect", "instance_id": INSTANCE, "contact_flow_id": FLOW}}}))
     monkeypatch.setenv("CONNECT_STREAMING_TOPIC_ARN", TOPIC)
+    # As the stack configures the conversation function (the IAM contract test maps them to its grants).
+    monkeypatch.setenv("CONNECT_INSTANCE_ID", INSTANCE)
+    monkeypatch.setenv("CONNECT_CONTACT_FLOW_ID", FLOW)
     with emulated_account(monkeypatch, config=EXECUTE_STATE_MACHINES, workflow=True) as emulated:
         yield emulated
 

@@ -346,6 +346,29 @@ def test_a_storage_error_fails_only_its_record(aws, monkeypatch):
     assert [m["id"] for m in messages_of(CHAT)] == ["wamid.fine"]
 
 
+def test_a_failed_record_is_logged_by_its_id_and_error_type_only(aws, monkeypatch):
+    import io
+    import logging
+
+    monkeypatch.setattr(MessageStore, "record", lambda self, m: (_ for _ in ()).throw(
+        ClientError({"Error": {"Code": "InternalServerError", "Message": "item wamid.secret"}}, "UpdateItem")))
+    logs = io.StringIO()
+    handler = logging.StreamHandler(logs)
+    handler.setFormatter(ingest_function.logger.registered_formatter)
+    logging.getLogger(ingest_function.logger.name).addHandler(handler)
+    try:
+        event = sqs_records(aws, [json.dumps(text_message("wamid.secret", 1_800_000_000, body="private words"))], {"coexist-body": "inline"})
+        assert len(ingest_function.lambda_handler(event, Context())["batchItemFailures"]) == 1
+    finally:
+        logging.getLogger(ingest_function.logger.name).removeHandler(handler)
+    failures = [json.loads(line) for line in logs.getvalue().splitlines() if "record failed" in line]
+    assert len(failures) == 1
+    assert failures[0]["level"] == "ERROR"
+    assert failures[0]["message_id"] == event["Records"][0]["messageId"]
+    assert failures[0]["error_type"] == "ClientError"
+    assert "wamid.secret" not in logs.getvalue() and "private words" not in logs.getvalue()  # neither the error's text nor the body
+
+
 def test_record_failing_every_time_lands_in_the_dlq(aws, monkeypatch):
     monkeypatch.setattr(MessageStore, "record", lambda self, m: (_ for _ in ()).throw(ClientError({"Error": {"Code": "InternalServerError", "Message": "x"}}, "UpdateItem")))
     assert post_webhook(text_message("wamid.doomed", 1_800_000_000))["statusCode"] == 200
@@ -362,9 +385,13 @@ def test_record_failing_every_time_lands_in_the_dlq(aws, monkeypatch):
     assert "wamid.doomed" in parked["Body"]
 
 
-def test_queue_record_without_a_whatsapp_payload_is_quarantined_not_retried(aws):
+def test_queue_record_without_a_whatsapp_payload_is_quarantined_not_retried(aws, capsys):
+    from tests.integration.test_webhook import emitted_metrics
+
     event = sqs_records(aws, ["not json at all", json.dumps({"hello": "world"})])
+    capsys.readouterr()
     assert ingest_function.lambda_handler(event, Context()) == {"batchItemFailures": []}
+    assert "IngestQuarantined" in emitted_metrics(capsys.readouterr().out)  # what its alarm watches
     listing = aws.s3.list_objects_v2(Bucket=aws.env["ARCHIVE_BUCKET"], Prefix="quarantine/")
     assert listing["KeyCount"] == 2
 

@@ -80,6 +80,39 @@ def test_signed_body_that_is_not_an_envelope_is_quarantined_and_acknowledged(aws
     assert _queued(aws) == []
 
 
+def emitted_metrics(output: str) -> set[str]:
+    """The metric names in the CloudWatch embedded-metric-format lines a function printed."""
+    names = set()
+    for line in output.splitlines():
+        try:
+            document = json.loads(line)
+        except ValueError:
+            continue
+        for directive in document.get("_aws", {}).get("CloudWatchMetrics", []) if isinstance(document, dict) else []:
+            names |= {metric["Name"] for metric in directive["Metrics"]}
+    return names
+
+
+def test_a_quarantined_body_and_a_storage_failure_emit_the_metrics_their_alarms_watch(aws, capsys, monkeypatch):
+    """The ingress stack alarms on WebhookQuarantined and WebhookFailed: these are their names."""
+    capsys.readouterr()
+    assert post_webhook(b"this is not json")["statusCode"] == 200
+    assert "WebhookQuarantined" in emitted_metrics(capsys.readouterr().out)
+
+    from coexist.intake import Intake
+
+    def unreachable(*_):
+        raise OSError("archive unreachable")
+
+    monkeypatch.setattr(Intake, "receive", unreachable)
+    assert post_webhook(text_envelope())["statusCode"] == 503
+    assert "WebhookFailed" in emitted_metrics(capsys.readouterr().out)
+
+
+def text_envelope() -> dict:
+    return meta_payload("messages_text.json")
+
+
 def test_body_above_the_inline_limit_travels_as_a_pointer_to_the_archive(aws):
     payload = meta_payload("history_approved_phase0_chunk1.json")
     payload["padding"] = "x" * 2_500_000  # Meta sends up to 3 MB

@@ -1,0 +1,100 @@
+"""The IAM contract: every AWS call a function made while the integration and e2e suites ran is
+allowed by that function's role in the synthesized templates.
+
+moto enforces no IAM, so a grant that is too narrow passes every other test and fails only when
+deployed. The calls are recorded as the functions make them (tests/contract/recorder.py, installed
+by tests/conftest.py before anything else) and checked here, against the stage with every optional
+setting (Amazon Connect, End User Messaging Social, bots), which holds every function and grant.
+
+Ordering: this test is marked `after_suites`; tests/conftest.py moves it after every other test of
+the session, and leaves it out of a session that runs neither the integration nor the e2e suite.
+Records live in files (build/aws-calls), so calls made by local mode in its own process count too.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import pytest
+from aws_cdk.assertions import Template
+
+from stacks.constructs.service_function import ServiceFunction
+from tests.conftest import AWS_CALLS, RECORDING_SUITES, recorded_suites
+from tests.contract import recorder
+from tests.contract.calls import queue_arn
+from tests.contract.contract import check, deployment
+from tests.contract.template import Templates
+
+pytestmark = pytest.mark.infra
+
+
+def deployment_of(stacks):
+    templates = Templates({stack.stack_name: Template.from_stack(stack).to_json() for stack in stacks.all})
+    functions = [
+        (construct.code_dir.name, stack.stack_name, stack.resolve(construct.function.node.default_child.logical_id))
+        for stack in stacks.all
+        for construct in stack.node.find_all()
+        if isinstance(construct, ServiceFunction)
+    ]
+    return deployment(templates, functions)
+
+
+@pytest.fixture(scope="module")
+def deployed(customised):
+    return deployment_of(customised)
+
+
+def test_every_function_of_the_code_is_deployed_with_a_role(deployed):
+    from stacks.constructs.shared_layer import FUNCTIONS
+
+    code = {path.parent.name for path in FUNCTIONS.glob("*/handler.py")}
+    assert set(deployed.functions) == code
+    for function in deployed.functions.values():
+        assert function.statements, function.code
+
+
+@pytest.mark.after_suites
+def test_every_recorded_aws_call_is_allowed_by_the_calling_functions_role(deployed):
+    calls = recorder.read(AWS_CALLS)
+    assert calls, "the suites ran but no function call was recorded"
+    if recorded_suites == set(RECORDING_SUITES):
+        # Both suites drive these functions; one missing here means its calls went unseen.
+        assert {call["function"] for call in calls} >= {"webhook", "ingest", "api", "sender", "conversation"}
+    violations = check(calls, deployed)
+    assert not violations, "calls the deployed roles refuse:\n" + "\n".join(map(str, violations))
+
+
+def test_the_contract_refuses_the_grant_ingest_had_before_for_a_quarantined_record(deployed):
+    """Ingest once could put only under unhandled/; deployed, every quarantined record and every End
+    User Messaging Social body failed with AccessDenied. The check catches exactly that."""
+    ingest = deployed.functions["ingest"]
+    calls = [
+        {"function": "ingest", "action": "s3:PutObject", "context": {}, "bindings": {"ARCHIVE_BUCKET": "coexist-test-archive"},
+         "resource": f"arn:aws:s3:::coexist-test-archive/{prefix}2027/01/15/ab12.json"}
+        for prefix in ("quarantine/", "raw/", "unhandled/")
+    ]
+    assert check(calls, deployed) == []  # the grant as it is
+
+    def unhandled_only(statement: dict) -> dict:
+        actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+        if "s3:PutObject" not in actions:
+            return statement
+        resources = statement["Resource"] if isinstance(statement["Resource"], list) else [statement["Resource"]]
+        return {**statement, "Resource": [r for r in resources if r.endswith("/unhandled/*")]}
+
+    before = replace(deployed, functions={**deployed.functions, "ingest": replace(ingest, statements=[unhandled_only(s) for s in ingest.statements])})
+    bucket = ingest.environment["ARCHIVE_BUCKET"]
+    assert [str(v) for v in check(calls, before)] == [
+        f"ingest: s3:PutObject on arn:aws:s3:::{bucket}/quarantine/2027/01/15/ab12.json: not allowed by its role",
+        f"ingest: s3:PutObject on arn:aws:s3:::{bucket}/raw/2027/01/15/ab12.json: not allowed by its role",
+    ]
+
+
+def test_writes_to_the_archive_and_the_queues_are_also_checked_against_their_key(deployed):
+    """Putting to the archive or sending to a queue makes S3 or SQS use the CMK for the caller:
+    the check knows which key encrypts each of them."""
+    data_key = set(deployed.keys_by_resource.values())
+    assert len(data_key) == 1 and next(iter(data_key)).startswith("arn:aws:kms:")
+    webhook = deployed.functions["webhook"].environment
+    assert queue_arn(webhook["INBOUND_QUEUE_URL"]) in deployed.keys_by_resource
+    assert f"arn:aws:s3:::{webhook['ARCHIVE_BUCKET']}" in deployed.keys_by_resource
