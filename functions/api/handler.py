@@ -73,6 +73,8 @@ def _query(name: str) -> str | None:
 def list_chats():
     if _query("assignee"):
         return wiring.inbox_reader().chats_of_agent(_query("assignee"), _query("limit"), _query("cursor"))
+    if _query("wa_id") or _query("user_id"):
+        return wiring.inbox_reader().chat_by_identifier(_query("phone_number_id"), _query("wa_id"), _query("user_id"))
     return wiring.inbox_reader().chats(_query("phone_number_id"), _query("limit"), _query("cursor"))
 
 

@@ -12,7 +12,7 @@ import time
 from datetime import datetime, timezone
 
 from coexist.domain import window
-from coexist.domain.records import split_chat_id
+from coexist.domain.identity import Kind, is_customer_id
 from coexist.inbox import Inbox
 from coexist.domain.chat import Chat
 from coexist.store.contacts import display_name
@@ -79,18 +79,32 @@ class InboxReader:
         if not phone_number_id:
             raise BadRequest("phone_number_id (or assignee) is required")
         size = page_size(limit)
-        start = decode_cursor(cursor, {"phone_number_id", "wa_id", "last_message_at"}, {"phone_number_id": phone_number_id})
+        start = decode_cursor(cursor, {"phone_number_id", "chat_id", "last_message_at"}, {"phone_number_id": phone_number_id})
         chats, last = self.inbox.chats.list_recent(phone_number_id, size, start)
-        contacts = self.inbox.contacts.get_many(phone_number_id, [c.wa_id for c in chats])
-        return {"items": [self._chat(c, contacts.get(c.wa_id)) for c in chats], "next": encode_cursor(last)}
+        contacts = self.inbox.contacts.get_many(phone_number_id, [c.chat_id for c in chats])
+        return {"items": [self._chat(c, contacts.get(c.chat_id)) for c in chats], "next": encode_cursor(last)}
+
+    def chat_by_identifier(self, phone_number_id: str | None, wa_id: str | None, user_id: str | None) -> dict:
+        """The chat of the customer a phone number or a BSUID (or parent BSUID) names, as a one-item
+        listing (empty when nobody is known by it)."""
+        if not phone_number_id or bool(wa_id) == bool(user_id):
+            raise BadRequest("pass phone_number_id and exactly one of wa_id or user_id")
+        kind = Kind.PHONE if wa_id else (Kind.PARENT if ".ENT." in (user_id or "") else Kind.BSUID)
+        value = "".join(ch for ch in wa_id if ch.isdigit()) if wa_id else user_id
+        customer = self.inbox.customers.find(phone_number_id, kind, value or "")
+        chat = self.inbox.chats.get(customer.customer_id, consistent=False) if customer else None
+        if chat is None:
+            return {"items": [], "next": None}
+        contact = self.inbox.contacts.get_many(chat.phone_number_id, [chat.chat_id]).get(chat.chat_id)
+        return {"items": [self._chat(chat, contact)], "next": None}
 
     def chats_of_agent(self, assignee: str, limit: str | None, cursor: str | None) -> dict:
         size = page_size(limit)
-        start = decode_cursor(cursor, {"phone_number_id", "wa_id", "assignee", "last_message_at"}, {"assignee": assignee})
+        start = decode_cursor(cursor, {"chat_id", "assignee", "last_message_at"}, {"assignee": assignee})
         chats, last = self.inbox.chats.list_of_agent(assignee, size, start)
         views = []
         for chat in chats:
-            contact = self.inbox.contacts.get_many(chat.phone_number_id, [chat.wa_id]).get(chat.wa_id)
+            contact = self.inbox.contacts.get_many(chat.phone_number_id, [chat.chat_id]).get(chat.chat_id)
             views.append(self._chat(chat, contact))
         return {"items": views, "next": encode_cursor(last)}
 
@@ -98,7 +112,7 @@ class InboxReader:
         chat = self.inbox.chats.get(chat_id, consistent=False)
         if chat is None:
             raise NotFound(f"chat {chat_id} not found")
-        contact = self.inbox.contacts.get_many(chat.phone_number_id, [chat.wa_id]).get(chat.wa_id)
+        contact = self.inbox.contacts.get_many(chat.phone_number_id, [chat.chat_id]).get(chat.chat_id)
         return self._chat(chat, contact)
 
     def messages(self, chat_id: str, limit: str | None, cursor: str | None) -> dict:
@@ -137,18 +151,26 @@ class InboxReader:
         }
 
     @staticmethod
-    def _split(chat_id: str) -> tuple[str, str]:
-        parts = split_chat_id(chat_id)
-        if parts is None:
+    def _split(chat_id: str) -> None:
+        if not is_customer_id(chat_id):
             raise NotFound(f"chat {chat_id} not found")
-        return parts
 
     def _chat(self, chat: Chat, contact: dict | None) -> dict:
         last_customer = chat.last_customer_message_at
         return {
             "chat_id": chat.chat_id,
             "phone_number_id": chat.phone_number_id,
+            # Who the customer is: the phone number only when Meta shared it, the business-scoped
+            # user id (BSUID) and the username (display only: it changes).
             "wa_id": chat.wa_id,
+            "user_id": chat.user_id,
+            "parent_user_id": chat.parent_user_id,
+            "username": chat.username,
+            "identity_changes": [
+                {"kind": c.get("kind"), "at": iso(c.get("at")), "message_id": c.get("message_id")} for c in chat.identity_changes
+            ],
+            "merged_from": sorted(chat.merged_from),
+            "merged_into": chat.merged_into,
             "contact_name": display_name(contact),
             "mode": chat.mode.value,
             "assignee": chat.assignee,

@@ -42,6 +42,7 @@ class Settings:
     # "graph" | "social_messaging", "social_messaging_phone_number_id": "phone-number-id-…"}}
     numbers_config: str = "{}"
     agents_table: str = "coexist-agents"
+    customers_table: str = "coexist-customers"
     conversation_state_machine_arn: str = ""
     waba_ids: str = ""  # comma-separated WhatsApp Business Account ids whose templates are synced
     # Webhook bodies up to this size travel inside the SQS message; larger ones are read back from
@@ -77,6 +78,7 @@ class Settings:
             "numbers_config": "COEXIST_NUMBERS",
             "waba_ids": "COEXIST_WABA_IDS",
             "agents_table": resources.AGENTS.env_var,
+            "customers_table": resources.CUSTOMERS.env_var,
             "conversation_state_machine_arn": resources.CONVERSATION_STATE_MACHINE_ENV,
             "inline_body_limit": "INLINE_BODY_LIMIT",
             "app_secret_arn": "WHATSAPP_APP_SECRET_ARN",

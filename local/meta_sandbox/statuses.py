@@ -90,12 +90,16 @@ def plan(
     duplicates: int = 0,
     failure_code: int | None = None,
     now: float | None = None,
+    recipient_user_id: str | None = None,
 ) -> list[Step]:
     """The status POSTs for one accepted message, in the order they will be sent."""
     now = time.time() if now is None else now
 
     def status(name: str, at: float, **extra) -> dict:
-        return {"id": wamid, "status": name, "timestamp": str(int(at)), "recipient_id": recipient_id, **extra}
+        # A message sent to a BSUID reports `recipient_user_id` (Meta's BSUID page); the phone
+        # number only when Meta may share it, which the sandbox never assumes.
+        who = {"recipient_user_id": recipient_user_id} if recipient_user_id else {"recipient_id": recipient_id}
+        return {"id": wamid, "status": name, "timestamp": str(int(at)), **who, **extra}
 
     if failure_code is not None:
         events = [status("failed", now + delays_s[0], errors=[webhook_error(failure_code)])]

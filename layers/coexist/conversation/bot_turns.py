@@ -46,7 +46,7 @@ class BotTurns:
             decision = outcome.decision
             if outcome.consent:
                 self.contacts.record_marketing_consent(
-                    chat.phone_number_id, chat.wa_id, opted_out=outcome.consent == OPT_OUT,
+                    chat.phone_number_id, chat.chat_id, opted_out=outcome.consent == OPT_OUT,
                     evidence={"source": "keyword", "message_id": message["id"]}, at=int(self.clock()),
                 )
             failures = 0 if decision.understood else failures + 1

@@ -91,7 +91,7 @@ class Sender:
             # Already accepted or failed (a redelivery), or never stored: nothing to send.
             return SendReport("skipped", "not queued")
         item = from_item_value(item)
-        number, wa_id = item["phone_number_id"], item["wa_id"]
+        number, customer = item["phone_number_id"], item["chat_id"]
 
         circuit = self.throttle.circuit(number)
         if circuit:
@@ -100,10 +100,10 @@ class Sender:
         settings = self.number_settings(number)
         self._wait_for_number_slot(delivery.message_id, item, settings)
         # One message of a pair is in flight at a time (its FIFO group), so this bucket has no race.
-        self._wait_for_slot(f"pair#{number}#{wa_id}", settings.pair_rate, "recipient pair limit")
+        self._wait_for_slot(f"pair#{number}#{customer}", settings.pair_rate, "recipient pair limit")
 
         request = parse_send_request(item["request"])
-        payload = graph_payload(request, to=wa_id)
+        payload = graph_payload(request, to=item.get("wa_id"), recipient=item.get("user_id"))
         result: SendResult = self._transport(settings).send_message(self._sender_id(settings), payload)
         if result.ok:
             self.inbox.messages.record_accepted(delivery.message_id, result.wamid, settings.transport)
@@ -157,7 +157,7 @@ class Sender:
             self.inbox.messages.record_failure(message_id, verdict.reason, error)
             if send_errors.records_marketing_opt_out(result.error_code):
                 self.inbox.contacts.record_marketing_opt_out(
-                    item["phone_number_id"], item["wa_id"],
+                    item["phone_number_id"], item["chat_id"],
                     {"source": "meta_error", "code": result.error_code, "message_id": message_id},
                     int(self.clock()),
                 )

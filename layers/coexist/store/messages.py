@@ -20,7 +20,6 @@ from coexist.domain.records import (
     MessageRecord,
     MessageRevoke,
     StatusUpdate,
-    chat_id,
 )
 from coexist.store.conditional import put_if_absent, update_if
 from coexist.store.items import to_item_value
@@ -49,7 +48,6 @@ class MessageStore:
             ":chat": message.chat_id,
             ":pos": position(message.timestamp, message.id),
             ":number": message.phone_number_id,
-            ":wa": message.wa_id,
             ":dir": message.direction,
             ":src": message.source,
             ":type": message.type,
@@ -59,7 +57,7 @@ class MessageStore:
             ":now": int(time.time()),
         }
         sets = [
-            "chat_id = :chat", "#pos = :pos", "phone_number_id = :number", "wa_id = :wa",
+            "chat_id = :chat", "#pos = :pos", "phone_number_id = :number",
             "direction = :dir", "#src = :src", "#ts = :ts", "recorded_at = :now",
             "#type = if_not_exists(#type, :type)", "#text = if_not_exists(#text, :text)",
             "content = if_not_exists(content, :content)",
@@ -70,6 +68,8 @@ class MessageStore:
             "referral": to_item_value(message.referral),
             "inbound_errors": to_item_value(message.errors) or None,
             "history_status": message.history_status,
+            "wa_id": message.wa_id,
+            "user_id": message.identifiers.user_id,
         }
         for name, value in optional.items():
             if value is not None:
@@ -126,6 +126,7 @@ class MessageStore:
             "position": position(message.timestamp, message.id),
             "phone_number_id": message.phone_number_id,
             "wa_id": message.wa_id,
+            "user_id": message.identifiers.user_id,
             "direction": message.direction,
             "source": message.source,
             "type": message.type,
@@ -147,18 +148,18 @@ class MessageStore:
         names = {"#type": "type", "#text": "text"}
         values = {":type": message.type, ":content": to_item_value(message.content), ":text": message.text, ":now": int(time.time())}
         sets = ["#type = :type", "content = :content", "#text = :text", "media_arrived_at = :now"]
-        if message.wa_id:
+        if message.chat_id:
             names.update({"#pos": "position", "#src": "source", "#ts": "timestamp"})
             values.update(
                 {
                     ":chat": message.chat_id, ":pos": position(message.timestamp, message.id),
-                    ":number": message.phone_number_id, ":wa": message.wa_id, ":dir": message.direction,
+                    ":number": message.phone_number_id, ":dir": message.direction,
                     ":src": message.source, ":ts": message.timestamp,
                 }
             )
             sets += [
                 "chat_id = if_not_exists(chat_id, :chat)", "#pos = if_not_exists(#pos, :pos)",
-                "phone_number_id = if_not_exists(phone_number_id, :number)", "wa_id = if_not_exists(wa_id, :wa)",
+                "phone_number_id = if_not_exists(phone_number_id, :number)",
                 "direction = if_not_exists(direction, :dir)", "#src = if_not_exists(#src, :src)",
                 "#ts = if_not_exists(#ts, :ts)",
             ]
@@ -175,13 +176,12 @@ class MessageStore:
             self.table,
             Key={"id": edit.original_id},
             UpdateExpression="SET #type = :type, content = :content, #text = :text, edited_at = :ts, "
-            "chat_id = if_not_exists(chat_id, :chat), phone_number_id = if_not_exists(phone_number_id, :number), "
-            "wa_id = if_not_exists(wa_id, :wa)",
+            "chat_id = if_not_exists(chat_id, :chat), phone_number_id = if_not_exists(phone_number_id, :number)",
             ConditionExpression="attribute_not_exists(edited_at) OR edited_at <= :ts",
             ExpressionAttributeNames={"#type": "type", "#text": "text"},
             ExpressionAttributeValues={
                 ":type": edit.type, ":content": to_item_value(edit.content), ":text": edit.text, ":ts": edit.timestamp,
-                ":chat": chat_id(edit.phone_number_id, edit.wa_id), ":number": edit.phone_number_id, ":wa": edit.wa_id,
+                ":chat": edit.chat_id, ":number": edit.phone_number_id,
             },
         )
 
@@ -189,11 +189,9 @@ class MessageStore:
         self.table.update_item(
             Key={"id": revoke.original_id},
             UpdateExpression="SET revoked_at = if_not_exists(revoked_at, :ts), "
-            "chat_id = if_not_exists(chat_id, :chat), phone_number_id = if_not_exists(phone_number_id, :number), "
-            "wa_id = if_not_exists(wa_id, :wa)",
+            "chat_id = if_not_exists(chat_id, :chat), phone_number_id = if_not_exists(phone_number_id, :number)",
             ExpressionAttributeValues={
-                ":ts": revoke.timestamp, ":chat": chat_id(revoke.phone_number_id, revoke.wa_id),
-                ":number": revoke.phone_number_id, ":wa": revoke.wa_id,
+                ":ts": revoke.timestamp, ":chat": revoke.chat_id, ":number": revoke.phone_number_id,
             },
         )
 
@@ -211,13 +209,11 @@ class MessageStore:
         facts = ["#at = if_not_exists(#at, :ts)", "phone_number_id = if_not_exists(phone_number_id, :number)",
                  "direction = if_not_exists(direction, :out)", "#src = if_not_exists(#src, :unknown)",
                  "#ts = if_not_exists(#ts, :ts)"]
-        if update.wa_id:
+        if update.chat_id:
             names["#pos"] = "position"
-            values[":chat"] = chat_id(update.phone_number_id, update.wa_id)
-            values[":wa"] = update.wa_id
+            values[":chat"] = update.chat_id
             values[":pos"] = position(update.timestamp, update.message_id)
-            facts += ["chat_id = if_not_exists(chat_id, :chat)", "wa_id = if_not_exists(wa_id, :wa)",
-                      "#pos = if_not_exists(#pos, :pos)"]
+            facts += ["chat_id = if_not_exists(chat_id, :chat)", "#pos = if_not_exists(#pos, :pos)"]
         if update.pricing:
             facts.append("pricing = :pricing")
             values[":pricing"] = to_item_value(update.pricing)
@@ -253,7 +249,18 @@ class MessageStore:
         if not recorded:
             link = self.get(update.message_id) or {}
             if link.get("link_to"):
-                self.apply_status(replace(update, message_id=link["link_to"], wa_id=None))
+                self.apply_status(replace(update, message_id=link["link_to"], wa_id=None, chat_id=""))
+
+    def move_chat(self, from_chat: str, to_chat: str) -> int:
+        """Every message of one chat moves to another (two customers merged); idempotent."""
+        moved = 0
+        while True:  # each round moves the page out of the index, so the next starts from the top
+            items, _ = index_page(self.table, BY_CHAT, "chat_id", from_chat, 100, None, newest_first=False)
+            if not items:
+                return moved
+            for item in items:
+                moved += update_if(self.table, Key={"id": item["id"]}, UpdateExpression="SET chat_id = :to",
+                                   ConditionExpression="chat_id = :from", ExpressionAttributeValues={":to": to_chat, ":from": from_chat})
 
     def mark_signalled(self, message_id: str) -> None:
         """The conversation workflow has heard of this customer message."""
