@@ -182,6 +182,7 @@ class InboxReader:
             "referral_at": iso(chat.referral_at),
             "free_entry_point_expires_at": iso(window.free_entry_point_expires_at(chat.referral_at, chat.entry_point_replied_at)),
             # The conversation workflow, step by step.
+            "conversation_id": chat.conversation_id,
             "conversation_state": chat.conversation_state.value if chat.conversation_state else None,
             "waiting_for": chat.waiting_for.value if chat.waiting_for else None,
             "offered_to": chat.offered_to,

@@ -73,3 +73,47 @@ def test_a_phone_number_alone_finds_its_customer():
 def test_customer_ids_are_letters_only():
     assert is_customer_id("c" + "q" * 24)
     assert not is_customer_id(f"{NUMBER}_{PHONE}") and not is_customer_id("c" + "1" * 24)
+
+
+# --- what Meta's BSUID examples mean (tests/fixtures/meta/bsuid) ---------------------------------------
+def bsuid_example(name: str):
+    import json
+    from pathlib import Path
+
+    from coexist.domain.interpret import interpret
+    from coexist.meta.models import WebhookEnvelope
+
+    path = Path(__file__).resolve().parents[1] / "fixtures" / "meta" / "bsuid" / name
+    return interpret(WebhookEnvelope.model_validate(json.loads(path.read_text())))
+
+
+def test_a_username_user_without_a_phone_number_is_a_customer_message_named_by_bsuid():
+    found = bsuid_example("messages_username_no_phone.json")
+    [message] = found.messages
+    assert message.wa_id is None and not found.unhandled
+    assert message.identifiers == Identifiers(NUMBER, user_id=BSUID, username="sheena.n")
+
+
+def test_a_message_with_both_identifiers_names_the_customer_by_both():
+    [message] = bsuid_example("messages_both_identifiers.json").messages
+    assert (message.identifiers.wa_id, message.identifiers.user_id) == (PHONE, BSUID)
+
+
+def test_a_number_change_notice_is_filed_under_the_new_number_and_announces_the_change():
+    found = bsuid_example("system_user_changed_number.json")
+    [change] = found.identity_changes
+    assert (change.kind, change.before.wa_id, change.new_wa_id) == ("user_changed_number", PHONE, "12195555358")
+    [notice] = found.messages
+    assert notice.type == "system" and notice.identifiers.wa_id == "12195555358"
+    assert all(a.last_customer_message_at is None for a in found.chats.values())  # no window from a notice
+
+
+def test_a_bsuid_change_notice_carries_the_new_bsuid():
+    [change] = bsuid_example("system_user_changed_user_id.json").identity_changes
+    assert (change.kind, change.before.user_id, change.new_user_id) == ("user_changed_user_id", BSUID, "US.88812345678901234567")
+    assert change.after.user_id == "US.88812345678901234567"
+
+
+def test_a_status_of_a_message_sent_to_a_bsuid_names_the_customer_by_it():
+    [status] = bsuid_example("status_sent_to_bsuid.json").statuses
+    assert status.wa_id is None and status.identifiers == Identifiers(NUMBER, user_id=BSUID)

@@ -35,7 +35,7 @@ class BotTurns:
         replies: list[dict] = []
         intent = chat.bot_intent
         for message in sorted(messages, key=lambda m: (m.get("timestamp") or 0, m["id"])):
-            turn = BotTurn(chat.phone_number_id, chat.wa_id, message.get("text"), message.get("type") or "unknown",
+            turn = BotTurn(chat.phone_number_id, chat.chat_id, message.get("text"), message.get("type") or "unknown",
                            reply_id(message.get("type") or "", message.get("content")), failures, session)
             try:
                 outcome = respond(provider, turn, rules)
