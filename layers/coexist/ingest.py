@@ -140,6 +140,8 @@ def apply(found: Interpretation, inbox: Inbox, signals=None) -> IngestSummary:
     _in_parallel(inbox.messages.apply_status, found.statuses)
     summary.statuses = len(found.statuses)
     _in_parallel(inbox.chats.record_activity, found.chats.values())
+    # Who the customer is, copied onto its chat (forward only); a customer only a status named gets no
+    # chat from it.
     active = {activity.chat_id for activity in found.chats.values()}
     _in_parallel(lambda c: inbox.chats.record_identity(c.customer_id, c, existing_only=c.customer_id not in active),
                  customers.values())

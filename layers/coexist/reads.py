@@ -12,7 +12,7 @@ import time
 from datetime import datetime, timezone
 
 from coexist.domain import window
-from coexist.domain.identity import Kind, is_customer_id
+from coexist.domain.identity import Kind, is_customer_id, kind_of, normalize_phone
 from coexist.inbox import Inbox
 from coexist.domain.chat import Chat
 from coexist.store.contacts import display_name
@@ -89,9 +89,11 @@ class InboxReader:
         listing (empty when nobody is known by it)."""
         if not phone_number_id or bool(wa_id) == bool(user_id):
             raise BadRequest("pass phone_number_id and exactly one of wa_id or user_id")
-        kind = Kind.PHONE if wa_id else (Kind.PARENT if ".ENT." in (user_id or "") else Kind.BSUID)
-        value = "".join(ch for ch in wa_id if ch.isdigit()) if wa_id else user_id
-        customer = self.inbox.customers.find(phone_number_id, kind, value or "")
+        kind = kind_of(wa_id or user_id or "")
+        if kind is None or (kind is Kind.PHONE) != bool(wa_id):
+            raise BadRequest("wa_id must be a phone number; user_id a business-scoped user id (BSUID) or parent BSUID")
+        value = normalize_phone(wa_id) if wa_id else (user_id or "").strip()
+        customer = self.inbox.customers.find(phone_number_id, kind, value)
         chat = self.inbox.chats.get(customer.customer_id, consistent=False) if customer else None
         if chat is None:
             return {"items": [], "next": None}

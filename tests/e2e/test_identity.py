@@ -62,7 +62,8 @@ def test_bsuid_first_then_both_identifiers_is_one_chat_window_and_conversation(l
     assert wait_until(lambda: local_mode.chat_id_of(NUMBER, wa_id=phone), timeout=30) == chat_id
     ids = wait_until(lambda: {m["id"] for m in messages(local_mode, chat_id)} >= {"wamid.e2e-bsuid-1", "wamid.e2e-both-1"}, timeout=30)
     assert ids
-    chat = call(local_mode, "GET", f"/chats/{chat_id}")[1]
+    # The chat's copy of the identifiers is written at the end of the same ingest.
+    chat = wait_until(lambda: (c := call(local_mode, "GET", f"/chats/{chat_id}")[1]).get("wa_id") and c, timeout=30)
     assert (chat["wa_id"], chat["user_id"]) == (phone, bsuid)
     assert chat["conversation_id"] == first["conversation_id"]  # the second message joined the same conversation
     assert chat["window_open"] and chat["last_customer_message_at"] >= first["last_customer_message_at"]
@@ -79,7 +80,7 @@ def test_a_number_change_keeps_the_chat(local_mode):
     assert local_mode.post_webhook(payload("system_user_changed_number.json", phone=phone, new_phone=new_phone)).status == 200
     assert wait_until(lambda: local_mode.chat_id_of(NUMBER, wa_id=new_phone), timeout=30) == chat_id
     assert local_mode.chat_id_of(NUMBER, wa_id=phone) == ""
-    chat = call(local_mode, "GET", f"/chats/{chat_id}")[1]
+    chat = wait_until(lambda: (c := call(local_mode, "GET", f"/chats/{chat_id}")[1]).get("wa_id") == new_phone and c, timeout=30)
     assert chat["wa_id"] == new_phone and [c["kind"] for c in chat["identity_changes"]] == ["user_changed_number"]
     assert any(m["type"] == "system" for m in messages(local_mode, chat_id))
     assert phone not in local_mode.output() and new_phone not in local_mode.output()

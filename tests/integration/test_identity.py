@@ -117,3 +117,8 @@ def test_a_status_naming_only_the_bsuid_lands_on_the_customers_chat(aws):
 def test_chat_lookup_needs_one_identifier(aws):
     assert api(f"/api/chats?phone_number_id={NUMBER}&wa_id={PHONE}&user_id={BSUID}")[0] == 400
     assert api(f"/api/chats?wa_id={PHONE}")[0] == 400
+
+
+def test_chat_lookup_refuses_an_identifier_of_the_wrong_kind(aws):
+    assert api(f"/api/chats?phone_number_id={NUMBER}&user_id={PHONE}")[0] == 400
+    assert api(f"/api/chats?phone_number_id={NUMBER}&wa_id={BSUID}")[0] == 400

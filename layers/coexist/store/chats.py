@@ -157,9 +157,10 @@ class ChatRepository:
 
     def absorb(self, survivor_id: str, loser_id: str) -> None:
         """Fold a chat of the same person into this one (a merge): the window and every activity time
-        move forward to the later of the two, an assignee is kept when this chat has none, a live
-        conversation on the other chat ends (its workflow finds the chat merged and stops), and both
-        chats record the merge."""
+        move forward to the later of the two, an assignee is kept when this chat has none, and both
+        chats record the merge. A live conversation on the other chat is not carried over: it is
+        ended there and its parked waits are withdrawn, so its workflow runs out on its timeouts and
+        the customer's next message starts (or joins) the conversation of this chat."""
         loser = self.get(loser_id)
         if loser is None:
             return

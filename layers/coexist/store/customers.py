@@ -115,7 +115,8 @@ class CustomerStore:
         for _ in range(MAX_ATTEMPTS):
             pointers = {
                 item["sk"]: item["customer_id"]
-                for item in batch_get(self.table, [{"phone_number_id": number, "sk": k} for k in keys])
+                # Strongly consistent: a claim another webhook just won must be seen on the next round.
+                for item in batch_get(self.table, [{"phone_number_id": number, "sk": k} for k in keys], consistent=True)
             }
             customers = {cid: self._known(number, cid) for cid in set(pointers.values())}
             plan = resolve(identifiers, {k: customers[c].known for k, c in pointers.items()})
