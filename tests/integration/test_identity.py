@@ -8,6 +8,7 @@ from __future__ import annotations
 import copy
 import json
 import re
+import time
 from pathlib import Path
 
 from coexist import wiring
@@ -122,3 +123,34 @@ def test_chat_lookup_needs_one_identifier(aws):
 def test_chat_lookup_refuses_an_identifier_of_the_wrong_kind(aws):
     assert api(f"/api/chats?phone_number_id={NUMBER}&user_id={PHONE}")[0] == 400
     assert api(f"/api/chats?phone_number_id={NUMBER}&wa_id={BSUID}")[0] == 400
+
+
+def test_an_end_user_messaging_social_event_from_a_bsuid_only_customer_reaches_its_chat(aws):
+    from tests.integration.helpers import ingest_queued
+
+    entry = bsuid_payload("messages_username_no_phone.json")["entry"][0]
+    event = {"whatsAppWebhookEntry": json.dumps(entry), "aws_account_id": "123456789012",
+             "messageId": "6d69f07a-c317-4278-9d5c-6a84078419ec"}
+    aws.session.client("sns").publish(TopicArn=aws.env["SOCIAL_MESSAGING_TOPIC_ARN"], Message=json.dumps(event))
+    assert ingest_queued(aws) == [{"batchItemFailures": []}]
+    chat = chat_of(NUMBER, user_id=BSUID)
+    assert [m["id"] for m in messages_of(chat)] == ["wamid.BSUID-ONLY-1"] and chat_view(chat)["wa_id"] is None
+
+
+def test_a_reply_to_a_bsuid_only_customer_goes_to_its_bsuid_paced_by_its_opaque_id(aws):
+    from tests.integration.test_outbound import FakeCloudApi, post, run_sender
+
+    fake = FakeCloudApi()
+    wiring.sender().transports["graph"] = fake
+    payload = bsuid_payload("messages_username_no_phone.json")
+    payload["entry"][0]["changes"][0]["value"]["messages"][0]["timestamp"] = str(int(time.time()))  # the window is open
+    deliver(aws, payload)
+    chat = chat_of(NUMBER, user_id=BSUID)
+    code, body = post({"type": "text", "text": "We have a slot on Thursday."}, chat=chat)
+    assert code == 202, body
+    run_sender(aws)
+    [(_, sent, _)] = fake.sent
+    assert sent["recipient"] == BSUID and "to" not in sent
+    buckets = aws.dynamodb.Table(aws.env["THROTTLE_TABLE"]).scan()["Items"]
+    assert f"pair#{NUMBER}#{chat}" in {b["bucket_id"] for b in buckets}
+    assert not any(PHONE_LIKE.search(b["bucket_id"].split("#", 1)[1].replace(NUMBER, "")) for b in buckets)
