@@ -10,10 +10,14 @@ be one person are merged (`merge`); a number or BSUID change re-points the ident
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
+
 from coexist.domain.identity import Customer, Identifiers
 from coexist.domain.records import Interpretation
 from coexist.inbox import Inbox
 from coexist.store.customers import Resolved
+
+RESOLVERS = 8  # customers resolved at once for a webhook naming many (a history chunk)
 
 
 def assign_chats(found: Interpretation, inbox: Inbox) -> dict[str, Customer]:
@@ -23,9 +27,7 @@ def assign_chats(found: Interpretation, inbox: Inbox) -> dict[str, Customer]:
     BSUID links them before the records naming only one of the two are resolved.
     """
     wanted = {r.identifiers for r in found.about_customers() if not r.identifiers.empty}
-    resolved: dict[Identifiers, Resolved] = {}
-    for identifiers in sorted(wanted, key=lambda i: (-len(i.keys()), i.keys())):
-        resolved[identifiers] = inbox.customers.resolve(identifiers)
+    resolved = _resolve_all(wanted, inbox)
     survivors: dict[str, str] = {}  # merged customer -> the customer it became
     for result in resolved.values():
         for loser in result.merge:
@@ -43,6 +45,25 @@ def assign_chats(found: Interpretation, inbox: Inbox) -> dict[str, Customer]:
             if known is None or known.identity_version < customer.identity_version:
                 customers[customer.customer_id] = customer
     return customers
+
+
+def _resolve_all(wanted: set[Identifiers], inbox: Inbox) -> dict[Identifiers, Resolved]:
+    """Sets sharing an identifier with another set of the webhook are resolved one after the other
+    (strongest first), so they never race each other into a needless merge; the rest (a history
+    chunk's threads, a batch of statuses) in parallel."""
+    uses: dict[str, int] = {}
+    for identifiers in wanted:
+        for key in identifiers.keys():
+            uses[key] = uses.get(key, 0) + 1
+    linked = sorted((i for i in wanted if any(uses[k] > 1 for k in i.keys())), key=lambda i: (-len(i.keys()), i.keys()))
+    alone = [i for i in wanted if all(uses[k] == 1 for k in i.keys())]
+    resolved = {identifiers: inbox.customers.resolve(identifiers) for identifiers in linked}
+    if len(alone) <= 1:
+        resolved.update({identifiers: inbox.customers.resolve(identifiers) for identifiers in alone})
+        return resolved
+    with ThreadPoolExecutor(max_workers=RESOLVERS, thread_name_prefix="ingest-resolver") as pool:
+        resolved.update(zip(alone, pool.map(inbox.customers.resolve, alone)))
+    return resolved
 
 
 def merge(inbox: Inbox, phone_number_id: str, loser: str, survivor: str) -> bool:
