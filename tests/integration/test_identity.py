@@ -154,3 +154,22 @@ def test_a_reply_to_a_bsuid_only_customer_goes_to_its_bsuid_paced_by_its_opaque_
     buckets = aws.dynamodb.Table(aws.env["THROTTLE_TABLE"]).scan()["Items"]
     assert f"pair#{NUMBER}#{chat}" in {b["bucket_id"] for b in buckets}
     assert not any(PHONE_LIKE.search(b["bucket_id"].split("#", 1)[1].replace(NUMBER, "")) for b in buckets)
+
+
+# --- the Meta sandbox takes a send to a BSUID as Meta's BSUID page specifies ------------------------------
+from tests.integration.test_meta_sandbox import error_code, receiver, sandbox, send  # noqa: E402,F401 - fixtures
+
+
+def test_the_sandbox_accepts_recipient_and_reports_statuses_by_recipient_user_id(sandbox, receiver):
+    body = {"messaging_product": "whatsapp", "recipient_type": "individual", "recipient": BSUID,
+            "type": "text", "text": {"body": "We have a slot on Thursday."}}
+    status, reply = send(sandbox, body)
+    assert status == 200 and reply["contacts"] == [{"input": BSUID, "user_id": BSUID}]
+    assert sandbox.wait_for_statuses()
+    with receiver.lock:
+        posted = [json.loads(b) for _, b in receiver.posts]
+    statuses = [s for p in posted for s in p["entry"][0]["changes"][0]["value"]["statuses"]]
+    assert [s["status"] for s in statuses] == ["sent", "delivered", "read"]
+    assert all(s["recipient_user_id"] == BSUID and "recipient_id" not in s for s in statuses)
+    assert error_code(send(sandbox, {**body, "recipient": "16505551234"})) == (400, 100)  # not a BSUID
+    assert error_code(send(sandbox, {k: v for k, v in body.items() if k != "recipient"})) == (400, 131008)

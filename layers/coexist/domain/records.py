@@ -53,7 +53,7 @@ class AboutCustomer:
 class MessageRecord(AboutCustomer):
     id: str
     phone_number_id: str
-    wa_id: str
+    wa_id: str | None  # None: the customer hides the number
     direction: str
     source: str
     type: str
@@ -89,7 +89,7 @@ class MessageEdit(AboutCustomer):
 
     original_id: str
     phone_number_id: str
-    wa_id: str
+    wa_id: str | None  # None: the customer hides the number
     timestamp: int
     type: str
     content: Any
@@ -122,7 +122,7 @@ class ChatActivity(AboutCustomer):
     """The latest facts about a chat seen in one webhook; persisted as "raise to at least"."""
 
     phone_number_id: str
-    wa_id: str
+    wa_id: str | None  # None: the customer hides the number
     last_message_at: int | None = None
     last_customer_message_at: int | None = None
     last_app_activity_at: int | None = None
@@ -140,7 +140,7 @@ class ChatActivity(AboutCustomer):
 @dataclass
 class ContactProfile(AboutCustomer):
     phone_number_id: str
-    wa_id: str
+    wa_id: str | None  # None: the customer hides the number
     profile_name: str | None
     user_id: str | None
     seen_at: int
@@ -151,7 +151,7 @@ class ContactProfile(AboutCustomer):
 @dataclass
 class AppContactChange(AboutCustomer):
     phone_number_id: str
-    wa_id: str
+    wa_id: str | None  # None: the customer hides the number
     action: str  # add (also edit) | remove
     full_name: str | None
     first_name: str | None
