@@ -96,6 +96,15 @@ def test_a_number_change_keeps_the_chat_and_shows_the_change(aws):
     system = [m for m in messages_of(chat) if m["type"] == "system"]
     assert len(system) == 1 and "changed from" in system[0]["content"]["body"]
     assert view["window_expires_at"] == "2025-11-25T16:05:00Z"  # the notice does not open the window
+    # The new number comes with a new BSUID: the customer's next message stays in the same chat.
+    later = bsuid_payload("messages_both_identifiers.json")
+    value = later["entry"][0]["changes"][0]["value"]
+    value["contacts"][0].update({"wa_id": NEW_PHONE, "user_id": NEW_BSUID})
+    value["messages"][0].update({"from": NEW_PHONE, "from_user_id": NEW_BSUID, "id": "wamid.AFTER-CHANGE", "timestamp": "1764000900"})
+    deliver(aws, later)
+    assert chat_of(NUMBER, user_id=NEW_BSUID) == chat == chat_of(NUMBER, NEW_PHONE) == chat_of(NUMBER, user_id=BSUID)
+    assert "wamid.AFTER-CHANGE" in [m["id"] for m in messages_of(chat)]
+    assert [c["chat_id"] for c in api(f"/api/chats?phone_number_id={NUMBER}")[1]["items"]] == [chat]
 
 
 def test_a_bsuid_change_re_points_the_bsuid_and_keeps_the_chat(aws):

@@ -216,7 +216,10 @@ class CustomerStore:
     def apply_change(self, customer_id: str, change: IdentityChange) -> bool:
         """A new phone number or BSUID for this customer; the old phone number stops naming it (it
         may be given to someone else), an old BSUID keeps naming it (BSUIDs are not reused).
-        Returns False for a change already applied (a replayed webhook)."""
+        A new number comes with a new BSUID (Meta's BSUID page), so the current BSUID is dropped
+        (its key stays): the next webhook naming the new number and the new BSUID links them here
+        instead of reading as the number given to a stranger. Returns False for a change already
+        applied (a replayed webhook)."""
         number = change.before.phone_number_id
         if change.kind == USER_CHANGED_NUMBER:
             new_key, old_key, field, value = (
@@ -230,7 +233,7 @@ class CustomerStore:
         recorded = update_if(
             self.table, Key=self._key(number, customer_id),
             UpdateExpression="SET #f = :v, changes = list_append(if_not_exists(changes, :empty), :change) "
-            "ADD #keys :new, identity_version :one, change_ids :mid",
+            "ADD #keys :new, identity_version :one, change_ids :mid" + (" REMOVE user_id" if field == "wa_id" else ""),
             ConditionExpression="attribute_exists(customer_id) AND NOT contains(change_ids, :id)",
             ExpressionAttributeNames={"#f": field, "#keys": "keys"},
             ExpressionAttributeValues={
