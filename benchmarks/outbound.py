@@ -51,14 +51,15 @@ def _wamids(local, chat_ids: list[str]) -> dict[str, str]:
 
 def _run(local, number: str, display: str, customers: list[str], per_recipient: int) -> dict:
     assert local.post_webhook(_history_seed(number, display, customers)).status == 200
-    chat_ids = [f"{number}_{c}" for c in customers]
-    missing = list(chat_ids)  # the history import writes its threads in parallel: wait for every chat
+    found: dict[str, str] = {}  # customer -> its chat id (opaque: looked up by phone number)
 
     def all_imported() -> bool:
-        missing[:] = [c for c in missing if local.api_get(f"/chats/{c}").status != 200]
-        return not missing
+        # The history import writes its threads in parallel: wait for every chat.
+        found.update({c: chat for c in customers if c not in found and (chat := local.chat_id_of(number, c))})
+        return len(found) == len(customers)
 
     _wait(all_imported, 120)
+    chat_ids = [found[c] for c in customers]
     local.sandbox("POST", "/_sandbox/reset")
     # Sending alone: status webhooks would make the emulator ingest three more records per message.
     local.sandbox("POST", "/_sandbox/faults", {"statuses": False})

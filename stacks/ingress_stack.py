@@ -146,9 +146,10 @@ class IngressStack(Stack):
         self.agent_api.grant_tables(
             tables, config,
             # messages: the queued outbound message; chats: its last-message time and the conversation
-            # state; templates: the sync; agents: the directory, availability and capacity.
+            # state; templates: the sync; agents: the directory, availability and capacity;
+            # customers: finding a chat by phone number or BSUID.
             read_write=(resources.MESSAGES, resources.CHATS, resources.TEMPLATES, resources.AGENTS),
-            read=(resources.CONTACTS, resources.NUMBERS, resources.ACCOUNTS),
+            read=(resources.CONTACTS, resources.NUMBERS, resources.ACCOUNTS, resources.CUSTOMERS),
         )
         self.agent_api.grant_secret_read(access_token, key)
         self.outbound_queue.grant_send_messages(self.agent_api.function)

@@ -122,6 +122,9 @@ def list_chats():
     number = _query("phone_number_id")
     if number:
         _gate().number(number, Action.LIST_CHATS)
+    wa_id, user_id = _query("wa_id"), _query("user_id")
+    if wa_id or user_id:
+        return wiring.inbox_reader().chat_by_identifier(number, wa_id, user_id)
     return wiring.inbox_reader().chats(number, _query("limit"), _cursor())
 
 

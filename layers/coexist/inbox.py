@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from coexist.store.archive import Archive
 from coexist.store.chats import ChatRepository
 from coexist.store.contacts import ContactStore
+from coexist.store.customers import CustomerStore
 from coexist.store.messages import MessageStore
 from coexist.store.numbers import AccountStore, NumberStore
 
@@ -20,3 +21,4 @@ class Inbox:
     numbers: NumberStore
     accounts: AccountStore
     archive: Archive
+    customers: CustomerStore  # who each customer is, by any identifier

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 
 from pydantic import ValidationError
 
+from coexist.customers import apply_identity_changes, assign_chats
 from coexist.domain import coexistence
 from coexist.domain.interpret import interpret, reply_id
 from coexist.domain.records import AccountEvent, Interpretation, Source
@@ -113,11 +114,13 @@ def _in_parallel(operation, items) -> list:
 
 def apply(found: Interpretation, inbox: Inbox, signals=None) -> IngestSummary:
     summary = IngestSummary(unknown_message_types=list(found.unknown_message_types))
+    apply_identity_changes(found, inbox)  # a new number or BSUID first: the records name the new one
+    customers = assign_chats(found, inbox)  # every record's chat id: its customer's opaque id
     new_echo_chats: set[str] = set()
     new_customer_messages = []
     _in_parallel(inbox.numbers.record_seen, found.numbers.values())
-    _in_parallel(inbox.contacts.record_profile, found.profiles.values())
-    _in_parallel(inbox.contacts.record_app_contact, found.app_contacts)
+    _in_parallel(inbox.contacts.record_profile, [p for p in found.profiles.values() if p.chat_id])
+    _in_parallel(inbox.contacts.record_app_contact, [c for c in found.app_contacts if c.chat_id])
     for message, is_new in zip(found.messages, _in_parallel(inbox.messages.record, found.messages)):
         if not is_new:
             summary.duplicates += 1
@@ -138,6 +141,11 @@ def apply(found: Interpretation, inbox: Inbox, signals=None) -> IngestSummary:
     _in_parallel(inbox.messages.apply_status, found.statuses)
     summary.statuses = len(found.statuses)
     _in_parallel(inbox.chats.record_activity, found.chats.values())
+    # Who the customer is, copied onto its chat (forward only); a customer only a status named gets no
+    # chat from it.
+    active = {activity.chat_id for activity in found.chats.values()}
+    _in_parallel(lambda c: inbox.chats.record_identity(c.customer_id, c, existing_only=c.customer_id not in active),
+                 customers.values())
     if signals is not None:
         # The conversation workflow hears of what is new only: duplicates never wake it twice.
         for chat in sorted(new_echo_chats):

@@ -12,7 +12,7 @@ import time
 from datetime import datetime, timezone
 
 from coexist.domain import app_activity, coexistence, window
-from coexist.domain.records import split_chat_id
+from coexist.domain.identity import Kind, is_customer_id, kind_of, normalize_phone
 from coexist.inbox import Inbox
 from coexist.domain.chat import Chat
 from coexist.store.contacts import display_name
@@ -57,8 +57,8 @@ def encode_cursor(last_key: dict | None) -> str | None:
 
 
 # The key of each listing's index, as its cursor carries it (numbers are DynamoDB N attributes).
-CHATS_PAGE = {"phone_number_id": str, "wa_id": str, "last_message_at": int}
-ASSIGNED_PAGE = {"phone_number_id": str, "wa_id": str, "assignee": str, "last_message_at": int}
+CHATS_PAGE = {"phone_number_id": str, "chat_id": str, "last_message_at": int}
+ASSIGNED_PAGE = {"chat_id": str, "assignee": str, "last_message_at": int}
 MESSAGES_PAGE = {"id": str, "chat_id": str, "position": str}
 
 
@@ -92,8 +92,24 @@ class InboxReader:
         size = page_size(limit)
         start = decode_cursor(cursor, CHATS_PAGE, {"phone_number_id": phone_number_id})
         chats, last = self.inbox.chats.list_recent(phone_number_id, size, start)
-        contacts = self.inbox.contacts.get_many(phone_number_id, [c.wa_id for c in chats])
-        return {"items": [self._chat(c, contacts.get(c.wa_id)) for c in chats], "next": encode_cursor(last)}
+        contacts = self.inbox.contacts.get_many(phone_number_id, [c.chat_id for c in chats])
+        return {"items": [self._chat(c, contacts.get(c.chat_id)) for c in chats], "next": encode_cursor(last)}
+
+    def chat_by_identifier(self, phone_number_id: str | None, wa_id: str | None, user_id: str | None) -> dict:
+        """The chat of the customer a phone number or a BSUID (or parent BSUID) names, as a one-item
+        listing (empty when nobody is known by it)."""
+        if not phone_number_id or bool(wa_id) == bool(user_id):
+            raise BadRequest("pass phone_number_id and exactly one of wa_id or user_id")
+        kind = kind_of(wa_id or user_id or "")
+        if kind is None or (kind is Kind.PHONE) != bool(wa_id):
+            raise BadRequest("wa_id must be a phone number; user_id a business-scoped user id (BSUID) or parent BSUID")
+        value = normalize_phone(wa_id) if wa_id else (user_id or "").strip()
+        customer = self.inbox.customers.find(phone_number_id, kind, value)
+        chat = self.inbox.chats.get(customer.customer_id, consistent=False) if customer else None
+        if chat is None:
+            return {"items": [], "next": None}
+        contact = self.inbox.contacts.get_many(chat.phone_number_id, [chat.chat_id]).get(chat.chat_id)
+        return {"items": [self._chat(chat, contact)], "next": None}
 
     def chats_of_agent(self, assignee: str, limit: str | None, cursor: str | None) -> dict:
         size = page_size(limit)
@@ -101,7 +117,7 @@ class InboxReader:
         chats, last = self.inbox.chats.list_of_agent(assignee, size, start)
         views = []
         for chat in chats:
-            contact = self.inbox.contacts.get_many(chat.phone_number_id, [chat.wa_id]).get(chat.wa_id)
+            contact = self.inbox.contacts.get_many(chat.phone_number_id, [chat.chat_id]).get(chat.chat_id)
             views.append(self._chat(chat, contact))
         return {"items": views, "next": encode_cursor(last)}
 
@@ -109,7 +125,7 @@ class InboxReader:
         chat = self.inbox.chats.get(chat_id, consistent=False)
         if chat is None:
             raise NotFound(f"chat {chat_id} not found")
-        contact = self.inbox.contacts.get_many(chat.phone_number_id, [chat.wa_id]).get(chat.wa_id)
+        contact = self.inbox.contacts.get_many(chat.phone_number_id, [chat.chat_id]).get(chat.chat_id)
         return self._chat(chat, contact)
 
     def messages(self, chat_id: str, limit: str | None, cursor: str | None) -> dict:
@@ -161,18 +177,26 @@ class InboxReader:
                 "disconnect_expected_at": iso(quiet.disconnect_expected_at)}
 
     @staticmethod
-    def _split(chat_id: str) -> tuple[str, str]:
-        parts = split_chat_id(chat_id)
-        if parts is None:
+    def _split(chat_id: str) -> None:
+        if not is_customer_id(chat_id):
             raise NotFound(f"chat {chat_id} not found")
-        return parts
 
     def _chat(self, chat: Chat, contact: dict | None) -> dict:
         last_customer = chat.last_customer_message_at
         return {
             "chat_id": chat.chat_id,
             "phone_number_id": chat.phone_number_id,
+            # Who the customer is: the phone number only when Meta shared it, the business-scoped
+            # user id (BSUID) and the username (display only: it changes).
             "wa_id": chat.wa_id,
+            "user_id": chat.user_id,
+            "parent_user_id": chat.parent_user_id,
+            "username": chat.username,
+            "identity_changes": [
+                {"kind": c.get("kind"), "at": iso(c.get("at")), "message_id": c.get("message_id")} for c in chat.identity_changes
+            ],
+            "merged_from": sorted(chat.merged_from),
+            "merged_into": chat.merged_into,
             "contact_name": display_name(contact),
             "mode": chat.mode.value,
             "assignee": chat.assignee,
@@ -184,6 +208,7 @@ class InboxReader:
             "referral_at": iso(chat.referral_at),
             "free_entry_point_expires_at": iso(window.free_entry_point_expires_at(chat.referral_at, chat.entry_point_replied_at)),
             # The conversation workflow, step by step.
+            "conversation_id": chat.conversation_id,
             "conversation_state": chat.conversation_state.value if chat.conversation_state else None,
             "waiting_for": chat.waiting_for.value if chat.waiting_for else None,
             "offered_to": chat.offered_to,

@@ -87,12 +87,12 @@ ACCOUNTS = TableSpec(
     sort_key=Key("sk"),
 )
 
-# One conversation thread between a business number and a customer.
+# One conversation thread between a business number and a customer, keyed by the customer's opaque
+# id (the chat id), never by a phone number; the number's chats are listed through `by_recent`.
 CHATS = TableSpec(
     logical_id="Chats",
     env_var="CHATS_TABLE",
-    partition_key=Key("phone_number_id"),
-    sort_key=Key("wa_id"),
+    partition_key=Key("chat_id"),
     indexes=(
         Index("by_recent", Key("phone_number_id"), Key("last_message_at", "N")),
         # "Chats of this agent", newest first.
@@ -114,12 +114,24 @@ MESSAGES = TableSpec(
     ),
 )
 
-# A customer as the business knows them: profile name, phone-app contact card, consent ledger.
+# Customers of a business number and the identifiers Meta names them by: one item per customer
+# (sk "customer#<customer id>": its current phone number, BSUID, parent BSUID and username, the
+# changes and merges it went through) and one per identifier ("wa#<phone>", "bsuid#<BSUID>",
+# "parent#<parent BSUID>") pointing at the customer, so any identifier is one key read away.
+CUSTOMERS = TableSpec(
+    logical_id="Customers",
+    env_var="CUSTOMERS_TABLE",
+    partition_key=Key("phone_number_id"),
+    sort_key=Key("sk"),
+)
+
+# A customer as the business knows them: profile name, phone-app contact card, consent ledger. Keyed
+# by the customer (its chat id), so consent follows the customer whatever identifier it writes with.
 CONTACTS = TableSpec(
     logical_id="Contacts",
     env_var="CONTACTS_TABLE",
     partition_key=Key("phone_number_id"),
-    sort_key=Key("wa_id"),
+    sort_key=Key("customer_id"),
 )
 
 # Message templates of a WhatsApp Business Account, synced from Meta (sk = "<name>#<language>").
@@ -147,7 +159,7 @@ AGENTS = TableSpec(
     indexes=(Index("by_availability", Key("availability")),),
 )
 
-TABLES: tuple[TableSpec, ...] = (NUMBERS, ACCOUNTS, CHATS, MESSAGES, CONTACTS, TEMPLATES, THROTTLE, AGENTS)
+TABLES: tuple[TableSpec, ...] = (NUMBERS, ACCOUNTS, CHATS, MESSAGES, CONTACTS, TEMPLATES, THROTTLE, AGENTS, CUSTOMERS)
 
 # The conversation workflow (Step Functions, Standard): one definition file, rendered with the
 # same substitutions by the CDK stack, local mode and the tests.

@@ -48,6 +48,7 @@ class Settings:
     # "graph" | "social_messaging", "social_messaging_phone_number_id": "phone-number-id-…"}}
     numbers_config: str = "{}"
     agents_table: str = "coexist-agents"
+    customers_table: str = "coexist-customers"
     conversation_state_machine_arn: str = ""
     waba_ids: str = ""  # comma-separated WhatsApp Business Account ids whose templates are synced
     operations_topic_arn: str = ""  # where operators hear of numbers at risk (the app-inactivity watch)
@@ -98,6 +99,7 @@ class Settings:
             "waba_ids": "COEXIST_WABA_IDS",
             "operations_topic_arn": resources.OPERATIONS_TOPIC_ENV,
             "agents_table": resources.AGENTS.env_var,
+            "customers_table": resources.CUSTOMERS.env_var,
             "conversation_state_machine_arn": resources.CONVERSATION_STATE_MACHINE_ENV,
             "inline_body_limit": "INLINE_BODY_LIMIT",
             "app_secret_arn": "WHATSAPP_APP_SECRET_ARN",

@@ -30,6 +30,7 @@ def inbox():
     from coexist.inbox import Inbox
     from coexist.store.chats import ChatRepository
     from coexist.store.contacts import ContactStore
+    from coexist.store.customers import CustomerStore
     from coexist.store.messages import MessageStore
     from coexist.store.numbers import AccountStore, NumberStore
 
@@ -41,6 +42,7 @@ def inbox():
         numbers=NumberStore(aws.table(config.numbers_table)),
         accounts=AccountStore(aws.table(config.accounts_table)),
         archive=archive(),
+        customers=CustomerStore(aws.table(config.customers_table)),
     )
 
 

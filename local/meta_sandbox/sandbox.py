@@ -227,25 +227,25 @@ class MetaSandbox:
         if number is None:
             raise _unknown_object(phone_number_id)
         request = validate(payload, lambda name, language: self._template(number.waba_id, name, language))
-        fault = self.faults.take_recipient(request.wa_id)
+        fault = self.faults.take_recipient(request.customer)
         if fault is not None and not fault.as_status:
             raise GraphError(fault.code)
         now = time.monotonic()
         if not self._throughput.allows(number.phone_number_id, number.throughput_mps, now):
             raise GraphError(130429)
-        pair = (number.phone_number_id, request.wa_id)
+        pair = (number.phone_number_id, request.customer)
         if not self._pairs.allows(pair, number.pair_period_s, number.pair_burst, now):
             raise GraphError(131056)
         self._throughput.record(number.phone_number_id, now)
         self._pairs.record(pair, number.pair_period_s, now)
 
-        message_id = wamid(request.wa_id)
+        message_id = wamid(request.customer)
         self._counts["accepted"] += 1
         self._messages.append(
             {
                 "id": message_id,
                 "phone_number_id": number.phone_number_id,
-                "to": request.wa_id,
+                "to": request.customer,
                 "type": request.type,
                 "template": request.template.name if request.template else None,
                 "received_at": time.time(),
@@ -253,7 +253,7 @@ class MetaSandbox:
         )
         if self.faults.send_statuses:
             self.outbox.schedule(statuses.plan(
-                number, message_id, request.wa_id, request.template,
+                number, message_id, request.wa_id, request.template, recipient_user_id=request.user_id,
                 delays_s=self.faults.status_delays, order=self.faults.status_order,
                 duplicates=self.faults.duplicate_statuses, failure_code=fault.code if fault else None,
                 callback_data=request.callback_data,
@@ -261,7 +261,9 @@ class MetaSandbox:
         accepted: dict = {"id": message_id}
         if request.template is not None:
             accepted["message_status"] = "accepted"
-        return {"messaging_product": "whatsapp", "contacts": [{"input": request.to, "wa_id": request.wa_id}], "messages": [accepted]}
+        # A send to a BSUID answers with `user_id` instead of `wa_id` (Meta's BSUID page).
+        contact = {"input": request.to, "user_id": request.user_id} if request.user_id else {"input": request.to, "wa_id": request.wa_id}
+        return {"messaging_product": "whatsapp", "contacts": [contact], "messages": [accepted]}
 
     def message_templates(self, waba_id: str, authorization: str | None, query: dict[str, str], page_url) -> Reply:
         """`GET /{version}/{waba_id}/message_templates?limit=&after=&fields=`, cursor-paged like Meta."""

@@ -91,6 +91,7 @@ def plan(
     failure_code: int | None = None,
     now: float | None = None,
     callback_data: str | None = None,
+    recipient_user_id: str | None = None,
 ) -> list[Step]:
     """The status POSTs for one accepted message, in the order they will be sent. Each carries the
     send's `biz_opaque_callback_data`, as Meta's do."""
@@ -98,7 +99,10 @@ def plan(
     echoed = {"biz_opaque_callback_data": callback_data} if callback_data is not None else {}
 
     def status(name: str, at: float, **extra) -> dict:
-        return {"id": wamid, "status": name, "timestamp": str(int(at)), "recipient_id": recipient_id, **echoed, **extra}
+        # A message sent to a BSUID reports `recipient_user_id` (Meta's BSUID page); the phone
+        # number only when Meta may share it, which the sandbox never assumes.
+        who = {"recipient_user_id": recipient_user_id} if recipient_user_id else {"recipient_id": recipient_id}
+        return {"id": wamid, "status": name, "timestamp": str(int(at)), **who, **echoed, **extra}
 
     if failure_code is not None:
         events = [status("failed", now + delays_s[0], errors=[webhook_error(failure_code)])]

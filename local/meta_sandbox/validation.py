@@ -28,6 +28,7 @@ BUTTON_TITLE_MAX = 20
 LIST_BUTTON_MAX = 20
 SECTIONS_MAX = 10
 ROWS_MAX = 10
+BSUID = re.compile(r"[A-Z]{2}\.(ENT\.)?[A-Za-z0-9]{1,128}")
 ROW_TITLE_MAX = 24
 ROW_DESCRIPTION_MAX = 72
 
@@ -42,6 +43,12 @@ class Accepted:
     type: str
     template: Template | None = None
     callback_data: str | None = None  # echoed in every status of the message
+    user_id: str | None = None  # sent to a business-scoped user id (`recipient`) rather than a number
+
+    @property
+    def customer(self) -> str:
+        """The recipient as pacing, faults and status webhooks know it."""
+        return self.wa_id or self.user_id or ""
 
 
 def missing(parameter: str) -> GraphError:
@@ -80,14 +87,22 @@ def validate(payload, find_template: Callable[[str, str], Template | None]) -> A
         raise GraphError(100, "The request body must be a JSON object.")
     if payload.get("messaging_product") != "whatsapp":
         raise GraphError(100, "The parameter messaging_product is required and must be 'whatsapp'.", message="(#100) The parameter messaging_product is required.")
-    to = payload.get("to")
-    if to in (None, ""):
-        raise missing("to")
-    if not isinstance(to, str):
-        raise invalid("Param to must be a string.")
-    wa_id = re.sub(r"\D", "", to)
-    if not 5 <= len(wa_id) <= 20:
-        raise GraphError(100, "Param to must be a phone number or a WhatsApp ID.")
+    to, user_id = payload.get("to"), None
+    if to in (None, "") and payload.get("recipient") not in (None, ""):
+        # Meta's "Business-scoped user IDs" page: `recipient` takes a BSUID or a parent BSUID
+        # (`US.13491208655302741918`, `US.ENT.…`); `to` wins when both are given.
+        user_id = payload["recipient"]
+        if not isinstance(user_id, str) or not BSUID.fullmatch(user_id):
+            raise GraphError(100, "Param recipient must be a business-scoped user ID.")
+        wa_id = ""
+    else:
+        if to in (None, ""):
+            raise missing("to")
+        if not isinstance(to, str):
+            raise invalid("Param to must be a string.")
+        wa_id = re.sub(r"\D", "", to)
+        if not 5 <= len(wa_id) <= 20:
+            raise GraphError(100, "Param to must be a phone number or a WhatsApp ID.")
     kind = payload.get("type", "text")  # Meta defaults a missing type to text
     if kind not in MESSAGE_TYPES:
         raise GraphError(100, f"Param type must be one of {{{', '.join(MESSAGE_TYPES).upper()}}}.")
@@ -120,7 +135,7 @@ def validate(payload, find_template: Callable[[str, str], Template | None]) -> A
             raise invalid("Param biz_opaque_callback_data is not supported for reaction messages.")
         if not isinstance(callback_data, str) or len(callback_data) > CALLBACK_DATA_MAX:
             raise invalid(f"Param biz_opaque_callback_data must be a string of at most {CALLBACK_DATA_MAX} characters.")
-    return Accepted(to=to, wa_id=wa_id, type=kind, template=template, callback_data=callback_data)
+    return Accepted(to=to or user_id, wa_id=wa_id, type=kind, template=template, callback_data=callback_data, user_id=user_id)
 
 
 def _validate_interactive(interactive: dict) -> None:

@@ -76,6 +76,14 @@ class LocalMode:
             headers["Authorization"] = f"Bearer {token}"
         return self.request("GET", "/api" + path, headers=headers)
 
+    def chat_id_of(self, phone_number_id: str, wa_id: str | None = None, user_id: str | None = None) -> str:
+        """The opaque id of the chat a phone number (or a BSUID) names, looked up through the API
+        (`GET /api/chats?phone_number_id=…&wa_id=…`); "" while nobody is known by it."""
+        query = f"phone_number_id={phone_number_id}&" + (f"wa_id={wa_id}" if wa_id else f"user_id={user_id}")
+        reply = self.api_get(f"/chats?{query}")
+        items = reply.json()["items"] if reply.status == 200 else []
+        return items[0]["chat_id"] if items else ""
+
     def sandbox(self, method: str, path: str, body: dict | None = None) -> Response:
         """Call the Meta sandbox's control routes (`/_sandbox/stats`, `/_sandbox/faults`, ...)."""
         if not self.meta_sandbox:

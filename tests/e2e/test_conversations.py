@@ -61,13 +61,17 @@ def call(local: LocalMode, method: str, path: str, agent: str | None = None, bod
     return reply.status, reply.json()
 
 
+def chat_id(local: LocalMode, wa_id: str) -> str:
+    return local.chat_id_of(NUMBER, wa_id)
+
+
 def chat(local: LocalMode, wa_id: str) -> dict:
-    status, body = call(local, "GET", f"/chats/{NUMBER}_{wa_id}")
+    status, body = call(local, "GET", f"/chats/{chat_id(local, wa_id)}")
     return body if status == 200 else {}
 
 
 def messages(local: LocalMode, wa_id: str) -> list[dict]:
-    status, body = call(local, "GET", f"/chats/{NUMBER}_{wa_id}/messages?limit=200")
+    status, body = call(local, "GET", f"/chats/{chat_id(local, wa_id)}/messages?limit=200")
     return body["items"] if status == 200 else []
 
 
@@ -96,16 +100,16 @@ def test_escalation_to_an_agent_who_accepts_replies_and_closes(local):
     try:
         customer_says(local, wa_id, "I want to talk to a real person")
         wait_until(lambda: chat(local, wa_id).get("offered_to") == "ana", timeout=30)
-        status, view = call(local, "POST", f"/chats/{NUMBER}_{wa_id}/accept", agent="ana")
+        status, view = call(local, "POST", f"/chats/{chat_id(local, wa_id)}/accept", agent="ana")
         assert status == 200
         wait_until(lambda: chat(local, wa_id).get("waiting_for") == "agent", timeout=30)
-        status, sent = call(local, "POST", f"/chats/{NUMBER}_{wa_id}/messages", agent="ana", body={"type": "text", "text": "Hi, Ana here."})
+        status, sent = call(local, "POST", f"/chats/{chat_id(local, wa_id)}/messages", agent="ana", body={"type": "text", "text": "Hi, Ana here."})
         assert status == 202
         wait_until(lambda: next((m for m in messages(local, wa_id) if m["id"] == sent["id"]), {}).get("status") == "read", timeout=30)
         view = chat(local, wa_id)
         assert (view["mode"], view["assignee"]) == ("agent", "ana")
         assert view["queued_at"] and view["assigned_at"] and view["first_human_reply_at"]
-        assert call(local, "POST", f"/chats/{NUMBER}_{wa_id}/close", agent="ana")[0] == 200
+        assert call(local, "POST", f"/chats/{chat_id(local, wa_id)}/close", agent="ana")[0] == 200
         wait_until(lambda: chat(local, wa_id).get("mode") == "closed", timeout=30)
     finally:
         call(local, "PUT", "/agents/ana/status", body={"status": "away"})

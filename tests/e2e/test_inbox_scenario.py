@@ -17,7 +17,6 @@ NUMBER = "409876543210987"
 DISPLAY = "15557770000"
 WABA = "880011223344556"
 CUSTOMER = "447700900123"
-CHAT = f"{NUMBER}_{CUSTOMER}"
 T0 = 1_893_456_000  # 2030-01-01T00:00:00Z
 
 
@@ -87,7 +86,7 @@ def test_duplicated_and_reordered_coexistence_traffic_settles_into_the_right_inb
         assert local_mode.post_webhook(body).status == 200
 
     def settled():
-        reply = local_mode.api_get(f"/chats/{CHAT}/messages")
+        reply = local_mode.api_get(f"/chats/{local_mode.chat_id_of(NUMBER, CUSTOMER)}/messages")
         if reply.status != 200:
             return None
         items = reply.json()["items"]
@@ -103,14 +102,14 @@ def test_duplicated_and_reordered_coexistence_traffic_settles_into_the_right_inb
     assert (by_id["wamid.e1"]["source"], by_id["wamid.e1"]["direction"], by_id["wamid.e1"]["status"]) == ("business_app", "outbound", "read")
     assert by_id["wamid.e1"]["pricing"]["type"] == "free_customer_service"
 
-    chat = local_mode.api_get(f"/chats/{CHAT}").json()
+    chat = local_mode.api_get(f"/chats/{local_mode.chat_id_of(NUMBER, CUSTOMER)}").json()
     assert chat["contact_name"] == "Ada Patient"
     assert chat["mode"] == "app"  # a person answered from the phone
     assert chat["window_expires_at"] == "2030-01-02T00:05:00Z"  # the latest customer message + 24 h; the echo does not count
     assert chat["last_message_at"] == "2030-01-01T00:05:00Z"
 
     listing = local_mode.api_get(f"/chats?phone_number_id={NUMBER}").json()
-    assert [c["chat_id"] for c in listing["items"]] == [CHAT]
+    assert [c["chat_id"] for c in listing["items"]] == [local_mode.chat_id_of(NUMBER, CUSTOMER)]
 
     number = wait_until(lambda: (n := local_mode.api_get(f"/numbers/{NUMBER}").json()) and n.get("coexistence_state") == "disconnected" and n)
     assert number["coexistence_reason"] == "PRIMARY_INACTIVITY"

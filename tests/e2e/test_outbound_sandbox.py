@@ -17,7 +17,6 @@ NUMBER = "106540352242922"  # the sandbox's default (coexistence) number
 DISPLAY = "15550783881"
 WABA = "102290129340398"
 CUSTOMER = "16505550199"  # no other e2e test writes to this chat
-CHAT = f"{NUMBER}_{CUSTOMER}"
 
 
 def customer_text(wamid: str) -> bytes:
@@ -48,17 +47,17 @@ def test_templates_are_synced_from_the_sandbox_at_start(local_mode):
 
 def test_an_agent_reply_is_sent_through_the_sandbox_and_its_statuses_come_back(local_mode):
     assert local_mode.post_webhook(customer_text("wamid.e2e-outbound-customer-1")).status == 200
-    wait_until(lambda: local_mode.api_get(f"/chats/{CHAT}").status == 200)
+    wait_until(lambda: local_mode.api_get(f"/chats/{local_mode.chat_id_of(NUMBER, CUSTOMER)}").status == 200)
 
     sent = local_mode.request(
-        "POST", f"/api/chats/{CHAT}/messages", json.dumps({"type": "text", "text": "We are on it."}).encode(),
+        "POST", f"/api/chats/{local_mode.chat_id_of(NUMBER, CUSTOMER)}/messages", json.dumps({"type": "text", "text": "We are on it."}).encode(),
         {"Authorization": "Bearer e2e-api-token", "Content-Type": "application/json", "Accept": "application/json"},
     )
     assert sent.status == 202, sent.body
     message_id = sent.json()["id"]  # Coexist's id; Meta's wamid is recorded when the send succeeds
 
     def our_wamid():
-        items = local_mode.api_get(f"/chats/{CHAT}/messages").json()["items"]
+        items = local_mode.api_get(f"/chats/{local_mode.chat_id_of(NUMBER, CUSTOMER)}/messages").json()["items"]
         return next((m.get("wamid") for m in items if m["id"] == message_id), None)
 
     def delivered_to_sandbox(wamid: str):
@@ -71,7 +70,7 @@ def test_an_agent_reply_is_sent_through_the_sandbox_and_its_statuses_come_back(l
     assert (accepted["phone_number_id"], accepted["to"], accepted["type"]) == (NUMBER, CUSTOMER, "text")
 
     def read_receipt():
-        items = local_mode.api_get(f"/chats/{CHAT}/messages").json()["items"]
+        items = local_mode.api_get(f"/chats/{local_mode.chat_id_of(NUMBER, CUSTOMER)}/messages").json()["items"]
         return next((m for m in items if m["id"] == message_id and m["status"] == "read"), None)
 
     message = wait_until(read_receipt, timeout=30)

@@ -19,7 +19,6 @@ OWN_NUMBER = "109876543210987"  # a business's own number: not one of the sandbo
 DISPLAY = "15550001111"
 WABA = "102290129340398"
 CUSTOMER = "16505550777"  # no other e2e test writes to this chat
-CHAT = f"{OWN_NUMBER}_{CUSTOMER}"
 
 
 def customer_text(wamid: str) -> bytes:
@@ -37,16 +36,16 @@ def test_a_reply_from_a_number_seen_only_in_a_webhook_is_sent(local_mode):
     assert OWN_NUMBER not in numbers  # nobody told the sandbox about it
 
     assert local_mode.post_webhook(customer_text("wamid.e2e-own-number-1")).status == 200
-    wait_until(lambda: local_mode.api_get(f"/chats/{CHAT}").status == 200)
+    chat = wait_until(lambda: local_mode.chat_id_of(OWN_NUMBER, CUSTOMER))
     sent = local_mode.request(
-        "POST", f"/api/chats/{CHAT}/messages", json.dumps({"type": "text", "text": "Hello from our own number."}).encode(),
+        "POST", f"/api/chats/{chat}/messages", json.dumps({"type": "text", "text": "Hello from our own number."}).encode(),
         {"Authorization": "Bearer e2e-api-token", "Content-Type": "application/json", "Accept": "application/json"},
     )
     assert sent.status == 202, sent.body
     message_id = sent.json()["id"]
 
     def settled():
-        items = local_mode.api_get(f"/chats/{CHAT}/messages").json()["items"]
+        items = local_mode.api_get(f"/chats/{chat}/messages").json()["items"]
         found = next((m for m in items if m["id"] == message_id), None)
         return found if found and found["status"] not in ("queued", "sending") else None
 
@@ -58,7 +57,7 @@ def test_a_reply_from_a_number_seen_only_in_a_webhook_is_sent(local_mode):
     [learned] = [n for n in numbers if n["phone_number_id"] == OWN_NUMBER]
     assert (learned["display_phone_number"], learned["waba_id"]) == (DISPLAY, WABA)
     # Its status webhooks come back to this message (Meta echoes the send's callback data).
-    wait_until(lambda: next((m for m in local_mode.api_get(f"/chats/{CHAT}/messages").json()["items"]
+    wait_until(lambda: next((m for m in local_mode.api_get(f"/chats/{chat}/messages").json()["items"]
                              if m["id"] == message_id and m["status"] == "read"), None), timeout=30)
 
 

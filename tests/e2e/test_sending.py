@@ -35,9 +35,8 @@ def seed_chats(local, number: tuple[str, str], wa_ids: list[str]) -> list[str]:
              "history": [{"metadata": {"phase": 1, "chunk_order": 1, "progress": 50}, "threads": threads}]}
     body = json.dumps({"object": "whatsapp_business_account", "entry": [{"id": WABA, "changes": [{"field": "history", "value": value}]}]}).encode()
     assert local.post_webhook(body).status == 200
-    chats = [f"{number[0]}_{w}" for w in wa_ids]
-    wait_until(lambda: all(local.api_get(f"/chats/{c}").status == 200 for c in chats), timeout=30)
-    return chats
+    wait_until(lambda: all(local.chat_id_of(number[0], w) for w in wa_ids), timeout=30)
+    return [local.chat_id_of(number[0], w) for w in wa_ids]
 
 
 def send(local, chat_id: str, body: dict, key: str | None = None):

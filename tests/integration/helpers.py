@@ -50,3 +50,15 @@ def messages_of(chat_id: str) -> list[dict]:
 def message(chat_id: str, wamid: str) -> dict:
     [found] = [m for m in messages_of(chat_id) if m["id"] == wamid]
     return found
+
+
+def chat_of(phone_number_id: str, wa_id: str | None = None, user_id: str | None = None) -> str:
+    """The opaque chat id of the customer a phone number (or a BSUID) names, from the customers
+    repository (a customer only a status named has no chat to list, but its messages have the id)."""
+    from coexist import wiring
+    from coexist.domain.identity import Kind
+
+    kind, value = (Kind.PHONE, wa_id) if wa_id else (Kind.BSUID, user_id)
+    customer = wiring.inbox().customers.find(phone_number_id, kind, value)
+    assert customer is not None, f"nobody known by that {kind.value} on {phone_number_id}"
+    return customer.customer_id

@@ -14,11 +14,11 @@ import pytest
 from coexist import wiring
 from functions.api import handler as api_function
 from tests.conftest import API_TOKEN, WABA_ID, Context, api_event
-from tests.integration.helpers import deliver
+from tests.integration.helpers import chat_of, deliver
 from tests.integration.test_ingest import CUSTOMER, NUMBER, text_message
 
 OTHER_NUMBER = "106540352242999"
-CHAT = f"{NUMBER}_{CUSTOMER}"
+CHAT = "<chat>"  # in a path: the customer's opaque chat id, looked up when the call is made
 FOREIGN_WABA = "999999999999999"
 # Each caller: its Cognito groups and, for the agent directory, its numbers.
 CALLERS = {
@@ -52,7 +52,12 @@ def assign(aws, agent_id: str | None) -> None:
         table.update_item(Key=key, UpdateExpression="REMOVE assignee")
 
 
+def _path(path: str) -> str:
+    return path.replace(CHAT, chat_of(NUMBER, CUSTOMER)) if CHAT in path else path
+
+
 def call(who: str, method: str, path: str, body: dict | None = None, headers: dict | None = None) -> tuple[int, dict]:
+    path = _path(path)
     group, _ = CALLERS[who]
     claims = {"sub": f"sub-{who}", "cognito:username": who, "token_use": "id"}
     if group:
@@ -163,6 +168,7 @@ def test_a_new_agents_numbers_come_from_the_directory_as_an_admin_writes_them(de
 
 
 def local_call(token: str, method: str, path: str, agent: str | None = None, body: dict | None = None) -> tuple[int, dict]:
+    path = _path(path)
     headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
     if agent:
         headers["X-Agent-Id"] = agent
@@ -225,7 +231,7 @@ def live(monkeypatch):
 def test_a_supervisor_closes_a_live_conversation_on_the_assignees_behalf(live):
     from tests.integration.test_conversation import says, wait_for
 
-    chat = lambda: wiring.inbox_reader().chat(CHAT)  # noqa: E731
+    chat = lambda: wiring.inbox_reader().chat(chat_of(NUMBER, CUSTOMER))  # noqa: E731
     assert call("ben", "PUT", "/api/agents/ben/status", {"status": "available"})[0] == 200
     deliver(live, says("I want to talk to a person"))
     wait_for(lambda: chat()["offered_to"] == "ben", what="the offer to ben")

@@ -11,13 +11,18 @@ import pytest
 
 from functions.api import handler as api_function
 from tests.conftest import API_TOKEN, Context, api_event
-from tests.integration.helpers import deliver
+from tests.integration.helpers import chat_of, deliver
 from tests.integration.test_ingest import CUSTOMER, NUMBER, text_message
 
-CHAT = f"{NUMBER}_{CUSTOMER}"
+CHAT = "<chat>"  # in a path or a cursor: the customer's opaque chat id, looked up when the call is made
+
+
+def _ours(text: str) -> str:
+    return text.replace(CHAT, chat_of(NUMBER, CUSTOMER)) if CHAT in text else text
 
 
 def call(method: str, path: str, body: object = None, headers: dict | None = None) -> tuple[int, dict]:
+    path = _ours(path)
     raw = body if isinstance(body, bytes) else (json.dumps(body).encode() if body is not None else b"")
     all_headers = {"Authorization": f"Bearer {API_TOKEN}", "Content-Type": "application/json", "X-Agent-Id": "ana", **(headers or {})}
     response = api_function.lambda_handler(api_event(method, path, raw, all_headers), Context())
@@ -25,6 +30,7 @@ def call(method: str, path: str, body: object = None, headers: dict | None = Non
 
 
 def cursor(key: dict) -> str:
+    key = {k: _ours(v) if isinstance(v, str) else v for k, v in key.items()}
     return base64.urlsafe_b64encode(json.dumps(key).encode()).decode().rstrip("=")
 
 
@@ -36,10 +42,10 @@ def inbox(aws):
 
 def test_a_cursor_with_a_wrongly_typed_value_is_400(inbox):
     for key, path in (
-        ({"phone_number_id": NUMBER, "wa_id": CUSTOMER, "last_message_at": "soon"}, f"/api/chats?phone_number_id={NUMBER}"),
-        ({"phone_number_id": NUMBER, "wa_id": 5, "last_message_at": 1}, f"/api/chats?phone_number_id={NUMBER}"),
+        ({"phone_number_id": NUMBER, "chat_id": CHAT, "last_message_at": "soon"}, f"/api/chats?phone_number_id={NUMBER}"),
+        ({"phone_number_id": NUMBER, "chat_id": 5, "last_message_at": 1}, f"/api/chats?phone_number_id={NUMBER}"),
         ({"id": "x", "chat_id": CHAT, "position": 7}, f"/api/chats/{CHAT}/messages"),
-        ({"phone_number_id": NUMBER, "wa_id": CUSTOMER, "assignee": "ana", "last_message_at": [1]}, "/api/chats?assignee=ana"),
+        ({"chat_id": CHAT, "assignee": "ana", "last_message_at": [1]}, "/api/chats?assignee=ana"),
     ):
         code, body = call("GET", f"{path}&cursor={cursor(key)}" if "?" in path else f"{path}?cursor={cursor(key)}")
         assert (code, body["code"]) == (400, "bad_request"), (key, body)

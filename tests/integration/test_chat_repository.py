@@ -5,12 +5,12 @@ from __future__ import annotations
 
 from coexist import wiring
 from coexist.domain.chat import ChatMode, ConversationState, WaitingFor
-from coexist.domain.records import ChatActivity, chat_id
+from coexist.domain.records import ChatActivity
 from coexist.domain.window import FREE_ENTRY_POINT_WINDOW_S
 from coexist.reads import iso
 
 NUMBER, CUSTOMER = "106540352242922", "16505551234"
-CHAT = chat_id(NUMBER, CUSTOMER)
+CHAT = "c" + "customer".ljust(24, "q")  # the customer's opaque id (store/customers.py gives one)
 NOW = 1_800_000_000
 
 
@@ -21,7 +21,7 @@ def repository():
 
 
 def customer_wrote(chats, at=NOW - 60):
-    chats.record_activity(ChatActivity(NUMBER, CUSTOMER, last_message_at=at, last_customer_message_at=at))
+    chats.record_activity(ChatActivity(NUMBER, CUSTOMER, chat_id=CHAT, last_message_at=at, last_customer_message_at=at))
 
 
 def test_a_new_chat_starts_with_the_bot_and_reads_back_typed(aws):
@@ -30,14 +30,14 @@ def test_a_new_chat_starts_with_the_bot_and_reads_back_typed(aws):
     chat = chats.get(CHAT)
     assert (chat.mode, chat.chat_id, chat.last_customer_message_at, chat.created_at) == (ChatMode.BOT, CHAT, NOW - 60, NOW)
     assert chat.waiting_for is None and chat.pending_messages == frozenset() and not chat.live
-    assert chats.get(f"{NUMBER}_nobody") is None and chats.get("not-a-chat-id") is None
+    assert chats.get("c" + "nobody".ljust(24, "q")) is None and chats.get(f"{NUMBER}_{CUSTOMER}") is None and chats.get("not-a-chat-id") is None
 
 
 def test_an_agent_picking_up_a_chat_the_phone_app_just_took_is_refused(aws):
     chats = repository()
     customer_wrote(chats)
     assert chats.claim(CHAT, "conv-1") and chats.queue(CHAT) and chats.give_up(CHAT)  # nobody accepted
-    chats.record_activity(ChatActivity(NUMBER, CUSTOMER, last_app_activity_at=NOW))  # then the phone answered
+    chats.record_activity(ChatActivity(NUMBER, CUSTOMER, chat_id=CHAT, last_app_activity_at=NOW))  # then the phone answered
     assert not chats.pick_up(CHAT, "agent-7")
     chat = chats.get(CHAT)
     assert chat.mode == ChatMode.APP and chat.assignee is None
@@ -48,7 +48,7 @@ def test_an_acceptance_already_signalled_stands_over_a_later_echo(aws):
     customer_wrote(chats)
     assert chats.claim(CHAT, "conv-1") and chats.queue(CHAT) and chats.offer(CHAT, "conv-1", "agent-7", "token-1")
     assert chats.take_token(CHAT, WaitingFor.ACCEPT, offered_to="agent-7") == "token-1"  # the agent accepted
-    chats.record_activity(ChatActivity(NUMBER, CUSTOMER, last_app_activity_at=NOW))  # an echo, before the step ran
+    chats.record_activity(ChatActivity(NUMBER, CUSTOMER, chat_id=CHAT, last_app_activity_at=NOW))  # an echo, before the step ran
     assert chats.hand_to_agent(CHAT, "agent-7")
     chat = chats.get(CHAT)
     assert (chat.mode, chat.assignee, chat.offered_to) == (ChatMode.AGENT, "agent-7", None)
@@ -88,7 +88,7 @@ def test_a_token_is_taken_once_and_only_by_whom_it_waits_for(aws):
 def test_a_reply_within_24_hours_of_an_ad_referral_opens_the_free_entry_point(aws):
     chats = repository()
     referral = NOW - 3600
-    chats.record_activity(ChatActivity(NUMBER, CUSTOMER, last_message_at=referral, last_customer_message_at=referral,
+    chats.record_activity(ChatActivity(NUMBER, CUSTOMER, chat_id=CHAT, last_message_at=referral, last_customer_message_at=referral,
                                        referral_at=referral))
     assert not chats.note_entry_point_reply(CHAT, referral - 10)  # before the referral: not an answer to it
     assert chats.note_entry_point_reply(CHAT, NOW)
@@ -100,6 +100,6 @@ def test_a_reply_within_24_hours_of_an_ad_referral_opens_the_free_entry_point(aw
 def test_a_reply_a_day_after_the_referral_opens_nothing(aws):
     chats = repository()
     referral = NOW - 25 * 3600
-    chats.record_activity(ChatActivity(NUMBER, CUSTOMER, last_message_at=referral, referral_at=referral))
+    chats.record_activity(ChatActivity(NUMBER, CUSTOMER, chat_id=CHAT, last_message_at=referral, referral_at=referral))
     assert not chats.note_entry_point_reply(CHAT, NOW)
     assert wiring.inbox_reader().chat(CHAT)["free_entry_point_expires_at"] is None

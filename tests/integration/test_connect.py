@@ -15,7 +15,7 @@ from functions.connect_events import handler as connect_events
 from local.workflows import EXECUTE_STATE_MACHINES
 from tests.conftest import Context, emulated_account
 from tests.integration.helpers import deliver, messages_of
-from tests.integration.test_conversation import CHAT, FAST, chat, executions, finished, says, wait_for
+from tests.integration.test_conversation import FAST, our_chat, chat, executions, finished, says, wait_for
 from tests.integration.test_ingest import CUSTOMER, NUMBER
 
 INSTANCE, FLOW = "11111111-2222-3333-4444-555555555555", "66666666-7777-8888-9999-000000000000"
@@ -68,7 +68,7 @@ def streamed(event_id: str, role: str, content_type: str, kind: str, content: st
 
 
 def chat_item(account) -> dict:
-    return account.dynamodb.Table(account.env["CHATS_TABLE"]).get_item(Key={"phone_number_id": NUMBER, "wa_id": CUSTOMER})["Item"]
+    return account.dynamodb.Table(account.env["CHATS_TABLE"]).get_item(Key={"chat_id": our_chat()})["Item"]
 
 
 def test_a_person_on_amazon_connect_answers_on_whatsapp_and_the_chat_end_closes_the_conversation(account, connect):
@@ -102,7 +102,7 @@ def test_a_person_on_amazon_connect_answers_on_whatsapp_and_the_chat_end_closes_
     connect_events.lambda_handler(reply, Context())
     echoed = streamed("customer-echo", "CUSTOMER", "text/plain", "MESSAGE", "My appointment is tomorrow")
     assert connect_events.lambda_handler(echoed, Context()) == {"outcomes": ["own_message"]}
-    sent = [m for m in messages_of(CHAT) if m["source"] == "agent"]
+    sent = [m for m in messages_of(our_chat()) if m["source"] == "agent"]
     assert [(m["type"], m["text"]) for m in sent] == [("text", "Hello, this is Ana from the clinic.")]
     assert chat()["first_human_reply_at"] is not None
 

@@ -13,10 +13,16 @@ from coexist import wiring
 from functions.api import handler as api_function
 from local.workflows import EXECUTE_STATE_MACHINES
 from tests.conftest import API_TOKEN, Context, api_event, emulated_account
-from tests.integration.helpers import deliver, messages_of
+from tests.integration.helpers import deliver, messages_of, chat_of
 from tests.integration.test_ingest import CUSTOMER, NUMBER, echo, text_message
 
-CHAT = f"{NUMBER}_{CUSTOMER}"
+
+
+def our_chat() -> str:
+    """The customer's chat: its id is opaque, so it is looked up by the phone number."""
+    return chat_of(NUMBER, CUSTOMER)
+
+
 FAST = {
     # Long enough that a loaded machine still checks the bot's silence inside the cool-down and
     # accepts inside the offer.
@@ -44,7 +50,7 @@ def wait_for(predicate, timeout: float = 20.0, what: str = "condition"):
 
 
 def chat() -> dict:
-    return wiring.inbox_reader().chat(CHAT)
+    return wiring.inbox_reader().chat(our_chat())
 
 
 def says(text: str, at: int | None = None, wamid: str | None = None, reply: tuple[str, str] | None = None) -> dict:
@@ -57,7 +63,7 @@ def says(text: str, at: int | None = None, wamid: str | None = None, reply: tupl
 
 
 def bot_messages() -> list[dict]:
-    return [m for m in messages_of(CHAT) if m["source"] == "bot"]
+    return [m for m in messages_of(our_chat()) if m["source"] == "bot"]
 
 
 def executions(account) -> list[dict]:
@@ -108,17 +114,17 @@ def test_customer_asks_for_a_person_agent_accepts_replies_and_closes(account):
     deliver(account, says("I want to talk to a person"))
     wait_for(lambda: chat()["offered_to"] == "ana", what="the offer to ana")
     assert chat()["mode"] == "queued" and chat()["queued_at"]
-    assert agent_call("POST", f"/api/chats/{CHAT}/accept", "bob")[0] == 409  # not offered to bob
-    code, view = agent_call("POST", f"/api/chats/{CHAT}/accept", "ana")
+    assert agent_call("POST", f"/api/chats/{our_chat()}/accept", "bob")[0] == 409  # not offered to bob
+    code, view = agent_call("POST", f"/api/chats/{our_chat()}/accept", "ana")
     assert code == 200
     wait_for(lambda: chat()["mode"] == "agent" and chat()["assignee"] == "ana", what="ana to be assigned")
-    code, sent = agent_call("POST", f"/api/chats/{CHAT}/messages", "ana", {"type": "text", "text": "Hi, Ana here. How can I help?"})
+    code, sent = agent_call("POST", f"/api/chats/{our_chat()}/messages", "ana", {"type": "text", "text": "Hi, Ana here. How can I help?"})
     assert code == 202 and sent["source"] == "agent"
     assert chat()["first_human_reply_at"] is not None
     code, listing = agent_call("GET", "/api/chats?assignee=ana", "ana")
-    assert [c["chat_id"] for c in listing["items"]] == [CHAT]
+    assert [c["chat_id"] for c in listing["items"]] == [our_chat()]
     wait_for(lambda: chat()["waiting_for"] == "agent", what="the agent wait")
-    assert agent_call("POST", f"/api/chats/{CHAT}/close", "ana")[0] == 200
+    assert agent_call("POST", f"/api/chats/{our_chat()}/close", "ana")[0] == 200
     wait_for(lambda: chat()["waiting_for"] == "survey", what="the survey")
     deliver(account, says("", reply=("csat_2", "😐 Okay")))
     finished(account)
@@ -141,7 +147,7 @@ def test_nobody_accepts_the_chat_is_rerouted_then_the_customer_is_told(account):
     assert fallback["type"] == "text" and "busy" in fallback["text"]
     assert [a["active_chats"] for a in agent_call("GET", "/api/agents", "ana")[1]["items"]] == [0, 0]
     # An agent can still pick the chat up afterwards.
-    assert agent_call("POST", f"/api/chats/{CHAT}/accept", "bea")[0] == 200
+    assert agent_call("POST", f"/api/chats/{our_chat()}/accept", "bea")[0] == 200
     assert chat()["assignee"] == "bea" and chat()["mode"] == "agent"
 
 

@@ -29,7 +29,7 @@ from coexist import wiring
 from functions.api import handler as api_function
 from local.workflows import EXECUTE_STATE_MACHINES
 from tests.conftest import API_TOKEN, APP_SECRET, Context, api_event, emulated_account, meta_payload
-from tests.integration.helpers import deliver, ingest_queued, messages_of, post_webhook
+from tests.integration.helpers import chat_of, deliver, ingest_queued, messages_of, post_webhook
 from tests.integration.test_conversation import FAST, wait_for
 from tests.integration.test_ingest import NUMBER
 from tests.integration.test_outbound import FakeCloudApi, run_sender
@@ -37,7 +37,11 @@ from tests.integration.test_outbound import FakeCloudApi, run_sender
 FUNCTIONS = ("webhook", "ingest", "api", "sender", "templates", "conversation", "connect_events")
 PHONE = "15550009137"  # the customer
 BOOK_PHONE = "15550009138"  # a contact in the phone's address book
-CHAT = f"{NUMBER}_{PHONE}"
+
+
+def chat() -> str:
+    """The customer's opaque chat id (never derived from the phone number)."""
+    return chat_of(NUMBER, PHONE)
 BODY = "SNTLBODY"  # in every message text: "SNTLBODY<n> my HIV test result"
 NAMES = ("SNTLNAME", "Zoe Quill", "Quillfeather")
 DIAGNOSIS = "HIV test result"
@@ -203,16 +207,16 @@ def drive_every_path(account) -> None:
     deliver(account, history(now), address_book())
     # The customer writes, the bot answers, then the customer asks for a person: escalation.
     deliver(account, customer_says("wamid.c1", "What are your opening hours?", now))
-    wait_for(lambda: wiring.inbox_reader().chat(CHAT)["waiting_for"] == "customer", what="the bot to answer")
+    wait_for(lambda: wiring.inbox_reader().chat(chat())["waiting_for"] == "customer", what="the bot to answer")
     deliver(account, customer_says("wamid.c2", f"I want to talk to a person {body(2)}", now + 1))
-    wait_for(lambda: wiring.inbox_reader().chat(CHAT)["offered_to"] == "ana", what="the offer to ana")
-    assert agent("POST", f"/api/chats/{CHAT}/accept")[0] == 200
-    code, sent = agent("POST", f"/api/chats/{CHAT}/messages", body_={"type": "text", "text": body(3)})
+    wait_for(lambda: wiring.inbox_reader().chat(chat())["offered_to"] == "ana", what="the offer to ana")
+    assert agent("POST", f"/api/chats/{chat()}/accept")[0] == 200
+    code, sent = agent("POST", f"/api/chats/{chat()}/messages", body_={"type": "text", "text": body(3)})
     assert code == 202, sent
     run_sender(account)
-    assert any(m["source"] == "bot" for m in messages_of(CHAT))
+    assert any(m["source"] == "bot" for m in messages_of(chat()))
     assert cloud.sent, "the sender called the (fake) Cloud API"
-    wamid = next(m["wamid"] for m in messages_of(CHAT) if m["id"] == sent["id"])
+    wamid = next(m["wamid"] for m in messages_of(chat()) if m["id"] == sent["id"])
     deliver(account, *statuses(wamid, now + 5))
 
     # Someone answers from the phone: an echo, an edit of it, an edit Meta sent malformed, a revoke.
@@ -222,13 +226,13 @@ def drive_every_path(account) -> None:
         {"id": "wamid.e3", "timestamp": str(now + 8), "type": "edit", "edit": {"original_message_id": "wamid.e1", "message": {"type": "text", "text": body(6)}}},
         {"id": "wamid.e4", "timestamp": str(now + 9), "type": "revoke", "revoke": {"original_message_id": "wamid.e1"}},
     ))
-    edited = next(m for m in messages_of(CHAT) if m["id"] == "wamid.e1")
+    edited = next(m for m in messages_of(chat()) if m["id"] == "wamid.e1")
     assert edited["edited_at"] is not None  # the valid edit applied; the invalid one was kept aside
 
     # Bad requests to the API: a text over Meta's limit, a wrongly typed field, not JSON.
-    assert agent("POST", f"/api/chats/{CHAT}/messages", body_={"type": "text", "text": body(7) * 400})[0] == 422
-    assert agent("POST", f"/api/chats/{CHAT}/messages", body_={"type": "text", "text": [body(8)], "extra": body(9)})[0] == 422
-    assert agent("POST", f"/api/chats/{CHAT}/messages", body_=f"{body(10)} {PHONE}".encode())[0] == 400
+    assert agent("POST", f"/api/chats/{chat()}/messages", body_={"type": "text", "text": body(7) * 400})[0] == 422
+    assert agent("POST", f"/api/chats/{chat()}/messages", body_={"type": "text", "text": [body(8)], "extra": body(9)})[0] == 422
+    assert agent("POST", f"/api/chats/{chat()}/messages", body_=f"{body(10)} {PHONE}".encode())[0] == 400
     assert agent("POST", "/api/agents", body_={"agent_id": PHONE * 100, "name": body(11)})[0] == 400
 
     # Bad payloads at the webhook: unsigned, signed but not an envelope, invalid items, not JSON.
@@ -249,9 +253,9 @@ def drive_every_path(account) -> None:
     assert all(r == {"batchItemFailures": []} for r in results), results  # nothing goes round to the DLQ
 
     # The agent closes; the survey question goes out and the customer answers it.
-    wait_for(lambda: wiring.inbox_reader().chat(CHAT)["waiting_for"] == "agent", what="the agent wait")
-    assert agent("POST", f"/api/chats/{CHAT}/close")[0] == 200
-    wait_for(lambda: wiring.inbox_reader().chat(CHAT)["waiting_for"] == "survey", what="the survey")
+    wait_for(lambda: wiring.inbox_reader().chat(chat())["waiting_for"] == "agent", what="the agent wait")
+    assert agent("POST", f"/api/chats/{chat()}/close")[0] == 200
+    wait_for(lambda: wiring.inbox_reader().chat(chat())["waiting_for"] == "survey", what="the survey")
     run_sender(account)
     deliver(account, customer_says("wamid.c3", body(17), now + 20))
 

@@ -11,11 +11,17 @@ from botocore.exceptions import ClientError
 from coexist.store.messages import MessageStore
 from functions.ingest import handler as ingest_function
 from tests.conftest import Context, meta_payload, sqs_records, wrap_value
-from tests.integration.helpers import api, deliver, message, messages_of, post_webhook
+from tests.integration.helpers import api, deliver, message, messages_of, post_webhook, chat_of
 
 NUMBER = "106540352242922"
 CUSTOMER = "16505551234"
-CHAT = f"{NUMBER}_{CUSTOMER}"
+
+
+def our_chat() -> str:
+    """The customer's chat: its id is opaque, so it is looked up by the phone number."""
+    return chat_of(NUMBER, CUSTOMER)
+
+
 TEXT_WAMID = "wamid.HBgLMTY1MDM4Nzk0MzkVAgASGBQzQTRBNjU5OUFFRTAzODEwMTQ0RgA="
 
 
@@ -40,7 +46,7 @@ def echo(wamid: str, timestamp: int, **fields) -> dict:
 
 
 def chat():
-    code, body = api(f"/api/chats/{CHAT}")
+    code, body = api(f"/api/chats/{our_chat()}")
     assert code == 200, body
     return body
 
@@ -54,7 +60,7 @@ def test_customer_text_creates_contact_chat_message_and_window(aws):
     assert view["mode"] == "bot"
     assert view["last_message_at"] == "2025-06-08T20:59:43Z"
     assert view["window_expires_at"] == "2025-06-09T20:59:43Z"
-    [only] = messages_of(CHAT)
+    [only] = messages_of(our_chat())
     assert only["id"] == TEXT_WAMID
     assert (only["direction"], only["source"], only["type"], only["text"]) == ("inbound", "customer", "text", "Does it come in another color?")
     assert only["timestamp"] == "2025-06-08T20:59:43Z"
@@ -66,7 +72,7 @@ def test_duplicates_and_replays_change_nothing(aws):
     before = aws.dynamodb.Table(aws.env["MESSAGES_TABLE"]).get_item(Key={"id": TEXT_WAMID})["Item"]
     deliver(aws, payload)
     after = aws.dynamodb.Table(aws.env["MESSAGES_TABLE"]).get_item(Key={"id": TEXT_WAMID})["Item"]
-    assert len(messages_of(CHAT)) == 1
+    assert len(messages_of(our_chat())) == 1
     assert before == after
 
 
@@ -75,7 +81,7 @@ def test_a_late_older_message_never_shortens_the_window(aws):
     view = chat()
     assert view["window_expires_at"] == "2033-05-19T03:33:20Z"  # 2_000_000_000 + 24 h
     assert view["last_message_at"] == "2033-05-18T03:33:20Z"
-    assert [m["id"] for m in messages_of(CHAT)] == ["wamid.old", "wamid.new"]
+    assert [m["id"] for m in messages_of(our_chat())] == ["wamid.old", "wamid.new"]
 
 
 @pytest.mark.parametrize(
@@ -98,7 +104,7 @@ def test_every_inbound_type_is_stored_with_its_content(aws, kind, content, text)
     if kind == "unsupported":
         msg["errors"] = [{"code": 131051, "title": "Message type unknown", "message": "Message type unknown", "error_data": {"details": "Message type is currently not supported."}}]
     deliver(aws, payload)
-    stored = message(CHAT, "wamid.typed")
+    stored = message(our_chat(), "wamid.typed")
     assert (stored["type"], stored["text"]) == (kind, text)
     assert stored["content"] == content
     if kind == "unsupported":
@@ -113,7 +119,7 @@ def test_referral_is_recorded_for_the_free_entry_point_window(aws):
     }
     deliver(aws, payload)
     assert chat()["referral_at"] == "2027-01-15T08:00:00Z"
-    assert message(CHAT, "wamid.ad")["referral"]["ctwa_clid"] == "clid-1"
+    assert message(our_chat(), "wamid.ad")["referral"]["ctwa_clid"] == "clid-1"
 
 
 def test_unknown_message_type_is_stored_raw_not_an_error(aws):
@@ -122,7 +128,7 @@ def test_unknown_message_type_is_stored_raw_not_an_error(aws):
     del msg["text"]
     msg.update({"type": "hologram", "hologram": {"depth": 3}})
     deliver(aws, payload)
-    stored = message(CHAT, "wamid.future")
+    stored = message(our_chat(), "wamid.future")
     assert (stored["type"], stored["content"]) == ("hologram", {"depth": 3})
 
 
@@ -140,7 +146,7 @@ def test_status_never_moves_backwards_and_keeps_pricing_and_timestamps(aws):
     deliver(aws, status(wamid, "read", 1_800_000_300, recipient_id=CUSTOMER))
     deliver(aws, status(wamid, "sent", 1_800_000_100, recipient_id=CUSTOMER, pricing=pricing))
     deliver(aws, status(wamid, "delivered", 1_800_000_200, recipient_id=CUSTOMER))
-    stored = message(CHAT, wamid)
+    stored = message(our_chat(), wamid)
     assert stored["status"] == "read"
     assert stored["pricing"] == pricing
     item = aws.dynamodb.Table(aws.env["MESSAGES_TABLE"]).get_item(Key={"id": wamid})["Item"]
@@ -149,14 +155,14 @@ def test_status_never_moves_backwards_and_keeps_pricing_and_timestamps(aws):
 
 def test_status_for_a_message_never_sent_here_is_kept(aws):
     deliver(aws, meta_payload("status_sent_marketing_pmp.json"))
-    stored = message(CHAT, "wamid.HBgLMTY1MDM4Nzk0MzkVAgASGBQzQUFERjg0NDEzNDdFODU3MUMxMAA=")
+    stored = message(our_chat(), "wamid.HBgLMTY1MDM4Nzk0MzkVAgASGBQzQUFERjg0NDEzNDdFODU3MUMxMAA=")
     assert (stored["direction"], stored["source"], stored["status"]) == ("outbound", "unknown", "sent")
     assert stored["pricing"]["category"] == "marketing"
 
 
 def test_legacy_cbp_pricing_is_recorded(aws):
     deliver(aws, meta_payload("status_delivered_service_CBP_legacy.json"))
-    stored = message(CHAT, "wamid.HBgLMTY1MDM4Nzk0MzkVAgARGBI3MTE5MjVBOTE3MDk5QUVFM0YA")
+    stored = message(our_chat(), "wamid.HBgLMTY1MDM4Nzk0MzkVAgARGBI3MTE5MjVBOTE3MDk5QUVFM0YA")
     assert stored["pricing"] == {"billable": True, "pricing_model": "CBP", "category": "service"}
 
 
@@ -164,7 +170,7 @@ def test_failed_keeps_metas_code_and_a_late_sent_does_not_undo_it(aws):
     deliver(aws, meta_payload("status_failed_131049.json"))
     wamid = "wamid.HBgLMTY1MDM4Nzk0MzkVAgARGBI0QUQ2MjA4NEYyRkExNjMyREUA"
     deliver(aws, status(wamid, "sent", 1751142800, recipient_id=CUSTOMER))
-    stored = message(CHAT, wamid)
+    stored = message(our_chat(), wamid)
     assert stored["status"] == "failed"
     assert stored["errors"][0]["code"] == 131049
 
@@ -173,7 +179,7 @@ def test_status_arriving_before_its_echo_then_the_echo_completes_the_message(aws
     wamid = "wamid.echo-late"
     deliver(aws, status(wamid, "delivered", 1_800_000_100, recipient_id=CUSTOMER))
     deliver(aws, echo(wamid, 1_800_000_000))
-    stored = message(CHAT, wamid)
+    stored = message(our_chat(), wamid)
     assert (stored["source"], stored["status"], stored["text"]) == ("business_app", "delivered", "Here's the info you requested! https://www.meta.com/quest/quest-3/")
     assert stored["timestamp"] == "2027-01-15T08:00:00Z"
 
@@ -186,7 +192,7 @@ def test_echo_is_outbound_from_the_app_sets_mode_app_and_never_opens_the_window(
     assert view["mode"] == "app"
     assert view["window_expires_at"] is None and view["window_open"] is False
     assert view["last_app_activity_at"] == "2025-02-12T00:43:44Z"
-    stored = message(CHAT, "wamid.HBgLMTY0NjcwNDM1OTUVAgARGBIyNDlBOEI5QUQ4NDc0N0FCNjMA")
+    stored = message(our_chat(), "wamid.HBgLMTY0NjcwNDM1OTUVAgARGBIyNDlBOEI5QUQ4NDc0N0FCNjMA")
     assert (stored["direction"], stored["source"]) == ("outbound", "business_app")
     code, number = api(f"/api/numbers/{NUMBER}")
     assert number["last_app_activity_at"] == "2025-02-12T00:43:44Z"
@@ -203,13 +209,13 @@ def test_edit_and_revoke_echoes_update_the_original_in_any_order(aws):
     edit = echo("wamid.edit-1", 1_800_000_100, type="edit", edit={"original_message_id": "wamid.orig", "message": {"type": "text", "text": {"body": "corrected"}}})
     del edit["entry"][0]["changes"][0]["value"]["message_echoes"][0]["text"]
     deliver(aws, edit, echo("wamid.orig", 1_800_000_000, text={"body": "typo"}))
-    stored = message(CHAT, "wamid.orig")
+    stored = message(our_chat(), "wamid.orig")
     assert stored["text"] == "corrected" and stored["edited_at"] == "2027-01-15T08:01:40Z"
-    assert [m["id"] for m in messages_of(CHAT)] == ["wamid.orig"]  # the edit is not a new message
+    assert [m["id"] for m in messages_of(our_chat())] == ["wamid.orig"]  # the edit is not a new message
     revoke = echo("wamid.revoke-1", 1_800_000_200, type="revoke", revoke={"original_message_id": "wamid.orig"})
     del revoke["entry"][0]["changes"][0]["value"]["message_echoes"][0]["text"]
     deliver(aws, revoke)
-    stored = message(CHAT, "wamid.orig")
+    stored = message(our_chat(), "wamid.orig")
     assert stored["revoked_at"] == "2027-01-15T08:03:20Z" and stored["text"] is None
 
 
@@ -229,9 +235,9 @@ def test_history_chunks_in_any_order_are_imported_once_with_progress(aws):
     second = history_chunk(0, 2, 60, ["wamid.h3"])
     last = history_chunk(1, 1, 100, ["wamid.h4"])
     deliver(aws, last, first, second, first)  # out of order, with a replay
-    ids = [m["id"] for m in messages_of(CHAT)]
+    ids = [m["id"] for m in messages_of(our_chat())]
     assert sorted(ids) == ["wamid.h1", "wamid.h2", "wamid.h3", "wamid.h4"]
-    assert all(m["history"] and m["source"] == "history" and m["status"] == "read" for m in messages_of(CHAT))
+    assert all(m["history"] and m["source"] == "history" and m["status"] == "read" for m in messages_of(our_chat()))
     view = chat()
     assert view["window_expires_at"] is None  # history never opens a window
     assert view["mode"] == "closed"  # and never wakes a bot
@@ -242,25 +248,25 @@ def test_history_chunks_in_any_order_are_imported_once_with_progress(aws):
 
 def test_metas_history_example_and_media_followup_in_both_orders(aws):
     deliver(aws, meta_payload("history_media_followup.json"), meta_payload("history_approved_phase0_chunk1.json"))
-    media = message(CHAT, "wamid.QyNUEHBgLMTY0NjcwNDM1OTUVAgARGBI1Rj3NEYxMzAzMzQ5MkEA")
+    media = message(our_chat(), "wamid.QyNUEHBgLMTY0NjcwNDM1OTUVAgARGBI1Rj3NEYxMzAzMzQ5MkEA")
     assert (media["type"], media["text"]) == ("image", "Black Prince echeveria")
-    assert len(messages_of(CHAT)) == 3
-    assert len(messages_of(f"{NUMBER}_12125557890")) == 1
+    assert len(messages_of(our_chat())) == 3
+    assert len(messages_of(chat_of(NUMBER, "12125557890"))) == 1
 
 
 def test_media_followup_after_the_placeholder_replaces_it(aws):
     deliver(aws, meta_payload("history_approved_phase0_chunk1.json"))
-    placeholder = message(CHAT, "wamid.QyNUEHBgLMTY0NjcwNDM1OTUVAgARGBI1Rj3NEYxMzAzMzQ5MkEA")
+    placeholder = message(our_chat(), "wamid.QyNUEHBgLMTY0NjcwNDM1OTUVAgARGBI1Rj3NEYxMzAzMzQ5MkEA")
     assert placeholder["type"] == "media_placeholder" and placeholder["status"] == "played"
     deliver(aws, meta_payload("history_media_followup.json"))
-    media = message(CHAT, "wamid.QyNUEHBgLMTY0NjcwNDM1OTUVAgARGBI1Rj3NEYxMzAzMzQ5MkEA")
+    media = message(our_chat(), "wamid.QyNUEHBgLMTY0NjcwNDM1OTUVAgARGBI1Rj3NEYxMzAzMzQ5MkEA")
     assert (media["type"], media["content"]["id"], media["status"]) == ("image", "24230790383178626", "played")
 
 
 def test_history_does_not_overwrite_a_message_already_received_live(aws):
     wamid = "wamid.HBgLMTY0NjcwNDM1OTUVAgARGBIyNDlBOEI5QUQ4NDc0N0FCNjMA"  # in both Meta examples
     deliver(aws, meta_payload("smb_message_echoes_text.json"), meta_payload("history_approved_phase0_chunk1.json"))
-    stored = message(CHAT, wamid)
+    stored = message(our_chat(), wamid)
     assert stored["source"] == "business_app" and stored["history"] is False
 
 
@@ -274,7 +280,7 @@ def test_big_history_payload_through_the_archive(aws):
     payload = history_chunk(2, 7, 80, [f"wamid.big-{i}" for i in range(9000)])
     assert len(json.dumps(payload)) > 1_000_000
     deliver(aws, payload)
-    code, body = api(f"/api/chats/{CHAT}/messages?limit=200")
+    code, body = api(f"/api/chats/{our_chat()}/messages?limit=200")
     assert len(body["items"]) == 200 and body["next"]
     pages = aws.session.client("dynamodb").get_paginator("scan").paginate(TableName=aws.env["MESSAGES_TABLE"], Select="COUNT")
     assert sum(page["Count"] for page in pages) == 9000
@@ -343,7 +349,7 @@ def test_a_storage_error_fails_only_its_record(aws, monkeypatch):
     result = ingest_function.lambda_handler(event, Context())
     poisoned = [r["messageId"] for r in event["Records"] if "wamid.poison" in r["body"]]
     assert result == {"batchItemFailures": [{"itemIdentifier": poisoned[0]}]}
-    assert [m["id"] for m in messages_of(CHAT)] == ["wamid.fine"]
+    assert [m["id"] for m in messages_of(our_chat())] == ["wamid.fine"]
 
 
 def test_a_failed_record_is_logged_by_its_id_and_error_type_only(aws, monkeypatch):
@@ -414,6 +420,6 @@ def test_social_messaging_sns_notification_feeds_the_same_ingest(aws):
     from tests.integration.helpers import ingest_queued
 
     assert ingest_queued(aws) == [{"batchItemFailures": []}]
-    assert [m["id"] for m in messages_of(CHAT)] == [TEXT_WAMID]
+    assert [m["id"] for m in messages_of(our_chat())] == [TEXT_WAMID]
     listing = aws.s3.list_objects_v2(Bucket=aws.env["ARCHIVE_BUCKET"], Prefix="raw/")
     assert listing["KeyCount"] == 1

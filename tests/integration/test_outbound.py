@@ -17,10 +17,16 @@ from coexist.store.templates import TemplateStore
 from functions.api import handler as api_function
 from functions.sender import handler as sender_function
 from tests.conftest import API_TOKEN, Context, api_event
-from tests.integration.helpers import api, deliver, message
+from tests.integration.helpers import api, deliver, message, chat_of
 from tests.integration.test_ingest import CUSTOMER, NUMBER, status, text_message
 
-CHAT = f"{NUMBER}_{CUSTOMER}"
+
+
+def our_chat() -> str:
+    """The customer's chat: its id is opaque, so it is looked up by the phone number."""
+    return chat_of(NUMBER, CUSTOMER)
+
+
 WABA = "102290129340398"
 
 
@@ -47,7 +53,8 @@ def cloud(aws):
     return fake
 
 
-def post(body: dict, key: str | None = None, chat: str = CHAT) -> tuple[int, dict]:
+def post(body: dict, key: str | None = None, chat: str | None = None) -> tuple[int, dict]:
+    chat = chat or our_chat()
     headers = {"Authorization": f"Bearer {API_TOKEN}", "Content-Type": "application/json"}
     if key:
         headers["Idempotency-Key"] = key
@@ -114,10 +121,10 @@ def test_text_inside_the_window_is_accepted_queued_and_visible_at_once(aws):
     assert code == 202
     assert (body["status"], body["source"], body["direction"], body["text"]) == ("queued", "agent", "outbound", "We can see you Thursday at 10.")
     assert body["id"].startswith("out.")
-    assert message(CHAT, body["id"])["status"] == "queued"
+    assert message(our_chat(), body["id"])["status"] == "queued"
     [queued_message] = queued(aws)
     assert json.loads(queued_message["Body"]) == {"message_id": body["id"]}
-    assert queued_message["Attributes"]["MessageGroupId"] == f"{NUMBER}#{CUSTOMER}"
+    assert queued_message["Attributes"]["MessageGroupId"] == f"{NUMBER}#{our_chat()}"  # no phone number in it
 
 
 def test_free_form_outside_the_window_is_refused_and_nothing_is_queued(aws):
@@ -144,7 +151,7 @@ def test_templates_are_checked_against_the_synced_list(aws):
 def test_marketing_to_an_opted_out_contact_is_refused_utility_is_not(aws):
     open_window(aws)
     seed_templates(aws)
-    wiring.inbox().contacts.record_marketing_opt_out(NUMBER, CUSTOMER, {"source": "test"}, int(time.time()))
+    wiring.inbox().contacts.record_marketing_opt_out(NUMBER, our_chat(), {"source": "test"}, int(time.time()))
     code, body = post(template_body("spring_sale", "20%"))
     assert (code, body["code"]) == (409, "opted_out")
     assert post(template_body("appointment_reminder", "Ada", "Tuesday"))[0] == 202
@@ -173,9 +180,9 @@ def test_invalid_messages_get_422_with_the_broken_limit_and_unknown_chat_404(aws
     code, body = post({"type": "text", "text": "x" * 5000})
     assert (code, body["code"]) == (422, "invalid_message")
     assert "4096" in body["message"] and body["errors"][0]["field"] == "text.text"
-    assert post({"type": "text", "text": "hi"}, chat=f"{NUMBER}_999")[0] == 404
+    assert post({"type": "text", "text": "hi"}, chat=f"c{'z' * 24}")[0] == 404
     headers = {"Authorization": f"Bearer {API_TOKEN}", "Content-Type": "application/json"}
-    response = api_function.lambda_handler(api_event("POST", f"/api/chats/{CHAT}/messages", b"{not json", headers), Context())
+    response = api_function.lambda_handler(api_event("POST", f"/api/chats/{our_chat()}/messages", b"{not json", headers), Context())
     assert response["statusCode"] == 400
 
 
@@ -190,12 +197,12 @@ def test_sender_calls_meta_links_the_wamid_and_statuses_land_on_our_message(aws,
     assert payload == {"messaging_product": "whatsapp", "recipient_type": "individual", "to": CUSTOMER, "type": "text",
                        "text": {"body": "On my way", "preview_url": False},
                        "biz_opaque_callback_data": body["id"]}  # echoed in its statuses: our id, nothing of the chat
-    sent = message(CHAT, body["id"])
+    sent = message(our_chat(), body["id"])
     assert sent["status"] == "accepted"
     deliver(aws, status("wamid.fake-1", "delivered", int(time.time()), recipient_id=CUSTOMER))
     deliver(aws, status("wamid.fake-1", "sent", int(time.time()) - 1, recipient_id=CUSTOMER,
                         pricing={"billable": False, "pricing_model": "PMP", "type": "free_customer_service", "category": "service"}))
-    listed = [m for m in api(f"/api/chats/{CHAT}/messages")[1]["items"] if m["direction"] == "outbound"]
+    listed = [m for m in api(f"/api/chats/{our_chat()}/messages")[1]["items"] if m["direction"] == "outbound"]
     assert [m["id"] for m in listed] == [body["id"]]  # the wamid does not appear as a second message
     assert listed[0]["status"] == "delivered" and listed[0]["pricing"]["type"] == "free_customer_service"
 
@@ -205,7 +212,7 @@ def test_a_status_that_beats_the_link_is_adopted(aws, cloud):
     deliver(aws, status("wamid.fake-1", "read", int(time.time()), recipient_id=CUSTOMER))  # before we even sent
     code, body = post({"type": "text", "text": "race"})
     run_sender(aws)
-    outbound = [m for m in api(f"/api/chats/{CHAT}/messages")[1]["items"] if m["direction"] == "outbound"]
+    outbound = [m for m in api(f"/api/chats/{our_chat()}/messages")[1]["items"] if m["direction"] == "outbound"]
     assert [(m["id"], m["status"]) for m in outbound] == [(body["id"], "read")]
 
 
@@ -218,7 +225,7 @@ def test_final_meta_errors_fail_the_message_with_metas_code(aws, cloud, code, re
     cloud.script = [SendResult(http_status=400, error_code=code, error_title=f"({code}) title", error_details="details")]
     _, body = post({"type": "text", "text": "x"})
     assert run_sender(aws) == [{"batchItemFailures": []}]
-    failed = message(CHAT, body["id"])
+    failed = message(our_chat(), body["id"])
     assert (failed["status"], failed["failure_reason"]) == ("failed", reason)  # the agent sees why
     assert failed["errors"] == [{"code": code, "title": f"({code}) title", "message": f"({code}) title", "details": "details"}]
     item = aws.dynamodb.Table(aws.env["MESSAGES_TABLE"]).get_item(Key={"id": body["id"]})["Item"]
@@ -230,7 +237,7 @@ def test_131050_fails_and_records_the_marketing_opt_out(aws, cloud):
     cloud.script = [SendResult(http_status=400, error_code=131050, error_title="user stopped marketing")]
     post({"type": "text", "text": "x"})
     run_sender(aws)
-    contact = aws.dynamodb.Table(aws.env["CONTACTS_TABLE"]).get_item(Key={"phone_number_id": NUMBER, "wa_id": CUSTOMER})["Item"]
+    contact = aws.dynamodb.Table(aws.env["CONTACTS_TABLE"]).get_item(Key={"phone_number_id": NUMBER, "customer_id": our_chat()})["Item"]
     assert contact["marketing_opt_out"] is True and contact["marketing_consent_evidence"]["code"] == 131050
 
 
@@ -250,7 +257,7 @@ def test_rate_limit_and_5xx_come_back_later_and_the_reason_is_kept(aws, cloud):
     assert item["last_error"]["reason"] == "meta_unavailable" and int(item["attempts"]) == 2
     _make_visible(aws)
     run_sender(aws, rounds=1)
-    assert message(CHAT, body["id"])["status"] == "accepted"
+    assert message(our_chat(), body["id"])["status"] == "accepted"
     assert len(cloud.sent) == 3
 
 
@@ -271,13 +278,13 @@ def test_when_the_attempts_run_out_the_message_fails_is_parked_with_its_reason_a
     _, second = post({"type": "text", "text": "y"}, key="second")
     for attempt in range(1, OUTBOUND_MAX_SEND_ATTEMPTS):
         run_sender(aws, rounds=1)
-        assert message(CHAT, first["id"])["status"] == "queued", attempt
+        assert message(our_chat(), first["id"])["status"] == "queued", attempt
         _make_visible(aws)
     run_sender(aws, rounds=1)  # the last attempt: parked, and the customer's next message is sent
     item = aws.dynamodb.Table(aws.env["MESSAGES_TABLE"]).get_item(Key={"id": first["id"]})["Item"]
     assert item["status"] == "failed" and item["failure_reason"] == "retries_exhausted: meta_unavailable"
     assert int(item["attempts"]) == OUTBOUND_MAX_SEND_ATTEMPTS
-    assert message(CHAT, second["id"])["status"] == "accepted"
+    assert message(our_chat(), second["id"])["status"] == "accepted"
     [parked] = aws.sqs.receive_message(
         QueueUrl=aws.env["OUTBOUND_DLQ_URL"], MessageAttributeNames=["All"], AttributeNames=["All"]).get("Messages", [])
     assert json.loads(parked["Body"])["message_id"] == first["id"]
@@ -302,7 +309,7 @@ def test_a_record_that_names_no_message_is_held_and_the_rest_of_the_batch_is_sen
     [result] = run_sender(aws, rounds=1)
     [broken] = [m for m in aws.last_outbound if m["Body"] == "not json"]
     assert result["batchItemFailures"] == [{"itemIdentifier": broken["MessageId"]}]  # back later, then the DLQ
-    assert message(CHAT, body["id"])["status"] == "accepted"
+    assert message(our_chat(), body["id"])["status"] == "accepted"
 
 
 def test_a_redelivered_message_that_meta_failed_for_good_is_not_sent_again(aws, cloud):
@@ -314,7 +321,7 @@ def test_a_redelivered_message_that_meta_failed_for_good_is_not_sent_again(aws, 
     aws.sqs.send_message(QueueUrl=aws.env["OUTBOUND_QUEUE_URL"], MessageBody=record["Body"],
                          MessageGroupId=record["Attributes"]["MessageGroupId"], MessageDeduplicationId="again")
     run_sender(aws, rounds=1)
-    assert message(CHAT, body["id"])["status"] == "failed" and len(cloud.sent) == 1
+    assert message(our_chat(), body["id"])["status"] == "failed" and len(cloud.sent) == 1
 
 
 def test_a_message_still_waiting_at_the_queues_last_receive_is_failed_with_the_reason(aws, cloud, monkeypatch):
@@ -359,7 +366,7 @@ def test_a_customers_messages_keep_their_order_when_one_must_wait(aws, cloud):
     _make_visible(aws)
     run_sender(aws)
     assert [p["text"]["body"] for _, p, _ in cloud.sent] == ["m0", "m0", "m1", "m2"]
-    assert [message(CHAT, i)["status"] for i in ids] == ["accepted"] * 3
+    assert [message(our_chat(), i)["status"] for i in ids] == ["accepted"] * 3
 
 
 def test_a_backlog_waits_in_reserved_slots_and_each_message_comes_back_once(aws, cloud, monkeypatch):
@@ -380,7 +387,7 @@ def test_a_backlog_waits_in_reserved_slots_and_each_message_comes_back_once(aws,
     customers = [f"1650555{i:04d}" for i in range(6)]
     for customer in customers:
         deliver(aws, text_message(f"wamid.open-{customer}", int(time.time()), sender=customer))
-    sent = {post({"type": "text", "text": "hi"}, chat=f"{NUMBER}_{c}")[1]["id"]: f"{NUMBER}_{c}" for c in customers}
+    sent = {post({"type": "text", "text": "hi"}, chat=chat_of(NUMBER, c))[1]["id"]: chat_of(NUMBER, c) for c in customers}
 
     run_sender(aws, rounds=1)  # all six at one instant: the first slots fit the in-process wait
     items = {i: aws.dynamodb.Table(aws.env["MESSAGES_TABLE"]).get_item(Key={"id": i})["Item"] for i in sent}
@@ -408,7 +415,7 @@ def test_a_held_slot_missed_while_waiting_on_something_else_is_replaced_by_a_new
     messages.update_item(Key={"id": body["id"]}, UpdateExpression="SET send_slot_ms = :at",
                          ExpressionAttributeValues={":at": int((time.time() - 60) * 1000)})
     run_sender(aws, rounds=1)
-    assert message(CHAT, body["id"])["status"] == "accepted"
+    assert message(our_chat(), body["id"])["status"] == "accepted"
     bucket = wiring.throttle().table.get_item(Key={"bucket_id": f"number#{NUMBER}"}).get("Item")
     assert bucket is not None and int(bucket["tat"]) / 1e6 > time.time() - 5  # it queued for a slot now
 

@@ -7,7 +7,7 @@ import json
 from coexist import wiring
 from functions.api import handler as api_function
 from tests.conftest import Context, api_event
-from tests.integration.helpers import api, deliver
+from tests.integration.helpers import api, deliver, chat_of
 from tests.integration.test_ingest import CUSTOMER, NUMBER, text_message
 
 
@@ -40,8 +40,9 @@ def test_bad_parameters_are_400_with_a_sentence(aws):
 
 
 def test_unknown_chat_number_and_route_are_404(aws):
-    assert api(f"/api/chats/{NUMBER}_999")[0] == 404
-    assert api(f"/api/chats/{NUMBER}_999/messages")[0] == 404
+    assert api(f"/api/chats/c{'z' * 24}")[0] == 404
+    assert api(f"/api/chats/c{'z' * 24}/messages")[0] == 404
+    assert api(f"/api/chats/{NUMBER}_{CUSTOMER}")[0] == 404  # a phone number never names a chat
     assert api("/api/chats/not-a-chat-id")[0] == 404
     assert api(f"/api/numbers/{NUMBER}")[0] == 404
     assert api("/api/nowhere")[0] == 404
@@ -65,14 +66,14 @@ def test_chats_newest_first_across_pages(aws):
 
 def test_messages_oldest_first_across_pages_and_cursor_bound_to_its_chat(aws):
     deliver(aws, *[text_message(f"wamid.m{i}", 1_800_000_000 + i, body=f"m{i}") for i in reversed(range(5))])
-    chat_id = f"{NUMBER}_{CUSTOMER}"
+    chat_id = chat_of(NUMBER, CUSTOMER)
     first = api(f"/api/chats/{chat_id}/messages?limit=2")[1]
     assert [m["text"] for m in first["items"]] == ["m0", "m1"]
     second = api(f"/api/chats/{chat_id}/messages?limit=2&cursor={first['next']}")[1]
     assert [m["text"] for m in second["items"]] == ["m2", "m3"]
     message = first["items"][0]
     assert set(message) >= {"id", "direction", "source", "type", "text", "timestamp", "status", "errors", "pricing"}
-    other = api(f"/api/chats/{NUMBER}_1/messages?cursor={first['next']}")
+    other = api(f"/api/chats/c{'z' * 24}/messages?cursor={first['next']}")
     assert other[0] == 400
 
 

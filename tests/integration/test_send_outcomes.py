@@ -29,24 +29,26 @@ def item_of(aws, message_id: str) -> dict:
 
 
 # --- the item the store builds ---------------------------------------------------------------------
+CHAT = "c" + "layout".ljust(24, "x")  # an opaque chat id
 
 def test_the_store_builds_the_queued_item_from_the_typed_record(aws):
     created, item = wiring.inbox().messages.create_outbound(OutboundMessage(
-        id="out.layout", phone_number_id=NUMBER, wa_id=CUSTOMER, source="campaign", type="text", text="hi",
+        id="out.layout", chat_id=CHAT, phone_number_id=NUMBER, wa_id=CUSTOMER, source="campaign", type="text", text="hi",
         content={"body": "hi"}, request={"type": "text", "text": "hi"}, queued_at=1_700_000_000.25,
         template_category=None, sent_by="ana", idempotency_key="k" * 300,
     ))
     assert created
     stored = item_of(aws, "out.layout")
     assert stored == item
-    assert (stored["chat_id"], stored["position"]) == (f"{NUMBER}_{CUSTOMER}", "01700000000.250#out.layout")
+    assert (stored["chat_id"], stored["position"]) == (CHAT, "01700000000.250#out.layout")
+    assert stored["wa_id"] == CUSTOMER and "user_id" not in stored  # a customer known by phone only
     assert (stored["status"], stored["status_rank"], stored["direction"], stored["source"]) == ("queued", 0, "outbound", "campaign")
     assert (stored["timestamp"], stored["queued_at_ms"], stored["sent_by"]) == (1_700_000_000, 1_700_000_000_250, "ana")
     assert len(stored["idempotency_key"]) == 200 and "template_category" not in stored
     # In the sparse index of unsent messages until it is sent.
     assert 0 <= int(stored["unsent_shard"]) < UNSENT_SHARDS and stored["unsent_since_ms"] == 1_700_000_000_250
     again, existing = wiring.inbox().messages.create_outbound(OutboundMessage(
-        id="out.layout", phone_number_id=NUMBER, wa_id=CUSTOMER, source="agent", type="text", text="other",
+        id="out.layout", chat_id=CHAT, phone_number_id=NUMBER, wa_id=CUSTOMER, source="agent", type="text", text="other",
         content={}, request={}, queued_at=1.0,
     ))
     assert not again and existing["source"] == "campaign"  # stored once per id

@@ -24,7 +24,7 @@ from coexist.resources import CHATS
 from coexist.store.chats import ChatRepository
 
 NUMBER, CUSTOMER = "106540352242922", "16505551234"
-CHAT = f"{NUMBER}_{CUSTOMER}"
+CHAT = "c" + "marialopez".ljust(24, "q")  # the customer's opaque id
 CONVERSATION = "conv-0123456789abcdef"
 INSTANCE, FLOW = "11111111-2222-3333-4444-555555555555", "66666666-7777-8888-9999-000000000000"
 TOPIC = "arn:aws:sns:us-east-1:123456789012:coexist-connect-streaming"
@@ -41,7 +41,7 @@ class Chats(ChatRepository):
 
     @property
     def chat(self) -> dict:
-        return self.table.get_item(Key={"phone_number_id": NUMBER, "wa_id": CUSTOMER})["Item"]
+        return self.table.get_item(Key={"chat_id": CHAT})["Item"]
 
 
 @pytest.fixture

@@ -6,6 +6,7 @@ import json
 
 import pytest
 
+from coexist.domain.identity import Identifiers
 from coexist.domain.interpret import interpret, message_text, normalize_wa_id
 from coexist.intake import why_not_an_envelope
 from coexist.meta.models import HistoryValue, WebhookEnvelope
@@ -26,9 +27,9 @@ def test_text_message_becomes_customer_message_opening_the_window():
     assert (message.direction, message.source, message.type) == ("inbound", "customer", "text")
     assert message.text == "Does it come in another color?"
     assert message.timestamp == 1749416383
-    chat = found.chats[("106540352242922", "16505551234")]
+    chat = found.chats[Identifiers("106540352242922", wa_id="16505551234")]
     assert chat.last_customer_message_at == 1749416383
-    assert found.profiles[("106540352242922", "16505551234")].profile_name == "Sheena Nelson"
+    assert found.profiles[Identifiers("106540352242922", wa_id="16505551234")].profile_name == "Sheena Nelson"
 
 
 @pytest.mark.parametrize(
@@ -49,7 +50,7 @@ def test_echo_is_business_app_outbound_and_never_touches_the_window():
     found = interpret(WebhookEnvelope.model_validate(meta_payload("smb_message_echoes_text.json")))
     [echo] = found.messages
     assert (echo.direction, echo.source, echo.wa_id) == ("outbound", "business_app", "16505551234")
-    chat = found.chats[("106540352242922", "16505551234")]
+    chat = found.chats[Identifiers("106540352242922", wa_id="16505551234")]
     assert chat.last_customer_message_at is None
     assert chat.last_app_activity_at == 1739321024
     assert found.numbers["106540352242922"].app_activity_at == 1739321024
@@ -156,7 +157,7 @@ def test_every_entry_change_and_item_is_visited():
     envelope["entry"].append(json.loads(json.dumps(envelope["entry"][0])))
     found = interpret(WebhookEnvelope.model_validate(envelope))
     assert len(found.messages) == 2000
-    assert found.chats[("106540352242922", "16505551234")].last_customer_message_at == 1749416383 + 999
+    assert found.chats[Identifiers("106540352242922", wa_id="16505551234")].last_customer_message_at == 1749416383 + 999
 
 
 @pytest.mark.parametrize("raw, expected", [("+1 (650) 555-1234", "16505551234"), ("16505551234", "16505551234"), ("US.13491208655302741918", "US.13491208655302741918")])
@@ -191,10 +192,14 @@ def test_business_scoped_user_ids_stand_in_for_missing_phone_numbers():
     message["from_user_id"] = "US.13491208655302741918"
     value["contacts"] = [{"profile": {"name": "Hidden"}, "user_id": "US.13491208655302741918"}]
     found = interpret(WebhookEnvelope.model_validate(envelope))
-    assert found.messages[0].wa_id == "US.13491208655302741918"
-    assert found.profiles[("106540352242922", "US.13491208655302741918")].profile_name == "Hidden"
+    # No phone number: the customer is named by the BSUID alone (and never by a made-up wa_id).
+    hidden = Identifiers("106540352242922", user_id="US.13491208655302741918")
+    assert (found.messages[0].wa_id, found.messages[0].identifiers) == (None, hidden)
+    assert found.profiles[hidden].profile_name == "Hidden"
+    assert found.chats[hidden].last_customer_message_at == found.messages[0].timestamp
     status = meta_payload("status_v24_no_conversation_no_pricing.json")
     entry = status["entry"][0]["changes"][0]["value"]["statuses"][0]
     del entry["recipient_id"]
     entry["recipient_user_id"] = "US.13491208655302741918"
-    assert interpret(WebhookEnvelope.model_validate(status)).statuses[0].wa_id == "US.13491208655302741918"
+    [update] = interpret(WebhookEnvelope.model_validate(status)).statuses
+    assert (update.wa_id, update.identifiers) == (None, hidden)

@@ -158,3 +158,18 @@ def test_meta_error_codes_decide_what_happens(code, status, action, reason):
     verdict = send_errors.classify(code, status)
     assert (verdict.action, verdict.reason) == (action, reason)
     assert send_errors.records_marketing_opt_out(code) == (code == 131050)
+
+
+def test_a_customer_known_only_by_bsuid_is_sent_to_with_recipient_never_both():
+    from coexist.domain import send_errors
+
+    request = parse_send_request({"type": "text", "text": "Hi"})
+    assert graph_payload(request, to=None, recipient="US.13491208655302741918") == {
+        "messaging_product": "whatsapp", "recipient_type": "individual", "recipient": "US.13491208655302741918",
+        "type": "text", "text": {"body": "Hi", "preview_url": False},
+    }
+    with_phone = graph_payload(request, to="16505551234", recipient="US.13491208655302741918")
+    assert with_phone["to"] == "16505551234" and "recipient" not in with_phone  # Meta: `to` wins anyway
+    with pytest.raises(ValueError):
+        graph_payload(request, to=None, recipient=None)
+    assert send_errors.classify(131062, 400).reason == "bsuid_recipient_unsupported"

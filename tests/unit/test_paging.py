@@ -16,7 +16,7 @@ def test_page_size_defaults_and_limits():
 
 
 def test_cursor_round_trip_and_binding_to_its_listing():
-    key = {"phone_number_id": "1", "wa_id": "2", "last_message_at": 1700000000}
+    key = {"phone_number_id": "1", "chat_id": "c" + "a" * 24, "last_message_at": 1700000000}
     cursor = encode_cursor(key)
     assert decode_cursor(cursor, CHATS_PAGE, {"phone_number_id": "1"}) == key
     with pytest.raises(BadRequest):
@@ -30,8 +30,8 @@ def test_cursor_round_trip_and_binding_to_its_listing():
 
 
 def test_a_cursor_with_a_wrongly_typed_value_is_refused_before_it_reaches_dynamodb():
-    good = {"phone_number_id": "1", "wa_id": "2", "last_message_at": 1700000000}
+    good = {"phone_number_id": "1", "chat_id": "c" + "a" * 24, "last_message_at": 1700000000}
     for field, value in (("last_message_at", "1700000000"), ("last_message_at", True), ("last_message_at", 1.5),
-                         ("wa_id", 2), ("wa_id", None), ("phone_number_id", ["1"])):
+                         ("chat_id", 2), ("chat_id", None), ("phone_number_id", ["1"])):
         with pytest.raises(BadRequest, match="cursor"):
             decode_cursor(encode_cursor(good | {field: value}), CHATS_PAGE, {})

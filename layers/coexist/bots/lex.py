@@ -22,10 +22,10 @@ FALLBACK_INTENT = "FallbackIntent"
 CONTINUING_CONFIDENCE = 1.0
 
 
-def session_id(phone_number_id: str, wa_id: str, salt: str = "") -> str:
+def session_id(phone_number_id: str, customer_id: str, salt: str = "") -> str:
     """Stable per chat, no phone number inside. An unsalted hash of a phone number can be reversed
     by trying every number, so deployments should set a secret salt."""
-    digest = hmac.new(salt.encode(), f"{phone_number_id}:{wa_id}".encode(), hashlib.sha256).hexdigest()
+    digest = hmac.new(salt.encode(), f"{phone_number_id}:{customer_id}".encode(), hashlib.sha256).hexdigest()
     return "wa-" + digest[:40]
 
 
@@ -76,7 +76,7 @@ class LexBot:
                 botId=self.bot_id,
                 botAliasId=self.bot_alias_id,
                 localeId=self.locale_id,
-                sessionId=session_id(turn.phone_number_id, turn.wa_id, self.session_salt),
+                sessionId=session_id(turn.phone_number_id, turn.customer_id, self.session_salt),
                 text=text[:TEXT_LIMIT],
             )
         except SERVICE_ERRORS as error:

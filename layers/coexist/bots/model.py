@@ -36,7 +36,7 @@ class BotTurn:
     """One customer message for the bot."""
 
     phone_number_id: str
-    wa_id: str
+    customer_id: str  # the customer's opaque id (its chat id): stable whatever number it writes from
     text: str | None  # text, caption or button title; None for media without a caption
     message_type: str  # Meta's type: text, interactive, button, image, ...
     reply_id: str | None  # id of the tapped reply button / list row, if any

@@ -35,7 +35,7 @@ class BotTurns:
         replies: list[dict] = []
         intent = chat.bot_intent
         for message in sorted(messages, key=lambda m: (m.get("timestamp") or 0, m["id"])):
-            turn = BotTurn(chat.phone_number_id, chat.wa_id, message.get("text"), message.get("type") or "unknown",
+            turn = BotTurn(chat.phone_number_id, chat.chat_id, message.get("text"), message.get("type") or "unknown",
                            reply_id(message.get("type") or "", message.get("content")), failures, session)
             try:
                 outcome = respond(provider, turn, rules)
@@ -46,7 +46,7 @@ class BotTurns:
             decision = outcome.decision
             if outcome.consent:
                 self.contacts.record_marketing_consent(
-                    chat.phone_number_id, chat.wa_id, opted_out=outcome.consent == OPT_OUT,
+                    chat.phone_number_id, chat.chat_id, opted_out=outcome.consent == OPT_OUT,
                     evidence={"source": "keyword", "message_id": message["id"]}, at=int(self.clock()),
                 )
             failures = 0 if decision.understood else failures + 1

@@ -29,7 +29,7 @@ from typing import Any, Callable
 from botocore.exceptions import BotoCoreError, ClientError
 
 from coexist.domain.chat import Chat, WaitingFor
-from coexist.domain.records import Source, split_chat_id
+from coexist.domain.records import Source
 from coexist.number_config import NumberConfig
 from coexist.outbound.outbox import Refused
 from coexist.outbound.requests import TEXT_MAX, parse_send_request
@@ -374,7 +374,7 @@ class ConnectDesk:
 
     # --- helpers ----------------------------------------------------------------------------------
     def _start_request(self, chat_id: str, chat: Chat, humans: ConnectHumans, handoff_key: str) -> dict:
-        name = display_name(self.contacts.get(chat.phone_number_id, chat.wa_id)) or DEFAULT_DISPLAY_NAME
+        name = display_name(self.contacts.get(chat.phone_number_id, chat.chat_id)) or DEFAULT_DISPLAY_NAME
         attributes = {
             "channel": "whatsapp",
             "phone_number_id": chat.phone_number_id,
@@ -383,7 +383,7 @@ class ConnectDesk:
         }
         if chat.bot_intent:
             attributes["bot_intent"] = chat.bot_intent
-        if humans.share_customer_number:
+        if humans.share_customer_number and chat.wa_id:
             attributes["customer_number"] = chat.wa_id
         request = {
             "InstanceId": humans.instance_id,
@@ -431,7 +431,8 @@ class ConnectDesk:
             self.metrics("ConnectStopFailed")
 
     def _humans_or_none(self, chat_id: str) -> ConnectHumans | None:
-        number, _ = split_chat_id(chat_id) or ("", "")
+        chat = self.chats.get(chat_id)
+        number = chat.phone_number_id if chat else ""
         try:
             return self.humans(number)
         except ValueError:

@@ -132,8 +132,8 @@ class Chat:
     """A chat as the domain sees it. Times are Unix seconds; absent facts are None."""
 
     phone_number_id: str
-    wa_id: str
-    chat_id: str
+    wa_id: str | None  # the customer's phone number, when known (a customer with a username may hide it)
+    chat_id: str  # the customer's opaque id (coexist.domain.identity.CUSTOMER_ID)
     mode: ChatMode = ChatMode.CLOSED
     created_at: int | None = None
     last_message_at: int | None = None
@@ -179,6 +179,19 @@ class Chat:
     connect_participant_token: str | None = field(default=None, repr=False)
     connect_connection_token: str | None = field(default=None, repr=False)
     connect_connection_expires_at: int | None = None
+    # Who the customer is besides the phone number (coexist.domain.identity), copied from the customer.
+    user_id: str | None = None  # business-scoped user id (BSUID)
+    parent_user_id: str | None = None
+    username: str | None = None  # display only: it changes
+    identity_version: int = 0
+    identity_changes: tuple[dict, ...] = ()  # user_changed_number / user_changed_user_id, oldest first
+    merged_from: frozenset[str] = frozenset()  # chats of the same person folded into this one
+    merged_into: str | None = None  # this chat was folded into that one
+
+    @property
+    def recipient(self) -> tuple[str | None, str | None]:
+        """Where a message to the customer goes: the phone number, else the BSUID (Meta prefers the number)."""
+        return (self.wa_id, None) if self.wa_id else (None, self.user_id or self.parent_user_id)
 
     @property
     def live(self) -> bool:

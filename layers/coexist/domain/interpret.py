@@ -12,6 +12,7 @@ import re
 from pydantic import ValidationError
 
 from coexist.domain import delivery, window
+from coexist.domain.identity import USER_CHANGED_NUMBER, USER_CHANGED_USER_ID, IdentityChange, Identifiers
 from coexist.domain.records import (
     BUSINESS_APP,
     CUSTOMER,
@@ -137,22 +138,21 @@ def _list_item_type(annotation):
     return None
 
 
-def _customer_of(message: Message, business: str | None = None) -> tuple[str | None, str]:
-    """The customer's id and the direction of a message, from its sender and recipient."""
-    sender = message.from_ or message.from_user_id
-    sender = normalize_wa_id(sender) if sender else None
-    if sender and sender != business:
+def _customer_of(message: Message, number: str, business: str | None = None) -> tuple[Identifiers, str]:
+    """Who the customer of a message is, and its direction, from its sender and recipient."""
+    sender = Identifiers.of(number, message.from_, message.from_user_id, message.from_parent_user_id)
+    if not sender.empty and sender.wa_id != business:
         return sender, INBOUND
-    recipient = message.to or message.to_user_id
-    return (normalize_wa_id(recipient) if recipient else None), OUTBOUND
+    return Identifiers.of(number, message.to, message.to_user_id), OUTBOUND
 
 
-def _record(message: Message, number: str, wa_id: str, direction: str, source: str) -> MessageRecord:
+def _record(message: Message, who: Identifiers, direction: str, source: str) -> MessageRecord:
     content = message.content()
     return MessageRecord(
         id=message.id,
-        phone_number_id=number,
-        wa_id=wa_id,
+        phone_number_id=who.phone_number_id,
+        wa_id=who.wa_id,
+        who=who,
         direction=direction,
         source=source,
         type=message.type,
@@ -174,60 +174,107 @@ def _note_unknown_type(message: Message, result: Interpretation) -> None:
         result.unknown_message_types.append(message.type)
 
 
+def _contact_identifiers(number: str, contact: models.Contact) -> Identifiers:
+    profile = contact.profile
+    return Identifiers.of(
+        number, contact.wa_id, contact.user_id, contact.parent_user_id, username=profile.username if profile else None
+    )
+
+
+class _Contacts:
+    """The `contacts[]` of a messages value, found by any identifier of the customer they describe."""
+
+    def __init__(self, number: str, contacts: list[models.Contact]):
+        self.all = [(c, _contact_identifiers(number, c)) for c in contacts]
+
+    def of(self, who: Identifiers) -> tuple[models.Contact | None, Identifiers | None]:
+        for contact, ids in self.all:
+            if set(ids.keys()) & set(who.keys()):
+                return contact, ids
+        if len(self.all) == 1 and who.empty:
+            return self.all[0]
+        return None, None
+
+
 def _messages(entry: models.Entry, value: models.MessagesValue, result: Interpretation) -> None:
     number = value.metadata.phone_number_id
     result.see_number(NumberSeen(number, value.metadata.display_phone_number, entry.id))
-    profiles = {c.wa_id: c for c in value.contacts if c.wa_id}
-    by_user_id = {c.user_id: c for c in value.contacts if c.user_id}
+    contacts = _Contacts(number, value.contacts)
     for message in value.messages:
-        wa_id, _ = _customer_of(message)
-        if not wa_id:
+        sender = Identifiers.of(number, message.from_, message.from_user_id, message.from_parent_user_id)
+        contact, known = contacts.of(sender)
+        who = sender.combined(known)
+        if who.empty:
             result.unhandled.append(Unhandled("messages", "message without a sender", message.model_dump(mode="json", by_alias=True)))
             continue
+        change = _identity_change(message, who)
+        if change is not None:
+            # Filed under the customer's new identifiers: a replayed notice finds the customer by
+            # them once the old number no longer names anyone.
+            result.identity_changes.append(change)
+            who = change.after
         _note_unknown_type(message, result)
-        result.messages.append(_record(message, number, wa_id, INBOUND, CUSTOMER))
+        result.messages.append(_record(message, who, INBOUND, CUSTOMER))
         opens = window.opens_window(message.type)
         result.touch_chat(
             ChatActivity(
                 number,
-                wa_id,
+                who.wa_id,
                 last_message_at=message.timestamp,
                 last_customer_message_at=message.timestamp if opens else None,
                 referral_at=message.timestamp if message.referral else None,
+                who=who,
             )
         )
-        contact = profiles.get(message.from_) or profiles.get(wa_id) or by_user_id.get(message.from_user_id)
         profile = ContactProfile(
             number,
-            wa_id,
+            who.wa_id,
             profile_name=contact.profile.name if contact and contact.profile else None,
-            user_id=contact.user_id if contact else None,
+            user_id=who.user_id,
             seen_at=message.timestamp,
+            who=who,
         )
-        known = result.profiles.get((number, wa_id))
-        if known is None or known.seen_at <= profile.seen_at:
-            result.profiles[(number, wa_id)] = profile
+        known_profile = result.profiles.get(who)
+        if known_profile is None or known_profile.seen_at <= profile.seen_at:
+            result.profiles[who] = profile
     for status in value.statuses:
+        recipient = _status_recipient(number, status)
+        recipient = recipient.combined(contacts.of(recipient)[1]) if not recipient.empty else recipient
         result.statuses.append(
             StatusUpdate(
                 message_id=status.id,
                 phone_number_id=number,
-                wa_id=_status_recipient(status),
+                wa_id=recipient.wa_id,
                 status=status.status,
                 timestamp=status.timestamp,
                 errors=[_error(e) for e in status.errors],
                 pricing=status.pricing.model_dump(mode="json", exclude_none=True) if status.pricing else None,
                 conversation=status.conversation.model_dump(mode="json", exclude_none=True) if status.conversation else None,
                 callback_data=status.biz_opaque_callback_data,
+                who=None if recipient.empty else recipient,
             )
         )
     if value.errors:
         result.unhandled.append(Unhandled("messages", "value-level errors", value.model_dump(mode="json", by_alias=True)))
 
 
-def _status_recipient(status: models.Status) -> str | None:
-    recipient = status.recipient_id or status.recipient_user_id
-    return normalize_wa_id(recipient) if recipient else None
+def _identity_change(message: Message, who: Identifiers) -> IdentityChange | None:
+    """`user_changed_number` (verified: `system.wa_id` is the new number, `from` the old one) and
+    `user_changed_user_id` (assumed by analogy: `system.user_id` is the new BSUID)."""
+    system = message.system or {}
+    kind = system.get("type")
+    if message.type != "system" or kind not in (USER_CHANGED_NUMBER, USER_CHANGED_USER_ID):
+        return None
+    new = Identifiers.of(who.phone_number_id, system.get("wa_id") or system.get("new_wa_id"), system.get("user_id"))
+    new_wa_id = new.wa_id if kind == USER_CHANGED_NUMBER else None
+    new_user_id = new.user_id if kind == USER_CHANGED_USER_ID else None
+    if not (new_wa_id or new_user_id):
+        return None
+    return IdentityChange(kind, who, new_wa_id, new_user_id, message.timestamp, message.id)
+
+
+def _status_recipient(number: str, status: models.Status) -> Identifiers:
+    return Identifiers.of(number, status.recipient_id, status.recipient_user_id, status.recipient_parent_user_id)
 
 
 def _echoes(entry: models.Entry, value: models.EchoesValue, result: Interpretation) -> None:
@@ -237,13 +284,13 @@ def _echoes(entry: models.Entry, value: models.EchoesValue, result: Interpretati
         NumberSeen(number, value.metadata.display_phone_number, entry.id, app_activity_at=latest, coexistence_evidence=True)
     )
     for echo in value.message_echoes:
-        recipient = echo.to or echo.to_user_id
-        if not recipient:
+        who = Identifiers.of(number, echo.to, echo.to_user_id)
+        if who.empty:
             result.unhandled.append(Unhandled("smb_message_echoes", "echo without a recipient", echo.model_dump(mode="json", by_alias=True)))
             continue
-        wa_id = normalize_wa_id(recipient)
+        wa_id = who.wa_id
         # An echo marks human activity on the chat but never touches the customer-service window.
-        result.touch_chat(ChatActivity(number, wa_id, last_message_at=echo.timestamp, last_app_activity_at=echo.timestamp))
+        result.touch_chat(ChatActivity(number, wa_id, last_message_at=echo.timestamp, last_app_activity_at=echo.timestamp, who=who))
         if echo.type == "edit" and echo.edit:
             try:
                 edited = models.Message.model_validate(
@@ -256,14 +303,15 @@ def _echoes(entry: models.Entry, value: models.EchoesValue, result: Interpretati
                 continue
             content = edited.content()
             result.edits.append(
-                MessageEdit(echo.edit.original_message_id, number, wa_id, echo.timestamp, edited.type, content, message_text(edited.type, content))
+                MessageEdit(echo.edit.original_message_id, number, wa_id, echo.timestamp, edited.type, content,
+                            message_text(edited.type, content), who=who)
             )
             continue
         if echo.type == "revoke" and echo.revoke:
-            result.revokes.append(MessageRevoke(echo.revoke.original_message_id, number, wa_id, echo.timestamp))
+            result.revokes.append(MessageRevoke(echo.revoke.original_message_id, number, wa_id, echo.timestamp, who=who))
             continue
         _note_unknown_type(echo, result)
-        result.messages.append(_record(echo, number, wa_id, OUTBOUND, BUSINESS_APP))
+        result.messages.append(_record(echo, who, OUTBOUND, BUSINESS_APP))
 
 
 def _history(entry: models.Entry, value: models.HistoryValue, result: Interpretation) -> None:
@@ -278,12 +326,12 @@ def _history(entry: models.Entry, value: models.HistoryValue, result: Interpreta
                 result.unhandled.append(Unhandled("history", f"history error {error.code}", chunk.model_dump(mode="json")))
         count = 0
         for thread in chunk.threads:
-            wa_id = normalize_wa_id(thread.id)
+            who = Identifiers.of(number, thread.id, thread.user_id)
             latest = None
             for message in thread.messages:
                 sender = message.from_ or message.from_user_id
                 direction = OUTBOUND if sender and normalize_wa_id(sender) == business else INBOUND
-                record = _record(message, number, wa_id, direction, HISTORY)
+                record = _record(message, who, direction, HISTORY)
                 record.history_status = message.history_context.status if message.history_context else None
                 record.status = delivery.history_status(record.history_status)
                 result.history_messages.append(record)
@@ -291,15 +339,15 @@ def _history(entry: models.Entry, value: models.HistoryValue, result: Interpreta
                 latest = max(latest or 0, message.timestamp)
                 count += 1
             # History fills the inbox but never opens a window nor wakes a bot.
-            if latest is not None:
-                result.touch_chat(ChatActivity(number, wa_id, last_message_at=latest))
+            if latest is not None and not who.empty:
+                result.touch_chat(ChatActivity(number, who.wa_id, last_message_at=latest, who=who))
         if chunk.metadata:
             meta = chunk.metadata
             result.history_chunks.append(HistoryChunkImported(number, meta.phase, meta.chunk_order, meta.progress, count))
     for message in value.messages:
         # Media content for an earlier `media_placeholder` (same wamid), sent on its own.
-        wa_id, direction = _customer_of(message, business)
-        record = _record(message, number, wa_id or "", direction, HISTORY)
+        who, direction = _customer_of(message, number, business)
+        record = _record(message, who, direction, HISTORY)
         result.media_arrivals.append(MediaArrival(record))
 
 
@@ -310,14 +358,19 @@ def _state_sync(entry: models.Entry, value: models.StateSyncValue, result: Inter
         if item.type != "contact" or item.contact is None or item.action not in ("add", "remove"):
             result.unhandled.append(Unhandled("smb_app_state_sync", f"state sync {item.type}/{item.action}", item.model_dump(mode="json")))
             continue
+        who = Identifiers.of(number, item.contact.phone_number, item.contact.user_id)
+        if who.empty:
+            result.unhandled.append(Unhandled("smb_app_state_sync", "contact without a phone number", item.model_dump(mode="json")))
+            continue
         result.app_contacts.append(
             AppContactChange(
                 number,
-                normalize_wa_id(item.contact.phone_number),
+                who.wa_id,
                 item.action,
                 item.contact.full_name,
                 item.contact.first_name,
                 item.metadata.timestamp if item.metadata else (entry.time or 0),
+                who=who,
             )
         )
 

@@ -10,6 +10,8 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
+from coexist.domain.identity import IdentityChange, Identifiers
+
 INBOUND = "inbound"
 OUTBOUND = "outbound"
 
@@ -29,23 +31,29 @@ class Source(StrEnum):
 CUSTOMER, BUSINESS_APP, HISTORY, UNKNOWN_SENDER = Source.CUSTOMER, Source.BUSINESS_APP, Source.HISTORY, Source.UNKNOWN
 
 
-def chat_id(phone_number_id: str, wa_id: str) -> str:
-    """Opaque, URL-safe chat id. Phone number ids are digits, so the first `_` splits it."""
-    return f"{phone_number_id}_{wa_id}"
+class AboutCustomer:
+    """A record about one customer of a business number, as the webhook named them (`who`).
 
+    Ingest resolves `who` to the customer and fills in `chat_id`, the customer's opaque id, before
+    anything is written; until then `chat_id` is empty. `wa_id` is the phone number when the webhook
+    gave one (a customer with a username may have none).
+    """
 
-def split_chat_id(value: str) -> tuple[str, str] | None:
-    number, sep, wa_id = value.partition("_")
-    if not sep or not number.isdigit() or not wa_id:
-        return None
-    return number, wa_id
+    phone_number_id: str
+    wa_id: str | None
+    who: Identifiers | None
+    chat_id: str
+
+    @property
+    def identifiers(self) -> Identifiers:
+        return self.who or Identifiers.of(self.phone_number_id, self.wa_id)
 
 
 @dataclass
-class MessageRecord:
+class MessageRecord(AboutCustomer):
     id: str
     phone_number_id: str
-    wa_id: str
+    wa_id: str | None  # None: the customer hides the number
     direction: str
     source: str
     type: str
@@ -57,14 +65,12 @@ class MessageRecord:
     errors: list[dict] = field(default_factory=list)
     status: str | None = None  # initial status (history); live ones get theirs from statuses
     history_status: str | None = None  # history_context.status as Meta sent it
-
-    @property
-    def chat_id(self) -> str:
-        return chat_id(self.phone_number_id, self.wa_id)
+    who: Identifiers | None = None
+    chat_id: str = ""
 
 
 @dataclass
-class StatusUpdate:
+class StatusUpdate(AboutCustomer):
     message_id: str
     phone_number_id: str
     wa_id: str | None
@@ -74,29 +80,35 @@ class StatusUpdate:
     pricing: dict | None = None
     conversation: dict | None = None
     callback_data: str | None = None  # biz_opaque_callback_data: what the sender attached to the send
+    who: Identifiers | None = None
+    chat_id: str = ""
 
 
 @dataclass
-class MessageEdit:
+class MessageEdit(AboutCustomer):
     """The Business App edited one of its earlier messages."""
 
     original_id: str
     phone_number_id: str
-    wa_id: str
+    wa_id: str | None  # None: the customer hides the number
     timestamp: int
     type: str
     content: Any
     text: str | None
+    who: Identifiers | None = None
+    chat_id: str = ""
 
 
 @dataclass
-class MessageRevoke:
+class MessageRevoke(AboutCustomer):
     """The Business App deleted one of its earlier messages for everyone."""
 
     original_id: str
     phone_number_id: str
-    wa_id: str
+    wa_id: str | None
     timestamp: int
+    who: Identifiers | None = None
+    chat_id: str = ""
 
 
 @dataclass
@@ -107,15 +119,17 @@ class MediaArrival:
 
 
 @dataclass
-class ChatActivity:
+class ChatActivity(AboutCustomer):
     """The latest facts about a chat seen in one webhook; persisted as "raise to at least"."""
 
     phone_number_id: str
-    wa_id: str
+    wa_id: str | None  # None: the customer hides the number
     last_message_at: int | None = None
     last_customer_message_at: int | None = None
     last_app_activity_at: int | None = None
     referral_at: int | None = None
+    who: Identifiers | None = None
+    chat_id: str = ""
 
     def merge(self, other: "ChatActivity") -> None:
         for name in ("last_message_at", "last_customer_message_at", "last_app_activity_at", "referral_at"):
@@ -125,22 +139,26 @@ class ChatActivity:
 
 
 @dataclass
-class ContactProfile:
+class ContactProfile(AboutCustomer):
     phone_number_id: str
-    wa_id: str
+    wa_id: str | None  # None: the customer hides the number
     profile_name: str | None
     user_id: str | None
     seen_at: int
+    who: Identifiers | None = None
+    chat_id: str = ""
 
 
 @dataclass
-class AppContactChange:
+class AppContactChange(AboutCustomer):
     phone_number_id: str
-    wa_id: str
+    wa_id: str | None  # None: the customer hides the number
     action: str  # add (also edit) | remove
     full_name: str | None
     first_name: str | None
     timestamp: int
+    who: Identifiers | None = None
+    chat_id: str = ""
 
 
 @dataclass
@@ -195,8 +213,8 @@ class Interpretation:
     statuses: list[StatusUpdate] = field(default_factory=list)
     edits: list[MessageEdit] = field(default_factory=list)
     revokes: list[MessageRevoke] = field(default_factory=list)
-    chats: dict[tuple[str, str], ChatActivity] = field(default_factory=dict)
-    profiles: dict[tuple[str, str], ContactProfile] = field(default_factory=dict)
+    chats: dict[Identifiers, ChatActivity] = field(default_factory=dict)
+    profiles: dict[Identifiers, ContactProfile] = field(default_factory=dict)
     app_contacts: list[AppContactChange] = field(default_factory=list)
     history_chunks: list[HistoryChunkImported] = field(default_factory=list)
     history_declined: list[HistoryDeclined] = field(default_factory=list)
@@ -204,9 +222,17 @@ class Interpretation:
     account_events: list[AccountEvent] = field(default_factory=list)
     unhandled: list[Unhandled] = field(default_factory=list)
     unknown_message_types: list[str] = field(default_factory=list)
+    identity_changes: list[IdentityChange] = field(default_factory=list)
+
+    def about_customers(self) -> list[AboutCustomer]:
+        """Every record naming a customer: ingest resolves each to its chat before writing."""
+        return [
+            *self.messages, *self.history_messages, *(a.message for a in self.media_arrivals), *self.statuses,
+            *self.edits, *self.revokes, *self.chats.values(), *self.profiles.values(), *self.app_contacts,
+        ]
 
     def touch_chat(self, activity: ChatActivity) -> None:
-        key = (activity.phone_number_id, activity.wa_id)
+        key = activity.identifiers
         if key in self.chats:
             self.chats[key].merge(activity)
         else:

@@ -40,6 +40,9 @@ FINAL = {
     131050: "opted_out",
     131051: "unsupported_type",
     131030: "recipient_not_allowed",
+    # Meta's "Business-scoped user IDs" page: this message (e.g. a one-tap or zero-tap
+    # authentication template) cannot go to a BSUID; it needs the customer's phone number.
+    131062: "bsuid_recipient_unsupported",
     132000: "template_parameters",
     132001: "template_missing",
     132005: "template_text_too_long",

@@ -42,11 +42,15 @@ class MetaError(MetaModel):
 
 class Profile(MetaModel):
     name: str | None = None
+    username: str | None = None  # the user's WhatsApp username, when they adopted one (it changes)
 
 
 class Contact(MetaModel):
+    # Meta's "Business-scoped user IDs" page: `wa_id` is absent for a user with a username who hides
+    # their number; `user_id` (the BSUID) is always sent; `parent_user_id` with linked portfolios.
     wa_id: str | None = None
-    user_id: str | None = None  # business-scoped user id (BSUID), appearing beside wa_id
+    user_id: str | None = None
+    parent_user_id: str | None = None
     profile: Profile | None = None
 
 
@@ -139,6 +143,7 @@ class Message(MetaModel):
 
     from_: str | None = Field(default=None, alias="from")
     from_user_id: str | None = None  # BSUID, sent beside (or, for hidden numbers, instead of) `from`
+    from_parent_user_id: str | None = None  # assumed by analogy with `recipient_parent_user_id`
     to: str | None = None
     to_user_id: str | None = None
     id: str
@@ -210,6 +215,7 @@ class Status(MetaModel):
     timestamp: int
     recipient_id: str | None = None
     recipient_user_id: str | None = None
+    recipient_parent_user_id: str | None = None
     conversation: Conversation | None = None
     pricing: Pricing | None = None
     errors: list[MetaError] = Field(default_factory=list)
@@ -244,7 +250,8 @@ class HistoryChunkMetadata(MetaModel):
 
 
 class HistoryThread(MetaModel):
-    id: str  # the customer's WhatsApp id
+    id: str  # the customer's WhatsApp id (a phone number, or a BSUID for a customer who hides it)
+    user_id: str | None = None  # assumed: the BSUID beside a phone-number thread id
     messages: list[Message] = Field(default_factory=list)
 
 
@@ -267,6 +274,7 @@ class AppContact(MetaModel):
     full_name: str | None = None
     first_name: str | None = None
     phone_number: str
+    user_id: str | None = None  # assumed: the BSUID of the saved contact, when Meta knows it
 
 
 class StateSyncMetadata(MetaModel):

@@ -11,7 +11,6 @@ from dataclasses import dataclass
 
 from coexist.domain.chat import Chat
 from coexist.domain import policy, window
-from coexist.domain.records import split_chat_id
 from coexist.inbox import Inbox
 from coexist.outbound.requests import FREE_FORM_TYPES, TemplateRequest
 from coexist.store.messages import OutboundMessage
@@ -45,11 +44,11 @@ class OutboundQueue:
         self.sqs = sqs_client
         self.url = queue_url
 
-    def enqueue(self, message_id: str, phone_number_id: str, wa_id: str) -> None:
+    def enqueue(self, message_id: str, phone_number_id: str, customer_id: str) -> None:
         self.sqs.send_message(
             QueueUrl=self.url,
             MessageBody=json.dumps({"message_id": message_id}),
-            MessageGroupId=f"{phone_number_id}#{wa_id}",  # per customer order, customers in parallel
+            MessageGroupId=f"{phone_number_id}#{customer_id}",  # per customer order, customers in parallel
             MessageDeduplicationId=message_id,
         )
 
@@ -69,13 +68,12 @@ class Outbox:
         self.clock = clock
 
     def send(self, chat: str, request, source: str, idempotency_key: str | None = None, sent_by: str | None = None) -> Accepted:
-        parts = split_chat_id(chat)
-        if parts is None:
-            raise ChatNotFound(chat)
-        number, wa_id = parts
         chat_item = self.inbox.chats.get(chat)
-        if chat_item is None:
+        if chat_item is None or chat_item.merged_into:
             raise ChatNotFound(chat)
+        # The customer by its phone number when Meta shared it, else by its BSUID (Meta's
+        # "Business-scoped user IDs" page: `to` for a phone number, `recipient` for a BSUID).
+        number, (wa_id, user_id) = chat_item.phone_number_id, chat_item.recipient
         message_id = message_id_for(chat, idempotency_key)
         if idempotency_key:
             existing = self.inbox.messages.get(message_id)
@@ -84,7 +82,7 @@ class Outbox:
 
         number_item = self.inbox.numbers.get(number) or {}
         template = self._template(number_item, request)
-        refusal = policy.check(self._context(number_item, wa_id, chat_item, request, template))
+        refusal = policy.check(self._context(number_item, chat, chat_item, request, template))
         if refusal:
             raise Refused(refusal)
 
@@ -92,8 +90,10 @@ class Outbox:
         created, stored = self.inbox.messages.create_outbound(
             OutboundMessage(
                 id=message_id,
+                chat_id=chat,
                 phone_number_id=number,
                 wa_id=wa_id,
+                user_id=user_id,
                 source=source,
                 type=request.type,
                 text=request.display_text(),
@@ -125,7 +125,7 @@ class Outbox:
 
     def _enqueue(self, message: dict) -> None:
         try:
-            self.queue.enqueue(message["id"], message["phone_number_id"], message["wa_id"])
+            self.queue.enqueue(message["id"], message["phone_number_id"], message["chat_id"])
         except Exception as error:
             raise NotQueued(message["id"]) from error
 
@@ -137,11 +137,11 @@ class Outbox:
             return None
         return self.templates.get(waba, request.template.name, request.template.language.code)
 
-    def _context(self, number_item: dict, wa_id: str, chat_item: Chat, request, template: dict | None) -> policy.SendContext:
+    def _context(self, number_item: dict, customer_id: str, chat_item: Chat, request, template: dict | None) -> policy.SendContext:
         number = number_item.get("phone_number_id", "")
         account = self.inbox.accounts.state(number_item["waba_id"]) if number_item.get("waba_id") else None
         state = coexistence_state_of(number_item, account)["state"] if number_item else "unknown"
-        contact = self.inbox.contacts.get(number, wa_id) or {}
+        contact = self.inbox.contacts.get(number, customer_id) or {}
         last_customer = chat_item.last_customer_message_at
         is_template = isinstance(request, TemplateRequest)
         return policy.SendContext(

@@ -190,14 +190,18 @@ def template_placeholders(body_text: str | None) -> int:
     return len(set(_PLACEHOLDER.findall(body_text or "")))
 
 
-def graph_payload(request, to: str) -> dict:
-    payload: dict[str, Any] = {
-        "messaging_product": "whatsapp",
-        "recipient_type": "individual",
-        "to": to,
-        "type": request.type,
-        request.type: request.graph_object(),
-    }
+def graph_payload(request, to: str | None, recipient: str | None = None) -> dict:
+    """The Cloud API body (End User Messaging Social sends the same one).
+
+    `to` is the customer's phone number; a customer known only by a business-scoped user id gets
+    `recipient` instead (verified on Meta's "Business-scoped user IDs" page: `recipient` takes a
+    BSUID or a parent BSUID, and `to` wins when both are present, so only one is ever sent).
+    """
+    if not to and not recipient:
+        raise ValueError("a message needs a phone number or a business-scoped user id to go to")
+    payload: dict[str, Any] = {"messaging_product": "whatsapp", "recipient_type": "individual"}
+    payload.update({"to": to} if to else {"recipient": recipient})
+    payload.update({"type": request.type, request.type: request.graph_object()})
     reply_to = getattr(request, "reply_to", None)
     if reply_to:
         payload["context"] = {"message_id": reply_to}

@@ -106,7 +106,7 @@ class Sender:
             # Already accepted or failed (a redelivery), or never stored: nothing to send.
             return SendReport("skipped", "not queued")
         item = from_item_value(item)
-        number, wa_id = item["phone_number_id"], item["wa_id"]
+        number, customer = item["phone_number_id"], item["chat_id"]
 
         circuit = self.throttle.circuit(number)
         if circuit:
@@ -115,9 +115,10 @@ class Sender:
         settings = self.number_settings(number)
         self._wait_for_number_slot(delivery.message_id, item, settings)
         # One message of a pair is in flight at a time (its FIFO group), so this bucket has no race.
-        self._wait_for_slot(f"pair#{number}#{wa_id}", settings.pair_rate, "recipient pair limit")
+        self._wait_for_slot(f"pair#{number}#{customer}", settings.pair_rate, "recipient pair limit")
 
-        payload = graph_payload(parse_send_request(item["request"]), to=wa_id)
+        request = parse_send_request(item["request"])
+        payload = graph_payload(request, to=item.get("wa_id"), recipient=item.get("user_id"))
         # Echoed by Meta in every status of this message: how statuses find it when the answer
         # to this call carries no wamid (End User Messaging Social) or is lost.
         payload["biz_opaque_callback_data"] = delivery.message_id
@@ -185,7 +186,7 @@ class Sender:
             self.inbox.messages.record_failure(message_id, verdict.reason, error)
             if send_errors.records_marketing_opt_out(result.error_code):
                 self.inbox.contacts.record_marketing_opt_out(
-                    item["phone_number_id"], item["wa_id"],
+                    item["phone_number_id"], item["chat_id"],
                     {"source": "meta_error", "code": result.error_code, "message_id": message_id},
                     int(self.clock()),
                 )

@@ -62,7 +62,7 @@ class Sweeper:
                     waiting += 1
                     self.messages.mark_checked(item["id"], slot_ms)
                     continue
-                self.queue.enqueue(item["id"], item["phone_number_id"], item["wa_id"])
+                self.queue.enqueue(item["id"], item["phone_number_id"], item["chat_id"])
                 self.messages.mark_checked(item["id"], now_ms)
                 requeued += 1
                 sending += item.get("status") == "sending"

@@ -1,9 +1,10 @@
 """The chats table, and the only code that writes it.
 
-One item per business number and customer (`phone_number_id` + `wa_id`), listed newest first
-through `by_recent` and per agent through `by_assignee`. Besides chats the table holds one small
-item per Amazon Connect contact (`connect#<contact id>` + `contact`), so a streaming event finds its
-chat with a key read.
+One item per business number and customer, keyed by the customer's opaque id (`chat_id`), listed
+newest first per number through `by_recent` and per agent through `by_assignee`. The customer's
+identifiers (`wa_id`, `user_id`, `username`) are a copy of the customer's (store/customers.py),
+moved forward only by `identity_version`. Besides chats the table holds one small item per Amazon
+Connect contact (`connect#<contact id>`), so a streaming event finds its chat with a key read.
 
 Every change of hands is a `ChatEvent` written under the condition that the chat is still in a mode
 the event may move it from (`coexist.domain.chat.RULES`); a refused move returns False and writes
@@ -20,14 +21,15 @@ from botocore.exceptions import ClientError
 
 from coexist.domain.chat import RULES, Chat, ChatEvent, ChatMode, ConversationState, Takeover, WaitingFor, allowed_from
 from coexist.domain.window import ENTRY_POINT_REPLY_S
-from coexist.domain.records import ChatActivity, chat_id as make_chat_id, split_chat_id
+from coexist.domain.identity import Customer, is_customer_id
+from coexist.domain.records import ChatActivity
 from coexist.store.conditional import is_condition_failure, raise_to, update_if
 from coexist.store.items import from_item_value, to_item_value
 from coexist.store.queries import index_page
 
 BY_RECENT = "by_recent"
 BY_ASSIGNEE = "by_assignee"
-CONTACT_MAP_PREFIX, CONTACT_MAP_SORT = "connect#", "contact"
+CONTACT_MAP_PREFIX = "connect#"
 
 # What one conversation leaves on the chat; a new conversation starts without it (its first-response
 # time, survey score, bot memory… are its own).
@@ -56,12 +58,15 @@ def chat_from_item(item: dict) -> Chat:
     values["pending_messages"] = frozenset(values.get("pending_messages") or ())
     values["bot_session"] = dict(values.get("bot_session") or {})
     values["bot_failures"] = int(values.get("bot_failures") or 0)
+    values.setdefault("wa_id", None)
+    values["identity_version"] = int(values.get("identity_version") or 0)
+    values["identity_changes"] = tuple(values.get("identity_changes") or ())
+    values["merged_from"] = frozenset(values.get("merged_from") or ())
     return Chat(**values)
 
 
 def key_of(chat_id: str) -> dict:
-    number, wa_id = split_chat_id(chat_id) or ("", "")
-    return {"phone_number_id": number, "wa_id": wa_id}
+    return {"chat_id": chat_id}
 
 
 class ChatRepository:
@@ -71,7 +76,7 @@ class ChatRepository:
 
     # --- reads ---------------------------------------------------------------------------------
     def get(self, chat_id: str, consistent: bool = True) -> Chat | None:
-        if split_chat_id(chat_id) is None:
+        if not is_customer_id(chat_id):
             return None
         item = self.table.get_item(Key=key_of(chat_id), ConsistentRead=consistent).get("Item")
         return chat_from_item(item) if item else None
@@ -88,10 +93,10 @@ class ChatRepository:
     # --- what the webhooks tell -------------------------------------------------------------------
     def record_activity(self, activity: ChatActivity) -> None:
         """Move each activity time forward; an older webhook arriving late changes nothing."""
-        key = {"phone_number_id": activity.phone_number_id, "wa_id": activity.wa_id}
-        identity = {"chat_id": make_chat_id(activity.phone_number_id, activity.wa_id)}
+        key = key_of(activity.chat_id)
+        identity = {"phone_number_id": activity.phone_number_id}
         if activity.last_customer_message_at is not None:
-            self._first_customer_message(key, activity.last_customer_message_at, identity["chat_id"])
+            self._first_customer_message(key, activity.last_customer_message_at, activity.phone_number_id)
         if activity.last_app_activity_at is not None:
             # A person answered from the phone: the chat is theirs now (rule 3), from any mode.
             target = RULES[ChatEvent.PHONE_APP_REPLIED][1]
@@ -101,20 +106,78 @@ class ChatRepository:
         if activity.last_message_at is not None:
             raise_to(self.table, key, "last_message_at", activity.last_message_at, identity)
 
-    def _first_customer_message(self, key: dict, at: int, chat_id: str) -> None:
+    def _first_customer_message(self, key: dict, at: int, phone_number_id: str) -> None:
         """Raise the customer's last message time; a chat seen for the first time starts with the bot."""
         update_if(
             self.table,
             Key=key,
-            UpdateExpression="SET #a = :v, chat_id = :chat, #mode = if_not_exists(#mode, :mode), "
+            UpdateExpression="SET #a = :v, phone_number_id = :number, #mode = if_not_exists(#mode, :mode), "
             "created_at = if_not_exists(created_at, :now)",
             ConditionExpression="attribute_not_exists(#a) OR #a < :v",
             ExpressionAttributeNames={"#a": "last_customer_message_at", "#mode": "mode"},
-            ExpressionAttributeValues={":v": at, ":chat": chat_id, ":mode": ChatMode.BOT.value, ":now": int(self.clock())},
+            ExpressionAttributeValues={":v": at, ":number": phone_number_id, ":mode": ChatMode.BOT.value, ":now": int(self.clock())},
         )
 
     def raise_last_message(self, chat_id: str, at: int) -> None:
-        raise_to(self.table, key_of(chat_id), "last_message_at", at, {"chat_id": chat_id})
+        update_if(self.table, Key=key_of(chat_id), UpdateExpression="SET last_message_at = :v",
+                  ConditionExpression="attribute_exists(chat_id) AND (attribute_not_exists(last_message_at) OR last_message_at < :v)",
+                  ExpressionAttributeValues={":v": at})
+
+    # --- who the customer is ------------------------------------------------------------------------
+    def record_identity(self, chat_id: str, customer: Customer, existing_only: bool = False) -> bool:
+        """Copy the customer's identifiers onto its chat, if newer than the copy there."""
+        sets, values = ["phone_number_id = :number", "identity_version = :v"], {":number": customer.phone_number_id, ":v": customer.identity_version}
+        removes = []
+        for name in ("wa_id", "user_id", "parent_user_id", "username"):
+            value = getattr(customer, name)
+            if value is None:
+                removes.append(name)
+            else:
+                sets.append(f"{name} = :{name}")
+                values[f":{name}"] = value
+        condition = "(attribute_not_exists(identity_version) OR identity_version < :v)"
+        if existing_only:
+            condition = "attribute_exists(chat_id) AND " + condition
+        return update_if(
+            self.table, Key=key_of(chat_id),
+            UpdateExpression="SET " + ", ".join(sets) + (" REMOVE " + ", ".join(removes) if removes else ""),
+            ConditionExpression=condition, ExpressionAttributeValues=values,
+        )
+
+    def record_identity_change(self, chat_id: str, kind: str, at: int, message_id: str) -> bool:
+        """A number or BSUID change, kept on the chat once per notice (its system message id)."""
+        return update_if(
+            self.table, Key=key_of(chat_id),
+            UpdateExpression="SET identity_changes = list_append(if_not_exists(identity_changes, :empty), :change) "
+            "ADD identity_change_ids :ids",
+            ConditionExpression="attribute_exists(chat_id) AND NOT contains(identity_change_ids, :id)",
+            ExpressionAttributeValues={":empty": [], ":change": [{"kind": kind, "at": at, "message_id": message_id}],
+                                       ":ids": {message_id}, ":id": message_id},
+        )
+
+    def absorb(self, survivor_id: str, loser_id: str) -> None:
+        """Fold a chat of the same person into this one (a merge): the window and every activity time
+        move forward to the later of the two, an assignee is kept when this chat has none, and both
+        chats record the merge. A live conversation on the other chat is not carried over: it is
+        ended there and its parked waits are withdrawn, so its workflow runs out on its timeouts and
+        the customer's next message starts (or joins) the conversation of this chat."""
+        loser = self.get(loser_id)
+        if loser is None:
+            return
+        for name in ("last_message_at", "last_customer_message_at", "last_app_activity_at", "referral_at"):
+            value = getattr(loser, name)
+            if value is not None:
+                raise_to(self.table, key_of(survivor_id), name, value)
+        if loser.assignee:
+            update_if(self.table, Key=key_of(survivor_id), UpdateExpression="SET assignee = :a",
+                      ConditionExpression="attribute_exists(chat_id) AND attribute_not_exists(assignee)",
+                      ExpressionAttributeValues={":a": loser.assignee})
+        self.table.update_item(Key=key_of(survivor_id), UpdateExpression="ADD merged_from :l",
+                               ExpressionAttributeValues={":l": {loser_id}})
+        # Out of the number's listing (no last_message_at) and out of the agent's; the item stays as
+        # the record of the merge, pointing at the chat that holds the person now.
+        self._set(loser_id, {"merged_into": survivor_id, "conversation_state": ConversationState.ENDED.value},
+                  remove=("last_message_at", "assignee", "workflow_token", "waiting_for", "bot_token"))
 
     def note_entry_point_reply(self, chat_id: str, at: int) -> bool:
         """Our reply to an ad referral within 24 h opens the free entry point; the first reply to each
@@ -280,16 +343,16 @@ class ChatRepository:
 
     # --- Amazon Connect -----------------------------------------------------------------------------------
     def map_contact(self, contact_id: str, chat_id: str, conversation_id: str) -> None:
-        self.table.put_item(Item={**self._contact_key(contact_id), "chat_id": chat_id,
+        self.table.put_item(Item={**self._contact_key(contact_id), "contact_of": chat_id,
                                   "conversation_id": conversation_id, "created_at": int(self.clock())})
 
     def chat_of_contact(self, contact_id: str) -> str | None:
         item = self.table.get_item(Key=self._contact_key(contact_id), ConsistentRead=True).get("Item")
-        return (item or {}).get("chat_id")
+        return (item or {}).get("contact_of")
 
     @staticmethod
     def _contact_key(contact_id: str) -> dict:
-        return {"phone_number_id": CONTACT_MAP_PREFIX + contact_id, "wa_id": CONTACT_MAP_SORT}
+        return {"chat_id": CONTACT_MAP_PREFIX + contact_id}
 
     def hand_to_connect(self, chat_id: str, contact_id: str, instance_id: str, conversation_id: str,
                         handoff_key: str, participant_token: str) -> bool:

@@ -1,4 +1,6 @@
-"""Contacts: the customer's WhatsApp profile and the business's own address-book card."""
+"""Contacts: the customer's WhatsApp profile, the business's own address-book card, the consent
+ledger. Keyed by the business number and the customer (its opaque id, which is its chat id), so
+consent and names follow the customer whichever identifier it last wrote with."""
 
 from __future__ import annotations
 
@@ -23,7 +25,7 @@ class ContactStore:
             values[":uid"] = profile.user_id
         update_if(
             self.table,
-            Key={"phone_number_id": profile.phone_number_id, "wa_id": profile.wa_id},
+            Key={"phone_number_id": profile.phone_number_id, "customer_id": profile.chat_id},
             UpdateExpression="SET " + ", ".join(sets),
             ConditionExpression="attribute_not_exists(profile_seen_at) OR profile_seen_at <= :t",
             ExpressionAttributeValues=values,
@@ -31,7 +33,7 @@ class ContactStore:
 
     def record_app_contact(self, change: AppContactChange) -> None:
         """An address-book add (which also means edit) or remove from the phone app, newest wins."""
-        key = {"phone_number_id": change.phone_number_id, "wa_id": change.wa_id}
+        key = {"phone_number_id": change.phone_number_id, "customer_id": change.chat_id}
         condition = "attribute_not_exists(app_contact_at) OR app_contact_at <= :t"
         if change.action == "remove":
             update_if(
@@ -50,26 +52,49 @@ class ContactStore:
             ExpressionAttributeValues={":t": change.timestamp, ":a": "add", ":full": change.full_name, ":first": change.first_name},
         )
 
-    def record_marketing_opt_out(self, phone_number_id: str, wa_id: str, evidence: dict, at: int) -> None:
-        self.record_marketing_consent(phone_number_id, wa_id, opted_out=True, evidence=evidence, at=at)
+    def record_marketing_opt_out(self, phone_number_id: str, customer_id: str, evidence: dict, at: int) -> None:
+        self.record_marketing_consent(phone_number_id, customer_id, opted_out=True, evidence=evidence, at=at)
 
-    def record_marketing_consent(self, phone_number_id: str, wa_id: str, opted_out: bool, evidence: dict, at: int) -> None:
+    def record_marketing_consent(self, phone_number_id: str, customer_id: str, opted_out: bool, evidence: dict, at: int) -> None:
         """Consent ledger: the customer stopped (or restarted) marketing messages; newest evidence wins."""
         update_if(
             self.table,
-            Key={"phone_number_id": phone_number_id, "wa_id": wa_id},
+            Key={"phone_number_id": phone_number_id, "customer_id": customer_id},
             UpdateExpression="SET marketing_opt_out = :out, marketing_consent_at = :t, marketing_consent_evidence = :e",
             ConditionExpression="attribute_not_exists(marketing_consent_at) OR marketing_consent_at <= :t",
             ExpressionAttributeValues={":out": opted_out, ":t": at, ":e": to_item_value(evidence)},
         )
 
-    def get(self, phone_number_id: str, wa_id: str) -> dict | None:
-        return self.table.get_item(Key={"phone_number_id": phone_number_id, "wa_id": wa_id}).get("Item")
+    def get(self, phone_number_id: str, customer_id: str) -> dict | None:
+        return self.table.get_item(Key={"phone_number_id": phone_number_id, "customer_id": customer_id}).get("Item")
 
-    def get_many(self, phone_number_id: str, wa_ids: list[str]) -> dict[str, dict]:
+    def get_many(self, phone_number_id: str, customer_ids: list[str]) -> dict[str, dict]:
         """Contacts for a page of chats in one or two round trips."""
-        keys = [{"phone_number_id": phone_number_id, "wa_id": w} for w in dict.fromkeys(wa_ids)]
-        return {item["wa_id"]: item for item in batch_get(self.table, keys)}
+        keys = [{"phone_number_id": phone_number_id, "customer_id": c} for c in dict.fromkeys(customer_ids)]
+        return {item["customer_id"]: item for item in batch_get(self.table, keys)}
+
+    def absorb(self, phone_number_id: str, survivor_id: str, loser_id: str) -> None:
+        """Two customers merged: the newer consent evidence and the names survive, each by its own time."""
+        loser = self.get(phone_number_id, loser_id)
+        if not loser:
+            return
+        key = {"phone_number_id": phone_number_id, "customer_id": survivor_id}
+        groups = (
+            ("marketing_consent_at", ("marketing_opt_out", "marketing_consent_evidence")),
+            ("profile_seen_at", ("profile_name", "user_id")),
+            ("app_contact_at", ("app_contact_action", "app_full_name", "app_first_name")),
+        )
+        for at, names in groups:
+            if at not in loser:
+                continue
+            present = [n for n in names if n in loser]
+            update_if(
+                self.table, Key=key,
+                UpdateExpression="SET " + ", ".join([f"#{n} = :{n}" for n in (at, *present)]),
+                ConditionExpression=f"attribute_not_exists(#{at}) OR #{at} < :{at}",
+                ExpressionAttributeNames={f"#{n}": n for n in (at, *present)},
+                ExpressionAttributeValues={f":{n}": loser[n] for n in (at, *present)},
+            )
 
 
 def display_name(contact: dict | None) -> str | None:

@@ -21,7 +21,6 @@ from coexist.domain.records import (
     MessageRecord,
     MessageRevoke,
     StatusUpdate,
-    chat_id,
 )
 from coexist.store.conditional import put_if_absent, update_if
 from coexist.store.items import to_item_value
@@ -47,8 +46,9 @@ class OutboundMessage:
     """A message the business sends, as accepted (policy passed), before the sender takes it."""
 
     id: str
+    chat_id: str  # the customer's opaque chat id
     phone_number_id: str
-    wa_id: str
+    wa_id: str | None  # the customer's phone number, when Meta shared it
     source: str  # agent | bot | campaign | api
     type: str
     text: str | None
@@ -58,16 +58,18 @@ class OutboundMessage:
     template_category: str | None = None
     sent_by: str | None = None
     idempotency_key: str | None = None
+    user_id: str | None = None  # the customer's BSUID, when known
 
 
 def _outbound_item(message: OutboundMessage) -> dict:
     seconds, millis = int(message.queued_at), int(message.queued_at * 1000)
     item = {
         "id": message.id,
-        "chat_id": chat_id(message.phone_number_id, message.wa_id),
+        "chat_id": message.chat_id,
         "position": position(seconds, message.id, millis % 1000),
         "phone_number_id": message.phone_number_id,
         "wa_id": message.wa_id,
+        "user_id": message.user_id,
         "direction": OUTBOUND,
         "source": message.source,
         "type": message.type,
@@ -108,7 +110,6 @@ class MessageStore:
             ":chat": message.chat_id,
             ":pos": position(message.timestamp, message.id),
             ":number": message.phone_number_id,
-            ":wa": message.wa_id,
             ":dir": message.direction,
             ":src": message.source,
             ":type": message.type,
@@ -118,7 +119,7 @@ class MessageStore:
             ":now": int(time.time()),
         }
         sets = [
-            "chat_id = :chat", "#pos = :pos", "phone_number_id = :number", "wa_id = :wa",
+            "chat_id = :chat", "#pos = :pos", "phone_number_id = :number",
             "direction = :dir", "#src = :src", "#ts = :ts", "recorded_at = :now",
             "#type = if_not_exists(#type, :type)", "#text = if_not_exists(#text, :text)",
             "content = if_not_exists(content, :content)",
@@ -129,6 +130,8 @@ class MessageStore:
             "referral": to_item_value(message.referral),
             "inbound_errors": to_item_value(message.errors) or None,
             "history_status": message.history_status,
+            "wa_id": message.wa_id,
+            "user_id": message.identifiers.user_id,
         }
         for name, value in optional.items():
             if value is not None:
@@ -185,6 +188,7 @@ class MessageStore:
             "position": position(message.timestamp, message.id),
             "phone_number_id": message.phone_number_id,
             "wa_id": message.wa_id,
+            "user_id": message.identifiers.user_id,
             "direction": message.direction,
             "source": message.source,
             "type": message.type,
@@ -206,18 +210,18 @@ class MessageStore:
         names = {"#type": "type", "#text": "text"}
         values = {":type": message.type, ":content": to_item_value(message.content), ":text": message.text, ":now": int(time.time())}
         sets = ["#type = :type", "content = :content", "#text = :text", "media_arrived_at = :now"]
-        if message.wa_id:
+        if message.chat_id:
             names.update({"#pos": "position", "#src": "source", "#ts": "timestamp"})
             values.update(
                 {
                     ":chat": message.chat_id, ":pos": position(message.timestamp, message.id),
-                    ":number": message.phone_number_id, ":wa": message.wa_id, ":dir": message.direction,
+                    ":number": message.phone_number_id, ":dir": message.direction,
                     ":src": message.source, ":ts": message.timestamp,
                 }
             )
             sets += [
                 "chat_id = if_not_exists(chat_id, :chat)", "#pos = if_not_exists(#pos, :pos)",
-                "phone_number_id = if_not_exists(phone_number_id, :number)", "wa_id = if_not_exists(wa_id, :wa)",
+                "phone_number_id = if_not_exists(phone_number_id, :number)",
                 "direction = if_not_exists(direction, :dir)", "#src = if_not_exists(#src, :src)",
                 "#ts = if_not_exists(#ts, :ts)",
             ]
@@ -234,13 +238,12 @@ class MessageStore:
             self.table,
             Key={"id": edit.original_id},
             UpdateExpression="SET #type = :type, content = :content, #text = :text, edited_at = :ts, "
-            "chat_id = if_not_exists(chat_id, :chat), phone_number_id = if_not_exists(phone_number_id, :number), "
-            "wa_id = if_not_exists(wa_id, :wa)",
+            "chat_id = if_not_exists(chat_id, :chat), phone_number_id = if_not_exists(phone_number_id, :number)",
             ConditionExpression="attribute_not_exists(edited_at) OR edited_at <= :ts",
             ExpressionAttributeNames={"#type": "type", "#text": "text"},
             ExpressionAttributeValues={
                 ":type": edit.type, ":content": to_item_value(edit.content), ":text": edit.text, ":ts": edit.timestamp,
-                ":chat": chat_id(edit.phone_number_id, edit.wa_id), ":number": edit.phone_number_id, ":wa": edit.wa_id,
+                ":chat": edit.chat_id, ":number": edit.phone_number_id,
             },
         )
 
@@ -248,11 +251,9 @@ class MessageStore:
         self.table.update_item(
             Key={"id": revoke.original_id},
             UpdateExpression="SET revoked_at = if_not_exists(revoked_at, :ts), "
-            "chat_id = if_not_exists(chat_id, :chat), phone_number_id = if_not_exists(phone_number_id, :number), "
-            "wa_id = if_not_exists(wa_id, :wa)",
+            "chat_id = if_not_exists(chat_id, :chat), phone_number_id = if_not_exists(phone_number_id, :number)",
             ExpressionAttributeValues={
-                ":ts": revoke.timestamp, ":chat": chat_id(revoke.phone_number_id, revoke.wa_id),
-                ":number": revoke.phone_number_id, ":wa": revoke.wa_id,
+                ":ts": revoke.timestamp, ":chat": revoke.chat_id, ":number": revoke.phone_number_id,
             },
         )
 
@@ -270,13 +271,11 @@ class MessageStore:
         facts = ["#at = if_not_exists(#at, :ts)", "phone_number_id = if_not_exists(phone_number_id, :number)",
                  "direction = if_not_exists(direction, :out)", "#src = if_not_exists(#src, :unknown)",
                  "#ts = if_not_exists(#ts, :ts)"]
-        if update.wa_id:
+        if update.chat_id:
             names["#pos"] = "position"
-            values[":chat"] = chat_id(update.phone_number_id, update.wa_id)
-            values[":wa"] = update.wa_id
+            values[":chat"] = update.chat_id
             values[":pos"] = position(update.timestamp, update.message_id)
-            facts += ["chat_id = if_not_exists(chat_id, :chat)", "wa_id = if_not_exists(wa_id, :wa)",
-                      "#pos = if_not_exists(#pos, :pos)"]
+            facts += ["chat_id = if_not_exists(chat_id, :chat)", "#pos = if_not_exists(#pos, :pos)"]
         if update.pricing:
             facts.append("pricing = :pricing")
             values[":pricing"] = to_item_value(update.pricing)
@@ -315,7 +314,18 @@ class MessageStore:
             return
         link = self.get(update.message_id) or {}
         if link.get("link_to"):
-            self.apply_status(replace(update, message_id=link["link_to"], wa_id=None))
+            self.apply_status(replace(update, message_id=link["link_to"], wa_id=None, chat_id=""))
+
+    def move_chat(self, from_chat: str, to_chat: str) -> int:
+        """Every message of one chat moves to another (two customers merged); idempotent."""
+        moved = 0
+        while True:  # each round moves the page out of the index, so the next starts from the top
+            items, _ = index_page(self.table, BY_CHAT, "chat_id", from_chat, 100, None, newest_first=False)
+            if not items:
+                return moved
+            for item in items:
+                moved += update_if(self.table, Key={"id": item["id"]}, UpdateExpression="SET chat_id = :to",
+                                   ConditionExpression="chat_id = :from", ExpressionAttributeValues={":to": to_chat, ":from": from_chat})
 
     def mark_signalled(self, message_id: str) -> None:
         """The conversation workflow has heard of this customer message."""

@@ -21,7 +21,7 @@ def index_page(table, index: str, key_name: str, key_value: str, limit: int, sta
     return response.get("Items", []), response.get("LastEvaluatedKey")
 
 
-def batch_get(table, keys: list[dict], projection: str | None = None) -> list[dict]:
+def batch_get(table, keys: list[dict], projection: str | None = None, consistent: bool = False) -> list[dict]:
     """Every existing item among `keys`, following DynamoDB's unprocessed keys."""
     client = table.meta.client  # the resource's client: plain Python values in and out
     found: list[dict] = []
@@ -29,6 +29,8 @@ def batch_get(table, keys: list[dict], projection: str | None = None) -> list[di
         request_for_table: dict = {"Keys": keys[start : start + BATCH_GET_LIMIT]}
         if projection:
             request_for_table["ProjectionExpression"] = projection
+        if consistent:
+            request_for_table["ConsistentRead"] = True
         request: dict | None = {table.name: request_for_table}
         while request:
             response = client.batch_get_item(RequestItems=request)
