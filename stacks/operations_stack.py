@@ -39,6 +39,7 @@ class OperationsStack(Stack):
         self.add_stack_dependency(ingress)
         tables = DomainTables.referenced_by_name(self, config=config, key=key)
         alarm_topic = ingress.alarms
+        self.layer = shared_layer(self)
         self.topic = sns.Topic(
             self, "Operations", display_name=f"Coexist {config.stage} operations", master_key=key, enforce_ssl=True,
         )
@@ -60,7 +61,7 @@ class OperationsStack(Stack):
                 resources.OPERATIONS_TOPIC_ENV: self.topic.topic_arn,
             },
             dead_letter_queue=dead_letters,
-            layer=shared_layer(self), key=key, log_retention_days=config.log_retention_days,
+            layer=self.layer, key=key, log_retention_days=config.log_retention_days,
         )
         # Numbers: read every one, note the warning given; accounts: their connection state.
         self.watchdog.grant_tables(tables, config, read_write=(resources.NUMBERS,), read=(resources.ACCOUNTS,))

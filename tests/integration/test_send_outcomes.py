@@ -19,7 +19,7 @@ from functions.sender import handler as sender_function
 from tests.conftest import Context
 from tests.integration.helpers import deliver, ingest_queued, message, messages_of
 from tests.integration.test_ingest import CUSTOMER, NUMBER, status
-from tests.integration.test_outbound import CHAT, FakeCloudApi, open_window, post, queued, run_sender
+from tests.integration.test_outbound import FakeCloudApi, open_window, our_chat, post, queued, run_sender
 
 SOCIAL_ID = "phone-number-id-0123456789abcdef0123456789abcdef"
 
@@ -29,18 +29,18 @@ def item_of(aws, message_id: str) -> dict:
 
 
 # --- the item the store builds ---------------------------------------------------------------------
-CHAT = "c" + "layout".ljust(24, "x")  # an opaque chat id
+LAYOUT_CHAT = "c" + "layout".ljust(24, "x")  # an opaque chat id
 
 def test_the_store_builds_the_queued_item_from_the_typed_record(aws):
     created, item = wiring.inbox().messages.create_outbound(OutboundMessage(
-        id="out.layout", chat_id=CHAT, phone_number_id=NUMBER, wa_id=CUSTOMER, source="campaign", type="text", text="hi",
+        id="out.layout", chat_id=LAYOUT_CHAT, phone_number_id=NUMBER, wa_id=CUSTOMER, source="campaign", type="text", text="hi",
         content={"body": "hi"}, request={"type": "text", "text": "hi"}, queued_at=1_700_000_000.25,
         template_category=None, sent_by="ana", idempotency_key="k" * 300,
     ))
     assert created
     stored = item_of(aws, "out.layout")
     assert stored == item
-    assert (stored["chat_id"], stored["position"]) == (CHAT, "01700000000.250#out.layout")
+    assert (stored["chat_id"], stored["position"]) == (LAYOUT_CHAT, "01700000000.250#out.layout")
     assert stored["wa_id"] == CUSTOMER and "user_id" not in stored  # a customer known by phone only
     assert (stored["status"], stored["status_rank"], stored["direction"], stored["source"]) == ("queued", 0, "outbound", "campaign")
     assert (stored["timestamp"], stored["queued_at_ms"], stored["sent_by"]) == (1_700_000_000, 1_700_000_000_250, "ana")
@@ -48,7 +48,7 @@ def test_the_store_builds_the_queued_item_from_the_typed_record(aws):
     # In the sparse index of unsent messages until it is sent.
     assert 0 <= int(stored["unsent_shard"]) < UNSENT_SHARDS and stored["unsent_since_ms"] == 1_700_000_000_250
     again, existing = wiring.inbox().messages.create_outbound(OutboundMessage(
-        id="out.layout", chat_id=CHAT, phone_number_id=NUMBER, wa_id=CUSTOMER, source="agent", type="text", text="other",
+        id="out.layout", chat_id=LAYOUT_CHAT, phone_number_id=NUMBER, wa_id=CUSTOMER, source="agent", type="text", text="other",
         content={}, request={}, queued_at=1.0,
     ))
     assert not again and existing["source"] == "campaign"  # stored once per id
@@ -86,7 +86,7 @@ def test_a_message_is_marked_sending_with_an_attempt_id_before_meta_is_called(aw
     run_sender(aws)
     [at_call] = watching.seen
     assert at_call["status"] == "sending" and len(at_call["send_attempt"]) == 32 and at_call["sending_at"] > 0
-    assert message(CHAT, body["id"])["status"] == "accepted"
+    assert message(our_chat(), body["id"])["status"] == "accepted"
 
 
 def test_a_transient_error_puts_the_message_back_to_queued_not_sending(aws, cloud):
@@ -128,17 +128,17 @@ def test_a_send_cut_off_mid_call_is_failed_as_outcome_unknown_never_sent_twice_a
     assert run_sender(aws) == [{"batchItemFailures": []}]
 
     assert len(dying.sent) == 1 and fine.sent == []  # not sent a second time
-    shown = message(CHAT, body["id"])
+    shown = message(our_chat(), body["id"])
     assert (shown["status"], shown["failure_reason"]) == ("failed", "outcome_unknown")  # the agent is told
     assert queued(aws) == []
 
     # Meta did have it: its statuses carry our id back, and a delivery receipt outranks the failure.
     wamid = "wamid.HBgLMTY1MDU1NTEyMzQVAgARGBI5QTNDQTVCM0Q0Q0Q2RTY3RTcA"
     deliver(aws, status(wamid, "delivered", int(time.time()), recipient_id=CUSTOMER, biz_opaque_callback_data=body["id"]))
-    shown = message(CHAT, body["id"])
+    shown = message(our_chat(), body["id"])
     assert shown["status"] == "delivered"
     assert item_of(aws, body["id"])["wamid"] == wamid
-    assert [m["id"] for m in messages_of(CHAT) if m["direction"] == "outbound"] == [body["id"]]  # no second copy
+    assert [m["id"] for m in messages_of(our_chat()) if m["direction"] == "outbound"] == [body["id"]]  # no second copy
 
 
 def test_callback_data_naming_a_message_of_another_number_links_nothing(aws, cloud):
@@ -165,7 +165,7 @@ def test_a_retry_after_a_failed_enqueue_puts_the_stored_message_on_the_queue_and
     monkeypatch.setattr(queue, "enqueue", unavailable)
     code, first = post({"type": "text", "text": "See you at 10."}, key="agent-7-msg-1")
     assert (code, first["code"]) == (503, "not_queued")
-    assert queued(aws) == [] and item_of(aws, message_id_for(CHAT, "agent-7-msg-1"))["status"] == "queued"
+    assert queued(aws) == [] and item_of(aws, message_id_for(our_chat(), "agent-7-msg-1"))["status"] == "queued"
 
     monkeypatch.setattr(queue, "enqueue", real_enqueue)
     code, again = post({"type": "text", "text": "See you at 10."}, key="agent-7-msg-1")
@@ -176,7 +176,7 @@ def test_a_retry_after_a_failed_enqueue_puts_the_stored_message_on_the_queue_and
     assert code == 202 and len(queued(aws)) == 1  # the queue dropped the copy (deduplication by message id)
 
     run_sender(aws)
-    assert len(cloud.sent) == 1 and message(CHAT, again["id"])["status"] == "accepted"
+    assert len(cloud.sent) == 1 and message(our_chat(), again["id"])["status"] == "accepted"
     post({"type": "text", "text": "See you at 10."}, key="agent-7-msg-1")  # once sent, a retry enqueues nothing
     assert queued(aws) == []
 
@@ -191,7 +191,7 @@ def test_a_relayed_reply_retried_after_a_failed_enqueue_is_queued_again(aws, clo
     outbox = wiring.outbox()
     real_enqueue = outbox.queue.enqueue
     monkeypatch.setattr(outbox.queue, "enqueue", lambda *a: (_ for _ in ()).throw(RuntimeError("SQS unavailable")))
-    reply = dict(chat=CHAT, request=parse_send_request({"type": "text", "text": "Ana here."}), source="agent",
+    reply = dict(chat=our_chat(), request=parse_send_request({"type": "text", "text": "Ana here."}), source="agent",
                  idempotency_key="connect:event-1", sent_by="amazon-connect")
     with pytest.raises(NotQueued):
         outbox.send(**reply)
@@ -201,7 +201,7 @@ def test_a_relayed_reply_retried_after_a_failed_enqueue_is_queued_again(aws, clo
 
     assert not accepted.created and accepted.message["status"] == "queued"
     run_sender(aws)
-    assert len(cloud.sent) == 1 and message(CHAT, accepted.message["id"])["status"] == "accepted"
+    assert len(cloud.sent) == 1 and message(our_chat(), accepted.message["id"])["status"] == "accepted"
 
 
 # --- End User Messaging Social --------------------------------------------------------------------
@@ -256,9 +256,9 @@ def test_end_user_messaging_social_sends_keep_its_id_apart_and_statuses_find_the
         entry = status(wamid, state, int(time.time()) + at, recipient_id=CUSTOMER, biz_opaque_callback_data=body["id"])["entry"][0]
         aws.sqs.send_message(QueueUrl=aws.env["INBOUND_QUEUE_URL"], MessageBody=social_event(entry, aws_id))
     assert all(r == {"batchItemFailures": []} for r in ingest_queued(aws))
-    shown = message(CHAT, body["id"])
+    shown = message(our_chat(), body["id"])
     assert shown["status"] == "read"
-    assert [m["id"] for m in messages_of(CHAT) if m["direction"] == "outbound"] == [body["id"]]
+    assert [m["id"] for m in messages_of(our_chat()) if m["direction"] == "outbound"] == [body["id"]]
     assert item_of(aws, body["id"])["wamid"] == wamid
 
 
