@@ -22,6 +22,7 @@ from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qsl, unquote, urlsplit
 
+from local.console_files import console_file
 from local.lambdas import LocalFunction
 
 log = logging.getLogger("local")
@@ -147,6 +148,8 @@ class GatewayHandler(BaseHTTPRequestHandler):
             self.close_connection = True
             return self._reply(413, [], json.dumps({"message": "Request Too Long"}).encode(), started, "-")
         body = self.rfile.read(size) if size else b""
+        if route is None and self._serve_console_file(path, started):
+            return None
         if route is None:
             return self._reply(404, [], json.dumps({"message": "Not Found"}).encode(), started, "-")
         event = proxy_event(self.command, self.path, list(self.headers.items()), body, self.client_address[0], route, params)
@@ -157,6 +160,15 @@ class GatewayHandler(BaseHTTPRequestHandler):
             status, error = INTERNAL_ERROR
             headers, payload = [], json.dumps(error).encode()
         self._reply(status, headers, payload, started, route.resource)
+
+    def _serve_console_file(self, path: str, started: float) -> bool:
+        """The agent console's page and assets, on the API's origin (local/console_files.py)."""
+        if self.command not in ("GET", "HEAD"):
+            return False
+        found = console_file(path)
+        if found is not None:
+            self._reply(200, *found, started, "/console")
+        return found is not None
 
     def _reply(self, status: int, headers: list[tuple[str, str]], payload: bytes, started: float, resource: str) -> None:
         self.send_response(status)

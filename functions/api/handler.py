@@ -62,6 +62,11 @@ def _authenticate(app: APIGatewayRestResolver, next_middleware):
 
 
 app.use(middlewares=[_authenticate])
+try:  # deployed, this folder is the function's code root; tests and local mode import from the repo
+    import console_routes
+except ModuleNotFoundError:
+    from functions.api import console_routes
+app.include_router(console_routes.router)
 
 
 
