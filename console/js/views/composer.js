@@ -37,7 +37,7 @@ function freeForm(slot, context, chat, onSent) {
       }, label)));
   const send = h("button", { type: "submit", class: "button primary" }, t("composer.send"));
   const form = h("form", {
-    class: "composer", "aria-label": t("composer.label"),
+    class: "composer", "aria-label": t("composer.reply"),
     onsubmit: async (event) => {
       event.preventDefault();
       const payload = build();

@@ -87,10 +87,13 @@ export function renderConversation(pane, context, chatId, { onChange }) {
       type: "button", class: `button ${action === "accept" ? "primary" : action === "close" ? "danger" : "secondary"}`, dataset: { action },
       onclick: () => perform(action, label, body),
     }, label);
-    if (chat.mode !== "closed" && chat.assignee !== me) actions.push(act("accept", t("action.accept")));
-    if (chat.assignee && chat.assignee === me) actions.push(act("release", t("action.release")));
-    if (chat.mode !== "closed") actions.push(h("button", { type: "button", class: "button secondary", dataset: { action: "transfer" }, onclick: openTransfer }, t("action.transfer")));
-    if (chat.mode !== "closed") actions.push(act("close", t("action.close")));
+    // Only what the workflow lets this person do now (the API refuses the rest, and says why).
+    const mine = Boolean(me) && chat.assignee === me;
+    const offeredToMe = Boolean(me) && chat.offered_to === me;
+    if (offeredToMe || (chat.mode === "queued" && !chat.assignee)) actions.push(act("accept", t("action.accept")));
+    if (mine || offeredToMe) actions.push(act("release", t("action.release")));
+    if (mine && chat.waiting_for === "agent") actions.push(h("button", { type: "button", class: "button secondary", dataset: { action: "transfer" }, onclick: openTransfer }, t("action.transfer")));
+    if (mine || (chat.mode !== "closed" && chat.conversation_state !== "live")) actions.push(act("close", t("action.close")));
     replace(head,
       h("div", { class: "who" },
         h("h2", { id: "conversation-title" }, name),

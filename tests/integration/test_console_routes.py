@@ -1,0 +1,66 @@
+"""The console's filtered inbox (GET /api/inbox) over the real tables: modes, names, paging."""
+
+from __future__ import annotations
+
+from tests.integration.helpers import api, deliver
+from tests.integration.test_ingest import NUMBER, echo, text_message
+
+NAMES = ["Somchai Jaidee", "Maria Lopez", "Alex Chen", "Mariam Haddad", "Ben Okafor"]
+
+
+def named(wamid: str, at: int, sender: str, name: str) -> dict:
+    payload = text_message(wamid, at, sender=sender)
+    payload["entry"][0]["changes"][0]["value"]["contacts"][0]["profile"]["name"] = name
+    return payload
+
+
+def seed(aws) -> list[str]:
+    customers = [f"1650777{i:04d}" for i in range(len(NAMES))]
+    deliver(aws, *[named(f"wamid.f{i}", 1_800_000_000 + i * 60, c, n) for i, (c, n) in enumerate(zip(customers, NAMES))])
+    return customers
+
+
+def listing(query: str) -> list[dict]:
+    items, cursor = [], None
+    while True:
+        code, body = api(f"/api/inbox?phone_number_id={NUMBER}&{query}" + (f"&cursor={cursor}" if cursor else ""))
+        assert code == 200, body
+        items += body["items"]
+        cursor = body["next"]
+        if not cursor:
+            return items
+
+
+def test_without_a_filter_it_is_the_inbox_newest_first_across_pages(aws):
+    customers = seed(aws)
+    assert [c["wa_id"] for c in listing("limit=2")] == list(reversed(customers))
+
+
+def test_a_mode_keeps_only_its_chats_page_by_page(aws):
+    customers = seed(aws)
+    # A reply from the phone app moves that chat to mode `app`; the others stay with the bot.
+    deliver(aws, echo("wamid.echo1", 1_800_000_500, to=customers[1]))
+    app = listing("mode=app&limit=1")
+    assert [c["wa_id"] for c in app] == [customers[1]] and app[0]["mode"] == "app"
+    bot = listing("mode=bot&limit=2")
+    assert [c["wa_id"] for c in bot] == [c for c in reversed(customers) if c != customers[1]]
+    assert listing("mode=queued") == []
+
+
+def test_search_matches_the_contact_name_ignoring_case_or_the_number(aws):
+    customers = seed(aws)
+    assert [c["contact_name"] for c in listing("q=MARI&limit=1")] == ["Mariam Haddad", "Maria Lopez"]
+    assert [c["wa_id"] for c in listing(f"q={customers[4][-6:]}")] == [customers[4]]
+    assert listing("q=nobody") == []
+
+
+def test_bad_filters_are_400_and_the_route_needs_the_token(aws):
+    seed(aws)
+    assert api(f"/api/inbox?phone_number_id={NUMBER}&mode=sleeping")[0] == 400
+    assert api("/api/inbox?mode=bot")[0] == 400
+    assert api(f"/api/inbox?phone_number_id={NUMBER}&q=" + "x" * 101)[0] == 400
+    other_listing = api("/api/inbox?phone_number_id=999&limit=1")[1]["next"]
+    assert other_listing is None
+    first = api(f"/api/inbox?phone_number_id={NUMBER}&limit=1")[1]["next"]
+    assert api(f"/api/inbox?phone_number_id=999&cursor={first}")[0] == 400
+    assert api(f"/api/inbox?phone_number_id={NUMBER}", token=None)[0] == 401
