@@ -3,6 +3,7 @@
 // 2 s from the API (and at once when the tab comes back), so it always catches up by itself.
 
 import { Api } from "./api.js";
+import { connectLive } from "./live.js";
 import { clearSession, finishCognitoSignIn, keepFresh, loadSession, saveSession } from "./auth.js";
 import { h, replace } from "./dom.js";
 import { LANGUAGES, language, setLanguage, t } from "./i18n.js";
@@ -10,7 +11,9 @@ import { renderInbox } from "./views/inbox.js";
 import { renderNumbers } from "./views/numbers.js";
 import { renderSignIn } from "./views/signin.js";
 
-const REFRESH_MS = 2000;
+const REFRESH_MS = 2000; // without a live stream (or while it is down)
+const SAFETY_REFRESH_MS = 15000; // with one: a slow re-read in case a change was missed
+const CHANGE_DEBOUNCE_MS = 150;
 const NUMBERS_STORE = "coexist.numbers";
 
 const root = document.getElementById("app");
@@ -22,6 +25,8 @@ const state = {
   number: null,
   me: null, // the agent record of whoever is signed in, if they are an agent
   view: null, // the current screen's { refresh(), dispose() }
+  live: false, // the live stream is connected
+  stopLive: () => {},
 };
 
 export function notify(text, kind = "info") {
@@ -71,9 +76,26 @@ async function signIn(session) {
   state.number = state.numbers[0] || null;
   await loadMe();
   route();
+  state.stopLive();
+  state.stopLive = connectLive(state.config.live, session, {
+    onChange: changed,
+    onState: (connected) => {
+      state.live = connected;
+      document.body.dataset.live = connected ? "connected" : "polling";
+      schedulePolling();
+    },
+  });
+}
+
+let pending = null;
+function changed() {
+  clearTimeout(pending);
+  pending = setTimeout(() => state.view?.refresh(), CHANGE_DEBOUNCE_MS);
 }
 
 function signOut(message) {
+  state.stopLive();
+  state.stopLive = () => {};
   clearSession();
   state.session = state.api = state.me = null;
   location.hash = "";
@@ -163,14 +185,14 @@ function route(event) {
 }
 
 let timer = null;
-function live() {
+function schedulePolling() {
   clearInterval(timer);
   timer = setInterval(() => {
     if (document.visibilityState === "visible") state.view?.refresh();
-  }, REFRESH_MS);
+  }, state.live ? SAFETY_REFRESH_MS : REFRESH_MS);
 }
 
 window.addEventListener("hashchange", route);
 document.addEventListener("visibilitychange", () => document.visibilityState === "visible" && state.view?.refresh());
-live();
+schedulePolling();
 start();

@@ -1,21 +1,110 @@
-"""The agent console's reads beyond the inbox API: a number's chats filtered by mode or by name."""
+"""The agent console's routes beyond the inbox API: a number's chats filtered by mode or by name,
+and the API's OpenAPI 3 document.
+
+These routes are typed (query parameters and answer models), so Powertools validates them and
+describes them in `GET /api/openapi.json`; a parameter that fails validation is a 400
+`bad_request` like every other bad input of the API.
+"""
 
 from __future__ import annotations
 
+from typing import Annotated, Literal
+
+from aws_lambda_powertools.event_handler import Response, content_types
+from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
+from aws_lambda_powertools.event_handler.openapi.params import Query
 from aws_lambda_powertools.event_handler.router import APIGatewayRouter
+from pydantic import BaseModel, Field
 
 from coexist import wiring
 
 router = APIGatewayRouter()
+API_TITLE = "Coexist agent API"
+API_VERSION = "1"
+Mode = Literal["bot", "queued", "agent", "app", "closed"]
 
 
-def _query(name: str) -> str | None:
-    return (router.current_event.query_string_parameters or {}).get(name)
+class Problem(BaseModel):
+    code: str = Field(description="bad_request, unauthorized, forbidden, not_found, …")
+    message: str
 
 
-@router.get("/api/inbox")
-def filtered_chats():
+class Chat(BaseModel):
+    """A chat as the inbox lists it (the same fields as GET /api/chats/{chat_id})."""
+
+    chat_id: str
+    phone_number_id: str
+    wa_id: str
+    contact_name: str | None = None
+    mode: Mode
+    assignee: str | None = None
+    window_expires_at: str | None = None
+    window_open: bool
+    last_message_at: str | None = None
+    last_customer_message_at: str | None = None
+    last_app_activity_at: str | None = None
+    referral_at: str | None = None
+    conversation_state: str | None = None
+    waiting_for: str | None = None
+    offered_to: str | None = None
+    bot_intent: str | None = None
+    takeover_by: str | None = None
+    takeover_at: str | None = None
+    queued_at: str | None = None
+    assigned_at: str | None = None
+    first_human_reply_at: str | None = None
+    closed_at: str | None = None
+    window_warning_at: str | None = None
+    satisfaction_score: int | None = None
+
+
+class ChatPage(BaseModel):
+    items: list[Chat]
+    next: str | None = Field(None, description="pass as `cursor` for the next page; null on the last")
+
+
+PROBLEMS = {
+    400: {"description": "a bad parameter or cursor", "content": {"application/json": {"model": Problem}}},
+    401: {"description": "no valid bearer token", "content": {"application/json": {"model": Problem}}},
+}
+
+
+@router.exception_handler(RequestValidationError)
+def _invalid_parameter(error: RequestValidationError) -> Response:
+    first = error.errors()[0]
+    where = ".".join(str(part) for part in first.get("loc", ())[1:]) or "request"
+    return Response(400, content_types.APPLICATION_JSON, {"code": "bad_request", "message": f"{where}: {first.get('msg')}"})
+
+
+@router.get(
+    "/api/inbox",
+    summary="A number's chats, filtered",
+    description="Newest first, by mode and/or contact name (or number). Each request reads a bounded "
+    "number of index pages, so a page can hold fewer than `limit` chats while `next` is not null.",
+    tags=["Console"],
+    enable_validation=True,
+    responses={200: {"description": "a page of chats", "content": {"application/json": {"model": ChatPage}}}, **PROBLEMS},
+)
+def filtered_chats(
+    phone_number_id: Annotated[str, Query(min_length=1, description="the business number's id")],
+    mode: Annotated[Mode | None, Query(description="only chats in this mode")] = None,
+    q: Annotated[str | None, Query(max_length=100, description="part of the contact's name or number")] = None,
+    limit: Annotated[int | None, Query(ge=1, le=200, description="chats per page (default 50)")] = None,
+    cursor: Annotated[str | None, Query(description="the `next` of the previous page")] = None,
+) -> ChatPage:
     from coexist.inbox_filters import FilteredInbox
 
     inbox = FilteredInbox(wiring.inbox())
-    return inbox.chats_matching(_query("phone_number_id"), _query("mode"), _query("q"), _query("limit"), _query("cursor"))
+    return ChatPage.model_validate(inbox.chats_matching(phone_number_id, mode, q, str(limit) if limit else None, cursor))
+
+
+@router.get("/api/openapi.json", summary="This document", tags=["Console"], include_in_schema=False)
+def openapi_document():
+    document = router.api_resolver.get_openapi_json_schema(
+        title=API_TITLE, version=API_VERSION,
+        description="Chats, messages, handoff, agents, templates and numbers of a Coexist deployment. "
+        "Bearer auth: a Cognito ID token when deployed, the local token in local mode.",
+        security_schemes={"bearer": {"type": "http", "scheme": "bearer"}},
+        security=[{"bearer": []}],
+    )
+    return Response(200, content_types.APPLICATION_JSON, document)

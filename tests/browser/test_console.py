@@ -90,6 +90,9 @@ def test_sign_in_refuses_a_wrong_token_and_keeps_the_right_one_in_the_tab_only(p
 
 def test_a_new_customer_shows_up_live_and_the_filters_and_search_find_them(page, local):
     sign_in(page)
+    # Connected to the live stream, the console re-reads only every 15 s on its own: the chat
+    # appearing sooner is the stream's doing.
+    expect(page.locator("body")).to_have_attribute("data-live", "connected")
     wa_id, name = new_customer(), f"Live {uuid.uuid4().hex[:6]}"
     customer_writes(local, wa_id, name, "Hello, what are your opening hours?")
     item = page.locator(".chat-item", has_text=name)

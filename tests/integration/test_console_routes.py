@@ -64,3 +64,30 @@ def test_bad_filters_are_400_and_the_route_needs_the_token(aws):
     first = api(f"/api/inbox?phone_number_id={NUMBER}&limit=1")[1]["next"]
     assert api(f"/api/inbox?phone_number_id=999&cursor={first}")[0] == 400
     assert api(f"/api/inbox?phone_number_id={NUMBER}", token=None)[0] == 401
+
+
+def test_the_openapi_document_is_valid_and_describes_every_route(aws):
+    from openapi_spec_validator import validate
+
+    code, document = api("/api/openapi.json")
+    assert code == 200
+    validate(document)  # a valid OpenAPI 3 document
+    assert document["openapi"].startswith("3.") and document["info"]["title"] == "Coexist agent API"
+    documented = {(path, method) for path, methods in document["paths"].items() for method in methods}
+    every_route = {
+        ("/api/chats", "get"), ("/api/chats/{chat_id}", "get"), ("/api/chats/{chat_id}/messages", "get"),
+        ("/api/chats/{chat_id}/messages", "post"), ("/api/chats/{chat_id}/accept", "post"),
+        ("/api/chats/{chat_id}/release", "post"), ("/api/chats/{chat_id}/close", "post"),
+        ("/api/chats/{chat_id}/transfer", "post"), ("/api/agents", "get"), ("/api/agents", "post"),
+        ("/api/agents/{agent_id}/status", "put"), ("/api/templates", "get"), ("/api/templates/sync", "post"),
+        ("/api/numbers/{phone_number_id}", "get"), ("/api/inbox", "get"),
+    }
+    assert every_route <= documented, every_route - documented
+    inbox = document["paths"]["/api/inbox"]["get"]
+    assert {p["name"]: p["required"] for p in inbox["parameters"]} == {"phone_number_id": True, "mode": False, "q": False, "limit": False, "cursor": False}
+    assert inbox["responses"]["200"]["content"]["application/json"]["schema"]["$ref"].endswith("/ChatPage")
+    assert document["components"]["securitySchemes"]["bearer"]["scheme"] == "bearer"
+
+
+def test_the_openapi_document_needs_the_token_like_the_rest(aws):
+    assert api("/api/openapi.json", token=None)[0] == 401

@@ -45,7 +45,27 @@ export function renderConversation(pane, context, chatId, { onChange }) {
     messages = collected;
   }
 
+  let inFlight = null;
+  let again = false;
   async function load(first) {
+    // One read at a time; a change announced meanwhile is read right after (never in parallel).
+    if (inFlight) {
+      again = true;
+      return inFlight;
+    }
+    inFlight = read(first);
+    try {
+      await inFlight;
+    } finally {
+      inFlight = null;
+    }
+    if (again && !disposed) {
+      again = false;
+      load(false);
+    }
+  }
+
+  async function read(first) {
     try {
       const [view] = await Promise.all([api.chat(chatId), loadMessages(first ? 0 : pageStarts.length - 1)]);
       if (disposed) return;

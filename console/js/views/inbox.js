@@ -108,9 +108,15 @@ export function renderInbox(main, context, chatId) {
     draw();
   }
 
+  let refreshing = false;
+  let again = false;
   async function refreshTop() {
     // Live: the first page again, merged over what is already listed (the rest keeps its place).
-    if (loading) return;
+    if (loading || refreshing) {
+      again = true; // read once more when this read is done: the change may have come after it
+      return;
+    }
+    refreshing = true;
     const mine = generation;
     try {
       const page = await fetchPage(null);
@@ -121,6 +127,12 @@ export function renderInbox(main, context, chatId) {
       draw();
     } catch {
       // The next refresh tries again; errors from the person's own actions are shown where they act.
+    } finally {
+      refreshing = false;
+    }
+    if (again) {
+      again = false;
+      refreshTop();
     }
   }
 
