@@ -1,5 +1,6 @@
 """The agent console's routes beyond the inbox API: a number's chats filtered by mode or by name,
-and the API's OpenAPI 3 document.
+and the API's OpenAPI 3 document; and, for every route once included, the check that a chat id
+in the path is one (`<phone_number_id>_<wa_id>`) before any handler looks it up.
 
 These routes are typed (query parameters and answer models), so Powertools validates them and
 describes them in `GET /api/openapi.json`; a parameter that fails validation is a 400
@@ -9,6 +10,7 @@ describes them in `GET /api/openapi.json`; a parameter that fails validation is 
 from __future__ import annotations
 
 from typing import Annotated, Literal
+from urllib.parse import unquote
 
 from aws_lambda_powertools.event_handler import Response, content_types
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
@@ -17,6 +19,7 @@ from aws_lambda_powertools.event_handler.router import APIGatewayRouter
 from pydantic import BaseModel, Field
 
 from coexist import wiring
+from coexist.domain.records import split_chat_id
 
 router = APIGatewayRouter()
 API_TITLE = "Coexist agent API"
@@ -67,6 +70,17 @@ PROBLEMS = {
     400: {"description": "a bad parameter or cursor", "content": {"application/json": {"model": Problem}}},
     401: {"description": "no valid bearer token", "content": {"application/json": {"model": Problem}}},
 }
+
+
+def _chat_ids_are_checked(app, next_middleware):
+    # A malformed id names no chat: 404, as the reads answer, rather than a storage error.
+    parts = app.current_event.path.split("/")
+    if len(parts) > 3 and parts[1:3] == ["api", "chats"] and split_chat_id(unquote(parts[3])) is None:
+        return Response(404, content_types.APPLICATION_JSON, {"code": "not_found", "message": "no such chat"})
+    return next_middleware(app)
+
+
+router.use(middlewares=[_chat_ids_are_checked])
 
 
 @router.exception_handler(RequestValidationError)

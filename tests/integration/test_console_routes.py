@@ -1,8 +1,11 @@
-"""The console's filtered inbox (GET /api/inbox) over the real tables: modes, names, paging."""
+"""The console's routes over the real tables: the filtered inbox (modes, names, paging), the OpenAPI
+document, and malformed chat ids answered 404 on every chat route."""
 
 from __future__ import annotations
 
-from tests.integration.helpers import api, deliver
+import json
+
+from tests.integration.helpers import API_TOKEN, api, deliver
 from tests.integration.test_ingest import NUMBER, echo, text_message
 
 NAMES = ["Somchai Jaidee", "Maria Lopez", "Alex Chen", "Mariam Haddad", "Ben Okafor"]
@@ -91,3 +94,16 @@ def test_the_openapi_document_is_valid_and_describes_every_route(aws):
 
 def test_the_openapi_document_needs_the_token_like_the_rest(aws):
     assert api("/api/openapi.json", token=None)[0] == 401
+
+
+def test_a_malformed_chat_id_is_404_on_every_chat_route(aws):
+    from functions.api import handler as api_function
+    from tests.conftest import Context, api_event
+
+    headers = {"Authorization": "Bearer " + API_TOKEN, "X-Agent-Id": "ana", "Content-Type": "application/json"}
+    for method, path in [("POST", "/api/chats/0/accept"), ("POST", "/api/chats/_1/release"), ("POST", "/api/chats/x_1/close"),
+                         ("POST", "/api/chats/0/transfer"), ("POST", "/api/chats/0/messages"), ("GET", "/api/chats/0")]:
+        response = api_function.lambda_handler(api_event(method, path, headers=headers, body=b'{"agent_id": "ben"}'), Context())
+        assert (response["statusCode"], json.loads(response["body"])["code"]) == (404, "not_found"), (method, path)
+    response = api_function.lambda_handler(api_event("POST", "/api/chats/0/accept", headers={}), Context())
+    assert response["statusCode"] == 401  # who asks is checked first
