@@ -70,5 +70,6 @@ export class Api {
   templates(number) { return this.get(`/templates?phone_number_id=${encodeURIComponent(number)}`); }
   syncTemplates(number) { return this.post(`/templates/sync?phone_number_id=${encodeURIComponent(number)}`); }
   agents() { return this.get("/agents"); }
+  dashboard(number, days) { return this.get(`/dashboard?phone_number_id=${encodeURIComponent(number)}&days=${days}`); }
   setStatus(agentId, status) { return this.put(`/agents/${encodeURIComponent(agentId)}/status`, { status }); }
 }

@@ -8,6 +8,7 @@ import { clearSession, finishCognitoSignIn, keepFresh, loadSession, saveSession 
 import { h, replace } from "./dom.js";
 import { LANGUAGES, language, setLanguage, t } from "./i18n.js";
 import { renderInbox } from "./views/inbox.js";
+import { renderDashboard } from "./views/dashboard.js";
 import { renderNumbers } from "./views/numbers.js";
 import { renderSignIn } from "./views/signin.js";
 
@@ -158,7 +159,8 @@ function header(active) {
     h("a", { class: "brand", href: "#/" }, h("img", { src: "/icon.svg", alt: "", width: 28, height: 28 }), h("span", {}, "Coexist")),
     h("nav", { class: "tabs", "aria-label": t("nav.main") },
       h("a", { href: "#/", "aria-current": active === "inbox" ? "page" : false }, t("nav.inbox")),
-      h("a", { href: "#/numbers", "aria-current": active === "numbers" ? "page" : false }, t("nav.numbers"))),
+      h("a", { href: "#/numbers", "aria-current": active === "numbers" ? "page" : false }, t("nav.numbers")),
+      h("a", { href: "#/dashboard", "aria-current": active === "dashboard" ? "page" : false }, t("nav.dashboard"))),
     h("div", { class: "topbar-tools" }, state.numbers.length ? numberPicker : null, availability(), languageSwitch(),
       h("button", { type: "button", class: "button ghost", onclick: () => signOut() }, t("nav.signout"))));
 }
@@ -166,7 +168,7 @@ function header(active) {
 function route(event) {
   if (!state.session) return;
   const hash = decodeURIComponent(location.hash.replace(/^#/, ""));
-  const active = hash.startsWith("/numbers") ? "numbers" : "inbox";
+  const active = hash.startsWith("/numbers") ? "numbers" : hash.startsWith("/dashboard") ? "dashboard" : "inbox";
   const chatId = hash.startsWith("/chats/") ? hash.slice("/chats/".length) : null;
   if (event && event.type === "hashchange" && state.active === active && state.view?.open) {
     state.view.open(chatId); // the same screen: keep the list (and its scroll) as it is
@@ -181,7 +183,8 @@ function route(event) {
     h("div", { class: "toasts" }, h("div", { id: "notices", role: "status" }), h("div", { id: "alerts", role: "alert" })));
   main.tabIndex = -1;
   const context = { state, api: state.api, notify, explain, rememberNumber, reroute: route, refreshMe: loadMe };
-  state.view = active === "numbers" ? renderNumbers(main, context) : renderInbox(main, context, chatId);
+  const screens = { numbers: renderNumbers, dashboard: renderDashboard };
+  state.view = screens[active] ? screens[active](main, context) : renderInbox(main, context, chatId);
 }
 
 let timer = null;

@@ -66,6 +66,48 @@ class ChatPage(BaseModel):
     next: str | None = Field(None, description="pass as `cursor` for the next page; null on the last")
 
 
+class Spread(BaseModel):
+    count: int
+    median_s: int | None
+    p90_s: int | None
+    max_s: int | None
+
+
+class Queue(BaseModel):
+    length: int = Field(description="chats waiting for an agent now")
+    waiting: Spread = Field(description="how long they have waited so far")
+
+
+class Satisfaction(BaseModel):
+    responses: int
+    average: float | None = Field(description="1 (poor) to 3 (great)")
+    distribution: dict[str, int]
+
+
+class DayOfMessages(BaseModel):
+    day: str
+    customer: int
+    bot: int
+    agent: int
+    business_app: int
+    campaign: int
+    history: int
+
+
+class Dashboard(BaseModel):
+    phone_number_id: str
+    days: int
+    since: str
+    generated_at: str
+    chats_considered: int
+    sampled: bool = Field(description="more chats were active than are counted: the figures are of the newest")
+    queue: Queue
+    first_response: Spread = Field(description="queued → the first reply of a person")
+    resolution: Spread = Field(description="queued → closed")
+    satisfaction: Satisfaction
+    messages_per_day: list[DayOfMessages]
+
+
 PROBLEMS = {
     400: {"description": "a bad parameter or cursor", "content": {"application/json": {"model": Problem}}},
     401: {"description": "no valid bearer token", "content": {"application/json": {"model": Problem}}},
@@ -110,6 +152,24 @@ def filtered_chats(
 
     inbox = FilteredInbox(wiring.inbox())
     return ChatPage.model_validate(inbox.chats_matching(phone_number_id, mode, q, str(limit) if limit else None, cursor))
+
+
+@router.get(
+    "/api/dashboard",
+    summary="A supervisor's figures for a number",
+    description="Queue and waiting times, first-response and resolution times, satisfaction, and "
+    "messages per day by source, over the last `days` whole UTC days (today included).",
+    tags=["Console"],
+    enable_validation=True,
+    responses={200: {"description": "the figures", "content": {"application/json": {"model": Dashboard}}}, **PROBLEMS},
+)
+def supervisor_dashboard(
+    phone_number_id: Annotated[str, Query(min_length=1, description="the business number's id")],
+    days: Annotated[int, Query(ge=1, le=31, description="how many days back, today included")] = 7,
+) -> Dashboard:
+    from coexist.supervisor import Supervisor
+
+    return Dashboard.model_validate(Supervisor(wiring.inbox()).dashboard(phone_number_id, days))
 
 
 @router.get("/api/openapi.json", summary="This document", tags=["Console"], include_in_schema=False)

@@ -223,6 +223,25 @@ def test_the_numbers_page_shows_the_coexistence_state_history_and_phone_app_use(
     screenshot(page, "numbers")
 
 
+def test_the_supervisor_dashboard_charts_the_period(page, local):
+    wa_id = new_customer()
+    customer_writes(local, wa_id, f"Figures {uuid.uuid4().hex[:6]}", "hello")
+    sign_in(page)
+    page.get_by_role("link", name="Dashboard").click()
+    expect(page.get_by_role("heading", name="Supervisor dashboard")).to_be_visible()
+    for label in ("Waiting in the queue", "First response (median)", "Resolution (median)", "Satisfaction"):
+        expect(page.get_by_role("heading", name=label, exact=True)).to_be_visible()
+    messages = page.get_by_role("img", name="Messages per day by source")
+    expect(messages).to_be_visible()
+    assert messages.locator("rect").count() >= 1  # today's customer messages, at least
+    today = page.locator("table caption", has_text="Messages per day by source").locator("xpath=..").locator("tbody tr").last
+    assert int(today.locator("td").first.inner_text()) >= 1  # the customers' column, read as a screen reader would
+    page.get_by_label("Period").select_option(label="Today")
+    expect(page.get_by_role("img", name="Satisfaction answers")).to_be_visible()
+    assert_accessible(page, "dashboard")
+    screenshot(page, "dashboard")
+
+
 def test_the_main_flow_works_with_the_keyboard_alone(page, local):
     assert call(local, "PUT", "/agents/ben/status", {"status": "available"})[0] == 200
     try:

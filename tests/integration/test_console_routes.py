@@ -4,6 +4,7 @@ document, and malformed chat ids answered 404 on every chat route."""
 from __future__ import annotations
 
 import json
+import time
 
 from tests.integration.helpers import API_TOKEN, api, deliver
 from tests.integration.test_ingest import NUMBER, echo, text_message
@@ -107,3 +108,46 @@ def test_a_malformed_chat_id_is_404_on_every_chat_route(aws):
         assert (response["statusCode"], json.loads(response["body"])["code"]) == (404, "not_found"), (method, path)
     response = api_function.lambda_handler(api_event("POST", "/api/chats/0/accept", headers={}), Context())
     assert response["statusCode"] == 401  # who asks is checked first
+
+
+def test_the_dashboard_counts_the_queue_response_times_satisfaction_and_messages_by_source(aws):
+    from coexist import wiring
+
+    now = int(time.time())
+    customers = seed_recent(aws, now)
+    chats = wiring.inbox().chats.table
+    # One chat waits in the queue for 10 minutes; one was answered 2 minutes after it was queued
+    # and closed 20 minutes after, with a score of 3; another scored 1.
+    update(chats, customers[0], mode="queued", queued_at=now - 600)
+    update(chats, customers[1], mode="closed", queued_at=now - 3000, first_human_reply_at=now - 2880, closed_at=now - 1800, satisfaction_score=3)
+    update(chats, customers[2], mode="closed", satisfaction_score=1, closed_at=now - 60)
+    code, body = api(f"/api/dashboard?phone_number_id={NUMBER}&days=2")
+    assert code == 200, body
+    assert body["queue"]["length"] == 1 and 600 <= body["queue"]["waiting"]["max_s"] < 700
+    assert body["first_response"] == {"count": 1, "median_s": 120, "p90_s": 120, "max_s": 120}
+    assert body["resolution"]["median_s"] == 1200
+    assert body["satisfaction"] == {"responses": 2, "average": 2.0, "distribution": {"1": 1, "2": 0, "3": 1}}
+    days = body["messages_per_day"]
+    assert len(days) == 2 and days[-1]["day"] == time.strftime("%Y-%m-%d", time.gmtime(now))
+    total = {source: sum(d[source] for d in days) for source in ("customer", "business_app", "bot", "history")}
+    assert total == {"customer": 3, "business_app": 1, "bot": 0, "history": 0}  # the 40-day-old message is not counted
+    assert body["chats_considered"] == 3 and body["sampled"] is False
+    assert api(f"/api/dashboard?phone_number_id={NUMBER}&days=0")[0] == 400
+    assert api("/api/dashboard")[0] == 400
+
+
+def seed_recent(aws, now: int) -> list[str]:
+    customers = [f"1650888{i:04d}" for i in range(3)]
+    old = named("wamid.old", now - 40 * 86_400, "16508889999", "Long Ago")  # outside the period: not counted
+    deliver(aws, old, *[named(f"wamid.r{i}", now - 100 + i, c, f"Recent {i}") for i, c in enumerate(customers)],
+            echo("wamid.recho", now - 50, to=customers[1]))
+    return customers
+
+
+def update(table, wa_id: str, **fields) -> None:
+    names = {f"#{k}": k for k in fields}
+    table.update_item(
+        Key={"phone_number_id": NUMBER, "wa_id": wa_id},
+        UpdateExpression="SET " + ", ".join(f"#{k} = :{k}" for k in fields),
+        ExpressionAttributeNames=names, ExpressionAttributeValues={f":{k}": v for k, v in fields.items()},
+    )
