@@ -4,7 +4,7 @@
 
 import { Api } from "./api.js";
 import { connectLive } from "./live.js";
-import { clearSession, finishCognitoSignIn, keepFresh, loadSession, saveSession } from "./auth.js";
+import { clearSession, loadSession, saveSession } from "./auth.js";
 import { h, replace } from "./dom.js";
 import { LANGUAGES, language, setLanguage, t } from "./i18n.js";
 import { renderInbox } from "./views/inbox.js";
@@ -49,10 +49,6 @@ async function start() {
   document.documentElement.lang = language();
   document.title = t("app.title");
   state.config = await fetch("/config.json").then((r) => r.json()).catch(() => state.config);
-  if (state.config.auth === "cognito") {
-    const signedIn = await finishCognitoSignIn(state.config.cognito).catch(() => null);
-    if (signedIn) saveSession(signedIn);
-  }
   const session = loadSession();
   if (session) signIn(session);
   else showSignIn();
@@ -62,16 +58,13 @@ function showSignIn(message) {
   state.view?.dispose();
   state.view = null;
   document.title = t("app.title");
-  replace(root, renderSignIn({ config: state.config, message, onSession: signIn, languageSwitch }));
+  replace(root, renderSignIn({ message, onSession: signIn, languageSwitch }));
 }
 
 async function signIn(session) {
   saveSession(session);
   state.session = session;
   state.api = new Api(session, () => signOut(t("error.unauthorized")));
-  if (state.config.auth === "cognito") {
-    keepFresh(state.config.cognito, session, (fresh) => (fresh ? signIn(fresh) : signOut(t("error.unauthorized"))));
-  }
   const remembered = JSON.parse(localStorage.getItem(NUMBERS_STORE) || "[]");
   state.numbers = [...new Set([...(state.config.numbers || []), ...remembered])];
   state.number = state.numbers[0] || null;

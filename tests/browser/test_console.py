@@ -280,6 +280,7 @@ def test_the_main_flow_works_with_the_keyboard_alone(page, local):
 
 
 def test_a_thai_browser_gets_the_console_in_thai_and_can_switch(browser, local):
+    customer_writes(local, new_customer(), "สมชาย ใจดี", "สวัสดีครับ")
     page = open_page(browser, local, locale="th-TH")
     try:
         page.goto("/")
@@ -299,3 +300,26 @@ def test_a_thai_browser_gets_the_console_in_thai_and_can_switch(browser, local):
         assert page.problems == []
     finally:
         page.context.close()
+
+
+def test_a_personal_token_names_its_agent_without_an_agent_id(page, local):
+    # The API answers a personal token (local-agent-<id>) for its agent; here the browser's own
+    # requests are answered as it would, to check what the console sends and whom it shows.
+    seen: list[dict] = []
+
+    def answer(route):
+        seen.append({"url": route.request.url, "headers": route.request.headers})
+        if "/api/agents" in route.request.url:
+            body = {"items": [{"agent_id": "ana", "name": "Ana Reception", "skills": [], "capacity": 3, "status": "away", "active_chats": 0}], "next": None}
+        else:
+            body = {"items": [], "next": None}
+        route.fulfill(status=200, content_type="application/json", body=json.dumps(body))
+
+    page.route("**/api/**", answer)
+    page.goto("/")
+    page.get_by_label("Access token").fill("local-agent-ana")
+    page.get_by_role("button", name="Sign in").click()
+    expect(page.get_by_role("button", name=re.compile("Ana Reception · Away"))).to_be_visible()
+    expect(page.get_by_role("button", name="Mine")).to_be_visible()  # an agent gets their own filter
+    assert seen and all(s["headers"].get("authorization") == "Bearer local-agent-ana" for s in seen)
+    assert all("x-agent-id" not in s["headers"] for s in seen)

@@ -1,20 +1,14 @@
 import { Api, ApiError } from "../api.js";
-import { localSession, startCognitoSignIn } from "../auth.js";
+import { localSession } from "../auth.js";
 import { h } from "../dom.js";
 import { t } from "../i18n.js";
 
-export function renderSignIn({ config, message, onSession, languageSwitch }) {
+export function renderSignIn({ message, onSession, languageSwitch }) {
   const error = h("p", { id: "signin-error", class: "form-error", role: "alert" }, message || "");
   const intro = h("div", { class: "signin-intro" },
     h("div", { class: "signin-brand" }, h("img", { src: "/icon.svg", alt: "", width: 40, height: 40 }), h("span", {}, "Coexist")),
     h("h1", {}, t("signin.title")),
     h("p", { class: "muted" }, t("signin.intro")));
-
-  if (config.auth === "cognito") {
-    return h("main", { class: "signin" }, h("div", { class: "signin-card" }, intro, error,
-      h("button", { type: "button", class: "button primary wide", onclick: () => startCognitoSignIn(config.cognito) }, t("signin.cognito")),
-      h("div", { class: "signin-footer" }, languageSwitch())));
-  }
 
   const token = h("input", { id: "token", name: "token", type: "password", required: true, autocomplete: "off", "aria-describedby": "token-help" });
   const agent = h("input", { id: "agent", name: "agent", type: "text", autocomplete: "username", "aria-describedby": "agent-help" });
