@@ -136,6 +136,13 @@ def test_an_agent_accepts_replies_sees_the_ticks_closes_and_gets_the_score(page,
         # The sandbox sends Meta's statuses back: the ticks move on their own to read.
         expect(reply).to_have_attribute("data-status", "read", timeout=30_000)
         expect(reply.locator(".tick-label")).to_have_text("Read")
+        page.get_by_role("button", name="Quick-reply buttons").click()
+        page.get_by_label("Quick-reply buttons (up to 3, one per line)").fill("Monday\nTuesday")
+        page.get_by_label("Message", exact=True).fill("Which day suits you?")
+        page.get_by_label("Message", exact=True).press("Enter")
+        choice = page.locator(".message.outbound", has_text="Which day suits you?")
+        expect(choice.locator(".quick-replies li")).to_have_text(["Monday", "Tuesday"])
+        expect(choice).to_have_attribute("data-status", re.compile("sent|delivered|read"), timeout=30_000)
         screenshot(page, "conversation")
 
         page.get_by_role("button", name="Close", exact=True).click()
@@ -275,6 +282,22 @@ def test_the_main_flow_works_with_the_keyboard_alone(page, local):
         page.keyboard.type("Typed without a mouse")
         page.keyboard.press("Enter")
         expect(page.locator(".message.outbound", has_text="Typed without a mouse")).to_be_visible()
+        # Handing the chat on, still by keyboard: the dialog opens on its first field.
+        tab_to("[data-action=transfer]", limit=80)
+        page.keyboard.press("Enter")
+        dialog = page.get_by_role("dialog", name="Transfer this chat")
+        expect(dialog).to_be_visible()
+        expect(page.get_by_label("To an agent")).to_be_focused()
+        page.get_by_label("To an agent").select_option("chloe")
+        assert_accessible(page, "transfer dialog")
+        page.keyboard.press("Tab")
+        page.keyboard.press("Tab")
+        page.keyboard.press("Tab")  # cancel, then transfer
+        expect(page.get_by_role("button", name="Transfer", exact=True).last).to_be_focused()
+        page.keyboard.press("Enter")
+        expect(dialog).to_have_count(0)
+        expect(page.get_by_role("status")).to_contain_text("Done: Transfer")
+        wait_until(lambda: chat(local, wa_id).get("assignee") != "ben", timeout=30)
     finally:
         call(local, "PUT", "/agents/ben/status", {"status": "away"})
 
