@@ -119,7 +119,7 @@ export function renderConversation(pane, context, chatId, { onChange }) {
         h("h2", { id: "conversation-title" }, name),
         h("p", { class: "muted small" }, `+${chat.wa_id}`,
           h("span", { class: `mode mode-${chat.mode}` }, t(`chat.mode.${chat.mode}`)),
-          chat.assignee ? h("span", {}, t("chat.assignee", { name: chat.assignee })) : null,
+          chat.assignee && chat.mode !== "closed" ? h("span", {}, t("chat.assignee", { name: chat.assignee })) : null,
           chat.offered_to && !chat.assignee ? h("span", {}, t("chat.offered", { name: chat.offered_to })) : null)),
       h("div", { class: "window" }, countdownText),
       h("div", { class: "actions" }, actions));

@@ -61,7 +61,7 @@ export function renderInbox(main, context, chatId) {
         h("span", { class: "chat-item-top" }, h("span", { class: "chat-name" }, name), h("time", { datetime: chat.last_message_at }, time(chat.last_message_at))),
         h("span", { class: "chat-item-bottom" },
           h("span", { class: `mode mode-${chat.mode}` }, t(`chat.mode.${chat.mode}`)),
-          chat.assignee ? h("span", { class: "muted small" }, t("chat.assignee", { name: chat.assignee })) : null,
+          chat.assignee && chat.mode !== "closed" ? h("span", { class: "muted small" }, t("chat.assignee", { name: chat.assignee })) : null,
           unanswered ? h("span", { class: "waiting-dot", title: t("source.customer") }, h("span", { class: "visually-hidden" }, t("source.customer"))) : null))));
   }
 
