@@ -173,6 +173,37 @@ def test_a_reply_from_the_phone_app_shows_its_badge_and_the_takeover_banner(page
     screenshot(page, "conversation-takeover")
 
 
+def test_imported_history_edits_and_deletions_show_as_such(page, local):
+    wa_id, now = new_customer(), int(time.time())
+    history = {"history": [{"metadata": {"phase": 0, "chunk_order": 1, "progress": 40}, "threads": [{"id": wa_id, "messages": [
+        {"from": wa_id, "id": f"wamid.{uuid.uuid4().hex}", "timestamp": str(now - 7200), "type": "text", "text": {"body": "Do you deliver on Sundays?"}, "history_context": {"status": "READ"}},
+        {"from": DISPLAY, "id": f"wamid.{uuid.uuid4().hex}", "timestamp": str(now - 7100), "type": "text", "text": {"body": "Yes, from 10:00."}, "history_context": {"status": "READ"}},
+    ]}]}]}
+    assert local.post_webhook(envelope("history", history)).status == 200
+    typo, unsent = f"wamid.{uuid.uuid4().hex}", f"wamid.{uuid.uuid4().hex}"
+
+    def echo(message: dict) -> None:
+        message = {"from": DISPLAY, "to": wa_id, "timestamp": str(int(time.time())), **message}
+        assert local.post_webhook(envelope("smb_message_echoes", {"message_echoes": [message]})).status == 200
+
+    echo({"id": typo, "type": "text", "text": {"body": "See you tomorow"}})
+    echo({"id": unsent, "type": "text", "text": {"body": "Wrong chat, sorry"}})
+    echo({"id": f"wamid.{uuid.uuid4().hex}", "type": "edit", "edit": {"original_message_id": typo, "message": {"type": "text", "text": {"body": "See you tomorrow"}}}})
+    echo({"id": f"wamid.{uuid.uuid4().hex}", "type": "revoke", "revoke": {"original_message_id": unsent}})
+
+    sign_in(page)
+    page.get_by_label("Search by contact name").fill(wa_id)  # the number works as well as a name
+    page.locator(".chat-item").first.click()
+    imported = page.locator(".message", has_text="Do you deliver on Sundays?")
+    expect(imported.locator(".badge")).to_have_text("History")
+    expect(imported.get_by_text("Imported history")).to_be_visible()
+    expect(page.locator(".message", has_text="Yes, from 10:00.").get_by_text("Imported history")).to_be_visible()
+    edited = page.locator(".message", has_text="See you tomorrow")
+    expect(edited.get_by_text("Edited")).to_be_visible()
+    expect(page.get_by_text("Wrong chat, sorry")).to_have_count(0)
+    expect(page.get_by_text("Deleted for everyone")).to_be_visible()
+
+
 def test_a_refused_action_says_why(page, local):
     sign_in(page, "chloe")
     wa_id, name = new_customer(), f"Refused {uuid.uuid4().hex[:6]}"
