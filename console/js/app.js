@@ -68,7 +68,7 @@ async function signIn(session) {
   const remembered = JSON.parse(localStorage.getItem(NUMBERS_STORE) || "[]");
   state.numbers = [...new Set([...(state.config.numbers || []), ...remembered])];
   state.number = state.numbers[0] || null;
-  await loadMe();
+  await Promise.all([loadMe(), loadNumberLabels()]);
   route();
   state.stopLive();
   state.stopLive = connectLive(state.config.live, session, {
@@ -105,6 +105,19 @@ async function loadMe() {
   } catch {
     state.me = null;
   }
+}
+
+async function loadNumberLabels() {
+  // The picker shows the phone number people know rather than Meta's id, when the API has it.
+  state.numberLabels = {};
+  await Promise.all(state.numbers.map(async (id) => {
+    try {
+      const number = await state.api.number(id);
+      if (number.display_phone_number) state.numberLabels[id] = `+${number.display_phone_number}`;
+    } catch {
+      // an unknown number keeps its id as its label
+    }
+  }));
 }
 
 export function rememberNumber(id) {
@@ -147,7 +160,7 @@ function header(active) {
   const numberPicker = h("label", { class: "number-picker" },
     h("span", {}, t("nav.number")),
     h("select", { onchange: (e) => { state.number = e.target.value; route(); } },
-      state.numbers.map((n) => h("option", { value: n, selected: n === state.number }, n))));
+      state.numbers.map((n) => h("option", { value: n, selected: n === state.number }, (state.numberLabels || {})[n] || n))));
   return h("header", { class: "topbar" },
     h("a", { class: "brand", href: "#/" }, h("img", { src: "/icon.svg", alt: "", width: 28, height: 28 }), h("span", {}, "Coexist")),
     h("nav", { class: "tabs", "aria-label": t("nav.main") },

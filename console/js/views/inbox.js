@@ -62,7 +62,7 @@ export function renderInbox(main, context, chatId) {
         h("span", { class: "chat-item-bottom" },
           h("span", { class: `mode mode-${chat.mode}` }, t(`chat.mode.${chat.mode}`)),
           chat.assignee && chat.mode !== "closed" ? h("span", { class: "muted small" }, t("chat.assignee", { name: chat.assignee })) : null,
-          unanswered ? h("span", { class: "waiting-dot", title: t("source.customer") }, h("span", { class: "visually-hidden" }, t("source.customer"))) : null))));
+          unanswered ? h("span", { class: "waiting-dot", title: t("inbox.awaiting") }, h("span", { class: "visually-hidden" }, t("inbox.awaiting"))) : null))));
   }
 
   function draw() {
