@@ -23,10 +23,19 @@ $(BIN)/.installed: requirements.txt requirements-dev.txt constraints.txt
 	$(BIN)/pip install --quiet -r requirements-dev.txt -c constraints.txt
 	touch $@
 
+# The console's browser tests drive Debian's Chromium through Playwright (Playwright's own browser
+# download is not used), with a Thai font for the Thai screens. Installed here when missing; CI runs
+# as root on Debian.
+CHROMIUM := /usr/bin/chromium
+$(CHROMIUM):
+	@if [ "$$(id -u)" != 0 ]; then echo "Chromium is missing: run 'sudo apt-get install -y chromium' (Debian)" >&2; exit 1; fi
+	apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-thai-tlwg
+
 run: $(BIN)/.installed
 	$(BIN)/python -m local
 
-test: $(BIN)/.installed node_modules/.installed $(LAYER) audit
+test: $(BIN)/.installed node_modules/.installed $(LAYER) $(CHROMIUM) audit
 	$(BIN)/python -m pytest
 
 # Every pinned package (constraints.txt pins the whole closure, the layer's included) against PyPI's

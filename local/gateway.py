@@ -22,7 +22,9 @@ from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qsl, unquote, urlsplit
 
+from local.console_files import console_file
 from local.lambdas import LocalFunction
+from local.live import EVENTS_PATH
 
 log = logging.getLogger("local")
 STAGE = "local"
@@ -137,6 +139,8 @@ class GatewayHandler(BaseHTTPRequestHandler):
     def _serve(self) -> None:
         started = time.monotonic()
         path = urlsplit(self.path).path
+        if path == EVENTS_PATH and self.command == "GET" and self.server.live is not None:
+            return self.server.live.serve(self)  # the console's live changes (local/live.py)
         route, params = self.server.route_for(path)
         length = self.headers.get("Content-Length")
         if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
@@ -147,6 +151,8 @@ class GatewayHandler(BaseHTTPRequestHandler):
             self.close_connection = True
             return self._reply(413, [], json.dumps({"message": "Request Too Long"}).encode(), started, "-")
         body = self.rfile.read(size) if size else b""
+        if route is None and self._serve_console_file(path, started):
+            return None
         if route is None:
             return self._reply(404, [], json.dumps({"message": "Not Found"}).encode(), started, "-")
         event = proxy_event(self.command, self.path, list(self.headers.items()), body, self.client_address[0], route, params)
@@ -157,6 +163,15 @@ class GatewayHandler(BaseHTTPRequestHandler):
             status, error = INTERNAL_ERROR
             headers, payload = [], json.dumps(error).encode()
         self._reply(status, headers, payload, started, route.resource)
+
+    def _serve_console_file(self, path: str, started: float) -> bool:
+        """The agent console's page and assets, on the API's origin (local/console_files.py)."""
+        if self.command not in ("GET", "HEAD"):
+            return False
+        found = console_file(path)
+        if found is not None:
+            self._reply(200, *found, started, "/console")
+        return found is not None
 
     def _reply(self, status: int, headers: list[tuple[str, str]], payload: bytes, started: float, resource: str) -> None:
         self.send_response(status)
@@ -178,6 +193,7 @@ class GatewayHandler(BaseHTTPRequestHandler):
 class Gateway(ThreadingHTTPServer):
     daemon_threads = True
     request_queue_size = 128  # listen backlog: socketserver's 5 resets a burst of concurrent clients
+    live = None  # a local.live.LiveChanges serving GET /events, when local mode sets one
 
     def __init__(self, address: tuple[str, int], routes: list[Route]):
         super().__init__(address, GatewayHandler)

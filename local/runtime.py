@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 from coexist import resources, settings
 
-from local import emulator, graph_api, workflows
+from local import emulator, graph_api, live, workflows
 from local.gateway import Gateway, coexist_routes, serve
 from local.lambdas import API_GATEWAY_TIMEOUT_S, LocalFunction
 from local.poller import QueuePoller
@@ -102,7 +102,10 @@ def run(options: Options) -> int:
         functions = (webhook, api, ingest, sender, templates, sweeper, conversation, watchdog)
 
         _require_free_port(options.host, options.port, "--port")
-        gateway = Gateway((options.host, options.port), coexist_routes(webhook, api))  # bound, not yet serving
+        routes = coexist_routes(webhook, api)
+        gateway = Gateway((options.host, options.port), routes)  # bound, not yet serving
+        gateway.live = live.serve_console_changes(routes[1], (ingest, sender, conversation, api))
+        cleanup.callback(gateway.live.feed.close)
         sandbox = graph_api.start(f"{gateway.url}/webhook", options.sandbox_port, find_number=graph_api.number_seen_locally)
         if sandbox is not None:
             cleanup.callback(sandbox.stop)
@@ -251,6 +254,7 @@ def announce(
         "Coexist local mode is running (Ctrl-C to stop)",
         f"  webhook        {http_url}/webhook   (Meta callback URL)",
         f"  API            {http_url}/api/      (Authorization: Bearer {os.environ['COEXIST_API_TOKEN']}: an admin; X-Agent-Id: ana acts as ana)",
+        f"  agent console  {http_url}/",
         f"  verify token   {os.environ['WHATSAPP_VERIFY_TOKEN']}",
         f"  app secret     {os.environ['WHATSAPP_APP_SECRET']}",
         f"  AWS emulator   {moto_url}",

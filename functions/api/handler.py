@@ -86,6 +86,11 @@ def _chat_item(chat_id: str):
 
 
 app.use(middlewares=[_authenticate])
+try:  # deployed, this folder is the function's code root; tests and local mode import from the repo
+    import console_routes
+except ModuleNotFoundError:
+    from functions.api import console_routes
+app.include_router(console_routes.router)
 
 
 def _gate() -> Gate:

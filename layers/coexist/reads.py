@@ -233,6 +233,7 @@ def message_view(item: dict) -> dict:
         "chat_id": item.get("chat_id"),
         "direction": item.get("direction"),
         "source": item.get("source"),
+        "sent_by": item.get("sent_by"),  # the agent who sent it from the console, if one did
         "type": item.get("type"),
         # The business deleted it for everyone: the inbox no longer shows it (the archive keeps it).
         "text": None if revoked else item.get("text"),

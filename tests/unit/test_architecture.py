@@ -27,6 +27,8 @@ MAY_IMPORT = {
     "reads": {"domain", "store", "inbox"},
     "watchdog": {"domain", "store"},
     "authorization": {"domain", "reads"},
+    "inbox_filters": {"domain", "reads"},
+    "supervisor": {"domain", "reads", "store"},
     "inbox": {"store"},
     "number_config": {"bots"},
     "resources": {"outbound.deadlines"},  # the sender timeout derived from one send's worst case

@@ -86,6 +86,45 @@ class ChatRepository:
         items, last = index_page(self.table, BY_RECENT, "phone_number_id", phone_number_id, limit, start_key, newest_first=True)
         return [chat_from_item(i) for i in items], last
 
+    def list_recent_in_mode(self, phone_number_id: str, mode: ChatMode | None, limit: int,
+                            start_key: dict | None) -> tuple[list[Chat], dict | None]:
+        """One read of `by_recent` (newest first) keeping the chats in `mode` (all when None). A read
+        can keep fewer than `limit` chats: page on the returned key."""
+        kwargs: dict = {
+            "IndexName": BY_RECENT,
+            "KeyConditionExpression": "phone_number_id = :number",
+            "ExpressionAttributeValues": {":number": phone_number_id},
+            "Limit": limit,
+            "ScanIndexForward": False,
+        }
+        if mode:
+            kwargs["ExpressionAttributeNames"] = {"#mode": "mode"}
+            kwargs["ExpressionAttributeValues"][":mode"] = mode.value
+            # A chat nobody has worked on yet has no mode: it reads as closed.
+            kwargs["FilterExpression"] = "#mode = :mode" + (" OR attribute_not_exists(#mode)" if mode == ChatMode.CLOSED else "")
+        if start_key:
+            kwargs["ExclusiveStartKey"] = start_key
+        response = self.table.query(**kwargs)
+        return [chat_from_item(i) for i in response.get("Items", [])], response.get("LastEvaluatedKey")
+
+    def active_since(self, phone_number_id: str, since: int, cap: int) -> tuple[list[Chat], bool]:
+        """The chats with a message at or after `since`, newest first, at most `cap`; and whether
+        there were more than `cap` (a range on the newest-first index, for the supervisor's figures)."""
+        found: list[dict] = []
+        kwargs: dict = {
+            "IndexName": BY_RECENT,
+            "KeyConditionExpression": "phone_number_id = :number AND last_message_at >= :since",
+            "ExpressionAttributeValues": {":number": phone_number_id, ":since": since},
+            "ScanIndexForward": False,
+            "Limit": cap + 1,
+        }
+        while True:
+            response = self.table.query(**kwargs)
+            found += response.get("Items", [])
+            if len(found) > cap or "LastEvaluatedKey" not in response:
+                return [chat_from_item(i) for i in found[:cap]], len(found) > cap
+            kwargs["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+
     def list_of_agent(self, assignee: str, limit: int, start_key: dict | None) -> tuple[list[Chat], dict | None]:
         items, last = index_page(self.table, BY_ASSIGNEE, "assignee", assignee, limit, start_key, newest_first=True)
         return [chat_from_item(i) for i in items], last

@@ -525,6 +525,25 @@ class MessageStore:
         """Oldest first."""
         return index_page(self.table, BY_CHAT, "chat_id", chat, limit, start_key, newest_first=False)
 
+    def counted_since(self, chat: str, since: int, cap: int) -> list[dict]:
+        """The chat's messages from `since` on (oldest first), only what counting needs (source,
+        timestamp, whether imported), at most `cap`."""
+        found: list[dict] = []
+        kwargs: dict = {
+            "IndexName": BY_CHAT,
+            "KeyConditionExpression": "chat_id = :chat AND #pos >= :from",
+            "ExpressionAttributeValues": {":chat": chat, ":from": f"{since:011d}"},
+            "ProjectionExpression": "#src, #ts, is_history",
+            "ExpressionAttributeNames": {"#src": "source", "#ts": "timestamp", "#pos": "position"},
+        }
+        while len(found) < cap:
+            response = self.table.query(**kwargs)
+            found += response.get("Items", [])
+            if "LastEvaluatedKey" not in response:
+                break
+            kwargs["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+        return found[:cap]
+
     def latest_for_chat(self, chat: str, limit: int) -> list[dict]:
         """The chat's newest messages, newest first."""
         return index_page(self.table, BY_CHAT, "chat_id", chat, limit, None, newest_first=True)[0]
