@@ -23,6 +23,7 @@ from coexist.domain.chat import ChatMode
 from coexist.domain.identity import is_customer_id
 
 router = APIGatewayRouter()
+MAX_PATH_ID = 128  # the agent API's limit on an id in a path
 API_TITLE = "Coexist agent API"
 API_VERSION = "1"
 
@@ -125,7 +126,9 @@ PROBLEMS = {
 def _chat_ids_are_checked(app, next_middleware):
     # A malformed id names no chat: 404, as the reads answer, rather than a storage error.
     parts = app.current_event.path.split("/")
-    if len(parts) > 3 and parts[1:3] == ["api", "chats"] and not is_customer_id(unquote(parts[3])):
+    chat_id = unquote(parts[3]) if len(parts) > 3 and parts[1:3] == ["api", "chats"] else None
+    # An id over the length limit gets the route's own 400, which says so.
+    if chat_id is not None and len(chat_id) <= MAX_PATH_ID and not is_customer_id(chat_id):
         return Response(404, content_types.APPLICATION_JSON, {"code": "not_found", "message": "no such chat"})
     return next_middleware(app)
 

@@ -44,7 +44,7 @@ def deployed(aws, monkeypatch):
 
 def assign(aws, agent_id: str | None) -> None:
     table = aws.dynamodb.Table(aws.env["CHATS_TABLE"])
-    key = {"phone_number_id": NUMBER, "wa_id": CUSTOMER}
+    key = {"chat_id": chat_of(NUMBER, CUSTOMER)}
     if agent_id:
         table.update_item(Key=key, UpdateExpression="SET assignee = :a, #m = :m", ExpressionAttributeNames={"#m": "mode"},
                           ExpressionAttributeValues={":a": agent_id, ":m": "agent"})
@@ -136,7 +136,7 @@ def test_a_supervisor_closes_an_agents_chat_on_their_behalf(deployed):
 def test_listings_across_numbers_show_only_the_callers_numbers(deployed):
     deliver(deployed, other_number_message())
     table = deployed.dynamodb.Table(deployed.env["CHATS_TABLE"])
-    table.update_item(Key={"phone_number_id": OTHER_NUMBER, "wa_id": CUSTOMER}, UpdateExpression="SET assignee = :a",
+    table.update_item(Key={"chat_id": chat_of(OTHER_NUMBER, CUSTOMER)}, UpdateExpression="SET assignee = :a",
                       ExpressionAttributeValues={":a": "ben"})
     numbers_seen = lambda who: {c["phone_number_id"] for c in call(who, "GET", "/api/chats?assignee=ben")[1]["items"]}  # noqa: E731
     assert numbers_seen("ada") == {NUMBER, OTHER_NUMBER}
