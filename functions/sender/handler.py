@@ -24,6 +24,8 @@ from coexist.settings import settings
 logger = Logger(service="coexist-sender")
 tracer = Tracer(service="coexist-sender")
 metrics = Metrics(namespace=METRICS_NAMESPACE, service="coexist-sender")
+# Deployed, the access token comes from Secrets Manager: without its ARN the function does not start.
+settings().require_secret_arns("access_token")
 _pool = ThreadPoolExecutor(max_workers=10, thread_name_prefix="sender-group")
 
 

@@ -13,6 +13,8 @@ from coexist.settings import settings
 logger = Logger(service="coexist-templates")
 tracer = Tracer(service="coexist-templates")
 metrics = Metrics(namespace=METRICS_NAMESPACE, service="coexist-templates")
+# Deployed, the access token comes from Secrets Manager: without its ARN the function does not start.
+settings().require_secret_arns("access_token")
 
 
 @logger.inject_lambda_context(log_event=False)

@@ -56,6 +56,8 @@ def test_missing_secret_arns_stop_a_deployed_function_and_no_default_is_ever_use
 @pytest.mark.parametrize(("module", "missing"), [
     ("functions.api.handler", "WHATSAPP_ACCESS_TOKEN_ARN"),
     ("functions.webhook.handler", "WHATSAPP_APP_SECRET_ARN"),
+    ("functions.sender.handler", "WHATSAPP_ACCESS_TOKEN_ARN"),
+    ("functions.templates.handler", "WHATSAPP_ACCESS_TOKEN_ARN"),
 ])
 def test_a_deployed_function_without_its_secrets_fails_at_import(module, missing):
     environ = {
