@@ -54,7 +54,11 @@ def call(local: LocalMode, method: str, path: str, body: dict | None = None) -> 
 
 
 def chat(local: LocalMode, wa_id: str) -> dict:
-    status, body = call(local, "GET", f"/chats/{NUMBER}_{wa_id}")
+    """The customer's chat, found by its phone number (chat ids are opaque)."""
+    chat_id = local.chat_id_of(NUMBER, wa_id)
+    if not chat_id:
+        return {}
+    status, body = call(local, "GET", f"/chats/{chat_id}")
     return body if status == 200 else {}
 
 
@@ -302,7 +306,7 @@ def test_the_main_flow_works_with_the_keyboard_alone(page, local):
                     return
             pytest.fail(f"{selector} is not reachable with Tab")
 
-        tab_to(f".chat-item[data-chat-id='{NUMBER}_{wa_id}']")
+        tab_to(f".chat-item[data-chat-id='{local.chat_id_of(NUMBER, wa_id)}']")
         page.keyboard.press("Enter")
         expect(page.get_by_role("heading", name=name, level=2)).to_be_visible()
         expect(page.locator("[data-action=accept]")).to_be_visible(timeout=LIVE_S)
