@@ -88,6 +88,14 @@ class OutboundStack(Stack):
         self.outbound.dead_letters.grant_send_messages(self.sender.function)
         self.sender.acknowledge_data_key_families()  # the encrypted queue, like the tables
         self._grant_social_messaging(config)
+        self.outcome_unknown_alarm = alarms.on_any_count(
+            self, "SenderOutcomeUnknownAlarm",
+            metric=self.sender.count_metric(resources.SENDER_OUTCOME_UNKNOWN_METRIC),
+            alarm_topic=alarm_topic,
+            description="A send was cut off in the middle of its call to Meta: the customer may or may not "
+            "have the message. It is failed as outcome_unknown and never re-sent; a late delivery status "
+            "still reaches it. Check the chat and resend by hand if the customer did not get it.",
+        )
         self.circuit_alarm = alarms.on_any_count(
             self, "SenderCircuitOpenedAlarm",
             metric=self.sender.count_metric("SenderCircuitOpened"),

@@ -206,3 +206,5 @@ UNHANDLED_PREFIX = "unhandled/"  # changes of a field this version does not mode
 
 # CloudWatch namespace of every custom metric (alarms in the stacks refer to it).
 METRICS_NAMESPACE = "Coexist"
+# A send cut off mid-call to Meta: failed `outcome_unknown`, never re-sent; it pages (docs/OPERATIONS.md).
+SENDER_OUTCOME_UNKNOWN_METRIC = "SenderOutcomeUnknown"

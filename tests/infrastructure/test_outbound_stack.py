@@ -190,6 +190,17 @@ def test_sender_has_no_end_user_messaging_permission_without_such_a_number(synth
     assert not {a for a in actions_of_role(synthesised.outbound, ids["sender_role"]) if a.startswith("social-messaging:")}
 
 
+def test_a_send_of_unknown_outcome_pages(synthesised, ids, alarm_topic):
+    service = _env(synthesised, ids["sender"])["POWERTOOLS_SERVICE_NAME"]
+    synthesised.outbound.has_resource_properties("AWS::CloudWatch::Alarm", {
+        "Namespace": resources.METRICS_NAMESPACE,
+        "MetricName": resources.SENDER_OUTCOME_UNKNOWN_METRIC,
+        "Dimensions": [{"Name": "service", "Value": service}],
+        "Threshold": 1,
+        "AlarmActions": [alarm_topic],
+    })
+
+
 def test_circuit_breaker_alarm_watches_the_senders_metric(synthesised, ids, alarm_topic):
     service = _env(synthesised, ids["sender"])["POWERTOOLS_SERVICE_NAME"]
     synthesised.outbound.has_resource_properties(

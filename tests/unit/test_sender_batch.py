@@ -30,6 +30,7 @@ def test_the_worst_case_of_one_send_adds_up_and_the_timeout_exceeds_it():
     [
         (Done("sent"), GoOn("SenderSent")),
         (Done("failed", "window_closed"), GoOn("SenderFailed")),
+        (Done("failed", "outcome_unknown"), GoOn("SenderOutcomeUnknown")),  # counted apart: it pages
         (Done("skipped", "not queued"), GoOn("SenderSkipped")),
         (Parked("meta_unavailable"), MoveToDlq("retries_exhausted: meta_unavailable")),
         (Deferred(0.2, "waiting for number throughput", "deferred"), HoldGroup(1, "waiting for number throughput", "SenderDeferred")),

@@ -15,10 +15,10 @@ import math
 from dataclasses import dataclass
 from typing import Callable
 
-from coexist.domain.send_errors import retries_exhausted
+from coexist.domain.send_errors import OUTCOME_UNKNOWN, retries_exhausted
 from coexist.outbound.deadlines import SEND_WORST_CASE_S
 from coexist.outbound.sender import CircuitOpened, Defer, Park, Retry, SendReport
-from coexist.resources import OUTBOUND_MAX_RECEIVES
+from coexist.resources import OUTBOUND_MAX_RECEIVES, SENDER_OUTCOME_UNKNOWN_METRIC
 
 MAX_VISIBILITY_S = 12 * 3600  # the SQS maximum
 CRASH_HOLD_S = 5  # a sender error: the group comes back after this long
@@ -105,6 +105,8 @@ def may_start(remaining_ms: int) -> HoldGroup | None:
 
 def next_step(outcome: Outcome) -> Decision:
     if isinstance(outcome, Done):
+        if outcome.reason == OUTCOME_UNKNOWN:
+            return GoOn(SENDER_OUTCOME_UNKNOWN_METRIC)  # a person must find out whether the customer got it
         return GoOn(f"Sender{outcome.outcome.title()}")
     if isinstance(outcome, Parked):
         return MoveToDlq(retries_exhausted(outcome.reason))
