@@ -11,13 +11,13 @@ import json
 import time
 from datetime import datetime, timezone
 
-from coexist.domain import app_activity, coexistence, window
+from coexist.domain import window
 from coexist.domain.identity import Kind, is_customer_id, kind_of, normalize_phone
 from coexist.inbox import Inbox
 from coexist.domain.chat import Chat
 from coexist.store.contacts import display_name
 from coexist.store.items import from_item_value
-from coexist.store.numbers import coexistence_state_of
+from coexist.store.numbers import coexistence_state_of, quiet_of
 
 DEFAULT_PAGE = 50
 MAX_PAGE = 200
@@ -161,19 +161,15 @@ class InboxReader:
                 "complete": item.get("history_progress", 0) >= 100,
             },
             "last_app_activity_at": iso(item.get("last_app_activity_at")),
-            "app_activity": self._app_activity(item, state),
+            "app_activity": self._app_activity(item, account),
         }
 
-    def _app_activity(self, item: dict, state: dict) -> dict | None:
+    def _app_activity(self, item: dict, account: dict | None) -> dict | None:
         """The 14-day rule for a coexistence number: days without a sign of the Business App."""
-        if state["state"] != coexistence.CONNECTED:
+        quiet = quiet_of(item, account, int(self.clock()))
+        if quiet is None:
             return None
-        since = app_activity.last_sign(item.get("last_app_activity_at"), state.get("event_time"), item.get("first_seen_at"))
-        if since is None:
-            return None
-        quiet = app_activity.quiet_spell(since, int(self.clock()))
-        warned = item.get("app_quiet_warned_days") if item.get("app_quiet_since") == since else None
-        return {"days_without_app": quiet.days, "warned_at_days": warned,
+        return {"days_without_app": quiet.days, "warned_at_days": quiet.warned_days,
                 "disconnect_expected_at": iso(quiet.disconnect_expected_at)}
 
     @staticmethod

@@ -7,9 +7,7 @@ import time
 from dataclasses import dataclass
 from typing import Callable
 
-from coexist.domain import coexistence
-from coexist.domain.app_activity import Quiet, last_sign, quiet_spell
-from coexist.store.numbers import AccountStore, NumberStore, coexistence_state_of
+from coexist.store.numbers import AccountStore, NumberStore, quiet_of
 
 
 @dataclass(frozen=True)
@@ -17,18 +15,6 @@ class Warning:
     phone_number_id: str
     days: int
     disconnect_expected_at: int
-
-
-def quiet_of(number: dict, account: dict | None, now: int) -> Quiet | None:
-    """The number's quiet spell, or None when the rule does not apply (not in Coexistence)."""
-    state = coexistence_state_of(number, account)
-    if state["state"] != coexistence.CONNECTED:
-        return None
-    since = last_sign(number.get("last_app_activity_at"), state.get("event_time"), number.get("first_seen_at"))
-    if since is None:
-        return None
-    warned = number.get("app_quiet_warned_days") if int(number.get("app_quiet_since") or 0) == since else None
-    return quiet_spell(since, now, int(warned) if warned is not None else None)
 
 
 @dataclass

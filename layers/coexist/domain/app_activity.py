@@ -23,6 +23,7 @@ class Quiet:
     days: int  # whole days since then
     warn_at: int | None  # the warning due now (10, 12 or 13 days), or None
     disconnect_expected_at: int
+    warned_days: int | None = None  # the warning already given for this spell
 
 
 def quiet_spell(last_sign_at: int, now: int, warned_days: int | None = None) -> Quiet:
@@ -31,7 +32,7 @@ def quiet_spell(last_sign_at: int, now: int, warned_days: int | None = None) -> 
     days = max(0, now - last_sign_at) // DAY_S
     reached = [d for d in WARN_AT_DAYS if days >= d]
     due = reached[-1] if reached and (warned_days is None or reached[-1] > warned_days) else None
-    return Quiet(last_sign_at, days, due, last_sign_at + DISCONNECTED_AFTER_DAYS * DAY_S)
+    return Quiet(last_sign_at, days, due, last_sign_at + DISCONNECTED_AFTER_DAYS * DAY_S, warned_days)
 
 
 def last_sign(last_app_activity_at: int | None, connected_at: int | None, first_seen_at: int | None) -> int | None:

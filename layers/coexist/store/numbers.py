@@ -7,6 +7,7 @@ import json
 import time
 
 from coexist.domain import coexistence
+from coexist.domain.app_activity import Quiet, last_sign, quiet_spell
 from coexist.domain.records import AccountEvent, HistoryChunkImported, HistoryDeclined, NumberSeen
 from coexist.store.conditional import raise_to, update_if
 from coexist.store.items import to_item_value
@@ -144,3 +145,16 @@ def _record_state(table, key: dict, event: AccountEvent, state: str) -> None:
 def coexistence_state_of(number: dict, account_state: dict | None) -> dict:
     own = {k: number[k] for k in ("state", "event", "event_time", "reason") if k in number} or None
     return coexistence.current_state(own, account_state, bool(number.get("coexistence_evidence")))
+
+
+def quiet_of(number: dict, account_state: dict | None, now: int) -> Quiet | None:
+    """The number's Business App quiet spell (the 14-day rule), with the warning already noted for
+    it; None when the rule does not apply (the number is not in Coexistence)."""
+    state = coexistence_state_of(number, account_state)
+    if state["state"] != coexistence.CONNECTED:
+        return None
+    since = last_sign(number.get("last_app_activity_at"), state.get("event_time"), number.get("first_seen_at"))
+    if since is None:
+        return None
+    warned = number.get("app_quiet_warned_days") if int(number.get("app_quiet_since") or 0) == since else None
+    return quiet_spell(since, now, int(warned) if warned is not None else None)
