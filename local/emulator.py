@@ -52,19 +52,25 @@ def table_name(prefix: str, spec: resources.TableSpec) -> str:
 
 
 def atomic_item_writes() -> None:
-    """Make moto's DynamoDB item writes atomic, as DynamoDB's are.
+    """Make moto's DynamoDB item writes atomic, and its reads never see half a write, as DynamoDB's.
 
     DynamoDB checks a write's condition and applies it as one step; moto checks, then writes, in
     the caller's thread, so two threads can both pass the same condition. Pacing (distinct slots)
     and idempotency (one message per key) rest on that promise, so the emulator must keep it.
+    moto also updates an item in place and serialises a query's items while answering it: a read
+    racing a write could fail ("dictionary changed size during iteration") or return a torn item.
+    So every DynamoDB request is answered under the same lock as the backend's writes (which the
+    Step Functions emulator calls directly, without a request).
     """
     from moto.dynamodb.models import DynamoDBBackend
+    from moto.dynamodb.responses import DynamoHandler
 
     with _patching:
         if getattr(DynamoDBBackend, "_coexist_atomic_writes", False):
             return
         for name in ("put_item", "update_item", "delete_item", "transact_write_items"):
             setattr(DynamoDBBackend, name, _under_write_lock(getattr(DynamoDBBackend, name)))
+        DynamoHandler.call_action = _under_write_lock(DynamoHandler.call_action)
         DynamoDBBackend._coexist_atomic_writes = True
 
 

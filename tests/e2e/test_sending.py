@@ -48,7 +48,9 @@ def send(local, chat_id: str, body: dict, key: str | None = None):
 
 
 def message(local, chat_id: str, message_id: str) -> dict:
-    items = local.api_get(f"/chats/{chat_id}/messages?limit=200").json()["items"]
+    reply = local.api_get(f"/chats/{chat_id}/messages?limit=200")
+    assert reply.status == 200, f"{reply.status} {reply.body[:500]!r}\n{local.output()[-4000:]}"
+    items = reply.json()["items"]
     return next((m for m in items if m["id"] == message_id), {})
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 import threading
+from collections import defaultdict
 
 from botocore.exceptions import ClientError
 
@@ -36,3 +37,34 @@ def test_a_conditional_write_is_atomic_so_only_one_of_many_racing_writers_wins(a
             assert table.get_item(Key={"bucket_id": "claimed"})["Item"]["by"] == winners[0]
     finally:
         sys.setswitchinterval(interval)
+
+
+
+def test_a_read_waits_for_a_write_instead_of_failing_midway(aws):
+    """moto serialises a read from live items: unguarded, a write landing while a scan walks the
+    table fails the scan ("dictionary changed size during iteration", a 500 in local mode)."""
+    from moto.core import DEFAULT_ACCOUNT_ID
+    from moto.dynamodb.models import dynamodb_backends
+
+    name = aws.env["THROTTLE_TABLE"]
+    table = aws.dynamodb.Table(name)
+    for n in range(3):
+        table.put_item(Item={"bucket_id": f"b{n}"})
+    writes_during_the_scan: list[bool] = []
+
+    class ItemsThatInviteAWrite(defaultdict):
+        def values(self):
+            for position, item in enumerate(super().values()):
+                if position == 0:  # midway through the walk, another thread writes
+                    writer = threading.Thread(target=table.put_item, kwargs={"Item": {"bucket_id": "late"}})
+                    writer.start()
+                    writer.join(timeout=1)
+                    writes_during_the_scan.append(not writer.is_alive())
+                yield item
+
+    backend = dynamodb_backends[DEFAULT_ACCOUNT_ID][aws.dynamodb.meta.client.meta.region_name]
+    moto_table = backend.tables[name]
+    moto_table.items = ItemsThatInviteAWrite(dict, moto_table.items)
+    assert len(table.scan()["Items"]) == 3  # the scan saw the table as it was when it began
+    assert writes_during_the_scan == [False]  # the write waited for the scan to finish...
+    assert table.get_item(Key={"bucket_id": "late"})["Item"]  # ...and then landed
