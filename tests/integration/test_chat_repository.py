@@ -103,3 +103,12 @@ def test_a_reply_a_day_after_the_referral_opens_nothing(aws):
     chats.record_activity(ChatActivity(NUMBER, CUSTOMER, chat_id=CHAT, last_message_at=referral, referral_at=referral))
     assert not chats.note_entry_point_reply(CHAT, NOW)
     assert wiring.inbox_reader().chat(CHAT)["free_entry_point_expires_at"] is None
+
+
+def test_a_field_whose_name_begins_with_another_placeholder_is_written(aws):
+    """`#mode` is a prefix of `#mode_note`: the update names only the placeholders it uses, or
+    DynamoDB refuses it for an unused attribute name."""
+    chats = repository()
+    customer_wrote(chats)
+    assert chats._set(CHAT, {"mode_note": "from the phone"})
+    assert chats.table.get_item(Key={"chat_id": CHAT})["Item"]["mode_note"] == "from the phone"

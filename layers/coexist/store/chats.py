@@ -14,6 +14,7 @@ awaited news takes it atomically, so a token is signalled once even when two sig
 
 from __future__ import annotations
 
+import re
 import time
 from dataclasses import fields
 
@@ -44,6 +45,7 @@ CONNECT_FIELDS = ("connect_contact_id", "connect_instance_id", "connect_conversa
                   "handed_to_connect_at", "connect_ended_at", "connect_agent_left_at") + CONNECT_CREDENTIALS
 
 _CHAT_FIELDS = {f.name for f in fields(Chat)}
+_PLACEHOLDER = re.compile(r"#\w+")
 _ENUMS = {"mode": ChatMode, "conversation_state": ConversationState, "waiting_for": WaitingFor, "takeover_by": Takeover}
 
 
@@ -453,7 +455,9 @@ class ChatRepository:
         kwargs: dict = {"Key": key_of(chat_id), "UpdateExpression": expression.strip()}
         if condition:
             kwargs["ConditionExpression"] = condition
-        used = expression + (condition or "")
+        # DynamoDB refuses a name the expressions do not use; match whole placeholders, since
+        # `#mode` is a prefix of `#mode_since`.
+        used = set(_PLACEHOLDER.findall(f"{expression} {condition or ''}"))
         kwargs["ExpressionAttributeNames"] = {k: v for k, v in names.items() if k in used}
         if attribute_values:
             kwargs["ExpressionAttributeValues"] = attribute_values
