@@ -124,6 +124,8 @@ class ConsentImport:
         return RowResult(line, "applied", outcome=Outcome(outcome).value, chat_id=customer_id)
 
     def _parse(self, row: dict):
+        if row.get(None):  # csv's place for the cells beyond the header's columns
+            raise RowRejected("the row has more cells than the header has columns")
         number = _cell(row, "phone_number_id")
         if not number:
             raise RowRejected("phone_number_id: required")

@@ -9,12 +9,14 @@ customer reads or deletes them with one query, and no table, grant or stack chan
 
 - The current state of each purpose is an attribute of the contact item, `consent_<purpose>`:
   `{state, at, change_id}`.
-- Each change is its own item, append-only: `customer_id` = `<customer id>#consent#<at>#<change id>`,
+- Each change is its own item, append-only: `customer_id` = `<customer id>#consent#<at>#<recorded ms>#<change id>`,
   so a query on that prefix lists the history newest first. Nothing updates or deletes it.
+- A marker per change id (`<customer id>#consent-id#<change id>`) makes the same evidence the same
+  change whenever it comes again (a re-uploaded file is recorded at another time).
 
 `ConsentLedger.record` is the one place a consent change is written, whatever its source (a
-keyword, an agent, an import, Meta's 131050): the change and the new current state go in one
-transaction, so neither exists without the other.
+keyword, an agent, an import, Meta's 131050): the change, its marker and the new current state go
+in one transaction, so none exists without the others.
 """
 
 from __future__ import annotations
@@ -32,7 +34,9 @@ from coexist.store.conditional import put_if_absent, update_if
 from coexist.store.items import from_item_value
 
 HISTORY_MARK = "#consent#"
+MARKER_MARK = "#consent-id#"
 CURRENT_PREFIX = "consent_"
+CONDITION_FAILED = "ConditionalCheckFailed"
 
 
 class Outcome(StrEnum):
@@ -52,8 +56,13 @@ def history_prefix(customer_id: str) -> str:
     return customer_id + HISTORY_MARK
 
 
-def history_key(change: ConsentChange) -> str:
-    return f"{history_prefix(change.customer_id)}{change.at:012d}#{change.change_id}"
+def history_key(change: ConsentChange, recorded_ms: int) -> str:
+    # When it happened, then when it was recorded: two changes of one second keep their order.
+    return f"{history_prefix(change.customer_id)}{change.at:012d}#{recorded_ms:013d}#{change.change_id}"
+
+
+def marker_key(customer_id: str, change_id: str) -> str:
+    return f"{customer_id}{MARKER_MARK}{change_id}"
 
 
 def current_of(contact: dict | None) -> dict[str, Current]:
@@ -93,51 +102,72 @@ class ConsentLedger:
         return outcome
 
     def _write(self, change: ConsentChange) -> Outcome:
-        client = self.table.meta.client  # the resource's client: plain Python values in and out
         attribute = CURRENT_PREFIX + change.purpose
-        try:
-            client.transact_write_items(TransactItems=[
-                {"Put": {
-                    "TableName": self.table.name,
-                    "Item": self._history_item(change, applied=True),
-                    "ConditionExpression": "attribute_not_exists(customer_id)",
-                }},
-                {"Update": {
-                    "TableName": self.table.name,
-                    "Key": {"phone_number_id": change.phone_number_id, "customer_id": change.customer_id},
-                    "UpdateExpression": "SET #c = :current",
-                    # Newest wins; at the same second, the later recording.
-                    "ConditionExpression": "attribute_not_exists(#c) OR #c.#at <= :at",
-                    "ExpressionAttributeNames": {"#c": attribute, "#at": "at"},
-                    "ExpressionAttributeValues": {
-                        ":current": {"state": change.state.value, "at": change.at, "change_id": change.change_id},
-                        ":at": change.at,
-                    },
-                }},
-            ])
+        current = {"Update": {
+            "TableName": self.table.name,
+            "Key": {"phone_number_id": change.phone_number_id, "customer_id": change.customer_id},
+            "UpdateExpression": "SET #c = :current",
+            # Newest wins; at the same second, the later recording.
+            "ConditionExpression": "attribute_not_exists(#c) OR #c.#at <= :at",
+            "ExpressionAttributeNames": {"#c": attribute, "#at": "at"},
+            "ExpressionAttributeValues": {
+                ":current": {"state": change.state.value, "at": change.at, "change_id": change.change_id},
+                ":at": change.at,
+            },
+        }}
+        reasons = self._transact([*self._new_items(change, applied=True), current])
+        if reasons is None:
             return Outcome.APPLIED
+        if reasons[0] == CONDITION_FAILED:
+            return Outcome.DUPLICATE
+        if reasons[2] != CONDITION_FAILED:
+            raise RuntimeError(f"consent change not recorded: {reasons}")
+        # An older change arriving late: history keeps it, the state stays with the newer one.
+        reasons = self._transact(self._new_items(change, applied=False))
+        if reasons is None:
+            return Outcome.SUPERSEDED
+        if reasons[0] == CONDITION_FAILED:
+            return Outcome.DUPLICATE
+        raise RuntimeError(f"consent change not recorded: {reasons}")
+
+    def _transact(self, items: list[dict]) -> list[str | None] | None:
+        """None when written; else each item's cancellation reason (a failed condition, or None)."""
+        try:
+            self.table.meta.client.transact_write_items(TransactItems=items)  # the resource's client: plain values
+            return None
         except ClientError as error:
             if error.response.get("Error", {}).get("Code") != "TransactionCanceledException":
                 raise
             reasons = [r.get("Code") for r in error.response.get("CancellationReasons", [])]
-            if reasons[:1] == ["ConditionalCheckFailed"]:
-                return Outcome.DUPLICATE
-            if reasons[1:2] != ["ConditionalCheckFailed"]:
-                raise
-        # An older change arriving late: history keeps it, the state stays with the newer one.
-        written = put_if_absent(self.table, self._history_item(change, applied=False), "customer_id")
-        return Outcome.SUPERSEDED if written else Outcome.DUPLICATE
+            if CONDITION_FAILED not in reasons:
+                raise  # a conflict with another transaction, throttling: the caller's retry
+            return [r if r == CONDITION_FAILED else None for r in reasons]
 
-    def _history_item(self, change: ConsentChange, applied: bool) -> dict:
+    def _new_items(self, change: ConsentChange, applied: bool) -> list[dict]:
+        """The change's history item and its marker (one per change id: what makes the same evidence
+        the same change whenever it is recorded), each put only if new."""
+        recorded_ms = int(self.clock() * 1000)
+        history = self._history_item(change, applied, recorded_ms)
+        marker = {
+            "phone_number_id": change.phone_number_id,
+            "customer_id": marker_key(change.customer_id, change.change_id),
+            "history_key": history["customer_id"],
+        }
+        return [
+            {"Put": {"TableName": self.table.name, "Item": item, "ConditionExpression": "attribute_not_exists(customer_id)"}}
+            for item in (marker, history)
+        ]
+
+    def _history_item(self, change: ConsentChange, applied: bool, recorded_ms: int) -> dict:
         return {
             "phone_number_id": change.phone_number_id,
-            "customer_id": history_key(change),
+            "customer_id": history_key(change, recorded_ms),
             "customer": change.customer_id,
             "change_id": change.change_id,
             "purpose": change.purpose,
             "state": change.state.value,
             "at": change.at,
-            "recorded_at": int(self.clock()),
+            "recorded_at": recorded_ms // 1000,
             "applied": applied,
             "evidence": consent.evidence_to_dict(change.evidence),
         }
@@ -169,6 +199,10 @@ class ConsentLedger:
                 moved = dict(item, customer=survivor_id)
                 moved["customer_id"] = survivor_id + item["customer_id"][len(loser_id):]
                 put_if_absent(self.table, moved, "customer_id")
+                put_if_absent(self.table, {
+                    "phone_number_id": phone_number_id, "customer_id": marker_key(survivor_id, item["change_id"]),
+                    "history_key": moved["customer_id"],
+                }, "customer_id")
             if not start:
                 break
         loser = self.table.get_item(Key={"phone_number_id": phone_number_id, "customer_id": loser_id}).get("Item") or {}
