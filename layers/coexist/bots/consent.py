@@ -1,12 +1,12 @@
 """Opt-out and opt-in keywords, checked before any bot sees the message.
 
 Keywords are configured per language in the rules file (English, Thai, …) and the confirmation is
-sent in the keyword's language. Only a message that *is* a keyword counts (trimmed; case, accents and punctuation ignored): "Stop!"
-and "ARRET" opt out, "please stop sending me ads" does not. A keyword inside a sentence is as often
-about something else ("stop, I meant Tuesday") and a false opt-out silently cuts a patient off from
-reminders; a sentence is read by the bot or a person instead. Meta's own opt-out guidance for
-marketing messages is keyword based, and its marketing templates' "Stop promotions" button arrives
-as exactly that text.
+sent in the keyword's language. Only a message that *is* a keyword counts (trimmed; case, accents
+and punctuation ignored): "Stop!", "ARRET" and "หยุด" opt out, "please stop sending me ads" does
+not. A keyword inside a sentence is as often about something else ("stop, I meant Tuesday") and a
+false opt-out silently cuts a patient off from reminders; a sentence is read by the bot or a person
+instead. Meta's own opt-out guidance for marketing messages is keyword based, and its marketing
+templates' "Stop promotions" button arrives as exactly that text.
 """
 
 from __future__ import annotations
