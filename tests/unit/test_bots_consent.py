@@ -22,7 +22,7 @@ def test_a_whole_message_keyword_opts_out(text):
     assert consent_change(text, RULES) == "opt_out"
 
 
-@pytest.mark.parametrize("text", ["START", "start!", "Unstop", "ALTA", "inscrever", "Anmelden", "démarrer", "สมัคร", "สมัครรับข่าวสาร"])
+@pytest.mark.parametrize("text", ["START", "start!", "Unstop", "ALTA", "inscrever", "Anmelden", "démarrer", "de\u0301marrer", "สมัคร", "สมัครรับข่าวสาร"])
 def test_a_whole_message_keyword_opts_in(text):
     assert consent_change(text, RULES) == "opt_in"
 
