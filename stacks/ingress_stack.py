@@ -147,9 +147,9 @@ class IngressStack(Stack):
             tables, config,
             # messages: the queued outbound message; chats: its last-message time and the conversation
             # state; templates: the sync; agents: the directory, availability and capacity;
-            # customers: finding a chat by phone number or BSUID.
-            read_write=(resources.MESSAGES, resources.CHATS, resources.TEMPLATES, resources.AGENTS),
-            read=(resources.CONTACTS, resources.NUMBERS, resources.ACCOUNTS, resources.CUSTOMERS),
+            # customers: finding a chat by phone number or BSUID; contacts: the consent ledger.
+            read_write=(resources.MESSAGES, resources.CHATS, resources.TEMPLATES, resources.AGENTS, resources.CONTACTS),
+            read=(resources.NUMBERS, resources.ACCOUNTS, resources.CUSTOMERS),
         )
         self.agent_api.grant_secret_read(access_token, key)
         self.outbound_queue.grant_send_messages(self.agent_api.function)

@@ -88,9 +88,11 @@ def _chat_item(chat_id: str):
 app.use(middlewares=[_authenticate])
 try:  # deployed, this folder is the function's code root; tests and local mode import from the repo
     import console_routes
+    import consent_routes
 except ModuleNotFoundError:
-    from functions.api import console_routes
+    from functions.api import console_routes, consent_routes
 app.include_router(console_routes.router)
+app.include_router(consent_routes.router)
 
 
 def _gate() -> Gate:

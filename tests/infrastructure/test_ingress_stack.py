@@ -209,16 +209,17 @@ def _tables_with(statements: list[dict], action: str) -> set[str]:
     return found
 
 
-def test_api_role_writes_only_what_sending_the_templates_sync_and_the_agent_directory_write(synthesised, ids):
+def test_api_role_writes_only_what_sending_the_templates_sync_the_agent_directory_and_consent_write(synthesised, ids):
     config = synthesised.stacks.config
     statements = statements_of_role(synthesised.ingress, ids["api_role"])
     names = lambda *specs: {config.table_name(s.logical_id) for s in specs}  # noqa: E731
     # The queued outbound message, its chat's last-message time and conversation state, the synced
-    # templates, the agent directory (POST /api/agents, availability, accept).
-    writes = names(resources.MESSAGES, resources.CHATS, resources.TEMPLATES, resources.AGENTS)
+    # templates, the agent directory (POST /api/agents, availability, accept), the consent ledger
+    # (PUT /api/contacts/{chat_id}/consent, imports).
+    writes = names(resources.MESSAGES, resources.CHATS, resources.TEMPLATES, resources.AGENTS, resources.CONTACTS)
     assert _tables_with(statements, "dynamodb:PutItem") == writes
     assert _tables_with(statements, "dynamodb:UpdateItem") == writes
-    readable = names(resources.CONTACTS, resources.NUMBERS, resources.ACCOUNTS, resources.CUSTOMERS)
+    readable = names(resources.NUMBERS, resources.ACCOUNTS, resources.CUSTOMERS)
     assert _tables_with(statements, "dynamodb:Query") == writes | readable
     assert not {a for s in statements for a in s["Action"] if a.startswith("s3:")}
 

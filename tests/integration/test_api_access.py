@@ -95,6 +95,9 @@ ROUTES = {
     "sync templates": ("POST", f"/api/templates/sync?waba_id={WABA_ID}", None, {"ana", "ben", "sue", "zed", "nog"}, {"ada"}),
     "sync another account's templates": ("POST", f"/api/templates/sync?waba_id={FOREIGN_WABA}", None, set(CALLERS), set()),
     "read a number": ("GET", f"/api/numbers/{NUMBER}", None, {"zed", "nog"}, {"ana", "sue", "ada"}),
+    "read a customer's consent": ("GET", f"/api/contacts/{CHAT}/consent", None, {"zed", "nog"}, {"ana", "ben", "sue", "ada"}),
+    "change a customer's consent": ("PUT", f"/api/contacts/{CHAT}/consent", {"purpose": "marketing", "state": "granted"},
+                                    {"zed", "nog"}, {"ana", "ben", "sue", "ada"}),
 }
 
 

@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 from coexist import wiring
+from coexist.domain import consent
 from coexist.domain.identity import is_customer_id
 from tests.conftest import meta_payload
 from tests.integration.helpers import api, chat_of, deliver, messages_of
@@ -65,7 +66,10 @@ def test_two_records_of_one_person_are_merged_once_with_messages_window_and_cons
     deliver(aws, bsuid_payload("messages_username_no_phone.json"))
     by_bsuid = chat_of(NUMBER, user_id=BSUID)
     assert by_phone != by_bsuid
-    wiring.inbox().contacts.record_marketing_opt_out(NUMBER, by_bsuid, {"source": "keyword"}, 1_764_000_100)
+    ledger = wiring.inbox().contacts.consent
+    ledger.record(consent.change(NUMBER, by_phone, "marketing", consent.State.GRANTED, 1_764_000_000, consent.AgentEvidence("ana")))
+    stop = consent.KeywordEvidence("wamid.BSUID-STOP", consent.text_sha256("STOP"), "en")
+    ledger.record(consent.change(NUMBER, by_bsuid, "marketing", consent.State.WITHDRAWN, 1_764_000_100, stop))
 
     both = bsuid_payload("messages_both_identifiers.json")
     deliver(aws, both, both)  # and a retry
@@ -78,8 +82,10 @@ def test_two_records_of_one_person_are_merged_once_with_messages_window_and_cons
     view = chat_view(survivor)
     assert view["merged_from"] == [loser] and view["last_customer_message_at"] == "2025-11-24T16:05:00Z"
     assert chat_view(loser)["merged_into"] == survivor
-    contact = wiring.inbox().contacts.get(NUMBER, survivor)
-    assert contact["marketing_opt_out"] is True  # consent follows the customer
+    # Consent follows the customer: the newer change holds the state, both are in the history, once.
+    status, ledger_view = api(f"/api/contacts/{survivor}/consent")
+    assert status == 200 and ledger_view["purposes"]["marketing"]["state"] == "withdrawn"
+    assert [(c["state"], c["evidence"]["kind"]) for c in ledger_view["history"]["items"]] == [("withdrawn", "keyword"), ("granted", "agent")]
     assert [c["chat_id"] for c in api(f"/api/chats?phone_number_id={NUMBER}")[1]["items"]] == [survivor]
 
 

@@ -148,13 +148,37 @@ def test_templates_are_checked_against_the_synced_list(aws):
     assert len(queued(aws)) == 1
 
 
-def test_marketing_to_an_opted_out_contact_is_refused_utility_is_not(aws):
+def put_consent(body: dict, chat: str | None = None, agent: str = "ana") -> tuple[int, dict]:
+    headers = {"Authorization": f"Bearer {API_TOKEN}", "Content-Type": "application/json", "X-Agent-Id": agent}
+    event = api_event("PUT", f"/api/contacts/{chat or our_chat()}/consent", json.dumps(body).encode(), headers)
+    response = api_function.lambda_handler(event, Context())
+    return response["statusCode"], json.loads(response["body"])
+
+
+def test_marketing_needs_a_grant_and_a_withdrawal_refuses_it_utility_is_not(aws):
     open_window(aws)
     seed_templates(aws)
-    wiring.inbox().contacts.record_marketing_opt_out(NUMBER, our_chat(), {"source": "test"}, int(time.time()))
+    code, body = post(template_body("spring_sale", "20%"))
+    assert (code, body["code"]) == (409, "no_consent")  # never granted
+    assert put_consent({"purpose": "marketing", "state": "granted", "note": "signed up at the desk"})[0] == 200
+    assert post(template_body("spring_sale", "20%"))[0] == 202
+    assert put_consent({"purpose": "marketing", "state": "withdrawn"})[0] == 200
     code, body = post(template_body("spring_sale", "20%"))
     assert (code, body["code"]) == (409, "opted_out")
     assert post(template_body("appointment_reminder", "Ada", "Tuesday"))[0] == 202
+    assert len(queued(aws)) == 2  # the refused sends were never queued
+
+
+def test_a_send_naming_reminders_needs_that_consent(aws):
+    open_window(aws)
+    seed_templates(aws)
+    reminder = template_body("appointment_reminder", "Ada", "Tuesday") | {"purpose": "reminders"}
+    code, body = post(reminder)
+    assert (code, body["code"]) == (409, "no_consent") and "reminders" in body["message"]
+    put_consent({"purpose": "reminders", "state": "granted"})
+    assert post(reminder)[0] == 202
+    code, body = post(template_body("appointment_reminder", "Ada", "Tuesday") | {"purpose": "newsletters"})
+    assert (code, body["code"]) == (422, "invalid_message") and body["errors"][0]["field"] == "template.purpose"
 
 
 def test_offboarded_number_cannot_send(aws):
@@ -232,13 +256,20 @@ def test_final_meta_errors_fail_the_message_with_metas_code(aws, cloud, code, re
     assert item["failure_reason"] == reason
 
 
-def test_131050_fails_and_records_the_marketing_opt_out(aws, cloud):
+def test_131050_fails_and_records_the_marketing_withdrawal_with_metas_code_as_evidence(aws, cloud):
     open_window(aws)
+    seed_templates(aws)
+    put_consent({"purpose": "marketing", "state": "granted"})
     cloud.script = [SendResult(http_status=400, error_code=131050, error_title="user stopped marketing")]
-    post({"type": "text", "text": "x"})
+    _, sent = post(template_body("spring_sale", "20%"))
     run_sender(aws)
-    contact = aws.dynamodb.Table(aws.env["CONTACTS_TABLE"]).get_item(Key={"phone_number_id": NUMBER, "customer_id": our_chat()})["Item"]
-    assert contact["marketing_opt_out"] is True and contact["marketing_consent_evidence"]["code"] == 131050
+    status, ledger = api(f"/api/contacts/{our_chat()}/consent")
+    assert status == 200 and ledger["purposes"]["marketing"]["state"] == "withdrawn"
+    newest = ledger["history"]["items"][0]
+    assert newest["evidence"] == {"kind": "meta_error", "code": 131050, "message_id": sent["id"]}
+    assert [c["state"] for c in ledger["history"]["items"]] == ["withdrawn", "granted"]
+    code, body = post(template_body("spring_sale", "20%"))
+    assert (code, body["code"]) == (409, "opted_out")
 
 
 def test_rate_limit_and_5xx_come_back_later_and_the_reason_is_kept(aws, cloud):

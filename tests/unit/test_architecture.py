@@ -24,6 +24,7 @@ MAY_IMPORT = {
     "intake": {"meta", "store"},
     "ingest": {"domain", "meta", "store", "inbox", "intake", "customers"},
     "customers": {"domain", "store", "inbox"},
+    "consent_import": {"domain", "store"},
     "reads": {"domain", "store", "inbox"},
     "watchdog": {"domain", "store"},
     "authorization": {"domain", "reads"},

@@ -80,7 +80,7 @@ def test_template_language_as_code_and_body_parameter_count():
 
 
 def context(**overrides) -> policy.SendContext:
-    values = dict(free_form=True, window_open=True, number_state="connected", marketing_opted_out=False)
+    values = dict(free_form=True, window_open=True, number_state="connected")
     values.update(overrides)
     return policy.SendContext(**values)
 
@@ -105,9 +105,20 @@ def template(**overrides) -> policy.SendContext:
         (template(template_status="PENDING"), "template_not_approved"),
         (template(template_status="REJECTED"), "template_not_approved"),
         (template(template_params_given=2), "template_parameters"),
-        (template(template_category="MARKETING", marketing_opted_out=True), "opted_out"),
-        (template(template_category="UTILITY", marketing_opted_out=True), None),
-        (template(template_category="MARKETING"), None),
+        (template(template_category="MARKETING", consent={"marketing": "withdrawn"}), "opted_out"),
+        (template(template_category="MARKETING"), "no_consent"),  # never granted
+        (template(template_category="MARKETING", consent={"marketing": "granted"}), None),
+        # A marketing template is marketing whatever purpose the send names.
+        (template(template_category="MARKETING", purpose="utility", consent={"utility": "granted"}), "no_consent"),
+        (template(template_category="UTILITY", consent={"marketing": "withdrawn"}), None),
+        (template(template_category="UTILITY"), None),  # utility: only a withdrawal refuses
+        (template(template_category="UTILITY", consent={"utility": "withdrawn"}), "opted_out"),
+        (template(template_category="UTILITY", purpose="reminders"), "no_consent"),
+        (template(template_category="UTILITY", purpose="reminders", consent={"reminders": "granted"}), None),
+        (template(template_category="UTILITY", purpose="reminders", consent={"reminders": "withdrawn"}), "opted_out"),
+        (template(template_category="AUTHENTICATION", consent={"utility": "withdrawn", "marketing": "withdrawn"}), None),
+        # Free-form replies inside the window are the conversation the customer opened.
+        (context(consent={"marketing": "withdrawn", "utility": "withdrawn"}), None),
     ],
 )
 def test_policy_table(ctx, code):

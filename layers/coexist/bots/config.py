@@ -77,6 +77,8 @@ class Intent(_Strict):
 
 
 class Consent(_Strict):
+    # The purpose the keywords withdraw or grant (a purpose of coexist.domain.consent).
+    purpose: str = Field(default="marketing", pattern=r"^[a-z][a-z0-9_]{0,31}$")
     opt_out: dict[str, list[str]]  # language -> whole-message keywords
     opt_in: dict[str, list[str]]
     # One text, or one per language of the keyword ("en" is the fallback).

@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from coexist.bots.config import BotRules
-from coexist.bots.consent import consent_keyword
+from coexist.bots.consent import ConsentKeyword, consent_keyword
 from coexist.bots.escalation import asks_for_person, decide, escalation
 from coexist.bots.model import CUSTOMER_ASKED, REPLY, BotDecision, BotProvider, BotReply, BotTurn
 
@@ -14,7 +14,7 @@ from coexist.bots.model import CUSTOMER_ASKED, REPLY, BotDecision, BotProvider, 
 @dataclass(frozen=True)
 class TurnOutcome:
     decision: BotDecision
-    consent: str | None = None  # "opt_out" | "opt_in": record it in the contact's consent ledger
+    consent: ConsentKeyword | None = None  # a consent keyword: record it in the consent ledger
 
 
 def respond(provider: BotProvider, turn: BotTurn, rules: BotRules) -> TurnOutcome:
@@ -24,7 +24,7 @@ def respond(provider: BotProvider, turn: BotTurn, rules: BotRules) -> TurnOutcom
         # The confirmation, and nothing that would close the chat (and so send a survey to someone
         # who just said STOP).
         confirmation = BotDecision(REPLY, (BotReply(keyword.confirmation),), keyword.change, 1.0, None, True, turn.session)
-        return TurnOutcome(confirmation, keyword.change)
+        return TurnOutcome(confirmation, keyword)
     if asks_for_person(turn, rules):
         # No need to spend a bot call (or a model's tokens) on a customer who asked for a person.
         return TurnOutcome(escalation(turn, rules, CUSTOMER_ASKED))

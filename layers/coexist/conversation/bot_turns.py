@@ -7,9 +7,11 @@ import time
 from typing import Callable
 
 from coexist.bots.config import OPT_OUT, load_rules
+from coexist.bots.consent import ConsentKeyword
 from coexist.bots.respond import respond
 from coexist.bots.model import ESCALATE, RESOLVED, BotReply, BotTurn, BotUnavailable
 from coexist.conversation.steps import BotOutcome
+from coexist.domain import consent
 from coexist.domain.chat import Chat
 from coexist.domain.interpret import reply_id
 
@@ -45,10 +47,7 @@ class BotTurns:
                 return BotOutcome("escalate", intent, failures, session, "bot_unavailable"), replies
             decision = outcome.decision
             if outcome.consent:
-                self.contacts.record_marketing_consent(
-                    chat.phone_number_id, chat.chat_id, opted_out=outcome.consent == OPT_OUT,
-                    evidence={"source": "keyword", "message_id": message["id"]}, at=int(self.clock()),
-                )
+                self.contacts.consent.record(self._keyword_change(chat, message, outcome.consent))
             failures = 0 if decision.understood else failures + 1
             session = dict(decision.session or {})
             intent = decision.intent or intent
@@ -58,3 +57,11 @@ class BotTurns:
             if decision.action == RESOLVED:
                 return BotOutcome("resolved", intent, failures, session), replies
         return BotOutcome("reply", intent, failures, session), replies
+
+    def _keyword_change(self, chat: Chat, message: dict, keyword: ConsentKeyword) -> consent.ConsentChange:
+        """The customer's keyword as a consent change, timed when they sent it; its evidence is the
+        message's id and a hash of its text (the text itself stays in the message, nowhere else)."""
+        state = consent.State.WITHDRAWN if keyword.change == OPT_OUT else consent.State.GRANTED
+        evidence = consent.KeywordEvidence(message["id"], consent.text_sha256(message.get("text")), keyword.language)
+        at = int(message.get("timestamp") or self.clock())
+        return consent.change(chat.phone_number_id, chat.chat_id, keyword.purpose, state, at, evidence)

@@ -9,7 +9,11 @@ Roles, each one everything the one before may do and more:
   someone else only to accept an offer made to it;
 - `supervisor`: as an agent, and also sends into, releases, closes and transfers chats of its
   numbers that are assigned to other agents (on their behalf), and sets its agents' availability;
-- `admin`: every number, and alone writes the agent directory and syncs message templates.
+- `admin`: every number, and alone writes the agent directory, syncs message templates and imports
+  consent in bulk.
+
+Consent: whoever may read a chat may read its customer's consent and record a change to it (an
+agent hears "please stop the offers" on the phone); each change names the agent.
 """
 
 from __future__ import annotations
@@ -66,6 +70,8 @@ class Action(str, Enum):
     SET_AVAILABILITY = "set_availability"
     READ_TEMPLATES = "read_templates"
     SYNC_TEMPLATES = "sync_templates"
+    CHANGE_CONSENT = "change_consent"  # record a customer's consent on one of its chats
+    IMPORT_CONSENT = "import_consent"  # a bulk consent import, across numbers
 
 
 # Actions on a chat that, once someone holds it, belong to its assignee (or a supervisor).
@@ -122,6 +128,8 @@ def check(principal: Principal, action: Action, resource: Resource = None) -> Re
         return _availability(principal, _expect(resource, Agent, action))
     if action in (Action.READ_TEMPLATES, Action.SYNC_TEMPLATES):
         return _templates(principal, action, _expect(resource, Account, action))
+    if action is Action.IMPORT_CONSENT:
+        return None if principal.is_at_least(Role.ADMIN) else Refusal("Only an admin may import consent in bulk.")
     if action in (Action.LIST_CHATS, Action.READ_NUMBER):
         number = _expect(resource, Number, action)
         return None if principal.works_on(number.phone_number_id) else _not_your_number(number.phone_number_id)

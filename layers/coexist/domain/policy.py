@@ -5,12 +5,11 @@ A refused message is never sent: Meta would charge for nothing or reject it (131
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
-from coexist.domain import coexistence
+from coexist.domain import coexistence, consent
 
 APPROVED = "APPROVED"
-MARKETING = "MARKETING"
 NOT_SENDABLE_STATES = frozenset({coexistence.DISCONNECTED, coexistence.OFFBOARDED, coexistence.DELETED})
 
 
@@ -28,7 +27,9 @@ class SendContext:
     free_form: bool
     window_open: bool
     number_state: str
-    marketing_opted_out: bool
+    # The customer's consent, purpose -> state (coexist.domain.consent; a missing purpose is unknown).
+    consent: dict[str, str] = field(default_factory=dict)
+    purpose: str | None = None  # the purpose the send names, beside its template's category's
     template_status: str | None = None  # None: not a template, or not found
     template_category: str | None = None
     template_name: str | None = None
@@ -65,6 +66,8 @@ def check(context: SendContext) -> Refusal | None:
             f"{context.template_params_given} given.",
             422,
         )
-    if context.template_category == MARKETING and context.marketing_opted_out:
-        return Refusal("opted_out", "The customer opted out of marketing messages; send a utility template or wait for them to write.")
+    # Marketing and reminders need the customer's grant; utility only an absence of withdrawal.
+    refused = consent.check_send(context.template_category, context.purpose, context.consent)
+    if refused:
+        return Refusal(refused.code, refused.message)
     return None

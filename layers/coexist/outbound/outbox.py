@@ -13,6 +13,7 @@ from coexist.domain.chat import Chat
 from coexist.domain import policy, window
 from coexist.inbox import Inbox
 from coexist.outbound.requests import FREE_FORM_TYPES, TemplateRequest
+from coexist.store.consent import states_of as consent_states_of
 from coexist.store.messages import OutboundMessage
 from coexist.store.numbers import coexistence_state_of
 from coexist.store.templates import TemplateStore
@@ -141,14 +142,15 @@ class Outbox:
         number = number_item.get("phone_number_id", "")
         account = self.inbox.accounts.state(number_item["waba_id"]) if number_item.get("waba_id") else None
         state = coexistence_state_of(number_item, account)["state"] if number_item else "unknown"
-        contact = self.inbox.contacts.get(number, customer_id) or {}
+        contact = self.inbox.contacts.get(number, customer_id)
         last_customer = chat_item.last_customer_message_at
         is_template = isinstance(request, TemplateRequest)
         return policy.SendContext(
             free_form=request.type in FREE_FORM_TYPES,
             window_open=window.is_open(last_customer, int(self.clock())),
             number_state=state,
-            marketing_opted_out=bool(contact.get("marketing_opt_out")),
+            consent=consent_states_of(contact),
+            purpose=request.purpose if is_template else None,
             template_status=(template or {}).get("status") if is_template else None,
             template_category=(template or {}).get("category") if is_template else None,
             template_name=request.template.name if is_template else None,

@@ -11,6 +11,8 @@ from typing import Annotated, Any, Literal, Union
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, field_validator, model_validator
 
+from coexist.domain import consent
+
 TEXT_MAX = 4096
 CAPTION_MAX = 1024
 INTERACTIVE_BODY_MAX = 1024
@@ -165,6 +167,16 @@ class Template(Strict):
 class TemplateRequest(Strict):
     type: Literal["template"]
     template: Template
+    # What the send is for, when its template's category does not say it all (a UTILITY template
+    # sent as a reminder): the send needs the customer's consent to that purpose too.
+    purpose: str | None = None
+
+    @field_validator("purpose")
+    @classmethod
+    def _known_purpose(cls, value: str | None) -> str | None:
+        if value is not None and value not in consent.PURPOSES:
+            raise ValueError(f"purpose must be one of {', '.join(consent.PURPOSES)}")
+        return value
 
     def graph_object(self) -> dict:
         return self.template.model_dump(exclude_none=True)

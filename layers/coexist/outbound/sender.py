@@ -27,7 +27,7 @@ import uuid
 from dataclasses import dataclass
 from typing import Callable
 
-from coexist.domain import send_errors
+from coexist.domain import consent, send_errors
 from coexist.domain.send_errors import Action
 from coexist.inbox import Inbox
 from coexist.outbound.deadlines import MAX_INLINE_WAIT_S
@@ -185,11 +185,9 @@ class Sender:
         if verdict.action is Action.FAIL:
             self.inbox.messages.record_failure(message_id, verdict.reason, error)
             if send_errors.records_marketing_opt_out(result.error_code):
-                self.inbox.contacts.record_marketing_opt_out(
-                    item["phone_number_id"], item["chat_id"],
-                    {"source": "meta_error", "code": result.error_code, "message_id": message_id},
-                    int(self.clock()),
-                )
+                self.inbox.contacts.consent.record(consent.platform_opt_out(
+                    item["phone_number_id"], item["chat_id"], result.error_code, message_id, int(self.clock()),
+                ))
             return SendReport("failed", verdict.reason)
         attempts = self.inbox.messages.record_attempt_error(message_id, verdict.reason, error)
         if verdict.action is Action.STOP_NUMBER:

@@ -1,17 +1,20 @@
-"""Contacts: the customer's WhatsApp profile, the business's own address-book card, the consent
-ledger. Keyed by the business number and the customer (its opaque id, which is its chat id), so
-consent and names follow the customer whichever identifier it last wrote with."""
+"""Contacts: the customer's WhatsApp profile, the business's own address-book card, and (beside
+them, `store/consent.py`) the consent ledger. Keyed by the business number and the customer (its
+opaque id, which is its chat id), so consent and names follow the customer whichever identifier it
+last wrote with."""
 
 from __future__ import annotations
 
 from coexist.domain.records import AppContactChange, ContactProfile
 from coexist.store.conditional import update_if
-from coexist.store.items import to_item_value
+from coexist.store.consent import ConsentLedger
 from coexist.store.queries import batch_get
 
+
 class ContactStore:
-    def __init__(self, table):
+    def __init__(self, table, consent: ConsentLedger | None = None):
         self.table = table
+        self.consent = consent or ConsentLedger(table)
 
     def record_profile(self, profile: ContactProfile) -> None:
         """The newest profile seen wins; a late webhook with an older name changes nothing."""
@@ -52,19 +55,6 @@ class ContactStore:
             ExpressionAttributeValues={":t": change.timestamp, ":a": "add", ":full": change.full_name, ":first": change.first_name},
         )
 
-    def record_marketing_opt_out(self, phone_number_id: str, customer_id: str, evidence: dict, at: int) -> None:
-        self.record_marketing_consent(phone_number_id, customer_id, opted_out=True, evidence=evidence, at=at)
-
-    def record_marketing_consent(self, phone_number_id: str, customer_id: str, opted_out: bool, evidence: dict, at: int) -> None:
-        """Consent ledger: the customer stopped (or restarted) marketing messages; newest evidence wins."""
-        update_if(
-            self.table,
-            Key={"phone_number_id": phone_number_id, "customer_id": customer_id},
-            UpdateExpression="SET marketing_opt_out = :out, marketing_consent_at = :t, marketing_consent_evidence = :e",
-            ConditionExpression="attribute_not_exists(marketing_consent_at) OR marketing_consent_at <= :t",
-            ExpressionAttributeValues={":out": opted_out, ":t": at, ":e": to_item_value(evidence)},
-        )
-
     def get(self, phone_number_id: str, customer_id: str) -> dict | None:
         return self.table.get_item(Key={"phone_number_id": phone_number_id, "customer_id": customer_id}).get("Item")
 
@@ -74,13 +64,13 @@ class ContactStore:
         return {item["customer_id"]: item for item in batch_get(self.table, keys)}
 
     def absorb(self, phone_number_id: str, survivor_id: str, loser_id: str) -> None:
-        """Two customers merged: the newer consent evidence and the names survive, each by its own time."""
+        """Two customers merged: the names survive each by its own time; consent as the ledger merges it."""
+        self.consent.absorb(phone_number_id, survivor_id, loser_id)
         loser = self.get(phone_number_id, loser_id)
         if not loser:
             return
         key = {"phone_number_id": phone_number_id, "customer_id": survivor_id}
         groups = (
-            ("marketing_consent_at", ("marketing_opt_out", "marketing_consent_evidence")),
             ("profile_seen_at", ("profile_name", "user_id")),
             ("app_contact_at", ("app_contact_action", "app_full_name", "app_first_name")),
         )
