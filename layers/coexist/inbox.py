@@ -4,6 +4,7 @@ plus the archive). Each repository owns its table's layout; this bundle owns not
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from coexist.store.archive import Archive
 from coexist.store.chats import ChatRepository
@@ -11,6 +12,9 @@ from coexist.store.contacts import ContactStore
 from coexist.store.customers import CustomerStore
 from coexist.store.messages import MessageStore
 from coexist.store.numbers import AccountStore, NumberStore
+
+if TYPE_CHECKING:
+    from coexist.costs import CostRecorder
 
 
 @dataclass
@@ -22,3 +26,4 @@ class Inbox:
     accounts: AccountStore
     archive: Archive
     customers: CustomerStore  # who each customer is, by any identifier
+    costs: "CostRecorder | None" = None  # the cost ledger's recorder; None: costs are not recorded

@@ -43,7 +43,33 @@ def inbox():
         accounts=AccountStore(aws.table(config.accounts_table)),
         archive=archive(),
         customers=CustomerStore(aws.table(config.customers_table)),
+        costs=cost_recorder(),
     )
+
+
+@lru_cache(maxsize=1)
+def rate_card():
+    from coexist.costs import load_rate_card
+
+    return load_rate_card(settings().rate_card)
+
+
+@lru_cache(maxsize=1)
+def cost_ledger():
+    from coexist.store.costs import CostLedger
+
+    return CostLedger(aws.table(settings().costs_table))
+
+
+def cost_recorder():
+    """What ingest prices messages with (the ledger, and the messages and chats it reads)."""
+    from coexist.costs import CostRecorder
+    from coexist.store.chats import ChatRepository
+    from coexist.store.messages import MessageStore
+
+    config = settings()
+    return CostRecorder(cost_ledger(), MessageStore(aws.table(config.messages_table)),
+                        ChatRepository(aws.table(config.chats_table)), rate_card())
 
 
 @lru_cache(maxsize=1)
@@ -240,6 +266,6 @@ def app_watchdog():
 def reset() -> None:
     """Forget settings, clients and services (tests and local mode switch environments)."""
     for cached in (archive, intake, inbox, inbox_reader, templates, graph_api, outbox, sweeper, throttle, sender, settings,
-                   agents, workflow, signals, conversation_settings):
+                   agents, workflow, signals, conversation_settings, rate_card, cost_ledger):
         cached.cache_clear()
     aws.reset()
