@@ -91,6 +91,11 @@ try:  # deployed, this folder is the function's code root; tests and local mode 
 except ModuleNotFoundError:
     from functions.api import console_routes
 app.include_router(console_routes.router)
+try:
+    import cost_routes
+except ModuleNotFoundError:
+    from functions.api import cost_routes
+app.include_router(cost_routes.router)
 
 
 def _gate() -> Gate:

@@ -23,6 +23,7 @@ from importlib import resources as package_files
 
 from coexist.domain import costs as rules
 from coexist.domain.records import OUTBOUND, Source, MessageRecord, StatusUpdate
+from coexist.domain import window
 from coexist.domain.window import CUSTOMER_SERVICE_WINDOW_S
 from coexist.resources import RATE_CARD
 from coexist.store.chats import ChatRepository
@@ -53,7 +54,10 @@ def _day(at: int) -> str:
 
 
 def _is_free_entry_point(chat, at: int) -> bool:
-    return bool(chat and chat.free_entry_point_expires_at and at < chat.free_entry_point_expires_at)
+    if chat is None:
+        return False
+    expires = window.free_entry_point_expires_at(chat.referral_at, chat.entry_point_replied_at)
+    return expires is not None and chat.entry_point_replied_at <= at < expires
 
 
 @dataclass

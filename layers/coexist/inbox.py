@@ -4,7 +4,6 @@ plus the archive). Each repository owns its table's layout; this bundle owns not
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 from coexist.store.archive import Archive
 from coexist.store.chats import ChatRepository
@@ -12,9 +11,6 @@ from coexist.store.contacts import ContactStore
 from coexist.store.customers import CustomerStore
 from coexist.store.messages import MessageStore
 from coexist.store.numbers import AccountStore, NumberStore
-
-if TYPE_CHECKING:
-    from coexist.costs import CostRecorder
 
 
 @dataclass
@@ -26,4 +22,4 @@ class Inbox:
     accounts: AccountStore
     archive: Archive
     customers: CustomerStore  # who each customer is, by any identifier
-    costs: "CostRecorder | None" = None  # the cost ledger's recorder; None: costs are not recorded
+    costs: object | None = None  # the cost ledger's recorder (coexist.costs.CostRecorder); None: not recorded

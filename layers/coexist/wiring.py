@@ -33,17 +33,20 @@ def inbox():
     from coexist.store.customers import CustomerStore
     from coexist.store.messages import MessageStore
     from coexist.store.numbers import AccountStore, NumberStore
+    from coexist.costs import CostRecorder
 
     config = settings()
+    messages = MessageStore(aws.table(config.messages_table))
+    chats = ChatRepository(aws.table(config.chats_table))
     return Inbox(
-        messages=MessageStore(aws.table(config.messages_table)),
-        chats=ChatRepository(aws.table(config.chats_table)),
+        messages=messages,
+        chats=chats,
         contacts=ContactStore(aws.table(config.contacts_table)),
         numbers=NumberStore(aws.table(config.numbers_table)),
         accounts=AccountStore(aws.table(config.accounts_table)),
         archive=archive(),
         customers=CustomerStore(aws.table(config.customers_table)),
-        costs=cost_recorder(),
+        costs=CostRecorder(cost_ledger(), messages, chats, rate_card()),  # ingest prices what it ingests
     )
 
 
@@ -59,17 +62,6 @@ def cost_ledger():
     from coexist.store.costs import CostLedger
 
     return CostLedger(aws.table(settings().costs_table))
-
-
-def cost_recorder():
-    """What ingest prices messages with (the ledger, and the messages and chats it reads)."""
-    from coexist.costs import CostRecorder
-    from coexist.store.chats import ChatRepository
-    from coexist.store.messages import MessageStore
-
-    config = settings()
-    return CostRecorder(cost_ledger(), MessageStore(aws.table(config.messages_table)),
-                        ChatRepository(aws.table(config.chats_table)), rate_card())
 
 
 @lru_cache(maxsize=1)

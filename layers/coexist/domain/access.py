@@ -10,6 +10,7 @@ Roles, each one everything the one before may do and more:
 - `supervisor`: as an agent, and also sends into, releases, closes and transfers chats of its
   numbers that are assigned to other agents (on their behalf), and sets its agents' availability;
 - `admin`: every number, and alone writes the agent directory and syncs message templates.
+Reading what messages cost (the cost ledger) is for supervisors (their numbers) and admins.
 """
 
 from __future__ import annotations
@@ -66,6 +67,7 @@ class Action(str, Enum):
     SET_AVAILABILITY = "set_availability"
     READ_TEMPLATES = "read_templates"
     SYNC_TEMPLATES = "sync_templates"
+    READ_COSTS = "read_costs"  # a number's cost ledger: what Meta charges
 
 
 # Actions on a chat that, once someone holds it, belong to its assignee (or a supervisor).
@@ -122,6 +124,8 @@ def check(principal: Principal, action: Action, resource: Resource = None) -> Re
         return _availability(principal, _expect(resource, Agent, action))
     if action in (Action.READ_TEMPLATES, Action.SYNC_TEMPLATES):
         return _templates(principal, action, _expect(resource, Account, action))
+    if action is Action.READ_COSTS:
+        return _costs(principal, _expect(resource, Number, action))
     if action in (Action.LIST_CHATS, Action.READ_NUMBER):
         number = _expect(resource, Number, action)
         return None if principal.works_on(number.phone_number_id) else _not_your_number(number.phone_number_id)
@@ -170,6 +174,12 @@ def _templates(principal: Principal, action: Action, account: Account) -> Refusa
     if action is Action.SYNC_TEMPLATES and not principal.is_at_least(Role.ADMIN):
         return Refusal("Only an admin may sync message templates.")
     return None
+
+
+def _costs(principal: Principal, number: Number) -> Refusal | None:
+    if not principal.is_at_least(Role.SUPERVISOR):
+        return Refusal("Only a supervisor or an admin may read what messages cost.")
+    return None if principal.works_on(number.phone_number_id) else _not_your_number(number.phone_number_id)
 
 
 def _not_your_number(phone_number_id: str | None, chat_id: str | None = None) -> Refusal:
