@@ -97,6 +97,8 @@ def conversation_settings(raw: dict) -> ConversationSettings:
             raise ValueError(f"conversation {f.name} must not be negative")
     if settings.unassigned_template is not None and not re.fullmatch(r"[^:]+:[^:]+", settings.unassigned_template):
         raise ValueError("conversation unassigned_template looks like 'name:language'")
+    if settings.window_warning_template is not None and not re.fullmatch(r"[^:]+:[^:]+", settings.window_warning_template):
+        raise ValueError("conversation window_warning_template looks like 'name:language'")
     if not all(isinstance(k, str) and isinstance(v, str) for k, v in settings.intent_skills.items()):
         raise ValueError("conversation intent_skills maps intent names to skill names (strings)")
     return settings
