@@ -7,6 +7,8 @@ import re
 from dataclasses import asdict, dataclass, field, fields
 
 from coexist.conversation.settings import ConversationSettings
+from coexist.domain.costs import RateCard
+from coexist.resources import RATE_CARD_ENV
 from coexist.number_config import SOCIAL_MESSAGING_ID, NumberConfig, Transport, numbers_to_json
 from constructs import Node
 
@@ -95,6 +97,8 @@ def conversation_settings(raw: dict) -> ConversationSettings:
             raise ValueError(f"conversation {f.name} must not be negative")
     if settings.unassigned_template is not None and not re.fullmatch(r"[^:]+:[^:]+", settings.unassigned_template):
         raise ValueError("conversation unassigned_template looks like 'name:language'")
+    if settings.window_warning_template is not None and not re.fullmatch(r"[^:]+:[^:]+", settings.window_warning_template):
+        raise ValueError("conversation window_warning_template looks like 'name:language'")
     if not all(isinstance(k, str) and isinstance(v, str) for k, v in settings.intent_skills.items()):
         raise ValueError("conversation intent_skills maps intent names to skill names (strings)")
     return settings
@@ -128,6 +132,9 @@ class CoexistConfig:
     # The conversation workflow's timings and texts (coexist.conversation.settings), as COEXIST_CONVERSATION.
     conversation: dict = field(default_factory=dict)
     connect: ConnectSettings | None = None  # Amazon Connect handoff, only when configured
+    # A rate card replacing the bundled one (coexist/pricing/), as a JSON object of the same shape:
+    # the deployment's own prices (a BSP's, a newer Meta card). Checked at synth.
+    rate_card: dict | None = None
 
     @property
     def prefix(self) -> str:
@@ -171,6 +178,10 @@ class CoexistConfig:
         """For functions that send: each number's throughput and transport."""
         return {"COEXIST_NUMBERS": self.numbers_json()}
 
+    def rate_card_environment(self) -> dict[str, str]:
+        """For functions that price messages or report costs: the deployment's rate card, if its own."""
+        return {RATE_CARD_ENV: json.dumps(self.rate_card, sort_keys=True, separators=(",", ":"))} if self.rate_card else {}
+
     def waba_environment(self) -> dict[str, str]:
         """For functions that sync templates: the accounts whose templates are kept."""
         return {"COEXIST_WABA_IDS": ",".join(self.waba_ids)}
@@ -194,6 +205,9 @@ class CoexistConfig:
         if "conversation" in raw:
             conversation_settings(raw["conversation"])  # fails the synth on a wrong key, type or value
             raw["conversation"] = dict(raw["conversation"])
+        if raw.get("rate_card") is not None:
+            RateCard.from_document(raw["rate_card"])  # fails the synth on a card that cannot price
+            raw["rate_card"] = dict(raw["rate_card"])
         if raw.get("connect") is not None:
             raw["connect"] = ConnectSettings.parse(raw["connect"])
         elif any(n.hands_to_connect for n in raw.get("phone_numbers", ())):

@@ -88,7 +88,8 @@ class IngressStack(Stack):
             description="Apply inbound webhook envelopes: messages, statuses, echoes, history, contacts, account updates",
             invoked_by=f"the inbound SQS queue's event source mapping, at most {config.ingest_max_concurrency} batches at once",
             timeout=Duration.seconds(resources.INGEST_TIMEOUT_S),
-            environment={**stage_env, **table_env, **conversation_env, resources.ARCHIVE_BUCKET_ENV: archive.bucket_name},
+            environment={**stage_env, **table_env, **conversation_env, resources.ARCHIVE_BUCKET_ENV: archive.bucket_name,
+                         **config.rate_card_environment()},  # ingest prices what Meta delivers
             task_token_actions=TASK_TOKEN_ACTIONS,  # a customer's message or an echo wakes the workflow
             **common,
         )
@@ -137,6 +138,7 @@ class IngressStack(Stack):
                 **config.graph_api_environment(access_token.secret_arn),
                 **config.numbers_environment(),
                 **config.waba_environment(),
+                **config.rate_card_environment(),
             },
             # Accept, release, close, transfer and an agent's reply wake the workflow's parked tasks;
             # the agent API never starts a conversation itself.
@@ -147,9 +149,10 @@ class IngressStack(Stack):
             tables, config,
             # messages: the queued outbound message; chats: its last-message time and the conversation
             # state; templates: the sync; agents: the directory, availability and capacity;
-            # customers: finding a chat by phone number or BSUID; contacts: the consent ledger.
+            # customers: finding a chat by phone number or BSUID; contacts: the consent ledger;
+            # costs: the cost report.
             read_write=(resources.MESSAGES, resources.CHATS, resources.TEMPLATES, resources.AGENTS, resources.CONTACTS),
-            read=(resources.NUMBERS, resources.ACCOUNTS, resources.CUSTOMERS),
+            read=(resources.NUMBERS, resources.ACCOUNTS, resources.CUSTOMERS, resources.COSTS),
         )
         self.agent_api.grant_secret_read(access_token, key)
         self.outbound_queue.grant_send_messages(self.agent_api.function)

@@ -21,6 +21,7 @@ from constructs import Construct
 from stacks.config import CoexistConfig
 from stacks.constructs import alarms
 from stacks.constructs.domain_tables import DomainTables
+from stacks.constructs.operations_dashboard import OperationsDashboard
 from stacks.constructs.service_function import ServiceFunction
 from stacks.constructs.shared_layer import FUNCTIONS, shared_layer
 from stacks.data_stack import DataStack
@@ -86,4 +87,9 @@ class OperationsStack(Stack):
             description="Meta took a number out of Coexistence (PARTNER_REMOVED, e.g. PRIMARY_INACTIVITY: the "
             "Business App was unused for about 14 days). Reconnect it through Embedded Signup; until then "
             "the API cannot send from it.",
+        )
+        self.dashboard = OperationsDashboard(
+            self, "Dashboard", config=config, webhook_function=ingress.webhook.function,
+            inbound_queue=ingress.inbound.queue, inbound_dead_letters=ingress.inbound.dead_letters,
+            other_dead_letters={"watchdog": dead_letters}, alarm_topic=alarm_topic,
         )

@@ -71,5 +71,11 @@ export class Api {
   syncTemplates(number) { return this.post(`/templates/sync?phone_number_id=${encodeURIComponent(number)}`); }
   agents() { return this.get("/agents"); }
   dashboard(number, days) { return this.get(`/dashboard?phone_number_id=${encodeURIComponent(number)}&days=${days}`); }
+  costs({ from, to, number, groupBy }) {
+    const params = new URLSearchParams({ from, to, group_by: groupBy });
+    if (number) params.set("phone_number_id", number);
+    return this.get(`/costs?${params}`);
+  }
+
   setStatus(agentId, status) { return this.put(`/agents/${encodeURIComponent(agentId)}/status`, { status }); }
 }

@@ -9,6 +9,7 @@ import { h, replace } from "./dom.js";
 import { LANGUAGES, language, setLanguage, t } from "./i18n.js";
 import { renderInbox } from "./views/inbox.js";
 import { renderDashboard } from "./views/dashboard.js";
+import { renderCosts } from "./views/costs.js";
 import { renderNumbers } from "./views/numbers.js";
 import { renderSignIn } from "./views/signin.js";
 
@@ -166,7 +167,8 @@ function header(active) {
     h("nav", { class: "tabs", "aria-label": t("nav.main") },
       h("a", { href: "#/", "aria-current": active === "inbox" ? "page" : false }, t("nav.inbox")),
       h("a", { href: "#/numbers", "aria-current": active === "numbers" ? "page" : false }, t("nav.numbers")),
-      h("a", { href: "#/dashboard", "aria-current": active === "dashboard" ? "page" : false }, t("nav.dashboard"))),
+      h("a", { href: "#/dashboard", "aria-current": active === "dashboard" ? "page" : false }, t("nav.dashboard")),
+      h("a", { href: "#/costs", "aria-current": active === "costs" ? "page" : false }, t("nav.costs"))),
     h("div", { class: "topbar-tools" }, state.numbers.length ? numberPicker : null, availability(), languageSwitch(),
       h("button", { type: "button", class: "button ghost", onclick: () => signOut() }, t("nav.signout"))));
 }
@@ -174,7 +176,8 @@ function header(active) {
 function route(event) {
   if (!state.session) return;
   const hash = decodeURIComponent(location.hash.replace(/^#/, ""));
-  const active = hash.startsWith("/numbers") ? "numbers" : hash.startsWith("/dashboard") ? "dashboard" : "inbox";
+  const active = hash.startsWith("/numbers") ? "numbers" : hash.startsWith("/dashboard") ? "dashboard"
+    : hash.startsWith("/costs") ? "costs" : "inbox";
   const chatId = hash.startsWith("/chats/") ? hash.slice("/chats/".length) : null;
   if (event && event.type === "hashchange" && state.active === active && state.view?.open) {
     state.view.open(chatId); // the same screen: keep the list (and its scroll) as it is
@@ -189,7 +192,7 @@ function route(event) {
     h("div", { class: "toasts" }, h("div", { id: "notices", role: "status" }), h("div", { id: "alerts", role: "alert" })));
   main.tabIndex = -1;
   const context = { state, api: state.api, notify, explain, rememberNumber, reroute: route, refreshMe: loadMe };
-  const screens = { numbers: renderNumbers, dashboard: renderDashboard };
+  const screens = { numbers: renderNumbers, dashboard: renderDashboard, costs: renderCosts };
   state.view = screens[active] ? screens[active](main, context) : renderInbox(main, context, chatId);
 }
 

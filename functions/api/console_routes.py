@@ -67,6 +67,7 @@ class Chat(BaseModel):
     first_human_reply_at: str | None = None
     closed_at: str | None = None
     window_warning_at: str | None = None
+    window_closing: dict | None = Field(None, description="the agent's warning that the window closes soon: warned_at, closes_at, template")
     satisfaction_score: int | None = None
 
 

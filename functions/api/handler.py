@@ -89,10 +89,12 @@ app.use(middlewares=[_authenticate])
 try:  # deployed, this folder is the function's code root; tests and local mode import from the repo
     import console_routes
     import consent_routes
+    import cost_routes
 except ModuleNotFoundError:
-    from functions.api import console_routes, consent_routes
+    from functions.api import console_routes, consent_routes, cost_routes
 app.include_router(console_routes.router)
 app.include_router(consent_routes.router)
+app.include_router(cost_routes.router)
 
 
 def _gate() -> Gate:

@@ -9,6 +9,7 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
 from coexist import wiring
 from coexist.resources import METRICS_NAMESPACE
+from coexist.costs import cost_metric
 from coexist.ingest import Quarantined, envelope_from_record, ingest
 from coexist.settings import settings
 
@@ -47,6 +48,9 @@ def handle_record(record: SQSRecord) -> None:
     if summary.disconnections:
         # Meta took a number out of Coexistence (e.g. PRIMARY_INACTIVITY): an alarm pages on it.
         metrics.add_metric(name="NumberDisconnected", unit=MetricUnit.Count, value=summary.disconnections)
+    for category, amount in summary.cost_by_category.items():
+        # What Meta charges for the messages this record delivered, in the rate card's currency.
+        metrics.add_metric(name=cost_metric(category), unit=MetricUnit.NoUnit, value=float(amount))
     if summary.unknown_message_types:
         metrics.add_metric(name="IngestUnknownMessageTypes", unit=MetricUnit.Count, value=len(summary.unknown_message_types))
     logger.info(

@@ -102,6 +102,9 @@ def _tell(message_id: str | None, outcome: batch.Outcome, decision: batch.Decisi
     """The metric and log line of one record: ids and reasons only, never content."""
     if decision.metric:
         metrics.add_metric(name=decision.metric, unit=MetricUnit.Count, value=1)
+    throttled = batch.throttle_metric(outcome)
+    if throttled:
+        metrics.add_metric(name=throttled, unit=MetricUnit.Count, value=1)
     if isinstance(outcome, batch.Parked):
         logger.warning("send parked", extra={"message_id": message_id, "reason": outcome.reason})
     elif isinstance(outcome, batch.Deferred):

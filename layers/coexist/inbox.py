@@ -22,3 +22,4 @@ class Inbox:
     accounts: AccountStore
     archive: Archive
     customers: CustomerStore  # who each customer is, by any identifier
+    costs: object | None = None  # the cost ledger's recorder (coexist.costs.CostRecorder); None: not recorded

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 
 from pydantic import ValidationError
 
+from coexist.costs import cost_by_category
 from coexist.customers import apply_identity_changes, assign_chats
 from coexist.domain import coexistence
 from coexist.domain.interpret import interpret, reply_id
@@ -36,6 +37,7 @@ class IngestSummary:
     unhandled: int = 0
     disconnections: int = 0  # account events that took a number out of Coexistence (operators are paged)
     unknown_message_types: list[str] = field(default_factory=list)
+    cost_by_category: dict = field(default_factory=dict)  # what Meta charges for what this webhook delivered
 
 
 def envelope_from_record(body: str, attributes: dict[str, str], archive: Archive) -> dict:
@@ -117,6 +119,7 @@ def apply(found: Interpretation, inbox: Inbox, signals=None) -> IngestSummary:
     apply_identity_changes(found, inbox)  # a new number or BSUID first: the records name the new one
     customers = assign_chats(found, inbox)  # every record's chat id: its customer's opaque id
     new_echo_chats: set[str] = set()
+    new_echoes = []
     new_customer_messages = []
     _in_parallel(inbox.numbers.record_seen, found.numbers.values())
     _in_parallel(inbox.contacts.record_profile, [p for p in found.profiles.values() if p.chat_id])
@@ -133,6 +136,7 @@ def apply(found: Interpretation, inbox: Inbox, signals=None) -> IngestSummary:
             new_customer_messages.append(message)
         elif message.source == Source.BUSINESS_APP:
             new_echo_chats.add(message.chat_id)
+            new_echoes.append(message)
     if found.history_messages:
         summary.history_messages = inbox.messages.import_history(found.history_messages)
     _in_parallel(lambda arrival: inbox.messages.apply_media(arrival.message), found.media_arrivals)
@@ -146,6 +150,12 @@ def apply(found: Interpretation, inbox: Inbox, signals=None) -> IngestSummary:
     active = {activity.chat_id for activity in found.chats.values()}
     _in_parallel(lambda c: inbox.chats.record_identity(c.customer_id, c, existing_only=c.customer_id not in active),
                  customers.values())
+    if inbox.costs is not None:
+        # The cost ledger: statuses priced by Meta (or by our rules), the phone's replies priced as if
+        # the API had sent them. A retry writes the same entries.
+        entries = _in_parallel(inbox.costs.on_status, found.statuses)
+        entries += _in_parallel(inbox.costs.on_app_reply, new_echoes)
+        summary.cost_by_category = cost_by_category(entries)
     if signals is not None:
         # The conversation workflow hears of what is new only: duplicates never wake it twice.
         for chat in sorted(new_echo_chats):

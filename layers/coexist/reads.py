@@ -177,6 +177,17 @@ class InboxReader:
         if not is_customer_id(chat_id):
             raise NotFound(f"chat {chat_id} not found")
 
+    def _window_closing(self, chat, last_customer: int | None) -> dict | None:
+        """The warning the agent was given that the window closes soon: this window's, while it is open."""
+        expires = window.window_expires_at(last_customer)
+        if expires is None or chat.window_warning_at is None or not window.is_open(last_customer, int(self.clock())):
+            return None
+        if chat.window_warning_at <= last_customer:
+            return None  # given for an earlier window: the customer has written since
+        name, _, language = (chat.window_warning_template or "").partition(":")
+        return {"warned_at": iso(chat.window_warning_at), "closes_at": iso(expires),
+                "template": {"name": name, "language": language or "en_US"} if name else None}
+
     def _chat(self, chat: Chat, contact: dict | None) -> dict:
         last_customer = chat.last_customer_message_at
         return {
@@ -216,6 +227,7 @@ class InboxReader:
             "first_human_reply_at": iso(chat.first_human_reply_at),
             "closed_at": iso(chat.closed_at),
             "window_warning_at": iso(chat.window_warning_at),
+            "window_closing": self._window_closing(chat, last_customer),
             "satisfaction_score": chat.satisfaction_score,
         }
 

@@ -159,7 +159,19 @@ AGENTS = TableSpec(
     indexes=(Index("by_availability", Key("availability")),),
 )
 
+# The cost ledger: one entry per message Meta prices (a delivered template, a free reply) and per
+# reply sent from the Business App (free, with what the API would have charged), keyed by number
+# and message id so a retried webhook writes the same entry; `by_time` serves a period's report.
+COSTS = TableSpec(
+    logical_id="Costs",
+    env_var="COSTS_TABLE",
+    partition_key=Key("phone_number_id"),
+    sort_key=Key("message_id"),
+    indexes=(Index("by_time", Key("phone_number_id"), Key("at", "N")),),
+)
+
 TABLES: tuple[TableSpec, ...] = (NUMBERS, ACCOUNTS, CHATS, MESSAGES, CONTACTS, TEMPLATES, THROTTLE, AGENTS, CUSTOMERS)
+TABLES += (COSTS,)
 
 # The conversation workflow (Step Functions, Standard): one definition file, rendered with the
 # same substitutions by the CDK stack, local mode and the tests.
@@ -208,3 +220,8 @@ UNHANDLED_PREFIX = "unhandled/"  # changes of a field this version does not mode
 METRICS_NAMESPACE = "Coexist"
 # A send cut off mid-call to Meta: failed `outcome_unknown`, never re-sent; it pages (docs/OPERATIONS.md).
 SENDER_OUTCOME_UNKNOWN_METRIC = "SenderOutcomeUnknown"
+
+# The rate card Meta's prices are read from (coexist/pricing/); COEXIST_RATE_CARD overrides it with a
+# JSON document of the same shape (docs/OPERATIONS.md, "The cost ledger").
+RATE_CARD = "rate_card_2025-07.json"
+RATE_CARD_ENV = "COEXIST_RATE_CARD"

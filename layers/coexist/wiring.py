@@ -33,17 +33,35 @@ def inbox():
     from coexist.store.customers import CustomerStore
     from coexist.store.messages import MessageStore
     from coexist.store.numbers import AccountStore, NumberStore
+    from coexist.costs import CostRecorder
 
     config = settings()
+    messages = MessageStore(aws.table(config.messages_table))
+    chats = ChatRepository(aws.table(config.chats_table))
     return Inbox(
-        messages=MessageStore(aws.table(config.messages_table)),
-        chats=ChatRepository(aws.table(config.chats_table)),
+        messages=messages,
+        chats=chats,
         contacts=ContactStore(aws.table(config.contacts_table)),
         numbers=NumberStore(aws.table(config.numbers_table)),
         accounts=AccountStore(aws.table(config.accounts_table)),
         archive=archive(),
         customers=CustomerStore(aws.table(config.customers_table)),
+        costs=CostRecorder(cost_ledger(), messages, chats, rate_card()),  # ingest prices what it ingests
     )
+
+
+@lru_cache(maxsize=1)
+def rate_card():
+    from coexist.costs import load_rate_card
+
+    return load_rate_card(settings().rate_card)
+
+
+@lru_cache(maxsize=1)
+def cost_ledger():
+    from coexist.store.costs import CostLedger
+
+    return CostLedger(aws.table(settings().costs_table))
 
 
 @lru_cache(maxsize=1)
@@ -240,6 +258,6 @@ def app_watchdog():
 def reset() -> None:
     """Forget settings, clients and services (tests and local mode switch environments)."""
     for cached in (archive, intake, inbox, inbox_reader, templates, graph_api, outbox, sweeper, throttle, sender, settings,
-                   agents, workflow, signals, conversation_settings):
+                   agents, workflow, signals, conversation_settings, rate_card, cost_ledger):
         cached.cache_clear()
     aws.reset()

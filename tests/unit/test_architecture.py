@@ -34,7 +34,10 @@ MAY_IMPORT = {
     "number_config": {"bots"},
     "resources": {"outbound.deadlines"},  # the sender timeout derived from one send's worst case
     "settings": {"resources"},
+    "costs": {"domain", "store", "resources"},
+    "pricing": set(),  # data: the rate cards
 }
+MAY_IMPORT["ingest"] = MAY_IMPORT["ingest"] | {"costs"}
 
 
 def _layer_imports(path: Path) -> set[str]:

@@ -65,3 +65,10 @@ def test_attempt_turns_the_senders_signals_into_outcomes():
     assert batch.attempt(_raising(Defer(2.5, "waiting for recipient pair limit"))) == Deferred(2.5, "waiting for recipient pair limit", "deferred")
     crashed = batch.attempt(_raising(KeyError("message_id")))
     assert isinstance(crashed, Crashed) and isinstance(crashed.error, KeyError)
+
+
+def test_metas_throughput_refusals_are_counted_apart():
+    assert batch.throttle_metric(batch.Deferred(3, "rate_limited", "retried")) == "SenderMetaRateLimited130429"
+    assert batch.throttle_metric(batch.Deferred(3, "pair_rate_limited", "retried")) == "SenderMetaPairRateLimited131056"
+    assert batch.throttle_metric(batch.Deferred(3, "meta_unavailable", "retried")) is None
+    assert batch.throttle_metric(batch.Done("sent", None)) is None

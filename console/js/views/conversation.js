@@ -131,6 +131,12 @@ export function renderConversation(pane, context, chatId, { onChange }) {
       items.push(h("div", { class: "banner banner-warning", role: "note", dataset: { banner: "takeover" } },
         t("chat.takeover", { when: chat.takeover_at || chat.last_app_activity_at ? ` (${time(chat.takeover_at || chat.last_app_activity_at)})` : "" })));
     }
+    if (chat.window_closing && chat.window_open) {
+      const offer = chat.window_closing.template;
+      items.push(h("div", { class: "banner banner-warning", role: "note", dataset: { banner: "window-closing" } },
+        t("chat.window_closing", { time: time(chat.window_closing.closes_at) }),
+        offer ? ` ${t("chat.window_closing_template", { name: offer.name })}` : ""));
+    }
     if (chat.satisfaction_score) {
       items.push(h("div", { class: "banner banner-info", role: "note", dataset: { banner: "csat" } }, t("chat.csat", { score: chat.satisfaction_score })));
     }

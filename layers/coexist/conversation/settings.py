@@ -16,6 +16,8 @@ class ConversationSettings:
     max_assign_attempts: int = 3
     agent_idle_s: int = 3600  # an agent conversation with no message either way is closed after this
     window_warning_s: int = 3600  # warn the agent this long before the customer-service window closes
+    # "name:language": the template the warning offers the agent, to keep talking once the window closes
+    window_warning_template: str | None = None
     survey: bool = True
     survey_timeout_s: int = 3600
     survey_question: str = "How did we do today?"

@@ -192,9 +192,9 @@ class ConversationSteps:
         now = int(self.clock())
         last = max(chat.last_message_at or 0, chat.assigned_at or 0)
         wake = last + self.settings.agent_idle_s
-        expires = window.window_expires_at(chat.last_customer_message_at)
-        if expires and not chat.window_warning_at and expires > now:
-            wake = min(wake, expires - self.settings.window_warning_s)
+        warn_at = window.next_warning_at(chat.last_customer_message_at, chat.window_warning_at, self.settings.window_warning_s)
+        if warn_at is not None and warn_at + self.settings.window_warning_s > now:  # the window is still open
+            wake = min(wake, warn_at)
         return {"seconds": max(1, wake - now)}
 
     def step_await_agent(self, event: dict) -> None:
@@ -206,10 +206,13 @@ class ConversationSteps:
         last = max(chat.last_message_at or 0, chat.assigned_at or 0)
         if now - last >= self.settings.agent_idle_s:
             return {"idle": True}
-        expires = window.window_expires_at(chat.last_customer_message_at)
-        if expires and expires - now <= self.settings.window_warning_s and not chat.window_warning_at:
-            self.chats.note_window_warning(event["chat_id"])
-            self.metrics("WindowClosingWarning")
+        lead = self.settings.window_warning_s
+        if window.warning_due(chat.last_customer_message_at, chat.window_warning_at, now, lead):
+            # Noted on the chat (the console shows it, with the template to offer) and counted, once per
+            # window even when this step is retried or runs twice.
+            due_from = window.window_expires_at(chat.last_customer_message_at) - lead
+            if self.chats.note_window_warning(event["chat_id"], due_from, self.settings.window_warning_template):
+                self.metrics("WindowClosingWarning")
         return {"idle": False}
 
     # --- the end --------------------------------------------------------------------------------------

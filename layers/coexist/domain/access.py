@@ -11,6 +11,7 @@ Roles, each one everything the one before may do and more:
   numbers that are assigned to other agents (on their behalf), and sets its agents' availability;
 - `admin`: every number, and alone writes the agent directory, syncs message templates and imports
   consent in bulk.
+Reading what messages cost (the cost ledger) is for supervisors (their numbers) and admins.
 
 Consent: whoever may read a chat may read its customer's consent and record a change to it (an
 agent hears "please stop the offers" on the phone); each change names the agent.
@@ -72,6 +73,7 @@ class Action(str, Enum):
     SYNC_TEMPLATES = "sync_templates"
     CHANGE_CONSENT = "change_consent"  # record a customer's consent on one of its chats
     IMPORT_CONSENT = "import_consent"  # a bulk consent import, across numbers
+    READ_COSTS = "read_costs"  # a number's cost ledger: what Meta charges
 
 
 # Actions on a chat that, once someone holds it, belong to its assignee (or a supervisor).
@@ -130,6 +132,8 @@ def check(principal: Principal, action: Action, resource: Resource = None) -> Re
         return _templates(principal, action, _expect(resource, Account, action))
     if action is Action.IMPORT_CONSENT:
         return None if principal.is_at_least(Role.ADMIN) else Refusal("Only an admin may import consent in bulk.")
+    if action is Action.READ_COSTS:
+        return _costs(principal, _expect(resource, Number, action))
     if action in (Action.LIST_CHATS, Action.READ_NUMBER):
         number = _expect(resource, Number, action)
         return None if principal.works_on(number.phone_number_id) else _not_your_number(number.phone_number_id)
@@ -178,6 +182,12 @@ def _templates(principal: Principal, action: Action, account: Account) -> Refusa
     if action is Action.SYNC_TEMPLATES and not principal.is_at_least(Role.ADMIN):
         return Refusal("Only an admin may sync message templates.")
     return None
+
+
+def _costs(principal: Principal, number: Number) -> Refusal | None:
+    if not principal.is_at_least(Role.SUPERVISOR):
+        return Refusal("Only a supervisor or an admin may read what messages cost.")
+    return None if principal.works_on(number.phone_number_id) else _not_your_number(number.phone_number_id)
 
 
 def _not_your_number(phone_number_id: str | None, chat_id: str | None = None) -> Refusal:

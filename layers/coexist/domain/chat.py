@@ -165,6 +165,7 @@ class Chat:
     takeover_at: int | None = None
     first_human_reply_at: int | None = None
     window_warning_at: int | None = None
+    window_warning_template: str | None = None  # "name:language" offered with the warning, if configured
     closed_at: int | None = None
     satisfaction_score: int | None = None
     satisfaction_at: int | None = None

@@ -29,6 +29,26 @@ def is_open(last_customer_message_at: int | None, now: int) -> bool:
     return expires is not None and now < expires
 
 
+def warned_for_window(expires_at: int, warned_at: int | None, lead_s: int) -> bool:
+    """Was the agent already told about the window ending at `expires_at`? A warning given for an
+    earlier window (the customer has written since) does not count."""
+    return warned_at is not None and warned_at >= expires_at - lead_s
+
+
+def next_warning_at(last_customer_message_at: int | None, warned_at: int | None, lead_s: int) -> int | None:
+    """When the agent should hear that the window closes `lead_s` from then; None: nothing to tell."""
+    expires = window_expires_at(last_customer_message_at)
+    if expires is None or warned_for_window(expires, warned_at, lead_s):
+        return None
+    return expires - lead_s
+
+
+def warning_due(last_customer_message_at: int | None, warned_at: int | None, now: int, lead_s: int) -> bool:
+    """Is it time (and still worth it) to tell the agent the window is about to close? Once per window."""
+    due = next_warning_at(last_customer_message_at, warned_at, lead_s)
+    return due is not None and due <= now < due + lead_s
+
+
 def opens_window(message_type: str) -> bool:
     return message_type not in NOT_CUSTOMER_INITIATED
 

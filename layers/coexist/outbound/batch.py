@@ -103,6 +103,16 @@ def may_start(remaining_ms: int) -> HoldGroup | None:
     return None
 
 
+# Meta's throughput refusals, counted apart from other retries (the operations dashboard shows them):
+# 130429 (the number's rate) and 131056 (the pair rate: too many to one customer).
+THROTTLE_METRICS = {"rate_limited": "SenderMetaRateLimited130429", "pair_rate_limited": "SenderMetaPairRateLimited131056"}
+
+
+def throttle_metric(outcome: Outcome) -> str | None:
+    """The extra count of a send Meta refused for throughput, if it was one."""
+    return THROTTLE_METRICS.get(outcome.reason) if isinstance(outcome, Deferred) else None
+
+
 def next_step(outcome: Outcome) -> Decision:
     if isinstance(outcome, Done):
         if outcome.reason == OUTCOME_UNKNOWN:

@@ -36,7 +36,7 @@ CONTACT_MAP_PREFIX = "connect#"
 # time, survey score, bot memory… are its own).
 PER_CONVERSATION = (
     "workflow_token", "waiting_for", "bot_token", "offered_to", "queued_at", "assigned_at", "first_human_reply_at",
-    "closed_at", "satisfaction_score", "satisfaction_at", "takeover_by", "takeover_at", "window_warning_at",
+    "closed_at", "satisfaction_score", "satisfaction_at", "takeover_by", "takeover_at", "window_warning_at", "window_warning_template",
     "unassigned_at", "bot_intent", "bot_failures", "bot_session", "transfer_to", "transfer_skill",
 )
 # What a chat carries while a Connect contact holds it; the tokens are credentials, removed first.
@@ -317,8 +317,12 @@ class ChatRepository:
                           {"unassigned_at": int(self.clock()), "conversation_state": ConversationState.ENDED.value},
                           remove=("offered_to",))
 
-    def note_window_warning(self, chat_id: str) -> None:
-        self._set(chat_id, {"window_warning_at": int(self.clock())})
+    def note_window_warning(self, chat_id: str, due_from: int, template: str | None = None) -> bool:
+        """The agent is told the window closes soon: once per window (a warning noted at or after
+        `due_from`, this window's warning time, is this window's). False: already told."""
+        return self._set(chat_id, {"window_warning_at": int(self.clock()), "window_warning_template": template},
+                         condition="attribute_not_exists(#window_warning_at) OR #window_warning_at < :due_from",
+                         values={":due_from": due_from})
 
     # --- the end ----------------------------------------------------------------------------------------
     def end(self, chat_id: str) -> bool:
