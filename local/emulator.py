@@ -99,6 +99,7 @@ def create_resources(session: boto3.session.Session | None = None, prefix: str =
         env[spec.env_var] = name
 
     env[resources.ARCHIVE_BUCKET_ENV] = _create_archive_bucket(session.client("s3"), f"{prefix}-archive")
+    env[resources.AUDIT_BUCKET_ENV] = _create_audit_bucket(session.client("s3"), f"{prefix}-audit")
     sqs = session.client("sqs")
     queue_url, queue_arn, dlq_url = _create_inbound_queue(sqs, f"{prefix}-inbound")
     env[resources.INBOUND_QUEUE_ENV] = queue_url
@@ -116,6 +117,19 @@ def create_resources(session: boto3.session.Session | None = None, prefix: str =
 def _create_archive_bucket(s3, name: str) -> str:
     # Object Lock is what makes the archive a WORM record; it can only be switched on at creation.
     s3.create_bucket(Bucket=name, ObjectLockEnabledForBucket=True)
+    return name
+
+
+AUDIT_LOCAL_RETENTION_DAYS = 1  # local state lives in memory; the lock is there to behave as deployed
+
+
+def _create_audit_bucket(s3, name: str) -> str:
+    """The audit trail's copy: Object Lock in compliance mode by default, as deployed."""
+    s3.create_bucket(Bucket=name, ObjectLockEnabledForBucket=True)
+    s3.put_object_lock_configuration(Bucket=name, ObjectLockConfiguration={
+        "ObjectLockEnabled": "Enabled",
+        "Rule": {"DefaultRetention": {"Mode": "COMPLIANCE", "Days": AUDIT_LOCAL_RETENTION_DAYS}},
+    })
     return name
 
 

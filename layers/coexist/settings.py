@@ -64,6 +64,8 @@ class Settings:
     api_auth: str = ""
     api_token: str = LOCAL_API_TOKEN  # local mode: the shared token, an admin
     agent_token_prefix: str = LOCAL_AGENT_TOKEN_PREFIX  # local mode: "<prefix><agent_id>" is that agent
+    audit_table: str = "coexist-audit"
+    audit_bucket: str = "coexist-audit"
     in_lambda: bool = False  # AWS_LAMBDA_FUNCTION_NAME is set: running in AWS Lambda
 
     @property
@@ -109,6 +111,8 @@ class Settings:
             "api_auth": "COEXIST_API_AUTH",
             "api_token": "COEXIST_API_TOKEN",
             "agent_token_prefix": "COEXIST_AGENT_TOKEN_PREFIX",
+            "audit_table": resources.AUDIT.env_var,
+            "audit_bucket": resources.AUDIT_BUCKET_ENV,
         }
         # A plain dataclass, not pydantic: the webhook function's cold start must stay light.
         values: dict = {field: environ[var] for field, var in mapping.items() if environ.get(var)}

@@ -237,9 +237,23 @@ def app_watchdog():
     return AppWatchdog(inbox().numbers, inbox().accounts, notify)
 
 
+@lru_cache(maxsize=1)
+def audit_log():
+    from coexist.store.audit import AuditLog
+
+    return AuditLog(aws.table(settings().audit_table))
+
+
+@lru_cache(maxsize=1)
+def audit_archive():
+    from coexist.store.audit import AuditArchive
+
+    return AuditArchive(aws.client("s3"), settings().audit_bucket)
+
+
 def reset() -> None:
     """Forget settings, clients and services (tests and local mode switch environments)."""
     for cached in (archive, intake, inbox, inbox_reader, templates, graph_api, outbox, sweeper, throttle, sender, settings,
-                   agents, workflow, signals, conversation_settings):
+                   agents, workflow, signals, conversation_settings, audit_log, audit_archive):
         cached.cache_clear()
     aws.reset()

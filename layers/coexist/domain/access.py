@@ -66,6 +66,7 @@ class Action(str, Enum):
     SET_AVAILABILITY = "set_availability"
     READ_TEMPLATES = "read_templates"
     SYNC_TEMPLATES = "sync_templates"
+    READ_AUDIT = "read_audit"  # the audit trail (admins)
 
 
 # Actions on a chat that, once someone holds it, belong to its assignee (or a supervisor).
@@ -118,6 +119,8 @@ def check(principal: Principal, action: Action, resource: Resource = None) -> Re
         return None
     if action is Action.WRITE_DIRECTORY:
         return None if principal.is_at_least(Role.ADMIN) else Refusal("Only an admin may change the agent directory.")
+    if action is Action.READ_AUDIT:
+        return None if principal.is_at_least(Role.ADMIN) else Refusal("Only an admin may read the audit trail.")
     if action is Action.SET_AVAILABILITY:
         return _availability(principal, _expect(resource, Agent, action))
     if action in (Action.READ_TEMPLATES, Action.SYNC_TEMPLATES):
