@@ -92,7 +92,8 @@ class IngressStack(Stack):
             task_token_actions=TASK_TOKEN_ACTIONS,  # a customer's message or an echo wakes the workflow
             **common,
         )
-        self.ingest.grant_tables(tables, config, read_write=TABLES)
+        # Every table but the audit trail, which only the agent API writes (and only appends to).
+        self.ingest.grant_tables(tables, config, read_write=tuple(t for t in TABLES if t is not resources.AUDIT))
         # A customer message outside a conversation starts one (deterministic execution names).
         self.ingest.role.add_to_principal_policy(
             iam.PolicyStatement(actions=["states:StartExecution"], resources=[self.conversation_state_machine_arn])
@@ -151,6 +152,10 @@ class IngressStack(Stack):
             read_write=(resources.MESSAGES, resources.CHATS, resources.TEMPLATES, resources.AGENTS),
             read=(resources.CONTACTS, resources.NUMBERS, resources.ACCOUNTS, resources.CUSTOMERS),
         )
+        # The audit trail: read for GET /api/audit; appended to by PutItem alone (no UpdateItem, no
+        # DeleteItem, no batch writes), each entry put under the condition that it is new.
+        self.agent_api.grant_tables(tables, config, read=(resources.AUDIT,))
+        tables[resources.AUDIT.env_var].grant(self.agent_api.function, "dynamodb:PutItem")
         self.agent_api.grant_secret_read(access_token, key)
         self.outbound_queue.grant_send_messages(self.agent_api.function)
         self.agent_api.acknowledge_data_key_families()  # the encrypted queue, like the tables

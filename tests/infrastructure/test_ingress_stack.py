@@ -216,9 +216,11 @@ def test_api_role_writes_only_what_sending_the_templates_sync_and_the_agent_dire
     # The queued outbound message, its chat's last-message time and conversation state, the synced
     # templates, the agent directory (POST /api/agents, availability, accept).
     writes = names(resources.MESSAGES, resources.CHATS, resources.TEMPLATES, resources.AGENTS)
-    assert _tables_with(statements, "dynamodb:PutItem") == writes
+    # The audit trail is appended to (PutItem) and never updated or deleted.
+    assert _tables_with(statements, "dynamodb:PutItem") == writes | names(resources.AUDIT)
     assert _tables_with(statements, "dynamodb:UpdateItem") == writes
-    readable = names(resources.CONTACTS, resources.NUMBERS, resources.ACCOUNTS, resources.CUSTOMERS)
+    assert _tables_with(statements, "dynamodb:DeleteItem") == writes
+    readable = names(resources.CONTACTS, resources.NUMBERS, resources.ACCOUNTS, resources.CUSTOMERS, resources.AUDIT)
     assert _tables_with(statements, "dynamodb:Query") == writes | readable
     assert not {a for s in statements for a in s["Action"] if a.startswith("s3:")}
 
