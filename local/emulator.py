@@ -100,11 +100,14 @@ def create_resources(session: boto3.session.Session | None = None, prefix: str =
 
     env[resources.ARCHIVE_BUCKET_ENV] = _create_archive_bucket(session.client("s3"), f"{prefix}-archive")
     env[resources.AUDIT_BUCKET_ENV] = _create_audit_bucket(session.client("s3"), f"{prefix}-audit")
+    env[resources.EXPORTS_BUCKET_ENV] = f"{prefix}-export-files"  # not the queue's name: each resource its own
+    session.client("s3").create_bucket(Bucket=env[resources.EXPORTS_BUCKET_ENV])
     sqs = session.client("sqs")
     queue_url, queue_arn, dlq_url = _create_inbound_queue(sqs, f"{prefix}-inbound")
     env[resources.INBOUND_QUEUE_ENV] = queue_url
     env[DLQ_URL_ENV] = dlq_url
     outbound_url, outbound_dlq_url = _create_outbound_queue(sqs, f"{prefix}-outbound")
+    env[resources.EXPORTS_QUEUE_ENV] = _create_exports_queue(sqs, f"{prefix}-exports")
     env[resources.OUTBOUND_QUEUE_ENV] = outbound_url
     env[OUTBOUND_DLQ_URL_ENV] = outbound_dlq_url
     env[SOCIAL_TOPIC_ENV] = _create_social_messaging_topic(
@@ -162,6 +165,14 @@ def _create_outbound_queue(sqs, name: str) -> tuple[str, str]:
         Attributes={**fifo, "VisibilityTimeout": str(resources.OUTBOUND_VISIBILITY_TIMEOUT_S), "RedrivePolicy": json.dumps(redrive)},
     )["QueueUrl"]
     return queue_url, dlq_url
+
+
+def _create_exports_queue(sqs, name: str) -> str:
+    dlq_url = sqs.create_queue(QueueName=f"{name}-dlq", Attributes={"MessageRetentionPeriod": str(DLQ_RETENTION_S)})["QueueUrl"]
+    redrive = {"deadLetterTargetArn": queue_arn(sqs, dlq_url), "maxReceiveCount": resources.EXPORTS_MAX_RECEIVES}
+    return sqs.create_queue(QueueName=name, Attributes={
+        "VisibilityTimeout": str(resources.EXPORTS_VISIBILITY_TIMEOUT_S), "RedrivePolicy": json.dumps(redrive),
+    })["QueueUrl"]
 
 
 def _create_social_messaging_topic(sns, sqs, name: str, queue_url: str, queue_arn_: str) -> str:

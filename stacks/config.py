@@ -147,6 +147,13 @@ class CoexistConfig:
     def audit_bucket_name(self, account: str, region: str) -> str:
         return f"{self.prefix}-audit-{account}-{region}"
 
+    def exports_bucket_name(self, account: str, region: str) -> str:
+        return f"{self.prefix}-exports-{account}-{region}"
+
+    @property
+    def exports_queue_name(self) -> str:
+        return f"{self.prefix}-exports"
+
     @property
     def outbound_queue_name(self) -> str:
         return f"{self.prefix}-outbound.fifo"  # FIFO queue names must end in .fifo

@@ -120,6 +120,11 @@ try:
 except ModuleNotFoundError:
     from functions.api import audit_routes
 app.include_router(audit_routes.router)
+try:
+    import privacy_routes
+except ModuleNotFoundError:
+    from functions.api import privacy_routes
+app.include_router(privacy_routes.router)
 
 
 def _gate() -> Gate:

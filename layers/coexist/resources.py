@@ -176,7 +176,16 @@ AUDIT = TableSpec(
     stream_view_type="NEW_IMAGE",
 )
 
-TABLES: tuple[TableSpec, ...] = (NUMBERS, ACCOUNTS, CHATS, MESSAGES, CONTACTS, TEMPLATES, THROTTLE, AGENTS, CUSTOMERS, AUDIT)
+# Customers' rights: legal holds (pk "chat#<chat id>", sk "hold"), the erasure list (pk "erasure",
+# sk "<time>#<chat id>") and export requests (pk "export#<id>", sk "export"). Ids only, no content.
+PRIVACY = TableSpec(
+    logical_id="Privacy",
+    env_var="PRIVACY_TABLE",
+    partition_key=Key("pk"),
+    sort_key=Key("sk"),
+)
+
+TABLES: tuple[TableSpec, ...] = (NUMBERS, ACCOUNTS, CHATS, MESSAGES, CONTACTS, TEMPLATES, THROTTLE, AGENTS, CUSTOMERS, AUDIT, PRIVACY)
 
 # The conversation workflow (Step Functions, Standard): one definition file, rendered with the
 # same substitutions by the CDK stack, local mode and the tests.
@@ -226,6 +235,20 @@ AUDIT_BUCKET_ENV = "AUDIT_BUCKET"
 AUDIT_PREFIX = "audit/"
 AUDIT_ARCHIVE_BATCH_SIZE = 100
 AUDIT_ARCHIVE_TIMEOUT_S = 60
+
+# Exports of everything held about one customer: requested through the API, built by the exporter
+# function from this queue, written under exports/ in a private bucket, fetched by presigned URL.
+EXPORTS_QUEUE_ENV = "EXPORTS_QUEUE_URL"
+EXPORTS_BUCKET_ENV = "EXPORTS_BUCKET"
+EXPORTS_PREFIX = "exports/"
+EXPORTER_TIMEOUT_S = 300
+EXPORTS_VISIBILITY_TIMEOUT_S = 6 * EXPORTER_TIMEOUT_S
+EXPORTS_MAX_RECEIVES = 3
+EXPORT_URL_EXPIRES_S = 900  # a presigned URL to a finished export is good for 15 minutes
+EXPORTS_KEPT_DAYS = 7  # then the bucket's lifecycle removes the file (ask again for a new one)
+# The webhook archive's Object Lock retention as deployed (an erasure's answer says until when the
+# archived webhook bodies of a customer must stay).
+ARCHIVE_RETENTION_ENV = "ARCHIVE_RETENTION_DAYS"
 
 # CloudWatch namespace of every custom metric (alarms in the stacks refer to it).
 METRICS_NAMESPACE = "Coexist"

@@ -59,3 +59,46 @@ def test_two_agents_reads_and_sends_are_in_the_audit_trail(local_mode):
         assert local_mode.request(method, "/api/audit", b"{}", admin).status == 405
     assert local_mode.request("DELETE", f"/api/audit/{ben[0]['entry_id']}", None, admin).status == 405
     assert local_mode.api_get("/audit?user=ben").json()["items"][:2] == ben[:2]
+
+
+def admin(local, method: str, path: str, body: dict | None = None):
+    headers = {"Authorization": f"Bearer {API_TOKEN}", "Content-Type": "application/json"}
+    return local.request(method, path, json.dumps(body).encode() if body is not None else None, headers)
+
+
+def test_an_export_an_erasure_and_an_erasure_refused_under_legal_hold(local_mode):
+    import boto3
+
+    chat_id = customer_writes(local_mode, "4478" + str(uuid.uuid4().int)[:8])
+    assert as_agent(local_mode, "ana", "GET", f"/api/chats/{chat_id}/messages").status == 200
+
+    # Export: accepted, built in the background by the exporter, then a link.
+    requested = admin(local_mode, "POST", f"/api/chats/{chat_id}/exports")
+    assert requested.status == 202 and requested.json()["status"] == "pending"
+    export_id = requested.json()["export_id"]
+    done = wait_until(lambda: (r := local_mode.api_get(f"/exports/{export_id}")).json()["status"] == "done" and r.json(), timeout=30)
+    assert "X-Amz-Signature=" in done["url"]
+    s3 = boto3.client("s3", endpoint_url=local_mode.moto, region_name="us-east-1",
+                      aws_access_key_id="testing", aws_secret_access_key="testing")
+    document = json.loads(s3.get_object(Bucket=local_mode.env["EXPORTS_BUCKET"], Key=f"exports/{export_id}.json")["Body"].read())
+    assert document["chat"]["chat_id"] == chat_id
+    assert "Does it come in another color?" in [m["text"] for m in document["messages"]]
+    assert ("ana", "read_chat") in [(e["actor"], e["action"]) for e in document["audit"]]
+
+    # Under a legal hold the erasure is refused; once lifted it goes through.
+    assert admin(local_mode, "PUT", f"/api/chats/{chat_id}/legal-hold", {"reason": "dispute"}).status == 200
+    refused = admin(local_mode, "POST", f"/api/chats/{chat_id}/erasure")
+    assert refused.status == 409 and refused.json()["code"] == "legal_hold"
+    assert local_mode.api_get(f"/chats/{chat_id}").status == 200
+    assert admin(local_mode, "DELETE", f"/api/chats/{chat_id}/legal-hold").status == 200
+    erased = admin(local_mode, "POST", f"/api/chats/{chat_id}/erasure")
+    assert erased.status == 200, erased.body
+    # The customer's message and whatever the bot answered meanwhile.
+    assert erased.json()["erased"]["messages"] >= 1 and erased.json()["archive_retained_until"]
+    assert local_mode.api_get(f"/chats/{chat_id}/messages").status == 404
+    assert local_mode.api_get(f"/chats/{chat_id}").status == 404
+
+    trail = [(e["action"], e["outcome"]) for e in local_mode.api_get(f"/audit?chat_id={chat_id}").json()["items"]
+             if e["action"] != "read_chat"]
+    assert trail[:4] == [("erase", "allowed"), ("clear_legal_hold", "allowed"), ("erase", "allowed"), ("set_legal_hold", "allowed")]
+    assert ("export", "allowed") in trail

@@ -106,3 +106,32 @@ def test_no_function_role_can_change_or_remove_an_audit_entry(synthesised):
             assert not edits & EDITS, (function.service_name, edits)
             checked += 1
     assert checked >= 9
+
+
+def test_exports_are_private_encrypted_and_short_lived(synthesised, compliance, cmk):
+    exports = synthesised.stacks.compliance.exports
+    props = compliance.to_json()["Resources"][synthesised.logical_id(exports.bucket)]["Properties"]
+    [rule] = props["BucketEncryption"]["ServerSideEncryptionConfiguration"]
+    assert rule["ServerSideEncryptionByDefault"] == {"SSEAlgorithm": "aws:kms", "KMSMasterKeyID": cmk}
+    assert props["PublicAccessBlockConfiguration"]["RestrictPublicBuckets"] is True
+    assert {r.get("ExpirationInDays") for r in props["LifecycleConfiguration"]["Rules"]} == {resources.EXPORTS_KEPT_DAYS}
+    compliance.has_resource_properties("AWS::Lambda::EventSourceMapping", {
+        "FunctionName": {"Ref": synthesised.logical_id(exports.function.function)},
+        "EventSourceArn": {"Fn::GetAtt": [synthesised.logical_id(exports.queue), "Arn"]},
+        "BatchSize": 1,
+        "FunctionResponseTypes": ["ReportBatchItemFailures"],
+    })
+    queue = compliance.to_json()["Resources"][synthesised.logical_id(exports.queue)]["Properties"]
+    assert queue["QueueName"] == synthesised.stacks.config.exports_queue_name
+    assert queue["RedrivePolicy"]["maxReceiveCount"] == resources.EXPORTS_MAX_RECEIVES
+    statements = statements_of_role(compliance, synthesised.logical_id(exports.function.role))
+    assert {a for s in statements for a in s["Action"] if a.startswith("s3:")} == {"s3:PutObject"}
+
+
+def test_the_agent_api_is_told_where_exports_go_and_how_long_the_archive_keeps_bodies(synthesised):
+    api = synthesised.stacks.ingress.agent_api.function
+    env = synthesised.ingress.to_json()["Resources"][synthesised.logical_id(api)]["Properties"]["Environment"]["Variables"]
+    config = synthesised.stacks.config
+    assert json.dumps(env[resources.EXPORTS_QUEUE_ENV]).endswith(f'/{config.exports_queue_name}"]]}}')
+    assert config.exports_bucket_name("", "").rstrip("-") in json.dumps(env[resources.EXPORTS_BUCKET_ENV])
+    assert env[resources.ARCHIVE_RETENTION_ENV] == str(config.archive_retention_days)

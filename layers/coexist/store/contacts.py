@@ -65,6 +65,10 @@ class ContactStore:
             ExpressionAttributeValues={":out": opted_out, ":t": at, ":e": to_item_value(evidence)},
         )
 
+    def erase(self, phone_number_id: str, customer_id: str) -> None:
+        """A customer's erasure: the contact, its names and consent evidence, go."""
+        self.table.delete_item(Key={"phone_number_id": phone_number_id, "customer_id": customer_id})
+
     def get(self, phone_number_id: str, customer_id: str) -> dict | None:
         return self.table.get_item(Key={"phone_number_id": phone_number_id, "customer_id": customer_id}).get("Item")
 
