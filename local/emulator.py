@@ -99,11 +99,15 @@ def create_resources(session: boto3.session.Session | None = None, prefix: str =
         env[spec.env_var] = name
 
     env[resources.ARCHIVE_BUCKET_ENV] = _create_archive_bucket(session.client("s3"), f"{prefix}-archive")
+    env[resources.AUDIT_BUCKET_ENV] = _create_audit_bucket(session.client("s3"), f"{prefix}-audit")
+    env[resources.EXPORTS_BUCKET_ENV] = f"{prefix}-export-files"  # not the queue's name: each resource its own
+    session.client("s3").create_bucket(Bucket=env[resources.EXPORTS_BUCKET_ENV])
     sqs = session.client("sqs")
     queue_url, queue_arn, dlq_url = _create_inbound_queue(sqs, f"{prefix}-inbound")
     env[resources.INBOUND_QUEUE_ENV] = queue_url
     env[DLQ_URL_ENV] = dlq_url
     outbound_url, outbound_dlq_url = _create_outbound_queue(sqs, f"{prefix}-outbound")
+    env[resources.EXPORTS_QUEUE_ENV] = _create_exports_queue(sqs, f"{prefix}-exports")
     env[resources.OUTBOUND_QUEUE_ENV] = outbound_url
     env[OUTBOUND_DLQ_URL_ENV] = outbound_dlq_url
     env[SOCIAL_TOPIC_ENV] = _create_social_messaging_topic(
@@ -116,6 +120,19 @@ def create_resources(session: boto3.session.Session | None = None, prefix: str =
 def _create_archive_bucket(s3, name: str) -> str:
     # Object Lock is what makes the archive a WORM record; it can only be switched on at creation.
     s3.create_bucket(Bucket=name, ObjectLockEnabledForBucket=True)
+    return name
+
+
+AUDIT_LOCAL_RETENTION_DAYS = 1  # local state lives in memory; the lock is there to behave as deployed
+
+
+def _create_audit_bucket(s3, name: str) -> str:
+    """The audit trail's copy: Object Lock in compliance mode by default, as deployed."""
+    s3.create_bucket(Bucket=name, ObjectLockEnabledForBucket=True)
+    s3.put_object_lock_configuration(Bucket=name, ObjectLockConfiguration={
+        "ObjectLockEnabled": "Enabled",
+        "Rule": {"DefaultRetention": {"Mode": "COMPLIANCE", "Days": AUDIT_LOCAL_RETENTION_DAYS}},
+    })
     return name
 
 
@@ -148,6 +165,14 @@ def _create_outbound_queue(sqs, name: str) -> tuple[str, str]:
         Attributes={**fifo, "VisibilityTimeout": str(resources.OUTBOUND_VISIBILITY_TIMEOUT_S), "RedrivePolicy": json.dumps(redrive)},
     )["QueueUrl"]
     return queue_url, dlq_url
+
+
+def _create_exports_queue(sqs, name: str) -> str:
+    dlq_url = sqs.create_queue(QueueName=f"{name}-dlq", Attributes={"MessageRetentionPeriod": str(DLQ_RETENTION_S)})["QueueUrl"]
+    redrive = {"deadLetterTargetArn": queue_arn(sqs, dlq_url), "maxReceiveCount": resources.EXPORTS_MAX_RECEIVES}
+    return sqs.create_queue(QueueName=name, Attributes={
+        "VisibilityTimeout": str(resources.EXPORTS_VISIBILITY_TIMEOUT_S), "RedrivePolicy": json.dumps(redrive),
+    })["QueueUrl"]
 
 
 def _create_social_messaging_topic(sns, sqs, name: str, queue_url: str, queue_arn_: str) -> str:

@@ -99,7 +99,8 @@ def run(options: Options) -> int:
         templates = LocalFunction("coexist-templates", "functions.templates.handler", TEMPLATES_TIMEOUT_S)
         sweeper = LocalFunction("coexist-sweeper", "functions.sweeper.handler", resources.SWEEPER_TIMEOUT_S)
         watchdog = LocalFunction("coexist-watchdog", "functions.watchdog.handler", resources.WATCHDOG_TIMEOUT_S)
-        functions = (webhook, api, ingest, sender, templates, sweeper, conversation, watchdog)
+        exporter = LocalFunction("coexist-exporter", "functions.exporter.handler", resources.EXPORTER_TIMEOUT_S)
+        functions = (webhook, api, ingest, sender, templates, sweeper, conversation, watchdog, exporter)
 
         _require_free_port(options.host, options.port, "--port")
         routes = coexist_routes(webhook, api)
@@ -130,6 +131,9 @@ def run(options: Options) -> int:
                     handler_sets_visibility=True,  # the sender defers records itself (see poller.py)
                 )
             )
+        if exporter.available:  # customers' exports, built as the exports queue's Lambda would
+            queue_url = env[resources.EXPORTS_QUEUE_ENV]
+            pollers.append(QueuePoller(sqs, queue_url, emulator.queue_arn(sqs, queue_url), exporter, 1))
         for poller in pollers:
             poller.start()
             cleanup.callback(poller.stop)  # runs first: pollers stop before the gateway and moto

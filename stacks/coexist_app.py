@@ -9,6 +9,7 @@ from aws_cdk import App, Tags
 from stacks.config import CoexistConfig
 from stacks.constructs import nag
 from stacks.constructs.service_function import ServiceFunction
+from stacks.compliance_stack import ComplianceStack
 from stacks.conversations_stack import ConversationsStack
 from stacks.data_stack import DataStack
 from stacks.ingress_stack import IngressStack
@@ -24,10 +25,11 @@ class CoexistStacks:
     outbound: OutboundStack
     conversations: ConversationsStack
     operations: OperationsStack
+    compliance: ComplianceStack
 
     @property
     def all(self) -> tuple:
-        return (self.data, self.ingress, self.outbound, self.conversations, self.operations)
+        return (self.data, self.ingress, self.outbound, self.conversations, self.operations, self.compliance)
 
 
 def build(app: App) -> CoexistStacks:
@@ -52,7 +54,11 @@ def build(app: App) -> CoexistStacks:
         app, f"{name}-Operations", config=config, data=data, ingress=ingress,
         description="Coexist: the app-inactivity watch (14-day rule), disconnection alarm",
     )
-    stacks = CoexistStacks(config, data, ingress, outbound, conversations, operations)
+    compliance = ComplianceStack(
+        app, f"{name}-Compliance", config=config, data=data, ingress=ingress,
+        description="Coexist: the audit trail's immutable copy (Object Lock)",
+    )
+    stacks = CoexistStacks(config, data, ingress, outbound, conversations, operations, compliance)
     for stack in stacks.all:
         for function in (c for c in stack.node.find_all() if isinstance(c, ServiceFunction)):
             function.alarm_on_errors(ingress.alarms)  # every function, whichever stack it is in

@@ -117,6 +117,8 @@ class CoexistConfig:
     archive_retention_days: int = 365  # Object Lock default retention of every archived webhook body
     archive_lock_mode: str = "GOVERNANCE"  # or COMPLIANCE: not even the root user can shorten it
     deletion_protection: bool = True  # tables; turn off only for throwaway stages
+    # The audit trail's copy (S3 Object Lock, always COMPLIANCE): six years, HIPAA's documentation retention.
+    audit_retention_days: int = 6 * 365
     log_retention_days: int = 365
     api_throttle_rate: int = 50  # requests/s to the agent API (/api), across all callers
     api_throttle_burst: int = 100
@@ -148,6 +150,16 @@ class CoexistConfig:
 
     def archive_bucket_name(self, account: str, region: str) -> str:
         return f"{self.prefix}-archive-{account}-{region}"  # bucket names are global
+
+    def audit_bucket_name(self, account: str, region: str) -> str:
+        return f"{self.prefix}-audit-{account}-{region}"
+
+    def exports_bucket_name(self, account: str, region: str) -> str:
+        return f"{self.prefix}-exports-{account}-{region}"
+
+    @property
+    def exports_queue_name(self) -> str:
+        return f"{self.prefix}-exports"
 
     @property
     def outbound_queue_name(self) -> str:
@@ -220,6 +232,8 @@ class CoexistConfig:
         config = cls(**raw)
         if config.archive_lock_mode not in ("GOVERNANCE", "COMPLIANCE"):
             raise ValueError("archive_lock_mode must be GOVERNANCE or COMPLIANCE")
+        if not 1 <= config.audit_retention_days <= 36500:
+            raise ValueError("audit_retention_days must be between 1 and 36500 (S3 Object Lock's limit)")
         if not config.graph_api_base_url.startswith("https://"):
             raise ValueError("graph_api_base_url must be an https:// URL (the access token travels with every call)")
         if not re.fullmatch(r"v\d+\.\d+", config.graph_api_version):

@@ -93,7 +93,8 @@ class IngressStack(Stack):
             task_token_actions=TASK_TOKEN_ACTIONS,  # a customer's message or an echo wakes the workflow
             **common,
         )
-        self.ingest.grant_tables(tables, config, read_write=TABLES)
+        # Every table but the audit trail, which only the agent API writes (and only appends to).
+        self.ingest.grant_tables(tables, config, read_write=tuple(t for t in TABLES if t not in (resources.AUDIT, resources.PRIVACY)))
         # A customer message outside a conversation starts one (deterministic execution names).
         self.ingest.role.add_to_principal_policy(
             iam.PolicyStatement(actions=["states:StartExecution"], resources=[self.conversation_state_machine_arn])
@@ -154,6 +155,11 @@ class IngressStack(Stack):
             read_write=(resources.MESSAGES, resources.CHATS, resources.TEMPLATES, resources.AGENTS, resources.CONTACTS),
             read=(resources.NUMBERS, resources.ACCOUNTS, resources.CUSTOMERS, resources.COSTS),
         )
+        # The audit trail: read for GET /api/audit; appended to by PutItem alone (no UpdateItem, no
+        # DeleteItem, no batch writes), each entry put under the condition that it is new.
+        self.agent_api.grant_tables(tables, config, read=(resources.AUDIT,))
+        tables[resources.AUDIT.env_var].grant(self.agent_api.function, "dynamodb:PutItem")
+        self._grant_customer_rights(config, tables, key)
         self.agent_api.grant_secret_read(access_token, key)
         self.outbound_queue.grant_send_messages(self.agent_api.function)
         self.agent_api.acknowledge_data_key_families()  # the encrypted queue, like the tables
@@ -165,6 +171,33 @@ class IngressStack(Stack):
                   description="Callback URL for Meta's webhook configuration")
         CfnOutput(self, "UserPoolId", value=self.rest.agents.user_pool_id)
         CfnOutput(self, "ConsoleClientId", value=self.rest.console_client.user_pool_client_id)
+
+    def _grant_customer_rights(self, config: CoexistConfig, tables: dict, key) -> None:
+        """Exports (queue a request, hand out a presigned link to the file), legal holds and erasure
+        (the customer's contact and identity rows are deleted; messages and chats are already written)."""
+        from stacks.constructs.customer_exports import CustomerExports
+
+        queue, bucket = CustomerExports.referenced_by_name(self, config=config, key=key, account=self.account, region=self.region)
+        self.agent_api.function.add_environment(resources.EXPORTS_QUEUE_ENV, queue.queue_url)
+        self.agent_api.function.add_environment(resources.EXPORTS_BUCKET_ENV, bucket.bucket_name)
+        self.agent_api.function.add_environment(resources.ARCHIVE_RETENTION_ENV, str(config.archive_retention_days))
+        self.agent_api.grant_tables(tables, config, read_write=(resources.PRIVACY,))
+        for spec in (resources.CONTACTS, resources.CUSTOMERS):
+            tables[spec.env_var].grant(self.agent_api.function, "dynamodb:DeleteItem")
+        queue.grant_send_messages(self.agent_api.function)
+        # The presigned URL is signed with this role: it may read the export files and nothing else.
+        iam.Grant.add_to_principal(
+            grantee=self.agent_api.function, actions=["s3:GetObject"],
+            resource_arns=[bucket.arn_for_objects(f"{resources.EXPORTS_PREFIX}*")],
+        )
+        iam.Grant.add_to_principal(
+            grantee=self.agent_api.function, actions=["kms:Decrypt"], resource_arns=[key.key_arn],
+            conditions={"StringEquals": {"kms:ViaService": f"s3.{self.region}.amazonaws.com"}},
+        )
+        self.agent_api.acknowledge_wildcard(
+            f"Resource::arn:<AWS::Partition>:s3:::{config.exports_bucket_name('<AWS::AccountId>', '<AWS::Region>')}/{resources.EXPORTS_PREFIX}*",
+            "Export files under exports/ only (each export its own key), read to sign their presigned links.",
+        )
 
     def _alarm_on_lost_or_kept_webhooks(self) -> None:
         alarms.on_any_count(

@@ -11,6 +11,7 @@ from aws_lambda_powertools.logging import correlation_paths
 from coexist import wiring
 from coexist.authorization import MAX_AGENT_ID, ChatMissing, Credentials, Forbidden, Gate, Unauthorized, principal_of
 from coexist.domain.access import Action
+from coexist.domain.audit import AuditUnavailable
 from coexist.reads import BadRequest, NotFound
 from coexist.settings import settings
 
@@ -61,6 +62,13 @@ def _forbidden(error: Forbidden) -> Response:
     return _error(error.refusal.http_status, error.refusal.code, error.refusal.message)
 
 
+@app.exception_handler(AuditUnavailable)
+def _audit_unavailable(error: AuditUnavailable) -> Response:
+    # Fail closed: an access the audit trail cannot record does not happen.
+    logger.error("audit entry not written; request refused", extra={"error": str(error)})
+    return _error(503, "audit_unavailable", "The audit trail cannot record this request right now; nothing was done. Retry shortly.")
+
+
 @app.not_found
 def _no_route(_exception) -> Response:
     return _error(404, "not_found", "no such route")
@@ -77,8 +85,24 @@ def _authenticate(app: APIGatewayRestResolver, next_middleware):
     )
     directory = wiring.agents().get
     principal = principal_of(credentials, config.api_auth, config.api_token, config.agent_token_prefix, directory)
-    app.append_context(gate=Gate(principal, _chat_item, directory, config.accounts))
+    app.append_context(gate=Gate(principal, _chat_item, directory, config.accounts, audit=_audit_hook(principal, event)))
     return next_middleware(app)
+
+
+def _audit_hook(principal, event):
+    """Each decision of this request's gate, recorded as this caller's, from where API Gateway saw it."""
+    from coexist.domain.audit import SHARED_TOKEN_ACTOR, Caller, recorder
+
+    identity = event.request_context.identity
+    caller = Caller(
+        actor=principal.agent_id or SHARED_TOKEN_ACTOR,
+        role=principal.role.name.lower() if principal.role is not None else None,
+        source_ip=identity.source_ip,
+        user_agent=(identity.user_agent or "")[:512] or None,
+        request=f"{event.http_method} {event.path}"[:512],  # the path only: a query string may name a phone number
+        request_id=event.request_context.request_id,
+    )
+    return recorder(wiring.audit_log().record, caller)
 
 
 def _chat_item(chat_id: str):
@@ -90,11 +114,15 @@ try:  # deployed, this folder is the function's code root; tests and local mode 
     import console_routes
     import consent_routes
     import cost_routes
+    import audit_routes
+    import privacy_routes
 except ModuleNotFoundError:
-    from functions.api import console_routes, consent_routes, cost_routes
+    from functions.api import audit_routes, console_routes, consent_routes, cost_routes, privacy_routes
 app.include_router(console_routes.router)
 app.include_router(consent_routes.router)
 app.include_router(cost_routes.router)
+app.include_router(audit_routes.router)
+app.include_router(privacy_routes.router)
 
 
 def _gate() -> Gate:

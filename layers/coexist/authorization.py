@@ -12,7 +12,9 @@ An agent's or a supervisor's numbers are the `numbers` of its item in the agent 
 by an admin with `POST /api/agents`); an admin works on every number.
 
 `Gate` is the one place every read of or action on a chat passes through: it gathers the chat's
-number and assignee and asks the rules, so an audit trail can hook in here.
+number and assignee and asks the rules, and hands every decision to the audit trail (`audit`)
+before answering, so whatever a route authorizes is recorded by construction. A decision the trail
+cannot record stops the request (AuditUnavailable, HTTP 503): fail closed.
 """
 
 from __future__ import annotations
@@ -106,6 +108,23 @@ def _with_numbers(principal: Principal, directory: Callable[[str], dict | None])
     return Principal(principal.agent_id, principal.role, directory_numbers(directory(principal.agent_id)))
 
 
+# Told of each decision: (action, chat id or None, the refusal or None when allowed, ids of the resource).
+AuditHook = Callable[[Action, "str | None", "Refusal | None", dict], None]
+
+
+def _audited_resource(resource: access.Resource) -> tuple[str | None, dict]:
+    """The chat a decision was about, and the ids of any other resource (never a name or a body)."""
+    if isinstance(resource, access.ChatFacts):
+        return resource.chat_id, {"phone_number_id": resource.phone_number_id}
+    if isinstance(resource, access.Number):
+        return None, {"phone_number_id": resource.phone_number_id}
+    if isinstance(resource, access.Agent):
+        return None, {"agent_id": resource.agent_id}
+    if isinstance(resource, access.Account):
+        return None, {"waba_id": resource.waba_id, "phone_number_id": resource.via_number}
+    return None, {}
+
+
 class Gate:
     """Gathers the facts for one caller's requests and asks the access rules; refuses by raising."""
 
@@ -115,27 +134,33 @@ class Gate:
         chat_lookup: Callable[[str], Chat | None],
         directory: Callable[[str], dict | None],
         accounts: frozenset[str],
+        audit: AuditHook | None = None,
     ):
         self.principal = principal
         self._chat_lookup = chat_lookup
         self._directory = directory
         self._accounts = accounts
+        self._audit = audit
 
-    def allow(self, action: Action, resource: access.Resource = None) -> None:
+    def allow(self, action: Action, resource: access.Resource = None, detail: dict | None = None) -> None:
+        """Allowed, or Forbidden; either way the audit trail is told first (`detail`: more ids to record)."""
         refusal = access.check(self.principal, action, resource)
+        if self._audit is not None:
+            chat_id, ids = _audited_resource(resource)
+            self._audit(action, chat_id, refusal, {**ids, **(detail or {})})
         if refusal is not None:
             raise Forbidden(refusal)
 
-    def chat(self, chat_id: str, action: Action) -> access.ChatFacts:
+    def chat(self, chat_id: str, action: Action, detail: dict | None = None) -> access.ChatFacts:
         """Every read of or action on a chat comes through here. A chat that does not exist is
         ChatMissing to everyone but an admin, whom the use case answers (messages may exist first)."""
         found = self._chat_lookup(chat_id)
         if found is None and self.principal.role is not Role.ADMIN:
             if self.principal.role is None:
-                self.allow(action, access.ChatFacts(chat_id, None))  # in no group: a 403 whatever the chat
+                self.allow(action, access.ChatFacts(chat_id, None), detail)  # in no group: a 403 whatever the chat
             raise ChatMissing(chat_id)
         chat = access.ChatFacts(chat_id, found.phone_number_id if found else None, found.assignee if found else None)
-        self.allow(action, chat)
+        self.allow(action, chat, detail)
         return chat
 
     def sees(self, chat_view: dict) -> bool:

@@ -32,6 +32,8 @@ class TableSpec:
     sort_key: Key | None = None
     indexes: tuple[Index, ...] = field(default_factory=tuple)
     ttl_attribute: str | None = None
+    # "NEW_IMAGE" etc.: the table streams its changes (the audit trail's copy to its locked bucket).
+    stream_view_type: str | None = None
 
     def key_schema(self) -> list[dict]:
         schema = [{"AttributeName": self.partition_key.name, "KeyType": "HASH"}]
@@ -67,6 +69,8 @@ class TableSpec:
                 }
                 for index in self.indexes
             ]
+        if self.stream_view_type:
+            kwargs["StreamSpecification"] = {"StreamEnabled": True, "StreamViewType": self.stream_view_type}
         return kwargs
 
 
@@ -170,8 +174,29 @@ COSTS = TableSpec(
     indexes=(Index("by_time", Key("phone_number_id"), Key("at", "N")),),
 )
 
-TABLES: tuple[TableSpec, ...] = (NUMBERS, ACCOUNTS, CHATS, MESSAGES, CONTACTS, TEMPLATES, THROTTLE, AGENTS, CUSTOMERS)
-TABLES += (COSTS,)
+# The audit trail: who did what to which chat, when, from where, allowed or refused. Append-only:
+# entries are put once under a condition that they are new and never updated or deleted; the
+# stream copies each one to the audit bucket (S3 Object Lock, compliance mode). Partitioned by UTC
+# day (sk "<time>#<entry id>"), with the entries of one principal and of one chat each an index away.
+AUDIT = TableSpec(
+    logical_id="Audit",
+    env_var="AUDIT_TABLE",
+    partition_key=Key("day"),
+    sort_key=Key("at"),
+    indexes=(Index("by_actor", Key("actor"), Key("at")), Index("by_chat", Key("chat_id"), Key("at"))),
+    stream_view_type="NEW_IMAGE",
+)
+
+# Customers' rights: legal holds (pk "chat#<chat id>", sk "hold"), the erasure list (pk "erasure",
+# sk "<time>#<chat id>") and export requests (pk "export#<id>", sk "export"). Ids only, no content.
+PRIVACY = TableSpec(
+    logical_id="Privacy",
+    env_var="PRIVACY_TABLE",
+    partition_key=Key("pk"),
+    sort_key=Key("sk"),
+)
+
+TABLES: tuple[TableSpec, ...] = (NUMBERS, ACCOUNTS, CHATS, MESSAGES, CONTACTS, TEMPLATES, THROTTLE, AGENTS, CUSTOMERS, COSTS, AUDIT, PRIVACY)
 
 # The conversation workflow (Step Functions, Standard): one definition file, rendered with the
 # same substitutions by the CDK stack, local mode and the tests.
@@ -215,6 +240,26 @@ ARCHIVE_BUCKET_ENV = "ARCHIVE_BUCKET"
 RAW_PREFIX = "raw/"  # every signed webhook body, as received
 QUARANTINE_PREFIX = "quarantine/"  # signed bodies that are not a WhatsApp envelope
 UNHANDLED_PREFIX = "unhandled/"  # changes of a field this version does not model
+
+# The audit trail's immutable copy: JSON lines under audit/, in a bucket under Object Lock.
+AUDIT_BUCKET_ENV = "AUDIT_BUCKET"
+AUDIT_PREFIX = "audit/"
+AUDIT_ARCHIVE_BATCH_SIZE = 100
+AUDIT_ARCHIVE_TIMEOUT_S = 60
+
+# Exports of everything held about one customer: requested through the API, built by the exporter
+# function from this queue, written under exports/ in a private bucket, fetched by presigned URL.
+EXPORTS_QUEUE_ENV = "EXPORTS_QUEUE_URL"
+EXPORTS_BUCKET_ENV = "EXPORTS_BUCKET"
+EXPORTS_PREFIX = "exports/"
+EXPORTER_TIMEOUT_S = 300
+EXPORTS_VISIBILITY_TIMEOUT_S = 6 * EXPORTER_TIMEOUT_S
+EXPORTS_MAX_RECEIVES = 3
+EXPORT_URL_EXPIRES_S = 900  # a presigned URL to a finished export is good for 15 minutes
+EXPORTS_KEPT_DAYS = 7  # then the bucket's lifecycle removes the file (ask again for a new one)
+# The webhook archive's Object Lock retention as deployed (an erasure's answer says until when the
+# archived webhook bodies of a customer must stay).
+ARCHIVE_RETENTION_ENV = "ARCHIVE_RETENTION_DAYS"
 
 # CloudWatch namespace of every custom metric (alarms in the stacks refer to it).
 METRICS_NAMESPACE = "Coexist"

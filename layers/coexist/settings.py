@@ -66,6 +66,12 @@ class Settings:
     agent_token_prefix: str = LOCAL_AGENT_TOKEN_PREFIX  # local mode: "<prefix><agent_id>" is that agent
     costs_table: str = "coexist-costs"
     rate_card: str = ""  # a rate card (JSON) replacing the bundled one; empty: coexist/pricing/<resources.RATE_CARD>
+    audit_table: str = "coexist-audit"
+    audit_bucket: str = "coexist-audit"
+    privacy_table: str = "coexist-privacy"
+    exports_queue_url: str = ""
+    exports_bucket: str = "coexist-exports"
+    archive_retention_days: int = 365
     in_lambda: bool = False  # AWS_LAMBDA_FUNCTION_NAME is set: running in AWS Lambda
 
     @property
@@ -113,11 +119,19 @@ class Settings:
             "agent_token_prefix": "COEXIST_AGENT_TOKEN_PREFIX",
             "costs_table": resources.COSTS.env_var,
             "rate_card": resources.RATE_CARD_ENV,
+            "audit_table": resources.AUDIT.env_var,
+            "audit_bucket": resources.AUDIT_BUCKET_ENV,
+            "privacy_table": resources.PRIVACY.env_var,
+            "exports_queue_url": resources.EXPORTS_QUEUE_ENV,
+            "exports_bucket": resources.EXPORTS_BUCKET_ENV,
+            "archive_retention_days": resources.ARCHIVE_RETENTION_ENV,
         }
         # A plain dataclass, not pydantic: the webhook function's cold start must stay light.
         values: dict = {field: environ[var] for field, var in mapping.items() if environ.get(var)}
         if "inline_body_limit" in values:
             values["inline_body_limit"] = int(values["inline_body_limit"])
+        if "archive_retention_days" in values:
+            values["archive_retention_days"] = int(values["archive_retention_days"])
         values["in_lambda"] = bool(environ.get("AWS_LAMBDA_FUNCTION_NAME"))
         settings = cls(**values)
         if not settings.api_auth:

@@ -255,9 +255,47 @@ def app_watchdog():
     return AppWatchdog(inbox().numbers, inbox().accounts, notify)
 
 
+@lru_cache(maxsize=1)
+def audit_log():
+    from coexist.store.audit import AuditLog
+
+    return AuditLog(aws.table(settings().audit_table))
+
+
+@lru_cache(maxsize=1)
+def audit_archive():
+    from coexist.store.audit import AuditArchive
+
+    return AuditArchive(aws.client("s3"), settings().audit_bucket)
+
+
+@lru_cache(maxsize=1)
+def customer_rights():
+    from coexist.privacy import CustomerRights
+    from coexist.store.privacy import PrivacyStore
+
+    config = settings()
+    return CustomerRights(inbox(), PrivacyStore(aws.table(config.privacy_table)), audit_log(), config.archive_retention_days)
+
+
+def exports_queue():
+    return aws.client("sqs")
+
+
+@lru_cache(maxsize=1)
+def export_files():
+    """S3, for the export files (written by the exporter, handed out by presigned URL). Signature
+    version 4: S3 refuses any other on a KMS-encrypted object."""
+    import boto3
+    from botocore.config import Config
+
+    return boto3.client("s3", config=Config(signature_version="s3v4", retries={"max_attempts": 4, "mode": "standard"}))
+
+
 def reset() -> None:
     """Forget settings, clients and services (tests and local mode switch environments)."""
     for cached in (archive, intake, inbox, inbox_reader, templates, graph_api, outbox, sweeper, throttle, sender, settings,
-                   agents, workflow, signals, conversation_settings, rate_card, cost_ledger):
+                   agents, workflow, signals, conversation_settings, rate_card, cost_ledger,
+                   audit_log, audit_archive, customer_rights, export_files):
         cached.cache_clear()
     aws.reset()

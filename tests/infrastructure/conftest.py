@@ -26,6 +26,7 @@ class SynthesisedApp:
     outbound: object
     conversations: object
     operations: object
+    compliance: object
     outdir: Path
 
     def logical_id(self, construct) -> str:

@@ -217,11 +217,17 @@ def test_api_role_writes_only_what_sending_the_templates_sync_the_agent_director
     # templates, the agent directory (POST /api/agents, availability, accept), the consent ledger
     # (PUT /api/contacts/{chat_id}/consent, imports).
     writes = names(resources.MESSAGES, resources.CHATS, resources.TEMPLATES, resources.AGENTS, resources.CONTACTS)
-    assert _tables_with(statements, "dynamodb:PutItem") == writes
+    # Customers' rights: legal holds, the erasure list and export requests.
+    writes |= names(resources.PRIVACY)
+    # The audit trail is appended to (PutItem) and never updated or deleted.
+    assert _tables_with(statements, "dynamodb:PutItem") == writes | names(resources.AUDIT)
     assert _tables_with(statements, "dynamodb:UpdateItem") == writes
-    readable = names(resources.NUMBERS, resources.ACCOUNTS, resources.CUSTOMERS, resources.COSTS)  # costs: the report
+    # Erasure also deletes the customer's identity rows.
+    assert _tables_with(statements, "dynamodb:DeleteItem") == writes | names(resources.CUSTOMERS)
+    readable = names(resources.NUMBERS, resources.ACCOUNTS, resources.CUSTOMERS, resources.COSTS, resources.AUDIT)  # costs: the report
     assert _tables_with(statements, "dynamodb:Query") == writes | readable
-    assert not {a for s in statements for a in s["Action"] if a.startswith("s3:")}
+    # S3: only reading export files, to sign their links.
+    assert {a for s in statements for a in s["Action"] if a.startswith("s3:")} == {"s3:GetObject"}
 
 
 def test_api_role_sends_to_the_outbound_queue_and_cannot_touch_the_inbound_queue(synthesised, ids):
@@ -230,8 +236,12 @@ def test_api_role_sends_to_the_outbound_queue_and_cannot_touch_the_inbound_queue
     (only,) = sqs_statements
     assert "sqs:SendMessage" in only["Action"]
     assert not {"sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:PurgeQueue"} & set(only["Action"])
-    # By its fixed name: the outbound stack creates exactly that queue.
-    assert json.dumps(only["Resource"]).endswith(f':{config.outbound_queue_name}"]]}}')
+    # By their fixed names: the outbound stack creates the outbound queue, the compliance stack the
+    # exports queue (customers' export requests).
+    queues = only["Resource"] if isinstance(only["Resource"], list) else [only["Resource"]]
+    assert sorted(json.dumps(q).rsplit(":", 1)[1].rstrip('"]}') for q in queues) == sorted([config.exports_queue_name, config.outbound_queue_name])
+    compliance_names = [q["Properties"].get("QueueName") for q in synthesised.compliance.find_resources("AWS::SQS::Queue").values()]
+    assert config.exports_queue_name in compliance_names
     outbound_names = [q["Properties"].get("QueueName") for q in synthesised.outbound.find_resources("AWS::SQS::Queue").values()]
     assert config.outbound_queue_name in outbound_names
     assert ids["queue"] not in json.dumps(statements_of_role(synthesised.ingress, ids["api_role"]))

@@ -28,6 +28,7 @@ MAY_IMPORT = {
     "reads": {"domain", "store", "inbox"},
     "watchdog": {"domain", "store"},
     "authorization": {"domain", "reads"},
+    "privacy": {"domain", "store", "inbox", "reads"},
     "inbox_filters": {"domain", "reads"},
     "supervisor": {"domain", "reads", "store"},
     "inbox": {"store"},

@@ -74,7 +74,17 @@ class Action(str, Enum):
     CHANGE_CONSENT = "change_consent"  # record a customer's consent on one of its chats
     IMPORT_CONSENT = "import_consent"  # a bulk consent import, across numbers
     READ_COSTS = "read_costs"  # a number's cost ledger: what Meta charges
+    READ_AUDIT = "read_audit"  # the audit trail (admins)
+    # A customer's rights, on its chat (admins): an export of everything held, erasure, legal hold.
+    EXPORT = "export"
+    READ_EXPORT = "read_export"
+    ERASE = "erase"
+    SET_LEGAL_HOLD = "set_legal_hold"
+    CLEAR_LEGAL_HOLD = "clear_legal_hold"
 
+
+# Actions on a chat that only an admin may take, whoever holds it.
+ADMIN_CHAT_ACTIONS = frozenset({Action.EXPORT, Action.READ_EXPORT, Action.ERASE, Action.SET_LEGAL_HOLD, Action.CLEAR_LEGAL_HOLD})
 
 # Actions on a chat that, once someone holds it, belong to its assignee (or a supervisor).
 ASSIGNEE_ACTIONS = frozenset({Action.SEND, Action.RELEASE, Action.CLOSE, Action.TRANSFER})
@@ -82,7 +92,7 @@ ASSIGNEE_ACTIONS = frozenset({Action.SEND, Action.RELEASE, Action.CLOSE, Action.
 
 @dataclass(frozen=True)
 class ChatFacts:
-    chat_id: str
+    chat_id: str | None  # None only for a request naming no known chat (an unknown export)
     phone_number_id: str | None  # None when the chat is not known
     assignee: str | None = None
 
@@ -126,6 +136,8 @@ def check(principal: Principal, action: Action, resource: Resource = None) -> Re
         return None
     if action is Action.WRITE_DIRECTORY:
         return None if principal.is_at_least(Role.ADMIN) else Refusal("Only an admin may change the agent directory.")
+    if action is Action.READ_AUDIT:
+        return None if principal.is_at_least(Role.ADMIN) else Refusal("Only an admin may read the audit trail.")
     if action is Action.SET_AVAILABILITY:
         return _availability(principal, _expect(resource, Agent, action))
     if action in (Action.READ_TEMPLATES, Action.SYNC_TEMPLATES):
@@ -154,6 +166,8 @@ def acting_agent(principal: Principal, action: Action, chat: ChatFacts) -> str |
 
 
 def _chat(principal: Principal, action: Action, chat: ChatFacts) -> Refusal | None:
+    if action in ADMIN_CHAT_ACTIONS and not principal.is_at_least(Role.ADMIN):
+        return Refusal(f"Only an admin may {action.value.replace('_', ' ')} a chat (a customer's rights are handled by admins).")
     if not principal.works_on(chat.phone_number_id):
         return _not_your_number(chat.phone_number_id, chat.chat_id)
     if (

@@ -76,6 +76,11 @@ class ChatRepository:
         self.table = table
         self.clock = clock
 
+    def erase(self, chat_id: str) -> bool:
+        """A customer's erasure: the chat item goes (its messages, contact and identity rows are
+        erased by their own stores). True if it existed."""
+        return self.table.delete_item(Key=key_of(chat_id), ReturnValues="ALL_OLD").get("Attributes") is not None
+
     # --- reads ---------------------------------------------------------------------------------
     def get(self, chat_id: str, consistent: bool = True) -> Chat | None:
         if not is_customer_id(chat_id):

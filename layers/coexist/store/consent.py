@@ -189,6 +189,28 @@ class ConsentLedger:
         response = self.table.query(**kwargs)
         return response.get("Items", []), response.get("LastEvaluatedKey")
 
+    def erase(self, phone_number_id: str, customer_id: str) -> int:
+        """A customer's erasure: every change and marker of its ledger goes (the current state goes
+        with the contact item). Returns how many items were deleted."""
+        erased = 0
+        start = None
+        while True:
+            kwargs = {
+                "KeyConditionExpression": "phone_number_id = :n AND begins_with(customer_id, :p)",
+                "ExpressionAttributeValues": {":n": phone_number_id, ":p": customer_id + "#"},
+                "ProjectionExpression": "phone_number_id, customer_id",
+            }
+            if start:
+                kwargs["ExclusiveStartKey"] = start
+            page = self.table.query(**kwargs)
+            with self.table.batch_writer() as batch:
+                for key in page.get("Items", []):
+                    batch.delete_item(Key=key)
+            erased += len(page.get("Items", []))
+            start = page.get("LastEvaluatedKey")
+            if not start:
+                return erased
+
     def absorb(self, phone_number_id: str, survivor_id: str, loser_id: str) -> None:
         """Two customers merged: the loser's changes join the survivor's history (each once), and
         each purpose's newer state wins. Idempotent, so an interrupted merge is completed by its retry."""

@@ -55,6 +55,11 @@ class ContactStore:
             ExpressionAttributeValues={":t": change.timestamp, ":a": "add", ":full": change.full_name, ":first": change.first_name},
         )
 
+    def erase(self, phone_number_id: str, customer_id: str) -> None:
+        """A customer's erasure: the contact, its names, its consent and the ledger's evidence, go."""
+        self.consent.erase(phone_number_id, customer_id)
+        self.table.delete_item(Key={"phone_number_id": phone_number_id, "customer_id": customer_id})
+
     def get(self, phone_number_id: str, customer_id: str) -> dict | None:
         return self.table.get_item(Key={"phone_number_id": phone_number_id, "customer_id": customer_id}).get("Item")
 

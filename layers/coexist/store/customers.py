@@ -91,6 +91,26 @@ class CustomerStore:
             customer_id = customer.merged_into
         return None
 
+    def erase(self, phone_number_id: str, customer_id: str) -> int:
+        """A customer's erasure: its item and every identifier row still pointing at it (a phone
+        number, a BSUID); a row another customer has claimed since stays. Returns rows removed."""
+        item = self.table.get_item(Key=self._key(phone_number_id, customer_id), ConsistentRead=True).get("Item")
+        removed = 0
+        for key in sorted((item or {}).get("keys") or ()):
+            try:
+                self.table.delete_item(
+                    Key={"phone_number_id": phone_number_id, "sk": key},
+                    ConditionExpression="customer_id = :c", ExpressionAttributeValues={":c": customer_id},
+                )
+                removed += 1
+            except ClientError as error:
+                if not is_condition_failure(error):
+                    raise
+        if item is not None:
+            self.table.delete_item(Key=self._key(phone_number_id, customer_id))
+            removed += 1
+        return removed
+
     def find(self, phone_number_id: str, kind: Kind, value: str) -> Customer | None:
         """The customer an identifier names now (a phone number, a BSUID or a parent BSUID)."""
         item = self.table.get_item(Key={"phone_number_id": phone_number_id, "sk": index_key(kind, value)}).get("Item")

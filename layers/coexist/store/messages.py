@@ -547,3 +547,18 @@ class MessageStore:
     def latest_for_chat(self, chat: str, limit: int) -> list[dict]:
         """The chat's newest messages, newest first."""
         return index_page(self.table, BY_CHAT, "chat_id", chat, limit, None, newest_first=True)[0]
+
+
+
+def erase_chat_messages(store: MessageStore, chat_id: str, page: int = 200) -> int:
+    """Remove every message of the chat (a customer's erasure); returns how many were removed."""
+    ids, start = [], None
+    while True:
+        items, start = store.list_for_chat(chat_id, page, start)
+        ids += [item["id"] for item in items]
+        if not start:
+            break
+    with store.table.batch_writer() as batch:
+        for message_id in ids:
+            batch.delete_item(Key={"id": message_id})
+    return len(ids)

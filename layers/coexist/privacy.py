@@ -1,0 +1,154 @@
+"""A customer's rights over what the business holds about them: an export of all of it, erasure,
+and the legal hold that suspends erasure and retention while a matter is open.
+
+- Export: one JSON document (the chat, every message, the contact with its consent evidence, the
+  audit trail of access to the chat, and the media ids Meta holds), built asynchronously.
+- Erasure: the customer's messages, contact, chat and identity rows leave the tables; the erasure is
+  first written to the erasure list so a restore from backup can apply it again. The webhook
+  archive is under Object Lock: those bodies stay until their retention ends (`archive_retained_until`).
+  The audit trail stays: it is the record that the customer's data was accessed and erased.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timedelta, timezone
+
+from coexist.domain.audit import iso_ms
+from coexist.inbox import Inbox
+from coexist.reads import InboxReader, NotFound
+from coexist.store.audit import AuditLog, AuditQuery
+from coexist.store.consent import change_from_item
+from coexist.store.messages import erase_chat_messages
+from coexist.store.privacy import PrivacyStore
+
+MEDIA_TYPES = ("image", "video", "audio", "document", "sticker")
+EXPORT_FORMAT = "coexist.customer-export/1"
+
+
+class LegalHold(Exception):
+    """The chat is under a legal hold: nothing of it may be erased (HTTP 409 `legal_hold`)."""
+
+    def __init__(self, hold: dict):
+        super().__init__(f"chat {hold.get('chat_id')} is under a legal hold set by {hold.get('set_by')} at {hold.get('set_at')}")
+        self.hold = hold
+
+
+def _now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+class CustomerRights:
+    def __init__(self, inbox: Inbox, store: PrivacyStore, audit: AuditLog, archive_retention_days: int, clock=_now):
+        self.inbox = inbox
+        self.store = store
+        self.audit = audit
+        self.archive_retention_days = archive_retention_days
+        self.clock = clock
+
+    # --- legal hold ----------------------------------------------------------------------------
+    def set_hold(self, chat_id: str, by: str, reason: str | None) -> dict:
+        self._existing(chat_id)
+        return self.store.set_hold(chat_id, by, iso_ms(self.clock()), reason)
+
+    def clear_hold(self, chat_id: str) -> None:
+        if not self.store.clear_hold(chat_id):
+            raise NotFound(f"chat {chat_id} has no legal hold")
+
+    # --- erasure -------------------------------------------------------------------------------
+    def erase(self, chat_id: str, by: str) -> dict:
+        hold = self.store.hold(chat_id)
+        if hold is not None:
+            raise LegalHold(hold)
+        chat = self._existing(chat_id)
+        now = self.clock()
+        entry = self.store.record_erasure(chat_id, chat.phone_number_id, by, iso_ms(now))
+        customers = [chat_id, *sorted(chat.merged_from)]  # people found to be this one were folded in
+        messages = sum(erase_chat_messages(self.inbox.messages, c) for c in customers)
+        identity_rows = 0
+        for customer_id in customers:
+            self.inbox.contacts.erase(chat.phone_number_id, customer_id)
+            identity_rows += self.inbox.customers.erase(chat.phone_number_id, customer_id)
+            self.inbox.chats.erase(customer_id)
+        # Every webhook body archived up to now is released by then at the latest (Object Lock).
+        retained_until = now + timedelta(days=self.archive_retention_days)
+        return {
+            "chat_id": chat_id,
+            "erased_at": entry["erased_at"],
+            "erased": {"messages": messages, "chats": len(customers), "contacts": len(customers), "identity_rows": identity_rows},
+            "archive_retained_until": iso_ms(retained_until),
+            "archive": "The raw webhook bodies that mention this customer are kept under S3 Object Lock and cannot "
+                       "be erased before archive_retained_until; they then expire by the archive's lifecycle.",
+            "audit_trail": "kept: entries hold ids only and record this erasure",
+        }
+
+    # --- export --------------------------------------------------------------------------------
+    def request_export(self, chat_id: str, by: str) -> dict:
+        self._existing(chat_id)
+        return self.store.new_export(chat_id, by, iso_ms(self.clock()))
+
+    def export_document(self, chat_id: str) -> bytes:
+        """Everything held about the customer of this chat, as one JSON document."""
+        chat = self._existing(chat_id)
+        reader = InboxReader(self.inbox)
+        messages, cursor = [], None
+        while True:
+            page = reader.messages(chat_id, "200", cursor)
+            messages += page["items"]
+            cursor = page["next"]
+            if not cursor:
+                break
+        audit, cursor = [], None
+        while True:
+            page = self.audit.page(AuditQuery(chat_id=chat_id), 200, cursor)
+            audit += page["items"]
+            cursor = page["next"]
+            if not cursor:
+                break
+        contact = self.inbox.contacts.get(chat.phone_number_id, chat_id)
+        contact = {k: v for k, v in _plain(contact or {}).items()}
+        document = {
+            "format": EXPORT_FORMAT,
+            "generated_at": iso_ms(self.clock()),
+            "chat": reader.chat(chat_id),
+            "contact": contact or None,
+            "consent": self._consent(chat.phone_number_id, chat_id),
+            "messages": messages,
+            "media": [_media_of(m) for m in messages if m.get("type") in MEDIA_TYPES],
+            "legal_hold": self.store.hold(chat_id),
+            "audit": audit,
+        }
+        return json.dumps(document, sort_keys=True, indent=1, default=str).encode()
+
+    def _consent(self, phone_number_id: str, customer_id: str) -> dict:
+        """The consent ledger: each purpose's current state and every change with its evidence."""
+        ledger = self.inbox.contacts.consent
+        current = {purpose: {"state": c.state.value, "at": c.at, "change_id": c.change_id}
+                   for purpose, c in ledger.current(phone_number_id, customer_id).items()}
+        history, start = [], None
+        while True:
+            items, start = ledger.history(phone_number_id, customer_id, 200, start)
+            history += [change_from_item(item) for item in items]
+            if not start:
+                return {"current": current, "history": history}
+
+    def _existing(self, chat_id: str):
+        chat = self.inbox.chats.get(chat_id)
+        if chat is None:
+            raise NotFound(f"chat {chat_id} not found")
+        return chat
+
+
+def _plain(item: dict) -> dict:
+    from coexist.store.items import from_item_value
+
+    return from_item_value(item)
+
+
+def _media_of(message: dict) -> dict:
+    """Coexist keeps no media bytes: Meta's media id (downloadable through the Graph API while Meta
+    keeps it) or the link the message carried."""
+    content = message.get("content") or {}
+    media = content.get(message["type"]) if isinstance(content.get(message["type"]), dict) else content
+    return {"message_id": message["id"], "type": message["type"], "media_id": media.get("id"), "link": media.get("link"),
+            "mime_type": media.get("mime_type")}
