@@ -264,6 +264,7 @@ def announce(
         f"  EUM Social SNS {topic}",
         f"  replay         python -m local replay payload.json --url {http_url}/webhook",
         f"  conversations  {env[resources.CONVERSATION_STATE_MACHINE_ENV]}",
+        f"  domain events  bus {env[resources.EVENT_BUS_ENV]}, recorded on {env[emulator.EVENTS_RECORDED_ENV]} (docs/EVENTS.md)",
         f"  demo agents    {', '.join(demo_agents)} (away: PUT {http_url}/api/agents/ana/status {{\"status\": \"available\"}})",
     ]
     prefix = os.environ.get("COEXIST_AGENT_TOKEN_PREFIX", settings.LOCAL_AGENT_TOKEN_PREFIX)

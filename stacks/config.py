@@ -128,6 +128,13 @@ class CoexistConfig:
     # The conversation workflow's timings and texts (coexist.conversation.settings), as COEXIST_CONVERSATION.
     conversation: dict = field(default_factory=dict)
     connect: ConnectSettings | None = None  # Amazon Connect handoff, only when configured
+    # Domain events for CRMs (docs/EVENTS.md): message text only when this allows it; a CRM's webhook
+    # (https URL, and the ARN of a secret holding its token, sent in `crm_webhook_header`) gets every
+    # event through an EventBridge API destination, only when both are set.
+    crm_events_include_text: bool = False
+    crm_webhook_url: str | None = None
+    crm_webhook_secret_arn: str | None = None
+    crm_webhook_header: str = "Authorization"
 
     @property
     def prefix(self) -> str:
@@ -145,6 +152,10 @@ class CoexistConfig:
     @property
     def outbound_queue_name(self) -> str:
         return f"{self.prefix}-outbound.fifo"  # FIFO queue names must end in .fifo
+
+    @property
+    def event_bus_name(self) -> str:
+        return f"{self.prefix}-events"
 
     @property
     def conversation_state_machine_name(self) -> str:
@@ -214,4 +225,10 @@ class CoexistConfig:
             raise ValueError("ingest_max_concurrency must be between 2 and 1000 (Lambda's limits for an SQS event source)")
         if not 10 <= config.api_rate_limit_per_ip <= 2_000_000_000:
             raise ValueError("api_rate_limit_per_ip must be between 10 and 2,000,000,000 (WAF's limits)")
+        if bool(config.crm_webhook_url) != bool(config.crm_webhook_secret_arn):
+            raise ValueError("crm_webhook_url and crm_webhook_secret_arn go together (the CRM's URL and its token's secret)")
+        if config.crm_webhook_url and not config.crm_webhook_url.startswith("https://"):
+            raise ValueError("crm_webhook_url must be an https:// URL (its token travels with every event)")
+        if config.crm_webhook_secret_arn and not config.crm_webhook_secret_arn.startswith("arn:"):
+            raise ValueError("crm_webhook_secret_arn must be a Secrets Manager secret's ARN")
         return config

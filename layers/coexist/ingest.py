@@ -17,6 +17,7 @@ from coexist.customers import apply_identity_changes, assign_chats
 from coexist.domain import coexistence
 from coexist.domain.interpret import interpret, reply_id
 from coexist.domain.records import AccountEvent, Interpretation, Source
+from coexist.events import from_webhook
 from coexist.intake import ARCHIVED, BODY_ATTRIBUTE, INLINE, why_not_an_envelope
 from coexist.meta.models import WebhookEnvelope
 from coexist.inbox import Inbox
@@ -80,14 +81,14 @@ def _from_social_messaging(body: str, archive: Archive) -> dict:
 NOT_CONVERSATION = frozenset({"reaction", "system"})
 
 
-def ingest(document: dict, inbox: Inbox, signals=None) -> IngestSummary:
+def ingest(document: dict, inbox: Inbox, signals=None, events=None) -> IngestSummary:
     try:
         envelope = WebhookEnvelope.model_validate(document)
     except ValidationError as error:
         reason = f"envelope failed validation: {error.error_count()} error(s)"
         inbox.archive.quarantine(json.dumps(document).encode(), reason)
         raise Quarantined(reason) from error
-    return apply(interpret(envelope), inbox, signals)
+    return apply(interpret(envelope), inbox, signals, events)
 
 
 # Independent writes of one webhook run in parallel: every write is conditional or idempotent and
@@ -112,7 +113,8 @@ def _in_parallel(operation, items) -> list:
     return [future.result() for future in futures]
 
 
-def apply(found: Interpretation, inbox: Inbox, signals=None) -> IngestSummary:
+def apply(found: Interpretation, inbox: Inbox, signals=None, events=None) -> IngestSummary:
+    """Write what the webhook says; then tell the workflow (`signals`) and the event bus (`events`)."""
     summary = IngestSummary(unknown_message_types=list(found.unknown_message_types))
     apply_identity_changes(found, inbox)  # a new number or BSUID first: the records name the new one
     customers = assign_chats(found, inbox)  # every record's chat id: its customer's opaque id
@@ -164,6 +166,12 @@ def apply(found: Interpretation, inbox: Inbox, signals=None) -> IngestSummary:
     for unhandled in found.unhandled:
         inbox.archive.keep_unhandled(unhandled.field, unhandled.raw, unhandled.reason)
         summary.unhandled += 1
+    if events is not None:
+        # After every write: an event never announces what was not stored. A redelivered webhook
+        # publishes its events again (an earlier attempt may have failed before it could), with the
+        # same ids: consumers dedupe.
+        events.publish([e for message in found.messages for e in from_webhook.received(message)]
+                       + [e for update in found.statuses for e in from_webhook.status_changed(update)])
     return summary
 
 

@@ -208,3 +208,9 @@ UNHANDLED_PREFIX = "unhandled/"  # changes of a field this version does not mode
 METRICS_NAMESPACE = "Coexist"
 # A send cut off mid-call to Meta: failed `outcome_unknown`, never re-sent; it pages (docs/OPERATIONS.md).
 SENDER_OUTCOME_UNKNOWN_METRIC = "SenderOutcomeUnknown"
+
+# Domain events for CRMs (coexist.events): the EventBridge bus they go to, and the count of events
+# given up after retries (an alarm watches it; the business writes they describe stand).
+EVENT_BUS_ENV = "EVENT_BUS_NAME"
+EVENT_SOURCE = "coexist"  # every domain event's `source`: what a rule on the bus matches
+CRM_EVENTS_FAILED_METRIC = "CrmEventsFailed"

@@ -65,6 +65,8 @@ class Settings:
     api_token: str = LOCAL_API_TOKEN  # local mode: the shared token, an admin
     agent_token_prefix: str = LOCAL_AGENT_TOKEN_PREFIX  # local mode: "<prefix><agent_id>" is that agent
     in_lambda: bool = False  # AWS_LAMBDA_FUNCTION_NAME is set: running in AWS Lambda
+    event_bus_name: str = ""  # domain events for CRMs (coexist.events); none published without it
+    crm_events_include_text: bool = False  # events carry ids only, unless this allows message text
 
     @property
     def local(self) -> bool:
@@ -109,11 +111,18 @@ class Settings:
             "api_auth": "COEXIST_API_AUTH",
             "api_token": "COEXIST_API_TOKEN",
             "agent_token_prefix": "COEXIST_AGENT_TOKEN_PREFIX",
+            "event_bus_name": resources.EVENT_BUS_ENV,
+            "crm_events_include_text": "CRM_EVENTS_INCLUDE_TEXT",
         }
         # A plain dataclass, not pydantic: the webhook function's cold start must stay light.
         values: dict = {field: environ[var] for field, var in mapping.items() if environ.get(var)}
         if "inline_body_limit" in values:
             values["inline_body_limit"] = int(values["inline_body_limit"])
+        if "crm_events_include_text" in values:
+            flag = values["crm_events_include_text"].strip().lower()
+            if flag not in ("true", "false"):
+                raise ValueError("CRM_EVENTS_INCLUDE_TEXT must be true or false")
+            values["crm_events_include_text"] = flag == "true"
         values["in_lambda"] = bool(environ.get("AWS_LAMBDA_FUNCTION_NAME"))
         settings = cls(**values)
         if not settings.api_auth:

@@ -37,7 +37,7 @@ def inbox():
     config = settings()
     return Inbox(
         messages=MessageStore(aws.table(config.messages_table)),
-        chats=ChatRepository(aws.table(config.chats_table)),
+        chats=ChatRepository(aws.table(config.chats_table), observer=_chat_events()),
         contacts=ContactStore(aws.table(config.contacts_table)),
         numbers=NumberStore(aws.table(config.numbers_table)),
         accounts=AccountStore(aws.table(config.accounts_table)),
@@ -118,7 +118,7 @@ def sender():
         GRAPH: graph_api(),
         SOCIAL_MESSAGING: SocialMessagingTransport(social, settings().graph_api_version),
     }
-    return Sender(inbox(), throttle(), _cached_number_settings(), transports)
+    return Sender(inbox(), throttle(), _cached_number_settings(), transports, events=events())
 
 
 def _cached_number_settings(ttl_s: float = 60.0):
@@ -176,7 +176,7 @@ def conversation_steps(count_metric=lambda name: None):
         workflow=workflow(),
         outbox=outbox(),
         messages=inbox().messages,
-        run_bot=BotTurns(inbox().contacts, bot_for_number, clock=__import__("time").time).run,
+        run_bot=BotTurns(inbox().contacts, bot_for_number, clock=__import__("time").time, events=events()).run,
         settings=conversation_settings(),
         metrics=count_metric,
         connect=connect_desk(count_metric),
@@ -237,9 +237,38 @@ def app_watchdog():
     return AppWatchdog(inbox().numbers, inbox().accounts, notify)
 
 
+@lru_cache(maxsize=1)
+def events():
+    """Domain events for CRMs (coexist.events): `events().publish(event, …)` after the write they describe."""
+    from coexist.events.publisher import EventPublisher, NoBus
+
+    config = settings()
+    if not config.event_bus_name:
+        return NoBus()
+    return EventPublisher(aws.client("events"), config.event_bus_name, include_text=config.crm_events_include_text,
+                          on_failure=_count_failed_events)
+
+
+def _count_failed_events(count: int) -> None:
+    # Powertools metrics are shared by every Metrics instance of the process: the handler flushes them.
+    from aws_lambda_powertools import Metrics
+    from aws_lambda_powertools.metrics import MetricUnit
+
+    from coexist.resources import CRM_EVENTS_FAILED_METRIC, METRICS_NAMESPACE
+
+    Metrics(namespace=METRICS_NAMESPACE).add_metric(name=CRM_EVENTS_FAILED_METRIC, unit=MetricUnit.Count, value=count)
+
+
+def _chat_events():
+    """The chat repository's observer: every change of hands a CRM cares about, as an event."""
+    from coexist.events.from_chats import chat_observer
+
+    return chat_observer(lambda found: events().publish(found))
+
+
 def reset() -> None:
     """Forget settings, clients and services (tests and local mode switch environments)."""
     for cached in (archive, intake, inbox, inbox_reader, templates, graph_api, outbox, sweeper, throttle, sender, settings,
-                   agents, workflow, signals, conversation_settings):
+                   agents, workflow, signals, conversation_settings, events):
         cached.cache_clear()
     aws.reset()

@@ -12,6 +12,8 @@ from coexist.bots.model import ESCALATE, RESOLVED, BotReply, BotTurn, BotUnavail
 from coexist.conversation.steps import BotOutcome
 from coexist.domain.chat import Chat
 from coexist.domain.interpret import reply_id
+from coexist.events.models import ConsentChanged, iso
+from coexist.events.publisher import NoBus
 
 
 def reply_request(reply: BotReply) -> dict:
@@ -22,8 +24,9 @@ def reply_request(reply: BotReply) -> dict:
 
 
 class BotTurns:
-    def __init__(self, contacts, provider_for_number: Callable[[str], object], clock=time.time):
+    def __init__(self, contacts, provider_for_number: Callable[[str], object], clock=time.time, events=None):
         self.contacts = contacts
+        self.events = events or NoBus()
         self.provider_for_number = provider_for_number
         self.clock = clock
 
@@ -49,6 +52,10 @@ class BotTurns:
                     chat.phone_number_id, chat.chat_id, opted_out=outcome.consent == OPT_OUT,
                     evidence={"source": "keyword", "message_id": message["id"]}, at=int(self.clock()),
                 )
+                self.events.publish(ConsentChanged(
+                    phone_number_id=chat.phone_number_id, chat_id=chat.chat_id, purpose="marketing",
+                    granted=outcome.consent != OPT_OUT, source="keyword", evidence_id=message["id"], occurred_at=iso(self.clock()),
+                ))
             failures = 0 if decision.understood else failures + 1
             session = dict(decision.session or {})
             intent = decision.intent or intent
