@@ -112,7 +112,28 @@ def create_resources(session: boto3.session.Session | None = None, prefix: str =
     )
     env[resources.OPERATIONS_TOPIC_ENV] = session.client("sns").create_topic(Name=f"{prefix}-operations")["TopicArn"]
     env[resources.EVENT_BUS_ENV], env[EVENTS_RECORDED_ENV] = _create_event_bus(session.client("events"), sqs, f"{prefix}-events")
+    env.update(_create_reminder_schedules(session.client("scheduler"), sqs, prefix))
     return env
+
+
+def reminders_function_name(prefix: str) -> str:
+    return f"{prefix}-reminders"
+
+
+def _create_reminder_schedules(scheduler, sqs, prefix: str) -> dict[str, str]:
+    """The reminders' schedule group and what their schedules name: the reminders function, the role
+    Scheduler would invoke it with, the dead-letter queue. Local mode's stand-in fires them."""
+    from local.lambdas import ACCOUNT_ID
+
+    group = f"{prefix}-reminders"
+    scheduler.create_schedule_group(Name=group)
+    dlq_url = sqs.create_queue(QueueName=f"{prefix}-reminders-dlq", Attributes={"MessageRetentionPeriod": str(DLQ_RETENTION_S)})["QueueUrl"]
+    return {
+        resources.REMINDER_SCHEDULE_GROUP_ENV: group,
+        resources.REMINDER_TARGET_ARN_ENV: f"arn:aws:lambda:{REGION}:{ACCOUNT_ID}:function:{reminders_function_name(prefix)}",
+        resources.REMINDER_SCHEDULER_ROLE_ARN_ENV: f"arn:aws:iam::{ACCOUNT_ID}:role/{prefix}-reminders-scheduler",
+        resources.REMINDER_DLQ_ARN_ENV: queue_arn(sqs, dlq_url),
+    }
 
 
 def _create_event_bus(events, sqs, name: str) -> tuple[str, str]:

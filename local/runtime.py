@@ -99,12 +99,13 @@ def run(options: Options) -> int:
         templates = LocalFunction("coexist-templates", "functions.templates.handler", TEMPLATES_TIMEOUT_S)
         sweeper = LocalFunction("coexist-sweeper", "functions.sweeper.handler", resources.SWEEPER_TIMEOUT_S)
         watchdog = LocalFunction("coexist-watchdog", "functions.watchdog.handler", resources.WATCHDOG_TIMEOUT_S)
-        functions = (webhook, api, ingest, sender, templates, sweeper, conversation, watchdog)
+        reminders = LocalFunction("coexist-reminders", "functions.reminders.handler", resources.REMINDERS_TIMEOUT_S)
+        functions = (webhook, api, ingest, sender, templates, sweeper, conversation, watchdog, reminders)
 
         _require_free_port(options.host, options.port, "--port")
         routes = coexist_routes(webhook, api)
         gateway = Gateway((options.host, options.port), routes)  # bound, not yet serving
-        gateway.live = live.serve_console_changes(routes[1], (ingest, sender, conversation, api))
+        gateway.live = live.serve_console_changes(routes[1], (ingest, sender, conversation, api, reminders))
         cleanup.callback(gateway.live.feed.close)
         sandbox = graph_api.start(f"{gateway.url}/webhook", options.sandbox_port, find_number=graph_api.number_seen_locally)
         if sandbox is not None:
@@ -149,6 +150,14 @@ def run(options: Options) -> int:
             watch = Schedule(watchdog, resources.APP_WATCH_EVERY_S, "coexist-app-watch")
             watch.start()
             cleanup.callback(watch.stop)
+
+        if reminders.available:  # EventBridge Scheduler's one-time schedules, fired here
+            from local.schedule import OneTimeSchedules
+
+            dead_letters = sqs.get_queue_url(QueueName=env[resources.REMINDER_DLQ_ARN_ENV].rsplit(":", 1)[-1])["QueueUrl"]
+            one_time = OneTimeSchedules(reminders, session.client("scheduler"), sqs, env[resources.REMINDER_SCHEDULE_GROUP_ENV], dead_letters)
+            one_time.start()
+            cleanup.callback(one_time.stop)
 
         announce(
             gateway.url, moto_url, env,

@@ -154,6 +154,22 @@ class CoexistConfig:
         return f"{self.prefix}-outbound.fifo"  # FIFO queue names must end in .fifo
 
     @property
+    def reminders_function_name(self) -> str:
+        return f"{self.prefix}-reminders"
+
+    @property
+    def reminder_schedule_group(self) -> str:
+        return f"{self.prefix}-reminders"
+
+    @property
+    def reminder_scheduler_role_name(self) -> str:
+        return f"{self.prefix}-reminders-scheduler"
+
+    @property
+    def reminders_dlq_name(self) -> str:
+        return f"{self.prefix}-reminders-dlq"
+
+    @property
     def event_bus_name(self) -> str:
         return f"{self.prefix}-events"
 

@@ -148,7 +148,7 @@ class IngressStack(Stack):
             # messages: the queued outbound message; chats: its last-message time and the conversation
             # state; templates: the sync; agents: the directory, availability and capacity;
             # customers: finding a chat by phone number or BSUID.
-            read_write=(resources.MESSAGES, resources.CHATS, resources.TEMPLATES, resources.AGENTS),
+            read_write=(resources.MESSAGES, resources.CHATS, resources.TEMPLATES, resources.AGENTS, resources.REMINDERS),
             read=(resources.CONTACTS, resources.NUMBERS, resources.ACCOUNTS, resources.CUSTOMERS),
         )
         self.agent_api.grant_secret_read(access_token, key)

@@ -68,6 +68,7 @@ class Chat(BaseModel):
     closed_at: str | None = None
     window_warning_at: str | None = None
     satisfaction_score: int | None = None
+    reminder_context: dict | None = Field(None, description="the reminder the customer asked to reschedule")
 
 
 class ChatPage(BaseModel):

@@ -91,6 +91,11 @@ try:  # deployed, this folder is the function's code root; tests and local mode 
 except ModuleNotFoundError:
     from functions.api import console_routes
 app.include_router(console_routes.router)
+try:
+    import reminder_routes
+except ModuleNotFoundError:
+    from functions.api import reminder_routes
+app.include_router(reminder_routes.router)
 
 
 def _gate() -> Gate:

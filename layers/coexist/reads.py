@@ -217,6 +217,7 @@ class InboxReader:
             "closed_at": iso(chat.closed_at),
             "window_warning_at": iso(chat.window_warning_at),
             "satisfaction_score": chat.satisfaction_score,
+            "reminder_context": chat.reminder_context,
         }
 
 

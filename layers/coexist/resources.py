@@ -159,7 +159,14 @@ AGENTS = TableSpec(
     indexes=(Index("by_availability", Key("availability")),),
 )
 
-TABLES: tuple[TableSpec, ...] = (NUMBERS, ACCOUNTS, CHATS, MESSAGES, CONTACTS, TEMPLATES, THROTTLE, AGENTS, CUSTOMERS)
+# One-time reminders (coexist.reminders): the template to send, when, to whom, and the answer.
+REMINDERS = TableSpec(
+    logical_id="Reminders",
+    env_var="REMINDERS_TABLE",
+    partition_key=Key("reminder_id"),
+)
+
+TABLES: tuple[TableSpec, ...] = (NUMBERS, ACCOUNTS, CHATS, MESSAGES, CONTACTS, TEMPLATES, THROTTLE, AGENTS, CUSTOMERS, REMINDERS)
 
 # The conversation workflow (Step Functions, Standard): one definition file, rendered with the
 # same substitutions by the CDK stack, local mode and the tests.
@@ -214,3 +221,11 @@ SENDER_OUTCOME_UNKNOWN_METRIC = "SenderOutcomeUnknown"
 EVENT_BUS_ENV = "EVENT_BUS_NAME"
 EVENT_SOURCE = "coexist"  # every domain event's `source`: what a rule on the bus matches
 CRM_EVENTS_FAILED_METRIC = "CrmEventsFailed"
+
+# Reminders' one-time schedules (EventBridge Scheduler): their group, the function they invoke, the
+# role Scheduler invokes it with, and where an invocation that keeps failing is parked.
+REMINDER_SCHEDULE_GROUP_ENV = "REMINDER_SCHEDULE_GROUP"
+REMINDER_TARGET_ARN_ENV = "REMINDER_TARGET_ARN"
+REMINDER_SCHEDULER_ROLE_ARN_ENV = "REMINDER_SCHEDULER_ROLE_ARN"
+REMINDER_DLQ_ARN_ENV = "REMINDER_DLQ_ARN"
+REMINDERS_TIMEOUT_S = 30

@@ -67,6 +67,11 @@ class Settings:
     in_lambda: bool = False  # AWS_LAMBDA_FUNCTION_NAME is set: running in AWS Lambda
     event_bus_name: str = ""  # domain events for CRMs (coexist.events); none published without it
     crm_events_include_text: bool = False  # events carry ids only, unless this allows message text
+    reminders_table: str = "coexist-reminders"
+    reminder_schedule_group: str = "default"
+    reminder_target_arn: str = ""
+    reminder_scheduler_role_arn: str = ""
+    reminder_dlq_arn: str = ""
 
     @property
     def local(self) -> bool:
@@ -113,6 +118,11 @@ class Settings:
             "agent_token_prefix": "COEXIST_AGENT_TOKEN_PREFIX",
             "event_bus_name": resources.EVENT_BUS_ENV,
             "crm_events_include_text": "CRM_EVENTS_INCLUDE_TEXT",
+            "reminders_table": resources.REMINDERS.env_var,
+            "reminder_schedule_group": resources.REMINDER_SCHEDULE_GROUP_ENV,
+            "reminder_target_arn": resources.REMINDER_TARGET_ARN_ENV,
+            "reminder_scheduler_role_arn": resources.REMINDER_SCHEDULER_ROLE_ARN_ENV,
+            "reminder_dlq_arn": resources.REMINDER_DLQ_ARN_ENV,
         }
         # A plain dataclass, not pydantic: the webhook function's cold start must stay light.
         values: dict = {field: environ[var] for field, var in mapping.items() if environ.get(var)}

@@ -249,6 +249,19 @@ def events():
                           on_failure=_count_failed_events)
 
 
+@lru_cache(maxsize=1)
+def reminders():
+    """One-time reminders: scheduled on EventBridge Scheduler, sent through the outbox."""
+    from coexist.reminders.schedules import OneTimeSchedules
+    from coexist.reminders.service import Reminders
+    from coexist.store.reminders import ReminderStore
+
+    config = settings()
+    schedules = OneTimeSchedules(aws.client("scheduler"), config.reminder_schedule_group, config.reminder_target_arn,
+                                 config.reminder_scheduler_role_arn, config.reminder_dlq_arn)
+    return Reminders(ReminderStore(aws.table(config.reminders_table)), schedules, outbox(), inbox().chats, events())
+
+
 def _count_failed_events(count: int) -> None:
     # Powertools metrics are shared by every Metrics instance of the process: the handler flushes them.
     from aws_lambda_powertools import Metrics
@@ -269,6 +282,6 @@ def _chat_events():
 def reset() -> None:
     """Forget settings, clients and services (tests and local mode switch environments)."""
     for cached in (archive, intake, inbox, inbox_reader, templates, graph_api, outbox, sweeper, throttle, sender, settings,
-                   agents, workflow, signals, conversation_settings, events):
+                   agents, workflow, signals, conversation_settings, events, reminders):
         cached.cache_clear()
     aws.reset()

@@ -24,6 +24,7 @@ MAY_IMPORT = {
     "intake": {"meta", "store"},
     "ingest": {"domain", "meta", "store", "inbox", "intake", "customers", "events"},
     "events": {"events", "domain", "store", "resources"},
+    "reminders": {"reminders", "domain", "store", "outbound", "events", "resources"},
     "customers": {"domain", "store", "inbox"},
     "reads": {"domain", "store", "inbox"},
     "watchdog": {"domain", "store"},

@@ -337,6 +337,10 @@ class ChatRepository:
                           condition="(attribute_not_exists(conversation_state) OR conversation_state <> :live_state)",
                           values={":live_state": ConversationState.LIVE.value})
 
+    def note_reminder(self, chat_id: str, context: dict) -> None:
+        """The customer asked to reschedule a reminder: what it was, for whoever answers next."""
+        self._set(chat_id, {"reminder_context": context}, condition="attribute_exists(chat_id)")
+
     def record_score(self, chat_id: str, score: int) -> None:
         sets = {"satisfaction_score": score, "satisfaction_at": int(self.clock())}
         if self.observer is None:
