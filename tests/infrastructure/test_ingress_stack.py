@@ -214,8 +214,8 @@ def test_api_role_writes_only_what_sending_the_templates_sync_and_the_agent_dire
     statements = statements_of_role(synthesised.ingress, ids["api_role"])
     names = lambda *specs: {config.table_name(s.logical_id) for s in specs}  # noqa: E731
     # The queued outbound message, its chat's last-message time and conversation state, the synced
-    # templates, the agent directory (POST /api/agents, availability, accept).
-    writes = names(resources.MESSAGES, resources.CHATS, resources.TEMPLATES, resources.AGENTS)
+    # templates, the agent directory (POST /api/agents, availability, accept), reminders.
+    writes = names(resources.MESSAGES, resources.CHATS, resources.TEMPLATES, resources.AGENTS, resources.REMINDERS)
     assert _tables_with(statements, "dynamodb:PutItem") == writes
     assert _tables_with(statements, "dynamodb:UpdateItem") == writes
     readable = names(resources.CONTACTS, resources.NUMBERS, resources.ACCOUNTS, resources.CUSTOMERS)
