@@ -36,6 +36,7 @@ FAKE_AWS_ENV = {
 DLQ_URL_ENV = "INBOUND_DLQ_URL"
 OUTBOUND_DLQ_URL_ENV = resources.OUTBOUND_DLQ_ENV
 SOCIAL_TOPIC_ENV = "SOCIAL_MESSAGING_TOPIC_ARN"
+EVENTS_RECORDED_ENV = "EVENTS_RECORDED_QUEUE_URL"  # local only: every domain event put on the bus
 DLQ_RETENTION_S = 14 * 24 * 3600  # the SQS maximum: time to inspect and redrive a parked envelope
 _patching = threading.Lock()
 _item_writes = threading.RLock()  # one item write at a time, across every emulated table
@@ -114,7 +115,52 @@ def create_resources(session: boto3.session.Session | None = None, prefix: str =
         session.client("sns"), sqs, f"{prefix}-social-messaging", queue_url, queue_arn
     )
     env[resources.OPERATIONS_TOPIC_ENV] = session.client("sns").create_topic(Name=f"{prefix}-operations")["TopicArn"]
+    env[resources.EVENT_BUS_ENV], env[EVENTS_RECORDED_ENV] = _create_event_bus(session.client("events"), sqs, f"{prefix}-events")
+    env.update(_create_reminder_schedules(session.client("scheduler"), sqs, prefix))
     return env
+
+
+def reminders_function_name(prefix: str) -> str:
+    return f"{prefix}-reminders"
+
+
+def _create_reminder_schedules(scheduler, sqs, prefix: str) -> dict[str, str]:
+    """The reminders' schedule group and what their schedules name: the reminders function, the role
+    Scheduler would invoke it with, the dead-letter queue. Local mode's stand-in fires them."""
+    from local.lambdas import ACCOUNT_ID
+
+    group = f"{prefix}-reminders"
+    scheduler.create_schedule_group(Name=group)
+    dlq_url = sqs.create_queue(QueueName=f"{prefix}-reminders-dlq", Attributes={"MessageRetentionPeriod": str(DLQ_RETENTION_S)})["QueueUrl"]
+    return {
+        resources.REMINDER_SCHEDULE_GROUP_ENV: group,
+        resources.REMINDER_TARGET_ARN_ENV: f"arn:aws:lambda:{REGION}:{ACCOUNT_ID}:function:{reminders_function_name(prefix)}",
+        resources.REMINDER_SCHEDULER_ROLE_ARN_ENV: f"arn:aws:iam::{ACCOUNT_ID}:role/{prefix}-reminders-scheduler",
+        resources.REMINDER_DLQ_ARN_ENV: queue_arn(sqs, dlq_url),
+    }
+
+
+def _create_event_bus(events, sqs, name: str) -> tuple[str, str]:
+    """The domain events' bus, with a rule recording every Coexist event on a queue (where a
+    deployment would have its CRM's API destination), so tests and `make run` can read them."""
+    events.create_event_bus(Name=name)
+    recorded_url = sqs.create_queue(QueueName=f"{name}-recorded", Attributes={"MessageRetentionPeriod": str(DLQ_RETENTION_S)})["QueueUrl"]
+    events.put_rule(Name=f"{name}-record", EventBusName=name, EventPattern=json.dumps({"source": [resources.EVENT_SOURCE]}))
+    events.put_targets(Rule=f"{name}-record", EventBusName=name, Targets=[{"Id": "recorded", "Arn": queue_arn(sqs, recorded_url)}])
+    return name, recorded_url
+
+
+def recorded_events(sqs, queue_url: str, wait_s: int = 0) -> list[dict]:
+    """The events the local bus recorded since the last call (each is read once)."""
+    found = []
+    while True:
+        answer = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=wait_s if not found else 0)
+        messages = answer.get("Messages", [])
+        if not messages:
+            return found
+        for message in messages:
+            found.append(json.loads(message["Body"]))
+            sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
 
 
 def _create_archive_bucket(s3, name: str) -> str:

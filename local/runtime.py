@@ -100,12 +100,13 @@ def run(options: Options) -> int:
         sweeper = LocalFunction("coexist-sweeper", "functions.sweeper.handler", resources.SWEEPER_TIMEOUT_S)
         watchdog = LocalFunction("coexist-watchdog", "functions.watchdog.handler", resources.WATCHDOG_TIMEOUT_S)
         exporter = LocalFunction("coexist-exporter", "functions.exporter.handler", resources.EXPORTER_TIMEOUT_S)
-        functions = (webhook, api, ingest, sender, templates, sweeper, conversation, watchdog, exporter)
+        reminders = LocalFunction("coexist-reminders", "functions.reminders.handler", resources.REMINDERS_TIMEOUT_S)
+        functions = (webhook, api, ingest, sender, templates, sweeper, conversation, watchdog, exporter, reminders)
 
         _require_free_port(options.host, options.port, "--port")
         routes = coexist_routes(webhook, api)
         gateway = Gateway((options.host, options.port), routes)  # bound, not yet serving
-        gateway.live = live.serve_console_changes(routes[1], (ingest, sender, conversation, api))
+        gateway.live = live.serve_console_changes(routes[1], (ingest, sender, conversation, api, reminders))
         cleanup.callback(gateway.live.feed.close)
         sandbox = graph_api.start(f"{gateway.url}/webhook", options.sandbox_port, find_number=graph_api.number_seen_locally)
         if sandbox is not None:
@@ -153,6 +154,14 @@ def run(options: Options) -> int:
             watch = Schedule(watchdog, resources.APP_WATCH_EVERY_S, "coexist-app-watch")
             watch.start()
             cleanup.callback(watch.stop)
+
+        if reminders.available:  # EventBridge Scheduler's one-time schedules, fired here
+            from local.schedule import OneTimeSchedules
+
+            dead_letters = sqs.get_queue_url(QueueName=env[resources.REMINDER_DLQ_ARN_ENV].rsplit(":", 1)[-1])["QueueUrl"]
+            one_time = OneTimeSchedules(reminders, session.client("scheduler"), sqs, env[resources.REMINDER_SCHEDULE_GROUP_ENV], dead_letters)
+            one_time.start()
+            cleanup.callback(one_time.stop)
 
         announce(
             gateway.url, moto_url, env,
@@ -268,6 +277,7 @@ def announce(
         f"  EUM Social SNS {topic}",
         f"  replay         python -m local replay payload.json --url {http_url}/webhook",
         f"  conversations  {env[resources.CONVERSATION_STATE_MACHINE_ENV]}",
+        f"  domain events  bus {env[resources.EVENT_BUS_ENV]}, recorded on {env[emulator.EVENTS_RECORDED_ENV]} (docs/EVENTS.md)",
         f"  demo agents    {', '.join(demo_agents)} (away: PUT {http_url}/api/agents/ana/status {{\"status\": \"available\"}})",
     ]
     prefix = os.environ.get("COEXIST_AGENT_TOKEN_PREFIX", settings.LOCAL_AGENT_TOKEN_PREFIX)

@@ -7,6 +7,7 @@ by the time anything can send a template; the thread then repeats it every `ever
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 import time
@@ -58,3 +59,69 @@ class Schedule(threading.Thread):
         self._stopping.set()
         if self.is_alive():
             self.join(timeout)
+
+
+class OneTimeSchedules(threading.Thread):
+    """EventBridge Scheduler's one-time schedules (`at(…)`, deleted after completion), as a thread.
+
+    The layer creates and deletes schedules in the emulator exactly as deployed (moto keeps them but
+    never fires them); this stand-in looks at the group every `every_s` seconds, invokes the
+    function with each due schedule's input, and deletes the schedule, as ActionAfterCompletion
+    DELETE does. An invocation that fails is retried on the next look, up to `attempts`, then its
+    input goes to the dead-letter queue, as Scheduler's retry policy would.
+    """
+
+    def __init__(self, function: LocalFunction, scheduler, sqs, group: str, dead_letter_url: str,
+                 every_s: float = 1.0, attempts: int = 3):
+        super().__init__(name=f"schedules-{group}", daemon=True)
+        self.function, self.scheduler, self.sqs = function, scheduler, sqs
+        self.group, self.dead_letter_url = group, dead_letter_url
+        self.every_s, self.attempts = every_s, attempts
+        self.failures: dict[str, int] = {}
+        self._stopping = threading.Event()
+
+    def fire_due(self, now: float | None = None) -> int:
+        """Fire every schedule of the group that is due; how many were fired."""
+        now = time.time() if now is None else now
+        fired = 0
+        names = [s["Name"] for s in self.scheduler.list_schedules(GroupName=self.group).get("Schedules", [])]
+        for name in names:
+            try:
+                schedule = self.scheduler.get_schedule(Name=name, GroupName=self.group)
+            except self.scheduler.exceptions.ResourceNotFoundException:
+                continue  # deleted meanwhile (a reminder cancelled)
+            if _due_at(schedule["ScheduleExpression"]) > now:
+                continue
+            payload = schedule["Target"].get("Input") or "{}"
+            try:
+                self.function.invoke(json.loads(payload))
+            except Exception:
+                log.exception("%s: schedule %s failed", self.function.name, name)
+                self.failures[name] = self.failures.get(name, 0) + 1
+                if self.failures[name] < self.attempts:
+                    continue
+                self.sqs.send_message(QueueUrl=self.dead_letter_url, MessageBody=payload)
+            self.scheduler.delete_schedule(Name=name, GroupName=self.group)
+            self.failures.pop(name, None)
+            fired += 1
+        return fired
+
+    def run(self) -> None:
+        while not self._stopping.wait(self.every_s):
+            try:
+                self.fire_due()
+            except Exception:
+                log.exception("one-time schedules: look failed")
+
+    def stop(self, timeout: float = 10) -> None:
+        self._stopping.set()
+        if self.is_alive():
+            self.join(timeout)
+
+
+def _due_at(expression: str) -> float:
+    """The time of an `at(yyyy-mm-ddThh:mm:ss)` expression (UTC), as Unix seconds."""
+    from datetime import datetime, timezone
+
+    stamp = expression.strip().removeprefix("at(").removesuffix(")")
+    return datetime.strptime(stamp, "%Y-%m-%dT%H:%M:%S").replace(tzinfo=timezone.utc).timestamp()

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from aws_cdk import App, Tags
 
 from stacks.config import CoexistConfig
-from stacks.constructs import nag
+from stacks.constructs import crm_events, nag, reminders
 from stacks.constructs.service_function import ServiceFunction
 from stacks.compliance_stack import ComplianceStack
 from stacks.conversations_stack import ConversationsStack
@@ -62,6 +62,10 @@ def build(app: App) -> CoexistStacks:
     for stack in stacks.all:
         for function in (c for c in stack.node.find_all() if isinstance(c, ServiceFunction)):
             function.alarm_on_errors(ingress.alarms)  # every function, whichever stack it is in
+            if function.service_name.removeprefix("coexist-") in crm_events.PUBLISHERS:
+                crm_events.allow_publishing(function, config)
+            if function.service_name == "coexist-api":  # POST / DELETE /api/reminders
+                reminders.allow_scheduling(function, config)
     for stack in stacks.all:
         Tags.of(stack).add("project", "coexist")
         Tags.of(stack).add("stage", config.stage)

@@ -137,6 +137,13 @@ class CoexistConfig:
     # A rate card replacing the bundled one (coexist/pricing/), as a JSON object of the same shape:
     # the deployment's own prices (a BSP's, a newer Meta card). Checked at synth.
     rate_card: dict | None = None
+    # Domain events for CRMs (docs/EVENTS.md): message text only when this allows it; a CRM's webhook
+    # (https URL, and the ARN of a secret holding its token, sent in `crm_webhook_header`) gets every
+    # event through an EventBridge API destination, only when both are set.
+    crm_events_include_text: bool = False
+    crm_webhook_url: str | None = None
+    crm_webhook_secret_arn: str | None = None
+    crm_webhook_header: str = "Authorization"
 
     @property
     def prefix(self) -> str:
@@ -164,6 +171,26 @@ class CoexistConfig:
     @property
     def outbound_queue_name(self) -> str:
         return f"{self.prefix}-outbound.fifo"  # FIFO queue names must end in .fifo
+
+    @property
+    def reminders_function_name(self) -> str:
+        return f"{self.prefix}-reminders"
+
+    @property
+    def reminder_schedule_group(self) -> str:
+        return f"{self.prefix}-reminders"
+
+    @property
+    def reminder_scheduler_role_name(self) -> str:
+        return f"{self.prefix}-reminders-scheduler"
+
+    @property
+    def reminders_dlq_name(self) -> str:
+        return f"{self.prefix}-reminders-dlq"
+
+    @property
+    def event_bus_name(self) -> str:
+        return f"{self.prefix}-events"
 
     @property
     def conversation_state_machine_name(self) -> str:
@@ -242,4 +269,10 @@ class CoexistConfig:
             raise ValueError("ingest_max_concurrency must be between 2 and 1000 (Lambda's limits for an SQS event source)")
         if not 10 <= config.api_rate_limit_per_ip <= 2_000_000_000:
             raise ValueError("api_rate_limit_per_ip must be between 10 and 2,000,000,000 (WAF's limits)")
+        if bool(config.crm_webhook_url) != bool(config.crm_webhook_secret_arn):
+            raise ValueError("crm_webhook_url and crm_webhook_secret_arn go together (the CRM's URL and its token's secret)")
+        if config.crm_webhook_url and not config.crm_webhook_url.startswith("https://"):
+            raise ValueError("crm_webhook_url must be an https:// URL (its token travels with every event)")
+        if config.crm_webhook_secret_arn and not config.crm_webhook_secret_arn.startswith("arn:"):
+            raise ValueError("crm_webhook_secret_arn must be a Secrets Manager secret's ARN")
         return config

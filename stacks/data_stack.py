@@ -16,6 +16,7 @@ from constructs import Construct
 
 from stacks.config import CoexistConfig
 from stacks.constructs import nag
+from stacks.constructs.crm_events import CrmEvents
 from stacks.constructs.domain_tables import DomainTables
 from stacks.constructs.webhook_archive import WebhookArchive
 
@@ -50,6 +51,7 @@ class DataStack(Stack):
         )
         self._back_up_tables()
         self.secrets = {kind: self._secret(config, kind, purpose) for kind, purpose in SECRET_KINDS.items()}
+        self.crm_events = CrmEvents(self, "CrmEvents", config=config, key=self.key)
 
     def _allow_service_principals(self, key: kms.Key, config: CoexistConfig) -> None:
         """Services that encrypt with the key on our behalf. The key policy cannot name resources in

@@ -151,8 +151,8 @@ class IngressStack(Stack):
             # messages: the queued outbound message; chats: its last-message time and the conversation
             # state; templates: the sync; agents: the directory, availability and capacity;
             # customers: finding a chat by phone number or BSUID; contacts: the consent ledger;
-            # costs: the cost report.
-            read_write=(resources.MESSAGES, resources.CHATS, resources.TEMPLATES, resources.AGENTS, resources.CONTACTS),
+            # costs: the cost report; reminders: scheduling and cancelling them.
+            read_write=(resources.MESSAGES, resources.CHATS, resources.TEMPLATES, resources.AGENTS, resources.CONTACTS, resources.REMINDERS),
             read=(resources.NUMBERS, resources.ACCOUNTS, resources.CUSTOMERS, resources.COSTS),
         )
         # The audit trail: read for GET /api/audit; appended to by PutItem alone (no UpdateItem, no

@@ -20,6 +20,7 @@ from stacks.config import CoexistConfig
 from stacks.constructs import alarms
 from stacks.constructs.domain_tables import DomainTables
 from stacks.constructs.outbound_queue import OutboundQueue
+from stacks.constructs.reminders import Reminders
 from stacks.constructs.service_function import ServiceFunction
 from stacks.constructs.shared_layer import FUNCTIONS, shared_layer
 from stacks.data_stack import DataStack
@@ -107,6 +108,8 @@ class OutboundStack(Stack):
 
         self.templates = self._templates_sync(config, tables, access_token, alarm_topic, common, stage_env, table_env)
         self.sweeper = self._sweeper(config, tables, alarm_topic, common, stage_env, table_env)
+        self.reminders = Reminders(self, "Reminders", config=config, key=key, tables=tables, layer=self.layer,
+                                   outbound_queue=self.outbound.queue, alarm_topic=alarm_topic)
 
     def _templates_sync(self, config, tables, access_token, alarm_topic, common, stage_env, table_env) -> ServiceFunction:
         """Hourly, the approved templates of every configured account; on demand the agent API runs

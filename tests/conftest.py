@@ -48,7 +48,7 @@ def _isolate_handler_metrics() -> None:
     from local.lambdas import _isolate_metrics
 
     for name in ("webhook", "ingest", "api", "sender", "templates", "sweeper", "conversation", "connect_events", "watchdog",
-                 "audit_archive", "exporter"):
+                 "audit_archive", "exporter", "reminders"):
         _isolate_metrics(importlib.import_module(f"functions.{name}.handler"))
 
 

@@ -69,6 +69,7 @@ class Chat(BaseModel):
     window_warning_at: str | None = None
     window_closing: dict | None = Field(None, description="the agent's warning that the window closes soon: warned_at, closes_at, template")
     satisfaction_score: int | None = None
+    reminder_context: dict | None = Field(None, description="the reminder the customer asked to reschedule")
 
 
 class ChatPage(BaseModel):

@@ -27,7 +27,7 @@ def handle_record(record: SQSRecord) -> None:
     attributes = {name: value.string_value for name, value in record.message_attributes.items()}
     try:
         signals = wiring.signals() if settings().conversation_state_machine_arn else None
-        summary = ingest(envelope_from_record(record.body, attributes, inbox.archive), inbox, signals)
+        summary = ingest(envelope_from_record(record.body, attributes, inbox.archive), inbox, signals, wiring.events(), wiring.reminders())
     except Quarantined as quarantined:
         # Kept in the archive's quarantine; retrying could never succeed, so the record is done.
         metrics.add_metric(name="IngestQuarantined", unit=MetricUnit.Count, value=1)

@@ -15,9 +15,10 @@ from pydantic import ValidationError
 
 from coexist.costs import cost_by_category
 from coexist.customers import apply_identity_changes, assign_chats
-from coexist.domain import coexistence
+from coexist.domain import coexistence, reminder
 from coexist.domain.interpret import interpret, reply_id
 from coexist.domain.records import AccountEvent, Interpretation, Source
+from coexist.events import from_webhook
 from coexist.intake import ARCHIVED, BODY_ATTRIBUTE, INLINE, why_not_an_envelope
 from coexist.meta.models import WebhookEnvelope
 from coexist.inbox import Inbox
@@ -82,14 +83,14 @@ def _from_social_messaging(body: str, archive: Archive) -> dict:
 NOT_CONVERSATION = frozenset({"reaction", "system"})
 
 
-def ingest(document: dict, inbox: Inbox, signals=None) -> IngestSummary:
+def ingest(document: dict, inbox: Inbox, signals=None, events=None, reminders=None) -> IngestSummary:
     try:
         envelope = WebhookEnvelope.model_validate(document)
     except ValidationError as error:
         reason = f"envelope failed validation: {error.error_count()} error(s)"
         inbox.archive.quarantine(json.dumps(document).encode(), reason)
         raise Quarantined(reason) from error
-    return apply(interpret(envelope), inbox, signals)
+    return apply(interpret(envelope), inbox, signals, events, reminders)
 
 
 # Independent writes of one webhook run in parallel: every write is conditional or idempotent and
@@ -114,7 +115,9 @@ def _in_parallel(operation, items) -> list:
     return [future.result() for future in futures]
 
 
-def apply(found: Interpretation, inbox: Inbox, signals=None) -> IngestSummary:
+def apply(found: Interpretation, inbox: Inbox, signals=None, events=None, reminders=None) -> IngestSummary:
+    """Write what the webhook says; then tell the workflow (`signals`) and the event bus (`events`).
+    A customer's tap on a reminder's button is recorded on the reminder (`reminders`) first."""
     summary = IngestSummary(unknown_message_types=list(found.unknown_message_types))
     apply_identity_changes(found, inbox)  # a new number or BSUID first: the records name the new one
     customers = assign_chats(found, inbox)  # every record's chat id: its customer's opaque id
@@ -145,6 +148,11 @@ def apply(found: Interpretation, inbox: Inbox, signals=None) -> IngestSummary:
     _in_parallel(inbox.messages.apply_status, found.statuses)
     summary.statuses = len(found.statuses)
     _in_parallel(inbox.chats.record_activity, found.chats.values())
+    if reminders is not None:
+        for message in found.messages:  # duplicates too: an answer is recorded once per reply anyway
+            named = reminder.answer_of(reply_id(message.type, message.content)) if message.source == Source.CUSTOMER else None
+            if named:
+                reminders.answered(named[0], named[1], message.id, message.chat_id, message.timestamp)
     # Who the customer is, copied onto its chat (forward only); a customer only a status named gets no
     # chat from it.
     active = {activity.chat_id for activity in found.chats.values()}
@@ -174,6 +182,12 @@ def apply(found: Interpretation, inbox: Inbox, signals=None) -> IngestSummary:
     for unhandled in found.unhandled:
         inbox.archive.keep_unhandled(unhandled.field, unhandled.raw, unhandled.reason)
         summary.unhandled += 1
+    if events is not None:
+        # After every write: an event never announces what was not stored. A redelivered webhook
+        # publishes its events again (an earlier attempt may have failed before it could), with the
+        # same ids: consumers dedupe.
+        events.publish([e for message in found.messages for e in from_webhook.received(message)]
+                       + [e for update in found.statuses for e in from_webhook.status_changed(update)])
     return summary
 
 

@@ -229,6 +229,7 @@ class InboxReader:
             "window_warning_at": iso(chat.window_warning_at),
             "window_closing": self._window_closing(chat, last_customer),
             "satisfaction_score": chat.satisfaction_score,
+            "reminder_context": chat.reminder_context,
         }
 
 

@@ -196,7 +196,14 @@ PRIVACY = TableSpec(
     sort_key=Key("sk"),
 )
 
-TABLES: tuple[TableSpec, ...] = (NUMBERS, ACCOUNTS, CHATS, MESSAGES, CONTACTS, TEMPLATES, THROTTLE, AGENTS, CUSTOMERS, COSTS, AUDIT, PRIVACY)
+# One-time reminders (coexist.reminders): the template to send, when, to whom, and the answer.
+REMINDERS = TableSpec(
+    logical_id="Reminders",
+    env_var="REMINDERS_TABLE",
+    partition_key=Key("reminder_id"),
+)
+
+TABLES: tuple[TableSpec, ...] = (NUMBERS, ACCOUNTS, CHATS, MESSAGES, CONTACTS, TEMPLATES, THROTTLE, AGENTS, CUSTOMERS, COSTS, AUDIT, PRIVACY, REMINDERS)
 
 # The conversation workflow (Step Functions, Standard): one definition file, rendered with the
 # same substitutions by the CDK stack, local mode and the tests.
@@ -270,3 +277,17 @@ SENDER_OUTCOME_UNKNOWN_METRIC = "SenderOutcomeUnknown"
 # JSON document of the same shape (docs/OPERATIONS.md, "The cost ledger").
 RATE_CARD = "rate_card_2025-07.json"
 RATE_CARD_ENV = "COEXIST_RATE_CARD"
+
+# Domain events for CRMs (coexist.events): the EventBridge bus they go to, and the count of events
+# given up after retries (an alarm watches it; the business writes they describe stand).
+EVENT_BUS_ENV = "EVENT_BUS_NAME"
+EVENT_SOURCE = "coexist"  # every domain event's `source`: what a rule on the bus matches
+CRM_EVENTS_FAILED_METRIC = "CrmEventsFailed"
+
+# Reminders' one-time schedules (EventBridge Scheduler): their group, the function they invoke, the
+# role Scheduler invokes it with, and where an invocation that keeps failing is parked.
+REMINDER_SCHEDULE_GROUP_ENV = "REMINDER_SCHEDULE_GROUP"
+REMINDER_TARGET_ARN_ENV = "REMINDER_TARGET_ARN"
+REMINDER_SCHEDULER_ROLE_ARN_ENV = "REMINDER_SCHEDULER_ROLE_ARN"
+REMINDER_DLQ_ARN_ENV = "REMINDER_DLQ_ARN"
+REMINDERS_TIMEOUT_S = 30

@@ -73,6 +73,13 @@ class Settings:
     exports_bucket: str = "coexist-exports"
     archive_retention_days: int = 365
     in_lambda: bool = False  # AWS_LAMBDA_FUNCTION_NAME is set: running in AWS Lambda
+    event_bus_name: str = ""  # domain events for CRMs (coexist.events); none published without it
+    crm_events_include_text: bool = False  # events carry ids only, unless this allows message text
+    reminders_table: str = "coexist-reminders"
+    reminder_schedule_group: str = "default"
+    reminder_target_arn: str = ""
+    reminder_scheduler_role_arn: str = ""
+    reminder_dlq_arn: str = ""
 
     @property
     def local(self) -> bool:
@@ -125,6 +132,13 @@ class Settings:
             "exports_queue_url": resources.EXPORTS_QUEUE_ENV,
             "exports_bucket": resources.EXPORTS_BUCKET_ENV,
             "archive_retention_days": resources.ARCHIVE_RETENTION_ENV,
+            "event_bus_name": resources.EVENT_BUS_ENV,
+            "crm_events_include_text": "CRM_EVENTS_INCLUDE_TEXT",
+            "reminders_table": resources.REMINDERS.env_var,
+            "reminder_schedule_group": resources.REMINDER_SCHEDULE_GROUP_ENV,
+            "reminder_target_arn": resources.REMINDER_TARGET_ARN_ENV,
+            "reminder_scheduler_role_arn": resources.REMINDER_SCHEDULER_ROLE_ARN_ENV,
+            "reminder_dlq_arn": resources.REMINDER_DLQ_ARN_ENV,
         }
         # A plain dataclass, not pydantic: the webhook function's cold start must stay light.
         values: dict = {field: environ[var] for field, var in mapping.items() if environ.get(var)}
@@ -132,6 +146,11 @@ class Settings:
             values["inline_body_limit"] = int(values["inline_body_limit"])
         if "archive_retention_days" in values:
             values["archive_retention_days"] = int(values["archive_retention_days"])
+        if "crm_events_include_text" in values:
+            flag = values["crm_events_include_text"].strip().lower()
+            if flag not in ("true", "false"):
+                raise ValueError("CRM_EVENTS_INCLUDE_TEXT must be true or false")
+            values["crm_events_include_text"] = flag == "true"
         values["in_lambda"] = bool(environ.get("AWS_LAMBDA_FUNCTION_NAME"))
         settings = cls(**values)
         if not settings.api_auth:

@@ -29,6 +29,7 @@ def intake():
 def inbox():
     from coexist.inbox import Inbox
     from coexist.store.chats import ChatRepository
+    from coexist.store.consent import ConsentLedger
     from coexist.store.contacts import ContactStore
     from coexist.store.customers import CustomerStore
     from coexist.store.messages import MessageStore
@@ -37,11 +38,12 @@ def inbox():
 
     config = settings()
     messages = MessageStore(aws.table(config.messages_table))
-    chats = ChatRepository(aws.table(config.chats_table))
+    chats = ChatRepository(aws.table(config.chats_table), observer=_chat_events())
+    contacts_table = aws.table(config.contacts_table)
     return Inbox(
         messages=messages,
         chats=chats,
-        contacts=ContactStore(aws.table(config.contacts_table)),
+        contacts=ContactStore(contacts_table, ConsentLedger(contacts_table, on_recorded=_consent_events())),
         numbers=NumberStore(aws.table(config.numbers_table)),
         accounts=AccountStore(aws.table(config.accounts_table)),
         archive=archive(),
@@ -136,7 +138,7 @@ def sender():
         GRAPH: graph_api(),
         SOCIAL_MESSAGING: SocialMessagingTransport(social, settings().graph_api_version),
     }
-    return Sender(inbox(), throttle(), _cached_number_settings(), transports)
+    return Sender(inbox(), throttle(), _cached_number_settings(), transports, events=events())
 
 
 def _cached_number_settings(ttl_s: float = 60.0):
@@ -194,7 +196,7 @@ def conversation_steps(count_metric=lambda name: None):
         workflow=workflow(),
         outbox=outbox(),
         messages=inbox().messages,
-        run_bot=BotTurns(inbox().contacts, bot_for_number, clock=__import__("time").time).run,
+        run_bot=BotTurns(inbox().contacts, bot_for_number, clock=__import__("time").time, events=events()).run,
         settings=conversation_settings(),
         metrics=count_metric,
         connect=connect_desk(count_metric),
@@ -292,10 +294,59 @@ def export_files():
     return boto3.client("s3", config=Config(signature_version="s3v4", retries={"max_attempts": 4, "mode": "standard"}))
 
 
+@lru_cache(maxsize=1)
+def events():
+    """Domain events for CRMs (coexist.events): `events().publish(event, …)` after the write they describe."""
+    from coexist.events.publisher import EventPublisher, NoBus
+
+    config = settings()
+    if not config.event_bus_name:
+        return NoBus()
+    return EventPublisher(aws.client("events"), config.event_bus_name, include_text=config.crm_events_include_text,
+                          on_failure=_count_failed_events)
+
+
+@lru_cache(maxsize=1)
+def reminders():
+    """One-time reminders: scheduled on EventBridge Scheduler, sent through the outbox."""
+    from coexist.reminders.schedules import OneTimeSchedules
+    from coexist.reminders.service import Reminders
+    from coexist.store.reminders import ReminderStore
+
+    config = settings()
+    schedules = OneTimeSchedules(aws.client("scheduler"), config.reminder_schedule_group, config.reminder_target_arn,
+                                 config.reminder_scheduler_role_arn, config.reminder_dlq_arn)
+    return Reminders(ReminderStore(aws.table(config.reminders_table)), schedules, outbox(), inbox().chats, events())
+
+
+def _count_failed_events(count: int) -> None:
+    # Powertools metrics are shared by every Metrics instance of the process: the handler flushes them.
+    from aws_lambda_powertools import Metrics
+    from aws_lambda_powertools.metrics import MetricUnit
+
+    from coexist.resources import CRM_EVENTS_FAILED_METRIC, METRICS_NAMESPACE
+
+    Metrics(namespace=METRICS_NAMESPACE).add_metric(name=CRM_EVENTS_FAILED_METRIC, unit=MetricUnit.Count, value=count)
+
+
+def _chat_events():
+    """The chat repository's observer: every change of hands a CRM cares about, as an event."""
+    from coexist.events.from_chats import chat_observer
+
+    return chat_observer(lambda found: events().publish(found))
+
+
+def _consent_events():
+    """The consent ledger's observer: every change recorded, as an event."""
+    from coexist.events.from_consent import consent_observer
+
+    return consent_observer(lambda found: events().publish(found))
+
+
 def reset() -> None:
     """Forget settings, clients and services (tests and local mode switch environments)."""
     for cached in (archive, intake, inbox, inbox_reader, templates, graph_api, outbox, sweeper, throttle, sender, settings,
                    agents, workflow, signals, conversation_settings, rate_card, cost_ledger,
-                   audit_log, audit_archive, customer_rights, export_files):
+                   audit_log, audit_archive, customer_rights, export_files, events, reminders):
         cached.cache_clear()
     aws.reset()

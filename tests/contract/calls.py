@@ -146,6 +146,11 @@ def required_calls(model, params: dict) -> list[dict]:
         return [_call(action, _arn("lex", f"bot-alias/{params.get('botId')}/{params.get('botAliasId')}"))]
     if service == "secretsmanager":
         return [_call(action, _secretsmanager(params))]
+    if service == "events" and operation == "PutEvents":
+        buses = {entry.get("EventBusName") or "default" for entry in params.get("Entries", [])}
+        return [_call(action, bus if bus.startswith("arn:") else _arn("events", f"event-bus/{bus}")) for bus in sorted(buses)]
+    if service == "scheduler" and "Name" in params:
+        return [_call(action, _arn("scheduler", f"schedule/{params.get('GroupName') or 'default'}/{params['Name']}"))]
     if service == "sns" and "TopicArn" in params:
         return [_call(action, params["TopicArn"])]
     return [_call(action, "*")]  # e.g. cloudwatch:PutMetricData, xray:PutTraceSegments: no resource-level permissions

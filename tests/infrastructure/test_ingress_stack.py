@@ -215,8 +215,9 @@ def test_api_role_writes_only_what_sending_the_templates_sync_the_agent_director
     names = lambda *specs: {config.table_name(s.logical_id) for s in specs}  # noqa: E731
     # The queued outbound message, its chat's last-message time and conversation state, the synced
     # templates, the agent directory (POST /api/agents, availability, accept), the consent ledger
-    # (PUT /api/contacts/{chat_id}/consent, imports).
-    writes = names(resources.MESSAGES, resources.CHATS, resources.TEMPLATES, resources.AGENTS, resources.CONTACTS)
+    # (PUT /api/contacts/{chat_id}/consent, imports), reminders.
+    writes = names(resources.MESSAGES, resources.CHATS, resources.TEMPLATES, resources.AGENTS, resources.CONTACTS,
+                   resources.REMINDERS)
     # Customers' rights: legal holds, the erasure list and export requests.
     writes |= names(resources.PRIVACY)
     # The audit trail is appended to (PutItem) and never updated or deleted.

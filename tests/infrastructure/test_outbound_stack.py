@@ -93,7 +93,7 @@ def test_outbound_queue_is_high_throughput_fifo_encrypted_and_redrives_to_a_fifo
 
 def test_every_outbound_stack_queue_is_encrypted_and_refuses_plain_http(synthesised, cmk):
     queues = synthesised.outbound.find_resources("AWS::SQS::Queue")
-    assert len(queues) == 4  # outbound, its DLQ, the templates sync's and the sweeper's DLQs
+    assert len(queues) == 5  # outbound, its DLQ, the templates sync's, the sweeper's and the reminders' DLQs
     for logical_id, queue in queues.items():
         assert queue["Properties"]["KmsMasterKeyId"] == cmk, logical_id
         synthesised.outbound.has_resource_properties(
@@ -331,5 +331,6 @@ def test_every_outbound_function_traces_and_logs_to_its_own_encrypted_group(synt
         group = template[props["LoggingConfig"]["LogGroup"]["Ref"]]["Properties"]
         assert group["KmsKeyId"] == cmk and group["RetentionInDays"] >= 365, name
         assert props["Environment"]["Variables"]["POWERTOOLS_METRICS_NAMESPACE"] == resources.METRICS_NAMESPACE
-    synthesised.outbound.resource_count_is("AWS::Logs::LogGroup", 3)
-    synthesised.outbound.resource_count_is("AWS::IAM::Role", 3)  # the three functions' roles, nothing else
+    synthesised.outbound.resource_count_is("AWS::Logs::LogGroup", 4)
+    # The four functions' roles and the one EventBridge Scheduler uses for reminders, nothing else.
+    synthesised.outbound.resource_count_is("AWS::IAM::Role", 5)

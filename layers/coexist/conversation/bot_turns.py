@@ -14,6 +14,8 @@ from coexist.conversation.steps import BotOutcome
 from coexist.domain import consent
 from coexist.domain.chat import Chat
 from coexist.domain.interpret import reply_id
+from coexist.events.models import iso
+from coexist.events.publisher import NoBus
 
 
 def reply_request(reply: BotReply) -> dict:
@@ -24,8 +26,9 @@ def reply_request(reply: BotReply) -> dict:
 
 
 class BotTurns:
-    def __init__(self, contacts, provider_for_number: Callable[[str], object], clock=time.time):
+    def __init__(self, contacts, provider_for_number: Callable[[str], object], clock=time.time, events=None):
         self.contacts = contacts
+        self.events = events or NoBus()
         self.provider_for_number = provider_for_number
         self.clock = clock
 

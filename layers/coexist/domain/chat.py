@@ -188,6 +188,8 @@ class Chat:
     identity_changes: tuple[dict, ...] = ()  # user_changed_number / user_changed_user_id, oldest first
     merged_from: frozenset[str] = frozenset()  # chats of the same person folded into this one
     merged_into: str | None = None  # this chat was folded into that one
+    # The reminder the customer asked to reschedule (coexist.reminders), for the bot or the person next.
+    reminder_context: dict | None = None
 
     @property
     def recipient(self) -> tuple[str | None, str | None]:

@@ -68,7 +68,10 @@ class Outbox:
         self.queue = queue
         self.clock = clock
 
-    def send(self, chat: str, request, source: str, idempotency_key: str | None = None, sent_by: str | None = None) -> Accepted:
+    def send(self, chat: str, request, source: str, idempotency_key: str | None = None, sent_by: str | None = None,
+             purpose: str | None = None) -> Accepted:
+        """Policy, then store as `queued`, then the queue. `purpose` names the consent the send
+        relies on (e.g. `reminders`); it is kept on the message."""
         chat_item = self.inbox.chats.get(chat)
         if chat_item is None or chat_item.merged_into:
             raise ChatNotFound(chat)
@@ -104,6 +107,7 @@ class Outbox:
                 template_category=template.get("category") if template else None,
                 sent_by=sent_by,
                 idempotency_key=idempotency_key,
+                purpose=purpose,
             )
         )
         if not created:  # the same key, stored by a concurrent request a moment ago

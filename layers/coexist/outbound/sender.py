@@ -29,6 +29,8 @@ from typing import Callable
 
 from coexist.domain import consent, send_errors
 from coexist.domain.send_errors import Action
+from coexist.events.models import MessageFailed, iso
+from coexist.events.publisher import NoBus
 from coexist.inbox import Inbox
 from coexist.outbound.deadlines import MAX_INLINE_WAIT_S
 from coexist.outbound.graph import SendResult
@@ -88,7 +90,9 @@ class Sender:
         transports: dict[str, object],
         clock: Callable[[], float] = time.time,
         sleep: Callable[[float], None] = time.sleep,
+        events=None,
     ):
+        self.events = events or NoBus()
         self.inbox = inbox
         self.throttle = throttle
         self.number_settings = number_settings
@@ -184,7 +188,8 @@ class Sender:
         message_id = delivery.message_id
         if verdict.action is Action.FAIL:
             self.inbox.messages.record_failure(message_id, verdict.reason, error)
-            if send_errors.records_marketing_opt_out(result.error_code):
+            self.events.publish(failed_event(item, verdict.reason, result.error_code, self.clock()))
+            if send_errors.records_marketing_opt_out(result.error_code):  # the ledger tells the CRM
                 self.inbox.contacts.consent.record(consent.platform_opt_out(
                     item["phone_number_id"], item["chat_id"], result.error_code, message_id, int(self.clock()),
                 ))
@@ -195,11 +200,21 @@ class Sender:
             self.throttle.open_circuit(item["phone_number_id"], verdict.reason, CIRCUIT_COOL_DOWN_S)
             raise CircuitOpened(CIRCUIT_COOL_DOWN_S, verdict.reason)
         if attempts >= OUTBOUND_MAX_SEND_ATTEMPTS:
-            self.inbox.messages.record_failure(message_id, send_errors.retries_exhausted(verdict.reason), error)
+            reason = send_errors.retries_exhausted(verdict.reason)
+            self.inbox.messages.record_failure(message_id, reason, error)
+            self.events.publish(failed_event(item, reason, result.error_code, self.clock()))
             raise Park(verdict.reason)
         if verdict.action is Action.BACK_OFF:
             raise Defer(backoff_s(attempts), verdict.reason)
         raise Retry(backoff_s(attempts), verdict.reason)
+
+
+def failed_event(item: dict, reason: str, error_code: int | None, now: float) -> MessageFailed:
+    """A message the sender gave up on (Meta refused it for good, or kept failing)."""
+    return MessageFailed(
+        phone_number_id=item["phone_number_id"], chat_id=item.get("chat_id"), message_id=item.get("wamid") or item["id"],
+        coexist_message_id=item["id"], occurred_at=iso(now), reason=reason, error_codes=[error_code] if error_code else [],
+    )
 
 
 class Park(Exception):

@@ -14,6 +14,7 @@ awaited news takes it atomically, so a token is signalled once even when two sig
 
 from __future__ import annotations
 
+import logging
 import re
 import time
 from dataclasses import fields
@@ -28,7 +29,9 @@ from coexist.store.conditional import is_condition_failure, raise_to, update_if
 from coexist.store.items import from_item_value, to_item_value
 from coexist.store.queries import index_page
 
+log = logging.getLogger(__name__)
 BY_RECENT = "by_recent"
+SATISFACTION_RECORDED = "satisfaction_recorded"  # told to the observer beside the ChatEvents
 BY_ASSIGNEE = "by_assignee"
 CONTACT_MAP_PREFIX = "connect#"
 
@@ -72,9 +75,12 @@ def key_of(chat_id: str) -> dict:
 
 
 class ChatRepository:
-    def __init__(self, table, clock=time.time):
+    def __init__(self, table, clock=time.time, observer=None):
         self.table = table
         self.clock = clock
+        # Told of every change of hands once it is written: observer(event, chat before, what was set).
+        # It reports (domain events for CRMs); it is never allowed to undo or fail the write.
+        self.observer = observer
 
     def erase(self, chat_id: str) -> bool:
         """A customer's erasure: the chat item goes (its messages, contact and identity rows are
@@ -342,8 +348,18 @@ class ChatRepository:
                           condition="(attribute_not_exists(conversation_state) OR conversation_state <> :live_state)",
                           values={":live_state": ConversationState.LIVE.value})
 
+    def note_reminder(self, chat_id: str, context: dict) -> None:
+        """The customer asked to reschedule a reminder: what it was, for whoever answers next."""
+        self._set(chat_id, {"reminder_context": context}, condition="attribute_exists(chat_id)")
+
     def record_score(self, chat_id: str, score: int) -> None:
-        self._set(chat_id, {"satisfaction_score": score, "satisfaction_at": int(self.clock())})
+        sets = {"satisfaction_score": score, "satisfaction_at": int(self.clock())}
+        if self.observer is None:
+            self._set(chat_id, sets)
+            return
+        before = self._set_returning_old(chat_id, sets)
+        if before is not None:
+            self._tell(SATISFACTION_RECORDED, before, sets)
 
     # --- the workflow's tokens ----------------------------------------------------------------------------
     def park_token(self, chat_id: str, conversation_id: str, waiting_for: WaitingFor, token: str,
@@ -448,18 +464,47 @@ class ChatRepository:
             conditions.append(allowed)
         if condition:
             conditions.append(condition)
-        return self._set(chat_id, sets, remove, " AND ".join(conditions), extra_values)
+        if self.observer is None:
+            return self._set(chat_id, sets, remove, " AND ".join(conditions), extra_values)
+        before = self._set_returning_old(chat_id, sets, remove, " AND ".join(conditions), extra_values)
+        if before is None:
+            return False
+        self._tell(event, before, sets)
+        return True
+
+    def _set_returning_old(self, chat_id: str, sets: dict, remove: tuple[str, ...] = (), condition: str | None = None,
+                           values: dict | None = None) -> dict | None:
+        """`_set`, answering the item as it was before the write (None: the condition failed)."""
+        try:
+            answer = self.table.update_item(**self._update(chat_id, sets, remove, condition, values), ReturnValues="ALL_OLD")
+        except ClientError as error:
+            if is_condition_failure(error):
+                return None
+            raise
+        return answer.get("Attributes") or {}
+
+    def _tell(self, event, before_item: dict, sets: dict) -> None:
+        try:
+            self.observer(event, chat_from_item(before_item), sets)
+        except Exception:  # noqa: BLE001 - reporting a change never fails the change
+            log.exception("chat change observer failed")
 
     def _set(self, chat_id: str, sets: dict, remove: tuple[str, ...] = (), condition: str | None = None,
              values: dict | None = None) -> bool:
+        if not sets and not remove:
+            return True
+        return update_if(self.table, **self._update(chat_id, sets, remove, condition, values))
+
+    @staticmethod
+    def _update(chat_id: str, sets: dict, remove: tuple[str, ...] = (), condition: str | None = None,
+                values: dict | None = None) -> dict:
+        """UpdateItem's arguments for setting and removing these attributes under `condition`."""
         names = {f"#{k}": k for k in (*sets, *remove)} | {"#mode": "mode"}
         expression = ""
         if sets:
             expression += "SET " + ", ".join(f"#{k} = :{k}" for k in sets)
         if remove:
             expression += " REMOVE " + ", ".join(f"#{k}" for k in remove)
-        if not expression:
-            return True
         attribute_values = {f":{k}": to_item_value(v) for k, v in sets.items()} | dict(values or {})
         kwargs: dict = {"Key": key_of(chat_id), "UpdateExpression": expression.strip()}
         if condition:
@@ -470,7 +515,7 @@ class ChatRepository:
         kwargs["ExpressionAttributeNames"] = {k: v for k, v in names.items() if k in used}
         if attribute_values:
             kwargs["ExpressionAttributeValues"] = attribute_values
-        return update_if(self.table, **kwargs)
+        return kwargs
 
     def _set_once(self, chat_id: str, name: str, value) -> None:
         """Record a first-time fact once."""

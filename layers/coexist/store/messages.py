@@ -59,6 +59,7 @@ class OutboundMessage:
     sent_by: str | None = None
     idempotency_key: str | None = None
     user_id: str | None = None  # the customer's BSUID, when known
+    purpose: str | None = None  # the consent purpose the send relies on (e.g. reminders)
 
 
 def _outbound_item(message: OutboundMessage) -> dict:
@@ -86,6 +87,7 @@ def _outbound_item(message: OutboundMessage) -> dict:
         "template_category": message.template_category,
         "sent_by": message.sent_by,
         "idempotency_key": message.idempotency_key[:200] if message.idempotency_key else None,
+        "purpose": message.purpose,
     }
     return {k: v for k, v in item.items() if v is not None}
 

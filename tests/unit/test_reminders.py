@@ -1,0 +1,98 @@
+"""Reminders' rules: button payloads that name a reminder, Scheduler's one-time expression, the
+template message a reminder becomes, and the local stand-in firing only what is due."""
+
+from __future__ import annotations
+
+import json
+
+from coexist.domain.reminder import Button, answer_of, button_payload, is_reminder_id, new_reminder_id
+from coexist.reminders.schedules import at_expression
+from coexist.reminders.service import send_request
+from local.schedule import OneTimeSchedules, _due_at
+
+
+def test_a_button_payload_names_its_reminder_and_answer():
+    reminder_id = new_reminder_id()
+    assert is_reminder_id(reminder_id)
+    assert answer_of(button_payload(reminder_id, Button.CONFIRM)) == (reminder_id, "confirmed")
+    assert answer_of(button_payload(reminder_id, Button.RESCHEDULE)) == (reminder_id, "reschedule_requested")
+    assert answer_of(button_payload(reminder_id, Button.CANCEL)) == (reminder_id, "cancelled")
+
+
+def test_other_replies_name_no_reminder():
+    for reply in (None, "", "csat_5", "reminder:short:confirm", f"reminder:{'r' + 'a' * 24}:maybe", "change-button"):
+        assert answer_of(reply) is None
+
+
+def test_the_one_time_expression_is_utc_and_reads_back():
+    assert at_expression(1_800_000_000) == "at(2027-01-15T08:00:00)"
+    assert _due_at(at_expression(1_800_000_000)) == 1_800_000_000
+
+
+def test_a_reminder_is_its_template_with_parameters_and_a_payload_per_button():
+    reminder = {"reminder_id": "r" + "b" * 24, "template": {"name": "appointment_reminder", "language": "en_US"},
+                "parameters": ["Ada", "Tuesday"], "buttons": ["confirm", "cancel"]}
+    request = send_request(reminder)
+    body, *buttons = request.template.components
+    assert request.template.body_parameters() == 2
+    assert [(b["index"], b["sub_type"], b["parameters"][0]["payload"]) for b in buttons] == [
+        ("0", "quick_reply", f"reminder:{'r' + 'b' * 24}:confirm"), ("1", "quick_reply", f"reminder:{'r' + 'b' * 24}:cancel")]
+
+
+class FakeScheduler:
+    class exceptions:
+        class ResourceNotFoundException(Exception):
+            pass
+
+    def __init__(self, schedules: dict):
+        self.schedules = schedules
+
+    def list_schedules(self, GroupName):
+        return {"Schedules": [{"Name": n} for n in self.schedules]}
+
+    def get_schedule(self, Name, GroupName):
+        return self.schedules[Name]
+
+    def delete_schedule(self, Name, GroupName):
+        del self.schedules[Name]
+
+
+class Function:
+    name = "reminders"
+
+    def __init__(self, fail: bool = False):
+        self.fail, self.events = fail, []
+
+    def invoke(self, event):
+        self.events.append(event)
+        if self.fail:
+            raise RuntimeError("down")
+
+
+class Queue:
+    def __init__(self):
+        self.sent = []
+
+    def send_message(self, QueueUrl, MessageBody):
+        self.sent.append(MessageBody)
+
+
+def schedule(at: int, reminder_id: str) -> dict:
+    return {"ScheduleExpression": at_expression(at), "Target": {"Input": json.dumps({"reminder_id": reminder_id})}}
+
+
+def test_the_local_stand_in_fires_what_is_due_once_and_keeps_the_rest():
+    scheduler = FakeScheduler({"due": schedule(1_000, "r1"), "later": schedule(5_000, "r2")})
+    function = Function()
+    runner = OneTimeSchedules(function, scheduler, Queue(), "group", "dlq")
+    assert runner.fire_due(now=2_000) == 1
+    assert function.events == [{"reminder_id": "r1"}] and list(scheduler.schedules) == ["later"]
+    assert runner.fire_due(now=2_000) == 0
+
+
+def test_the_local_stand_in_parks_a_schedule_that_keeps_failing():
+    scheduler, queue = FakeScheduler({"due": schedule(1_000, "r1")}), Queue()
+    runner = OneTimeSchedules(Function(fail=True), scheduler, queue, "group", "dlq", attempts=2)
+    assert runner.fire_due(now=2_000) == 0 and "due" in scheduler.schedules  # retried on the next look
+    assert runner.fire_due(now=2_000) == 1 and scheduler.schedules == {}
+    assert queue.sent == [json.dumps({"reminder_id": "r1"})]
