@@ -107,3 +107,19 @@ def test_a_stop_keyword_is_a_consent_change(aws):
     [consent] = of_type(recorded(aws), "consent.changed")
     assert (consent["chat_id"], consent["purpose"], consent["granted"], consent["source"], consent["evidence_id"]) == (
         chat_id, "marketing", False, "keyword", "wamid.stop")
+
+
+def test_every_recorded_consent_change_is_an_event_once_whoever_made_it(aws):
+    from coexist.domain import consent
+
+    deliver(aws, meta_payload("messages_text.json"))
+    recorded(aws)
+    chat_id = chat_of(NUMBER, CUSTOMER)
+    ledger = wiring.inbox().contacts.consent
+    by_agent = consent.change(NUMBER, chat_id, "reminders", consent.State.GRANTED, 1_800_000_000, consent.AgentEvidence("ana", "asked"))
+    by_meta = consent.platform_opt_out(NUMBER, chat_id, 131050, "out.1", 1_800_000_100)
+    for change in (by_agent, by_meta, by_meta):  # Meta's refusal seen twice is one change
+        ledger.record(change)
+    events = of_type(recorded(aws), "consent.changed")
+    assert [(e["purpose"], e["granted"], e["source"], e["evidence_id"]) for e in events] == [
+        ("reminders", True, "agent", by_agent.change_id), ("marketing", False, "meta_131050", "out.1")]
