@@ -4,14 +4,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from aws_cdk import App, Tags
+from aws_cdk import App, Environment, Tags
 
 from stacks.config import CoexistConfig
+from stacks.console_edge_stack import EDGE_REGION, ConsoleEdgeStack
+from stacks.console_stack import ConsoleStack
 from stacks.constructs import nag
 from stacks.constructs.service_function import ServiceFunction
 from stacks.conversations_stack import ConversationsStack
 from stacks.data_stack import DataStack
 from stacks.ingress_stack import IngressStack
+from stacks.live_stack import LiveStack
 from stacks.operations_stack import OperationsStack
 from stacks.outbound_stack import OutboundStack
 
@@ -24,10 +27,14 @@ class CoexistStacks:
     outbound: OutboundStack
     conversations: ConversationsStack
     operations: OperationsStack
+    console: ConsoleStack
+    live: LiveStack
+    console_edge: ConsoleEdgeStack | None  # None when console_web_acl_arn names an existing web ACL
 
     @property
     def all(self) -> tuple:
-        return (self.data, self.ingress, self.outbound, self.conversations, self.operations)
+        stacks = (self.data, self.ingress, self.outbound, self.conversations, self.operations, self.console, self.live)
+        return stacks + ((self.console_edge,) if self.console_edge else ())
 
 
 def build(app: App) -> CoexistStacks:
@@ -36,8 +43,20 @@ def build(app: App) -> CoexistStacks:
     config = CoexistConfig.from_context(app.node)
     name = f"Coexist-{config.stage}"
     data = DataStack(app, f"{name}-Data", config=config, description="Coexist: key, tables, archive, secrets")
+    console_edge = None
+    if not config.console_web_acl_arn:
+        console_edge = ConsoleEdgeStack(
+            app, f"{name}-ConsoleEdge", config=config, env=Environment(region=EDGE_REGION),
+            description="Coexist: the agent console's CloudFront web ACL (us-east-1)",
+        )
+    console = ConsoleStack(
+        app, f"{name}-Console", config=config,
+        description="Coexist: the agent console's bucket, CloudFront distribution and security headers",
+    )
+    if console_edge:
+        console.add_stack_dependency(console_edge)  # reads the web ACL's ARN from it at deploy time
     ingress = IngressStack(
-        app, f"{name}-Ingress", config=config, data=data,
+        app, f"{name}-Ingress", config=config, data=data, console=console,
         description="Coexist: webhook, inbound queue, ingest, agent API",
     )
     outbound = OutboundStack(
@@ -52,7 +71,11 @@ def build(app: App) -> CoexistStacks:
         app, f"{name}-Operations", config=config, data=data, ingress=ingress,
         description="Coexist: the app-inactivity watch (14-day rule), disconnection alarm",
     )
-    stacks = CoexistStacks(config, data, ingress, outbound, conversations, operations)
+    live = LiveStack(
+        app, f"{name}-Live", config=config, data=data, ingress=ingress, console=console,
+        description="Coexist: the agent console's live channel (WebSocket) and its published files",
+    )
+    stacks = CoexistStacks(config, data, ingress, outbound, conversations, operations, console, live, console_edge)
     for stack in stacks.all:
         for function in (c for c in stack.node.find_all() if isinstance(c, ServiceFunction)):
             function.alarm_on_errors(ingress.alarms)  # every function, whichever stack it is in

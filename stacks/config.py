@@ -128,6 +128,9 @@ class CoexistConfig:
     # The conversation workflow's timings and texts (coexist.conversation.settings), as COEXIST_CONVERSATION.
     conversation: dict = field(default_factory=dict)
     connect: ConnectSettings | None = None  # Amazon Connect handoff, only when configured
+    # The agent console's CloudFront web ACL: an existing one (CLOUDFRONT scope, us-east-1) by ARN;
+    # without it the console edge stack creates one in us-east-1 (docs/DEPLOY.md, The agent console).
+    console_web_acl_arn: str | None = None
 
     @property
     def prefix(self) -> str:
@@ -145,6 +148,19 @@ class CoexistConfig:
     @property
     def outbound_queue_name(self) -> str:
         return f"{self.prefix}-outbound.fifo"  # FIFO queue names must end in .fifo
+
+    def console_bucket_name(self, account: str, region: str) -> str:
+        return f"{self.prefix}-console-{account}-{region}"  # bucket names are global
+
+    def console_sign_in_domain_prefix(self, account: str) -> str:
+        """The Cognito hosted sign-in's domain prefix (`<prefix>.auth.<region>.amazoncognito.com`):
+        fixed, so the console's Content-Security-Policy can name it before the pool's stack exists."""
+        return f"{self.prefix}-{account}"
+
+    @property
+    def console_web_acl_parameter(self) -> str:
+        """The SSM parameter (us-east-1) through which the console edge stack hands over its web ACL."""
+        return f"/{self.prefix}/console/web-acl-arn"
 
     @property
     def conversation_state_machine_name(self) -> str:
@@ -214,4 +230,8 @@ class CoexistConfig:
             raise ValueError("ingest_max_concurrency must be between 2 and 1000 (Lambda's limits for an SQS event source)")
         if not 10 <= config.api_rate_limit_per_ip <= 2_000_000_000:
             raise ValueError("api_rate_limit_per_ip must be between 10 and 2,000,000,000 (WAF's limits)")
+        if config.console_web_acl_arn is not None and not re.fullmatch(
+            r"arn:aws[a-z-]*:wafv2:us-east-1:\d{12}:global/webacl/[^/]+/[^/]+", config.console_web_acl_arn
+        ):
+            raise ValueError("console_web_acl_arn must be a CLOUDFRONT-scope web ACL's ARN (wafv2, us-east-1, global/webacl/…)")
         return config

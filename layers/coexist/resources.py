@@ -32,6 +32,9 @@ class TableSpec:
     sort_key: Key | None = None
     indexes: tuple[Index, ...] = field(default_factory=tuple)
     ttl_attribute: str | None = None
+    # A DynamoDB stream of the keys of every changed item (never its attributes): what the console's
+    # live channel is fed from (coexist/live).
+    keys_stream: bool = False
 
     def key_schema(self) -> list[dict]:
         schema = [{"AttributeName": self.partition_key.name, "KeyType": "HASH"}]
@@ -98,6 +101,7 @@ CHATS = TableSpec(
         # "Chats of this agent", newest first.
         Index("by_assignee", Key("assignee"), Key("last_message_at", "N")),
     ),
+    keys_stream=True,
 )
 
 # Messages are keyed by their id (the wamid for anything Meta has seen) because deduplication and
@@ -112,6 +116,7 @@ MESSAGES = TableSpec(
         # sweeper finds the ones left behind with a query instead of a scan (store/messages.py).
         Index("unsent", Key("unsent_shard"), Key("unsent_since_ms", "N")),
     ),
+    keys_stream=True,
 )
 
 # Customers of a business number and the identifiers Meta names them by: one item per customer
@@ -159,7 +164,21 @@ AGENTS = TableSpec(
     indexes=(Index("by_availability", Key("availability")),),
 )
 
-TABLES: tuple[TableSpec, ...] = (NUMBERS, ACCOUNTS, CHATS, MESSAGES, CONTACTS, TEMPLATES, THROTTLE, AGENTS, CUSTOMERS)
+# The agent consoles connected to the live channel (API Gateway WebSocket API): one item per open
+# socket, dropped by the channel's $disconnect or, for a socket that vanished, by its TTL.
+CONNECTIONS = TableSpec(
+    logical_id="Connections",
+    env_var="CONNECTIONS_TABLE",
+    partition_key=Key("connection_id"),
+    ttl_attribute="expires_at",
+)
+
+TABLES: tuple[TableSpec, ...] = (NUMBERS, ACCOUNTS, CHATS, MESSAGES, CONTACTS, TEMPLATES, THROTTLE, AGENTS, CUSTOMERS, CONNECTIONS)
+
+# The deployed agent console's origin (its CloudFront URL): the one origin the REST API's CORS allows,
+# and the request headers the console sends it.
+CONSOLE_ORIGIN_ENV = "COEXIST_CONSOLE_ORIGIN"
+CONSOLE_REQUEST_HEADERS = ("Authorization", "Content-Type", "Idempotency-Key")
 
 # The conversation workflow (Step Functions, Standard): one definition file, rendered with the
 # same substitutions by the CDK stack, local mode and the tests.

@@ -242,4 +242,45 @@ def reset() -> None:
     for cached in (archive, intake, inbox, inbox_reader, templates, graph_api, outbox, sweeper, throttle, sender, settings,
                    agents, workflow, signals, conversation_settings):
         cached.cache_clear()
+    for cached in (live_connections, live_fanout, id_token_verifier):  # the live channel's, below
+        cached.cache_clear()
     aws.reset()
+
+
+# The console's live channel (coexist/live): its settings are its own environment variables, read
+# by the three functions that serve it and by nothing else.
+LIVE_API_ID_ENV = "LIVE_API_ID"  # the WebSocket API: its management endpoint is
+LIVE_STAGE_ENV = "LIVE_STAGE"  # https://<api id>.execute-api.<region>.amazonaws.com/<stage>
+COGNITO_ISSUER_ENV = "COGNITO_ISSUER"
+CONSOLE_CLIENT_ID_ENV = "CONSOLE_CLIENT_ID"
+
+
+@lru_cache(maxsize=1)
+def live_connections():
+    import os
+
+    from coexist.live.connections import ConnectionStore
+    from coexist.resources import CONNECTIONS
+
+    return ConnectionStore(aws.table(os.environ[CONNECTIONS.env_var]))
+
+
+@lru_cache(maxsize=1)
+def live_fanout():
+    import os
+
+    from coexist.live.fanout import Fanout
+
+    region = os.environ["AWS_REGION"]
+    endpoint = f"https://{os.environ[LIVE_API_ID_ENV]}.execute-api.{region}.amazonaws.com/{os.environ[LIVE_STAGE_ENV]}"
+    return Fanout(live_connections(), aws.endpoint_client("apigatewaymanagementapi", endpoint))
+
+
+@lru_cache(maxsize=1)
+def id_token_verifier():
+    import os
+
+    from coexist.live.tokens import IdTokenVerifier, fetch_jwks
+
+    issuer = os.environ[COGNITO_ISSUER_ENV]
+    return IdTokenVerifier(issuer=issuer, client_id=os.environ[CONSOLE_CLIENT_ID_ENV], jwks=lambda: fetch_jwks(issuer))

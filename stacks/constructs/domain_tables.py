@@ -45,6 +45,7 @@ class DomainTables(Construct):
             ),
             deletion_protection=config.deletion_protection,
             time_to_live_attribute=spec.ttl_attribute,
+            stream=dynamodb.StreamViewType.KEYS_ONLY if spec.keys_stream else None,
             # Chats, messages and consent evidence are the business's records: never dropped by a stack update.
             removal_policy=RemovalPolicy.RETAIN,
         )

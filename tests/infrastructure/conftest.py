@@ -26,6 +26,9 @@ class SynthesisedApp:
     outbound: object
     conversations: object
     operations: object
+    console: object
+    live: object
+    console_edge: object
     outdir: Path
 
     def logical_id(self, construct) -> str:
