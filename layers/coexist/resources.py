@@ -179,6 +179,13 @@ TABLES: tuple[TableSpec, ...] = (NUMBERS, ACCOUNTS, CHATS, MESSAGES, CONTACTS, T
 # and the request headers the console sends it.
 CONSOLE_ORIGIN_ENV = "COEXIST_CONSOLE_ORIGIN"
 CONSOLE_REQUEST_HEADERS = ("Authorization", "Content-Type", "Idempotency-Key")
+# The console's live channel: the WebSocket API and stage the fan-out posts to (its management
+# endpoint is https://<api id>.execute-api.<region>.amazonaws.com/<stage>), and the Cognito user
+# pool (issuer) and app client whose ID tokens its $connect accepts.
+LIVE_API_ID_ENV = "LIVE_API_ID"
+LIVE_STAGE_ENV = "LIVE_STAGE"
+COGNITO_ISSUER_ENV = "COGNITO_ISSUER"
+CONSOLE_CLIENT_ID_ENV = "CONSOLE_CLIENT_ID"
 
 # The conversation workflow (Step Functions, Standard): one definition file, rendered with the
 # same substitutions by the CDK stack, local mode and the tests.

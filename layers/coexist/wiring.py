@@ -247,12 +247,8 @@ def reset() -> None:
     aws.reset()
 
 
-# The console's live channel (coexist/live): its settings are its own environment variables, read
-# by the three functions that serve it and by nothing else.
-LIVE_API_ID_ENV = "LIVE_API_ID"  # the WebSocket API: its management endpoint is
-LIVE_STAGE_ENV = "LIVE_STAGE"  # https://<api id>.execute-api.<region>.amazonaws.com/<stage>
-COGNITO_ISSUER_ENV = "COGNITO_ISSUER"
-CONSOLE_CLIENT_ID_ENV = "CONSOLE_CLIENT_ID"
+# The console's live channel (coexist/live): its settings are its own environment variables
+# (named in coexist.resources), read by the three functions that serve it and by nothing else.
 
 
 @lru_cache(maxsize=1)
@@ -270,6 +266,7 @@ def live_fanout():
     import os
 
     from coexist.live.fanout import Fanout
+    from coexist.resources import LIVE_API_ID_ENV, LIVE_STAGE_ENV
 
     region = os.environ["AWS_REGION"]
     endpoint = f"https://{os.environ[LIVE_API_ID_ENV]}.execute-api.{region}.amazonaws.com/{os.environ[LIVE_STAGE_ENV]}"
@@ -281,6 +278,7 @@ def id_token_verifier():
     import os
 
     from coexist.live.tokens import IdTokenVerifier, fetch_jwks
+    from coexist.resources import CONSOLE_CLIENT_ID_ENV, COGNITO_ISSUER_ENV
 
     issuer = os.environ[COGNITO_ISSUER_ENV]
     return IdTokenVerifier(issuer=issuer, client_id=os.environ[CONSOLE_CLIENT_ID_ENV], jwks=lambda: fetch_jwks(issuer))

@@ -19,7 +19,7 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_lambda_event_sources as event_sources
-from coexist import resources, wiring
+from coexist import resources
 from constructs import Construct
 
 from stacks.config import CoexistConfig
@@ -48,8 +48,8 @@ class LiveChannel(Construct):
             invoked_by="API Gateway's WebSocket authorizer, synchronously, once per connection",
             environment={
                 **stage_env,
-                wiring.COGNITO_ISSUER_ENV: f"https://cognito-idp.{Aws.REGION}.amazonaws.com/{user_pool_id}",
-                wiring.CONSOLE_CLIENT_ID_ENV: client_id,
+                resources.COGNITO_ISSUER_ENV: f"https://cognito-idp.{Aws.REGION}.amazonaws.com/{user_pool_id}",
+                resources.CONSOLE_CLIENT_ID_ENV: client_id,
             },
             **common,
         )
@@ -101,8 +101,8 @@ class LiveChannel(Construct):
             unscoped_actions="DynamoDB ListStreams (what a stream event source needs)",
             environment={
                 **stage_env, **connection_env,
-                wiring.LIVE_API_ID_ENV: self.api.api_id,
-                wiring.LIVE_STAGE_ENV: self.stage.stage_name,
+                resources.LIVE_API_ID_ENV: self.api.api_id,
+                resources.LIVE_STAGE_ENV: self.stage.stage_name,
             },
             **common,
         )

@@ -15,7 +15,7 @@ from stacks.constructs import nag
 pytestmark = pytest.mark.infra
 
 # One rule of one pack, optionally one finding of it: AwsSolutions-IAM5[Action::s3:Abort*]
-STACKS = ["data", "ingress", "outbound", "conversations", "operations"]
+STACKS = ["data", "ingress", "outbound", "conversations", "operations", "console", "live", "console_edge"]
 ONE_RULE = re.compile(r"^(AwsSolutions|HIPAA\.Security)-[A-Za-z0-9]+(\[[^\]]+\])?$")
 
 

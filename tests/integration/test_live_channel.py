@@ -11,7 +11,7 @@ import pytest
 from botocore.exceptions import ClientError
 from moto.apigatewaymanagementapi.models import apigatewaymanagementapi_backends
 
-from coexist import wiring
+from coexist import resources, wiring
 from coexist.resources import CHATS, CONNECTIONS, MESSAGES
 from functions.live_connections import handler as connections_function
 from functions.live_fanout import handler as fanout_function
@@ -26,8 +26,8 @@ STAGE = "livestage"
 
 @pytest.fixture
 def channel(aws, monkeypatch):
-    monkeypatch.setenv(wiring.LIVE_API_ID_ENV, API_ID)
-    monkeypatch.setenv(wiring.LIVE_STAGE_ENV, STAGE)
+    monkeypatch.setenv(resources.LIVE_API_ID_ENV, API_ID)
+    monkeypatch.setenv(resources.LIVE_STAGE_ENV, STAGE)
     wiring.reset()
     client = aws.session.client("dynamodb")
     streams = {}
