@@ -10,7 +10,7 @@ of their own.
 
 from __future__ import annotations
 
-from aws_cdk import Aws, Duration, RemovalPolicy
+from aws_cdk import Annotations, Aws, Duration, RemovalPolicy
 from aws_cdk import aws_cloudfront as cloudfront
 from aws_cdk import aws_cloudfront_origins as origins
 from aws_cdk import aws_kms as kms
@@ -124,13 +124,17 @@ class ConsoleHosting(Construct):
             },
             http_version=cloudfront.HttpVersion.HTTP2_AND_3,
             price_class=cloudfront.PriceClass.PRICE_CLASS_ALL,
-            minimum_protocol_version=cloudfront.SecurityPolicyProtocol.TLS_V1_2_2021,
             enable_logging=True,
             log_bucket=self.logs,
             log_file_prefix="cloudfront/",
             web_acl_id=web_acl_arn,
         )
         self.url = f"https://{self.distribution.distribution_domain_name}"
+        Annotations.of(self).acknowledge_warning(
+            "@aws-cdk/aws-cloudfront-origins:wildcardKeyPolicyForOac",
+            "The key's CloudFront statement matches this account's distributions (distribution/*): naming the one "
+            "distribution would be a circular reference (key, bucket, distribution). The bucket policy names it.",
+        )
         self._acknowledge()
 
     def _acknowledge(self) -> None:
@@ -156,6 +160,6 @@ class ConsoleHosting(Construct):
         nag.acknowledge(
             self.distribution, "AwsSolutions-CFR4",
             "The distribution's default *.cloudfront.net certificate, for which CloudFront fixes the viewer "
-            "security policy itself; browsers negotiate TLS 1.2 or 1.3 with it. A custom domain with its own "
-            "certificate (docs/DEPLOY.md) gets TLSv1.2_2021, set here already.",
+            "security policy itself (a minimum protocol can only be set with a custom certificate); browsers "
+            "negotiate TLS 1.2 or 1.3 with it. A custom domain is not part of this version (docs/DEPLOY.md).",
         )
