@@ -13,8 +13,9 @@ from __future__ import annotations
 import json
 import queue
 import threading
-import time
 from http import HTTPStatus
+
+from coexist.live.events import change_event
 
 EVENTS_PATH = "/events"
 KEEP_ALIVE_S = 15
@@ -39,7 +40,7 @@ class ChangeFeed:
             self._listeners.discard(listener)
 
     def publish(self, by: str) -> None:
-        event = {"type": "changed", "by": by, "at": time.time()}
+        event = change_event(by)  # the same event the deployed live channel pushes
         with self._lock:
             listeners = list(self._listeners)
         for listener in listeners:

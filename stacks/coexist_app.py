@@ -4,15 +4,18 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from aws_cdk import App, Tags
+from aws_cdk import App, Environment, Tags
 
 from stacks.config import CoexistConfig
+from stacks.console_edge_stack import EDGE_REGION, ConsoleEdgeStack
+from stacks.console_stack import ConsoleStack
 from stacks.constructs import crm_events, nag, reminders
 from stacks.constructs.service_function import ServiceFunction
 from stacks.compliance_stack import ComplianceStack
 from stacks.conversations_stack import ConversationsStack
 from stacks.data_stack import DataStack
 from stacks.ingress_stack import IngressStack
+from stacks.live_stack import LiveStack
 from stacks.operations_stack import OperationsStack
 from stacks.outbound_stack import OutboundStack
 
@@ -26,10 +29,14 @@ class CoexistStacks:
     conversations: ConversationsStack
     operations: OperationsStack
     compliance: ComplianceStack
+    console: ConsoleStack
+    live: LiveStack
+    console_edge: ConsoleEdgeStack | None  # None when console_web_acl_arn names an existing web ACL
 
     @property
     def all(self) -> tuple:
-        return (self.data, self.ingress, self.outbound, self.conversations, self.operations, self.compliance)
+        stacks = (self.data, self.ingress, self.outbound, self.conversations, self.operations, self.compliance, self.console, self.live)
+        return stacks + ((self.console_edge,) if self.console_edge else ())
 
 
 def build(app: App) -> CoexistStacks:
@@ -38,8 +45,20 @@ def build(app: App) -> CoexistStacks:
     config = CoexistConfig.from_context(app.node)
     name = f"Coexist-{config.stage}"
     data = DataStack(app, f"{name}-Data", config=config, description="Coexist: key, tables, archive, secrets")
+    console_edge = None
+    if not config.console_web_acl_arn:
+        console_edge = ConsoleEdgeStack(
+            app, f"{name}-ConsoleEdge", config=config, env=Environment(region=EDGE_REGION),
+            description="Coexist: the agent console's CloudFront web ACL (us-east-1)",
+        )
+    console = ConsoleStack(
+        app, f"{name}-Console", config=config,
+        description="Coexist: the agent console's bucket, CloudFront distribution and security headers",
+    )
+    if console_edge:
+        console.add_stack_dependency(console_edge)  # reads the web ACL's ARN from it at deploy time
     ingress = IngressStack(
-        app, f"{name}-Ingress", config=config, data=data,
+        app, f"{name}-Ingress", config=config, data=data, console=console,
         description="Coexist: webhook, inbound queue, ingest, agent API",
     )
     outbound = OutboundStack(
@@ -58,7 +77,11 @@ def build(app: App) -> CoexistStacks:
         app, f"{name}-Compliance", config=config, data=data, ingress=ingress,
         description="Coexist: the audit trail's immutable copy (Object Lock)",
     )
-    stacks = CoexistStacks(config, data, ingress, outbound, conversations, operations, compliance)
+    live = LiveStack(
+        app, f"{name}-Live", config=config, data=data, ingress=ingress, console=console,
+        description="Coexist: the agent console's live channel (WebSocket) and its published files",
+    )
+    stacks = CoexistStacks(config, data, ingress, outbound, conversations, operations, compliance, console, live, console_edge)
     for stack in stacks.all:
         for function in (c for c in stack.node.find_all() if isinstance(c, ServiceFunction)):
             function.alarm_on_errors(ingress.alarms)  # every function, whichever stack it is in

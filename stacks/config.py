@@ -144,6 +144,9 @@ class CoexistConfig:
     crm_webhook_url: str | None = None
     crm_webhook_secret_arn: str | None = None
     crm_webhook_header: str = "Authorization"
+    # The agent console's CloudFront web ACL: an existing one (CLOUDFRONT scope, us-east-1) by ARN;
+    # without it the console edge stack creates one in us-east-1 (docs/DEPLOY.md, The agent console).
+    console_web_acl_arn: str | None = None
 
     @property
     def prefix(self) -> str:
@@ -171,6 +174,19 @@ class CoexistConfig:
     @property
     def outbound_queue_name(self) -> str:
         return f"{self.prefix}-outbound.fifo"  # FIFO queue names must end in .fifo
+
+    def console_bucket_name(self, account: str, region: str) -> str:
+        return f"{self.prefix}-console-{account}-{region}"  # bucket names are global
+
+    def console_sign_in_domain_prefix(self, account: str) -> str:
+        """The Cognito hosted sign-in's domain prefix (`<prefix>.auth.<region>.amazoncognito.com`):
+        fixed, so the console's Content-Security-Policy can name it before the pool's stack exists."""
+        return f"{self.prefix}-{account}"
+
+    @property
+    def console_web_acl_parameter(self) -> str:
+        """The SSM parameter (us-east-1) through which the console edge stack hands over its web ACL."""
+        return f"/{self.prefix}/console/web-acl-arn"
 
     @property
     def reminders_function_name(self) -> str:
@@ -275,4 +291,8 @@ class CoexistConfig:
             raise ValueError("crm_webhook_url must be an https:// URL (its token travels with every event)")
         if config.crm_webhook_secret_arn and not config.crm_webhook_secret_arn.startswith("arn:"):
             raise ValueError("crm_webhook_secret_arn must be a Secrets Manager secret's ARN")
+        if config.console_web_acl_arn is not None and not re.fullmatch(
+            r"arn:aws[a-z-]*:wafv2:us-east-1:\d{12}:global/webacl/[^/]+/[^/]+", config.console_web_acl_arn
+        ):
+            raise ValueError("console_web_acl_arn must be a CLOUDFRONT-scope web ACL's ARN (wafv2, us-east-1, global/webacl/…)")
         return config

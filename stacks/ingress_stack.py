@@ -19,7 +19,9 @@ from coexist.resources import TABLES
 from constructs import Construct
 
 from stacks.config import CoexistConfig
+from stacks.console_stack import ConsoleStack
 from stacks.constructs import alarms
+from stacks.constructs.console_sign_in import ConsoleSignIn
 from stacks.constructs.domain_tables import DomainTables
 from stacks.constructs.inbound_queue import InboundQueue
 from stacks.constructs.outbound_queue import OutboundQueue
@@ -30,7 +32,9 @@ from stacks.data_stack import DataStack
 
 
 class IngressStack(Stack):
-    def __init__(self, scope: Construct, id: str, *, config: CoexistConfig, data: DataStack, **kwargs) -> None:
+    def __init__(
+        self, scope: Construct, id: str, *, config: CoexistConfig, data: DataStack, console: ConsoleStack, **kwargs
+    ) -> None:
         super().__init__(scope, id, **kwargs)
         key = data.key
         self.add_stack_dependency(data)
@@ -93,8 +97,10 @@ class IngressStack(Stack):
             task_token_actions=TASK_TOKEN_ACTIONS,  # a customer's message or an echo wakes the workflow
             **common,
         )
-        # Every table but the audit trail, which only the agent API writes (and only appends to).
-        self.ingest.grant_tables(tables, config, read_write=tuple(t for t in TABLES if t not in (resources.AUDIT, resources.PRIVACY)))
+        # Every table but the audit trail, which only the agent API writes (and only appends to), the
+        # customers' rights (the agent API) and the console's live connections (the live channel).
+        self.ingest.grant_tables(tables, config, read_write=tuple(
+            t for t in TABLES if t not in (resources.AUDIT, resources.PRIVACY, resources.CONNECTIONS)))
         # A customer message outside a conversation starts one (deterministic execution names).
         self.ingest.role.add_to_principal_policy(
             iam.PolicyStatement(actions=["states:StartExecution"], resources=[self.conversation_state_machine_arn])
@@ -135,6 +141,7 @@ class IngressStack(Stack):
             invoked_by="API Gateway, synchronously, behind a Cognito authorizer",
             environment={
                 **stage_env, **table_env, **conversation_env, "COEXIST_API_AUTH": "cognito",
+                resources.CONSOLE_ORIGIN_ENV: console.url,  # the one origin CORS allows
                 resources.OUTBOUND_QUEUE_ENV: self.outbound_queue.queue_url,
                 **config.graph_api_environment(access_token.secret_arn),
                 **config.numbers_environment(),
@@ -165,12 +172,15 @@ class IngressStack(Stack):
         self.agent_api.acknowledge_data_key_families()  # the encrypted queue, like the tables
 
         self.rest = CoexistApi(
-            self, "PublicApi", config=config, key=key, webhook=self.webhook.function, agent_api=self.agent_api.function
+            self, "PublicApi", config=config, key=key, webhook=self.webhook.function, agent_api=self.agent_api.function,
+            console_url=console.url,
         )
+        self.console_sign_in = ConsoleSignIn(self, "ConsoleSignIn", config=config, pool=self.rest.agents)
         CfnOutput(self, "WebhookUrl", value=self.rest.rest_api.url_for_path("/webhook"),
                   description="Callback URL for Meta's webhook configuration")
         CfnOutput(self, "UserPoolId", value=self.rest.agents.user_pool_id)
         CfnOutput(self, "ConsoleClientId", value=self.rest.console_client.user_pool_client_id)
+        CfnOutput(self, "ConsoleSignInUrl", value=self.console_sign_in.base_url, description="Cognito hosted sign-in")
 
     def _grant_customer_rights(self, config: CoexistConfig, tables: dict, key) -> None:
         """Exports (queue a request, hand out a presigned link to the file), legal holds and erasure

@@ -1,4 +1,11 @@
-// The agent API on this origin. Errors arrive as {"code", "message"}; they become ApiError.
+// The agent API: on this origin in local mode, at config.json's "api" URL when deployed. Errors
+// arrive as {"code", "message"}; they become ApiError.
+
+let base = "/api";
+
+export function useApiAt(url) {
+  base = url ? `${url.replace(/\/$/, "")}/api` : "/api";
+}
 
 export class ApiError extends Error {
   constructor(status, code, message) {
@@ -24,7 +31,7 @@ export class Api {
     }
     let reply;
     try {
-      reply = await fetch(`/api${path}`, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
+      reply = await fetch(`${base}${path}`, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
     } catch (error) {
       throw new ApiError(0, "network", error.message);
     }

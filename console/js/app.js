@@ -2,9 +2,10 @@
 // Hash routes: #/ (inbox), #/chats/<chat id>, #/numbers. Live: the open screen is refreshed every
 // 2 s from the API (and at once when the tab comes back), so it always catches up by itself.
 
-import { Api } from "./api.js";
+import { Api, useApiAt } from "./api.js";
 import { connectLive } from "./live.js";
 import { clearSession, loadSession, saveSession } from "./auth.js";
+import { beginSignIn, finishSignIn, keepFresh, signOutOf } from "./cognito.js";
 import { h, replace } from "./dom.js";
 import { LANGUAGES, language, setLanguage, t } from "./i18n.js";
 import { renderInbox } from "./views/inbox.js";
@@ -29,6 +30,7 @@ const state = {
   view: null, // the current screen's { refresh(), dispose() }
   live: false, // the live stream is connected
   stopLive: () => {},
+  stopRefresh: () => {}, // deployed: the ID token's silent refresh
 };
 
 export function notify(text, kind = "info") {
@@ -50,21 +52,38 @@ async function start() {
   document.documentElement.lang = language();
   document.title = t("app.title");
   state.config = await fetch("/config.json").then((r) => r.json()).catch(() => state.config);
+  useApiAt(state.config.api);
+  if (state.config.auth === "cognito") return startWithCognito();
   const session = loadSession();
   if (session) signIn(session);
   else showSignIn();
+}
+
+async function startWithCognito() {
+  try {
+    const session = await finishSignIn(state.config.cognito);
+    if (session) return signIn(session);
+  } catch (error) {
+    return showSignIn(t(error.code === "state" ? "signin.state_refused" : "signin.cognito_failed"));
+  }
+  showSignIn();
 }
 
 function showSignIn(message) {
   state.view?.dispose();
   state.view = null;
   document.title = t("app.title");
-  replace(root, renderSignIn({ message, onSession: signIn, languageSwitch }));
+  const cognito = state.config.auth === "cognito" ? () => beginSignIn(state.config.cognito) : null;
+  replace(root, renderSignIn({ message, onSession: signIn, languageSwitch, signInWithCognito: cognito }));
 }
 
 async function signIn(session) {
   saveSession(session);
   state.session = session;
+  state.stopRefresh();
+  if (session.kind === "cognito") {
+    state.stopRefresh = keepFresh(state.config.cognito, session, () => signOut(t("signin.expired")));
+  }
   state.api = new Api(session, () => signOut(t("error.unauthorized")));
   const remembered = JSON.parse(localStorage.getItem(NUMBERS_STORE) || "[]");
   state.numbers = [...new Set([...(state.config.numbers || []), ...remembered])];
@@ -91,6 +110,9 @@ function changed() {
 function signOut(message) {
   state.stopLive();
   state.stopLive = () => {};
+  state.stopRefresh();
+  state.stopRefresh = () => {};
+  if (state.session?.kind === "cognito" && !message) signOutOf(state.config.cognito, state.session); // leaves the page
   clearSession();
   state.session = state.api = state.me = null;
   location.hash = "";

@@ -2,6 +2,7 @@
 //
 // Local mode ({"auth": "local"} in config.json): a token typed in (local-dev-token, shared, with an
 // agent id; or a personal local-agent-<agent id>, which names its agent by itself).
+// Deployed ({"auth": "cognito"}): Cognito's tokens (cognito.js), kept in memory only, never stored.
 
 const STORE = "coexist.session";
 const PERSONAL = /^local-agent-(.+)$/;
@@ -16,6 +17,7 @@ export function loadSession() {
 }
 
 export function saveSession(session) {
+  if (session.kind === "cognito") return;
   sessionStorage.setItem(STORE, JSON.stringify(session));
 }
 

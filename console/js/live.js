@@ -1,11 +1,15 @@
 // Live changes: a stream that says "something changed"; the console then re-reads what it shows.
 // Locally it is Server-Sent Events from the stand-in (read with fetch, so the bearer token goes in
-// a header, never in the URL). When the stream drops, the console reconnects and, meanwhile,
-// refreshes from the API every few seconds, so it never falls behind for long.
+// a header, never in the URL). Deployed (config.json's live.kind "websocket") it is the API Gateway
+// WebSocket API, with the same events; a browser cannot set headers on a WebSocket, so the ID token
+// goes in the `token` query parameter (the channel's authorizer checks it, its logs leave it out).
+// When the stream drops, the console reconnects and, meanwhile, refreshes from the API every few
+// seconds, so it never falls behind for long.
 
 const RETRY_MS = 2000;
 
 export function connectLive(live, session, { onChange, onState }) {
+  if (live && live.kind === "websocket") return connectSocket(live, session, { onChange, onState });
   if (!live || live.kind !== "events") {
     onState(false);
     return () => {};
@@ -53,5 +57,40 @@ export function connectLive(live, session, { onChange, onState }) {
   return () => {
     stopped = true;
     controller?.abort();
+  };
+}
+
+function connectSocket(live, session, { onChange, onState }) {
+  let stopped = false;
+  let socket = null;
+  let retry = null;
+
+  function open() {
+    const url = new URL(live.url);
+    url.searchParams.set("token", session.token); // read at each connect: a refreshed token is used
+    socket = new WebSocket(url);
+    socket.onopen = () => {
+      onState(true);
+      onChange(); // whatever happened while disconnected
+    };
+    socket.onmessage = (message) => {
+      try {
+        if (JSON.parse(message.data).type === "changed") onChange();
+      } catch {
+        // not an event of ours
+      }
+    };
+    socket.onclose = () => {
+      if (stopped) return;
+      onState(false);
+      retry = setTimeout(open, RETRY_MS);
+    };
+  }
+
+  open();
+  return () => {
+    stopped = true;
+    clearTimeout(retry);
+    socket?.close();
   };
 }

@@ -4,20 +4,27 @@ module gathers the facts (coexist.authorization) and calls the use cases."""
 
 from __future__ import annotations
 
+import os
+
 from aws_lambda_powertools import Logger, Tracer
-from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
+from aws_lambda_powertools.event_handler import APIGatewayRestResolver, CORSConfig, Response, content_types
 from aws_lambda_powertools.logging import correlation_paths
 
 from coexist import wiring
 from coexist.authorization import MAX_AGENT_ID, ChatMissing, Credentials, Forbidden, Gate, Unauthorized, principal_of
 from coexist.domain.access import Action
 from coexist.domain.audit import AuditUnavailable
+from coexist.resources import CONSOLE_ORIGIN_ENV, CONSOLE_REQUEST_HEADERS
 from coexist.reads import BadRequest, NotFound
 from coexist.settings import settings
 
 logger = Logger(service="coexist-api")
 tracer = Tracer(service="coexist-api")
-app = APIGatewayRestResolver(strip_prefixes=[])
+app = APIGatewayRestResolver(strip_prefixes=[], cors=CORSConfig(
+    # Deployed, the console is served by CloudFront from an origin of its own: its calls are
+    # cross-origin, allowed for exactly that origin. Local mode serves it on the API's origin.
+    allow_origin=os.environ[CONSOLE_ORIGIN_ENV], allow_headers=list(CONSOLE_REQUEST_HEADERS), max_age=3600,
+) if os.environ.get(CONSOLE_ORIGIN_ENV) else None)
 # Deployed, the API runs only behind Cognito, with the access token read from Secrets Manager.
 settings().require_secret_arns("access_token")
 

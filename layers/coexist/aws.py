@@ -97,6 +97,13 @@ class SharedTable:
 
 
 @lru_cache(maxsize=None)
+def endpoint_client(service: str, endpoint_url: str):
+    """A client of a service reached at an endpoint of its own, such as a WebSocket API's
+    management endpoint (`apigatewaymanagementapi`)."""
+    return boto3.client(service, endpoint_url=endpoint_url, config=_CONFIG)
+
+
+@lru_cache(maxsize=None)
 def table(name: str) -> SharedTable:
     return SharedTable(name)
 
@@ -107,4 +114,5 @@ def reset() -> None:
     _generation += 1
     client.cache_clear()
     single_attempt_client.cache_clear()
+    endpoint_client.cache_clear()
     table.cache_clear()

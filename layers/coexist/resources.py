@@ -32,7 +32,9 @@ class TableSpec:
     sort_key: Key | None = None
     indexes: tuple[Index, ...] = field(default_factory=tuple)
     ttl_attribute: str | None = None
-    # "NEW_IMAGE" etc.: the table streams its changes (the audit trail's copy to its locked bucket).
+    # "NEW_IMAGE", "KEYS_ONLY", …: the table streams its changes — the audit trail's copy to its locked
+    # bucket (NEW_IMAGE); the console's live channel (coexist/live) is fed the keys only, never the
+    # attributes (KEYS_ONLY).
     stream_view_type: str | None = None
 
     def key_schema(self) -> list[dict]:
@@ -102,6 +104,7 @@ CHATS = TableSpec(
         # "Chats of this agent", newest first.
         Index("by_assignee", Key("assignee"), Key("last_message_at", "N")),
     ),
+    stream_view_type="KEYS_ONLY",  # the console's live channel
 )
 
 # Messages are keyed by their id (the wamid for anything Meta has seen) because deduplication and
@@ -116,6 +119,7 @@ MESSAGES = TableSpec(
         # sweeper finds the ones left behind with a query instead of a scan (store/messages.py).
         Index("unsent", Key("unsent_shard"), Key("unsent_since_ms", "N")),
     ),
+    stream_view_type="KEYS_ONLY",  # the console's live channel
 )
 
 # Customers of a business number and the identifiers Meta names them by: one item per customer
@@ -203,7 +207,28 @@ REMINDERS = TableSpec(
     partition_key=Key("reminder_id"),
 )
 
-TABLES: tuple[TableSpec, ...] = (NUMBERS, ACCOUNTS, CHATS, MESSAGES, CONTACTS, TEMPLATES, THROTTLE, AGENTS, CUSTOMERS, COSTS, AUDIT, PRIVACY, REMINDERS)
+# The agent consoles connected to the live channel (API Gateway WebSocket API): one item per open
+# socket, dropped by the channel's $disconnect or, for a socket that vanished, by its TTL.
+CONNECTIONS = TableSpec(
+    logical_id="Connections",
+    env_var="CONNECTIONS_TABLE",
+    partition_key=Key("connection_id"),
+    ttl_attribute="expires_at",
+)
+
+TABLES: tuple[TableSpec, ...] = (NUMBERS, ACCOUNTS, CHATS, MESSAGES, CONTACTS, TEMPLATES, THROTTLE, AGENTS, CUSTOMERS, COSTS, AUDIT, PRIVACY, REMINDERS, CONNECTIONS)
+
+# The deployed agent console's origin (its CloudFront URL): the one origin the REST API's CORS allows,
+# and the request headers the console sends it.
+CONSOLE_ORIGIN_ENV = "COEXIST_CONSOLE_ORIGIN"
+CONSOLE_REQUEST_HEADERS = ("Authorization", "Content-Type", "Idempotency-Key")
+# The console's live channel: the WebSocket API and stage the fan-out posts to (its management
+# endpoint is https://<api id>.execute-api.<region>.amazonaws.com/<stage>), and the Cognito user
+# pool (issuer) and app client whose ID tokens its $connect accepts.
+LIVE_API_ID_ENV = "LIVE_API_ID"
+LIVE_STAGE_ENV = "LIVE_STAGE"
+COGNITO_ISSUER_ENV = "COGNITO_ISSUER"
+CONSOLE_CLIENT_ID_ENV = "CONSOLE_CLIENT_ID"
 
 # The conversation workflow (Step Functions, Standard): one definition file, rendered with the
 # same substitutions by the CDK stack, local mode and the tests.

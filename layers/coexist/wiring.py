@@ -349,4 +349,43 @@ def reset() -> None:
                    agents, workflow, signals, conversation_settings, rate_card, cost_ledger,
                    audit_log, audit_archive, customer_rights, export_files, events, reminders):
         cached.cache_clear()
+    for cached in (live_connections, live_fanout, id_token_verifier):  # the live channel's, below
+        cached.cache_clear()
     aws.reset()
+
+
+# The console's live channel (coexist/live): its settings are its own environment variables
+# (named in coexist.resources), read by the three functions that serve it and by nothing else.
+
+
+@lru_cache(maxsize=1)
+def live_connections():
+    import os
+
+    from coexist.live.connections import ConnectionStore
+    from coexist.resources import CONNECTIONS
+
+    return ConnectionStore(aws.table(os.environ[CONNECTIONS.env_var]))
+
+
+@lru_cache(maxsize=1)
+def live_fanout():
+    import os
+
+    from coexist.live.fanout import Fanout
+    from coexist.resources import LIVE_API_ID_ENV, LIVE_STAGE_ENV
+
+    region = os.environ["AWS_REGION"]
+    endpoint = f"https://{os.environ[LIVE_API_ID_ENV]}.execute-api.{region}.amazonaws.com/{os.environ[LIVE_STAGE_ENV]}"
+    return Fanout(live_connections(), aws.endpoint_client("apigatewaymanagementapi", endpoint))
+
+
+@lru_cache(maxsize=1)
+def id_token_verifier():
+    import os
+
+    from coexist.live.tokens import IdTokenVerifier, fetch_jwks
+    from coexist.resources import CONSOLE_CLIENT_ID_ENV, COGNITO_ISSUER_ENV
+
+    issuer = os.environ[COGNITO_ISSUER_ENV]
+    return IdTokenVerifier(issuer=issuer, client_id=os.environ[CONSOLE_CLIENT_ID_ENV], jwks=lambda: fetch_jwks(issuer))

@@ -7,6 +7,7 @@ from aws_cdk import aws_apigateway as apigw
 from aws_cdk import aws_cognito as cognito
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
+from coexist import resources
 from constructs import Construct
 
 from stacks.config import CoexistConfig
@@ -28,8 +29,10 @@ class CoexistApi(Construct):
         key: kms.IKey,
         webhook: lambda_.IFunction,
         agent_api: lambda_.IFunction,
+        console_url: str,
     ) -> None:
         super().__init__(scope, id)
+        self.console_url = console_url
         self.agents = self._agent_pool(config)
         access_logs = encrypted_log_group(self, "AccessLogs", key=key, retention_days=config.log_retention_days)
         self.rest_api = apigw.RestApi(
@@ -111,7 +114,17 @@ class CoexistApi(Construct):
         self.console_client = pool.add_client(
             "Console",
             auth_flows=cognito.AuthFlow(user_srp=True),
-            generate_secret=False,  # a browser app cannot keep a secret
+            generate_secret=False,  # a browser app cannot keep a secret: PKCE instead
+            # The console signs in through the hosted sign-in with the authorization-code flow and
+            # PKCE, coming back to its own URL only (stacks/constructs/console_sign_in.py).
+            o_auth=cognito.OAuthSettings(
+                flows=cognito.OAuthFlows(authorization_code_grant=True, implicit_code_grant=False, client_credentials=False),
+                scopes=[cognito.OAuthScope.OPENID, cognito.OAuthScope.EMAIL, cognito.OAuthScope.PROFILE],
+                callback_urls=[f"{self.console_url}/"],
+                logout_urls=[f"{self.console_url}/"],
+            ),
+            supported_identity_providers=[cognito.UserPoolClientIdentityProvider.COGNITO],
+            enable_token_revocation=True,
             prevent_user_existence_errors=True,
             id_token_validity=Duration.hours(1),
             access_token_validity=Duration.hours(1),
@@ -144,13 +157,32 @@ class CoexistApi(Construct):
 
     def _agent_routes(self, agent_api: lambda_.IFunction) -> None:
         authorizer = apigw.CognitoUserPoolsAuthorizer(self, "AgentAuthorizer", cognito_user_pools=[self.agents])
-        self.rest_api.root.add_resource("api").add_proxy(
+        # The console calls from its CloudFront origin: preflights (OPTIONS, which carry no token)
+        # are answered by API Gateway for that origin alone; the function adds the same header to
+        # its answers, and the gateway's own refusals (401 from the authorizer, throttling) carry it
+        # too, so the console sees the status rather than a network error.
+        cors = apigw.CorsOptions(
+            allow_origins=[self.console_url], allow_headers=list(resources.CONSOLE_REQUEST_HEADERS),
+            allow_methods=["GET", "POST", "PUT", "DELETE"], max_age=Duration.hours(1),
+        )
+        api = self.rest_api.root.add_resource("api", default_cors_preflight_options=cors)
+        proxy = api.add_proxy(
             default_integration=apigw.LambdaIntegration(agent_api),
             any_method=True,
             default_method_options=apigw.MethodOptions(
                 authorizer=authorizer, authorization_type=apigw.AuthorizationType.COGNITO
             ),
         )
+        for resource in (api, proxy):
+            preflight = resource.node.find_child("OPTIONS")
+            reason = "A CORS preflight carries no credentials by the browser's rules; API Gateway answers it itself (no function) for the console's origin only."
+            nag.acknowledge(preflight, "AwsSolutions-APIG4", reason)
+            nag.acknowledge(preflight, "AwsSolutions-COG4", reason)
+        for kind in (apigw.ResponseType.DEFAULT_4_XX, apigw.ResponseType.DEFAULT_5_XX):
+            self.rest_api.add_gateway_response(
+                f"Console{kind.response_type}", type=kind,
+                response_headers={"Access-Control-Allow-Origin": f"'{self.console_url}'", "Vary": "'Origin'"},
+            )
 
     def _acknowledge_stage(self) -> None:
         nag.acknowledge(

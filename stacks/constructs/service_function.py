@@ -56,6 +56,7 @@ class ServiceFunction(Construct):
         invoked_by: str,
         dead_letter_queue: sqs.IQueue | None = None,
         task_token_actions: tuple[str, ...] = (),
+        unscoped_actions: str | None = None,  # other actions IAM has no resource type for, in words
     ) -> None:
         super().__init__(scope, id)
         self.service_name = f"coexist-{service}"
@@ -102,7 +103,10 @@ class ServiceFunction(Construct):
             # Given here, not by a grant_* call later, because the one Resource::* acknowledgement
             # of this policy must name every action that needs it.
             self.role.add_to_principal_policy(iam.PolicyStatement(actions=list(task_token_actions), resources=["*"]))
-        self._acknowledge(invoked_by, has_dead_letter_queue=dead_letter_queue is not None, task_token_actions=task_token_actions)
+        self._acknowledge(
+            invoked_by, has_dead_letter_queue=dead_letter_queue is not None, task_token_actions=task_token_actions,
+            unscoped_actions=unscoped_actions,
+        )
 
     def count_metric(self, metric_name: str) -> cloudwatch.Metric:
         """A count this function emits through Powertools (EMF names the service as the `service`
@@ -188,7 +192,10 @@ class ServiceFunction(Construct):
                 "appended to its ARN, which is unknown at synth time. It matches that one name only.",
             )
 
-    def _acknowledge(self, invoked_by: str, *, has_dead_letter_queue: bool, task_token_actions: tuple[str, ...]) -> None:
+    def _acknowledge(
+        self, invoked_by: str, *, has_dead_letter_queue: bool, task_token_actions: tuple[str, ...],
+        unscoped_actions: str | None,
+    ) -> None:
         fn, policy = self.function, self.role.node.find_child("DefaultPolicy")
         nag.acknowledge(
             fn, "AwsSolutions-L1",
@@ -222,5 +229,7 @@ class ServiceFunction(Construct):
                 " (the task token names the task; the function only holds tokens the conversation workflow "
                 "parked on its chats)"
             )
+        if unscoped_actions:
+            unscoped += f" and {unscoped_actions}"
         nag.acknowledge(policy, "AwsSolutions-IAM5[Resource::*]", f"{unscoped} have no resource-level permissions.")
 

@@ -32,6 +32,9 @@ ACTION = {
     ("s3", "ListObjectsV2"): "s3:ListBucket",
     ("s3", "ListObjects"): "s3:ListBucket",
     ("s3", "HeadBucket"): "s3:ListBucket",
+    ("apigatewaymanagementapi", "PostToConnection"): "execute-api:ManageConnections",
+    ("apigatewaymanagementapi", "GetConnection"): "execute-api:ManageConnections",
+    ("apigatewaymanagementapi", "DeleteConnection"): "execute-api:ManageConnections",
 }
 
 # The items of a DynamoDB transaction are authorized as their own actions.
@@ -112,6 +115,15 @@ def _secretsmanager(params: dict) -> str:
     return secret if secret.startswith("arn:") else _arn("secretsmanager", f"secret:{secret}-AbCdEf")
 
 
+def _connection(operation: str, params: dict) -> str:
+    """A WebSocket API connection: `<api id>/<stage>/<method>/@connections/<id>`. The API and stage
+    are the client's endpoint, not parameters; the live fan-out is told them as LIVE_API_ID and
+    LIVE_STAGE (coexist/wiring.py), read here from the calling process's environment."""
+    method = {"PostToConnection": "POST", "GetConnection": "GET", "DeleteConnection": "DELETE"}[operation]
+    api, stage = os.environ.get("LIVE_API_ID", "(unknown api)"), os.environ.get("LIVE_STAGE", "(unknown stage)")
+    return _arn("execute-api", f"{api}/{stage}/{method}/@connections/{params['ConnectionId']}")
+
+
 # Services whose calls AWS authorizes by a token in the request rather than by IAM: Connect's
 # participant service takes the participant's or the connection's token.
 NOT_IAM_AUTHORIZED = frozenset({"connectparticipant"})
@@ -151,6 +163,8 @@ def required_calls(model, params: dict) -> list[dict]:
         return [_call(action, bus if bus.startswith("arn:") else _arn("events", f"event-bus/{bus}")) for bus in sorted(buses)]
     if service == "scheduler" and "Name" in params:
         return [_call(action, _arn("scheduler", f"schedule/{params.get('GroupName') or 'default'}/{params['Name']}"))]
+    if service == "apigatewaymanagementapi":
+        return [_call(action, _connection(operation, params))]
     if service == "sns" and "TopicArn" in params:
         return [_call(action, params["TopicArn"])]
     return [_call(action, "*")]  # e.g. cloudwatch:PutMetricData, xray:PutTraceSegments: no resource-level permissions

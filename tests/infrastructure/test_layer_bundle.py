@@ -34,9 +34,17 @@ def test_every_compiled_wheel_is_tagged_manylinux_aarch64_for_the_runtime_python
     assert any(name.startswith("pydantic_core-") for name in tags)
     for name, dist_tags in tags.items():
         assert any(
-            t.startswith(f"{lambda_runtime.PYTHON_TAG}-{lambda_runtime.PYTHON_TAG}-manylinux") and t.endswith("_aarch64")
+            (t.startswith(f"{lambda_runtime.PYTHON_TAG}-{lambda_runtime.PYTHON_TAG}-manylinux") or _stable_abi_for_runtime(t))
+            and t.endswith("_aarch64")
             for t in dist_tags
         ), (name, dist_tags)
+
+
+def _stable_abi_for_runtime(tag: str) -> bool:
+    """A `cp3X-abi3` wheel (the stable ABI, e.g. cryptography's) runs on every CPython from 3.X on."""
+    python, abi, platform = tag.split("-", 2)
+    runtime = int(lambda_runtime.PYTHON_TAG.removeprefix("cp3"))
+    return abi == "abi3" and python.startswith("cp3") and int(python.removeprefix("cp3")) <= runtime and platform.startswith("manylinux")
 
 
 def test_bundle_carries_the_library_and_leaves_the_sdk_to_the_runtime(site):

@@ -39,6 +39,7 @@ MAY_IMPORT = {
     "settings": {"resources"},
     "costs": {"domain", "store", "resources"},
     "pricing": set(),  # data: the rate cards
+    "live": {"live"},
 }
 MAY_IMPORT["ingest"] = MAY_IMPORT["ingest"] | {"costs"}
 

@@ -3,12 +3,21 @@ import { localSession } from "../auth.js";
 import { h } from "../dom.js";
 import { t } from "../i18n.js";
 
-export function renderSignIn({ message, onSession, languageSwitch }) {
+export function renderSignIn({ message, onSession, languageSwitch, signInWithCognito }) {
   const error = h("p", { id: "signin-error", class: "form-error", role: "alert" }, message || "");
   const intro = h("div", { class: "signin-intro" },
     h("div", { class: "signin-brand" }, h("img", { src: "/icon.svg", alt: "", width: 40, height: 40 }), h("span", {}, "Coexist")),
     h("h1", {}, t("signin.title")),
     h("p", { class: "muted" }, t("signin.intro")));
+  if (signInWithCognito) {
+    // Deployed: the organisation's Cognito sign-in (password and MFA) on its own page.
+    const go = h("button", { type: "button", class: "button primary wide", onclick: () => { go.disabled = true; signInWithCognito(); } },
+      t("signin.cognito"));
+    queueMicrotask(() => go.focus());
+    return h("main", { class: "signin" }, h("div", { class: "signin-card" }, intro, error,
+      h("div", { class: "signin-form" }, go, h("p", { class: "help" }, t("signin.cognito_help"))),
+      h("div", { class: "signin-footer" }, languageSwitch())));
+  }
 
   const token = h("input", { id: "token", name: "token", type: "password", required: true, autocomplete: "off", "aria-describedby": "token-help" });
   const agent = h("input", { id: "agent", name: "agent", type: "text", autocomplete: "username", "aria-describedby": "agent-help" });

@@ -1,0 +1,52 @@
+"""The live channel's $connect authorizer: the console's Cognito ID token, from the `token` query
+parameter (a browser cannot set headers on a WebSocket), checked as the REST API's authorizer
+checks it, and the user in one of Coexist's groups.
+
+A refusal is a Deny policy (API Gateway answers 403), never an error: a stale token in a console
+is ordinary, not a fault to page about. Nothing of the token is logged.
+"""
+
+from __future__ import annotations
+
+from aws_lambda_powertools import Logger, Tracer
+
+from coexist import wiring
+from coexist.domain import access
+from coexist.live.tokens import InvalidToken
+
+logger = Logger(service="coexist-live-authorizer")
+tracer = Tracer(service="coexist-live-authorizer")
+
+
+def _policy(principal: str, effect: str, resource: str, context: dict | None = None) -> dict:
+    answer = {
+        "principalId": principal,
+        "policyDocument": {
+            "Version": "2012-10-17",
+            "Statement": [{"Action": "execute-api:Invoke", "Effect": effect, "Resource": resource}],
+        },
+    }
+    if context:
+        answer["context"] = context
+    return answer
+
+
+def _groups(claims: dict) -> list[str]:
+    groups = claims.get("cognito:groups") or []
+    return [groups] if isinstance(groups, str) else list(groups)
+
+
+@logger.inject_lambda_context(log_event=False)
+@tracer.capture_lambda_handler(capture_response=False)
+def lambda_handler(event: dict, context) -> dict:
+    resource = event["methodArn"]
+    token = (event.get("queryStringParameters") or {}).get("token", "")
+    try:
+        claims = wiring.id_token_verifier().verify(token)
+    except InvalidToken as refusal:
+        logger.info("live connection refused", extra={"reason": str(refusal)})
+        return _policy("anonymous", "Deny", resource)
+    if access.role_of(_groups(claims)) is None:
+        logger.info("live connection refused", extra={"reason": "in no Coexist group"})
+        return _policy(claims["sub"], "Deny", resource)
+    return _policy(claims["sub"], "Allow", resource, {"sub": claims["sub"]})

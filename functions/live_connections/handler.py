@@ -1,0 +1,29 @@
+"""The live channel's $connect and $disconnect: record and forget a console's connection. The
+authorizer has already checked the token and passes the user's subject in its context."""
+
+from __future__ import annotations
+
+import time
+
+from aws_lambda_powertools import Logger, Tracer
+
+from coexist import wiring
+
+logger = Logger(service="coexist-live-connections")
+tracer = Tracer(service="coexist-live-connections")
+
+
+@logger.inject_lambda_context(log_event=False)
+@tracer.capture_lambda_handler(capture_response=False)
+def lambda_handler(event: dict, context) -> dict:
+    request = event["requestContext"]
+    route, connection_id = request["routeKey"], request["connectionId"]
+    connections = wiring.live_connections()
+    if route == "$connect":
+        connections.add(connection_id, request.get("authorizer", {}).get("sub", ""), time.time())
+    elif route == "$disconnect":
+        connections.remove(connection_id)
+    else:  # the API has no other route; a message from a console is not expected
+        return {"statusCode": 400}
+    logger.info("live connection", extra={"route": route})
+    return {"statusCode": 200}
