@@ -233,7 +233,8 @@ def test_chats_and_messages_stream_their_keys_only_and_connections_expire(synthe
     config = synthesised.stacks.config
     for spec in resources.TABLES:
         stream = tables[config.table_name(spec.logical_id)].get("StreamSpecification")
-        assert stream == ({"StreamViewType": "KEYS_ONLY"} if spec in (resources.CHATS, resources.MESSAGES) else None), spec.logical_id
+        expected = {resources.CHATS: "KEYS_ONLY", resources.MESSAGES: "KEYS_ONLY", resources.AUDIT: "NEW_IMAGE"}.get(spec)
+        assert stream == ({"StreamViewType": expected} if expected else None), spec.logical_id
     assert tables[config.table_name("Connections")]["TimeToLiveSpecification"] == {"AttributeName": "expires_at", "Enabled": True}
 
 
