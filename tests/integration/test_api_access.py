@@ -7,6 +7,7 @@ Deployed mode (Cognito claims as API Gateway's authorizer passes them) unless a 
 from __future__ import annotations
 
 import json
+import re
 import time
 
 import pytest
@@ -78,6 +79,8 @@ SEND = {"type": "text", "text": "on my way"}
 # route → (method, path, body, the callers refused, the callers allowed)
 ROUTES = {
     "list a number's chats": ("GET", f"/api/chats?phone_number_id={NUMBER}", None, {"zed", "nog"}, {"ana", "sue", "ada"}),
+    "filter a number's chats": ("GET", f"/api/inbox?phone_number_id={NUMBER}", None, {"zed", "nog"}, {"ana", "sue", "ada"}),
+    "read a number's dashboard": ("GET", f"/api/dashboard?phone_number_id={NUMBER}", None, {"ana", "ben", "zed", "nog"}, {"sue", "ada"}),
     "list an agent's chats": ("GET", "/api/chats?assignee=ben", None, {"ana", "zed", "nog"}, {"ben", "sue", "ada"}),
     "read a chat": ("GET", f"/api/chats/{CHAT}", None, {"zed", "nog"}, {"ana", "ben", "sue", "ada"}),
     "read its messages": ("GET", f"/api/chats/{CHAT}/messages", None, {"zed", "nog"}, {"ana", "ben", "sue", "ada"}),
@@ -122,6 +125,32 @@ def test_each_route_refuses_and_allows_by_role(deployed, monkeypatch, route):
         # Allowed by the access rules: what follows is the use case's answer (a 409 is the workflow's).
         assert status in (200, 201, 202, 409), (route, who, status, answer)
         assert answer.get("code") != "forbidden"
+
+
+# Routes that answer without asking the gate: the API's own description, and the audit trail's
+# write methods, which exist only to refuse (405) whoever asks.
+UNGATED = {("GET", "/api/openapi.json")} | {(m, p) for m in ("POST", "PUT", "PATCH", "DELETE") for p in ("/api/audit", "/api/audit/<entry_id>")}
+
+
+def test_every_route_asks_the_gate_so_someone_in_no_group_gets_nothing(deployed):
+    """A route that forgot the gate would answer a signed-in stranger: every route of the app, as
+    registered (new ones included), refuses them, and the refusal is in the audit trail."""
+    routes = [(r.method, r.path) for r in api_function.app._static_routes + api_function.app._dynamic_routes]
+    assert len(routes) > 30
+    query = f"?phone_number_id={NUMBER}&waba_id={WABA_ID}&from=2026-01-01&to=2026-01-31"
+    for method, rule in routes:
+        if (method, rule) in UNGATED:
+            continue
+        path = re.sub(r"<(?!chat_id>)(\w+)>", "x1", rule).replace("<chat_id>", CHAT) + query
+        status, answer = call("nog", method, path, {} if method in ("POST", "PUT") else None)
+        # A body that names the resource (a reminder's number) is read before the gate can be asked:
+        # an empty one is refused as bad input; every other request is refused by the gate.
+        bad_body = method in ("POST", "PUT") and status in (400, 415, 422)
+        # So is an unknown reminder or export: its number is known only once it is found.
+        unknown = status == 404 and re.search(r"<(?!chat_id>)\w+>", rule) is not None
+        assert (status == 403 and answer["code"] == "forbidden") or bad_body or unknown, (method, rule, status, answer)
+    refusals = {e["request"] for e in call("ada", "GET", "/api/audit?user=nog&limit=200")[1]["items"] if e["outcome"] == "refused"}
+    assert {"GET /api/inbox", "GET /api/dashboard"} <= refusals
 
 
 def test_a_chat_nobody_holds_is_anyones_on_its_number(deployed):

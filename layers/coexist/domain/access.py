@@ -11,7 +11,8 @@ Roles, each one everything the one before may do and more:
   numbers that are assigned to other agents (on their behalf), and sets its agents' availability;
 - `admin`: every number, and alone writes the agent directory, syncs message templates and imports
   consent in bulk.
-Reading what messages cost (the cost ledger) is for supervisors (their numbers) and admins.
+Reading what messages cost (the cost ledger) and a number's dashboard is for supervisors (their numbers)
+and admins.
 
 Consent: whoever may read a chat may read its customer's consent and record a change to it (an
 agent hears "please stop the offers" on the phone); each change names the agent.
@@ -74,6 +75,7 @@ class Action(str, Enum):
     CHANGE_CONSENT = "change_consent"  # record a customer's consent on one of its chats
     IMPORT_CONSENT = "import_consent"  # a bulk consent import, across numbers
     READ_COSTS = "read_costs"  # a number's cost ledger: what Meta charges
+    READ_DASHBOARD = "read_dashboard"  # a number's supervisor figures (queue, response times, CSAT)
     READ_AUDIT = "read_audit"  # the audit trail (admins)
     # A customer's rights, on its chat (admins): an export of everything held, erasure, legal hold.
     EXPORT = "export"
@@ -144,8 +146,8 @@ def check(principal: Principal, action: Action, resource: Resource = None) -> Re
         return _templates(principal, action, _expect(resource, Account, action))
     if action is Action.IMPORT_CONSENT:
         return None if principal.is_at_least(Role.ADMIN) else Refusal("Only an admin may import consent in bulk.")
-    if action is Action.READ_COSTS:
-        return _costs(principal, _expect(resource, Number, action))
+    if action in (Action.READ_COSTS, Action.READ_DASHBOARD):
+        return _supervisors(principal, action, _expect(resource, Number, action))
     if action in (Action.LIST_CHATS, Action.READ_NUMBER):
         number = _expect(resource, Number, action)
         return None if principal.works_on(number.phone_number_id) else _not_your_number(number.phone_number_id)
@@ -198,15 +200,17 @@ def _templates(principal: Principal, action: Action, account: Account) -> Refusa
     return None
 
 
-def _costs(principal: Principal, number: Number) -> Refusal | None:
+def _supervisors(principal: Principal, action: Action, number: Number) -> Refusal | None:
+    """A number's figures (what its messages cost, its team's performance) are for its supervisors."""
     if not principal.is_at_least(Role.SUPERVISOR):
-        return Refusal("Only a supervisor or an admin may read what messages cost.")
+        what = "what messages cost" if action is Action.READ_COSTS else "a number's dashboard"
+        return Refusal(f"Only a supervisor or an admin may read {what}.")
     return None if principal.works_on(number.phone_number_id) else _not_your_number(number.phone_number_id)
 
 
 def _not_your_number(phone_number_id: str | None, chat_id: str | None = None) -> Refusal:
     if chat_id is not None:
-        return Refusal(f"ChatFacts {chat_id} is on a number that is not assigned to you.")
+        return Refusal(f"Chat {chat_id} is on a number that is not assigned to you.")
     return Refusal(f"Number {phone_number_id} is not assigned to you.")
 
 
