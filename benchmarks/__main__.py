@@ -141,6 +141,10 @@ def main() -> int:
         rows.append(("ingest, history import (bulk), one worker", f"{history_messages / seconds:,.0f} messages/s"))
 
     rows += cold_imports()
+    from benchmarks import aws_requests
+
+    with contextlib.redirect_stdout(io.StringIO()):
+        rows += aws_requests.rows(aws_requests.measure())
     if "--inbound-only" not in sys.argv:
         from benchmarks.outbound import measure
 
