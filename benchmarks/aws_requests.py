@@ -171,7 +171,7 @@ CHECKS = {
         Check("BatchWriteItem", batch_writes, 1 / 25, 0.04),
         Check("all requests", all_requests, None, 0.175),
     ],
-    "send": [Check("all requests", all_requests, 4, 16)],
+    "send": [Check("all requests", all_requests, 4, 13)],
     "bot_turn": [Check("all requests", all_requests, 3, 99)],
 }
 
