@@ -145,6 +145,10 @@ def main() -> int:
 
     with contextlib.redirect_stdout(io.StringIO()):
         rows += aws_requests.rows(aws_requests.measure())
+    from benchmarks import workflow
+
+    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+        rows += workflow.rows(workflow.measure())
     if "--inbound-only" not in sys.argv:
         from benchmarks.outbound import measure
 

@@ -172,7 +172,7 @@ CHECKS = {
         Check("all requests", all_requests, None, 0.175),
     ],
     "send": [Check("all requests", all_requests, 4, 13)],
-    "bot_turn": [Check("all requests", all_requests, 3, 99)],
+    "bot_turn": [Check("all requests", all_requests, 3, 15)],  # benchmarks/workflow.py measures it
 }
 
 
