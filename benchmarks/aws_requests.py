@@ -11,7 +11,10 @@ which tests/integration/test_aws_requests.py holds; `TARGETS` are where they sho
 
 from __future__ import annotations
 
-import json
+import io
+import logging
+import sys
+import threading
 import time
 from collections import Counter
 from contextlib import contextmanager
@@ -23,10 +26,17 @@ HISTORY_MESSAGES = 200
 
 @dataclass
 class Requests:
-    """The requests one effect made, per (function, service, operation), divided by `per`."""
+    """What one effect cost, divided by `per`: the requests per (function, service, operation), and
+    for the cost model (benchmarks/cost.py) per function: DynamoDB capacity units, bytes archived,
+    invocations, seconds in the handler and in AWS calls, bytes logged."""
 
     calls: Counter = field(default_factory=Counter)
     per: int = 1
+    units: Counter = field(default_factory=Counter)  # (function, "wru"|"rru"|"s3_bytes")
+    invocations: Counter = field(default_factory=Counter)
+    handler_s: Counter = field(default_factory=Counter)
+    in_calls_s: Counter = field(default_factory=Counter)
+    log_bytes: Counter = field(default_factory=Counter)
 
     def total(self, service: str | None = None, operations: set[str] | None = None) -> float:
         return sum(
@@ -42,20 +52,124 @@ class Requests:
     def summary(self) -> str:
         return ", ".join(f"{name} {n:g}" for name, n in self.by_operation().items())
 
+    def functions(self) -> set[str]:
+        return {f for f, _, _ in self.calls} | set(self.invocations)
 
-class RequestCounter:
-    """Counts the requests the functions make, from botocore's `before-call` event on every session
-    (registered as a built-in handler, so the sessions created after `wiring.reset()` carry it)."""
+    def compute_s(self, function: str) -> float:
+        """Seconds per invocation in the handler's own code: the emulator's time taken out."""
+        if not self.invocations[function]:
+            return 0.0
+        return max(0.0, self.handler_s[function] - self.in_calls_s[function]) / self.invocations[function]
 
-    def __init__(self):
-        self.calls: Counter = Counter()
 
-    def _on_call(self, model, **_):
+_CAPACITY_READS = {"GetItem", "Query", "Scan"}
+
+
+def _capacity(operation: str, params: dict) -> tuple[str, float] | None:
+    """Request units a DynamoDB call consumes, for items under 1 KB (writes) and 4 KB (reads)."""
+    if operation in {"PutItem", "UpdateItem", "DeleteItem"}:
+        return "wru", 1
+    if operation == "BatchWriteItem":
+        return "wru", sum(len(v) for v in params.get("RequestItems", {}).values())
+    if operation == "TransactWriteItems":
+        return "wru", 2 * len(params.get("TransactItems", []))
+    read = 1 if params.get("ConsistentRead") else 0.5
+    if operation in _CAPACITY_READS:
+        return "rru", read
+    if operation == "BatchGetItem":
+        return "rru", sum(len(v.get("Keys", [])) * (1 if v.get("ConsistentRead") else 0.5) for v in params.get("RequestItems", {}).values())
+    return None
+
+
+def _size(body) -> int:
+    if isinstance(body, (bytes, bytearray, memoryview)):
+        return len(body)
+    if isinstance(body, str):
+        return len(body.encode())
+    if hasattr(body, "seek") and hasattr(body, "tell"):
+        at = body.tell()
+        size = body.seek(0, io.SEEK_END) - at
+        body.seek(at)
+        return size
+    return 0
+
+
+class _LogBytes(logging.Handler):
+    def __init__(self, counter: "RequestCounter", function: str, formatter):
+        super().__init__()
+        self.counter, self.function = counter, function
+        self.setFormatter(formatter)
+
+    def emit(self, record):
+        self.counter.log_bytes[self.function] += len(self.format(record).encode()) + 1
+
+
+class _StdoutBytes(io.TextIOBase):
+    """What the functions print (their CloudWatch metrics, EMF), counted per function."""
+
+    def __init__(self, counter: "RequestCounter", passthrough):
+        self.counter, self.passthrough = counter, passthrough
+
+    def write(self, text: str) -> int:
         from tests.contract.recorder import current_function
 
         function = current_function.get()
         if function is not None:
-            self.calls[(function, model.service_model.service_name, model.name)] += 1
+            self.counter.log_bytes[function] += len(text.encode())
+        return len(text)
+
+
+class RequestCounter:
+    """Counts the requests the functions make, from botocore's events on every session (registered
+    as built-in handlers, so the sessions created after `wiring.reset()` carry them), and times the
+    handlers and their calls."""
+
+    FUNCTIONS = ("webhook", "ingest", "api", "sender", "conversation")
+
+    def __init__(self):
+        self.calls: Counter = Counter()
+        self.units: Counter = Counter()
+        self.invocations: Counter = Counter()
+        self.handler_s: Counter = Counter()
+        self.in_calls_s: Counter = Counter()
+        self.log_bytes: Counter = Counter()
+        self._started = threading.local()
+
+    @staticmethod
+    def _function():
+        from tests.contract.recorder import current_function
+
+        return current_function.get()
+
+    def _on_params(self, params, model, **_):
+        function = self._function()
+        if function is None:
+            return
+        service = model.service_model.service_name
+        self.calls[(function, service, model.name)] += 1
+        if service == "dynamodb" and (found := _capacity(model.name, params)):
+            self.units[(function, found[0])] += found[1]
+        if service == "s3" and model.name == "PutObject":
+            self.units[(function, "s3_bytes")] += _size(params.get("Body", b""))
+
+    def _before_call(self, **_):
+        self._started.at = time.perf_counter()
+
+    def _after_call(self, **_):
+        function, started = self._function(), getattr(self._started, "at", None)
+        if function is not None and started is not None:
+            self.in_calls_s[function] += time.perf_counter() - started
+
+    def _timed(self, function: str, handler):
+        def lambda_handler(event, context):
+            started = time.perf_counter()
+            try:
+                return handler(event, context)
+            finally:
+                self.handler_s[function] += time.perf_counter() - started
+                self.invocations[function] += 1
+
+        return lambda_handler
 
     @contextmanager
     def installed(self):
@@ -64,26 +178,67 @@ class RequestCounter:
 
         from coexist import wiring
 
-        entry = ("before-call", self._on_call)
-        handlers.BUILTIN_HANDLERS.append(entry)
+        entries = [("before-parameter-build", self._on_params), ("before-call", self._before_call), ("after-call", self._after_call)]
+        handlers.BUILTIN_HANDLERS.extend(entries)
         if boto3.DEFAULT_SESSION is not None:
-            boto3.DEFAULT_SESSION._session.register("before-call", self._on_call)
+            for event, handler in entries:
+                boto3.DEFAULT_SESSION._session.register(event, handler)
+        restore = self._time_handlers()
+        stdout, sys.stdout = sys.stdout, _StdoutBytes(self, sys.stdout)
         wiring.reset()
         try:
             yield self
         finally:
-            handlers.BUILTIN_HANDLERS.remove(entry)
+            sys.stdout = stdout
+            restore()
+            for entry in entries:
+                handlers.BUILTIN_HANDLERS.remove(entry)
             if boto3.DEFAULT_SESSION is not None:
-                boto3.DEFAULT_SESSION._session.unregister("before-call", self._on_call)
+                for event, handler in entries:
+                    boto3.DEFAULT_SESSION._session.unregister(event, handler)
             wiring.reset()
+
+    def _time_handlers(self):
+        """Time every function's handler and count its log lines; returns what undoes it."""
+        import importlib
+
+        from local import workflows
+
+        undo = []
+        for name in self.FUNCTIONS:
+            module = importlib.import_module(f"functions.{name}.handler")
+            original = module.lambda_handler
+            module.lambda_handler = self._timed(name, original)
+            undo.append(lambda m=module, o=original: setattr(m, "lambda_handler", o))
+            powertools = getattr(module, "logger", None)
+            if powertools is not None:
+                # Counted at the deployed level (INFO, stacks/constructs/service_function.py), not printed.
+                target = logging.getLogger(powertools.name)
+                counting = _LogBytes(self, name, target.handlers[0].formatter if target.handlers else None)
+                levels = [(target, target.level)] + [(h, h.level) for h in target.handlers]
+                for handler in target.handlers:
+                    handler.setLevel(logging.CRITICAL + 1)
+                target.setLevel(logging.INFO)
+                target.addHandler(counting)
+                undo.append(lambda t=target, h=counting, old=levels: (t.removeHandler(h), [o.setLevel(level) for o, level in old]))
+        registered = dict(workflows._handlers)
+        for name, handler in registered.items():
+            if name in self.FUNCTIONS and handler is not None:
+                workflows._handlers[name] = self._timed(name, handler)
+        undo.append(lambda: workflows._handlers.update({k: v for k, v in registered.items() if k in workflows._handlers}))
+        return lambda: [step() for step in reversed(undo)]
 
     @contextmanager
     def effect(self, per: int = 1):
-        """The requests made inside the block."""
-        before = Counter(self.calls)
+        """What the block cost."""
+        fields = ("calls", "units", "invocations", "handler_s", "in_calls_s", "log_bytes")
+        before = {name: Counter(getattr(self, name)) for name in fields}
         requests = Requests(per=per)
         yield requests
-        requests.calls = self.calls - before
+        for name in fields:
+            after = Counter(getattr(self, name))
+            after.subtract(before[name])
+            setattr(requests, name, Counter({k: v for k, v in after.items() if v > 0}))
 
 
 # --- the effects ---------------------------------------------------------------------------------

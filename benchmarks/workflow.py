@@ -32,8 +32,12 @@ def transitions(account, execution_arn: str) -> int:
 
 
 def _only(requests: Requests, function: str) -> Requests:
+    """What one function did within an effect."""
     kept = Requests(per=requests.per)
     kept.calls.update({key: n for key, n in requests.calls.items() if key[0] == function})
+    kept.units.update({key: n for key, n in requests.units.items() if key[0] == function})
+    for name in ("invocations", "handler_s", "in_calls_s", "log_bytes"):
+        getattr(kept, name).update({function: getattr(requests, name)[function]})
     return kept
 
 
