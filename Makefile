@@ -46,7 +46,7 @@ PIP_AUDIT_FLAGS ?=
 audit: $(BIN)/.installed
 	$(BIN)/pip-audit --no-deps --disable-pip --progress-spinner off -r constraints.txt $(PIP_AUDIT_FLAGS)
 
-bench: $(BIN)/.installed
+bench: $(BIN)/.installed $(LAYER)
 	$(BIN)/python -m benchmarks
 
 # USD per million inbound messages and sends, by service (benchmarks/cost.py); PRICES=path/to/prices.json

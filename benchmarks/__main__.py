@@ -11,8 +11,6 @@ import copy
 import io
 import json
 import os
-import statistics
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -60,19 +58,6 @@ def history_payload(messages: int, tag: str) -> dict:
         for t in range(messages // per_thread)
     ]
     return payload
-
-
-def cold_imports() -> list[tuple[str, str]]:
-    rows = []
-    env = {**os.environ, "PYTHONPATH": f"{ROOT / 'layers'}:{ROOT}", "POWERTOOLS_TRACE_DISABLED": "true"}
-    for name in ("webhook", "ingest", "api"):
-        runs = []
-        for _ in range(5):
-            code = f"import time; t=time.perf_counter(); import functions.{name}.handler; print(time.perf_counter()-t)"
-            out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
-            runs.append(float(out.stdout.strip().splitlines()[-1]))
-        rows.append((f"{name} handler cold import (median of 5)", f"{statistics.median(runs) * 1000:.0f} ms"))
-    return rows
 
 
 def main() -> int:
@@ -140,7 +125,9 @@ def main() -> int:
         seconds = ingest_all()
         rows.append(("ingest, history import (bulk), one worker", f"{history_messages / seconds:,.0f} messages/s"))
 
-    rows += cold_imports()
+    from benchmarks import latency
+
+    rows += latency.rows()
     from benchmarks import aws_requests
 
     with contextlib.redirect_stdout(io.StringIO()):
