@@ -5,8 +5,9 @@ function running), per function, service and operation. What Lambda's event sour
 (receive and delete on the queues) is not a function's request; `benchmarks/cost.py` adds it.
 
 Each effect is measured in the steady state a deployment lives in: the customer already known, the
-number's settings cached by a warm sender, the chat's window open. `CEILINGS` are today's counts,
-which tests/integration/test_aws_requests.py holds; `TARGETS` are where they should be.
+number's settings cached by a warm sender, the chat's window open. Each of `CHECKS` has a target
+(where the count should be) and a ceiling (today's count, which tests/integration/test_aws_requests.py
+and test_workflow_counts.py hold).
 """
 
 from __future__ import annotations
