@@ -9,7 +9,7 @@ export PYTHONPATH := $(CURDIR)/layers:$(CURDIR)
 export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 20
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 
-.PHONY: run test audit bench synth deploy layer clean
+.PHONY: run test audit bench cost synth deploy layer clean
 
 # The Lambda layer bundle (build/layer/python), built for the Lambda runtime by pip, without Docker.
 # The script also skips the work itself when its inputs' digest is unchanged.
@@ -46,8 +46,13 @@ PIP_AUDIT_FLAGS ?=
 audit: $(BIN)/.installed
 	$(BIN)/pip-audit --no-deps --disable-pip --progress-spinner off -r constraints.txt $(PIP_AUDIT_FLAGS)
 
-bench: $(BIN)/.installed
+bench: $(BIN)/.installed $(LAYER)
 	$(BIN)/python -m benchmarks
+
+# USD per million inbound messages and sends, by service (benchmarks/cost.py); PRICES=path/to/prices.json
+# replaces the us-east-1 list prices of benchmarks/prices-us-east-1.json.
+cost: $(BIN)/.installed
+	$(BIN)/python -m benchmarks.cost $(if $(PRICES),--prices $(PRICES))
 
 $(LAYER): $(BIN)/.installed $(LAYER_INPUTS)
 	$(BIN)/python layers/build_layer.py

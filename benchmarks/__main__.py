@@ -11,8 +11,6 @@ import copy
 import io
 import json
 import os
-import statistics
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -62,19 +60,6 @@ def history_payload(messages: int, tag: str) -> dict:
     return payload
 
 
-def cold_imports() -> list[tuple[str, str]]:
-    rows = []
-    env = {**os.environ, "PYTHONPATH": f"{ROOT / 'layers'}:{ROOT}", "POWERTOOLS_TRACE_DISABLED": "true"}
-    for name in ("webhook", "ingest", "api"):
-        runs = []
-        for _ in range(5):
-            code = f"import time; t=time.perf_counter(); import functions.{name}.handler; print(time.perf_counter()-t)"
-            out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
-            runs.append(float(out.stdout.strip().splitlines()[-1]))
-        rows.append((f"{name} handler cold import (median of 5)", f"{statistics.median(runs) * 1000:.0f} ms"))
-    return rows
-
-
 def main() -> int:
     os.environ.update({"WHATSAPP_APP_SECRET": SECRET, "POWERTOOLS_TRACE_DISABLED": "true", "POWERTOOLS_LOG_LEVEL": "ERROR"})
     sys.path[:0] = [str(ROOT / "layers"), str(ROOT)]
@@ -88,11 +73,13 @@ def main() -> int:
     # The handlers print their metrics (CloudWatch EMF) to stdout; keep the table readable.
     with mock_aws(), contextlib.redirect_stdout(io.StringIO()):
         os.environ.update(create_resources(boto3.Session(region_name="us-east-1"), prefix="coexist-bench"))
+        # First: it installs the AWS call recorder, which must see the handlers imported.
+        from tests.conftest import Context, api_event, drain_inbound
+
         from coexist import wiring
         from coexist.meta.signature import sign
         from functions.ingest import handler as ingest_function
         from functions.webhook import handler as webhook_function
-        from tests.conftest import Context, api_event, drain_inbound
 
         wiring.reset()
         context = Context()
@@ -140,7 +127,17 @@ def main() -> int:
         seconds = ingest_all()
         rows.append(("ingest, history import (bulk), one worker", f"{history_messages / seconds:,.0f} messages/s"))
 
-    rows += cold_imports()
+    from benchmarks import latency
+
+    rows += latency.rows()
+    from benchmarks import aws_requests
+
+    with contextlib.redirect_stdout(io.StringIO()):
+        rows += aws_requests.rows(aws_requests.measure())
+    from benchmarks import workflow
+
+    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+        rows += workflow.rows(workflow.measure())
     if "--inbound-only" not in sys.argv:
         from benchmarks.outbound import measure
 

@@ -113,7 +113,11 @@ def _audit_hook(principal, event):
 
 
 def _chat_item(chat_id: str):
-    return wiring.inbox().chats.get(chat_id)  # None for an id that names no chat
+    """The chat, read once per request: the gate and the use case behind it share the read."""
+    read = app.context.setdefault("chat_items", {})
+    if chat_id not in read:
+        read[chat_id] = wiring.inbox().chats.get(chat_id)  # None for an id that names no chat
+    return read[chat_id]
 
 
 app.use(middlewares=[_authenticate])
@@ -208,7 +212,7 @@ def send_message(chat_id: str):
     key = _text(app.current_event.headers.get("Idempotency-Key"), "Idempotency-Key", required=False)
     sender = _gate().principal.agent_id or SHARED_TOKEN_SENDER
     try:
-        accepted = wiring.outbox().send(chat_id, request, source=Source.AGENT, idempotency_key=key, sent_by=sender)
+        accepted = wiring.outbox().send(chat_id, request, source=Source.AGENT, idempotency_key=key, sent_by=sender, chat_item=_chat_item(chat_id))
     except ChatNotFound:
         raise NotFound(f"chat {chat_id} not found") from None
     except Refused as refused:

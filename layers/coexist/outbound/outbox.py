@@ -68,26 +68,31 @@ class Outbox:
         self.queue = queue
         self.clock = clock
 
-    def send(self, chat: str, request, source: str, idempotency_key: str | None = None, sent_by: str | None = None,
-             purpose: str | None = None) -> Accepted:
+    def send(
+        self, chat: str, request, source: str, idempotency_key: str | None = None, sent_by: str | None = None,
+        purpose: str | None = None, chat_item: Chat | None = None,
+    ) -> Accepted:
         """Policy, then store as `queued`, then the queue. `purpose` names the consent the send
-        relies on (e.g. `reminders`); it is kept on the message."""
-        chat_item = self.inbox.chats.get(chat)
+        relies on (e.g. `reminders`); it is kept on the message. `chat_item`: the chat as the caller
+        just read it, if it did (one read fewer)."""
+        chat_item = chat_item or self.inbox.chats.get(chat)
         if chat_item is None or chat_item.merged_into:
             raise ChatNotFound(chat)
         # The customer by its phone number when Meta shared it, else by its BSUID (Meta's
         # "Business-scoped user IDs" page: `to` for a phone number, `recipient` for a BSUID).
         number, (wa_id, user_id) = chat_item.phone_number_id, chat_item.recipient
         message_id = message_id_for(chat, idempotency_key)
-        if idempotency_key:
-            existing = self.inbox.messages.get(message_id)
-            if existing:
-                return self._again(existing, chat)
 
         number_item = self.inbox.numbers.get(number) or {}
         template = self._template(number_item, request)
         refusal = policy.check(self._context(number_item, chat, chat_item, request, template))
         if refusal:
+            # A retry of a message accepted before (the same Idempotency-Key) is that message, even
+            # if the policy would refuse it now (the window closed since): looked up only here, as
+            # the conditional write below finds every other retry without a read.
+            existing = self.inbox.messages.get(message_id) if idempotency_key else None
+            if existing:
+                return self._again(existing, chat)
             raise Refused(refusal)
 
         now = self.clock()
@@ -146,9 +151,11 @@ class Outbox:
         number = number_item.get("phone_number_id", "")
         account = self.inbox.accounts.state(number_item["waba_id"]) if number_item.get("waba_id") else None
         state = coexistence_state_of(number_item, account)["state"] if number_item else "unknown"
-        contact = self.inbox.contacts.get(number, customer_id)
-        last_customer = chat_item.last_customer_message_at
         is_template = isinstance(request, TemplateRequest)
+        # Consent is asked of templates only (a free-form reply answers the customer inside the
+        # window): other sends need not read the contact.
+        contact = (self.inbox.contacts.get(number, customer_id) or {}) if is_template else {}
+        last_customer = chat_item.last_customer_message_at
         return policy.SendContext(
             free_form=request.type in FREE_FORM_TYPES,
             window_open=window.is_open(last_customer, int(self.clock())),

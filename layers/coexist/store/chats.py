@@ -27,6 +27,7 @@ from coexist.domain.identity import Customer, is_customer_id
 from coexist.domain.records import ChatActivity
 from coexist.store.conditional import is_condition_failure, raise_to, update_if
 from coexist.store.items import from_item_value, to_item_value
+from coexist.store.memo import BoundedMemo
 from coexist.store.queries import index_page
 
 log = logging.getLogger(__name__)
@@ -81,6 +82,9 @@ class ChatRepository:
         # Told of every change of hands once it is written: observer(event, chat before, what was set).
         # It reports (domain events for CRMs); it is never allowed to undo or fail the write.
         self.observer = observer
+        # The identity version each chat is known to hold at least (versions only move forward):
+        # a copy this process knows to be there already is not written again on every webhook.
+        self._identity_held = BoundedMemo()
 
     def erase(self, chat_id: str) -> bool:
         """A customer's erasure: the chat item goes (its messages, contact and identity rows are
@@ -187,14 +191,26 @@ class ChatRepository:
             else:
                 sets.append(f"{name} = :{name}")
                 values[f":{name}"] = value
+        if self._identity_held.get(chat_id, -1) >= customer.identity_version:
+            return False  # the chat holds this copy or a newer one: the write would be refused
         condition = "(attribute_not_exists(identity_version) OR identity_version < :v)"
         if existing_only:
             condition = "attribute_exists(chat_id) AND " + condition
-        return update_if(
-            self.table, Key=key_of(chat_id),
-            UpdateExpression="SET " + ", ".join(sets) + (" REMOVE " + ", ".join(removes) if removes else ""),
-            ConditionExpression=condition, ExpressionAttributeValues=values,
-        )
+        try:
+            self.table.update_item(
+                Key=key_of(chat_id),
+                UpdateExpression="SET " + ", ".join(sets) + (" REMOVE " + ", ".join(removes) if removes else ""),
+                ConditionExpression=condition, ExpressionAttributeValues=values, ReturnValuesOnConditionCheckFailure="ALL_OLD",
+            )
+        except ClientError as error:
+            if not is_condition_failure(error):
+                raise
+            held = error.response.get("Item", {}).get("identity_version")
+            if held is not None:  # refused for a newer copy, not for a chat that does not exist yet
+                self._identity_held.put(chat_id, int(held["N"] if isinstance(held, dict) else held))
+            return False
+        self._identity_held.put(chat_id, customer.identity_version)
+        return True
 
     def record_identity_change(self, chat_id: str, kind: str, at: int, message_id: str) -> bool:
         """A number or BSUID change, kept on the chat once per notice (its system message id)."""

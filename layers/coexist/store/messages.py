@@ -290,6 +290,8 @@ class MessageStore:
             values[":errors"] = to_item_value(update.errors)
         not_linked = "attribute_not_exists(link_to)"
         status_rank = delivery.rank(update.status)
+        if status_rank is not None and self._status_on_our_message(update, facts, names, values, status_rank):
+            return
         if status_rank is not None:
             moved = update_if(
                 self.table,
@@ -317,6 +319,23 @@ class MessageStore:
         link = self.get(update.message_id) or {}
         if link.get("link_to"):
             self.apply_status(replace(update, message_id=link["link_to"], wa_id=None, chat_id=""))
+
+    def _status_on_our_message(self, update: StatusUpdate, facts: list[str], names: dict, values: dict, status_rank: int) -> bool:
+        """A status of a message we sent names it in its callback data: once the message carries
+        this wamid, the status lands on it in one write instead of through the wamid's link item.
+        Anything else (not linked yet, a late status) takes the general path below."""
+        ours = update.callback_data
+        if not ours or not ours.startswith(OUTBOUND_ID_PREFIX) or ours == update.message_id:
+            return False
+        return update_if(
+            self.table,
+            Key={"id": ours},
+            UpdateExpression="SET " + ", ".join(facts + ["#status = :status", "status_rank = :rank", "status_at = :ts"]),
+            ConditionExpression="wamid = :wamid AND phone_number_id = :number AND direction = :out "
+            "AND (attribute_not_exists(status_rank) OR status_rank <= :rank)",
+            ExpressionAttributeNames={**names, "#status": "status"},
+            ExpressionAttributeValues={**values, ":status": update.status, ":rank": status_rank, ":wamid": update.message_id},
+        )
 
     def move_chat(self, from_chat: str, to_chat: str) -> int:
         """Every message of one chat moves to another (two customers merged); idempotent."""

@@ -11,6 +11,7 @@ from coexist.domain.app_activity import Quiet, last_sign, quiet_spell
 from coexist.domain.records import AccountEvent, HistoryChunkImported, HistoryDeclined, NumberSeen
 from coexist.store.conditional import raise_to, update_if
 from coexist.store.items import to_item_value
+from coexist.store.memo import BoundedMemo
 
 BY_WABA = "by_waba"
 ACCOUNT_STATE = "STATE"
@@ -19,18 +20,22 @@ ACCOUNT_STATE = "STATE"
 class NumberStore:
     def __init__(self, table):
         self.table = table
+        self._seen = BoundedMemo(capacity=1000)  # the (number, display, account) facts this process wrote
 
     def record_seen(self, seen: NumberSeen) -> None:
         key = {"phone_number_id": seen.phone_number_id}
-        sets = ["display_phone_number = :display", "first_seen_at = if_not_exists(first_seen_at, :now)"]
-        values: dict = {":display": seen.display_phone_number, ":now": int(time.time())}
-        if seen.waba_id:
-            sets.append("waba_id = :waba")
-            values[":waba"] = seen.waba_id
-        if seen.coexistence_evidence:
-            sets.append("coexistence_evidence = :true")
-            values[":true"] = True
-        self.table.update_item(Key=key, UpdateExpression="SET " + ", ".join(sets), ExpressionAttributeValues=values)
+        facts = (seen.phone_number_id, seen.display_phone_number, seen.waba_id, bool(seen.coexistence_evidence))
+        if not self._seen.get(facts):  # this process wrote the same values already: nothing would change
+            sets = ["display_phone_number = :display", "first_seen_at = if_not_exists(first_seen_at, :now)"]
+            values: dict = {":display": seen.display_phone_number, ":now": int(time.time())}
+            if seen.waba_id:
+                sets.append("waba_id = :waba")
+                values[":waba"] = seen.waba_id
+            if seen.coexistence_evidence:
+                sets.append("coexistence_evidence = :true")
+                values[":true"] = True
+            self.table.update_item(Key=key, UpdateExpression="SET " + ", ".join(sets), ExpressionAttributeValues=values)
+            self._seen.put(facts, True)
         if seen.app_activity_at:
             # Meta disconnects a number whose phone app is unused for ~14 days: track the last use.
             raise_to(self.table, key, "last_app_activity_at", seen.app_activity_at)

@@ -1,0 +1,369 @@
+"""AWS requests per effect: counted, not timed, through the real handlers on the emulator.
+
+A request is counted when a Coexist function makes it (the IAM contract's recorder names the
+function running), per function, service and operation. What Lambda's event source mappings do
+(receive and delete on the queues) is not a function's request; `benchmarks/cost.py` adds it.
+
+Each effect is measured in the steady state a deployment lives in: the customer already known, the
+number's settings cached by a warm sender, the chat's window open. Each of `CHECKS` has a target
+(where the count should be) and a ceiling (today's count, which tests/integration/test_aws_requests.py
+and test_workflow_counts.py hold).
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import sys
+import threading
+import time
+from collections import Counter
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+
+WRITES = {"PutItem", "UpdateItem", "DeleteItem", "BatchWriteItem", "TransactWriteItems"}
+HISTORY_MESSAGES = 200
+
+
+@dataclass
+class Requests:
+    """What one effect cost, divided by `per`: the requests per (function, service, operation), and
+    for the cost model (benchmarks/cost.py) per function: DynamoDB capacity units, bytes archived,
+    invocations, seconds in the handler and in AWS calls, bytes logged."""
+
+    calls: Counter = field(default_factory=Counter)
+    per: int = 1
+    units: Counter = field(default_factory=Counter)  # (function, "wru"|"rru"|"s3_bytes")
+    invocations: Counter = field(default_factory=Counter)
+    handler_s: Counter = field(default_factory=Counter)
+    in_calls_s: Counter = field(default_factory=Counter)
+    log_bytes: Counter = field(default_factory=Counter)
+
+    def total(self, service: str | None = None, operations: set[str] | None = None) -> float:
+        return sum(
+            n for (_, s, op), n in self.calls.items() if (service is None or s == service) and (operations is None or op in operations)
+        ) / self.per
+
+    def by_operation(self) -> dict[str, float]:
+        merged: Counter = Counter()
+        for (_, service, operation), n in self.calls.items():
+            merged[f"{service}:{operation}"] += n
+        return {name: n / self.per for name, n in sorted(merged.items())}
+
+    def summary(self) -> str:
+        return ", ".join(f"{name} {n:g}" for name, n in self.by_operation().items())
+
+    def functions(self) -> set[str]:
+        return {f for f, _, _ in self.calls} | set(self.invocations)
+
+    def compute_s(self, function: str) -> float:
+        """Seconds per invocation in the handler's own code: the emulator's time taken out."""
+        if not self.invocations[function]:
+            return 0.0
+        return max(0.0, self.handler_s[function] - self.in_calls_s[function]) / self.invocations[function]
+
+
+_CAPACITY_READS = {"GetItem", "Query", "Scan"}
+
+
+def _capacity(operation: str, params: dict) -> tuple[str, float] | None:
+    """Request units a DynamoDB call consumes, for items under 1 KB (writes) and 4 KB (reads)."""
+    if operation in {"PutItem", "UpdateItem", "DeleteItem"}:
+        return "wru", 1
+    if operation == "BatchWriteItem":
+        return "wru", sum(len(v) for v in params.get("RequestItems", {}).values())
+    if operation == "TransactWriteItems":
+        return "wru", 2 * len(params.get("TransactItems", []))
+    read = 1 if params.get("ConsistentRead") else 0.5
+    if operation in _CAPACITY_READS:
+        return "rru", read
+    if operation == "BatchGetItem":
+        return "rru", sum(len(v.get("Keys", [])) * (1 if v.get("ConsistentRead") else 0.5) for v in params.get("RequestItems", {}).values())
+    return None
+
+
+def _size(body) -> int:
+    if isinstance(body, (bytes, bytearray, memoryview)):
+        return len(body)
+    if isinstance(body, str):
+        return len(body.encode())
+    if hasattr(body, "seek") and hasattr(body, "tell"):
+        at = body.tell()
+        size = body.seek(0, io.SEEK_END) - at
+        body.seek(at)
+        return size
+    return 0
+
+
+class _LogBytes(logging.Handler):
+    def __init__(self, counter: "RequestCounter", function: str, formatter):
+        super().__init__()
+        self.counter, self.function = counter, function
+        self.setFormatter(formatter)
+
+    def emit(self, record):
+        self.counter.log_bytes[self.function] += len(self.format(record).encode()) + 1
+
+
+class _StdoutBytes(io.TextIOBase):
+    """What the functions print (their CloudWatch metrics, EMF), counted per function."""
+
+    def __init__(self, counter: "RequestCounter", passthrough):
+        self.counter, self.passthrough = counter, passthrough
+
+    def write(self, text: str) -> int:
+        from tests.contract.recorder import current_function
+
+        function = current_function.get()
+        if function is not None:
+            self.counter.log_bytes[function] += len(text.encode())
+        return len(text)
+
+
+class RequestCounter:
+    """Counts the requests the functions make, from botocore's events on every session (registered
+    as built-in handlers, so the sessions created after `wiring.reset()` carry them), and times the
+    handlers and their calls."""
+
+    FUNCTIONS = ("webhook", "ingest", "api", "sender", "conversation")
+
+    def __init__(self):
+        self.calls: Counter = Counter()
+        self.units: Counter = Counter()
+        self.invocations: Counter = Counter()
+        self.handler_s: Counter = Counter()
+        self.in_calls_s: Counter = Counter()
+        self.log_bytes: Counter = Counter()
+        self._started = threading.local()
+
+    @staticmethod
+    def _function():
+        from tests.contract.recorder import current_function
+
+        return current_function.get()
+
+    def _on_params(self, params, model, **_):
+        function = self._function()
+        if function is None:
+            return
+        service = model.service_model.service_name
+        self.calls[(function, service, model.name)] += 1
+        if service == "dynamodb" and (found := _capacity(model.name, params)):
+            self.units[(function, found[0])] += found[1]
+        if service == "s3" and model.name == "PutObject":
+            self.units[(function, "s3_bytes")] += _size(params.get("Body", b""))
+
+    def _before_call(self, **_):
+        self._started.at = time.perf_counter()
+
+    def _after_call(self, **_):
+        function, started = self._function(), getattr(self._started, "at", None)
+        if function is not None and started is not None:
+            self.in_calls_s[function] += time.perf_counter() - started
+
+    def _timed(self, function: str, handler):
+        def lambda_handler(event, context):
+            started = time.perf_counter()
+            try:
+                return handler(event, context)
+            finally:
+                self.handler_s[function] += time.perf_counter() - started
+                self.invocations[function] += 1
+
+        return lambda_handler
+
+    @contextmanager
+    def installed(self):
+        import boto3
+        from botocore import handlers
+
+        from coexist import wiring
+
+        entries = [("before-parameter-build", self._on_params), ("before-call", self._before_call), ("after-call", self._after_call)]
+        handlers.BUILTIN_HANDLERS.extend(entries)
+        if boto3.DEFAULT_SESSION is not None:
+            for event, handler in entries:
+                boto3.DEFAULT_SESSION._session.register(event, handler)
+        restore = self._time_handlers()
+        stdout, sys.stdout = sys.stdout, _StdoutBytes(self, sys.stdout)
+        wiring.reset()
+        try:
+            yield self
+        finally:
+            sys.stdout = stdout
+            restore()
+            for entry in entries:
+                handlers.BUILTIN_HANDLERS.remove(entry)
+            if boto3.DEFAULT_SESSION is not None:
+                for event, handler in entries:
+                    boto3.DEFAULT_SESSION._session.unregister(event, handler)
+            wiring.reset()
+
+    def _time_handlers(self):
+        """Time every function's handler and count its log lines; returns what undoes it."""
+        import importlib
+
+        from local import workflows
+
+        undo = []
+        for name in self.FUNCTIONS:
+            module = importlib.import_module(f"functions.{name}.handler")
+            original = module.lambda_handler
+            module.lambda_handler = self._timed(name, original)
+            undo.append(lambda m=module, o=original: setattr(m, "lambda_handler", o))
+            powertools = getattr(module, "logger", None)
+            if powertools is not None:
+                # Counted at the deployed level (INFO, stacks/constructs/service_function.py), not printed.
+                target = logging.getLogger(powertools.name)
+                counting = _LogBytes(self, name, target.handlers[0].formatter if target.handlers else None)
+                levels = [(target, target.level)] + [(h, h.level) for h in target.handlers]
+                for handler in target.handlers:
+                    handler.setLevel(logging.CRITICAL + 1)
+                target.setLevel(logging.INFO)
+                target.addHandler(counting)
+                undo.append(lambda t=target, h=counting, old=levels: (t.removeHandler(h), [o.setLevel(level) for o, level in old]))
+        registered = dict(workflows._handlers)
+        for name, handler in registered.items():
+            if name in self.FUNCTIONS and handler is not None:
+                workflows._handlers[name] = self._timed(name, handler)
+        undo.append(lambda: workflows._handlers.update({k: v for k, v in registered.items() if k in workflows._handlers}))
+        return lambda: [step() for step in reversed(undo)]
+
+    @contextmanager
+    def effect(self, per: int = 1):
+        """What the block cost."""
+        fields = ("calls", "units", "invocations", "handler_s", "in_calls_s", "log_bytes")
+        before = {name: Counter(getattr(self, name)) for name in fields}
+        requests = Requests(per=per)
+        yield requests
+        for name in fields:
+            after = Counter(getattr(self, name))
+            after.subtract(before[name])
+            setattr(requests, name, Counter({k: v for k, v in after.items() if v > 0}))
+
+
+# --- the effects ---------------------------------------------------------------------------------
+
+def measure_inbox_and_sending(account) -> dict[str, Requests]:
+    """Inbound message, status, history import and an agent's send, in an emulated account without
+    the conversation workflow (`tests.conftest.emulated_account`)."""
+    from coexist import wiring
+    from tests.integration.helpers import chat_of, deliver
+    from benchmarks.__main__ import history_payload
+    from tests.integration.test_ingest import CUSTOMER, NUMBER, status, text_message
+    from tests.integration.test_outbound import FakeCloudApi, post, run_sender
+
+    counter = RequestCounter()
+    found: dict[str, Requests] = {}
+    with counter.installed():
+        now = int(time.time())
+        deliver(account, text_message("wamid.first", now - 60))  # the customer becomes known
+        with counter.effect() as found["inbound"]:
+            deliver(account, text_message("wamid.second", now - 30))
+
+        wiring.sender().transports["graph"] = cloud = FakeCloudApi()
+        chat = chat_of(NUMBER, CUSTOMER)
+        post({"type": "text", "text": "warming up"}, key="warm", chat=chat)
+        run_sender(account)  # the sender's number settings are cached from here on, as in a warm instance
+        with counter.effect() as found["send"]:
+            code, sent = post({"type": "text", "text": "See you Thursday."}, key="measured", chat=chat)
+            assert code == 202
+            run_sender(account)
+        assert len(cloud.sent) == 2, cloud.sent
+
+        with counter.effect() as found["status"]:
+            # Meta echoes the send's callback data (our message id) in every status of it.
+            deliver(account, status("wamid.fake-2", "delivered", now, biz_opaque_callback_data=sent["id"]))
+
+        with counter.effect(per=HISTORY_MESSAGES) as found["history"]:
+            deliver(account, history_payload(HISTORY_MESSAGES, "counted"))
+    return found
+
+
+# --- targets and today's ceilings ----------------------------------------------------------------
+
+def dynamodb_writes(requests: Requests) -> float:
+    return requests.total("dynamodb", WRITES)
+
+
+def batch_writes(requests: Requests) -> float:
+    return requests.total("dynamodb", {"BatchWriteItem"})
+
+
+def sqs_sends(requests: Requests) -> float:
+    return requests.total("sqs", {"SendMessage", "SendMessageBatch"})
+
+
+def all_requests(requests: Requests) -> float:
+    return requests.total()
+
+
+@dataclass(frozen=True)
+class Check:
+    what: str
+    count: object  # Requests -> float
+    target: float | None  # where the figure should be (None: reported only)
+    ceiling: float  # today's figure: a test fails above it
+
+
+EFFECTS = {
+    "inbound": "inbound customer message (webhook + ingest)",
+    "status": "status webhook (webhook + ingest)",
+    "history": "history message (bulk import, per message)",
+    "send": "outbound send (API → queue → sender, besides Meta's call)",
+    "bot_turn": "bot turn (conversation function, besides the bot's call)",
+}
+
+CHECKS = {
+    "inbound": [
+        Check("DynamoDB writes", dynamodb_writes, 3, 4),
+        Check("SQS sends", sqs_sends, 1, 1),
+        Check("all requests", all_requests, None, 8),
+    ],
+    "status": [
+        Check("DynamoDB writes", dynamodb_writes, 1, 1),
+        Check("all requests", all_requests, None, 5),
+    ],
+    "history": [
+        Check("BatchWriteItem", batch_writes, 1 / 25, 0.04),
+        Check("all requests", all_requests, None, 0.175),
+    ],
+    "send": [Check("all requests", all_requests, 4, 13)],
+    "bot_turn": [Check("all requests", all_requests, 3, 15)],  # benchmarks/workflow.py measures it
+}
+
+
+def breaches(found: dict[str, Requests]) -> list[str]:
+    """Every count above its ceiling, said plainly."""
+    return [
+        f"{EFFECTS[effect]}: {check.what} {check.count(found[effect]):g} > ceiling {check.ceiling:g} ({found[effect].summary()})"
+        for effect, checks in CHECKS.items() if effect in found
+        for check in checks if check.count(found[effect]) > check.ceiling + 1e-9
+    ]
+
+
+def rows(found: dict[str, Requests]) -> list[tuple[str, str]]:
+    """The bench table's rows: each count with its target, then the requests it is made of."""
+    table = []
+    for effect, requests in found.items():
+        for check in CHECKS.get(effect, []):
+            value = check.count(requests)
+            target = "reported" if check.target is None else f"target ≤ {check.target:g}" + (" ✓" if value <= check.target + 1e-9 else " ✗")
+            table.append((f"{EFFECTS[effect]}: {check.what}", f"{value:g} ({target})"))
+        table.append((f"  … {EFFECTS[effect].split(' (')[0]}: requests", requests.summary()))
+    return table
+
+
+def measure() -> dict[str, Requests]:
+    """Every effect, each in a fresh emulated account."""
+    import pytest
+
+    from tests.conftest import emulated_account
+
+    with pytest.MonkeyPatch.context() as patch, emulated_account(patch) as account:
+        return measure_inbox_and_sending(account)
+
+
+if __name__ == "__main__":
+    for name, value in rows(measure()):
+        print(f"{name} | {value}")

@@ -1,0 +1,191 @@
+"""`make cost`: what AWS bills per million inbound customer messages and per million sends, by
+service, from the requests counted through the real handlers (benchmarks/aws_requests.py), the
+Step Functions transitions of the real definition (benchmarks/workflow.py), each function's memory
+as the stacks configure it, and a price table with its source and date.
+
+    python -m benchmarks.cost [--prices path/to/prices.json]
+
+Lambda's billed duration per invocation is the handler's own time measured in process (the
+emulator's time taken out) plus, per AWS request it makes, the in-region latency the price file
+assumes. Fixed monthly charges (WAF's web ACL and rules, KMS keys, idle queue polling, alarms) do
+not grow with messages and are left out of the per-million figures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import json
+from collections import defaultdict
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+PRICES = Path(__file__).resolve().parent / "prices-us-east-1.json"
+MILLION = 1_000_000
+GB = 1024**3
+# USD per million inbound customer messages (bot conversations of four messages on average).
+TARGET_INBOUND = 5.0
+TARGET_INBOUND_WITH_WORKFLOW = 30.0
+STATUSES_PER_SEND = 3  # sent, delivered, read: each a webhook
+FIFO_FUNCTIONS = {"api", "conversation", "sender"}  # their queue sends go to the outbound FIFO queue
+
+
+def load_prices(path: Path = PRICES) -> dict:
+    table = json.loads(Path(path).read_text())
+    missing = {"source", "date", "prices", "assumptions"} - set(table)
+    if missing:
+        raise ValueError(f"{path}: a price table needs {sorted(missing)}")
+    return table
+
+
+def memory_mb(service: str, stacks: Path = ROOT / "stacks") -> int:
+    """The memory a function is deployed with: its `ServiceFunction(...)` in stacks/, else the
+    construct's default (read from the source, so this figure cannot drift from the stacks)."""
+    default = None
+    for node in ast.walk(ast.parse((stacks / "constructs" / "service_function.py").read_text())):
+        if isinstance(node, ast.FunctionDef) and node.name == "__init__":
+            named = {a.arg: d for a, d in zip(node.args.kwonlyargs, node.args.kw_defaults)}
+            default = ast.literal_eval(named["memory_size"])
+    for path in sorted(stacks.glob("**/*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Call) and getattr(node.func, "id", None) == "ServiceFunction":
+                keywords = {k.arg: k.value for k in node.keywords}
+                if isinstance(keywords.get("service"), ast.Constant) and keywords["service"].value == service:
+                    return ast.literal_eval(keywords["memory_size"]) if "memory_size" in keywords else default
+    raise LookupError(f"no ServiceFunction for {service} in {stacks}")
+
+
+def cost_of(requests, table: dict, transitions: float = 0.0) -> dict[str, float]:
+    """USD for one effect (per unit of `requests.per`), by service."""
+    p, a = table["prices"], table["assumptions"]
+    per = requests.per
+    usd: dict[str, float] = defaultdict(float)
+    through_api = (requests.invocations["webhook"] + requests.invocations["api"]) / per
+    usd["API Gateway (REST)"] += through_api * p["api_gateway_rest_per_million_requests"] / MILLION
+    usd["WAF"] += through_api * p["waf_per_million_requests"] / MILLION
+    latency = a["aws_request_latency_ms"]
+    for function in sorted(requests.functions()):
+        invocations = requests.invocations[function] / per
+        calls_ms = sum(n * latency.get(service, latency["default"]) for (f, service, _), n in requests.calls.items() if f == function) / per
+        seconds = requests.compute_s(function) * invocations + calls_ms / 1000
+        usd["Lambda"] += invocations * p["lambda_per_million_requests"] / MILLION
+        usd["Lambda"] += memory_mb(function) / 1024 * seconds * p["lambda_arm64_per_gb_second"]
+        log_bytes = requests.log_bytes[function] / per + invocations * a["lambda_platform_log_bytes_per_invocation"]
+        usd["CloudWatch Logs"] += log_bytes / GB * p["cloudwatch_logs_ingestion_per_gb"]
+    for (function, service, operation), n in requests.calls.items():
+        n /= per
+        if service == "sqs":
+            fifo = function in FIFO_FUNCTIONS
+            usd["SQS"] += n * p["sqs_fifo_per_million_requests" if fifo else "sqs_standard_per_million_requests"] / MILLION
+        elif service == "s3":
+            price = p["s3_standard_put_per_thousand"] if operation in {"PutObject", "CopyObject"} else p["s3_standard_get_per_thousand"]
+            usd["S3 requests"] += n * price / 1000
+    # The event source mappings: a receive and a (batch) delete per batch of records.
+    usd["SQS"] += 2 * requests.invocations["ingest"] / per / a["records_per_ingest_batch"] * p["sqs_standard_per_million_requests"] / MILLION
+    usd["SQS"] += 2 * requests.invocations["sender"] / per / a["records_per_sender_batch"] * p["sqs_fifo_per_million_requests"] / MILLION
+    units = defaultdict(float)
+    for (_, kind), n in requests.units.items():
+        units[kind] += n / per
+    usd["DynamoDB"] += units["wru"] * p["dynamodb_on_demand_per_million_write_units"] / MILLION
+    usd["DynamoDB"] += units["rru"] * p["dynamodb_on_demand_per_million_read_units"] / MILLION
+    usd["S3 storage (per month kept)"] += units["s3_bytes"] / GB * p["s3_standard_storage_per_gb_month"]
+    usd["KMS"] += 0.0  # bucket keys and an hour's data-key reuse on the queues: no call per message
+    usd["Step Functions"] += transitions * p["step_functions_standard_per_thousand_transitions"] / 1000
+    return dict(usd)
+
+
+def per_million(usd: dict[str, float]) -> dict[str, float]:
+    return {service: value * MILLION for service, value in usd.items()}
+
+
+def _sum(*parts: dict[str, float]) -> dict[str, float]:
+    total: dict[str, float] = defaultdict(float)
+    for part in parts:
+        for service, value in part.items():
+            total[service] += value
+    return dict(total)
+
+
+def model(found: dict, workflow_found: dict, table: dict) -> dict:
+    """Per million: inbound messages (with and without the workflow), sends (with their statuses),
+    and the alternatives the decisions in docs/SCALE.md weigh."""
+    p, a = table["prices"], table["assumptions"]
+    bot = workflow_found["bot"]
+    inbound = per_million(cost_of(found["inbound"], table))
+    transitions_per_message = bot["transitions"] / bot["messages"]
+    workflow = per_million(cost_of(bot["bot_turn"], table, transitions=transitions_per_message))
+    send = per_million(cost_of(found["send"], table))
+    status = per_million(cost_of(found["status"], table))
+    history = per_million(cost_of(found["history"], table))
+    # Archiving through Firehose instead of one S3 object per webhook: each record billed rounded
+    # up to 5 KB, objects written per buffer (a handful an hour), so no S3 request per webhook.
+    firehose = a["firehose_record_rounding_kb"] * 1024 / GB * p["firehose_direct_put_per_gb"] * MILLION
+    http_saving = (p["api_gateway_rest_per_million_requests"] - p["api_gateway_http_per_million_requests"])
+    return {
+        "inbound": inbound,
+        "inbound_with_workflow": _sum(inbound, workflow),
+        "transitions_per_message": transitions_per_message,
+        "send": send,
+        "send_with_statuses": _sum(send, {k: v * STATUSES_PER_SEND for k, v in status.items()}),
+        "status": status,
+        "history": history,
+        "inbound_archive_batched": _sum(inbound, {"S3 requests": -inbound.get("S3 requests", 0.0), "Firehose": firehose}),
+        "http_api_saving": http_saving,
+    }
+
+
+def report(figures: dict, table: dict) -> list[str]:
+    total = lambda usd: sum(usd.values())  # noqa: E731
+    mark = lambda value, target: "✓" if value <= target else "✗"  # noqa: E731
+    lines = [f"USD per million, {table['region']} list prices: {table['date']}", f"  source: {table['source']}", ""]
+    columns = [
+        ("inbound", "inbound customer messages (webhook + ingest)"),
+        ("inbound_with_workflow", f"… with the bot workflow ({figures['transitions_per_message']:.2f} transitions and a bot turn per message)"),
+        ("send", "sends (API → queue → sender; Meta's call free of AWS charges)"),
+        ("send_with_statuses", f"… with their {STATUSES_PER_SEND} status webhooks"),
+        ("history", "history messages (bulk import)"),
+    ]
+    services = sorted({s for key, _ in columns for s in figures[key]})
+    for key, title in columns:
+        usd = figures[key]
+        lines.append(f"{title}: {total(usd):.2f}")
+        lines += [f"    {service:<28} {usd[service]:8.3f}" for service in services if usd.get(service)]
+    excl = total(figures["inbound"])
+    incl = total(figures["inbound_with_workflow"])
+    batched = total(figures["inbound_archive_batched"])
+    lines += [
+        "",
+        f"target: inbound, without Step Functions ≤ {TARGET_INBOUND:g}: {excl:.2f} {mark(excl, TARGET_INBOUND)}",
+        f"target: inbound, with the bot workflow ≤ {TARGET_INBOUND_WITH_WORKFLOW:g}: {incl:.2f} {mark(incl, TARGET_INBOUND_WITH_WORKFLOW)}",
+        f"alternative: archive through Firehose instead of an S3 object per webhook: inbound {batched:.2f}",
+        f"alternative: HTTP API instead of REST: {figures['http_api_saving']:.2f} less per million webhooks, but WAF cannot attach to an HTTP API",
+    ]
+    return lines
+
+
+def measure() -> tuple[dict, dict]:
+    import contextlib
+    import io
+    import os
+    import sys
+
+    os.environ.setdefault("POWERTOOLS_TRACE_DISABLED", "true")
+    sys.path[:0] = [str(ROOT / "layers"), str(ROOT)]
+    from benchmarks import aws_requests, workflow
+
+    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+        return aws_requests.measure(), workflow.measure()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--prices", type=Path, default=PRICES, help="a price table (JSON) like benchmarks/prices-us-east-1.json")
+    arguments = parser.parse_args(argv)
+    table = load_prices(arguments.prices)
+    found, workflow_found = measure()
+    print("\n".join(report(model(found, workflow_found, table), table)))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,148 @@
+"""Latency that does not depend on the emulator: each function's cold start in a fresh interpreter
+(import and first-use wiring), the webhook handler in process with stub AWS clients (its own time,
+nothing of the emulator's), and the layer's size.
+
+Timed here, never in tests (tests count; benchmarks time). Times are CPU time (the process's for a
+cold start, the thread's for a handler call): on a shared machine, wall time mostly measures the
+wait for a core. Figures are for this machine's cores, not Lambda's share of one.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+import zipfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+LAYER = ROOT / "build" / "layer"
+TARGET_COLD_START_MS = 300
+TARGET_WEBHOOK_TEXT_P99_MS = 5
+TARGET_WEBHOOK_HISTORY_P99_MS = 60
+TARGET_LAYER_MB = 15
+SECRET = "bench-secret"
+
+# What each function builds on its first invocation (its handler's first call into `wiring`).
+FIRST_USE = {
+    "webhook": "wiring.intake()",
+    "ingest": "wiring.inbox()",
+    "api": "wiring.inbox_reader(); wiring.outbox(); wiring.agents()",
+    "sender": "wiring.sender()",
+    "conversation": "wiring.conversation_steps()",
+    "sweeper": "wiring.sweeper()",
+    "templates": "wiring.templates(); wiring.graph_api()",
+    "watchdog": "wiring.inbox()",
+    "connect_events": "wiring.connect_desk()",
+}
+
+
+def _percentile(samples: list[float], pct: float) -> float:
+    ordered = sorted(samples)
+    return ordered[min(len(ordered) - 1, int(round(pct / 100 * (len(ordered) - 1))))]
+
+
+def cold_start_ms(function: str, runs: int = 3) -> float:
+    """Median, over fresh interpreters, of importing the handler and wiring what it uses first."""
+    env = {
+        **os.environ, "PYTHONPATH": f"{ROOT / 'layers'}:{ROOT}", "POWERTOOLS_TRACE_DISABLED": "true",
+        "AWS_DEFAULT_REGION": "us-east-1", "AWS_ACCESS_KEY_ID": "cold", "AWS_SECRET_ACCESS_KEY": "cold",
+    }
+    code = (
+        "import time; t = time.process_time()\n"
+        f"import functions.{function}.handler\n"
+        "from coexist import wiring\n"
+        f"{FIRST_USE[function]}\n"
+        "print(time.process_time() - t)\n"
+    )
+    samples = []
+    for _ in range(runs):
+        out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True, cwd=ROOT)
+        samples.append(float(out.stdout.strip().splitlines()[-1]) * 1000)
+    return statistics.median(samples)
+
+
+class _StubS3:
+    def put_object(self, **_):
+        return {}
+
+
+class _StubSqs:
+    def send_message(self, **_):
+        return {"MessageId": "stub"}
+
+
+def webhook_p99_ms(body: bytes, runs: int) -> float:
+    """The webhook handler's own time for `body`, with S3 and SQS answered in process at once."""
+    from tests.conftest import Context, api_event  # first: it installs the call recorder before any handler
+
+    from coexist import wiring
+    from coexist.intake import InboundQueue, Intake
+    from coexist.meta.signature import sign
+    from coexist.settings import settings
+    from coexist.store.archive import Archive
+    from functions.webhook import handler
+
+    intake = Intake(Archive(_StubS3(), "archive"), InboundQueue(_StubSqs(), "https://queue", settings().inline_body_limit))
+    real, wiring.intake = wiring.intake, lambda: intake
+    event = api_event("POST", "/webhook", body, {"Content-Type": "application/json", "X-Hub-Signature-256": sign(body, SECRET)}, resource="/webhook")
+    samples = []
+    try:
+        for i in range(runs + 1):
+            started = time.thread_time()
+            response = handler.lambda_handler(event, Context())
+            if i:  # the first call warms the handler up
+                samples.append((time.thread_time() - started) * 1000)
+            assert response["statusCode"] == 200, response
+    finally:
+        wiring.intake = real
+    return _percentile(samples, 99)
+
+
+def layer_size_mb() -> tuple[float, float] | None:
+    """The layer bundle's size unzipped and zipped (what Lambda stores), or None if not built."""
+    if not LAYER.is_dir():
+        return None
+    files = [p for p in LAYER.rglob("*") if p.is_file()]
+    unzipped = sum(p.stat().st_size for p in files)
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        for path in files:
+            archive.write(path, path.relative_to(LAYER.parent))
+    return unzipped / 1e6, len(buffer.getvalue()) / 1e6
+
+
+def rows() -> list[tuple[str, str]]:
+    from benchmarks.__main__ import history_payload, text_changes
+
+    mark = lambda value, target: "✓" if value <= target else "✗"  # noqa: E731
+    table = []
+    for function in FIRST_USE:
+        ms = cold_start_ms(function)
+        table.append((f"cold start, {function} (import + first-use wiring, CPU, median of 3)", f"{ms:.0f} ms (target ≤ {TARGET_COLD_START_MS} {mark(ms, TARGET_COLD_START_MS)})"))
+    os.environ.setdefault("WHATSAPP_APP_SECRET", SECRET)
+    sys.path[:0] = [str(ROOT / "layers"), str(ROOT)]
+    with contextlib.redirect_stdout(io.StringIO()):
+        text = webhook_p99_ms(json.dumps(text_changes(1)).encode(), runs=500)
+        history = json.dumps(history_payload(12_000, "latency")).encode()
+        big = webhook_p99_ms(history, runs=50)
+    table += [
+        ("webhook handler p99 (CPU), 1 text message, stub AWS clients", f"{text:.2f} ms (target ≤ {TARGET_WEBHOOK_TEXT_P99_MS} {mark(text, TARGET_WEBHOOK_TEXT_P99_MS)})"),
+        (f"webhook handler p99 (CPU), {len(history) / 1e6:.1f} MB history body, stub AWS clients",
+         f"{big:.1f} ms (target ≤ {TARGET_WEBHOOK_HISTORY_P99_MS} {mark(big, TARGET_WEBHOOK_HISTORY_P99_MS)})"),
+    ]
+    size = layer_size_mb()
+    table.append(("layer size, unzipped / zipped", "not built (make layer)" if size is None else
+                  f"{size[0]:.1f} / {size[1]:.1f} MB (target ≤ {TARGET_LAYER_MB} {mark(size[0], TARGET_LAYER_MB)})"))
+    return table
+
+
+if __name__ == "__main__":
+    os.environ.setdefault("POWERTOOLS_TRACE_DISABLED", "true")
+    for name, value in rows():
+        print(f"{name} | {value}")

@@ -1,0 +1,125 @@
+"""The conversation workflow, counted: Step Functions state transitions from the execution
+histories of the real definition (executed by the emulator, its tasks run by the real conversation
+function), and the AWS requests of a bot turn.
+
+Standard workflows are billed per state transition, so this figure, not the function's duration,
+decides what a bot conversation costs.
+"""
+
+from __future__ import annotations
+
+import json
+
+from benchmarks.aws_requests import Requests, RequestCounter
+
+BOT_CONVERSATION = ["What are your opening hours?", "And what are your opening hours on Saturday?", "thanks, bye"]
+TARGET_PER_MESSAGE = 1
+TARGET_PER_ESCALATION = 15
+# Today's figures, which tests/integration/test_workflow_counts.py holds.
+CEILING_BOT_CONVERSATION = 14  # transitions of the four-message bot conversation
+CEILING_ESCALATION = 17
+
+
+def transitions(account, execution_arn: str) -> int:
+    """State transitions of one execution: every state entered (what Step Functions bills)."""
+    sfn, count, token = account.sfn, 0, None
+    while True:
+        page = sfn.get_execution_history(executionArn=execution_arn, maxResults=1000, **({"nextToken": token} if token else {}))
+        count += sum(1 for event in page["events"] if event["type"].endswith("StateEntered"))
+        token = page.get("nextToken")
+        if not token:
+            return count
+
+
+def _only(requests: Requests, function: str) -> Requests:
+    """What one function did within an effect."""
+    kept = Requests(per=requests.per)
+    kept.calls.update({key: n for key, n in requests.calls.items() if key[0] == function})
+    kept.units.update({key: n for key, n in requests.units.items() if key[0] == function})
+    for name in ("invocations", "handler_s", "in_calls_s", "log_bytes"):
+        getattr(kept, name).update({function: getattr(requests, name)[function]})
+    return kept
+
+
+def measure_bot_conversation(account) -> dict:
+    """A bot conversation: the customer asks twice, says goodbye and answers the survey."""
+    from tests.integration import test_conversation as conversation
+    from tests.integration.helpers import deliver
+
+    counter = RequestCounter()
+    with counter.installed():
+        deliver(account, conversation.says(BOT_CONVERSATION[0]))
+        conversation.wait_for(lambda: conversation.chat()["waiting_for"] == "customer", what="the bot's first answer")
+        answered = len(conversation.bot_messages())
+        with counter.effect() as turn:
+            deliver(account, conversation.says(BOT_CONVERSATION[1]))
+            conversation.wait_for(lambda: len(conversation.bot_messages()) > answered and conversation.chat()["waiting_for"] == "customer",
+                                  what="the bot's second answer")
+        deliver(account, conversation.says(BOT_CONVERSATION[2]))
+        conversation.wait_for(lambda: conversation.chat()["waiting_for"] == "survey", what="the survey")
+        deliver(account, conversation.says("", reply=("csat_3", "😊 Great")))
+        described = conversation.finished(account)
+    messages = len(BOT_CONVERSATION) + 1
+    return {"messages": messages, "transitions": transitions(account, described["executionArn"]), "bot_turn": _only(turn, "conversation")}
+
+
+def measure_escalated_conversation(account) -> dict:
+    """First message to survey: the customer asks for a person, an agent accepts, answers, closes."""
+    from tests.integration import test_conversation as conversation
+    from tests.integration.helpers import deliver
+
+    conversation.add_agent("ana")
+    deliver(account, conversation.says("I want to talk to a person"))
+    conversation.wait_for(lambda: conversation.chat()["offered_to"] == "ana", what="the offer")
+    chat_id = conversation.our_chat()
+    assert conversation.agent_call("POST", f"/api/chats/{chat_id}/accept", "ana")[0] == 200
+    conversation.wait_for(lambda: conversation.chat()["waiting_for"] == "agent", what="the agent wait")
+    assert conversation.agent_call("POST", f"/api/chats/{chat_id}/messages", "ana", {"type": "text", "text": "Ana here."})[0] == 202
+    assert conversation.agent_call("POST", f"/api/chats/{chat_id}/close", "ana")[0] == 200
+    conversation.wait_for(lambda: conversation.chat()["waiting_for"] == "survey", what="the survey")
+    deliver(account, conversation.says("", reply=("csat_2", "😐 Okay")))
+    described = conversation.finished(account)
+    return {"transitions": transitions(account, described["executionArn"])}
+
+
+def _in_workflow_account(measure):
+    import pytest
+
+    from local.workflows import EXECUTE_STATE_MACHINES
+    from tests.conftest import emulated_account
+    from tests.integration.test_conversation import FAST
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("COEXIST_CONVERSATION", json.dumps(FAST))
+        with emulated_account(patch, config=EXECUTE_STATE_MACHINES, workflow=True) as account:
+            return measure(account)
+
+
+def measure() -> dict:
+    return {"bot": _in_workflow_account(measure_bot_conversation), "escalated": _in_workflow_account(measure_escalated_conversation)}
+
+
+def rows(found: dict) -> list[tuple[str, str]]:
+    from benchmarks.aws_requests import CHECKS, EFFECTS
+
+    bot, escalated = found["bot"], found["escalated"]
+    per_message = bot["transitions"] / bot["messages"]
+    mark = lambda value, target: "✓" if value <= target else "✗"  # noqa: E731
+    table = [
+        (f"Step Functions transitions per customer message, bot conversation of {bot['messages']} messages",
+         f"{per_message:.2f} ({bot['transitions']} in all; target ≤ {TARGET_PER_MESSAGE} {mark(per_message, TARGET_PER_MESSAGE)})"),
+        ("Step Functions transitions per escalated conversation (first message to survey)",
+         f"{escalated['transitions']} (target ≤ {TARGET_PER_ESCALATION} {mark(escalated['transitions'], TARGET_PER_ESCALATION)})"),
+    ]
+    [check] = CHECKS["bot_turn"]
+    value = check.count(bot["bot_turn"])
+    table += [
+        (f"{EFFECTS['bot_turn']}: {check.what}", f"{value:g} (target ≤ {check.target:g} {mark(value, check.target)})"),
+        ("  … bot turn: requests", bot["bot_turn"].summary()),
+    ]
+    return table
+
+
+if __name__ == "__main__":
+    for name, value in rows(measure()):
+        print(f"{name} | {value}")

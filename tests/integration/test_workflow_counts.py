@@ -1,0 +1,24 @@
+"""Step Functions transitions and a bot turn's AWS requests, counted on the real definition
+(benchmarks/workflow.py): a change that adds to them fails here until its ceiling is raised."""
+
+from __future__ import annotations
+
+from benchmarks.aws_requests import CHECKS, breaches
+from benchmarks.workflow import (
+    BOT_CONVERSATION, CEILING_BOT_CONVERSATION, CEILING_ESCALATION, measure_bot_conversation, measure_escalated_conversation,
+)
+from tests.integration.test_conversation import account  # noqa: F401  (the fixture: the workflow executed)
+
+
+def test_a_bot_conversation_stays_within_its_transitions_and_a_turn_within_its_requests(account):  # noqa: F811
+    found = measure_bot_conversation(account)
+    assert found["messages"] == len(BOT_CONVERSATION) + 1
+    assert 0 < found["transitions"] <= CEILING_BOT_CONVERSATION
+    turn = found["bot_turn"]
+    assert {function for function, _, _ in turn.calls} == {"conversation"}
+    assert turn.total("sqs", {"SendMessage"}) == 1  # the bot's answer, queued for the sender
+    assert breaches({"bot_turn": turn}) == [], CHECKS["bot_turn"]
+
+
+def test_an_escalated_conversation_stays_within_its_transitions(account):  # noqa: F811
+    assert 0 < measure_escalated_conversation(account)["transitions"] <= CEILING_ESCALATION

@@ -1,0 +1,90 @@
+"""The cost model's arithmetic (benchmarks/cost.py) on effects whose counts are given, and the price
+table it insists on: a figure without a source and a date is refused."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+
+import pytest
+
+from benchmarks.aws_requests import Requests
+from benchmarks.cost import PRICES, cost_of, load_prices, main, memory_mb, per_million
+
+
+def _table(**prices) -> dict:
+    table = load_prices()
+    table["prices"] = {name: 0.0 for name in table["prices"]} | prices
+    table["assumptions"] = table["assumptions"] | {"lambda_platform_log_bytes_per_invocation": 0}
+    return table
+
+
+def webhook_effect(per: int = 1) -> Requests:
+    return Requests(
+        calls=Counter({("webhook", "s3", "PutObject"): per, ("webhook", "sqs", "SendMessage"): per, ("ingest", "dynamodb", "UpdateItem"): 3 * per}),
+        per=per,
+        units=Counter({("ingest", "wru"): 3 * per, ("webhook", "s3_bytes"): 1024**3 * per}),
+        invocations=Counter({"webhook": per, "ingest": per}),
+    )
+
+
+def test_each_service_is_priced_from_its_own_line_of_the_table():
+    table = _table(api_gateway_rest_per_million_requests=3.5, s3_standard_put_per_thousand=0.005,
+                   dynamodb_on_demand_per_million_write_units=0.625, s3_standard_storage_per_gb_month=0.023)
+    usd = per_million(cost_of(webhook_effect(), table))
+    assert usd["API Gateway (REST)"] == pytest.approx(3.5)  # one webhook through the API
+    assert usd["S3 requests"] == pytest.approx(5.0)  # one archive object each
+    assert usd["DynamoDB"] == pytest.approx(3 * 0.625)
+    assert usd["S3 storage (per month kept)"] == pytest.approx(0.023 * 1_000_000)
+    assert usd["SQS"] == usd["Lambda"] == usd["Step Functions"] == 0
+
+
+def test_an_effect_measured_over_many_units_is_priced_per_unit():
+    table = _table(sqs_standard_per_million_requests=0.4, lambda_per_million_requests=0.2)
+    assert per_million(cost_of(webhook_effect(per=25), table)) == pytest.approx(per_million(cost_of(webhook_effect(), table)))
+    # The webhook's send, and the event source mapping's receive and delete for ingest's batch of one.
+    assert per_million(cost_of(webhook_effect(), table))["SQS"] == pytest.approx(3 * 0.4)
+    assert per_million(cost_of(webhook_effect(), table))["Lambda"] == pytest.approx(2 * 0.2)
+
+
+def test_lambda_duration_is_priced_at_the_functions_memory():
+    table = _table(lambda_arm64_per_gb_second=1.0)
+    effect = Requests(invocations=Counter({"webhook": 1}), handler_s=Counter({"webhook": 0.5}), in_calls_s=Counter({"webhook": 0.25}))
+    # The handler's own 0.25 s (the emulator's 0.25 s taken out), at its memory in GB.
+    assert cost_of(effect, table)["Lambda"] == pytest.approx(0.25 * memory_mb("webhook") / 1024)
+
+
+def test_step_functions_transitions_are_priced_per_thousand():
+    assert cost_of(Requests(), _table(step_functions_standard_per_thousand_transitions=0.025), transitions=4)["Step Functions"] == pytest.approx(0.0001)
+
+
+def test_a_price_table_without_source_or_date_is_refused(tmp_path):
+    table = json.loads(PRICES.read_text())
+    del table["date"]
+    (tmp_path / "prices.json").write_text(json.dumps(table))
+    with pytest.raises(ValueError, match="date"):
+        load_prices(tmp_path / "prices.json")
+
+
+def test_the_memory_of_a_function_is_read_from_the_stacks(tmp_path):
+    (tmp_path / "constructs").mkdir()
+    (tmp_path / "constructs" / "service_function.py").write_text(
+        "class ServiceFunction:\n    def __init__(self, scope, id, *, service: str, memory_size: int = 384):\n        pass\n")
+    (tmp_path / "app.py").write_text(
+        "ServiceFunction(self, 'A', service='webhook')\nServiceFunction(self, 'B', service='ingest', memory_size=1024)\n")
+    assert memory_mb("webhook", tmp_path) == 384
+    assert memory_mb("ingest", tmp_path) == 1024
+    with pytest.raises(LookupError):
+        memory_mb("nobody", tmp_path)
+
+
+def test_make_cost_takes_another_price_table(tmp_path, capsys, monkeypatch):
+    table = json.loads(PRICES.read_text()) | {"date": "2031-01-01", "source": "a test's own table"}
+    (tmp_path / "prices.json").write_text(json.dumps(table))
+    found = {name: webhook_effect() for name in ("inbound", "send", "status", "history")}
+    workflow = {"bot": {"messages": 4, "transitions": 8, "bot_turn": Requests()}}
+    monkeypatch.setattr("benchmarks.cost.measure", lambda: (found, workflow))
+    assert main(["--prices", str(tmp_path / "prices.json")]) == 0
+    printed = capsys.readouterr().out
+    assert "2031-01-01" in printed and "a test's own table" in printed
+    assert "with the bot workflow (2.00 transitions" in printed
