@@ -318,17 +318,18 @@ CHECKS = {
     "inbound": [
         Check("DynamoDB writes", dynamodb_writes, 3, 4),
         Check("SQS sends", sqs_sends, 1, 1),
-        Check("all requests", all_requests, None, 8),
+        Check("all requests", all_requests, None, 9),  # + the CRM event (events:PutEvents)
     ],
     "status": [
-        Check("DynamoDB writes", dynamodb_writes, 1, 1),
-        Check("all requests", all_requests, None, 5),
+        # + the cost ledger's entry for a priced status (a PutItem and the reads that price it)
+        Check("DynamoDB writes", dynamodb_writes, 1, 2),
+        Check("all requests", all_requests, None, 10),
     ],
     "history": [
         Check("BatchWriteItem", batch_writes, 1 / 25, 0.04),
         Check("all requests", all_requests, None, 0.175),
     ],
-    "send": [Check("all requests", all_requests, 4, 13)],
+    "send": [Check("all requests", all_requests, 4, 14)],  # + the audit trail's entry (PutItem)
     "bot_turn": [Check("all requests", all_requests, 3, 15)],  # benchmarks/workflow.py measures it
 }
 

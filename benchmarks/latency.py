@@ -32,13 +32,19 @@ SECRET = "bench-secret"
 FIRST_USE = {
     "webhook": "wiring.intake()",
     "ingest": "wiring.inbox()",
-    "api": "wiring.inbox_reader(); wiring.outbox(); wiring.agents()",
+    "api": "wiring.inbox_reader(); wiring.outbox(); wiring.agents(); wiring.audit_log()",
     "sender": "wiring.sender()",
     "conversation": "wiring.conversation_steps()",
     "sweeper": "wiring.sweeper()",
     "templates": "wiring.templates(); wiring.graph_api()",
     "watchdog": "wiring.inbox()",
     "connect_events": "wiring.connect_desk()",
+    "audit_archive": "wiring.audit_archive()",
+    "exporter": "wiring.customer_rights(); wiring.export_files()",
+    "reminders": "wiring.reminders()",
+    "live_authorizer": "wiring.id_token_verifier()",
+    "live_connections": "wiring.live_connections()",
+    "live_fanout": "wiring.live_fanout()",
 }
 
 
