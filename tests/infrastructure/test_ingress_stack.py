@@ -218,7 +218,7 @@ def test_api_role_writes_only_what_sending_the_templates_sync_and_the_agent_dire
     writes = names(resources.MESSAGES, resources.CHATS, resources.TEMPLATES, resources.AGENTS)
     assert _tables_with(statements, "dynamodb:PutItem") == writes
     assert _tables_with(statements, "dynamodb:UpdateItem") == writes
-    readable = names(resources.CONTACTS, resources.NUMBERS, resources.ACCOUNTS, resources.CUSTOMERS)
+    readable = names(resources.CONTACTS, resources.NUMBERS, resources.ACCOUNTS, resources.CUSTOMERS, resources.COSTS)
     assert _tables_with(statements, "dynamodb:Query") == writes | readable
     assert not {a for s in statements for a in s["Action"] if a.startswith("s3:")}
 
