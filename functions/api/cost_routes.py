@@ -87,7 +87,7 @@ def cost_report(
         numbers = [n["phone_number_id"] for n in wiring.inbox().numbers.all()]
     else:
         numbers = sorted(gate.principal.numbers)
-    for number in numbers or ["-"]:
+    for number in numbers or [""]:  # no number at all is still asked about, so an agent is refused
         gate.number(number, Action.READ_COSTS)  # a refusal names the first number the caller may not read
     figures = report(wiring.cost_ledger(), numbers, start, end, group_by, wiring.rate_card())
     return CostReport.model_validate(figures)

@@ -161,6 +161,7 @@ class CostReportError(ValueError):
 
 
 MAX_PERIOD_S = 93 * 24 * 3600  # a quarter
+EARLIEST, LATEST = 2000, 2999  # a report's bounds: anything else is a typo
 
 
 def parse_period(start: str, end: str | None, now: float | None = None) -> tuple[int, int]:
@@ -187,6 +188,8 @@ def _instant(text: str, name: str) -> int:
         raise CostReportError(f"{name}: not an ISO 8601 date or date-time") from None
     if value.tzinfo is None:
         value = value.replace(tzinfo=timezone.utc)
+    if not EARLIEST <= value.year <= LATEST:
+        raise CostReportError(f"{name}: must be between the years {EARLIEST} and {LATEST}")
     return int(value.timestamp())
 
 

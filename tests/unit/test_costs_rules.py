@@ -110,6 +110,12 @@ def test_free_messages_cost_nothing_and_aliases_take_their_parents_rate():
     assert card.price(Charge("utility", False, FREE_CUSTOMER_SERVICE, META), "919876543210").amount == 0
     lite = card.price(Charge("marketing_lite", True, REGULAR, META), "5511999999999")
     assert lite.amount == card.price(Charge("marketing", True, REGULAR, META), "5511999999999").amount
+    international = Charge("authentication_international", True, REGULAR, META)
+    assert card.price(international, "919876543210").amount == card.price(Charge("authentication", True, REGULAR, META), "919876543210").amount
+    own = RateCard.from_document(_card(markets=[{"country": "TH", "calling_codes": ["66"],
+                                                  "rates": {"authentication": "0.01", "authentication_international": "0.03"}}],
+                                       category_aliases={"authentication_international": "authentication"}))
+    assert own.price(international, "66812345678").amount == Decimal("0.03")  # the card prices it itself
     # a billable message in a category Meta lists as free (service, if Meta ever meters it) follows the card
     assert card.price(Charge("service", True, REGULAR, META), "15551234567").amount == 0
 
@@ -161,5 +167,7 @@ def test_report_period_parsing():
         parse_period("yesterday", None)
     with pytest.raises(CostReportError, match="after from"):
         parse_period("2026-11-02", "2026-11-01T00:00:00")
+    with pytest.raises(CostReportError, match="between the years"):
+        parse_period("9999-12-30", "9999-12-31")
     with pytest.raises(CostReportError, match="93 days"):
         parse_period("2026-01-01", "2026-06-01")

@@ -169,7 +169,8 @@ class RateCard:
         if not charge.billable or charge.category in self.free_categories:
             amount = ZERO
         else:
-            category = self.category_aliases.get(charge.category, charge.category)
+            # A category the card prices itself (authentication_international, say), else its parent's rate.
+            category = charge.category if charge.category in market.rates else self.category_aliases.get(charge.category, charge.category)
             amount = market.rates.get(category, self.other.rates.get(category, ZERO))
         return Price(amount, market.name, market.country, known)
 
