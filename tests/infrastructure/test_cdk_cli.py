@@ -36,5 +36,5 @@ def test_cdk_synth_works_offline(tmp_path, synthesised):  # the fixture has buil
     )
     assert result.returncode == 0, result.stderr[-4000:]
     templates = sorted(p.name for p in (tmp_path / "cdk.out").glob("*.template.json"))
-    assert templates == [f"Coexist-dev-{name}.template.json" for name in ("Conversations", "Data", "Ingress", "Operations", "Outbound")]
+    assert templates == [f"Coexist-dev-{name}.template.json" for name in ("Console", "ConsoleEdge", "Conversations", "Data", "Ingress", "Live", "Operations", "Outbound")]
     assert "docker" not in result.stderr.lower()
