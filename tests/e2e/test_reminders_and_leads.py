@@ -13,6 +13,7 @@ import boto3
 import pytest
 
 from tests.e2e.harness import API_TOKEN, fixture_bytes, wait_until
+from tests.e2e.test_sending import grant_consent
 
 pytestmark = pytest.mark.e2e
 
@@ -56,6 +57,7 @@ def test_a_reminder_a_few_seconds_ahead_is_delivered_and_confirmed_by_a_button_r
     wa_id = "4479" + str(uuid.uuid4().int)[:8]
     customer_writes(local, wa_id, {"id": f"wamid.{uuid.uuid4().hex}", "type": "text", "text": {"body": "Hi, I booked online"}})
     chat_id = wait_until(lambda: local.chat_id_of(NUMBER[0], wa_id))
+    grant_consent(local, chat_id, purpose="reminders")  # a reminder asks for the customer's consent to reminders
     send_at = (datetime.now(timezone.utc) + timedelta(seconds=4)).isoformat()
     reply = api(local, "POST", "/reminders", {
         "phone_number_id": NUMBER[0], "chat_id": chat_id, "send_at": send_at,

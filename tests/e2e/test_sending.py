@@ -79,9 +79,10 @@ def test_the_same_idempotency_key_reaches_meta_once(local_mode):
     assert len(sandbox_messages_to(local_mode, wa_id)) == 1
 
 
-def grant_marketing(local, chat_id: str) -> None:
+def grant_consent(local, chat_id: str, purpose: str = "marketing") -> None:
+    """An agent records the customer's consent to `purpose` (marketing, reminders)."""
     headers = {"Authorization": f"Bearer {API_TOKEN}", "Content-Type": "application/json", "X-Agent-Id": "ana"}
-    body = json.dumps({"purpose": "marketing", "state": "granted", "note": "opted in on the website"}).encode()
+    body = json.dumps({"purpose": purpose, "state": "granted", "note": "opted in on the website"}).encode()
     reply = local.request("PUT", f"/api/contacts/{chat_id}/consent", body, headers)
     assert reply.status == 200, reply.body[:500]
 
@@ -89,7 +90,7 @@ def grant_marketing(local, chat_id: str) -> None:
 def test_an_opted_out_customer_gets_no_marketing(local_mode):
     [wa_id] = customers(1)
     [chat] = seed_chats(local_mode, COEXISTENCE, [wa_id])
-    grant_marketing(local_mode, chat)  # marketing needs the customer's consent; Meta then says they stopped
+    grant_consent(local_mode, chat)  # marketing needs the customer's consent; Meta then says they stopped
     local_mode.sandbox("POST", "/_sandbox/faults", {"recipient": wa_id, "code": 131050, "times": 1})
     status, first = send(local_mode, chat, SALE)
     assert status == 202

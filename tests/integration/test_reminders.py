@@ -46,7 +46,19 @@ def customer(aws):
                         {"type": "BUTTONS", "buttons": [{"type": "QUICK_REPLY", "text": t} for t in ("Confirm", "Reschedule", "Cancel")]}]},
     ])
     deliver(aws, meta_payload("messages_text.json"))  # the customer is known: they wrote once
-    return chat_of(NUMBER, CUSTOMER)
+    chat_id = chat_of(NUMBER, CUSTOMER)
+    grant_reminders(chat_id)
+    return chat_id
+
+
+def grant_reminders(chat_id: str, state=None) -> None:
+    """The customer agreed to reminders (at the desk): a reminder's send asks for that consent."""
+    from coexist import wiring
+    from coexist.domain import consent
+
+    change = consent.change(NUMBER, chat_id, "reminders", state or consent.State.GRANTED, int(time.time()),
+                            consent.AgentEvidence("ana", "booked at the desk"))
+    wiring.inbox().contacts.consent.record(change)
 
 
 def test_a_refused_send_fails_the_reminder_with_the_policys_reason(aws, customer):
@@ -54,6 +66,16 @@ def test_a_refused_send_fails_the_reminder_with_the_policys_reason(aws, customer
     assert reminders_function.lambda_handler({"reminder_id": reminder["reminder_id"]}, Context()) == {"outcome": "refused"}
     _, failed = call("GET", f"/api/reminders/{reminder['reminder_id']}")
     assert failed["status"] == "failed" and failed["failure_reason"] == "template_not_approved"
+
+
+def test_a_customer_who_withdrew_reminders_is_not_sent_one(aws, customer):
+    from coexist.domain import consent
+
+    grant_reminders(customer, consent.State.WITHDRAWN)
+    _, reminder = call("POST", "/api/reminders", reminder_request())
+    assert reminders_function.lambda_handler({"reminder_id": reminder["reminder_id"]}, Context()) == {"outcome": "refused"}
+    _, failed = call("GET", f"/api/reminders/{reminder['reminder_id']}")
+    assert failed["status"] == "failed" and failed["failure_reason"] == "opted_out"
 
 
 def schedules(aws) -> list[dict]:

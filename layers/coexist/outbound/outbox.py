@@ -85,7 +85,7 @@ class Outbox:
 
         number_item = self.inbox.numbers.get(number) or {}
         template = self._template(number_item, request)
-        refusal = policy.check(self._context(number_item, chat, chat_item, request, template))
+        refusal = policy.check(self._context(number_item, chat, chat_item, request, template, purpose))
         if refusal:
             # A retry of a message accepted before (the same Idempotency-Key) is that message, even
             # if the policy would refuse it now (the window closed since): looked up only here, as
@@ -147,7 +147,8 @@ class Outbox:
             return None
         return self.templates.get(waba, request.template.name, request.template.language.code)
 
-    def _context(self, number_item: dict, customer_id: str, chat_item: Chat, request, template: dict | None) -> policy.SendContext:
+    def _context(self, number_item: dict, customer_id: str, chat_item: Chat, request, template: dict | None,
+                 purpose: str | None = None) -> policy.SendContext:
         number = number_item.get("phone_number_id", "")
         account = self.inbox.accounts.state(number_item["waba_id"]) if number_item.get("waba_id") else None
         state = coexistence_state_of(number_item, account)["state"] if number_item else "unknown"
@@ -161,7 +162,8 @@ class Outbox:
             window_open=window.is_open(last_customer, int(self.clock())),
             number_state=state,
             consent=consent_states_of(contact),
-            purpose=request.purpose if is_template else None,
+            # What the caller sends it for (a reminder: `reminders`), else what the request names.
+            purpose=(purpose or request.purpose) if is_template else None,
             template_status=(template or {}).get("status") if is_template else None,
             template_category=(template or {}).get("category") if is_template else None,
             template_name=request.template.name if is_template else None,
