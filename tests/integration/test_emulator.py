@@ -51,6 +51,7 @@ def test_a_read_waits_for_a_write_instead_of_failing_midway(aws):
     for n in range(3):
         table.put_item(Item={"bucket_id": f"b{n}"})
     writes_during_the_scan: list[bool] = []
+    writers: list[threading.Thread] = []
 
     class ItemsThatInviteAWrite(defaultdict):
         def values(self):
@@ -58,6 +59,7 @@ def test_a_read_waits_for_a_write_instead_of_failing_midway(aws):
                 if position == 0:  # midway through the walk, another thread writes
                     writer = threading.Thread(target=table.put_item, kwargs={"Item": {"bucket_id": "late"}})
                     writer.start()
+                    writers.append(writer)
                     writer.join(timeout=1)
                     writes_during_the_scan.append(not writer.is_alive())
                 yield item
@@ -67,4 +69,5 @@ def test_a_read_waits_for_a_write_instead_of_failing_midway(aws):
     moto_table.items = ItemsThatInviteAWrite(dict, moto_table.items)
     assert len(table.scan()["Items"]) == 3  # the scan saw the table as it was when it began
     assert writes_during_the_scan == [False]  # the write waited for the scan to finish...
+    writers[0].join(timeout=10)
     assert table.get_item(Key={"bucket_id": "late"})["Item"]  # ...and then landed
