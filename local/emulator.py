@@ -110,7 +110,18 @@ def create_resources(session: boto3.session.Session | None = None, prefix: str =
         session.client("sns"), sqs, f"{prefix}-social-messaging", queue_url, queue_arn
     )
     env[resources.OPERATIONS_TOPIC_ENV] = session.client("sns").create_topic(Name=f"{prefix}-operations")["TopicArn"]
+    env[resources.CAMPAIGNS_QUEUE_ENV] = _create_campaigns_queue(sqs, f"{prefix}-campaigns")
     return env
+
+
+def _create_campaigns_queue(sqs, name: str) -> str:
+    """Standard, as deployed: each page of a campaign is a message, delayed until it is due."""
+    dlq_url = sqs.create_queue(QueueName=f"{name}-dlq", Attributes={"MessageRetentionPeriod": str(DLQ_RETENTION_S)})["QueueUrl"]
+    redrive = {"deadLetterTargetArn": queue_arn(sqs, dlq_url), "maxReceiveCount": resources.CAMPAIGNS_MAX_RECEIVES}
+    return sqs.create_queue(
+        QueueName=name,
+        Attributes={"VisibilityTimeout": str(resources.CAMPAIGNS_VISIBILITY_TIMEOUT_S), "RedrivePolicy": json.dumps(redrive)},
+    )["QueueUrl"]
 
 
 def _create_archive_bucket(s3, name: str) -> str:

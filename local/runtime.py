@@ -99,12 +99,13 @@ def run(options: Options) -> int:
         templates = LocalFunction("coexist-templates", "functions.templates.handler", TEMPLATES_TIMEOUT_S)
         sweeper = LocalFunction("coexist-sweeper", "functions.sweeper.handler", resources.SWEEPER_TIMEOUT_S)
         watchdog = LocalFunction("coexist-watchdog", "functions.watchdog.handler", resources.WATCHDOG_TIMEOUT_S)
-        functions = (webhook, api, ingest, sender, templates, sweeper, conversation, watchdog)
+        campaigns = LocalFunction("coexist-campaigns", "functions.campaigns.handler", resources.CAMPAIGNS_TIMEOUT_S)
+        functions = (webhook, api, ingest, sender, templates, sweeper, conversation, watchdog, campaigns)
 
         _require_free_port(options.host, options.port, "--port")
         routes = coexist_routes(webhook, api)
         gateway = Gateway((options.host, options.port), routes)  # bound, not yet serving
-        gateway.live = live.serve_console_changes(routes[1], (ingest, sender, conversation, api))
+        gateway.live = live.serve_console_changes(routes[1], (ingest, sender, conversation, api, campaigns))
         cleanup.callback(gateway.live.feed.close)
         sandbox = graph_api.start(f"{gateway.url}/webhook", options.sandbox_port, find_number=graph_api.number_seen_locally)
         if sandbox is not None:
@@ -130,6 +131,9 @@ def run(options: Options) -> int:
                     handler_sets_visibility=True,  # the sender defers records itself (see poller.py)
                 )
             )
+        if campaigns.available:  # a page at a time, as deployed (batch size 1)
+            queue_url = env[resources.CAMPAIGNS_QUEUE_ENV]
+            pollers.append(QueuePoller(sqs, queue_url, emulator.queue_arn(sqs, queue_url), campaigns, 1))
         for poller in pollers:
             poller.start()
             cleanup.callback(poller.stop)  # runs first: pollers stop before the gateway and moto

@@ -147,6 +147,10 @@ class CoexistConfig:
         return f"{self.prefix}-outbound.fifo"  # FIFO queue names must end in .fifo
 
     @property
+    def campaigns_queue_name(self) -> str:
+        return f"{self.prefix}-campaigns"
+
+    @property
     def conversation_state_machine_name(self) -> str:
         return f"{self.prefix}-conversation"
 

@@ -22,6 +22,7 @@ from stacks.config import CoexistConfig
 from stacks.constructs import alarms
 from stacks.constructs.domain_tables import DomainTables
 from stacks.constructs.inbound_queue import InboundQueue
+from stacks.constructs.campaigns import CampaignDriver
 from stacks.constructs.outbound_queue import OutboundQueue
 from stacks.constructs.rest_api import CoexistApi
 from stacks.constructs.service_function import TASK_TOKEN_ACTIONS, ServiceFunction
@@ -127,6 +128,9 @@ class IngressStack(Stack):
         self.outbound_queue = OutboundQueue.referenced_by_name(
             self, "OutboundQueue", queue_name=config.outbound_queue_name, key=key
         )  # created by the outbound stack, which deploys after this one
+        self.campaigns_queue = CampaignDriver.referenced_by_name(
+            self, "CampaignsQueue", queue_name=config.campaigns_queue_name, key=key
+        )  # likewise
         self.agent_api = ServiceFunction(
             self, "AgentApi", code_dir=FUNCTIONS / "api", service="api",
             description="Agent API: inbox, chats, messages, contacts, sending, templates",
@@ -134,6 +138,7 @@ class IngressStack(Stack):
             environment={
                 **stage_env, **table_env, **conversation_env, "COEXIST_API_AUTH": "cognito",
                 resources.OUTBOUND_QUEUE_ENV: self.outbound_queue.queue_url,
+                resources.CAMPAIGNS_QUEUE_ENV: self.campaigns_queue.queue_url,
                 **config.graph_api_environment(access_token.secret_arn),
                 **config.numbers_environment(),
                 **config.waba_environment(),
@@ -148,9 +153,10 @@ class IngressStack(Stack):
             # messages: the queued outbound message; chats: its last-message time and the conversation
             # state; templates: the sync; agents: the directory, availability and capacity;
             # customers: finding a chat by phone number or BSUID.
-            read_write=(resources.MESSAGES, resources.CHATS, resources.TEMPLATES, resources.AGENTS),
+            read_write=(resources.MESSAGES, resources.CHATS, resources.TEMPLATES, resources.AGENTS, resources.CAMPAIGNS),
             read=(resources.CONTACTS, resources.NUMBERS, resources.ACCOUNTS, resources.CUSTOMERS),
         )
+        self.campaigns_queue.grant_send_messages(self.agent_api.function)  # a campaign's first page
         self.agent_api.grant_secret_read(access_token, key)
         self.outbound_queue.grant_send_messages(self.agent_api.function)
         self.agent_api.acknowledge_data_key_families()  # the encrypted queue, like the tables

@@ -91,6 +91,11 @@ try:  # deployed, this folder is the function's code root; tests and local mode 
 except ModuleNotFoundError:
     from functions.api import console_routes
 app.include_router(console_routes.router)
+try:
+    import campaign_routes
+except ModuleNotFoundError:
+    from functions.api import campaign_routes
+app.include_router(campaign_routes.router)
 
 
 def _gate() -> Gate:

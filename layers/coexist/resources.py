@@ -159,7 +159,18 @@ AGENTS = TableSpec(
     indexes=(Index("by_availability", Key("availability")),),
 )
 
-TABLES: tuple[TableSpec, ...] = (NUMBERS, ACCOUNTS, CHATS, MESSAGES, CONTACTS, TEMPLATES, THROTTLE, AGENTS, CUSTOMERS)
+# Campaigns (coexist.campaigns): each campaign, its stored recipient pages and progress counters;
+# the campaign a customer last heard from; each portfolio's messaging-limit ledger
+# (layout in coexist.store.campaigns). Pages and ledger entries expire by themselves.
+CAMPAIGNS = TableSpec(
+    logical_id="Campaigns",
+    env_var="CAMPAIGNS_TABLE",
+    partition_key=Key("pk"),
+    sort_key=Key("sk"),
+    ttl_attribute="expires_at",
+)
+
+TABLES: tuple[TableSpec, ...] = (NUMBERS, ACCOUNTS, CHATS, MESSAGES, CONTACTS, TEMPLATES, THROTTLE, AGENTS, CUSTOMERS, CAMPAIGNS)
 
 # The conversation workflow (Step Functions, Standard): one definition file, rendered with the
 # same substitutions by the CDK stack, local mode and the tests.
@@ -208,3 +219,11 @@ UNHANDLED_PREFIX = "unhandled/"  # changes of a field this version does not mode
 METRICS_NAMESPACE = "Coexist"
 # A send cut off mid-call to Meta: failed `outcome_unknown`, never re-sent; it pages (docs/OPERATIONS.md).
 SENDER_OUTCOME_UNKNOWN_METRIC = "SenderOutcomeUnknown"
+
+# Campaigns: one message per page to run (standard queue, delayed to when the page is due), consumed
+# by the campaigns function one page at a time.
+CAMPAIGNS_QUEUE_ENV = "CAMPAIGNS_QUEUE_URL"
+CAMPAIGNS_TIMEOUT_S = 300  # one page: a few hundred sends put through the policy and onto the queue
+CAMPAIGNS_VISIBILITY_TIMEOUT_S = 6 * CAMPAIGNS_TIMEOUT_S
+CAMPAIGNS_MAX_RECEIVES = 5
+CAMPAIGN_PAGE_SIZE_ENV = "COEXIST_CAMPAIGN_PAGE_SIZE"

@@ -65,6 +65,9 @@ class Settings:
     api_token: str = LOCAL_API_TOKEN  # local mode: the shared token, an admin
     agent_token_prefix: str = LOCAL_AGENT_TOKEN_PREFIX  # local mode: "<prefix><agent_id>" is that agent
     in_lambda: bool = False  # AWS_LAMBDA_FUNCTION_NAME is set: running in AWS Lambda
+    campaigns_table: str = "coexist-campaigns"
+    campaigns_queue_url: str = ""
+    campaign_page_size: int = 100  # recipients per page of a campaign
 
     @property
     def local(self) -> bool:
@@ -109,11 +112,18 @@ class Settings:
             "api_auth": "COEXIST_API_AUTH",
             "api_token": "COEXIST_API_TOKEN",
             "agent_token_prefix": "COEXIST_AGENT_TOKEN_PREFIX",
+            "campaigns_table": resources.CAMPAIGNS.env_var,
+            "campaigns_queue_url": resources.CAMPAIGNS_QUEUE_ENV,
+            "campaign_page_size": resources.CAMPAIGN_PAGE_SIZE_ENV,
         }
         # A plain dataclass, not pydantic: the webhook function's cold start must stay light.
         values: dict = {field: environ[var] for field, var in mapping.items() if environ.get(var)}
         if "inline_body_limit" in values:
             values["inline_body_limit"] = int(values["inline_body_limit"])
+        if "campaign_page_size" in values:
+            values["campaign_page_size"] = int(values["campaign_page_size"])
+            if not 1 <= values["campaign_page_size"] <= 1000:
+                raise ValueError("COEXIST_CAMPAIGN_PAGE_SIZE must be between 1 and 1000")
         values["in_lambda"] = bool(environ.get("AWS_LAMBDA_FUNCTION_NAME"))
         settings = cls(**values)
         if not settings.api_auth:

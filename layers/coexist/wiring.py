@@ -36,13 +36,14 @@ def inbox():
 
     config = settings()
     return Inbox(
-        messages=MessageStore(aws.table(config.messages_table)),
+        messages=MessageStore(aws.table(config.messages_table), progress=campaign_store()),
         chats=ChatRepository(aws.table(config.chats_table)),
         contacts=ContactStore(aws.table(config.contacts_table)),
         numbers=NumberStore(aws.table(config.numbers_table)),
         accounts=AccountStore(aws.table(config.accounts_table)),
         archive=archive(),
         customers=CustomerStore(aws.table(config.customers_table)),
+        campaigns=campaign_store(),
     )
 
 
@@ -237,9 +238,28 @@ def app_watchdog():
     return AppWatchdog(inbox().numbers, inbox().accounts, notify)
 
 
+@lru_cache(maxsize=1)
+def campaign_store():
+    from coexist.store.campaigns import CampaignStore
+
+    return CampaignStore(aws.table(settings().campaigns_table))
+
+
+@lru_cache(maxsize=1)
+def campaigns():
+    from coexist.campaigns import CampaignQueue, Campaigns
+
+    config = settings()
+    return Campaigns(
+        inbox(), outbox(), campaign_store(), templates(), CampaignQueue(aws.client("sqs"), config.campaigns_queue_url),
+        number_rate=lambda number: number_settings(number).number_rate.per_second,
+        page_size=config.campaign_page_size,
+    )
+
+
 def reset() -> None:
     """Forget settings, clients and services (tests and local mode switch environments)."""
     for cached in (archive, intake, inbox, inbox_reader, templates, graph_api, outbox, sweeper, throttle, sender, settings,
-                   agents, workflow, signals, conversation_settings):
+                   agents, workflow, signals, conversation_settings, campaign_store, campaigns):
         cached.cache_clear()
     aws.reset()

@@ -33,6 +33,7 @@ MAY_IMPORT = {
     "number_config": {"bots"},
     "resources": {"outbound.deadlines"},  # the sender timeout derived from one send's worst case
     "settings": {"resources"},
+    "campaigns": {"domain", "store", "outbound", "inbox"},
 }
 
 

@@ -67,7 +67,8 @@ class Outbox:
         self.queue = queue
         self.clock = clock
 
-    def send(self, chat: str, request, source: str, idempotency_key: str | None = None, sent_by: str | None = None) -> Accepted:
+    def send(self, chat: str, request, source: str, idempotency_key: str | None = None, sent_by: str | None = None,
+             campaign_id: str | None = None) -> Accepted:
         chat_item = self.inbox.chats.get(chat)
         if chat_item is None or chat_item.merged_into:
             raise ChatNotFound(chat)
@@ -103,6 +104,7 @@ class Outbox:
                 template_category=template.get("category") if template else None,
                 sent_by=sent_by,
                 idempotency_key=idempotency_key,
+                campaign_id=campaign_id,
             )
         )
         if not created:  # the same key, stored by a concurrent request a moment ago

@@ -1,0 +1,126 @@
+"""A campaign in local mode over HTTP, against the Meta sandbox: 200 recipients of whom five opted
+out (STOP, answered by the bot) and one number is invalid; the others all delivered at the
+coexistence number's rate with no 130429; a customer's conversation answered while it runs; a
+pause that holds it and a resume that finishes it; a reply counted and marked with the campaign.
+
+Its own local mode (small pages, so a pause shows within a second or two, and sandbox counts that
+are this campaign's alone)."""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from collections import Counter
+
+import pytest
+
+from tests.e2e.harness import API_TOKEN, start_local_mode, wait_until
+
+pytestmark = pytest.mark.e2e
+
+WABA = "102290129340398"
+NUMBER, DISPLAY = "106540352242922", "15550783881"  # the sandbox's coexistence number: 20 msg/s
+HEADERS = {"Authorization": f"Bearer {API_TOKEN}", "Content-Type": "application/json"}
+
+
+@pytest.fixture(scope="module")
+def local():
+    with start_local_mode({"COEXIST_CAMPAIGN_PAGE_SIZE": "20"}) as running:
+        yield running
+
+
+def customer_text(wa_id: str, text: str) -> bytes:
+    value = {
+        "messaging_product": "whatsapp",
+        "metadata": {"display_phone_number": DISPLAY, "phone_number_id": NUMBER},
+        "contacts": [{"profile": {"name": "Customer"}, "wa_id": wa_id}],
+        "messages": [{"from": wa_id, "id": f"wamid.{uuid.uuid4().hex}", "timestamp": str(int(time.time())), "type": "text",
+                      "text": {"body": text}}],
+    }
+    return json.dumps({"object": "whatsapp_business_account", "entry": [{"id": WABA, "changes": [{"field": "messages", "value": value}]}]}).encode()
+
+
+def numbers(count: int) -> list[str]:
+    return ["4479" + str(uuid.uuid4().int)[:8] for _ in range(count)]
+
+
+def messages_of(local, wa_id: str) -> list[dict]:
+    chat = local.chat_id_of(NUMBER, wa_id)
+    return local.api_get(f"/chats/{chat}/messages?limit=200").json()["items"] if chat else []
+
+
+def sandbox_to(local, wa_ids: set[str]) -> list[dict]:
+    return [m for m in local.sandbox("GET", "/_sandbox/messages").json()["messages"] if m["to"] in wa_ids]
+
+
+def campaign(local, campaign_id: str) -> dict:
+    reply = local.api_get(f"/campaigns/{campaign_id}")
+    assert reply.status == 200, reply.body
+    return reply.json()
+
+
+def act(local, campaign_id: str, action: str) -> dict:
+    reply = local.request("POST", f"/api/campaigns/{campaign_id}/{action}", b"", HEADERS)
+    assert reply.status == 200, reply.body
+    return reply.json()
+
+
+def test_a_campaign_of_200_with_opt_outs_an_invalid_number_a_conversation_a_pause_and_a_resume(local):
+    # Five customers said STOP: the bot recorded the opt-out and confirmed it.
+    opted_out = numbers(5)
+    for wa_id in opted_out:
+        assert local.post_webhook(customer_text(wa_id, "STOP")).status == 200
+    for wa_id in opted_out:
+        wait_until(lambda: any(m["direction"] == "outbound" for m in messages_of(local, wa_id)), timeout=60)
+
+    fresh = numbers(194)
+    listed = [{"wa_id": w, "parameters": ["20%"]} for w in fresh[:100]] + [{"wa_id": w, "parameters": ["20%"]} for w in opted_out]
+    listed += [{"wa_id": "4479-not-a-number", "parameters": ["20%"]}] + [{"wa_id": w, "parameters": ["20%"]} for w in fresh[100:]]
+    body = {"phone_number_id": NUMBER, "name": "spring", "template": {"name": "spring_sale", "language": "en_US"}, "recipients": listed}
+    started = local.request("POST", "/api/campaigns", json.dumps(body).encode(), HEADERS)
+    assert started.status == 201, started.body
+    campaign_id = started.json()["campaign_id"]
+    assert started.json()["targeted"] == 200
+
+    # A customer writes while the campaign runs: the bot answers, not after the campaign.
+    wait_until(lambda: len(sandbox_to(local, set(fresh))) >= 20, timeout=60)
+    asker = numbers(1)[0]
+    asked_at = time.time()
+    assert local.post_webhook(customer_text(asker, "hello")).status == 200
+    answer = wait_until(lambda: sandbox_to(local, {asker}), timeout=30)[0]
+    answered_in = answer["received_at"] - asked_at
+    still_to_go = 194 - len([m for m in sandbox_to(local, set(fresh)) if m["received_at"] <= answer["received_at"]])
+    assert still_to_go > 0, "the campaign had finished before the conversation was answered: nothing was shown"
+    assert answered_in < 10
+
+    # Pause: once what was in flight has gone, nothing more goes out.
+    assert act(local, campaign_id, "pause")["state"] == "paused"
+    time.sleep(3)
+    held = len(sandbox_to(local, set(fresh)))
+    time.sleep(3)
+    assert len(sandbox_to(local, set(fresh))) == held < 194
+    assert campaign(local, campaign_id)["state"] == "paused"
+
+    assert act(local, campaign_id, "resume")["state"] == "running"
+    done = wait_until(lambda: (lambda c: c if c["delivered"] == 194 and c["state"] == "finished" else None)(campaign(local, campaign_id)),
+                      timeout=120, interval=1)
+    assert done["skipped"] == {"invalid_number": 1, "duplicate": 0, "opted_out": 5, "no_consent": 0}
+    assert (done["targeted"], done["queued"], done["sent"], done["failed"], done["pending"]) == (200, 194, 194, 0, 0)
+
+    sent = sandbox_to(local, set(fresh))
+    assert sorted(m["to"] for m in sent) == sorted(fresh)  # each once, none to the opted out
+    assert all(m["type"] != "template" for m in sandbox_to(local, set(opted_out)))  # only the bot's confirmations
+    stats = local.sandbox("GET", "/_sandbox/stats").json()
+    assert "130429" not in stats["errors"] and "131056" not in stats["errors"]
+    per_second = Counter(int(m["received_at"]) for m in sent)  # no second held more than the number's 20
+    assert max(per_second.values()) <= 20
+
+    # A recipient answers: the reply is in the inbox, marked with the campaign, counted, and the bot
+    # takes it like any customer message.
+    replier = fresh[0]
+    assert local.post_webhook(customer_text(replier, "hello, is the sale on?")).status == 200
+    wait_until(lambda: campaign(local, campaign_id)["replied"] == 1, timeout=30)
+    inbound = [m for m in messages_of(local, replier) if m["direction"] == "inbound"]
+    assert [m["campaign_id"] for m in inbound] == [campaign_id]
+    wait_until(lambda: [m for m in messages_of(local, replier) if m["direction"] == "outbound" and m["source"] == "bot"], timeout=30)
