@@ -11,7 +11,9 @@ progress, pause, resume or cancel it; read and set the messaging limit of a numb
 from __future__ import annotations
 
 import base64
+import csv
 import re
+import time
 from datetime import datetime
 
 from aws_lambda_powertools.event_handler import Response, content_types
@@ -53,21 +55,28 @@ def _text(value, name: str, max_length: int = MAX_ID, required: bool = True) -> 
     return value
 
 
+MAX_START_AHEAD_S = 366 * 24 * 3600
+
+
 def _start_at(value) -> int | None:
-    """ISO 8601 (with a zone) or epoch seconds; absent: now."""
+    """ISO 8601 (with a zone) or epoch seconds, within a year; absent (or past): now."""
     if value is None or value == "":
         return None
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        return int(value)
-    if isinstance(value, str) and value.isdigit():
-        return int(value)
     try:
-        parsed = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
-    except ValueError:
+        if isinstance(value, bool):
+            raise ValueError
+        if isinstance(value, (int, float)) or (isinstance(value, str) and value.isdigit()):
+            at = int(value)
+        else:
+            parsed = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+            if parsed.tzinfo is None:
+                raise BadRequest("start_at must say its time zone (e.g. 2026-12-01T09:00:00Z)")
+            at = int(parsed.timestamp())
+    except (ValueError, OverflowError):
         raise BadRequest("start_at must be an ISO 8601 time with its zone, or epoch seconds") from None
-    if parsed.tzinfo is None:
-        raise BadRequest("start_at must say its time zone (e.g. 2026-12-01T09:00:00Z)")
-    return int(parsed.timestamp())
+    if at > time.time() + MAX_START_AHEAD_S:
+        raise BadRequest("start_at must be within a year")
+    return at
 
 
 def _raw_body() -> str:
@@ -98,7 +107,7 @@ def _campaign_request() -> dict:
             settings["recipients"] = entries_from_csv(body)
         except BadRecipients as error:
             raise BadRequest(str(error)) from None
-        except csv_errors() as error:
+        except csv.Error as error:
             raise BadRequest(f"the CSV cannot be read: {type(error).__name__}") from None
         return settings
     try:
@@ -108,12 +117,6 @@ def _campaign_request() -> dict:
     if not isinstance(settings, dict):
         raise BadRequest("the body must be a JSON object")
     return settings
-
-
-def csv_errors():
-    import csv
-
-    return (csv.Error,)
 
 
 @router.post("/api/campaigns")

@@ -31,7 +31,6 @@ from coexist.domain.campaigns import (
     CampaignState,
     PreparedList,
     may_move,
-    pages,
     skip_reason,
 )
 from coexist.domain.identity import Identifiers

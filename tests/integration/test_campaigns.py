@@ -193,7 +193,7 @@ def test_a_page_run_twice_counts_once(account):
 
 
 def quality_update(**value) -> dict:
-    """Meta's `phone_number_quality_update` reference shape (tests/fixtures/meta/README: not a capture)."""
+    """The shape of Meta's `phone_number_quality_update` webhook reference (May 2026), not a captured webhook."""
     return {"object": "whatsapp_business_account", "entry": [{"id": WABA, "time": int(time.time()), "changes": [
         {"field": "phone_number_quality_update", "value": {"display_phone_number": "15550783881", **value}}]}]}
 
@@ -260,3 +260,18 @@ def test_campaign_sends_never_book_ahead_of_conversations(account, cloud):
     # The campaign took no slot of the number's bucket: the next conversation slot is right after the backlog.
     slot = throttle.take(f"number#{NUMBER}", settings.number_rate, 10)
     assert slot.granted and 3.5 < slot.wait_s <= 5
+
+
+def test_a_campaign_with_a_start_time_waits_for_it(account):
+    later = int(time.time()) + 3600
+    code, created = start({"recipients": recipients(2), "start_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(later))})
+    assert code == 201 and created["state"] == "scheduled"
+    campaigns = wiring.campaigns()
+    assert campaigns.run_page(created["campaign_id"], 0) == "not yet"
+    assert call("GET", f"/api/campaigns/{created['campaign_id']}")[1]["queued"] == 0
+    # Paused and resumed before its time, it is scheduled again, not started early.
+    call("POST", f"/api/campaigns/{created['campaign_id']}/pause")
+    assert call("POST", f"/api/campaigns/{created['campaign_id']}/resume")[1]["state"] == "scheduled"
+    campaigns.clock = lambda: later + 1
+    assert campaigns.run_page(created["campaign_id"], 0) == "page 1 of 1"
+    assert call("GET", f"/api/campaigns/{created['campaign_id']}")[1]["queued"] == 2

@@ -117,3 +117,32 @@ def test_a_full_window_never_lets_one_more_through():
     now = 500 * HOUR_S
     assert room_for(1, 250, {500: 250}, now).free_at == (500 + 24) * HOUR_S
     assert room_for(1, 250, {500: 249}, now).free_at is None
+
+
+def _interpreted(field: str, value: dict):
+    from coexist.domain.interpret import interpret
+    from coexist.meta.models import WebhookEnvelope
+
+    document = {"object": "whatsapp_business_account", "entry": [{"id": "102290129340398", "time": 1764000000,
+                                                                    "changes": [{"field": field, "value": value}]}]}
+    return interpret(WebhookEnvelope.model_validate(document))
+
+
+def test_the_messaging_limit_and_quality_are_read_from_metas_webhooks():
+    """Shapes from Meta's webhook reference pages (May 2026), not from captured webhooks."""
+    found = _interpreted("phone_number_quality_update", {
+        "display_phone_number": "15550783881", "event": "UPGRADE", "old_limit": "TIER_2K", "current_limit": "TIER_10K",
+        "max_daily_conversations_per_business": "10000"})
+    [update] = found.messaging_limits
+    assert (update.portfolio, update.time, update.limit, update.quality) == ("102290129340398", 1764000000, 10_000, None)
+    assert found.unhandled == []
+
+    [flagged] = _interpreted("phone_number_quality_update", {"display_phone_number": "15550783881", "event": "FLAGGED",
+                                                              "current_limit": "TIER_250"}).messaging_limits
+    assert (flagged.limit, flagged.quality) == (250, "FLAGGED")
+
+    [capability] = _interpreted("business_capability_update", {"max_daily_conversation_per_phone": 2000,
+                                                               "max_daily_conversations_per_business": -1}).messaging_limits
+    assert capability.limit == UNLIMITED
+
+    assert _interpreted("business_capability_update", {"max_phone_numbers_per_waba": 2}).messaging_limits == []
