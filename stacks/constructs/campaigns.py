@@ -71,7 +71,6 @@ class CampaignDriver(Construct):
         self.queue.grant_send_messages(self.function.function)  # the next page, delayed
         outbound_queue.grant_send_messages(self.function.function)
         self.function.acknowledge_data_key_families()
-        self.errors_alarm = self.function.alarm_on_errors(alarm_topic)
 
     @staticmethod
     def referenced_by_name(scope: Construct, id: str, *, queue_name: str, key: kms.IKey) -> sqs.IQueue:

@@ -112,8 +112,16 @@ def test_a_campaign_of_200_with_opt_outs_an_invalid_number_a_conversation_a_paus
     assert held < 194 and campaign(local, campaign_id)["state"] == "paused"
 
     assert act(local, campaign_id, "resume")["state"] == "running"
-    done = wait_until(lambda: (lambda c: c if c["delivered"] == 194 and c["state"] == "finished" else None)(campaign(local, campaign_id)),
-                      timeout=600, interval=1)
+    def finished():
+        view = campaign(local, campaign_id)
+        return view if view["state"] == "finished" and view["delivered"] == 194 else None
+
+    try:
+        done = wait_until(finished, timeout=600, interval=3)
+    except BaseException:
+        print("campaign:", campaign(local, campaign_id), "\nsandbox:", local.sandbox("GET", "/_sandbox/stats").json(),
+              "\nat the sandbox:", len(sandbox_to(local, set(fresh))))
+        raise
     assert done["skipped"] == {"invalid_number": 1, "duplicate": 0, "opted_out": 5, "no_consent": 0}
     assert (done["targeted"], done["queued"], done["sent"], done["failed"], done["pending"]) == (200, 194, 194, 0, 0)
 

@@ -214,8 +214,9 @@ def test_api_role_writes_only_what_sending_the_templates_sync_and_the_agent_dire
     statements = statements_of_role(synthesised.ingress, ids["api_role"])
     names = lambda *specs: {config.table_name(s.logical_id) for s in specs}  # noqa: E731
     # The queued outbound message, its chat's last-message time and conversation state, the synced
-    # templates, the agent directory (POST /api/agents, availability, accept).
-    writes = names(resources.MESSAGES, resources.CHATS, resources.TEMPLATES, resources.AGENTS)
+    # templates, the agent directory (POST /api/agents, availability, accept), campaigns (a new
+    # campaign's pages, pause / resume / cancel, the messaging limit an admin sets).
+    writes = names(resources.MESSAGES, resources.CHATS, resources.TEMPLATES, resources.AGENTS, resources.CAMPAIGNS)
     assert _tables_with(statements, "dynamodb:PutItem") == writes
     assert _tables_with(statements, "dynamodb:UpdateItem") == writes
     readable = names(resources.CONTACTS, resources.NUMBERS, resources.ACCOUNTS, resources.CUSTOMERS)
@@ -226,13 +227,16 @@ def test_api_role_writes_only_what_sending_the_templates_sync_and_the_agent_dire
 def test_api_role_sends_to_the_outbound_queue_and_cannot_touch_the_inbound_queue(synthesised, ids):
     config = synthesised.stacks.config
     sqs_statements = [s for s in statements_of_role(synthesised.ingress, ids["api_role"]) if any(a.startswith("sqs:") for a in s["Action"])]
+    # The outbound queue (sends) and the campaigns queue (a campaign's first page), nothing else.
     (only,) = sqs_statements
     assert "sqs:SendMessage" in only["Action"]
     assert not {"sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:PurgeQueue"} & set(only["Action"])
-    # By its fixed name: the outbound stack creates exactly that queue.
-    assert json.dumps(only["Resource"]).endswith(f':{config.outbound_queue_name}"]]}}')
+    # By their fixed names: the outbound stack creates exactly those queues.
+    queues = only["Resource"] if isinstance(only["Resource"], list) else [only["Resource"]]
+    names = sorted(json.dumps(q).rsplit(":", 1)[1].split('"')[0] for q in queues)  # the ARN's last part
+    assert names == sorted([config.outbound_queue_name, config.campaigns_queue_name])
     outbound_names = [q["Properties"].get("QueueName") for q in synthesised.outbound.find_resources("AWS::SQS::Queue").values()]
-    assert config.outbound_queue_name in outbound_names
+    assert {config.outbound_queue_name, config.campaigns_queue_name} <= set(outbound_names)
     assert ids["queue"] not in json.dumps(statements_of_role(synthesised.ingress, ids["api_role"]))
     assert ids["dlq"] not in json.dumps(statements_of_role(synthesised.ingress, ids["api_role"]))
 

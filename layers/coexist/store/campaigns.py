@@ -15,6 +15,7 @@ retried page or a replayed webhook never counts twice (rule 5).
 
 from __future__ import annotations
 
+import random
 import time
 
 from botocore.exceptions import ClientError
@@ -45,8 +46,29 @@ def _hour_sk(hour: int) -> str:
     return f"hour#{hour:010d}"
 
 
-def _transaction_cancelled(error: ClientError) -> bool:
-    return error.response.get("Error", {}).get("Code") == "TransactionCanceledException"
+CONFLICT_RETRIES = 5
+
+
+def _transact(client, items: list[dict]) -> bool:
+    """Write the items as one transaction. False when a condition failed (the fact was already
+    counted); a conflict with another transaction on the same item (every status of a
+    campaign counts on its one item) is tried again after a short pause, then raised."""
+    for attempt in range(CONFLICT_RETRIES):
+        try:
+            client.transact_write_items(TransactItems=items)
+            return True
+        except ClientError as error:
+            if error.response.get("Error", {}).get("Code") != "TransactionCanceledException":
+                raise
+            reasons = [r.get("Code") for r in error.response.get("CancellationReasons", [])]
+            if "ConditionalCheckFailed" in reasons:  # counted already (or, for a counter, no campaign)
+                return False
+            if not reasons and "ConditionalCheckFailed" in str(error):  # an emulator without reasons
+                return False
+            if attempt == CONFLICT_RETRIES - 1:
+                raise
+            time.sleep(random.uniform(0.01, 0.05) * (attempt + 1))
+    return False
 
 
 class CampaignStore:
@@ -153,8 +175,7 @@ class CampaignStore:
     def _count_once(self, table, key: dict, marks: str, mark: str, campaign_id: str, counter: str) -> int:
         """Mark `mark` on the item at `key` and add one to the campaign's `counter`, in one
         transaction; 0 when the mark was already there."""
-        try:
-            self.table.meta.client.transact_write_items(TransactItems=[
+        counted = _transact(self.table.meta.client, [
                 {"Update": {
                     "TableName": table.name, "Key": key,
                     "UpdateExpression": "ADD #marks :mark",
@@ -170,11 +191,7 @@ class CampaignStore:
                     "ExpressionAttributeValues": {":one": 1},
                 }},
             ])
-        except ClientError as error:
-            if _transaction_cancelled(error):
-                return 0
-            raise
-        return 1
+        return 1 if counted else 0
 
     # --- the messaging limit of a portfolio ---------------------------------------------------
     def messaging_limit(self, portfolio: str) -> dict | None:
@@ -214,8 +231,7 @@ class CampaignStore:
         True when it was counted now."""
         hour = int(now) // HOUR_S
         window_start = (hour - WINDOW_HOURS + 1) * HOUR_S
-        try:
-            self.table.meta.client.transact_write_items(TransactItems=[
+        return _transact(self.table.meta.client, [
                 {"Put": {
                     "TableName": self.table.name,
                     "Item": {"pk": f"portfolio#{portfolio}", "sk": f"reach#{customer_id}", "reached_at": int(now),
@@ -229,8 +245,3 @@ class CampaignStore:
                     "ExpressionAttributeValues": {":one": 1, ":expires": int(now) + LEDGER_TTL_S},
                 }},
             ])
-        except ClientError as error:
-            if _transaction_cancelled(error):
-                return False
-            raise
-        return True
