@@ -117,7 +117,7 @@ def test_a_campaign_of_200_with_opt_outs_an_invalid_number_a_conversation_a_paus
         return view if view["state"] == "finished" and view["delivered"] == 194 else None
 
     try:
-        done = wait_until(finished, timeout=600, interval=3)
+        done = wait_until(finished, timeout=1200, interval=3)  # every status webhook ingested: minutes on a loaded machine
     except BaseException:
         print("campaign:", campaign(local, campaign_id), "\nsandbox:", local.sandbox("GET", "/_sandbox/stats").json(),
               "\nat the sandbox:", len(sandbox_to(local, set(fresh))))
