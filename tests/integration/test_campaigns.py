@@ -12,12 +12,15 @@ from coexist import wiring
 from coexist.store.throttle import Throttle
 from functions.api import handler as api_function
 from functions.campaigns import handler as campaigns_function
+from local.emulator import EVENTS_RECORDED_ENV, recorded_events
 from tests.conftest import API_TOKEN, Context, api_event
 from tests.integration.helpers import chat_of, deliver, messages_of
 from tests.integration.test_ingest import NUMBER, status, text_message
-from tests.integration.test_outbound import WABA, cloud, run_sender, seed_templates  # noqa: F401 - a fixture
+from tests.integration.test_outbound import WABA, cloud, put_consent, run_sender, seed_templates  # noqa: F401 - a fixture
 
 OPTED_OUT = "16505550100"
+CONSENTED = 10  # the customers recipients(…) names first: known, and granted marketing
+NEVER_ASKED = "16505552000"  # known on the number, never granted marketing
 
 
 def call(method: str, path: str, body=None, headers: dict | None = None, raw: bytes | None = None) -> tuple[int, dict]:
@@ -51,11 +54,16 @@ def run_campaign_queue(aws, rounds: int = 20) -> int:
 
 @pytest.fixture
 def account(aws):
-    """The number known (a customer wrote), templates synced, one customer opted out of marketing,
-    and pages paced as fast as the test can run them."""
-    deliver(aws, text_message("wamid.first", int(time.time()) - 3 * 86400))
-    deliver(aws, text_message("wamid.optout", int(time.time()) - 3 * 86400, sender=OPTED_OUT))
-    wiring.inbox().contacts.record_marketing_opt_out(NUMBER, chat_of(NUMBER, OPTED_OUT), {"source": "test"}, int(time.time()))
+    """The number known (customers wrote three days ago, so their windows are closed), templates
+    synced, the first customers of `recipients` granted marketing, one customer who withdrew it, one
+    never asked, and pages paced as fast as the test can run them."""
+    three_days_ago = int(time.time()) - 3 * 86400
+    consented = [r["wa_id"] for r in recipients(CONSENTED)]
+    deliver(aws, text_message("wamid.first", three_days_ago))
+    deliver(aws, *[text_message(f"wamid.known-{wa_id}", three_days_ago, sender=wa_id) for wa_id in [*consented, OPTED_OUT, NEVER_ASKED]])
+    for wa_id in consented:
+        assert put_consent({"purpose": "marketing", "state": "granted", "note": "signed up in the shop"}, chat_of(NUMBER, wa_id))[0] == 200
+    assert put_consent({"purpose": "marketing", "state": "withdrawn"}, chat_of(NUMBER, OPTED_OUT))[0] == 200
     seed_templates(aws)
     campaigns = wiring.campaigns()
     campaigns.number_rate = lambda number: 10_000.0
@@ -73,18 +81,23 @@ def start(body: dict, **headers) -> tuple[int, dict]:
 def test_a_campaign_validates_deduplicates_skips_by_policy_and_queues_the_rest(account, cloud):
     wiring.campaigns().page_size = 4
     listed = recipients(9) + [{"wa_id": "12ab34", "parameters": ["x"]}, {"wa_id": "16505551000", "parameters": ["dup"]},
-                              {"wa_id": "+1 650 555 0100", "parameters": ["5%"]}]
+                              {"wa_id": "+1 650 555 0100", "parameters": ["5%"]}, {"wa_id": NEVER_ASKED, "parameters": ["5%"]}]
     code, created = start({"recipients": listed, "name": "spring"})
     assert code == 201, created
-    assert created["targeted"] == 12 and created["state"] == "running" and created["pages"] == {"total": 3, "done": 0}
+    assert created["targeted"] == 13 and created["state"] == "running" and created["pages"] == {"total": 3, "done": 0}
     assert created["skipped"]["invalid_number"] == 1 and created["skipped"]["duplicate"] == 1
 
     assert run_campaign_queue(account) >= 3
     code, view = call("GET", f"/api/campaigns/{created['campaign_id']}")
     assert code == 200
     assert view["state"] == "finished" and view["finished_at"]
-    assert view["skipped"] == {"invalid_number": 1, "duplicate": 1, "opted_out": 1, "no_consent": 0}
+    # The consent ledger's refusals, under their own codes: withdrawn, and never granted.
+    assert view["skipped"] == {"invalid_number": 1, "duplicate": 1, "opted_out": 1, "no_consent": 1}
     assert view["queued"] == 9 and view["pending"] == 0
+    # A CRM hears of it once, with the counts as they stood when the last page had run.
+    finished = [e["detail"] for e in recorded_events(account.sqs, account.env[EVENTS_RECORDED_ENV]) if e["detail-type"] == "campaign.finished"]
+    assert [(e["campaign_id"], e["outcome"], e["template_name"]) for e in finished] == [(created["campaign_id"], "completed", "spring_sale")]
+    assert (finished[0]["counts"]["targeted"], finished[0]["counts"]["skipped"], finished[0]["counts"]["queued"]) == (13, 4, 9)
 
     run_sender(account, rounds=5)
     assert len(cloud.sent) == 9
@@ -108,7 +121,7 @@ def test_a_reply_lands_in_the_inbox_marked_with_the_campaign_and_is_counted_once
     customer = "16505551000"
     deliver(account, text_message("wamid.reply-1", int(time.time()), body="yes please", sender=customer))
     deliver(account, text_message("wamid.reply-2", int(time.time()) + 1, body="when?", sender=customer))
-    replies = [m for m in messages_of(chat_of(NUMBER, customer)) if m["direction"] == "inbound"]
+    replies = [m for m in messages_of(chat_of(NUMBER, customer)) if m["direction"] == "inbound" and m["id"].startswith("wamid.reply-")]
     assert [m["campaign_id"] for m in replies] == [created["campaign_id"]] * 2
     assert call("GET", f"/api/campaigns/{created['campaign_id']}")[1]["replied"] == 1
     # The other customer, who did not answer, and a customer the campaign never wrote to: nothing.
