@@ -333,8 +333,7 @@ class MessageStore:
         ours = update.callback_data
         if not ours or not ours.startswith(OUTBOUND_ID_PREFIX) or ours == update.message_id:
             return False
-        return update_if(
-            self.table,
+        moved = self._update_returning(
             Key={"id": ours},
             UpdateExpression="SET " + ", ".join(facts + ["#status = :status", "status_rank = :rank", "status_at = :ts"]),
             ConditionExpression="wamid = :wamid AND phone_number_id = :number AND direction = :out "
@@ -342,6 +341,10 @@ class MessageStore:
             ExpressionAttributeNames={**names, "#status": "status"},
             ExpressionAttributeValues={**values, ":status": update.status, ":rank": status_rank, ":wamid": update.message_id},
         )
+        if moved is None:
+            return False
+        self._progressed(moved, update.status)  # a campaign's message: its progress counts the status
+        return True
 
     def move_chat(self, from_chat: str, to_chat: str) -> int:
         """Every message of one chat moves to another (two customers merged); idempotent."""
