@@ -332,7 +332,7 @@ def test_every_outbound_function_traces_and_logs_to_its_own_encrypted_group(synt
         group = template[props["LoggingConfig"]["LogGroup"]["Ref"]]["Properties"]
         assert group["KmsKeyId"] == cmk and group["RetentionInDays"] >= 365, name
         assert props["Environment"]["Variables"]["POWERTOOLS_METRICS_NAMESPACE"] == resources.METRICS_NAMESPACE
-    synthesised.outbound.resource_count_is("AWS::Logs::LogGroup", 4)
+    synthesised.outbound.resource_count_is("AWS::Logs::LogGroup", 5)  # one per function
     # The five functions' roles and the one EventBridge Scheduler uses for reminders, nothing else.
     synthesised.outbound.resource_count_is("AWS::IAM::Role", 6)
 
