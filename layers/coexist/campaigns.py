@@ -123,7 +123,7 @@ class Campaigns:
         self.number_rate = number_rate  # msg/s of the number (its throughput bucket's rate)
         self.page_size = page_size
         self.clock = clock
-        self.on_finished = on_finished  # the one place a campaign ends well: tell whoever listens
+        self.on_finished = on_finished  # a campaign with nothing left to send (finished or cancelled): tell whoever listens
 
     # --- the API's side -------------------------------------------------------------------------
     def create(self, new: NewCampaign) -> dict:
@@ -192,6 +192,8 @@ class Campaigns:
             target = CampaignState.SCHEDULED
         if not self.store.move(campaign_id, {state}, target, remove=("waiting_until",) if action != "resume" else ()):
             raise CampaignConflict("The campaign changed meanwhile; read it again.")
+        if target is CampaignState.CANCELLED:
+            self.on_finished(self.store.get(campaign_id) or campaign)
         if action == "resume":
             # A resumed campaign picks up at its next page (a page message still in the queue is
             # for a page already run, or runs the same page: only one run counts).

@@ -194,6 +194,8 @@ def test_pause_holds_the_next_pages_resume_goes_on_and_cancel_ends_it(account):
     run_campaign_queue(account)
     view = call("GET", f"/api/campaigns/{campaign}")[1]
     assert (view["state"], view["queued"], view["pending"]) == ("cancelled", 2, 4)
+    finished = [e["detail"] for e in recorded_events(account.sqs, account.env[EVENTS_RECORDED_ENV]) if e["detail-type"] == "campaign.finished"]
+    assert [(e["campaign_id"], e["outcome"], e["counts"]["queued"]) for e in finished] == [(campaign, "cancelled", 2)]
     assert call("POST", f"/api/campaigns/{campaign}/resume")[0] == 409
 
 

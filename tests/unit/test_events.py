@@ -131,3 +131,5 @@ def test_a_finished_campaign_is_told_once_with_its_final_counts():
     assert told.counts == {"targeted": 5, "skipped": 2, "queued": 3, "sent": 3, "delivered": 2, "read": 1, "failed": 0, "replied": 1}
     assert told.occurred_at == "2025-12-29T09:20:00Z"
     assert campaign_finished(dict(stored)).id == told.id  # the same campaign finishing, told again, is the same event
+    cancelled = campaign_finished({**stored, "state": "cancelled", "finished_at": None, "state_changed_at": NOW})
+    assert (cancelled.outcome, cancelled.occurred_at) == ("cancelled", "2025-12-29T09:20:00Z")
