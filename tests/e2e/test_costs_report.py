@@ -12,7 +12,7 @@ from datetime import datetime, timezone
 import pytest
 
 from tests.e2e.harness import wait_until
-from tests.e2e.test_sending import COEXISTENCE, REMINDER, SALE, WABA, message, seed_chats, send
+from tests.e2e.test_sending import COEXISTENCE, REMINDER, SALE, WABA, grant_marketing, message, seed_chats, send
 
 pytestmark = pytest.mark.e2e
 
@@ -57,6 +57,7 @@ def test_the_cost_report_for_a_day_of_mixed_traffic(local_mode):
     wait_until(lambda: local.chat_id_of(COEXISTENCE[0], writer), timeout=30)
     chat = local.chat_id_of(COEXISTENCE[0], writer)
     reminded, coded = seed_chats(local, COEXISTENCE, [lapsed_a, lapsed_b])  # their windows are closed
+    grant_marketing(local, chat)  # marketing needs the customer's consent
 
     sent = [
         send(local, chat, {"type": "text", "text": "Happy to help."}),  # a service reply in the window: free

@@ -13,7 +13,7 @@ from coexist import wiring
 from tests.integration.helpers import api, deliver
 from tests.integration.test_api_access import CALLERS, call, deployed  # noqa: F401 - the fixture
 from tests.integration.test_ingest import CUSTOMER, NUMBER, echo, status
-from tests.integration.test_outbound import cloud, open_window, post, run_sender, seed_templates, template_body  # noqa: F401
+from tests.integration.test_outbound import cloud, open_window, post, put_consent, run_sender, seed_templates, template_body  # noqa: F401
 
 US_MARKETING = 0.025  # the bundled card's rates for the test's customers
 IN_UTILITY = 0.0014
@@ -43,6 +43,7 @@ def a_day_of_traffic(aws, cloud) -> None:
     now = int(time.time())
     open_window(aws, at=now - 3600)
     seed_templates(aws)
+    assert put_consent({"purpose": "marketing", "state": "granted", "note": "signed up"})[0] == 200
     assert post({"type": "text", "text": "Thursday at 10 works."})[0] == 202
     assert post(template_body("appointment_reminder", "Ada", "Thursday"))[0] == 202
     assert post(template_body("spring_sale", "20%"))[0] == 202

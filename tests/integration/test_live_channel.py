@@ -31,10 +31,10 @@ def channel(aws, monkeypatch):
     wiring.reset()
     client = aws.session.client("dynamodb")
     streams = {}
-    for spec in (CHATS, MESSAGES):  # as the data stack declares them: keys only
-        name = aws.env[spec.env_var]
-        client.update_table(TableName=name, StreamSpecification={"StreamEnabled": True, "StreamViewType": "KEYS_ONLY"})
-        streams[spec.logical_id] = client.describe_table(TableName=name)["Table"]["LatestStreamArn"]
+    for spec in (CHATS, MESSAGES):  # created as the data stack declares them: streaming keys only
+        table = client.describe_table(TableName=aws.env[spec.env_var])["Table"]
+        assert table["StreamSpecification"] == {"StreamEnabled": True, "StreamViewType": "KEYS_ONLY"}
+        streams[spec.logical_id] = table["LatestStreamArn"]
     return streams
 
 

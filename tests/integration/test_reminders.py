@@ -167,3 +167,12 @@ def test_bad_reminders_are_refused_with_a_reason(aws, customer, change, code):
 def test_an_unknown_reminder_is_not_found(aws):
     assert call("GET", "/api/reminders/r" + "x" * 24)[0] == 404
     assert call("DELETE", "/api/reminders/not-a-reminder")[0] == 404
+
+
+def test_a_send_time_between_seconds_is_scheduled_at_the_next_whole_second_never_before(aws, customer):
+    asked = (datetime.now(timezone.utc) + timedelta(hours=1)).replace(microsecond=207_000)
+    code, reminder = call("POST", "/api/reminders", reminder_request(send_at=asked.isoformat()))
+    assert code == 201, reminder
+    [schedule] = schedules(aws)
+    next_second = asked.replace(microsecond=0) + timedelta(seconds=1)
+    assert schedule["ScheduleExpression"] == f"at({next_second.strftime('%Y-%m-%dT%H:%M:%S')})"

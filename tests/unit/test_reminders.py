@@ -96,3 +96,4 @@ def test_the_local_stand_in_parks_a_schedule_that_keeps_failing():
     assert runner.fire_due(now=2_000) == 0 and "due" in scheduler.schedules  # retried on the next look
     assert runner.fire_due(now=2_000) == 1 and scheduler.schedules == {}
     assert queue.sent == [json.dumps({"reminder_id": "r1"})]
+

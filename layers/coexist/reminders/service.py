@@ -8,6 +8,7 @@ consent purpose `reminders`. The send is keyed by the reminder, so a schedule th
 
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import dataclass
 from datetime import datetime
@@ -88,7 +89,8 @@ class Reminders:
 
     def schedule(self, request: ReminderRequest, chat_id: str, created_by: str | None) -> dict:
         now = int(self.clock())
-        send_at = int(request.send_at.timestamp())
+        # Scheduler's `at(…)` counts whole seconds: round up, never send before the time asked.
+        send_at = math.ceil(request.send_at.timestamp())
         if not now + MIN_LEAD_S <= send_at <= now + MAX_LEAD_S:
             raise ReminderRefused("bad_send_at", f"send_at must be between {MIN_LEAD_S} s and a year from now")
         reminder_id = new_reminder_id()
