@@ -318,7 +318,8 @@ CHECKS = {
     "inbound": [
         Check("DynamoDB writes", dynamodb_writes, 3, 4),
         Check("SQS sends", sqs_sends, 1, 1),
-        Check("all requests", all_requests, None, 9),  # + the CRM event (events:PutEvents)
+        # + the CRM event (events:PutEvents) and the campaign reply lookup (a GetItem of the campaigns table)
+        Check("all requests", all_requests, None, 10),
     ],
     "status": [
         # + the cost ledger's entry for a priced status (a PutItem and the reads that price it)

@@ -117,6 +117,7 @@ def create_resources(session: boto3.session.Session | None = None, prefix: str =
     env[resources.OPERATIONS_TOPIC_ENV] = session.client("sns").create_topic(Name=f"{prefix}-operations")["TopicArn"]
     env[resources.EVENT_BUS_ENV], env[EVENTS_RECORDED_ENV] = _create_event_bus(session.client("events"), sqs, f"{prefix}-events")
     env.update(_create_reminder_schedules(session.client("scheduler"), sqs, prefix))
+    env[resources.CAMPAIGNS_QUEUE_ENV] = _create_campaigns_queue(sqs, f"{prefix}-campaigns")
     return env
 
 
@@ -161,6 +162,16 @@ def recorded_events(sqs, queue_url: str, wait_s: int = 0) -> list[dict]:
         for message in messages:
             found.append(json.loads(message["Body"]))
             sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
+
+
+def _create_campaigns_queue(sqs, name: str) -> str:
+    """Standard, as deployed: each page of a campaign is a message, delayed until it is due."""
+    dlq_url = sqs.create_queue(QueueName=f"{name}-dlq", Attributes={"MessageRetentionPeriod": str(DLQ_RETENTION_S)})["QueueUrl"]
+    redrive = {"deadLetterTargetArn": queue_arn(sqs, dlq_url), "maxReceiveCount": resources.CAMPAIGNS_MAX_RECEIVES}
+    return sqs.create_queue(
+        QueueName=name,
+        Attributes={"VisibilityTimeout": str(resources.CAMPAIGNS_VISIBILITY_TIMEOUT_S), "RedrivePolicy": json.dumps(redrive)},
+    )["QueueUrl"]
 
 
 def _create_archive_bucket(s3, name: str) -> str:

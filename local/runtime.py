@@ -101,12 +101,13 @@ def run(options: Options) -> int:
         watchdog = LocalFunction("coexist-watchdog", "functions.watchdog.handler", resources.WATCHDOG_TIMEOUT_S)
         exporter = LocalFunction("coexist-exporter", "functions.exporter.handler", resources.EXPORTER_TIMEOUT_S)
         reminders = LocalFunction("coexist-reminders", "functions.reminders.handler", resources.REMINDERS_TIMEOUT_S)
-        functions = (webhook, api, ingest, sender, templates, sweeper, conversation, watchdog, exporter, reminders)
+        campaigns = LocalFunction("coexist-campaigns", "functions.campaigns.handler", resources.CAMPAIGNS_TIMEOUT_S)
+        functions = (webhook, api, ingest, sender, templates, sweeper, conversation, watchdog, exporter, reminders, campaigns)
 
         _require_free_port(options.host, options.port, "--port")
         routes = coexist_routes(webhook, api)
         gateway = Gateway((options.host, options.port), routes)  # bound, not yet serving
-        gateway.live = live.serve_console_changes(routes[1], (ingest, sender, conversation, api, reminders))
+        gateway.live = live.serve_console_changes(routes[1], (ingest, sender, conversation, api, reminders, campaigns))
         cleanup.callback(gateway.live.feed.close)
         sandbox = graph_api.start(f"{gateway.url}/webhook", options.sandbox_port, find_number=graph_api.number_seen_locally)
         if sandbox is not None:
@@ -135,6 +136,9 @@ def run(options: Options) -> int:
         if exporter.available:  # customers' exports, built as the exports queue's Lambda would
             queue_url = env[resources.EXPORTS_QUEUE_ENV]
             pollers.append(QueuePoller(sqs, queue_url, emulator.queue_arn(sqs, queue_url), exporter, 1))
+        if campaigns.available:  # a page at a time, as deployed (batch size 1)
+            queue_url = env[resources.CAMPAIGNS_QUEUE_ENV]
+            pollers.append(QueuePoller(sqs, queue_url, emulator.queue_arn(sqs, queue_url), campaigns, 1))
         for poller in pollers:
             poller.start()
             cleanup.callback(poller.stop)  # runs first: pollers stop before the gateway and moto

@@ -209,6 +209,10 @@ class CoexistConfig:
         return f"{self.prefix}-events"
 
     @property
+    def campaigns_queue_name(self) -> str:
+        return f"{self.prefix}-campaigns"
+
+    @property
     def conversation_state_machine_name(self) -> str:
         return f"{self.prefix}-conversation"
 

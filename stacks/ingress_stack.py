@@ -24,6 +24,7 @@ from stacks.constructs import alarms
 from stacks.constructs.console_sign_in import ConsoleSignIn
 from stacks.constructs.domain_tables import DomainTables
 from stacks.constructs.inbound_queue import InboundQueue
+from stacks.constructs.campaigns import CampaignDriver
 from stacks.constructs.outbound_queue import OutboundQueue
 from stacks.constructs.rest_api import CoexistApi
 from stacks.constructs.service_function import TASK_TOKEN_ACTIONS, ServiceFunction
@@ -135,6 +136,9 @@ class IngressStack(Stack):
         self.outbound_queue = OutboundQueue.referenced_by_name(
             self, "OutboundQueue", queue_name=config.outbound_queue_name, key=key
         )  # created by the outbound stack, which deploys after this one
+        self.campaigns_queue = CampaignDriver.referenced_by_name(
+            self, "CampaignsQueue", queue_name=config.campaigns_queue_name, key=key
+        )  # likewise
         self.agent_api = ServiceFunction(
             self, "AgentApi", code_dir=FUNCTIONS / "api", service="api",
             description="Agent API: inbox, chats, messages, contacts, sending, templates",
@@ -143,6 +147,7 @@ class IngressStack(Stack):
                 **stage_env, **table_env, **conversation_env, "COEXIST_API_AUTH": "cognito",
                 resources.CONSOLE_ORIGIN_ENV: console.url,  # the one origin CORS allows
                 resources.OUTBOUND_QUEUE_ENV: self.outbound_queue.queue_url,
+                resources.CAMPAIGNS_QUEUE_ENV: self.campaigns_queue.queue_url,
                 **config.graph_api_environment(access_token.secret_arn),
                 **config.numbers_environment(),
                 **config.waba_environment(),
@@ -158,8 +163,10 @@ class IngressStack(Stack):
             # messages: the queued outbound message; chats: its last-message time and the conversation
             # state; templates: the sync; agents: the directory, availability and capacity;
             # customers: finding a chat by phone number or BSUID; contacts: the consent ledger;
-            # costs: the cost report; reminders: scheduling and cancelling them.
-            read_write=(resources.MESSAGES, resources.CHATS, resources.TEMPLATES, resources.AGENTS, resources.CONTACTS, resources.REMINDERS),
+            # costs: the cost report; reminders: scheduling and cancelling them; campaigns: creating
+            # and moving them, their progress and the messaging-limit ledger.
+            read_write=(resources.MESSAGES, resources.CHATS, resources.TEMPLATES, resources.AGENTS, resources.CONTACTS, resources.REMINDERS,
+                        resources.CAMPAIGNS),
             read=(resources.NUMBERS, resources.ACCOUNTS, resources.CUSTOMERS, resources.COSTS),
         )
         # The audit trail: read for GET /api/audit; appended to by PutItem alone (no UpdateItem, no
@@ -167,6 +174,7 @@ class IngressStack(Stack):
         self.agent_api.grant_tables(tables, config, read=(resources.AUDIT,))
         tables[resources.AUDIT.env_var].grant(self.agent_api.function, "dynamodb:PutItem")
         self._grant_customer_rights(config, tables, key)
+        self.campaigns_queue.grant_send_messages(self.agent_api.function)  # a campaign's first page
         self.agent_api.grant_secret_read(access_token, key)
         self.outbound_queue.grant_send_messages(self.agent_api.function)
         self.agent_api.acknowledge_data_key_families()  # the encrypted queue, like the tables

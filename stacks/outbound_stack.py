@@ -18,6 +18,7 @@ from constructs import Construct
 
 from stacks.config import CoexistConfig
 from stacks.constructs import alarms
+from stacks.constructs.campaigns import CampaignDriver
 from stacks.constructs.domain_tables import DomainTables
 from stacks.constructs.outbound_queue import OutboundQueue
 from stacks.constructs.reminders import Reminders
@@ -60,7 +61,7 @@ class OutboundStack(Stack):
                 **stage_env,
                 **table_env(
                     resources.MESSAGES, resources.NUMBERS, resources.CONTACTS, resources.CHATS,
-                    resources.ACCOUNTS, resources.THROTTLE, resources.TEMPLATES,
+                    resources.ACCOUNTS, resources.THROTTLE, resources.TEMPLATES, resources.CAMPAIGNS,
                 ),
                 resources.OUTBOUND_QUEUE_ENV: self.outbound.queue.queue_url,
                 resources.OUTBOUND_DLQ_ENV: self.outbound.dead_letters.queue_url,
@@ -71,7 +72,8 @@ class OutboundStack(Stack):
         )
         self.sender.grant_tables(
             tables, config,
-            read_write=(resources.MESSAGES, resources.CONTACTS, resources.CHATS, resources.THROTTLE),
+            # campaigns: a campaign message's failure counts in its progress.
+            read_write=(resources.MESSAGES, resources.CONTACTS, resources.CHATS, resources.THROTTLE, resources.CAMPAIGNS),
             read=(resources.NUMBERS, resources.ACCOUNTS, resources.TEMPLATES),
         )
         self.sender.grant_secret_read(access_token, key)
@@ -106,6 +108,10 @@ class OutboundStack(Stack):
             "number's messages wait in the outbound queue meanwhile.",
         )
 
+        self.campaigns = CampaignDriver(
+            self, "Campaigns", config=config, tables=tables, key=key, outbound_queue=self.outbound.queue,
+            alarm_topic=alarm_topic, common=common, environment={**stage_env, **config.numbers_environment()},
+        )
         self.templates = self._templates_sync(config, tables, access_token, alarm_topic, common, stage_env, table_env)
         self.sweeper = self._sweeper(config, tables, alarm_topic, common, stage_env, table_env)
         self.reminders = Reminders(self, "Reminders", config=config, key=key, tables=tables, layer=self.layer,

@@ -128,14 +128,17 @@ try:  # deployed, this folder is the function's code root; tests and local mode 
     import audit_routes
     import privacy_routes
     import reminder_routes
+    import campaign_routes
 except ModuleNotFoundError:
-    from functions.api import audit_routes, console_routes, consent_routes, cost_routes, privacy_routes, reminder_routes
+    from functions.api import (audit_routes, campaign_routes, console_routes, consent_routes, cost_routes, privacy_routes,
+                               reminder_routes)
 app.include_router(console_routes.router)
 app.include_router(consent_routes.router)
 app.include_router(cost_routes.router)
 app.include_router(audit_routes.router)
 app.include_router(privacy_routes.router)
 app.include_router(reminder_routes.router)
+app.include_router(campaign_routes.router)
 
 
 def _gate() -> Gate:

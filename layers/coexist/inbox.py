@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from coexist.store.archive import Archive
+from coexist.store.campaigns import CampaignStore
 from coexist.store.chats import ChatRepository
 from coexist.store.contacts import ContactStore
 from coexist.store.customers import CustomerStore
@@ -23,3 +24,4 @@ class Inbox:
     archive: Archive
     customers: CustomerStore  # who each customer is, by any identifier
     costs: object | None = None  # the cost ledger's recorder (coexist.costs.CostRecorder); None: not recorded
+    campaigns: CampaignStore | None = None  # campaign replies and the messaging-limit ledger

@@ -124,6 +124,7 @@ def apply(found: Interpretation, inbox: Inbox, signals=None, events=None, remind
     new_echo_chats: set[str] = set()
     new_echoes = []
     new_customer_messages = []
+    new_campaign_replies = []
     _in_parallel(inbox.numbers.record_seen, found.numbers.values())
     _in_parallel(inbox.contacts.record_profile, [p for p in found.profiles.values() if p.chat_id])
     _in_parallel(inbox.contacts.record_app_contact, [c for c in found.app_contacts if c.chat_id])
@@ -137,6 +138,8 @@ def apply(found: Interpretation, inbox: Inbox, signals=None, events=None, remind
         summary.messages += 1
         if message.source == Source.CUSTOMER:
             new_customer_messages.append(message)
+            if message.type not in NOT_CONVERSATION:
+                new_campaign_replies.append(message)
         elif message.source == Source.BUSINESS_APP:
             new_echo_chats.add(message.chat_id)
             new_echoes.append(message)
@@ -179,6 +182,15 @@ def apply(found: Interpretation, inbox: Inbox, signals=None, events=None, remind
     for event in found.account_events:
         if _apply_account_event(event, inbox) == coexistence.DISCONNECTED:
             summary.disconnections += 1
+    if inbox.campaigns is not None:
+        for limit in found.messaging_limits:
+            inbox.campaigns.record_messaging_limit(limit.portfolio, limit.time, "meta_webhook", limit.limit, limit.quality)
+        # A customer's new message shortly after a campaign wrote to them is its reply (counted once).
+        for message in new_campaign_replies:
+            link = inbox.campaigns.campaign_of_reply(message.chat_id, message.timestamp)
+            if link is not None:
+                inbox.messages.mark_campaign(message.id, link["campaign_id"])
+                inbox.campaigns.count_reply(message.chat_id, link["campaign_id"])
     for unhandled in found.unhandled:
         inbox.archive.keep_unhandled(unhandled.field, unhandled.raw, unhandled.reason)
         summary.unhandled += 1

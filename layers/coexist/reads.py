@@ -260,4 +260,5 @@ def message_view(item: dict) -> dict:
         "edited_at": iso(item.get("edited_at")),
         "revoked_at": iso(item.get("revoked_at")),
         "referral": item.get("referral"),
+        "campaign_id": item.get("campaign_id"),  # sent by a campaign, or a customer's reply to one
     }

@@ -216,7 +216,18 @@ CONNECTIONS = TableSpec(
     ttl_attribute="expires_at",
 )
 
-TABLES: tuple[TableSpec, ...] = (NUMBERS, ACCOUNTS, CHATS, MESSAGES, CONTACTS, TEMPLATES, THROTTLE, AGENTS, CUSTOMERS, COSTS, AUDIT, PRIVACY, REMINDERS, CONNECTIONS)
+# Campaigns (coexist.campaigns): each campaign, its stored recipient pages and progress counters;
+# the campaign a customer last heard from; each portfolio's messaging-limit ledger
+# (layout in coexist.store.campaigns). Pages and ledger entries expire by themselves.
+CAMPAIGNS = TableSpec(
+    logical_id="Campaigns",
+    env_var="CAMPAIGNS_TABLE",
+    partition_key=Key("pk"),
+    sort_key=Key("sk"),
+    ttl_attribute="expires_at",
+)
+
+TABLES: tuple[TableSpec, ...] = (NUMBERS, ACCOUNTS, CHATS, MESSAGES, CONTACTS, TEMPLATES, THROTTLE, AGENTS, CUSTOMERS, COSTS, AUDIT, PRIVACY, REMINDERS, CONNECTIONS, CAMPAIGNS)
 
 # The deployed agent console's origin (its CloudFront URL): the one origin the REST API's CORS allows,
 # and the request headers the console sends it.
@@ -316,3 +327,11 @@ REMINDER_TARGET_ARN_ENV = "REMINDER_TARGET_ARN"
 REMINDER_SCHEDULER_ROLE_ARN_ENV = "REMINDER_SCHEDULER_ROLE_ARN"
 REMINDER_DLQ_ARN_ENV = "REMINDER_DLQ_ARN"
 REMINDERS_TIMEOUT_S = 30
+
+# Campaigns: one message per page to run (standard queue, delayed to when the page is due), consumed
+# by the campaigns function one page at a time.
+CAMPAIGNS_QUEUE_ENV = "CAMPAIGNS_QUEUE_URL"
+CAMPAIGNS_TIMEOUT_S = 300  # one page: a few hundred sends put through the policy and onto the queue
+CAMPAIGNS_VISIBILITY_TIMEOUT_S = 6 * CAMPAIGNS_TIMEOUT_S
+CAMPAIGNS_MAX_RECEIVES = 5
+CAMPAIGN_PAGE_SIZE_ENV = "COEXIST_CAMPAIGN_PAGE_SIZE"

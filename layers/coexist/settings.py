@@ -80,6 +80,9 @@ class Settings:
     reminder_target_arn: str = ""
     reminder_scheduler_role_arn: str = ""
     reminder_dlq_arn: str = ""
+    campaigns_table: str = "coexist-campaigns"
+    campaigns_queue_url: str = ""
+    campaign_page_size: int = 100  # recipients per page of a campaign
 
     @property
     def local(self) -> bool:
@@ -139,6 +142,9 @@ class Settings:
             "reminder_target_arn": resources.REMINDER_TARGET_ARN_ENV,
             "reminder_scheduler_role_arn": resources.REMINDER_SCHEDULER_ROLE_ARN_ENV,
             "reminder_dlq_arn": resources.REMINDER_DLQ_ARN_ENV,
+            "campaigns_table": resources.CAMPAIGNS.env_var,
+            "campaigns_queue_url": resources.CAMPAIGNS_QUEUE_ENV,
+            "campaign_page_size": resources.CAMPAIGN_PAGE_SIZE_ENV,
         }
         # A plain dataclass, not pydantic: the webhook function's cold start must stay light.
         values: dict = {field: environ[var] for field, var in mapping.items() if environ.get(var)}
@@ -151,6 +157,10 @@ class Settings:
             if flag not in ("true", "false"):
                 raise ValueError("CRM_EVENTS_INCLUDE_TEXT must be true or false")
             values["crm_events_include_text"] = flag == "true"
+        if "campaign_page_size" in values:
+            values["campaign_page_size"] = int(values["campaign_page_size"])
+            if not 1 <= values["campaign_page_size"] <= 1000:
+                raise ValueError("COEXIST_CAMPAIGN_PAGE_SIZE must be between 1 and 1000")
         values["in_lambda"] = bool(environ.get("AWS_LAMBDA_FUNCTION_NAME"))
         settings = cls(**values)
         if not settings.api_auth:

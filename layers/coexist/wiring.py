@@ -37,7 +37,7 @@ def inbox():
     from coexist.costs import CostRecorder
 
     config = settings()
-    messages = MessageStore(aws.table(config.messages_table))
+    messages = MessageStore(aws.table(config.messages_table), progress=campaign_store())
     chats = ChatRepository(aws.table(config.chats_table), observer=_chat_events())
     contacts_table = aws.table(config.contacts_table)
     return Inbox(
@@ -49,6 +49,7 @@ def inbox():
         archive=archive(),
         customers=CustomerStore(aws.table(config.customers_table)),
         costs=CostRecorder(cost_ledger(), messages, chats, rate_card()),  # ingest prices what it ingests
+        campaigns=campaign_store(),
     )
 
 
@@ -343,11 +344,32 @@ def _consent_events():
     return consent_observer(lambda found: events().publish(found))
 
 
+@lru_cache(maxsize=1)
+def campaign_store():
+    from coexist.store.campaigns import CampaignStore
+
+    return CampaignStore(aws.table(settings().campaigns_table))
+
+
+@lru_cache(maxsize=1)
+def campaigns():
+    from coexist.campaigns import CampaignQueue, Campaigns
+    from coexist.events.from_campaigns import campaign_finished
+
+    config = settings()
+    return Campaigns(
+        inbox(), outbox(), campaign_store(), templates(), CampaignQueue(aws.client("sqs"), config.campaigns_queue_url),
+        number_rate=lambda number: number_settings(number).number_rate.per_second,
+        page_size=config.campaign_page_size,
+        on_finished=lambda campaign: events().publish(campaign_finished(campaign)),
+    )
+
+
 def reset() -> None:
     """Forget settings, clients and services (tests and local mode switch environments)."""
     for cached in (archive, intake, inbox, inbox_reader, templates, graph_api, outbox, sweeper, throttle, sender, settings,
                    agents, workflow, signals, conversation_settings, rate_card, cost_ledger,
-                   audit_log, audit_archive, customer_rights, export_files, events, reminders):
+                   audit_log, audit_archive, customer_rights, export_files, events, reminders, campaign_store, campaigns):
         cached.cache_clear()
     for cached in (live_connections, live_fanout, id_token_verifier):  # the live channel's, below
         cached.cache_clear()

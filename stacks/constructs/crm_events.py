@@ -22,8 +22,8 @@ from constructs import Construct
 from stacks.config import CoexistConfig
 from stacks.constructs import nag
 
-# Functions whose work changes what a CRM hears of (messages, statuses, chats, consent).
-PUBLISHERS = ("ingest", "api", "sender", "conversation", "connect-events")
+# Functions whose work changes what a CRM hears of (messages, statuses, chats, consent, campaigns).
+PUBLISHERS = ("ingest", "api", "sender", "conversation", "connect-events", "campaigns")
 CRM_RATE_PER_SECOND = 10  # what a CRM's webhook is sent at most; EventBridge queues and retries the rest
 
 

@@ -215,9 +215,10 @@ def test_api_role_writes_only_what_sending_the_templates_sync_the_agent_director
     names = lambda *specs: {config.table_name(s.logical_id) for s in specs}  # noqa: E731
     # The queued outbound message, its chat's last-message time and conversation state, the synced
     # templates, the agent directory (POST /api/agents, availability, accept), the consent ledger
-    # (PUT /api/contacts/{chat_id}/consent, imports), reminders.
+    # (PUT /api/contacts/{chat_id}/consent, imports), reminders, campaigns (a new campaign's pages,
+    # pause / resume / cancel, the messaging limit an admin sets).
     writes = names(resources.MESSAGES, resources.CHATS, resources.TEMPLATES, resources.AGENTS, resources.CONTACTS,
-                   resources.REMINDERS)
+                   resources.REMINDERS, resources.CAMPAIGNS)
     # Customers' rights: legal holds, the erasure list and export requests.
     writes |= names(resources.PRIVACY)
     # The audit trail is appended to (PutItem) and never updated or deleted.
@@ -234,17 +235,19 @@ def test_api_role_writes_only_what_sending_the_templates_sync_the_agent_director
 def test_api_role_sends_to_the_outbound_queue_and_cannot_touch_the_inbound_queue(synthesised, ids):
     config = synthesised.stacks.config
     sqs_statements = [s for s in statements_of_role(synthesised.ingress, ids["api_role"]) if any(a.startswith("sqs:") for a in s["Action"])]
+    # The outbound queue (sends) and the campaigns queue (a campaign's first page), nothing else.
     (only,) = sqs_statements
     assert "sqs:SendMessage" in only["Action"]
     assert not {"sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:PurgeQueue"} & set(only["Action"])
-    # By their fixed names: the outbound stack creates the outbound queue, the compliance stack the
-    # exports queue (customers' export requests).
+    # By their fixed names: the outbound stack creates the outbound and campaigns queues, the
+    # compliance stack the exports queue (customers' export requests).
     queues = only["Resource"] if isinstance(only["Resource"], list) else [only["Resource"]]
-    assert sorted(json.dumps(q).rsplit(":", 1)[1].rstrip('"]}') for q in queues) == sorted([config.exports_queue_name, config.outbound_queue_name])
+    names = sorted(json.dumps(q).rsplit(":", 1)[1].split('"')[0] for q in queues)  # the ARN's last part
+    assert names == sorted([config.exports_queue_name, config.outbound_queue_name, config.campaigns_queue_name])
     compliance_names = [q["Properties"].get("QueueName") for q in synthesised.compliance.find_resources("AWS::SQS::Queue").values()]
     assert config.exports_queue_name in compliance_names
     outbound_names = [q["Properties"].get("QueueName") for q in synthesised.outbound.find_resources("AWS::SQS::Queue").values()]
-    assert config.outbound_queue_name in outbound_names
+    assert {config.outbound_queue_name, config.campaigns_queue_name} <= set(outbound_names)
     assert ids["queue"] not in json.dumps(statements_of_role(synthesised.ingress, ids["api_role"]))
     assert ids["dlq"] not in json.dumps(statements_of_role(synthesised.ingress, ids["api_role"]))
 

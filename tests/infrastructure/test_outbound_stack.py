@@ -93,7 +93,7 @@ def test_outbound_queue_is_high_throughput_fifo_encrypted_and_redrives_to_a_fifo
 
 def test_every_outbound_stack_queue_is_encrypted_and_refuses_plain_http(synthesised, cmk):
     queues = synthesised.outbound.find_resources("AWS::SQS::Queue")
-    assert len(queues) == 5  # outbound, its DLQ, the templates sync's, the sweeper's and the reminders' DLQs
+    assert len(queues) == 7  # outbound, its DLQ, the templates sync's, the sweeper's and the reminders' DLQs, campaigns and its DLQ
     for logical_id, queue in queues.items():
         assert queue["Properties"]["KmsMasterKeyId"] == cmk, logical_id
         synthesised.outbound.has_resource_properties(
@@ -137,7 +137,7 @@ def test_sender_consumes_the_fifo_queue_in_batches_with_partial_failures(synthes
             "ScalingConfig": {"MaximumConcurrency": resources.SENDER_MAX_CONCURRENCY},
         },
     )
-    synthesised.outbound.resource_count_is("AWS::Lambda::EventSourceMapping", 1)
+    synthesised.outbound.resource_count_is("AWS::Lambda::EventSourceMapping", 2)  # and the campaigns function's
     sender = _resources(synthesised)[ids["sender"]]["Properties"]
     assert sender["Timeout"] == resources.SENDER_TIMEOUT_S
     # SQS would hand a message to a second sender while the first still works on it otherwise.
@@ -178,7 +178,8 @@ def test_sender_environment(synthesised, ids):
 def test_sender_table_access_is_exactly_what_sending_needs(synthesised, ids):
     config = synthesised.stacks.config
     statements = statements_of_role(synthesised.outbound, ids["sender_role"])
-    written = _names(config, resources.MESSAGES, resources.CONTACTS, resources.CHATS, resources.THROTTLE)
+    # campaigns: a campaign message's failure counts in the campaign's progress.
+    written = _names(config, resources.MESSAGES, resources.CONTACTS, resources.CHATS, resources.THROTTLE, resources.CAMPAIGNS)
     for action in WRITES:
         assert _tables_with(statements, action) == written, action
     assert _tables_with(statements, "dynamodb:GetItem") == written | _names(
@@ -331,6 +332,33 @@ def test_every_outbound_function_traces_and_logs_to_its_own_encrypted_group(synt
         group = template[props["LoggingConfig"]["LogGroup"]["Ref"]]["Properties"]
         assert group["KmsKeyId"] == cmk and group["RetentionInDays"] >= 365, name
         assert props["Environment"]["Variables"]["POWERTOOLS_METRICS_NAMESPACE"] == resources.METRICS_NAMESPACE
-    synthesised.outbound.resource_count_is("AWS::Logs::LogGroup", 4)
-    # The four functions' roles and the one EventBridge Scheduler uses for reminders, nothing else.
-    synthesised.outbound.resource_count_is("AWS::IAM::Role", 5)
+    synthesised.outbound.resource_count_is("AWS::Logs::LogGroup", 5)  # one per function
+    # The five functions' roles and the one EventBridge Scheduler uses for reminders, nothing else.
+    synthesised.outbound.resource_count_is("AWS::IAM::Role", 6)
+
+
+def test_campaign_pages_run_one_at_a_time_from_their_queue_with_exactly_the_access_they_need(synthesised):
+    config = synthesised.stacks.config
+    driver = synthesised.stacks.outbound.campaigns
+    queue, function = synthesised.logical_id(driver.queue), synthesised.logical_id(driver.function.function)
+    synthesised.outbound.has_resource_properties("AWS::SQS::Queue", {
+        "QueueName": config.campaigns_queue_name,
+        "VisibilityTimeout": resources.CAMPAIGNS_VISIBILITY_TIMEOUT_S,
+        "RedrivePolicy": {"deadLetterTargetArn": {"Fn::GetAtt": [synthesised.logical_id(driver.dead_letters), "Arn"]},
+                          "maxReceiveCount": resources.CAMPAIGNS_MAX_RECEIVES},
+    })
+    synthesised.outbound.has_resource_properties("AWS::Lambda::EventSourceMapping", {
+        "EventSourceArn": {"Fn::GetAtt": [queue, "Arn"]}, "FunctionName": {"Ref": function},
+        "BatchSize": 1, "FunctionResponseTypes": ["ReportBatchItemFailures"],
+    })
+    assert _resources(synthesised)[function]["Properties"]["Timeout"] == resources.CAMPAIGNS_TIMEOUT_S
+    role = synthesised.logical_id(driver.function.role)
+    statements = statements_of_role(synthesised.outbound, role)
+    written = _names(config, resources.CAMPAIGNS, resources.MESSAGES, resources.CHATS, resources.CUSTOMERS)
+    for action in WRITES:
+        assert _tables_with(statements, action) == written, action
+    assert _tables_with(statements, "dynamodb:GetItem") == written | _names(
+        config, resources.CONTACTS, resources.NUMBERS, resources.ACCOUNTS, resources.TEMPLATES
+    )
+    sends = {json.dumps(s["Resource"]) for s in statements if "sqs:SendMessage" in s["Action"]}
+    assert sends == {json.dumps({"Fn::GetAtt": [queue, "Arn"]}), json.dumps({"Fn::GetAtt": [synthesised.logical_id(synthesised.stacks.outbound.outbound.queue), "Arn"]})}

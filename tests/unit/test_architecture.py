@@ -40,6 +40,7 @@ MAY_IMPORT = {
     "costs": {"domain", "store", "resources"},
     "pricing": set(),  # data: the rate cards
     "live": {"live"},
+    "campaigns": {"domain", "store", "outbound", "inbox"},
 }
 MAY_IMPORT["ingest"] = MAY_IMPORT["ingest"] | {"costs"}
 

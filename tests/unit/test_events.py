@@ -118,3 +118,18 @@ def test_a_lead_keeps_the_ads_fields():
                         ad_id="120226305854810726", headline="Chat with us", source_url="https://fb.me/x",
                         source_type="ad", ctwa_clid="Aff-1")
     assert lead.model_dump()["ad_id"] == "120226305854810726"
+
+
+def test_a_finished_campaign_is_told_once_with_its_final_counts():
+    from coexist.events.from_campaigns import campaign_finished
+
+    stored = {"campaign_id": "cmp-1", "phone_number_id": "106540352242922", "template_name": "spring_sale",
+              "state": "finished", "finished_at": NOW, "targeted": 5, "skipped_duplicate": 1, "skipped_no_consent": 1,
+              "skipped_opted_out": 0, "queued": 3, "sent": 3, "delivered": 2, "read": 1, "failed": 0, "replied": 1}
+    told = campaign_finished(stored)
+    assert (told.type, told.campaign_id, told.outcome, told.template_name) == ("campaign.finished", "cmp-1", "completed", "spring_sale")
+    assert told.counts == {"targeted": 5, "skipped": 2, "queued": 3, "sent": 3, "delivered": 2, "read": 1, "failed": 0, "replied": 1}
+    assert told.occurred_at == "2025-12-29T09:20:00Z"
+    assert campaign_finished(dict(stored)).id == told.id  # the same campaign finishing, told again, is the same event
+    cancelled = campaign_finished({**stored, "state": "cancelled", "finished_at": None, "state_changed_at": NOW})
+    assert (cancelled.outcome, cancelled.occurred_at) == ("cancelled", "2025-12-29T09:20:00Z")

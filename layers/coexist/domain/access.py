@@ -83,6 +83,9 @@ class Action(str, Enum):
     ERASE = "erase"
     SET_LEGAL_HOLD = "set_legal_hold"
     CLEAR_LEGAL_HOLD = "clear_legal_hold"
+    READ_CAMPAIGN = "read_campaign"  # a campaign's progress, a portfolio's messaging limit
+    RUN_CAMPAIGN = "run_campaign"  # start, pause, resume, cancel a campaign of a number
+    SET_MESSAGING_LIMIT = "set_messaging_limit"
 
 
 # Actions on a chat that only an admin may take, whoever holds it.
@@ -151,6 +154,8 @@ def check(principal: Principal, action: Action, resource: Resource = None) -> Re
     if action in (Action.LIST_CHATS, Action.READ_NUMBER):
         number = _expect(resource, Number, action)
         return None if principal.works_on(number.phone_number_id) else _not_your_number(number.phone_number_id)
+    if action in (Action.READ_CAMPAIGN, Action.RUN_CAMPAIGN, Action.SET_MESSAGING_LIMIT):
+        return _campaigns(principal, action, _expect(resource, Number, action))
     if action is Action.LIST_ASSIGNED:
         agent = _expect(resource, Agent, action)
         if agent.agent_id == principal.agent_id or principal.is_at_least(Role.SUPERVISOR):
@@ -206,6 +211,17 @@ def _supervisors(principal: Principal, action: Action, number: Number) -> Refusa
         what = "what messages cost" if action is Action.READ_COSTS else "a number's dashboard"
         return Refusal(f"Only a supervisor or an admin may read {what}.")
     return None if principal.works_on(number.phone_number_id) else _not_your_number(number.phone_number_id)
+
+
+def _campaigns(principal: Principal, action: Action, number: Number) -> Refusal | None:
+    """Anyone on a number sees its campaigns; a supervisor runs them; only an admin sets the limit."""
+    if not principal.works_on(number.phone_number_id):
+        return _not_your_number(number.phone_number_id)
+    if action is Action.RUN_CAMPAIGN and not principal.is_at_least(Role.SUPERVISOR):
+        return Refusal("Only a supervisor or an admin may start, pause, resume or cancel a campaign.")
+    if action is Action.SET_MESSAGING_LIMIT and not principal.is_at_least(Role.ADMIN):
+        return Refusal("Only an admin may set a messaging limit.")
+    return None
 
 
 def _not_your_number(phone_number_id: str | None, chat_id: str | None = None) -> Refusal:

@@ -12,6 +12,7 @@ import re
 from pydantic import ValidationError
 
 from coexist.domain import delivery, window
+from coexist.domain.messaging_limit import limit_of
 from coexist.domain.identity import USER_CHANGED_NUMBER, USER_CHANGED_USER_ID, IdentityChange, Identifiers
 from coexist.domain.records import (
     BUSINESS_APP,
@@ -30,6 +31,7 @@ from coexist.domain.records import (
     MessageEdit,
     MessageRecord,
     MessageRevoke,
+    MessagingLimitUpdate,
     NumberSeen,
     StatusUpdate,
     Unhandled,
@@ -389,10 +391,32 @@ def _account_update(entry: models.Entry, value: models.AccountUpdateValue, resul
     )
 
 
+def _quality_update(entry: models.Entry, value: models.PhoneNumberQualityUpdateValue, result: Interpretation) -> None:
+    limit = limit_of(value.max_daily_conversations_per_business)
+    if limit is None:
+        limit = limit_of(value.current_limit)
+    quality = value.event if value.event in QUALITY_EVENTS else None
+    if limit is not None or quality is not None:
+        result.messaging_limits.append(MessagingLimitUpdate(entry.id, entry.time or 0, limit, quality))
+
+
+def _capability_update(entry: models.Entry, value: models.BusinessCapabilityUpdateValue, result: Interpretation) -> None:
+    limit = limit_of(value.max_daily_conversations_per_business)
+    if limit is None:
+        limit = limit_of(value.max_daily_conversation_per_phone)
+    if limit is not None:
+        result.messaging_limits.append(MessagingLimitUpdate(entry.id, entry.time or 0, limit, None))
+
+
+# The quality events of phone_number_quality_update (the others say only that the limit moved).
+QUALITY_EVENTS = frozenset({"FLAGGED", "UNFLAGGED"})
+
 _HANDLERS = {
     "messages": _messages,
     "smb_message_echoes": _echoes,
     "history": _history,
     "smb_app_state_sync": _state_sync,
     "account_update": _account_update,
+    "phone_number_quality_update": _quality_update,
+    "business_capability_update": _capability_update,
 }

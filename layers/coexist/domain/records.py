@@ -196,6 +196,17 @@ class AccountEvent:
     raw: dict
 
 
+@dataclass(frozen=True)
+class MessagingLimitUpdate:
+    """Meta's word on a portfolio's messaging limit (unique customers per rolling 24 h, -1 unlimited)
+    and on a number's quality; either may be absent."""
+
+    portfolio: str  # the WhatsApp Business Account the webhook came for
+    time: int
+    limit: int | None
+    quality: str | None
+
+
 @dataclass
 class Unhandled:
     """A change this version does not model (an unknown field, or a value that fails validation)."""
@@ -220,6 +231,7 @@ class Interpretation:
     history_declined: list[HistoryDeclined] = field(default_factory=list)
     numbers: dict[str, NumberSeen] = field(default_factory=dict)
     account_events: list[AccountEvent] = field(default_factory=list)
+    messaging_limits: list[MessagingLimitUpdate] = field(default_factory=list)
     unhandled: list[Unhandled] = field(default_factory=list)
     unknown_message_types: list[str] = field(default_factory=list)
     identity_changes: list[IdentityChange] = field(default_factory=list)

@@ -315,6 +315,27 @@ class AccountUpdateValue(MetaModel):
     phone_number: str | None = None
 
 
+class PhoneNumberQualityUpdateValue(MetaModel):
+    """A number's quality or the portfolio's messaging limit changed. Shape from Meta's
+    `phone_number_quality_update` reference (May 2026), not from a captured webhook: `current_limit`
+    (`TIER_2K`, …; Meta drops it in favour of `max_daily_conversations_per_business`, the number
+    itself, -1 for unlimited) and `event` (UPGRADE, DOWNGRADE, FLAGGED, UNFLAGGED, …)."""
+
+    display_phone_number: str | None = None
+    event: str | None = None
+    old_limit: str | None = None
+    current_limit: str | None = None
+    max_daily_conversations_per_business: int | str | None = None
+
+
+class BusinessCapabilityUpdateValue(MetaModel):
+    """The portfolio's capabilities (Meta's `business_capability_update` reference, May 2026; not a
+    captured webhook): `max_daily_conversations_per_business` is the messaging limit, -1 unlimited."""
+
+    max_daily_conversations_per_business: int | str | None = None
+    max_daily_conversation_per_phone: int | str | None = None
+
+
 class Change(MetaModel):
     # Meta's own example of PARTNER_APP_UNINSTALLED puts `field` inside `value`; cope with both.
     field: str | None = None
@@ -350,4 +371,6 @@ VALUE_MODELS: dict[str, type[MetaModel]] = {
     "history": HistoryValue,
     "smb_app_state_sync": StateSyncValue,
     "account_update": AccountUpdateValue,
+    "phone_number_quality_update": PhoneNumberQualityUpdateValue,
+    "business_capability_update": BusinessCapabilityUpdateValue,
 }

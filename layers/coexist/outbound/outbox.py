@@ -70,11 +70,12 @@ class Outbox:
 
     def send(
         self, chat: str, request, source: str, idempotency_key: str | None = None, sent_by: str | None = None,
-        purpose: str | None = None, chat_item: Chat | None = None,
+        purpose: str | None = None, chat_item: Chat | None = None, campaign_id: str | None = None,
     ) -> Accepted:
         """Policy, then store as `queued`, then the queue. `purpose` names the consent the send
         relies on (e.g. `reminders`); it is kept on the message. `chat_item`: the chat as the caller
-        just read it, if it did (one read fewer)."""
+        just read it, if it did (one read fewer). `campaign_id`: the campaign sending it (its
+        progress counts the message's statuses)."""
         chat_item = chat_item or self.inbox.chats.get(chat)
         if chat_item is None or chat_item.merged_into:
             raise ChatNotFound(chat)
@@ -113,6 +114,7 @@ class Outbox:
                 sent_by=sent_by,
                 idempotency_key=idempotency_key,
                 purpose=purpose,
+                campaign_id=campaign_id,
             )
         )
         if not created:  # the same key, stored by a concurrent request a moment ago

@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from typing import Callable
 
 from coexist.domain import consent, send_errors
+from coexist.domain.pacing import Rate
 from coexist.domain.send_errors import Action
 from coexist.events.models import MessageFailed, iso
 from coexist.events.publisher import NoBus
@@ -47,6 +48,12 @@ MAX_SLOT_AHEAD_S = 6 * 3600  # reserve at most this far ahead (SQS hides a messa
 # circuit): sending in it now would bunch with the slots handed out since, so it takes a new one.
 STALE_SLOT_S = 5.0
 CIRCUIT_COOL_DOWN_S = 300
+# Campaign messages (coexist.campaigns): the share of a number's rate they may take, and how close
+# a free slot of the number's bucket must be for one to take it (conversations book further ahead).
+CAMPAIGN = "campaign"
+CAMPAIGN_SHARE = 0.75
+CAMPAIGN_MAX_AHEAD_S = 0.25
+CAMPAIGN_RETRY_S = 1.0
 BACK_OFF_BASE_S = 2.0
 MAX_BACK_OFF_S = 300
 
@@ -149,6 +156,9 @@ class Sender:
         return item.get("status") == "failed" and str(item.get("failure_reason", "")).startswith(send_errors.RETRIES_EXHAUSTED)
 
     def _wait_for_number_slot(self, message_id: str, item: dict, settings: NumberSettings) -> None:
+        if item.get("source") == CAMPAIGN:
+            self._wait_for_campaign_slot(settings)
+            return
         held_ms = item.get("send_slot_ms")
         wait_s = None if held_ms is None else held_ms / 1000 - self.clock()
         if wait_s is None or wait_s <= -STALE_SLOT_S:
@@ -159,6 +169,18 @@ class Sender:
             if wait_s > MAX_INLINE_WAIT_S:
                 self.inbox.messages.hold_send_slot(message_id, slot.at_s)
         self._wait_or_defer(wait_s, "number throughput")
+
+    def _wait_for_campaign_slot(self, settings: NumberSettings) -> None:
+        """Conversations go first (docs/SCALE.md): a campaign message takes a slot of its own
+        share of the number's rate, then a slot of the number's bucket only if one is free now.
+        It never books a slot ahead, so it never stands between an agent's or a bot's message and
+        the next free slot; and the share it may take leaves the rest of every second free for them."""
+        share = Rate(settings.number_rate.per_second * CAMPAIGN_SHARE)
+        self._wait_for_slot(f"campaign#{settings.phone_number_id}", share, "the campaign share of the number's throughput")
+        slot = self.throttle.take(f"number#{settings.phone_number_id}", settings.number_rate, CAMPAIGN_MAX_AHEAD_S)
+        if not slot.granted:
+            raise Defer(max(CAMPAIGN_RETRY_S, slot.wait_s), "number throughput taken by conversations")
+        self._wait_or_defer(slot.wait_s, "number throughput")
 
     def _wait_for_slot(self, bucket: str, rate, what: str) -> None:
         slot = self.throttle.take(bucket, rate, MAX_INLINE_WAIT_S)

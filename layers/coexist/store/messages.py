@@ -22,7 +22,9 @@ from coexist.domain.records import (
     MessageRevoke,
     StatusUpdate,
 )
-from coexist.store.conditional import put_if_absent, update_if
+from botocore.exceptions import ClientError
+
+from coexist.store.conditional import is_condition_failure, put_if_absent, update_if
 from coexist.store.items import to_item_value
 from coexist.store.queries import batch_get, index_page
 
@@ -60,6 +62,7 @@ class OutboundMessage:
     idempotency_key: str | None = None
     user_id: str | None = None  # the customer's BSUID, when known
     purpose: str | None = None  # the consent purpose the send relies on (e.g. reminders)
+    campaign_id: str | None = None  # sent by this campaign (its progress counts the message's statuses)
 
 
 def _outbound_item(message: OutboundMessage) -> dict:
@@ -88,6 +91,7 @@ def _outbound_item(message: OutboundMessage) -> dict:
         "sent_by": message.sent_by,
         "idempotency_key": message.idempotency_key[:200] if message.idempotency_key else None,
         "purpose": message.purpose,
+        "campaign_id": message.campaign_id,
     }
     return {k: v for k, v in item.items() if v is not None}
 
@@ -102,8 +106,10 @@ def position(timestamp: int, message_id: str, millis: int = 0) -> str:
 
 
 class MessageStore:
-    def __init__(self, table):
+    def __init__(self, table, progress=None):
         self.table = table
+        # Told of each status a message of a campaign reaches (store/campaigns.CampaignStore.count_status).
+        self.progress = progress
 
     # --- writes -----------------------------------------------------------------------------
     def record(self, message: MessageRecord) -> bool:
@@ -293,15 +299,15 @@ class MessageStore:
         if status_rank is not None and self._status_on_our_message(update, facts, names, values, status_rank):
             return
         if status_rank is not None:
-            moved = update_if(
-                self.table,
+            moved = self._update_returning(
                 Key={"id": update.message_id},
                 UpdateExpression="SET " + ", ".join(facts + ["#status = :status", "status_rank = :rank", "status_at = :ts"]),
                 ConditionExpression=f"{not_linked} AND (attribute_not_exists(status_rank) OR status_rank <= :rank)",
                 ExpressionAttributeNames={**names, "#status": "status"},
                 ExpressionAttributeValues={**values, ":status": update.status, ":rank": status_rank},
             )
-            if moved:
+            if moved is not None:
+                self._progressed(moved, update.status)
                 self.link_callback(update)
                 return
         # A late status (or one this version does not rank): keep its facts, leave the status.
@@ -327,8 +333,7 @@ class MessageStore:
         ours = update.callback_data
         if not ours or not ours.startswith(OUTBOUND_ID_PREFIX) or ours == update.message_id:
             return False
-        return update_if(
-            self.table,
+        moved = self._update_returning(
             Key={"id": ours},
             UpdateExpression="SET " + ", ".join(facts + ["#status = :status", "status_rank = :rank", "status_at = :ts"]),
             ConditionExpression="wamid = :wamid AND phone_number_id = :number AND direction = :out "
@@ -336,6 +341,10 @@ class MessageStore:
             ExpressionAttributeNames={**names, "#status": "status"},
             ExpressionAttributeValues={**values, ":status": update.status, ":rank": status_rank, ":wamid": update.message_id},
         )
+        if moved is None:
+            return False
+        self._progressed(moved, update.status)  # a campaign's message: its progress counts the status
+        return True
 
     def move_chat(self, from_chat: str, to_chat: str) -> int:
         """Every message of one chat moves to another (two customers merged); idempotent."""
@@ -461,14 +470,32 @@ class MessageStore:
         if error:
             sets += ", #errors = :errors"
             values[":errors"] = to_item_value([error])
-        update_if(
-            self.table,
+        failed = self._update_returning(
             Key={"id": message_id},
             UpdateExpression="SET " + sets + f" REMOVE last_error, {UNSENT_SHARD}, {UNSENT_SINCE}",
             ConditionExpression="status_rank < :rank",
             ExpressionAttributeNames={"#status": "status", **({"#errors": "errors"} if error else {})},
             ExpressionAttributeValues=values,
         )
+        if failed is not None:
+            self._progressed(failed, "failed")
+
+    def _update_returning(self, **kwargs) -> dict | None:
+        """A conditional update that returns the item as written, or None when the condition failed."""
+        try:
+            return self.table.update_item(ReturnValues="ALL_NEW", **kwargs).get("Attributes") or {}
+        except ClientError as error:
+            if is_condition_failure(error):
+                return None
+            raise
+
+    def _progressed(self, item: dict, status: str) -> None:
+        if self.progress is not None and item.get("campaign_id"):
+            self.progress.count_status(self.table, item, status)
+
+    def mark_campaign(self, message_id: str, campaign_id: str) -> None:
+        """A customer's message answering a campaign: the inbox shows which."""
+        self.table.update_item(Key={"id": message_id}, UpdateExpression="SET campaign_id = :c", ExpressionAttributeValues={":c": campaign_id})
 
     def record_attempt_error(self, message_id: str, reason: str, error: dict | None) -> int:
         """A retryable failure, kept on the message so a parked (DLQ) message says why: Meta
