@@ -195,6 +195,11 @@ class Campaigns:
         if target is CampaignState.CANCELLED:
             self.on_finished(self.store.get(campaign_id) or campaign)
         if action == "resume":
+            # The messages the sender held back while it was paused go out first (they stayed
+            # `queued`; the queue drops a copy of one it still holds: deduplication by message id).
+            for message in self.inbox.messages.unsent_of_campaign(campaign_id):
+                if message.get("status") == "queued":
+                    self.outbox.queue.enqueue(message["id"], message["phone_number_id"], message["chat_id"])
             # A resumed campaign picks up at its next page (a page message still in the queue is
             # for a page already run, or runs the same page: only one run counts).
             self.queue.schedule(campaign_id, int(campaign.get("next_page", 0)), max(0, int(campaign.get("start_at", 0)) - self.clock()))

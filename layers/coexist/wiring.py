@@ -139,7 +139,8 @@ def sender():
         GRAPH: graph_api(),
         SOCIAL_MESSAGING: SocialMessagingTransport(social, settings().graph_api_version),
     }
-    return Sender(inbox(), throttle(), _cached_number_settings(), transports, events=events())
+    return Sender(inbox(), throttle(), _cached_number_settings(), transports, events=events(),
+                  campaign_state=lambda campaign_id: (campaign_store().get(campaign_id) or {}).get("state"))
 
 
 def _cached_number_settings(ttl_s: float = 60.0):

@@ -297,3 +297,51 @@ def test_a_campaign_with_a_start_time_waits_for_it(account):
     campaigns.clock = lambda: later + 1
     assert campaigns.run_page(created["campaign_id"], 0) == "page 1 of 1"
     assert call("GET", f"/api/campaigns/{created['campaign_id']}")[1]["queued"] == 2
+
+
+def test_messages_already_queued_wait_while_paused_go_on_resume_and_are_never_sent_once_cancelled(account, cloud):
+    """Pause and cancel take effect at the sender, not a page later: a page already on the outbound
+    queue is held (left queued, its customers' queues free) and goes out on resume; cancelled, it is
+    failed as campaign_cancelled and never reaches Meta."""
+    wiring.campaigns().page_size = 3
+    held = start({"recipients": recipients(6)})[1]["campaign_id"]
+    run_one_page(account)
+    assert call("GET", f"/api/campaigns/{held}")[1]["queued"] == 3
+    assert call("POST", f"/api/campaigns/{held}/pause")[1]["state"] == "paused"
+    run_sender(account)
+    assert cloud.sent == []
+    statuses = {m["status"] for wa_id in ("16505551000", "16505551001", "16505551002")
+                for m in messages_of(chat_of(NUMBER, wa_id)) if m.get("campaign_id") == held}
+    assert statuses == {"queued"}
+
+    assert call("POST", f"/api/campaigns/{held}/resume")[1]["state"] == "running"
+    run_sender(account)
+    assert sorted(payload["to"] for _, payload, _ in cloud.sent) == ["16505551000", "16505551001", "16505551002"]
+
+    cloud.sent.clear()
+    drain_campaign_queue(account)  # the rest of the first campaign: not what this part is about
+    wiring.campaigns().page_size = 2
+    cancelled = start({"recipients": recipients(4, start=16505551006)})[1]["campaign_id"]
+    run_one_page(account)
+    assert call("POST", f"/api/campaigns/{cancelled}/cancel")[1]["state"] == "cancelled"
+    run_sender(account)
+    assert cloud.sent == []  # nothing of it reached Meta
+    failures = [m["failure_reason"] for wa_id in ("16505551006", "16505551007")
+                for m in messages_of(chat_of(NUMBER, wa_id)) if m.get("campaign_id") == cancelled]
+    assert failures == ["campaign_cancelled"] * 2
+    assert call("GET", f"/api/campaigns/{cancelled}")[1]["failed"] == 2
+
+
+def run_one_page(aws) -> None:
+    from local.emulator import queue_arn
+    from local.poller import sqs_event
+
+    url = aws.env["CAMPAIGNS_QUEUE_URL"]
+    [page] = aws.sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=1).get("Messages", [])
+    assert campaigns_function.lambda_handler(sqs_event([page], queue_arn(aws.sqs, url)), Context()) == {"batchItemFailures": []}
+    aws.sqs.delete_message(QueueUrl=url, ReceiptHandle=page["ReceiptHandle"])
+
+
+def drain_campaign_queue(aws) -> None:
+    url = aws.env["CAMPAIGNS_QUEUE_URL"]
+    aws.sqs.purge_queue(QueueUrl=url)

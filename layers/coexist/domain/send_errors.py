@@ -17,6 +17,8 @@ RETRIES_EXHAUSTED = "retries_exhausted"  # failed by us after retrying, not by M
 # The call to Meta was started and its answer never recorded (the attempt died in between): Meta may
 # or may not have the message, and the Cloud API has no idempotency key, so it is not sent again.
 OUTCOME_UNKNOWN = "outcome_unknown"
+# A campaign message still waiting to be sent when its campaign was cancelled: never sent.
+CAMPAIGN_CANCELLED = "campaign_cancelled"
 
 
 def retries_exhausted(reason: str) -> str:

@@ -17,6 +17,12 @@ details) is worse than an agent being told that one may not have gone: such a me
 as `outcome_unknown`, never re-sent automatically. Its statuses still find it (the send carries
 our message id as `biz_opaque_callback_data`, which Meta echoes in every status), so if Meta did
 take it, its delivery receipt moves it on to `delivered`/`read`, which outrank `failed`.
+
+A campaign message asks its campaign first (`campaign_state`, read at most every few seconds per
+campaign): a cancelled campaign's messages still waiting are failed as `campaign_cancelled`, a
+paused campaign's are left `queued` and put back on the queue when it resumes (coexist.campaigns),
+so pause and cancel take effect within seconds, not a page later, and a held message never blocks
+its customer's FIFO group meanwhile.
 """
 
 from __future__ import annotations
@@ -54,6 +60,7 @@ CAMPAIGN = "campaign"
 CAMPAIGN_SHARE = 0.75
 CAMPAIGN_MAX_AHEAD_S = 0.25
 CAMPAIGN_RETRY_S = 1.0
+CAMPAIGN_STATE_TTL_S = 3.0  # how stale a sender's view of a campaign's state may be
 BACK_OFF_BASE_S = 2.0
 MAX_BACK_OFF_S = 300
 
@@ -98,8 +105,11 @@ class Sender:
         clock: Callable[[], float] = time.time,
         sleep: Callable[[float], None] = time.sleep,
         events=None,
+        campaign_state: Callable[[str], str | None] = lambda campaign_id: None,
     ):
         self.events = events or NoBus()
+        self._campaign_state = campaign_state
+        self._campaign_states: dict[str, tuple[float, str | None]] = {}
         self.inbox = inbox
         self.throttle = throttle
         self.number_settings = number_settings
@@ -118,6 +128,10 @@ class Sender:
             return SendReport("skipped", "not queued")
         item = from_item_value(item)
         number, customer = item["phone_number_id"], item["chat_id"]
+        if item.get("campaign_id"):
+            halted = self._campaign_halted(delivery.message_id, item["campaign_id"])
+            if halted:
+                return halted
 
         circuit = self.throttle.circuit(number)
         if circuit:
@@ -144,6 +158,25 @@ class Sender:
                 self.inbox.messages.link_wamid(result.wamid, delivery.message_id)
             return SendReport("sent", wamid=result.wamid)
         return self._handle_error(delivery, item, result)
+
+    def _campaign_halted(self, message_id: str, campaign_id: str) -> SendReport | None:
+        state = self._campaign_state_of(campaign_id)
+        if state == "cancelled":
+            self.inbox.messages.record_failure(message_id, send_errors.CAMPAIGN_CANCELLED, None)
+            return SendReport("failed", send_errors.CAMPAIGN_CANCELLED)
+        if state == "paused":
+            return SendReport("skipped", "campaign paused")  # stays queued: the resume enqueues it again
+        return None
+
+    def _campaign_state_of(self, campaign_id: str) -> str | None:
+        now = self.clock()
+        read_at, state = self._campaign_states.get(campaign_id, (float("-inf"), None))
+        # A paused state is never trusted from memory: the resume re-enqueues the held messages at
+        # once, and a stale "paused" would hold them again until the sweeper's next pass.
+        if state == "paused" or now - read_at >= CAMPAIGN_STATE_TTL_S:
+            state = self._campaign_state(campaign_id)
+            self._campaign_states[campaign_id] = (now, state)
+        return state
 
     def _outcome_unknown(self, message_id: str) -> SendReport:
         """An earlier attempt called Meta and never recorded the answer (see the module docstring)."""

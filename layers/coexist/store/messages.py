@@ -553,6 +553,25 @@ class MessageStore:
         )
         return response.get("Items", [])
 
+    def unsent_of_campaign(self, campaign_id: str) -> list[dict]:
+        """A campaign's messages still waiting to be sent (a paused campaign's, when it resumes):
+        the sparse `unsent` index of every shard, filtered by campaign."""
+        found = []
+        for shard in range(UNSENT_SHARDS):
+            kwargs = {
+                "IndexName": UNSENT,
+                "KeyConditionExpression": f"{UNSENT_SHARD} = :shard",
+                "FilterExpression": "campaign_id = :campaign",
+                "ExpressionAttributeValues": {":shard": str(shard), ":campaign": campaign_id},
+            }
+            while True:
+                response = self.table.query(**kwargs)
+                found.extend(response.get("Items", []))
+                if "LastEvaluatedKey" not in response:
+                    break
+                kwargs["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+        return found
+
     def mark_checked(self, message_id: str, at_ms: int) -> bool:
         """The sweeper looked at this message (and re-enqueued it, or saw it waiting for a slot due
         at `at_ms`): it is not looked at again before the threshold has passed once more. False when
