@@ -27,6 +27,7 @@ from typing import Callable
 from coexist.domain import messaging_limit, window
 from coexist.domain.campaigns import (
     ACTIVE,
+    ERASED,
     LISTED_SKIP_REASONS,
     CampaignState,
     PreparedList,
@@ -246,6 +247,9 @@ class Campaigns:
         number, campaign_id = campaign["phone_number_id"], campaign["campaign_id"]
         queued, skipped = 0, {}
         for recipient in recipients:
+            if not recipient.wa_id:
+                skipped[ERASED] = skipped.get(ERASED, 0) + 1
+                continue
             chat = self._chat_of(number, recipient.wa_id)
             request = template_request(campaign["template_name"], campaign["language"], recipient.parameters)
             try:

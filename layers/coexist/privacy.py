@@ -39,8 +39,10 @@ def _now() -> datetime:
 
 
 class CustomerRights:
-    def __init__(self, inbox: Inbox, store: PrivacyStore, audit: AuditLog, archive_retention_days: int, clock=_now):
+    def __init__(self, inbox: Inbox, store: PrivacyStore, audit: AuditLog, archive_retention_days: int, clock=_now,
+                 campaigns=None):
         self.inbox = inbox
+        self.campaigns = campaigns  # CampaignStore: the lists and links that name the customer
         self.store = store
         self.audit = audit
         self.archive_retention_days = archive_retention_days
@@ -64,7 +66,9 @@ class CustomerRights:
         now = self.clock()
         entry = self.store.record_erasure(chat_id, chat.phone_number_id, by, iso_ms(now))
         customers = [chat_id, *sorted(chat.merged_from)]  # people found to be this one were folded in
+        numbers = {c.wa_id for c in (self.inbox.chats.get(customer) for customer in customers) if c and c.wa_id}
         messages = sum(erase_chat_messages(self.inbox.messages, c) for c in customers)
+        campaign_entries = self.campaigns.erase_customer(customers, numbers) if self.campaigns is not None else 0
         identity_rows = 0
         for customer_id in customers:
             self.inbox.contacts.erase(chat.phone_number_id, customer_id)
@@ -75,7 +79,8 @@ class CustomerRights:
         return {
             "chat_id": chat_id,
             "erased_at": entry["erased_at"],
-            "erased": {"messages": messages, "chats": len(customers), "contacts": len(customers), "identity_rows": identity_rows},
+            "erased": {"messages": messages, "chats": len(customers), "contacts": len(customers), "identity_rows": identity_rows,
+                       "campaign_list_entries": campaign_entries},
             "archive_retained_until": iso_ms(retained_until),
             "archive": "The raw webhook bodies that mention this customer are kept under S3 Object Lock and cannot "
                        "be erased before archive_retained_until; they then expire by the archive's lifecycle.",

@@ -279,7 +279,8 @@ def customer_rights():
     from coexist.store.privacy import PrivacyStore
 
     config = settings()
-    return CustomerRights(inbox(), PrivacyStore(aws.table(config.privacy_table)), audit_log(), config.archive_retention_days)
+    return CustomerRights(inbox(), PrivacyStore(aws.table(config.privacy_table)), audit_log(), config.archive_retention_days,
+                          campaigns=campaign_store())
 
 
 def exports_queue():

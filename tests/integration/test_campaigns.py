@@ -345,3 +345,27 @@ def run_one_page(aws) -> None:
 def drain_campaign_queue(aws) -> None:
     url = aws.env["CAMPAIGNS_QUEUE_URL"]
     aws.sqs.purge_queue(QueueUrl=url)
+
+
+def test_erasing_a_customer_removes_them_from_every_stored_list_and_a_later_page_skips_them(account, cloud):
+    """The right to erasure reaches the campaigns' stored lists (phone number and parameters) and the
+    customer's campaign link; the page still to run keeps its positions and counts them `erased`."""
+    wiring.campaigns().page_size = 2
+    listed = recipients(4)
+    campaign = start({"recipients": listed})[1]["campaign_id"]
+    run_one_page(account)  # the first two; the erased customer is on the second page
+    erased_number = listed[2]["wa_id"]
+    chat = chat_of(NUMBER, erased_number)
+
+    code, erased = call("POST", f"/api/chats/{chat}/erasure")
+    assert code == 200, erased
+    assert erased["erased"]["campaign_list_entries"] == 1
+    stored = account.dynamodb.Table(account.env["CAMPAIGNS_TABLE"]).scan()["Items"]
+    assert erased_number not in json.dumps(stored, default=str)
+    assert listed[3]["wa_id"] in json.dumps(stored, default=str)  # the others are untouched
+
+    run_campaign_queue(account)
+    view = call("GET", f"/api/campaigns/{campaign}")[1]
+    assert view["skipped"]["erased"] == 1 and view["queued"] == 3
+    run_sender(account)
+    assert erased_number not in {payload["to"] for _, payload, _ in cloud.sent}

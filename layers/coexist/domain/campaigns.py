@@ -23,6 +23,8 @@ INVALID_NUMBER = "invalid_number"
 DUPLICATE = "duplicate"
 # Meta's refusals a campaign most often meets, always shown (at 0) so a reader sees they were checked.
 LISTED_SKIP_REASONS = (INVALID_NUMBER, DUPLICATE, "opted_out", "no_consent")
+# A recipient whose data was erased (a customer's right to erasure) before its page ran.
+ERASED = "erased"
 E164_DIGITS = re.compile(r"[1-9]\d{7,14}")  # a country code never starts with 0; E.164 is at most 15 digits
 MAX_PARAMETERS = 20
 MAX_PARAMETER_LENGTH = 1024

@@ -90,6 +90,32 @@ class CampaignStore:
         item = {**campaign_key(campaign["campaign_id"]), **campaign, **{c: 0 for c in COUNTERS}}
         return put_if_absent(self.table, {k: v for k, v in item.items() if v is not None}, "pk")
 
+    def erase_customer(self, chat_ids: list[str], wa_ids: set[str]) -> int:
+        """Erasure: the customers' campaign links, and their entries in every stored list (the
+        number and the parameters, which may name them). A list entry becomes an empty one, so the
+        pages keep their positions and a campaign still running skips it as `erased`. Lists are
+        found by a scan of the pages (erasure is rare, pages expire within a month; no index holds
+        phone numbers). Returns how many list entries were erased."""
+        for chat_id in chat_ids:
+            self.table.delete_item(Key={"pk": f"chat#{chat_id}", "sk": CAMPAIGN})
+        erased = 0
+        if not wa_ids:
+            return erased
+        kwargs = {"FilterExpression": "begins_with(sk, :page)", "ExpressionAttributeValues": {":page": "page#"}}
+        while True:
+            response = self.table.scan(**kwargs)
+            for item in response.get("Items", []):
+                recipients = item.get("recipients", [])
+                kept = [["", []] if wa_id in wa_ids else [wa_id, parameters] for wa_id, parameters in recipients]
+                hits = sum(1 for wa_id, _ in recipients if wa_id in wa_ids)
+                if hits:
+                    self.table.update_item(Key={"pk": item["pk"], "sk": item["sk"]}, UpdateExpression="SET recipients = :kept",
+                                           ExpressionAttributeValues={":kept": kept})
+                    erased += hits
+            if "LastEvaluatedKey" not in response:
+                return erased
+            kwargs["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+
     def get(self, campaign_id: str) -> dict | None:
         item = self.table.get_item(Key=campaign_key(campaign_id), ConsistentRead=True).get("Item")
         return from_item_value(item) if item else None
