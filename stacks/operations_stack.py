@@ -19,7 +19,7 @@ from coexist import resources
 from constructs import Construct
 
 from stacks.config import CoexistConfig
-from stacks.constructs import alarms
+from stacks.constructs import alarms, crm_events
 from stacks.constructs.domain_tables import DomainTables
 from stacks.constructs.operations_dashboard import OperationsDashboard
 from stacks.constructs.service_function import ServiceFunction
@@ -88,6 +88,19 @@ class OperationsStack(Stack):
             "Business App was unused for about 14 days). Reconnect it through Embedded Signup; until then "
             "the API cannot send from it.",
         )
+        self.crm_events_failed_alarm = alarms.on_any_count(
+            self, "CrmEventsFailedAlarm", metric=crm_events.failed_publishes(), alarm_topic=alarm_topic,
+            description="Domain events were given up after their retries (EventBridge refused them or was "
+            "unreachable): the CRM missed them. Customers' messages were not affected. The functions' logs name "
+            "each event's type and id; check EventBridge's PutEvents errors and quotas.",
+        )
+        self.crm_dead_letters_alarm = None
+        if data.crm_events.to_crm is not None:
+            self.crm_dead_letters_alarm = alarms.on_any_dead_letter(
+                self, "CrmDeadLettersAlarm", queue=data.crm_events.dead_letters, alarm_topic=alarm_topic,
+                description="The CRM's webhook refused events for 24 hours (or answered errors 10 times): they are "
+                "parked in the CRM dead-letter queue. Fix the CRM side or its token, then send them again from the queue.",
+            )
         self.dashboard = OperationsDashboard(
             self, "Dashboard", config=config, webhook_function=ingress.webhook.function,
             inbound_queue=ingress.inbound.queue, inbound_dead_letters=ingress.inbound.dead_letters,

@@ -11,6 +11,7 @@ and nothing leaves the account.
 from __future__ import annotations
 
 from aws_cdk import Aws, Duration, SecretValue
+from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_iam as iam
@@ -37,6 +38,18 @@ def allow_publishing(function, config: CoexistConfig) -> None:
     if config.crm_events_include_text:
         function.function.add_environment("CRM_EVENTS_INCLUDE_TEXT", "true")
     function.role.add_to_principal_policy(iam.PolicyStatement(actions=["events:PutEvents"], resources=[bus_arn(config)]))
+
+
+def failed_publishes() -> cloudwatch.MathExpression:
+    """Events given up after their retries (`CrmEventsFailed`), summed over every publishing function:
+    each counts them under its own `service` dimension, and an alarm cannot use a search expression."""
+    using = {
+        f"p{i}": cloudwatch.Metric(namespace=resources.METRICS_NAMESPACE, metric_name=resources.CRM_EVENTS_FAILED_METRIC,
+                                   dimensions_map={"service": f"coexist-{publisher}"}, statistic="Sum", period=Duration.minutes(5))
+        for i, publisher in enumerate(PUBLISHERS)
+    }
+    return cloudwatch.MathExpression(expression="SUM(METRICS())", using_metrics=using, period=Duration.minutes(5),
+                                     label="CRM events given up")
 
 
 class CrmEvents(Construct):

@@ -3,6 +3,8 @@ an API destination with retries and a dead-letter queue once a CRM webhook is co
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from aws_cdk import App
 from aws_cdk.assertions import Match, Template
@@ -110,3 +112,22 @@ def test_a_half_or_unsafe_crm_setting_fails_the_synth(settings, problem):
     app = App(context={"coexist": settings})
     with pytest.raises(ValueError, match=problem):
         CoexistConfig.from_context(app.node)
+
+
+def test_given_up_events_page_and_a_configured_crm_s_dead_letters_page(synthesised, with_crm):
+    """Every publishing function's CrmEventsFailed counts in one alarm; the CRM rule's DLQ has its own,
+    only where the rule exists."""
+    from aws_cdk.assertions import Template
+
+    ops = Template.from_stack(with_crm.operations).to_json()["Resources"]
+    [failed] = [r["Properties"] for r in ops.values() if r["Type"] == "AWS::CloudWatch::Alarm"
+                and any(m.get("Expression") == "SUM(METRICS())" for m in r["Properties"].get("Metrics", []))]
+    watched = {m["MetricStat"]["Metric"]["Dimensions"][0]["Value"] for m in failed["Metrics"] if "MetricStat" in m}
+    assert watched == {f"coexist-{p}" for p in PUBLISHERS}
+    assert {m["MetricStat"]["Metric"]["MetricName"] for m in failed["Metrics"] if "MetricStat" in m} == {"CrmEventsFailed"}
+    assert failed["Threshold"] == 1 and failed["AlarmActions"]
+    queues = [r["Properties"]["Dimensions"] for r in ops.values() if r["Type"] == "AWS::CloudWatch::Alarm"
+              and r["Properties"].get("MetricName") == "ApproximateNumberOfMessagesVisible"]
+    assert any("CrmDeadLetters" in json.dumps(d) for d in queues)
+    assert with_crm.operations.crm_dead_letters_alarm is not None
+    assert synthesised.stacks.operations.crm_dead_letters_alarm is None  # no CRM configured: no queue to watch
