@@ -137,7 +137,7 @@ def import_consent():
     body = _raw_body()
     inbox = wiring.inbox()
     try:
-        report = ConsentImport(inbox.customers, inbox.contacts.consent).apply(body, file_name, imported_by)
+        report = ConsentImport(inbox).apply(body, file_name, imported_by)
     except ImportRefused as refused:
         return _json(refused.status, {"code": refused.code, "message": str(refused)})
     return report.view()

@@ -24,6 +24,7 @@ import uuid
 from dataclasses import dataclass
 from typing import Callable
 
+from coexist.customers import chat_for_phone
 from coexist.domain import messaging_limit, window
 from coexist.domain.campaigns import (
     ACTIVE,
@@ -34,7 +35,6 @@ from coexist.domain.campaigns import (
     may_move,
     skip_reason,
 )
-from coexist.domain.identity import Identifiers
 from coexist.domain.records import Source
 from coexist.inbox import Inbox
 from coexist.outbound.outbox import NotQueued, Outbox, Refused
@@ -250,7 +250,7 @@ class Campaigns:
             if not recipient.wa_id:
                 skipped[ERASED] = skipped.get(ERASED, 0) + 1
                 continue
-            chat = self._chat_of(number, recipient.wa_id)
+            chat = chat_for_phone(self.inbox, number, recipient.wa_id)
             request = template_request(campaign["template_name"], campaign["language"], recipient.parameters)
             try:
                 accepted = self.outbox.send(chat.chat_id, request, source=Source.CAMPAIGN, idempotency_key=f"campaign:{campaign_id}",
@@ -268,19 +268,6 @@ class Campaigns:
             if not window.is_open(chat.last_customer_message_at, int(self.clock())):
                 self.store.reach(campaign["portfolio"], chat.chat_id, self.clock())
         return queued, skipped
-
-    def _chat_of(self, phone_number_id: str, wa_id: str):
-        """The recipient's customer and chat on this number, created the way a first webhook would."""
-        identifiers = Identifiers.of(phone_number_id, wa_id)
-        customer = self.inbox.customers.find_one(identifiers)
-        chat = self.inbox.chats.get(customer.customer_id) if customer else None
-        if chat is None:
-            customer = self.inbox.customers.resolve(identifiers).customer
-            self.inbox.chats.record_identity(customer.customer_id, customer)
-            chat = self.inbox.chats.get(customer.customer_id)
-        if chat.merged_into:
-            chat = self.inbox.chats.get(chat.merged_into) or chat
-        return chat
 
     def _room(self, campaign: dict, wanted: int, now: float) -> messaging_limit.Room:
         limit = self.limit_of(campaign["portfolio"])

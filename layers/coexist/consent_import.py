@@ -3,8 +3,10 @@ applied row by row to the consent ledger with the file as evidence.
 
 Columns: `phone_number_id`, `wa_id` (or `user_id`, the customer's BSUID), `purpose`, `state`
 (`granted` | `withdrawn`), optional `note`; other columns are ignored. Each row is checked and
-recorded on its own, so a bad row is reported and never costs the good ones. A customer must be
-known on the number (it wrote, or came with the history sync): an import never creates customers.
+recorded on its own, so a bad row is reported and never costs the good ones. A phone number nobody
+is known by yet on one of this deployment's numbers becomes a customer (consent is often collected
+before the first message: a paper form, a sign-up list), so campaigns and reminders can reach them;
+a BSUID must already be known (it comes only from Meta).
 Each row's evidence is the file's name and sha256 and the row's line, so uploading the same file
 again records nothing twice.
 """
@@ -19,8 +21,10 @@ from dataclasses import dataclass, field
 
 from botocore.exceptions import ClientError
 
+from coexist.customers import chat_for_phone
 from coexist.domain import consent
 from coexist.domain.identity import Kind, kind_of, normalize_phone
+from coexist.inbox import Inbox
 from coexist.store.consent import ConsentLedger, Outcome
 
 MAX_BYTES = 256 * 1024
@@ -98,9 +102,10 @@ def read_rows(body: bytes) -> list[tuple[int, dict]]:
 
 
 class ConsentImport:
-    def __init__(self, customers, ledger: ConsentLedger, clock=time.time):
-        self.customers = customers  # coexist.store.customers.CustomerStore
-        self.ledger = ledger
+    def __init__(self, inbox: Inbox, clock=time.time):
+        self.inbox = inbox
+        self.customers = inbox.customers
+        self.ledger: ConsentLedger = inbox.contacts.consent
         self.clock = clock
 
     def apply(self, body: bytes, file_name: str, imported_by: str) -> ImportReport:
@@ -143,9 +148,15 @@ class ConsentImport:
         purpose = consent.parse_purpose(_cell(row, "purpose"))
         state = consent.parse_state(_cell(row, "state"))
         note = consent.parse_note(_cell(row, "note", consent.NOTE_MAX))
-        if customer is None:
-            raise RowRejected("unknown_customer: nobody known by that identifier on this number (import after they wrote or after the history sync)")
-        return number, customer.customer_id, purpose, state, note
+        if customer is not None:
+            return number, customer.customer_id, purpose, state, note
+        if not wa_id:
+            raise RowRejected("unknown_customer: nobody known by that user id on this number (import after they wrote or after the history sync)")
+        if self.inbox.numbers.get(number) is None:
+            raise RowRejected("phone_number_id: not a number of this deployment (no webhook has named it)")
+        # A consent given before the first message (a paper form, a sign-up list): the customer is
+        # created as a first webhook would create them, so a campaign or reminder can reach them.
+        return number, chat_for_phone(self.inbox, number, normalize_phone(wa_id)).chat_id, purpose, state, note
 
 
 def _cell(row: dict, name: str, max_length: int = MAX_ID) -> str | None:

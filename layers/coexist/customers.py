@@ -93,3 +93,19 @@ def apply_identity_changes(found: Interpretation, inbox: Inbox) -> None:
         latest = inbox.customers.get(change.before.phone_number_id, customer.customer_id)
         if latest is not None:
             inbox.chats.record_identity(latest.customer_id, latest, existing_only=True)
+
+
+def chat_for_phone(inbox: Inbox, phone_number_id: str, wa_id: str):
+    """The chat of the customer with this phone number on this business number, created the way a
+    first webhook would create it when nobody is known by that number yet (a campaign's recipient,
+    a consent import's row); a merged-away chat gives its survivor."""
+    identifiers = Identifiers.of(phone_number_id, wa_id)
+    customer = inbox.customers.find_one(identifiers)
+    chat = inbox.chats.get(customer.customer_id) if customer else None
+    if chat is None:
+        customer = inbox.customers.resolve(identifiers).customer
+        inbox.chats.record_identity(customer.customer_id, customer)
+        chat = inbox.chats.get(customer.customer_id)
+    if chat.merged_into:
+        chat = inbox.chats.get(chat.merged_into) or chat
+    return chat

@@ -193,7 +193,7 @@ def test_an_import_applies_the_good_rows_and_says_why_each_bad_one_was_rejected(
         f"{NUMBER},+1 650-555-0000,reminders,granted,\n"           # 3: applied (formatted number)
         f"{NUMBER},{CUSTOMER},newsletters,granted,\n"              # 4: unknown purpose
         f"{NUMBER},{CUSTOMER},marketing,maybe,\n"                  # 5: bad state
-        f"{NUMBER},19995550123,marketing,granted,\n"               # 6: nobody known by that number
+        f"{NUMBER},19995550123,marketing,granted,\n"               # 6: applied: a new customer
         f"{NUMBER},,marketing,granted,\n"                          # 7: no identifier
         f"{NUMBER},not-a-phone,marketing,granted,\n"               # 8: not a phone number
         f"{NUMBER},{CUSTOMER},marketing,granted,a,b\n"             # 9: more cells than columns
@@ -203,11 +203,14 @@ def test_an_import_applies_the_good_rows_and_says_why_each_bad_one_was_rejected(
     status, report = upload(csv)
     assert status == 200
     assert report["file_sha256"] == hashlib.sha256(csv.encode()).hexdigest() and report["file_name"] == "forms.csv"
-    assert (report["rows"], report["applied"], report["rejected"]) == (9, 3, 6)
+    assert (report["rows"], report["applied"], report["rejected"]) == (9, 4, 5)
     by_row = {r["row"]: r for r in report["results"]}
-    assert [r for r, v in by_row.items() if v["status"] == "applied"] == [2, 3, 11]
+    assert [r for r, v in by_row.items() if v["status"] == "applied"] == [2, 3, 6, 11]
     assert by_row[4]["reason"].startswith("purpose:") and by_row[5]["reason"].startswith("state:")
-    assert by_row[6]["reason"].startswith("unknown_customer") and by_row[7]["reason"].startswith("wa_id or user_id")
+    assert by_row[7]["reason"].startswith("wa_id or user_id")
+    # Consent given before the first message: the number becomes a customer with its chat.
+    assert by_row[6]["chat_id"] == chat_of(NUMBER, "19995550123")
+    assert ledger(by_row[6]["chat_id"])["purposes"]["marketing"]["state"] == "granted"
     assert by_row[8]["reason"].startswith("wa_id:") and by_row[9]["status"] == "rejected"
     assert CUSTOMER not in json.dumps(report)  # the answer never repeats phone numbers
 
@@ -220,7 +223,7 @@ def test_an_import_applies_the_good_rows_and_says_why_each_bad_one_was_rejected(
 
     # The same file again records nothing twice.
     status, again = upload(csv)
-    assert [r.get("outcome") for r in again["results"] if r["status"] == "applied"] == ["duplicate"] * 3
+    assert [r.get("outcome") for r in again["results"] if r["status"] == "applied"] == ["duplicate"] * 4
     assert len(ledger()["history"]["items"]) == 2
 
 

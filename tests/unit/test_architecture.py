@@ -26,7 +26,7 @@ MAY_IMPORT = {
     "events": {"events", "domain", "store", "resources"},
     "reminders": {"reminders", "domain", "store", "outbound", "events", "resources"},
     "customers": {"domain", "store", "inbox"},
-    "consent_import": {"domain", "store"},
+    "consent_import": {"domain", "store", "inbox", "customers"},
     "reads": {"domain", "store", "inbox"},
     "watchdog": {"domain", "store"},
     "authorization": {"domain", "reads"},
@@ -40,7 +40,7 @@ MAY_IMPORT = {
     "costs": {"domain", "store", "resources"},
     "pricing": set(),  # data: the rate cards
     "live": {"live"},
-    "campaigns": {"domain", "store", "outbound", "inbox"},
+    "campaigns": {"domain", "store", "outbound", "inbox", "customers"},
 }
 MAY_IMPORT["ingest"] = MAY_IMPORT["ingest"] | {"costs"}
 
