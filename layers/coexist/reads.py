@@ -229,8 +229,15 @@ class InboxReader:
             "window_warning_at": iso(chat.window_warning_at),
             "window_closing": self._window_closing(chat, last_customer),
             "satisfaction_score": chat.satisfaction_score,
-            "reminder_context": chat.reminder_context,
+            "reminder_context": _times_as_iso(chat.reminder_context),
         }
+
+
+def _times_as_iso(context: dict | None) -> dict | None:
+    """A reminder's context with its times (`*_at`, epoch seconds in the item) as ISO 8601."""
+    if not context:
+        return context
+    return {k: iso(v) if k.endswith("_at") and v is not None and not isinstance(v, str) else v for k, v in context.items()}
 
 
 def message_view(item: dict) -> dict:

@@ -160,6 +160,7 @@ def test_a_reschedule_leaves_the_reminder_on_the_chat(aws, customer):
     _, chat = call("GET", f"/api/chats/{customer}")
     assert chat["reminder_context"]["reminder_id"] == reminder["reminder_id"]
     assert chat["reminder_context"]["template"] == "appointment_reminder"
+    assert chat["reminder_context"]["send_at"] == answered["send_at"]  # times as ISO 8601, like the chat's own
 
 
 def test_another_customers_reply_cannot_answer_a_reminder(aws, customer):

@@ -119,3 +119,18 @@ def test_asking_for_a_person_escalates_without_asking_the_bot():
     assert decision.replies[0].text == RULES.escalation_message
     tapped = respond(Unreachable(), turn("Talk to a person", reply_id="talk_to_person", message_type="interactive"), RULES).decision
     assert tapped.escalation_reason == "customer_asked"
+
+
+def test_a_reminder_s_buttons_are_answered_and_a_reschedule_goes_to_a_person():
+    """The conversation turns a reminder's button payload into the intent it stands for."""
+    from coexist.domain.reminder import Button, button_payload, intent_of, new_reminder_id
+
+    reminder_id = new_reminder_id()
+    confirmed = BOT.turn(turn("Confirm", intent_of(button_payload(reminder_id, Button.CONFIRM))))
+    assert (confirmed.action, confirmed.intent) == (RESOLVED, "reminder_confirm")
+    assert "confirmed" in confirmed.replies[0].text
+    cancelled = BOT.turn(turn("Cancel", intent_of(button_payload(reminder_id, Button.CANCEL))))
+    assert (cancelled.action, cancelled.intent) == (RESOLVED, "reminder_cancel")
+    reschedule = respond(BOT, turn("Reschedule", intent_of(button_payload(reminder_id, Button.RESCHEDULE))), RULES).decision
+    assert (reschedule.action, reschedule.escalation_reason, reschedule.intent) == (ESCALATE, HUMAN_ONLY_INTENT, "reminder_reschedule")
+    assert intent_of("book_appointment") is None and intent_of(f"reminder:{reminder_id}:maybe") is None

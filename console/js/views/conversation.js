@@ -137,6 +137,11 @@ export function renderConversation(pane, context, chatId, { onChange }) {
         t("chat.window_closing", { time: time(chat.window_closing.closes_at) }),
         offer ? ` ${t("chat.window_closing_template", { name: offer.name })}` : ""));
     }
+    if (chat.reminder_context && chat.mode !== "closed") {
+      const reminder = chat.reminder_context;
+      items.push(h("div", { class: "banner banner-info", role: "note", dataset: { banner: "reschedule" } },
+        t("chat.reschedule", { template: reminder.template, time: time(reminder.send_at) })));
+    }
     if (chat.satisfaction_score) {
       items.push(h("div", { class: "banner banner-info", role: "note", dataset: { banner: "csat" } }, t("chat.csat", { score: chat.satisfaction_score })));
     }

@@ -11,7 +11,7 @@ from coexist.bots.consent import ConsentKeyword
 from coexist.bots.respond import respond
 from coexist.bots.model import ESCALATE, RESOLVED, BotReply, BotTurn, BotUnavailable
 from coexist.conversation.steps import BotOutcome
-from coexist.domain import consent
+from coexist.domain import consent, reminder
 from coexist.domain.chat import Chat
 from coexist.domain.interpret import reply_id
 from coexist.events.models import iso
@@ -40,8 +40,9 @@ class BotTurns:
         replies: list[dict] = []
         intent = chat.bot_intent
         for message in sorted(messages, key=lambda m: (m.get("timestamp") or 0, m["id"])):
+            tapped = reply_id(message.get("type") or "", message.get("content"))
             turn = BotTurn(chat.phone_number_id, chat.chat_id, message.get("text"), message.get("type") or "unknown",
-                           reply_id(message.get("type") or "", message.get("content")), failures, session)
+                           reminder.intent_of(tapped) or tapped, failures, session)
             try:
                 outcome = respond(provider, turn, rules)
             except BotUnavailable:

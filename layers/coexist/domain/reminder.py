@@ -51,9 +51,22 @@ def button_payload(reminder_id: str, button: Button) -> str:
     return f"{PAYLOAD_PREFIX}:{reminder_id}:{button.value}"
 
 
-def answer_of(reply_id: str | None) -> tuple[str, str] | None:
-    """(reminder id, answer) when a reply's payload names a reminder's button, else None."""
+def _tapped(reply_id: str | None) -> tuple[str, Button] | None:
+    """(reminder id, button) when a reply's payload names a reminder's button, else None."""
     match = _PAYLOAD.match(reply_id or "")
     if not match or match.group(2) not in {b.value for b in Button}:
         return None
-    return match.group(1), ANSWERS[Button(match.group(2))]
+    return match.group(1), Button(match.group(2))
+
+
+def answer_of(reply_id: str | None) -> tuple[str, str] | None:
+    """(reminder id, answer) when a reply's payload names a reminder's button, else None."""
+    tapped = _tapped(reply_id)
+    return (tapped[0], ANSWERS[tapped[1]]) if tapped else None
+
+
+def intent_of(reply_id: str | None) -> str | None:
+    """The bot intent a reminder's button stands for (`reminder_reschedule`, …), or None when the
+    reply is not a reminder's: the payload names the reminder, the bot needs only what was meant."""
+    tapped = _tapped(reply_id)
+    return f"reminder_{tapped[1].value}" if tapped else None
