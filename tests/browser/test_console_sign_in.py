@@ -152,6 +152,10 @@ def test_sign_in_with_pkce_keeps_tokens_in_memory_refreshes_and_signs_out(page, 
     assert cognito.api_tokens[calls_before:] and set(cognito.api_tokens[calls_before:]) == {cognito.issued[1]}
 
     page.get_by_role("button", name="Sign out").click()
+    # The console may show its sign-in form before the browser has followed it to Cognito's logout.
+    deadline = time.time() + 20
+    while not cognito.logouts and time.time() < deadline:
+        page.wait_for_timeout(100)
     expect(page.get_by_role("heading", name="Sign in to the console")).to_be_visible()
     assert cognito.revoked == ["refresh-1"]
     assert cognito.logouts == [{"client_id": CLIENT_ID, "logout_uri": f"{origin}/"}]
