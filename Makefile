@@ -35,8 +35,15 @@ $(CHROMIUM):
 run: $(BIN)/.installed
 	$(BIN)/python -m local
 
+# The suites run in TEST_WORKERS processes (pytest-xdist; most tests wait on local mode, moto's
+# workflows or Chromium more than they compute), recording every AWS call the functions make into one
+# directory; then the IAM contract test checks those calls in a session of its own.
+TEST_WORKERS ?= 3
+AWS_CALLS := $(CURDIR)/build/aws-calls/make-test
 test: $(BIN)/.installed node_modules/.installed $(LAYER) $(CHROMIUM) audit
-	$(BIN)/python -m pytest
+	rm -rf $(AWS_CALLS)
+	COEXIST_AWS_CALL_LOG=$(AWS_CALLS) $(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadgroup -m "not after_suites"
+	COEXIST_AWS_CALL_LOG=$(AWS_CALLS) $(BIN)/python -m pytest -m after_suites
 
 # Every pinned package (constraints.txt pins the whole closure, the layer's included) against PyPI's
 # advisory data. An advisory without a fixed version to move to is waived here, one line each:

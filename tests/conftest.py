@@ -13,12 +13,17 @@ from tests.contract import recorder
 # First, before any handler module or boto3 session exists: every AWS call a function makes in this
 # session is recorded under build/aws-calls/<pid> (local mode in the e2e subprocess writes there too)
 # and checked against the deployed roles by tests/infrastructure/test_iam_contract.py, which runs
-# last. A directory per session: two sessions in one checkout never mix their calls.
-AWS_CALLS = Path(__file__).resolve().parents[1] / "build" / "aws-calls" / str(os.getpid())
-for _stale in AWS_CALLS.parent.glob("*") if AWS_CALLS.parent.is_dir() else ():
-    if _stale == AWS_CALLS or _stale.stat().st_mtime < time.time() - 86400:  # ours, or a session long gone
-        shutil.rmtree(_stale, ignore_errors=True)
-AWS_CALLS.mkdir(parents=True)
+# last. A directory per session: two sessions in one checkout never mix their calls. A run split over
+# several processes (`make test`: pytest-xdist workers, which inherit it, then the contract check in
+# a session of its own) names one directory for all of them in COEXIST_AWS_CALL_LOG.
+if os.environ.get(recorder.LOG_ENV):
+    AWS_CALLS = Path(os.environ[recorder.LOG_ENV])
+else:
+    AWS_CALLS = Path(__file__).resolve().parents[1] / "build" / "aws-calls" / str(os.getpid())
+    for _stale in AWS_CALLS.parent.glob("*") if AWS_CALLS.parent.is_dir() else ():
+        if _stale == AWS_CALLS or _stale.stat().st_mtime < time.time() - 86400:  # ours, or a session long gone
+            shutil.rmtree(_stale, ignore_errors=True)
+AWS_CALLS.mkdir(parents=True, exist_ok=True)
 os.environ[recorder.LOG_ENV] = str(AWS_CALLS)
 recorder.install()
 
@@ -67,8 +72,15 @@ def pytest_collection_modifyitems(session, config, items):
     them, and only when the session runs a recording suite (alone they would have nothing to check)."""
     checks = [item for item in items if item.get_closest_marker("after_suites")]
     rest = [item for item in items if item not in checks]
+    _run_apart_on_one_worker(rest)
     recorded_suites.update(Path(str(item.path)).parent.name for item in rest)
     recorded_suites.intersection_update(RECORDING_SUITES)
+    suites_file = AWS_CALLS / f"suites-{os.getpid()}.json"
+    if recorded_suites:
+        suites_file.write_text(json.dumps(sorted(recorded_suites)))
+    elif checks:  # the checks in a session of their own, after the suites' sessions (make test)
+        for earlier in AWS_CALLS.glob("suites-*.json"):
+            recorded_suites.update(json.loads(earlier.read_text()))
     if not checks:
         return
     if not recorded_suites:
@@ -76,6 +88,20 @@ def pytest_collection_modifyitems(session, config, items):
         items[:] = rest
         return
     items[:] = rest + checks
+
+
+# Run on one pytest-xdist worker each (`--dist loadgroup`): the infrastructure tests share one
+# synthesis of the app, the browser tests one Chromium; spread out, every worker would pay for both.
+ONE_WORKER_SUITES = ("infrastructure", "browser")
+
+
+def _run_apart_on_one_worker(items) -> None:
+    for item in items:
+        suite = Path(str(item.path)).parent.name
+        if suite in ONE_WORKER_SUITES:
+            item.add_marker(pytest.mark.xdist_group(suite))
+
+
 APP_SECRET = "test-app-secret"
 VERIFY_TOKEN = "test-verify-token"
 API_TOKEN = "test-api-token"
