@@ -108,19 +108,20 @@ def test_a_campaign_of_200_with_opt_outs_an_invalid_number_a_conversation_a_paus
     assert overtaken_by <= 2 * 20, f"{overtaken_by} campaign messages went out while the bot's answer waited"
     assert len([at for at in campaign_sent if at <= answer["received_at"]]) < 194, "the campaign had finished first: nothing was shown"
 
-    # Pause: once what was in flight has gone, nothing more goes out.
+    # Pause: within seconds nothing more reaches Meta; what was already queued waits for the resume.
     assert act(local, campaign_id, "pause")["state"] == "paused"
-    def drained():
-        """What was queued before the pause has all reached the sandbox, and stays so a moment."""
-        first = (campaign(local, campaign_id)["queued"], len(sandbox_to(local, set(fresh))))
+    def quiet():
+        """Nothing more reached the sandbox for a few seconds (a send in flight at the pause may land)."""
+        first = len(sandbox_to(local, set(fresh)))
         time.sleep(3)
-        again = (campaign(local, campaign_id)["queued"], len(sandbox_to(local, set(fresh))))
-        return again if first == again and again[0] == again[1] else None
+        again = len(sandbox_to(local, set(fresh)))
+        return (again,) if first == again else None
 
-    queued, held = wait_until(drained, timeout=300, interval=1)
+    [held] = wait_until(quiet, timeout=120, interval=1)
     time.sleep(5)
-    assert (campaign(local, campaign_id)["queued"], len(sandbox_to(local, set(fresh)))) == (queued, held)
-    assert held < 194 and campaign(local, campaign_id)["state"] == "paused"
+    assert len(sandbox_to(local, set(fresh))) == held
+    paused = campaign(local, campaign_id)
+    assert paused["state"] == "paused" and held < 194 and paused["queued"] >= held
 
     assert act(local, campaign_id, "resume")["state"] == "running"
     def finished():

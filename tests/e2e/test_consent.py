@@ -47,14 +47,17 @@ def test_consent_changes_carry_their_evidence_and_refuse_marketing(local_mode):
     status, older = call(local_mode, "GET", f"/api/contacts/{chat}/consent?limit=1&cursor={ledger['history']['next']}")
     assert [c["evidence"]["agent_id"] for c in older["history"]["items"]] == ["ana"]
 
-    # An import grants the other customer; its bad rows are reported and cost the good one nothing.
+    # An import grants the other customer and a number that never wrote (consent before the first
+    # message); its bad rows are reported and cost the good ones nothing.
     csv = (f"phone_number_id,wa_id,purpose,state,note\n"
            f"{COEXISTENCE[0]},{wa_ids[1]},marketing,granted,paper form\n"
            f"{COEXISTENCE[0]},{wa_ids[1]},newsletters,granted,\n"
-           f"{COEXISTENCE[0]},4400000000,marketing,granted,\n").encode()
+           f"{COEXISTENCE[0]},4400000000,marketing,granted,\n"
+           f"999999,4400000001,marketing,granted,\n").encode()
     status, report = call(local_mode, "POST", "/api/consent/imports?file_name=forms.csv", csv, content_type="text/csv")
-    assert status == 200 and (report["applied"], report["rejected"]) == (1, 2)
-    assert [r["status"] for r in report["results"]] == ["applied", "rejected", "rejected"]
+    assert status == 200 and (report["applied"], report["rejected"]) == (2, 2)
+    assert [r["status"] for r in report["results"]] == ["applied", "rejected", "applied", "rejected"]
+    assert report["results"][3]["reason"].startswith("phone_number_id: not a number of this deployment")
     assert send(local_mode, other, SALE)[0] == 202
 
     # The refused sends never reached Meta: only the accepted one did.
