@@ -1,39 +1,39 @@
 """Live changes for the agent console: local mode's stand-in for the deployed WebSocket API.
 
 Deployed, an API Gateway WebSocket API records each console's connection ($connect, behind an
-authorizer that reads the ID token from the `token` query parameter) and a fan-out function posts
-each change to every recorded connection through the API's management endpoint. Here the gateway
-speaks the same protocol on `LIVE_PATH` of the API's origin (local/websocket.py) with the same
-parts: the token in the query string, checked as the API checks local mode's tokens; the
-connection recorded in the emulated connections table (coexist/live/connections.py); changes
-posted by coexist/live/fanout.py through `LocalManagement`, this process's management endpoint.
+authorizer that reads the ID token from the `token` query parameter) and a fan-out function, fed by
+the keys-only streams of the chats and messages tables, posts each change to the connections whose
+person may see its number, through the API's management endpoint. Here the gateway speaks the same
+protocol on `LIVE_PATH` of the API's origin (local/websocket.py) with the same parts: the token in
+the query string, checked by the API's own rules for local mode's tokens; the connection and the
+numbers its person may see recorded in the emulated connections table (coexist/live/connections.py);
+the emulated tables' own streams followed as Lambda's event source would (`StreamFollower`); and
+coexist/live/fanout.py posting through `LocalManagement`, this process's management endpoint.
 
-What changes is told by the functions themselves, when an invocation that may have written ends
-(ingest, sender, conversation, reminders, the API's writes): deployed the tables' streams say it.
-An event names no chat, customer or message — only that something changed (`by`: locally the
-function, deployed the table) — so the console re-reads what it shows through the API, with the
-caller's own token and permissions, as it does after a dropped connection.
+An event names no chat, customer or message — only that a table changed — so the console re-reads
+what it shows through the API, with the caller's own token and permissions, as it does after a
+dropped connection.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import logging
-import queue
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from http import HTTPStatus
 from urllib.parse import parse_qs, urlsplit
 
 from botocore.exceptions import ClientError
 
-from coexist.live.events import change_event
 from local import websocket
 
 log = logging.getLogger("local")
 LIVE_PATH = "/live"
-PENDING_CHANGES = 64  # changes waiting for the fan-out; more are dropped (one is enough to re-read)
+FOLLOW_EVERY_S = 0.25  # how often the streams are read (Lambda polls a stream's shard about 4 times a second)
 
 
 class LocalManagement:
@@ -71,45 +71,60 @@ class LocalManagement:
         return {}
 
 
-class LiveChannel:
-    """Serves `GET LIVE_PATH` (a WebSocket upgrade) for the gateway and pushes changes to it."""
+class StreamFollower:
+    """Reads the emulated tables' streams from the latest record on, and hands each new batch to
+    `push` (what Lambda's DynamoDB event source does for the deployed fan-out)."""
 
-    def __init__(self, connections, fanout, management: LocalManagement, authorise) -> None:
-        self.connections = connections  # coexist.live.connections.ConnectionStore
-        self.fanout = fanout  # coexist.live.fanout.Fanout posting through `management`
-        self.management = management
-        self.authorise = authorise  # (token) -> the caller's id, or None when the API refuses the token
-        self._pending: queue.Queue = queue.Queue(PENDING_CHANGES)
+    def __init__(self, client, stream_arns: list[str], push: Callable[[list[dict]], object], every_s: float = FOLLOW_EVERY_S):
+        self._client = client
+        self._push = push
+        self._every_s = every_s
+        self._iterators = {}
+        for arn in stream_arns:
+            shard = client.describe_stream(StreamArn=arn)["StreamDescription"]["Shards"][0]["ShardId"]
+            self._iterators[arn] = client.get_shard_iterator(StreamArn=arn, ShardId=shard, ShardIteratorType="LATEST")["ShardIterator"]
         self._stopped = threading.Event()
-        self._pusher = threading.Thread(target=self._push, name="live-fanout", daemon=True)
-        self._pusher.start()
+        self._thread = threading.Thread(target=self._follow, name="live-streams", daemon=True)
 
-    # -- what changed ---------------------------------------------------------------------------
-
-    def changed(self, by: str) -> None:
-        """Queue a change for every console (never blocks the function that wrote)."""
-        try:
-            self._pending.put_nowait(by)
-        except queue.Full:
-            pass
-
-    def _push(self) -> None:
-        while not self._stopped.is_set():
-            try:
-                by = self._pending.get(timeout=0.5)
-            except queue.Empty:
-                continue
-            try:
-                self.fanout.publish(change_event(by))
-            except Exception:  # a failed push is not worth more: consoles re-read every few seconds
-                log.exception("live changes could not be pushed")
+    def start(self) -> None:
+        self._thread.start()
 
     def stop(self) -> None:
         self._stopped.set()
-        self.management.close_all()
-        self._pusher.join(timeout=2)
+        self._thread.join(timeout=2)
 
-    # -- who listens ----------------------------------------------------------------------------
+    def read_once(self) -> list[dict]:
+        """The records written since the last read, each marked with its stream, as Lambda hands them."""
+        records = []
+        for arn, iterator in self._iterators.items():
+            page = self._client.get_records(ShardIterator=iterator)
+            self._iterators[arn] = page["NextShardIterator"]
+            records += [{**record, "eventSourceARN": arn} for record in page["Records"]]
+        return records
+
+    def _follow(self) -> None:
+        while not self._stopped.wait(self._every_s):
+            try:
+                records = self.read_once()
+                if records:
+                    self._push(records)
+            except Exception:  # a failed push is not worth more: consoles re-read every few seconds
+                log.exception("live changes could not be pushed")
+
+
+class LiveChannel:
+    """Serves `GET LIVE_PATH` (a WebSocket upgrade) for the gateway; `follower` pushes the changes."""
+
+    def __init__(self, connections, management: LocalManagement, authorise, follower: StreamFollower | None = None) -> None:
+        self.connections = connections  # coexist.live.connections.ConnectionStore
+        self.management = management
+        self.authorise = authorise  # (token) -> (caller id, numbers it may see or None for all), or None
+        self.follower = follower
+
+    def stop(self) -> None:
+        if self.follower is not None:
+            self.follower.stop()
+        self.management.close_all()
 
     def serve(self, handler) -> None:
         """One console's connection, from the opening handshake to its close."""
@@ -117,8 +132,8 @@ class LiveChannel:
         token = (parse_qs(urlsplit(handler.path).query).get("token") or [""])[0]
         if not token:  # API Gateway: no identity source, no authorizer call
             return _refuse(handler, HTTPStatus.UNAUTHORIZED, "Unauthorized")
-        user = self.authorise(token)
-        if user is None:  # the authorizer's Deny
+        caller = self.authorise(token)
+        if caller is None:  # the authorizer's Deny
             return _refuse(handler, HTTPStatus.FORBIDDEN, "Forbidden")
         try:
             key = websocket.check_handshake(handler.command, handler.headers)
@@ -131,10 +146,11 @@ class LiveChannel:
         handler.end_headers()
         handler.wfile.flush()
 
+        user, numbers = caller
         connection = websocket.Connection(handler.rfile, handler.wfile)
         connection_id = uuid.uuid4().hex
         self.management.attach(connection_id, connection)
-        self.connections.add(connection_id, user, time.time())  # $connect
+        self.connections.add(connection_id, user, time.time(), numbers)  # $connect
         try:
             connection.listen()
         finally:
@@ -153,12 +169,14 @@ def _refuse(handler, status: HTTPStatus, message: str) -> None:
 
 def token_authoriser(api_settings, directory):
     """Local mode's $connect authorizer: the token as the API would take it in `Authorization`,
-    checked by the API's own rules (coexist.authorization); the caller's id, or None. The settings
-    are read at each connect (`api_settings()`): local mode settles them after wiring this."""
+    checked by the API's own rules (coexist.authorization): the caller's id and the numbers it may
+    see (None: every number, an admin's), or None when refused. The settings are read at each
+    connect (`api_settings()`): local mode settles them after wiring this."""
     from coexist.authorization import Credentials, Forbidden, Unauthorized, principal_of
+    from coexist.domain.access import Role
     from coexist.reads import BadRequest
 
-    def authorise(token: str) -> str | None:
+    def authorise(token: str) -> tuple[str, frozenset[str] | None] | None:
         config = api_settings()
         credentials = Credentials(claims=None, authorization=f"Bearer {token}", agent_header=None)
         try:
@@ -169,32 +187,29 @@ def token_authoriser(api_settings, directory):
             return None
         if principal.role is None:
             return None
-        return principal.agent_id or "admin"
+        numbers = None if principal.role is Role.ADMIN else principal.numbers
+        return principal.agent_id or "admin", numbers
 
     return authorise
 
 
-def announce_changes(channel: LiveChannel, function, reads_too: bool = False) -> None:
-    """After each invocation of `function` that may have written, tell the channel."""
-
-    def done(event: dict) -> None:
-        if reads_too or event.get("httpMethod") not in ("GET", "HEAD", "OPTIONS"):
-            channel.changed(function.name)
-
-    function.on_done = done
-
-
-def serve_console_changes(writers) -> LiveChannel:
-    """Local mode's wiring: the functions in `writers` announce changes; the API's settings and
-    agent directory decide who may listen; connections live in the emulated connections table."""
-    from coexist import wiring
+def serve_console_changes(session) -> LiveChannel:
+    """Local mode's wiring: the API's settings and agent directory decide who may listen and which
+    numbers each listener sees; the streams of the tables the data stack streams to the live
+    channel (keys only) feed the deployed fan-out's code."""
+    from coexist import resources, wiring
     from coexist.live.fanout import Fanout
     from coexist.settings import settings
 
     management = LocalManagement()
     connections = wiring.live_connections()
-    channel = LiveChannel(connections, Fanout(connections, management), management,
-                          token_authoriser(settings, wiring.agents().get))
-    for function in writers:
-        announce_changes(channel, function)
+    fanout = Fanout(connections, management, wiring.live_changed_numbers())
+    dynamodb = session.client("dynamodb")
+    arns = [dynamodb.describe_table(TableName=os.environ[spec.env_var])["Table"]["LatestStreamArn"]
+            for spec in resources.TABLES if spec.stream_view_type == "KEYS_ONLY"]
+    # (The SDK's account-based endpoint for stream ARNs is not one the emulator answers.)
+    streams = session.client("dynamodbstreams", endpoint_url=f"https://streams.dynamodb.{session.region_name}.amazonaws.com")
+    follower = StreamFollower(streams, arns, fanout.push)
+    channel = LiveChannel(connections, management, token_authoriser(settings, wiring.agents().get), follower)
+    follower.start()
     return channel

@@ -244,12 +244,23 @@ def test_connect_needs_the_token_authorizer_and_there_is_no_other_route_but_disc
     assert "querystring" not in log_format.lower() and "token" not in log_format.lower()  # the token never reaches a log
 
 
+def test_the_authorizer_reads_only_the_agent_directory(synthesised):
+    channel = synthesised.stacks.live.channel
+    statements = statements_of_role(synthesised.live, logical_id(channel.authorizer_function.role))
+    dynamodb = [s for s in statements if any(a.startswith("dynamodb:") for a in s["Action"])]
+    assert [s["Action"] for s in dynamodb] == [["dynamodb:GetItem"]]
+    agents_table = f"table/{synthesised.stacks.config.table_name(resources.AGENTS.logical_id)}"
+    assert agents_table in json.dumps(dynamodb[0]["Resource"])
+    env = synthesised.live.find_resources("AWS::Lambda::Function")[logical_id(channel.authorizer_function.function)]["Properties"]["Environment"]["Variables"]
+    assert env[resources.AGENTS.env_var] == synthesised.stacks.config.table_name(resources.AGENTS.logical_id)
+
+
 def test_the_fan_out_may_do_exactly_its_job(synthesised):
     channel = synthesised.stacks.live.channel
     statements = statements_of_role(synthesised.live, logical_id(channel.fanout_function.role))
     actions = {a for s in statements for a in s["Action"]}
     assert actions == {
-        "dynamodb:Scan", "dynamodb:DeleteItem", "kms:Decrypt", "kms:DescribeKey", "execute-api:ManageConnections",
+        "dynamodb:Scan", "dynamodb:DeleteItem", "dynamodb:GetItem", "kms:Decrypt", "kms:DescribeKey", "execute-api:ManageConnections",
         "dynamodb:DescribeStream", "dynamodb:GetRecords", "dynamodb:GetShardIterator", "dynamodb:ListStreams",
         "logs:CreateLogStream", "logs:PutLogEvents", "xray:PutTraceSegments", "xray:PutTelemetryRecords",
     }
@@ -260,6 +271,13 @@ def test_the_fan_out_may_do_exactly_its_job(synthesised):
     for statement in statements:
         if set(statement["Action"]) & {"dynamodb:Scan", "dynamodb:DeleteItem"}:
             assert connections_table in json.dumps(statement["Resource"])
+    config = synthesised.stacks.config
+    (reads,) = [s for s in statements if s["Action"] == ["dynamodb:GetItem"]]  # a changed item's number, by its key
+    assert sorted(json.dumps(r) for r in reads["Resource"]) == sorted(
+        json.dumps(r) for r in reads["Resource"] if any(f"table/{config.table_name(n)}" in json.dumps(r) for n in ("Chats", "Messages")))
+    assert len(reads["Resource"]) == 2
+    env = synthesised.live.find_resources("AWS::Lambda::Function")[logical_id(channel.fanout_function.function)]["Properties"]["Environment"]["Variables"]
+    assert env[resources.CHATS.env_var] == config.table_name("Chats") and env[resources.MESSAGES.env_var] == config.table_name("Messages")
     mappings = synthesised.live.find_resources("AWS::Lambda::EventSourceMapping")
     assert len(mappings) == 2
     for mapping in mappings.values():
