@@ -75,9 +75,11 @@ class StreamFollower:
     """Reads the emulated tables' streams from the latest record on, and hands each new batch to
     `push` (what Lambda's DynamoDB event source does for the deployed fan-out)."""
 
-    def __init__(self, client, stream_arns: list[str], push: Callable[[list[dict]], object], every_s: float = FOLLOW_EVERY_S):
+    def __init__(self, client, stream_arns: list[str], push: Callable[[list[dict]], object], every_s: float = FOLLOW_EVERY_S,
+                 forget: Callable[[str], None] = lambda iterator: None):
         self._client = client
         self._push = push
+        self._forget = forget  # told of each shard iterator used up
         self._every_s = every_s
         self._iterators = {}
         for arn in stream_arns:
@@ -99,6 +101,7 @@ class StreamFollower:
         for arn, iterator in self._iterators.items():
             page = self._client.get_records(ShardIterator=iterator)
             self._iterators[arn] = page["NextShardIterator"]
+            self._forget(iterator)
             records += [{**record, "eventSourceARN": arn} for record in page["Records"]]
         return records
 
@@ -209,7 +212,18 @@ def serve_console_changes(session) -> LiveChannel:
             for spec in resources.TABLES if spec.stream_view_type == "KEYS_ONLY"]
     # (The SDK's account-based endpoint for stream ARNs is not one the emulator answers.)
     streams = session.client("dynamodbstreams", endpoint_url=f"https://streams.dynamodb.{session.region_name}.amazonaws.com")
-    follower = StreamFollower(streams, arns, fanout.push)
+    follower = StreamFollower(streams, arns, fanout.push, forget=forget_shard_iterator)
     channel = LiveChannel(connections, management, token_authoriser(settings, wiring.agents().get), follower)
     follower.start()
     return channel
+
+
+def forget_shard_iterator(iterator: str) -> None:
+    """The emulator keeps every shard iterator it hands out, and streams read four times a second
+    would pile them up for as long as local mode runs: drop each one once it is used."""
+    from moto.core import DEFAULT_ACCOUNT_ID
+    from moto.dynamodbstreams.models import dynamodbstreams_backends
+
+    from local.emulator import REGION
+
+    dynamodbstreams_backends[DEFAULT_ACCOUNT_ID][REGION].shard_iterators.pop(iterator, None)

@@ -162,3 +162,25 @@ def test_another_error_leaves_the_connection_and_is_counted(aws, channel, monkey
     result = fanout_function.lambda_handler(stream_event(aws, channel), Context())
     assert result == {"sent": 0, "gone": 0, "failed": 2}
     assert set(connected(aws)) == {"conn-A"}
+
+
+def test_local_mode_follows_the_same_streams_from_the_latest_record_on_without_piling_up_iterators(aws, channel):
+    from moto.core import DEFAULT_ACCOUNT_ID
+    from moto.dynamodbstreams.models import dynamodbstreams_backends
+
+    from local.live import StreamFollower, forget_shard_iterator
+
+    deliver(aws, inbound_text("before local mode listened"))
+    client = aws.session.client("dynamodbstreams", endpoint_url="https://streams.dynamodb.us-east-1.amazonaws.com")
+    follower = StreamFollower(client, list(channel.values()), push=lambda records: None, forget=forget_shard_iterator)
+    assert follower.read_once() == []  # from the latest record on, as the deployed event source starts
+
+    deliver(aws, text_message("wamid.after", 1_900_000_100, "after"))
+    records = follower.read_once()
+    assert {r["eventSourceARN"] for r in records} == set(channel.values())
+    assert all(set(r["dynamodb"]["Keys"]) <= {"chat_id", "id"} for r in records)  # keys only, as Lambda hands them
+    iterators = dynamodbstreams_backends[DEFAULT_ACCOUNT_ID]["us-east-1"].shard_iterators
+    held = len(iterators)
+    for _ in range(20):
+        assert follower.read_once() == []
+    assert len(iterators) == held  # each used iterator is dropped
