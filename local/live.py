@@ -18,8 +18,8 @@ dropped connection.
 from __future__ import annotations
 
 import json
-import os
 import logging
+import os
 import threading
 import time
 import uuid
