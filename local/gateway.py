@@ -24,7 +24,7 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 
 from local.console_files import console_file
 from local.lambdas import LocalFunction
-from local.live import EVENTS_PATH
+from local.live import LIVE_PATH
 
 log = logging.getLogger("local")
 STAGE = "local"
@@ -139,8 +139,8 @@ class GatewayHandler(BaseHTTPRequestHandler):
     def _serve(self) -> None:
         started = time.monotonic()
         path = urlsplit(self.path).path
-        if path == EVENTS_PATH and self.command == "GET" and self.server.live is not None:
-            return self.server.live.serve(self)  # the console's live changes (local/live.py)
+        if path == LIVE_PATH and self.server.live is not None:
+            return self.server.live.serve(self)  # the console's live channel, a WebSocket (local/live.py)
         route, params = self.server.route_for(path)
         length = self.headers.get("Content-Length")
         if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
@@ -193,7 +193,7 @@ class GatewayHandler(BaseHTTPRequestHandler):
 class Gateway(ThreadingHTTPServer):
     daemon_threads = True
     request_queue_size = 128  # listen backlog: socketserver's 5 resets a burst of concurrent clients
-    live = None  # a local.live.LiveChanges serving GET /events, when local mode sets one
+    live = None  # a local.live.LiveChannel serving the WebSocket at LIVE_PATH, when local mode sets one
 
     def __init__(self, address: tuple[str, int], routes: list[Route]):
         super().__init__(address, GatewayHandler)

@@ -86,7 +86,6 @@ class LocalFunction:
     _handler: Callable[[dict, Any], Any] | None = None
     _import_error: str | None = None
     _lock: threading.RLock = field(default_factory=threading.RLock)  # one invocation at a time, per function
-    on_done: Callable[[dict], None] | None = None  # told of each invocation that returned (local/live.py)
 
     @classmethod
     def of(cls, name: str, handler: Callable[[dict, Any], Any], timeout_s: float) -> "LocalFunction":
@@ -122,10 +121,7 @@ class LocalFunction:
         with self._lock:
             started = time.monotonic()
             try:
-                result = self._handler(event, context)
-                if self.on_done is not None:
-                    self.on_done(event)
-                return result
+                return self._handler(event, context)
             finally:
                 elapsed = time.monotonic() - started
                 if elapsed > self.timeout_s:

@@ -107,8 +107,8 @@ def run(options: Options) -> int:
         _require_free_port(options.host, options.port, "--port")
         routes = coexist_routes(webhook, api)
         gateway = Gateway((options.host, options.port), routes)  # bound, not yet serving
-        gateway.live = live.serve_console_changes(routes[1], (ingest, sender, conversation, api, reminders, campaigns))
-        cleanup.callback(gateway.live.feed.close)
+        gateway.live = live.serve_console_changes(session)
+        cleanup.callback(gateway.live.stop)
         sandbox = graph_api.start(f"{gateway.url}/webhook", options.sandbox_port, find_number=graph_api.number_seen_locally)
         if sandbox is not None:
             cleanup.callback(sandbox.stop)

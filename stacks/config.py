@@ -147,6 +147,11 @@ class CoexistConfig:
     # The agent console's CloudFront web ACL: an existing one (CLOUDFRONT scope, us-east-1) by ARN;
     # without it the console edge stack creates one in us-east-1 (docs/DEPLOY.md, The agent console).
     console_web_acl_arn: str | None = None
+    # The console on a domain of the business's own (e.g. console.example.com), with its ACM
+    # certificate (which CloudFront reads from us-east-1 only): viewers then get TLS 1.2 or newer
+    # (TLSv1.2_2021). Both or neither; without them, the distribution's *.cloudfront.net name.
+    console_domain_name: str | None = None
+    console_certificate_arn: str | None = None
 
     @property
     def prefix(self) -> str:
@@ -299,4 +304,14 @@ class CoexistConfig:
             r"arn:aws[a-z-]*:wafv2:us-east-1:\d{12}:global/webacl/[^/]+/[^/]+", config.console_web_acl_arn
         ):
             raise ValueError("console_web_acl_arn must be a CLOUDFRONT-scope web ACL's ARN (wafv2, us-east-1, global/webacl/…)")
+        if bool(config.console_domain_name) != bool(config.console_certificate_arn):
+            raise ValueError("console_domain_name and console_certificate_arn go together (the domain and its ACM certificate)")
+        if config.console_domain_name and not re.fullmatch(
+            r"(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}", config.console_domain_name
+        ):
+            raise ValueError("console_domain_name must be a lower-case host name such as console.example.com")
+        if config.console_certificate_arn and not re.fullmatch(
+            r"arn:aws[a-z-]*:acm:us-east-1:\d{12}:certificate/[0-9a-f-]+", config.console_certificate_arn
+        ):
+            raise ValueError("console_certificate_arn must be an ACM certificate's ARN in us-east-1 (the only region CloudFront reads)")
         return config

@@ -34,8 +34,12 @@ class LiveStack(Stack):
         connections = dynamodb.Table.from_table_attributes(
             self, "ConnectionsTable", table_name=config.table_name(resources.CONNECTIONS.logical_id), encryption_key=key,
         )
+        agents = dynamodb.Table.from_table_attributes(
+            self, "AgentsTable", table_name=config.table_name(resources.AGENTS.logical_id), encryption_key=key,
+        )
         self.channel = LiveChannel(
             self, "Channel", config=config, key=key, layer=ingress.layer, connections=connections, streams=streams,
+            agents=agents,
             user_pool_id=ingress.rest.agents.user_pool_id, client_id=ingress.rest.console_client.user_pool_client_id,
         )
         hosting = console.hosting

@@ -1,6 +1,8 @@
 """The live channel's $connect authorizer: the console's Cognito ID token, from the `token` query
 parameter (a browser cannot set headers on a WebSocket), checked as the REST API's authorizer
-checks it, and the user in one of Coexist's groups.
+checks it, and the user in one of Coexist's groups. The context names the numbers the user may see
+(an admin: every number; others: their agent directory numbers), which decide the changes the
+connection receives.
 
 A refusal is a Deny policy (API Gateway answers 403), never an error: a stale token in a console
 is ordinary, not a fault to page about. Nothing of the token is logged.
@@ -12,6 +14,8 @@ from aws_lambda_powertools import Logger, Tracer
 
 from coexist import wiring
 from coexist.domain import access
+from coexist.authorization import directory_numbers
+from coexist.live.connections import numbers_to_context
 from coexist.live.tokens import InvalidToken
 
 logger = Logger(service="coexist-live-authorizer")
@@ -46,7 +50,12 @@ def lambda_handler(event: dict, context) -> dict:
     except InvalidToken as refusal:
         logger.info("live connection refused", extra={"reason": str(refusal)})
         return _policy("anonymous", "Deny", resource)
-    if access.role_of(_groups(claims)) is None:
+    role = access.role_of(_groups(claims))
+    if role is None:
         logger.info("live connection refused", extra={"reason": "in no Coexist group"})
         return _policy(claims["sub"], "Deny", resource)
-    return _policy(claims["sub"], "Allow", resource, {"sub": claims["sub"]})
+    if role is access.Role.ADMIN:
+        numbers = None
+    else:  # the agent as the REST API names it (coexist.authorization.principal_of)
+        numbers = directory_numbers(wiring.live_directory().get(str(claims.get("cognito:username") or claims["sub"])))
+    return _policy(claims["sub"], "Allow", resource, {"sub": claims["sub"], "numbers": numbers_to_context(numbers)})

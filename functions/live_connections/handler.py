@@ -1,5 +1,6 @@
 """The live channel's $connect and $disconnect: record and forget a console's connection. The
-authorizer has already checked the token and passes the user's subject in its context."""
+authorizer has already checked the token and passes the user's subject and the numbers the user
+may see in its context."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import time
 from aws_lambda_powertools import Logger, Tracer
 
 from coexist import wiring
+from coexist.live.connections import numbers_from_context
 
 logger = Logger(service="coexist-live-connections")
 tracer = Tracer(service="coexist-live-connections")
@@ -20,7 +22,8 @@ def lambda_handler(event: dict, context) -> dict:
     route, connection_id = request["routeKey"], request["connectionId"]
     connections = wiring.live_connections()
     if route == "$connect":
-        connections.add(connection_id, request.get("authorizer", {}).get("sub", ""), time.time())
+        authorizer = request.get("authorizer") or {}
+        connections.add(connection_id, authorizer.get("sub", ""), time.time(), numbers_from_context(authorizer.get("numbers")))
     elif route == "$disconnect":
         connections.remove(connection_id)
     else:  # the API has no other route; a message from a console is not expected

@@ -1,5 +1,6 @@
 """Fed by the keys-only DynamoDB streams of the chats and messages tables: one change event per
-table a batch touched, pushed to every connected console (coexist/live/fanout.py)."""
+table and business number a batch touched, pushed to the connected consoles whose person may see
+that number (coexist/live/fanout.py)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,6 @@ from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 
 from coexist import wiring
-from coexist.live.events import change_event, changed_tables
 from coexist.resources import METRICS_NAMESPACE
 
 logger = Logger(service="coexist-live-fanout")
@@ -19,12 +19,8 @@ metrics = Metrics(namespace=METRICS_NAMESPACE, service="coexist-live-fanout")
 @tracer.capture_lambda_handler(capture_response=False)
 @metrics.log_metrics
 def lambda_handler(event: dict, context) -> dict:
-    fanout = wiring.live_fanout()
-    totals = {"sent": 0, "gone": 0, "failed": 0}
-    for table in changed_tables(event.get("Records", [])):
-        delivery = fanout.publish(change_event(table))
-        for outcome in totals:
-            totals[outcome] += getattr(delivery, outcome)
+    delivery = wiring.live_fanout().push(event.get("Records", []))
+    totals = {"sent": delivery.sent, "gone": delivery.gone, "failed": delivery.failed}
     for outcome, count in totals.items():
         metrics.add_metric(name=f"LiveChanges{outcome.capitalize()}", unit=MetricUnit.Count, value=count)
     logger.info("live changes pushed", extra=totals)

@@ -373,7 +373,7 @@ def reset() -> None:
                    agents, workflow, signals, conversation_settings, rate_card, cost_ledger,
                    audit_log, audit_archive, customer_rights, export_files, events, reminders, campaign_store, campaigns):
         cached.cache_clear()
-    for cached in (live_connections, live_fanout, id_token_verifier):  # the live channel's, below
+    for cached in (live_connections, live_fanout, live_changed_numbers, live_directory, id_token_verifier):  # the live channel's, below
         cached.cache_clear()
     aws.reset()
 
@@ -401,7 +401,29 @@ def live_fanout():
 
     region = os.environ["AWS_REGION"]
     endpoint = f"https://{os.environ[LIVE_API_ID_ENV]}.execute-api.{region}.amazonaws.com/{os.environ[LIVE_STAGE_ENV]}"
-    return Fanout(live_connections(), aws.endpoint_client("apigatewaymanagementapi", endpoint))
+    return Fanout(live_connections(), aws.endpoint_client("apigatewaymanagementapi", endpoint), live_changed_numbers())
+
+
+@lru_cache(maxsize=1)
+def live_changed_numbers():
+    """The number of a streamed chat or message, read back from its table (the fan-out's)."""
+    import os
+
+    from coexist.live.numbers import ChangedNumbers
+    from coexist.resources import CHATS, MESSAGES
+
+    return ChangedNumbers({spec.logical_id.lower(): aws.table(os.environ[spec.env_var]) for spec in (CHATS, MESSAGES)})
+
+
+@lru_cache(maxsize=1)
+def live_directory():
+    """The agent directory, for the numbers a console's person may see (the authorizer's)."""
+    import os
+
+    from coexist.resources import AGENTS
+    from coexist.store.agents import AgentStore
+
+    return AgentStore(aws.table(os.environ[AGENTS.env_var]))
 
 
 @lru_cache(maxsize=1)

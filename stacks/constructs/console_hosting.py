@@ -11,6 +11,7 @@ of their own.
 from __future__ import annotations
 
 from aws_cdk import Annotations, Aws, Duration, RemovalPolicy
+from aws_cdk import aws_certificatemanager as acm
 from aws_cdk import aws_cloudfront as cloudfront
 from aws_cdk import aws_cloudfront_origins as origins
 from aws_cdk import aws_kms as kms
@@ -101,6 +102,7 @@ class ConsoleHosting(Construct):
             ),
         )
         origin = origins.S3BucketOrigin.with_origin_access_control(self.bucket)
+        custom_domain = config.console_domain_name
         self.distribution = cloudfront.Distribution(
             self, "Distribution",
             comment=f"Coexist {config.stage} agent console",
@@ -128,16 +130,21 @@ class ConsoleHosting(Construct):
             log_bucket=self.logs,
             log_file_prefix="cloudfront/",
             web_acl_id=web_acl_arn,
+            # A custom certificate is what lets the viewer policy be chosen: TLS 1.2 or newer only.
+            domain_names=[custom_domain] if custom_domain else None,
+            certificate=acm.Certificate.from_certificate_arn(self, "Certificate", config.console_certificate_arn)
+            if custom_domain else None,
+            minimum_protocol_version=cloudfront.SecurityPolicyProtocol.TLS_V1_2_2021 if custom_domain else None,
         )
-        self.url = f"https://{self.distribution.distribution_domain_name}"
+        self.url = f"https://{custom_domain or self.distribution.distribution_domain_name}"
         Annotations.of(self).acknowledge_warning(
             "@aws-cdk/aws-cloudfront-origins:wildcardKeyPolicyForOac",
             "The key's CloudFront statement matches this account's distributions (distribution/*): naming the one "
             "distribution would be a circular reference (key, bucket, distribution). The bucket policy names it.",
         )
-        self._acknowledge()
+        self._acknowledge(custom_domain=bool(custom_domain))
 
-    def _acknowledge(self) -> None:
+    def _acknowledge(self, custom_domain: bool) -> None:
         for rule, reason in (
             ("AwsSolutions-S1", "This is the log bucket itself; logging it into itself would loop."),
             ("HIPAA.Security-S3BucketLoggingEnabled", "This is the log bucket itself; logging it into itself would loop."),
@@ -157,9 +164,11 @@ class ConsoleHosting(Construct):
             "Agents may work from anywhere the business operates; sign-in (Cognito, MFA) and the WAF guard the "
             "console, which is static files. Add a geo restriction here if the business wants one.",
         )
-        nag.acknowledge(
-            self.distribution, "AwsSolutions-CFR4",
-            "The distribution's default *.cloudfront.net certificate, for which CloudFront fixes the viewer "
-            "security policy itself (a minimum protocol can only be set with a custom certificate); browsers "
-            "negotiate TLS 1.2 or 1.3 with it. A custom domain is not part of this version (docs/DEPLOY.md).",
-        )
+        if not custom_domain:
+            nag.acknowledge(
+                self.distribution, "AwsSolutions-CFR4",
+                "The distribution's default *.cloudfront.net certificate, for which CloudFront fixes the viewer "
+                "security policy itself (a minimum protocol can only be set with a custom certificate); browsers "
+                "negotiate TLS 1.2 or 1.3 with it. Set console_domain_name and console_certificate_arn for "
+                "TLSv1.2_2021 (docs/DEPLOY.md).",
+            )

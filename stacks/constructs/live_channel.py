@@ -2,10 +2,12 @@
 a chat or a message changed (coexist/live).
 
 - `$connect`, behind a Lambda authorizer that checks the console's Cognito ID token (in the `token`
-  query parameter: browsers cannot set headers on a WebSocket), records the connection;
-  `$disconnect` forgets it. There is no other route: consoles only listen.
-- The fan-out function reads the keys-only streams of the chats and messages tables and posts one
-  small event per changed table to every connection; it may post to this API's stage only.
+  query parameter: browsers cannot set headers on a WebSocket) and reads the numbers its person
+  may see from the agent directory, records the connection with them; `$disconnect` forgets it.
+  There is no other route: consoles only listen.
+- The fan-out function reads the keys-only streams of the chats and messages tables, reads back
+  each changed item's number (one projected GetItem), and posts one small event per changed table
+  and number to the connections that may see that number; it may post to this API's stage only.
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ class LiveChannel(Construct):
     def __init__(
         self, scope: Construct, id: str, *, config: CoexistConfig, key: kms.IKey, layer: lambda_.ILayerVersion,
         connections: dynamodb.ITable, streams: dict[str, dynamodb.ITable], user_pool_id: str, client_id: str,
+        agents: dynamodb.ITable,
     ) -> None:
         super().__init__(scope, id)
         common = dict(layer=layer, key=key, log_retention_days=config.log_retention_days)
@@ -50,9 +53,14 @@ class LiveChannel(Construct):
                 **stage_env,
                 resources.COGNITO_ISSUER_ENV: f"https://cognito-idp.{Aws.REGION}.amazonaws.com/{user_pool_id}",
                 resources.CONSOLE_CLIENT_ID_ENV: client_id,
+                resources.AGENTS.env_var: agents.table_name,
             },
             **common,
         )
+        iam.Grant.add_to_principal(
+            grantee=self.authorizer_function.function, actions=["dynamodb:GetItem"], resource_arns=[agents.table_arn],
+        )
+        self._grant_key(self.authorizer_function, key, ["kms:Decrypt"])
         connection_env = {resources.CONNECTIONS.env_var: connections.table_name}
         self.connections_function = ServiceFunction(
             self, "Connections", code_dir=FUNCTIONS / "live_connections", service="live-connections",
@@ -103,12 +111,16 @@ class LiveChannel(Construct):
                 **stage_env, **connection_env,
                 resources.LIVE_API_ID_ENV: self.api.api_id,
                 resources.LIVE_STAGE_ENV: self.stage.stage_name,
+                **{spec.env_var: streams[spec.logical_id].table_name for spec in resources.TABLES if spec.logical_id in streams},
             },
             **common,
         )
         fanout = self.fanout_function
         iam.Grant.add_to_principal(
             grantee=fanout.function, actions=["dynamodb:Scan", "dynamodb:DeleteItem"], resource_arns=[connections.table_arn],
+        )
+        iam.Grant.add_to_principal(  # a streamed chat's or message's number, read back by its key
+            grantee=fanout.function, actions=["dynamodb:GetItem"], resource_arns=[t.table_arn for t in streams.values()],
         )
         self._grant_key(fanout, key, ["kms:Decrypt"])
         fanout.role.add_to_principal_policy(iam.PolicyStatement(

@@ -75,6 +75,34 @@ def open_chat(page, name: str) -> None:
     expect(page.get_by_role("heading", name=name, level=2)).to_be_visible()
 
 
+def test_when_the_live_socket_drops_the_console_catches_up_from_the_api_and_reconnects(page, local):
+    routes = []
+
+    def through_to_local_mode(route):  # the real socket, with a handle to drop it from here
+        route.connect_to_server()
+        routes.append(route)
+
+    page.route_web_socket(re.compile(r"/live\?token="), through_to_local_mode)
+    sign_in(page)
+    body = page.locator("body")
+    expect(body).to_have_attribute("data-live", "connected")
+    page.evaluate("""() => {
+        window.liveStates = [];
+        new MutationObserver(() => window.liveStates.push(document.body.dataset.live))
+            .observe(document.body, { attributes: true, attributeFilter: ["data-live"] });
+    }""")
+    wa_id, name = new_customer(), f"Dropped {uuid.uuid4().hex[:6]}"
+
+    routes[-1].close(code=1001, reason="gone away")
+    customer_writes(local, wa_id, name, "Are you open on Saturday?")
+
+    expect(page.locator(".chat-item", has_text=name)).to_be_visible(timeout=LIVE_S)  # caught up from the API
+    expect(body).to_have_attribute("data-live", "connected", timeout=LIVE_S)  # and the socket is back
+    states = page.evaluate("window.liveStates")
+    assert states[0] == "polling" and states[-1] == "connected"
+    assert len(routes) >= 2  # a new socket was opened
+
+
 def test_sign_in_refuses_a_wrong_token_and_keeps_the_right_one_in_the_tab_only(page, local):
     page.goto("/")
     expect(page.get_by_role("heading", name="Sign in to the console")).to_be_visible()
@@ -93,14 +121,24 @@ def test_sign_in_refuses_a_wrong_token_and_keeps_the_right_one_in_the_tab_only(p
 
 
 def test_a_new_customer_shows_up_live_and_the_filters_and_search_find_them(page, local):
+    sockets, pushed = [], []
+
+    def watch(socket):
+        sockets.append(socket.url)
+        socket.on("framereceived", lambda payload: pushed.append(payload))
+
+    page.on("websocket", watch)
     sign_in(page)
-    # Connected to the live stream, the console re-reads only every 15 s on its own: the chat
-    # appearing sooner is the stream's doing.
+    # Connected to the live channel, the console re-reads only every 15 s on its own: the chat
+    # appearing sooner is the channel's doing.
     expect(page.locator("body")).to_have_attribute("data-live", "connected")
+    # The same WebSocket protocol as deployed: ws:// on the API's origin, the token in the query.
+    assert sockets and all(url.startswith(local.http.replace("http://", "ws://") + "/live?token=") for url in sockets)
     wa_id, name = new_customer(), f"Live {uuid.uuid4().hex[:6]}"
     customer_writes(local, wa_id, name, "Hello, what are your opening hours?")
     item = page.locator(".chat-item", has_text=name)
     expect(item).to_be_visible(timeout=LIVE_S)  # no reload: the console keeps itself current
+    wait_until(lambda: any(json.loads(frame).get("type") == "changed" for frame in pushed), timeout=LIVE_S / 1000)
     assert_accessible(page, "inbox")
     screenshot(page, "inbox")
 

@@ -77,6 +77,8 @@ PHONE_NUMBERS = [
 EXISTING = {"app_secret_name": "meta/app-secret", "verify_token_name": "meta/verify-token", "access_token_name": "meta/access-token"}
 CONVERSATION = {"takeover_cool_down_s": 900, "accept_timeout_s": 60, "intent_skills": {"billing": "billing"}}
 CONSOLE_WEB_ACL = "arn:aws:wafv2:us-east-1:123456789012:global/webacl/console/0a1b2c3d-4e5f-6a7b-8c9d-0e1f2a3b4c5d"
+CONSOLE_DOMAIN = "console.example.com"
+CONSOLE_CERTIFICATE = "arn:aws:acm:us-east-1:123456789012:certificate/0a1b2c3d-4e5f-6a7b-8c9d-0e1f2a3b4c5d"
 CONNECT = {"instance_id": "0a1b2c3d-4e5f-6a7b-8c9d-0e1f2a3b4c5d", "contact_flow_id": "9f8e7d6c-5b4a-3210-fedc-ba9876543210"}
 
 
@@ -98,6 +100,8 @@ def customised(cdk_context, synthesised, tmp_path_factory):
         "conversation": CONVERSATION,
         "connect": CONNECT,
         "console_web_acl_arn": CONSOLE_WEB_ACL,
+        "console_domain_name": CONSOLE_DOMAIN,
+        "console_certificate_arn": CONSOLE_CERTIFICATE,
     }
     app = App(context={**cdk_context, "coexist": settings}, outdir=str(tmp_path_factory.mktemp("cdk.out.customised")))
     stacks = build(app)

@@ -7,14 +7,14 @@ from __future__ import annotations
 import json
 
 import pytest
-from aws_cdk import Stack
+from aws_cdk import Stack, Validations
 from aws_cdk.assertions import Match, Template
 
 from coexist import resources
 from local.console_files import CONTENT_SECURITY_POLICY
 from stacks.constructs.console_content import deployed_config
 from stacks.constructs.console_hosting import console_connect_sources, deployed_content_security_policy
-from tests.infrastructure.conftest import CONSOLE_WEB_ACL, statements_of_role
+from tests.infrastructure.conftest import CONSOLE_CERTIFICATE, CONSOLE_DOMAIN, CONSOLE_WEB_ACL, statements_of_role
 
 pytestmark = pytest.mark.infra
 
@@ -131,6 +131,53 @@ def test_a_web_acl_that_cannot_front_cloudfront_fails_the_synth(arn):
         CoexistConfig.from_context(App(context={"coexist": {"console_web_acl_arn": arn}}).node)
 
 
+def acknowledged_rules(construct) -> set[str]:
+    cfn = construct.node.default_child
+    return {rule.split("::", 1)[-1] for entry in cfn.node.metadata
+            if entry.type == Validations.ACKNOWLEDGED_RULES_METADATA_KEY for rule in entry.data}
+
+
+def test_without_a_domain_the_distribution_uses_its_own_name_and_the_tls_finding_is_acknowledged(synthesised):
+    hosting = synthesised.stacks.console.hosting
+    config = synthesised.console.find_resources("AWS::CloudFront::Distribution")[logical_id(hosting.distribution)][
+        "Properties"]["DistributionConfig"]
+    assert "Aliases" not in config and "ViewerCertificate" not in config  # *.cloudfront.net's certificate
+    assert "AwsSolutions-CFR4" in acknowledged_rules(hosting.distribution)
+
+
+def test_a_custom_domain_puts_its_certificate_on_the_distribution_with_tls_1_2_at_least(customised):
+    hosting = customised.console.hosting
+    console = Template.from_stack(customised.console)
+    (config,) = [d["Properties"]["DistributionConfig"] for d in console.find_resources("AWS::CloudFront::Distribution").values()]
+    assert config["Aliases"] == [CONSOLE_DOMAIN]
+    assert config["ViewerCertificate"] == {
+        "AcmCertificateArn": CONSOLE_CERTIFICATE, "MinimumProtocolVersion": "TLSv1.2_2021", "SslSupportMethod": "sni-only"}
+    # With a policy of its own, nothing is waived (nag ran clean on this stage at synth).
+    assert "AwsSolutions-CFR4" not in acknowledged_rules(hosting.distribution)
+    # Sign-in returns to, and the API admits, the console's own domain.
+    assert hosting.url == f"https://{CONSOLE_DOMAIN}"
+    client = Template.from_stack(customised.ingress).find_resources("AWS::Cognito::UserPoolClient")[
+        logical_id(customised.ingress.rest.console_client)]["Properties"]
+    assert client["CallbackURLs"] == client["LogoutURLs"] == [f"https://{CONSOLE_DOMAIN}/"]
+
+
+@pytest.mark.parametrize("settings,complaint", [
+    ({"console_domain_name": CONSOLE_DOMAIN}, "go together"),
+    ({"console_certificate_arn": CONSOLE_CERTIFICATE}, "go together"),
+    ({"console_domain_name": "Console.Example.com", "console_certificate_arn": CONSOLE_CERTIFICATE}, "host name"),
+    ({"console_domain_name": "https://console.example.com", "console_certificate_arn": CONSOLE_CERTIFICATE}, "host name"),
+    ({"console_domain_name": CONSOLE_DOMAIN, "console_certificate_arn": CONSOLE_CERTIFICATE.replace("us-east-1", "eu-west-1")}, "us-east-1"),
+    ({"console_domain_name": CONSOLE_DOMAIN, "console_certificate_arn": "not-an-arn"}, "us-east-1"),
+])
+def test_a_domain_without_a_usable_certificate_fails_the_synth(settings, complaint):
+    from aws_cdk import App
+
+    from stacks.config import CoexistConfig
+
+    with pytest.raises(ValueError, match=complaint):
+        CoexistConfig.from_context(App(context={"coexist": settings}).node)
+
+
 # --- sign-in ------------------------------------------------------------------------------------
 
 def distribution_url(synthesised) -> dict:
@@ -197,12 +244,23 @@ def test_connect_needs_the_token_authorizer_and_there_is_no_other_route_but_disc
     assert "querystring" not in log_format.lower() and "token" not in log_format.lower()  # the token never reaches a log
 
 
+def test_the_authorizer_reads_only_the_agent_directory(synthesised):
+    channel = synthesised.stacks.live.channel
+    statements = statements_of_role(synthesised.live, logical_id(channel.authorizer_function.role))
+    dynamodb = [s for s in statements if any(a.startswith("dynamodb:") for a in s["Action"])]
+    assert [s["Action"] for s in dynamodb] == [["dynamodb:GetItem"]]
+    agents_table = f"table/{synthesised.stacks.config.table_name(resources.AGENTS.logical_id)}"
+    assert agents_table in json.dumps(dynamodb[0]["Resource"])
+    env = synthesised.live.find_resources("AWS::Lambda::Function")[logical_id(channel.authorizer_function.function)]["Properties"]["Environment"]["Variables"]
+    assert env[resources.AGENTS.env_var] == synthesised.stacks.config.table_name(resources.AGENTS.logical_id)
+
+
 def test_the_fan_out_may_do_exactly_its_job(synthesised):
     channel = synthesised.stacks.live.channel
     statements = statements_of_role(synthesised.live, logical_id(channel.fanout_function.role))
     actions = {a for s in statements for a in s["Action"]}
     assert actions == {
-        "dynamodb:Scan", "dynamodb:DeleteItem", "kms:Decrypt", "kms:DescribeKey", "execute-api:ManageConnections",
+        "dynamodb:Scan", "dynamodb:DeleteItem", "dynamodb:GetItem", "kms:Decrypt", "kms:DescribeKey", "execute-api:ManageConnections",
         "dynamodb:DescribeStream", "dynamodb:GetRecords", "dynamodb:GetShardIterator", "dynamodb:ListStreams",
         "logs:CreateLogStream", "logs:PutLogEvents", "xray:PutTraceSegments", "xray:PutTelemetryRecords",
     }
@@ -213,6 +271,13 @@ def test_the_fan_out_may_do_exactly_its_job(synthesised):
     for statement in statements:
         if set(statement["Action"]) & {"dynamodb:Scan", "dynamodb:DeleteItem"}:
             assert connections_table in json.dumps(statement["Resource"])
+    config = synthesised.stacks.config
+    (reads,) = [s for s in statements if s["Action"] == ["dynamodb:GetItem"]]  # a changed item's number, by its key
+    assert sorted(json.dumps(r) for r in reads["Resource"]) == sorted(
+        json.dumps(r) for r in reads["Resource"] if any(f"table/{config.table_name(n)}" in json.dumps(r) for n in ("Chats", "Messages")))
+    assert len(reads["Resource"]) == 2
+    env = synthesised.live.find_resources("AWS::Lambda::Function")[logical_id(channel.fanout_function.function)]["Properties"]["Environment"]["Variables"]
+    assert env[resources.CHATS.env_var] == config.table_name("Chats") and env[resources.MESSAGES.env_var] == config.table_name("Messages")
     mappings = synthesised.live.find_resources("AWS::Lambda::EventSourceMapping")
     assert len(mappings) == 2
     for mapping in mappings.values():

@@ -1,7 +1,8 @@
 """The deployed live channel against the emulated account: consoles connect and disconnect through
-the connections function, and a real write to the chats and messages tables, read back from the
-table's own (keys-only) stream, reaches every connected console as a change event through the
-WebSocket API's management endpoint. A connection API Gateway no longer has (410) is forgotten."""
+the connections function (with the numbers the authorizer says they may see), and a real write to
+the chats and messages tables, read back from the table's own (keys-only) stream, reaches the
+connected consoles that may see its number as a change event through the WebSocket API's
+management endpoint. A connection API Gateway no longer has (410) is forgotten."""
 
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ from functions.live_connections import handler as connections_function
 from functions.live_fanout import handler as fanout_function
 from tests.conftest import Context
 from tests.integration.helpers import deliver
-from tests.integration.test_ingest import CUSTOMER, TEXT_WAMID, text_message
+from tests.integration.test_ingest import CUSTOMER, NUMBER, TEXT_WAMID, text_message
 
 ACCOUNT = "123456789012"
 API_ID = "live0api1"
@@ -38,9 +39,9 @@ def channel(aws, monkeypatch):
     return streams
 
 
-def connection_event(route: str, connection_id: str, sub: str = "agent-sub") -> dict:
+def connection_event(route: str, connection_id: str, sub: str = "agent-sub", numbers: str = "*") -> dict:
     return {"requestContext": {"routeKey": route, "connectionId": connection_id, "eventType": route.strip("$").upper(),
-                               "authorizer": {"sub": sub, "principalId": sub}}}
+                               "authorizer": {"sub": sub, "principalId": sub, "numbers": numbers}}}
 
 
 def connected(aws) -> dict[str, dict]:
@@ -63,7 +64,10 @@ def stream_event(aws, streams: dict[str, str]) -> dict:
 
 def pushed(connection_id: str) -> list[dict]:
     """What the management endpoint delivered to one connection (moto keeps the bytes)."""
-    data = apigatewaymanagementapi_backends[ACCOUNT]["us-east-1"].connections[connection_id].data.decode()
+    connections = apigatewaymanagementapi_backends[ACCOUNT]["us-east-1"].connections
+    if connection_id not in connections:
+        return []
+    data = connections[connection_id].data.decode()
     return [json.loads(line) for line in data.replace("}{", "}\n{").splitlines()]
 
 
@@ -75,9 +79,29 @@ def test_connect_records_and_disconnect_forgets_a_console(aws, channel):
     assert connections_function.lambda_handler(connection_event("$connect", "conn-A"), Context()) == {"statusCode": 200}
     item = connected(aws)["conn-A"]
     assert item["user"] == "agent-sub"
+    assert item["every_number"] is True and "numbers" not in item  # the authorizer said "*": an admin
     assert item["expires_at"] - item["connected_at"] == 2 * 3600  # API Gateway's longest connection
     assert connections_function.lambda_handler(connection_event("$disconnect", "conn-A"), Context()) == {"statusCode": 200}
     assert connected(aws) == {}
+
+
+def test_an_agents_connection_keeps_the_numbers_it_may_see(aws, channel):
+    connections_function.lambda_handler(connection_event("$connect", "conn-agent", numbers="222,111"), Context())
+    connections_function.lambda_handler(connection_event("$connect", "conn-none", numbers=""), Context())
+    assert connected(aws)["conn-agent"]["numbers"] == ["111", "222"]
+    assert connected(aws)["conn-none"]["numbers"] == [] and "every_number" not in connected(aws)["conn-none"]
+
+
+def test_a_change_reaches_only_the_consoles_that_may_see_its_number(aws, channel):
+    for connection_id, numbers in (("conn-ours", NUMBER), ("conn-other", "999000111"), ("conn-admin", "*")):
+        connections_function.lambda_handler(connection_event("$connect", connection_id, numbers=numbers), Context())
+    deliver(aws, inbound_text("hello"))
+
+    result = fanout_function.lambda_handler(stream_event(aws, channel), Context())
+
+    assert result == {"sent": 4, "gone": 0, "failed": 0}  # two tables, to two of the three consoles
+    assert sorted(e["by"] for e in pushed("conn-ours")) == sorted(e["by"] for e in pushed("conn-admin")) == ["chats", "messages"]
+    assert pushed("conn-other") == []
 
 
 def test_a_customer_message_reaches_every_connected_console_as_a_change_without_content(aws, channel):
@@ -138,3 +162,25 @@ def test_another_error_leaves_the_connection_and_is_counted(aws, channel, monkey
     result = fanout_function.lambda_handler(stream_event(aws, channel), Context())
     assert result == {"sent": 0, "gone": 0, "failed": 2}
     assert set(connected(aws)) == {"conn-A"}
+
+
+def test_local_mode_follows_the_same_streams_from_the_latest_record_on_without_piling_up_iterators(aws, channel):
+    from moto.core import DEFAULT_ACCOUNT_ID
+    from moto.dynamodbstreams.models import dynamodbstreams_backends
+
+    from local.live import StreamFollower, forget_shard_iterator
+
+    deliver(aws, inbound_text("before local mode listened"))
+    client = aws.session.client("dynamodbstreams", endpoint_url="https://streams.dynamodb.us-east-1.amazonaws.com")
+    follower = StreamFollower(client, list(channel.values()), push=lambda records: None, forget=forget_shard_iterator)
+    assert follower.read_once() == []  # from the latest record on, as the deployed event source starts
+
+    deliver(aws, text_message("wamid.after", 1_900_000_100, "after"))
+    records = follower.read_once()
+    assert {r["eventSourceARN"] for r in records} == set(channel.values())
+    assert all(set(r["dynamodb"]["Keys"]) <= {"chat_id", "id"} for r in records)  # keys only, as Lambda hands them
+    iterators = dynamodbstreams_backends[DEFAULT_ACCOUNT_ID]["us-east-1"].shard_iterators
+    held = len(iterators)
+    for _ in range(20):
+        assert follower.read_once() == []
+    assert len(iterators) == held  # each used iterator is dropped

@@ -18,6 +18,19 @@ from tests.unit.test_live_tokens import CLIENT, ISSUER, NOW, id_token, jwks_of
 METHOD_ARN = "arn:aws:execute-api:eu-west-1:123456789012:abc123/dev/$connect"
 
 
+class Directory:
+    """The agent directory's reads: who works on which numbers."""
+
+    def __init__(self, items: dict[str, dict]):
+        self.items = items
+
+    def get(self, agent_id: str) -> dict | None:
+        return self.items.get(agent_id)
+
+
+DIRECTORY = Directory({"5b8f-agent": {"agent_id": "5b8f-agent", "numbers": ["222", "111"]}, "sup-1": {"numbers": ["333"]}})
+
+
 @pytest.fixture
 def pool(monkeypatch):
     key = RSAKey.generate_key(2048, parameters={"kid": "k1"})
@@ -27,6 +40,7 @@ def pool(monkeypatch):
     monkeypatch.setattr(tokens, "fetch_jwks", lambda issuer: jwks_of(key) if issuer == ISSUER else {})
     wiring.id_token_verifier.cache_clear()
     monkeypatch.setattr(wiring.id_token_verifier(), "_now", lambda: NOW)
+    monkeypatch.setattr(wiring, "live_directory", lambda: DIRECTORY)
     yield key
     wiring.id_token_verifier.cache_clear()
 
@@ -46,6 +60,17 @@ def test_an_agent_with_a_valid_id_token_may_connect(pool):
     answer = connect(id_token(pool))
     assert effect(answer) == "Allow"
     assert answer["principalId"] == answer["context"]["sub"] == "5b8f-agent"
+    assert answer["context"]["numbers"] == "111,222"  # its directory numbers: the changes it receives
+
+
+def test_a_supervisor_gets_its_numbers_an_admin_every_number_and_an_unlisted_agent_none(pool):
+    supervisor = connect(id_token(pool, sub="s-sub", **{"cognito:username": "sup-1", "cognito:groups": ["supervisor"]}))
+    admin = connect(id_token(pool, sub="a-sub", **{"cognito:username": "boss", "cognito:groups": ["admin", "agent"]}))
+    stranger = connect(id_token(pool, sub="x-sub", **{"cognito:username": "new-hire"}))
+    assert [effect(a) for a in (supervisor, admin, stranger)] == ["Allow"] * 3
+    assert supervisor["context"]["numbers"] == "333"
+    assert admin["context"]["numbers"] == "*"
+    assert stranger["context"]["numbers"] == ""  # in the agent group, on no number yet: told of nothing
 
 
 @pytest.mark.parametrize("groups", [None, [], ["marketing"]])

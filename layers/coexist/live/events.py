@@ -1,13 +1,14 @@
 """The change event a console receives, the same local and deployed: `{"type": "changed", "by", "at"}`.
 
-`by` names what changed (locally the function that wrote, deployed the table); it never names a
-chat, a customer or a message, so a console learns nothing it could not read through the API.
+`by` names the table that changed ("chats" or "messages"); it never names a chat, a customer or a
+message, so a console learns nothing it could not read through the API. Which consoles receive it
+is decided by the changed record's number (coexist/live/connections.py, `Listener.receives`).
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 
 def change_event(by: str, at: float | None = None) -> dict:
@@ -28,4 +29,20 @@ def changed_tables(records: Iterable[dict]) -> list[str]:
     seen: dict[str, None] = {}
     for record in records:
         seen.setdefault(table_of(record["eventSourceARN"]), None)
+    return list(seen)
+
+
+def changed_numbers(records: Iterable[dict], number_of: Callable[[str, dict], str | None]) -> list[tuple[str, str | None]]:
+    """Each (table, business number) a batch of keys-only stream records changed, once, in the order
+    first seen. `number_of(table, keys)` finds the number of a record from its keys (None when the
+    record is gone); it is asked once per record key."""
+    asked: dict[tuple, str | None] = {}
+    seen: dict[tuple[str, str | None], None] = {}
+    for record in records:
+        table = table_of(record["eventSourceARN"])
+        keys = (record.get("dynamodb") or {}).get("Keys") or {}
+        key = (table, tuple(sorted((name, tuple(sorted(value.items()))) for name, value in keys.items())))
+        if key not in asked:
+            asked[key] = number_of(table, keys)
+        seen.setdefault((table, asked[key]), None)
     return list(seen)
