@@ -22,6 +22,7 @@ from stacks.config import CoexistConfig
 from stacks.constructs import alarms
 from stacks.constructs.domain_tables import DomainTables
 from stacks.constructs.operations_dashboard import OperationsDashboard
+from stacks.constructs.retention_sweeper import RetentionSweeper
 from stacks.constructs.service_function import ServiceFunction
 from stacks.constructs.shared_layer import FUNCTIONS, shared_layer
 from stacks.data_stack import DataStack
@@ -88,6 +89,8 @@ class OperationsStack(Stack):
             "Business App was unused for about 14 days). Reconnect it through Embedded Signup; until then "
             "the API cannot send from it.",
         )
+        self.retention = RetentionSweeper(self, "Retention", config=config, key=key, tables=tables, layer=self.layer,
+                                          alarm_topic=alarm_topic)
         self.dashboard = OperationsDashboard(
             self, "Dashboard", config=config, webhook_function=ingress.webhook.function,
             inbound_queue=ingress.inbound.queue, inbound_dead_letters=ingress.inbound.dead_letters,

@@ -80,6 +80,13 @@ class Settings:
     reminder_target_arn: str = ""
     reminder_scheduler_role_arn: str = ""
     reminder_dlq_arn: str = ""
+    # Days each table's records are kept ((logical id, days) pairs from <TABLE>_RETENTION_DAYS; a
+    # table not named keeps its spec's default, coexist.resources): see retention_days().
+    retention: tuple[tuple[str, int], ...] = ()
+
+    def retention_days(self, spec: "resources.TableSpec") -> int:
+        """How long `spec`'s records are kept, in days; 0: until erased (coexist.domain.retention)."""
+        return dict(self.retention).get(spec.logical_id, spec.retention_days or 0)
 
     @property
     def local(self) -> bool:
@@ -152,6 +159,7 @@ class Settings:
                 raise ValueError("CRM_EVENTS_INCLUDE_TEXT must be true or false")
             values["crm_events_include_text"] = flag == "true"
         values["in_lambda"] = bool(environ.get("AWS_LAMBDA_FUNCTION_NAME"))
+        values["retention"] = tuple(_retention_from(environ))
         settings = cls(**values)
         if not settings.api_auth:
             settings = replace(settings, api_auth="token" if settings.local else "cognito")
@@ -186,6 +194,25 @@ class Settings:
             return parameters.get_secret(arn, max_age=SECRET_CACHE_SECONDS)
         self.require_secret_arns(name)  # never a development default outside local mode
         return getattr(self, name)
+
+
+MAX_RETENTION_DAYS = 36_500
+
+
+def _retention_from(environ) -> list[tuple[str, int]]:
+    found = []
+    for spec in resources.TABLES:
+        raw = environ.get(spec.retention_env) if spec.retention_days is not None else None
+        if not raw:
+            continue
+        try:
+            days = int(raw)
+        except ValueError:
+            days = -1
+        if not 0 <= days <= MAX_RETENTION_DAYS:
+            raise ValueError(f"{spec.retention_env} must be a whole number of days from 0 (kept until erased) to {MAX_RETENTION_DAYS}")
+        found.append((spec.logical_id, days))
+    return found
 
 
 @lru_cache(maxsize=1)

@@ -40,6 +40,7 @@ MAY_IMPORT = {
     "costs": {"domain", "store", "resources"},
     "pricing": set(),  # data: the rate cards
     "live": {"live"},
+    "retention": {"domain", "store", "resources"},
 }
 MAY_IMPORT["ingest"] = MAY_IMPORT["ingest"] | {"costs"}
 
