@@ -28,7 +28,7 @@ def lambda_handler(event: dict, context) -> dict:
         metrics.add_metric(name="AuditEntriesAltered", unit=MetricUnit.Count, value=changed)
         logger.warning("audit table changed other than by insertion", extra={"records": changed, "archive_key": key})
     logger.info("audit entries archived", extra={"records": len(records), "archive_key": key})
-    return {"archived": len(records), "key": key}
+    return {"archived": len(records), "key": key, "altered": changed}
 
 
 def _expired(record: dict) -> bool:

@@ -135,3 +135,19 @@ def test_audit_entries_and_export_requests_carry_their_expiry_from_when_written(
     call("ada", "PUT", f"/api/chats/{CHAT}/legal-hold", {"reason": "kept"})
     hold = privacy.get_item(Key={"pk": f"chat#{chat_of(NUMBER, CUSTOMER)}", "sk": "hold"})["Item"]
     assert "expires_at" not in hold  # holds never expire
+
+
+def test_an_audit_entry_removed_by_its_ttl_is_archived_as_expired_not_as_tampering(deployed):
+    from functions.audit_archive import handler as audit_archive_function
+    from tests.integration.test_audit_trail import stream_records
+
+    call("ana", "GET", f"/api/chats/{CHAT}")
+    table = deployed.dynamodb.Table(deployed.env["AUDIT_TABLE"])
+    [entry] = [i for i in table.scan()["Items"] if i["actor"] == "ana"]
+    table.delete_item(Key={"day": entry["day"], "at": entry["at"]})  # someone going around the API
+    [removal] = [r for r in stream_records(deployed) if r["eventName"] == "REMOVE"]
+    assert audit_archive_function.lambda_handler({"Records": [removal]}, Context())["altered"] == 1
+
+    by_ttl = {**removal, "userIdentity": {"type": "Service", "principalId": "dynamodb.amazonaws.com"}}
+    result = audit_archive_function.lambda_handler({"Records": [by_ttl]}, Context())
+    assert result["altered"] == 0 and result["archived"] == 1  # the removal is still kept in the locked copy
