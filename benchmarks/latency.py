@@ -45,6 +45,7 @@ FIRST_USE = {
     "live_authorizer": "wiring.id_token_verifier()",
     "live_connections": "wiring.live_connections()",
     "live_fanout": "wiring.live_fanout()",
+    "retention": "wiring.retention_sweeper()",
 }
 
 

@@ -59,6 +59,8 @@ class CustomerRights:
     def clear_hold(self, chat_id: str) -> None:
         if not self.store.clear_hold(chat_id):
             raise NotFound(f"chat {chat_id} has no legal hold")
+        if self.retention is not None:
+            self.retention.restore(chat_id)  # a closed chat's retention runs again
 
     # --- erasure -------------------------------------------------------------------------------
     def erase(self, chat_id: str, by: str) -> dict:

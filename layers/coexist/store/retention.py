@@ -74,11 +74,22 @@ class ChatRetention:
         item = self.table.get_item(Key={"chat_id": chat_id}, ProjectionExpression=EXPIRED, ConsistentRead=True).get("Item") or {}
         return int(item[EXPIRED]) if EXPIRED in item else None
 
-    def back_to_index(self, chat_id: str) -> None:
-        """A legal hold withdrew the expiry: the chat waits in the index again, so the sweeper gives
-        its messages their expiry back once the hold is lifted."""
-        update_if(self.table, Key={"chat_id": chat_id}, UpdateExpression=f"SET {SHARD} = :shard REMOVE {EXPIRED}",
-                  ConditionExpression=f"attribute_exists({QUIET_FROM})", ExpressionAttributeValues={":shard": retention_shard(chat_id)})
+    def set_aside(self, chat_id: str, seen_from: int) -> bool:
+        """Under a legal hold: out of the index (so the daily runs do not read it again and again),
+        keeping when it went quiet for `back_in_index` once the hold is lifted."""
+        return update_if(self.table, Key={"chat_id": chat_id}, UpdateExpression=f"REMOVE {SHARD}",
+                         ConditionExpression=f"{QUIET_FROM} = :seen", ExpressionAttributeValues={":seen": seen_from})
+
+    def expiry_withdrawn(self, chat_id: str) -> None:
+        """A legal hold took the expiry back from the chat's messages."""
+        update_if(self.table, Key={"chat_id": chat_id}, UpdateExpression=f"REMOVE {EXPIRED}",
+                  ConditionExpression=f"attribute_exists({EXPIRED})")
+
+    def back_in_index(self, chat_id: str) -> bool:
+        """A legal hold was lifted: a chat still closed (it kept when it went quiet) waits in the index
+        again, and the next run gives its messages their expiry if the retention has run out."""
+        return update_if(self.table, Key={"chat_id": chat_id}, UpdateExpression=f"SET {SHARD} = :shard",
+                         ConditionExpression=f"attribute_exists({QUIET_FROM})", ExpressionAttributeValues={":shard": retention_shard(chat_id)})
 
 class MessageExpiry:
     """`expires_at` on a chat's messages: given when the chat's retention has run out, taken back
