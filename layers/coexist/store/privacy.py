@@ -7,7 +7,6 @@ import string
 import time
 
 from coexist.domain.retention import expires_at
-
 from coexist.store.conditional import update_if
 from coexist.store.items import from_item_value
 
