@@ -152,3 +152,11 @@ def test_an_audit_entry_removed_by_its_ttl_is_archived_as_expired_not_as_tamperi
     by_ttl = {**removal, "userIdentity": {"type": "Service", "principalId": "dynamodb.amazonaws.com"}}
     result = audit_archive_function.lambda_handler({"Records": [by_ttl]}, Context())
     assert result["altered"] == 0 and result["archived"] == 1  # the removal is still kept in the locked copy
+
+
+def test_cost_ledger_entries_expire_two_years_after_the_pricing(deployed):
+    from tests.integration.test_ingest import echo
+
+    deliver(deployed, echo("wamid.app-reply", int(time.time())))  # a reply from the phone app: a free entry
+    [entry] = deployed.dynamodb.Table(deployed.env["COSTS_TABLE"]).scan()["Items"]
+    assert int(entry["expires_at"]) == int(entry["at"]) + 2 * 365 * DAY_S
