@@ -46,6 +46,7 @@ FIRST_USE = {
     "live_connections": "wiring.live_connections()",
     "live_fanout": "wiring.live_fanout()",
     "campaigns": "wiring.campaigns()",
+    "retention": "wiring.retention_sweeper()",
 }
 
 

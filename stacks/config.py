@@ -152,6 +152,18 @@ class CoexistConfig:
     # (TLSv1.2_2021). Both or neither; without them, the distribution's *.cloudfront.net name.
     console_domain_name: str | None = None
     console_certificate_arn: str | None = None
+    # Days each table's records are kept, by table ("messages", "audit", "privacy", "costs"; 0: until
+    # erased); a table not named keeps its default (coexist.resources, docs/OPERATIONS.md "Retention").
+    # The audit table's is its searchable copy: the locked archive keeps `audit_retention_days`.
+    retention_days: dict = field(default_factory=dict)
+
+    def retention_for(self, spec) -> int:
+        """The days `spec`'s records are kept in this deployment."""
+        return int(self.retention_days.get(spec.logical_id.lower(), spec.retention_days or 0))
+
+    def retention_environment(self, spec) -> dict[str, str]:
+        """For a function that writes `spec`'s table: how long its records are kept."""
+        return {spec.retention_env: str(self.retention_for(spec))} if spec.retention_days is not None else {}
 
     @property
     def prefix(self) -> str:
@@ -281,6 +293,8 @@ class CoexistConfig:
             if isinstance(waba_ids, str):  # "123,456" as well as ["123", "456"]
                 waba_ids = waba_ids.split(",")
             raw["waba_ids"] = tuple(str(w).strip() for w in waba_ids if str(w).strip())
+        if "retention_days" in raw:
+            raw["retention_days"] = _retention_days(raw["retention_days"])
         config = cls(**raw)
         if config.archive_lock_mode not in ("GOVERNANCE", "COMPLIANCE"):
             raise ValueError("archive_lock_mode must be GOVERNANCE or COMPLIANCE")
@@ -315,3 +329,18 @@ class CoexistConfig:
         ):
             raise ValueError("console_certificate_arn must be an ACM certificate's ARN in us-east-1 (the only region CloudFront reads)")
         return config
+
+
+def _retention_days(raw) -> dict:
+    """`retention_days` checked at synth: known tables, whole days from 0 (until erased) to 100 years."""
+    from coexist.resources import TABLES
+
+    known = {spec.logical_id.lower() for spec in TABLES if spec.retention_days is not None}
+    if not isinstance(raw, dict):
+        raise ValueError(f"retention_days must be an object of days by table: {sorted(known)}")
+    if unknown := sorted(set(raw) - known):
+        raise ValueError(f"retention_days: unknown tables {unknown} (known: {sorted(known)})")
+    for table, days in raw.items():
+        if isinstance(days, bool) or not isinstance(days, int) or not 0 <= days <= 36500:
+            raise ValueError(f"retention_days {table} must be whole days from 0 (kept until erased) to 36500")
+    return dict(raw)

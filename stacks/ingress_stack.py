@@ -173,6 +173,8 @@ class IngressStack(Stack):
         # DeleteItem, no batch writes), each entry put under the condition that it is new.
         self.agent_api.grant_tables(tables, config, read=(resources.AUDIT,))
         tables[resources.AUDIT.env_var].grant(self.agent_api.function, "dynamodb:PutItem")
+        for name, value in config.retention_environment(resources.AUDIT).items():  # each entry's `expires_at`
+            self.agent_api.function.add_environment(name, value)
         self._grant_customer_rights(config, tables, key)
         self.campaigns_queue.grant_send_messages(self.agent_api.function)  # a campaign's first page
         self.agent_api.grant_secret_read(access_token, key)

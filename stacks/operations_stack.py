@@ -22,6 +22,7 @@ from stacks.config import CoexistConfig
 from stacks.constructs import alarms, crm_events
 from stacks.constructs.domain_tables import DomainTables
 from stacks.constructs.operations_dashboard import OperationsDashboard
+from stacks.constructs.retention_sweeper import RetentionSweeper
 from stacks.constructs.service_function import ServiceFunction
 from stacks.constructs.shared_layer import FUNCTIONS, shared_layer
 from stacks.data_stack import DataStack
@@ -101,6 +102,8 @@ class OperationsStack(Stack):
                 description="The CRM's webhook refused events for 24 hours (or answered errors 10 times): they are "
                 "parked in the CRM dead-letter queue. Fix the CRM side or its token, then send them again from the queue.",
             )
+        self.retention = RetentionSweeper(self, "Retention", config=config, key=key, tables=tables, layer=self.layer,
+                                          alarm_topic=alarm_topic)
         self.dashboard = OperationsDashboard(
             self, "Dashboard", config=config, webhook_function=ingress.webhook.function,
             inbound_queue=ingress.inbound.queue, inbound_dead_letters=ingress.inbound.dead_letters,

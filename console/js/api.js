@@ -84,5 +84,11 @@ export class Api {
     return this.get(`/costs?${params}`);
   }
 
+  audit({ user, chat_id: chatId, action, from, to, limit, cursor }) {
+    const params = new URLSearchParams({ limit: String(limit || 25) });
+    Object.entries({ user, chat_id: chatId, action, from, to, cursor }).forEach(([k, v]) => v && params.set(k, v));
+    return this.get(`/audit?${params}`);
+  }
+
   setStatus(agentId, status) { return this.put(`/agents/${encodeURIComponent(agentId)}/status`, { status }); }
 }

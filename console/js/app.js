@@ -11,6 +11,7 @@ import { LANGUAGES, language, setLanguage, t } from "./i18n.js";
 import { renderInbox } from "./views/inbox.js";
 import { renderDashboard } from "./views/dashboard.js";
 import { renderCosts } from "./views/costs.js";
+import { mayReadAudit, renderAudit } from "./views/audit.js";
 import { renderNumbers } from "./views/numbers.js";
 import { renderSignIn } from "./views/signin.js";
 
@@ -190,7 +191,8 @@ function header(active) {
       h("a", { href: "#/", "aria-current": active === "inbox" ? "page" : false }, t("nav.inbox")),
       h("a", { href: "#/numbers", "aria-current": active === "numbers" ? "page" : false }, t("nav.numbers")),
       h("a", { href: "#/dashboard", "aria-current": active === "dashboard" ? "page" : false }, t("nav.dashboard")),
-      h("a", { href: "#/costs", "aria-current": active === "costs" ? "page" : false }, t("nav.costs"))),
+      h("a", { href: "#/costs", "aria-current": active === "costs" ? "page" : false }, t("nav.costs")),
+      mayReadAudit(state.session) ? h("a", { href: "#/audit", "aria-current": active === "audit" ? "page" : false }, t("nav.audit")) : null),
     h("div", { class: "topbar-tools" }, state.numbers.length ? numberPicker : null, availability(), languageSwitch(),
       h("button", { type: "button", class: "button ghost", onclick: () => signOut() }, t("nav.signout"))));
 }
@@ -199,7 +201,7 @@ function route(event) {
   if (!state.session) return;
   const hash = decodeURIComponent(location.hash.replace(/^#/, ""));
   const active = hash.startsWith("/numbers") ? "numbers" : hash.startsWith("/dashboard") ? "dashboard"
-    : hash.startsWith("/costs") ? "costs" : "inbox";
+    : hash.startsWith("/costs") ? "costs" : hash.startsWith("/audit") && mayReadAudit(state.session) ? "audit" : "inbox";
   const chatId = hash.startsWith("/chats/") ? hash.slice("/chats/".length) : null;
   if (event && event.type === "hashchange" && state.active === active && state.view?.open) {
     state.view.open(chatId); // the same screen: keep the list (and its scroll) as it is
@@ -214,7 +216,7 @@ function route(event) {
     h("div", { class: "toasts" }, h("div", { id: "notices", role: "status" }), h("div", { id: "alerts", role: "alert" })));
   main.tabIndex = -1;
   const context = { state, api: state.api, notify, explain, rememberNumber, reroute: route, refreshMe: loadMe };
-  const screens = { numbers: renderNumbers, dashboard: renderDashboard, costs: renderCosts };
+  const screens = { numbers: renderNumbers, dashboard: renderDashboard, costs: renderCosts, audit: renderAudit };
   state.view = screens[active] ? screens[active](main, context) : renderInbox(main, context, chatId);
 }
 

@@ -40,22 +40,28 @@ def _now() -> datetime:
 
 class CustomerRights:
     def __init__(self, inbox: Inbox, store: PrivacyStore, audit: AuditLog, archive_retention_days: int, clock=_now,
-                 campaigns=None):
+                 campaigns=None, retention=None):
         self.inbox = inbox
         self.campaigns = campaigns  # CampaignStore: the lists and links that name the customer
         self.store = store
         self.audit = audit
         self.archive_retention_days = archive_retention_days
         self.clock = clock
+        self.retention = retention  # coexist.retention.RetentionSweeper: a hold takes back any expiry given
 
     # --- legal hold ----------------------------------------------------------------------------
     def set_hold(self, chat_id: str, by: str, reason: str | None) -> dict:
         self._existing(chat_id)
-        return self.store.set_hold(chat_id, by, iso_ms(self.clock()), reason)
+        hold = self.store.set_hold(chat_id, by, iso_ms(self.clock()), reason)
+        if self.retention is not None:
+            self.retention.withdraw(chat_id)  # after the hold is written: a sweep from now on sees it
+        return hold
 
     def clear_hold(self, chat_id: str) -> None:
         if not self.store.clear_hold(chat_id):
             raise NotFound(f"chat {chat_id} has no legal hold")
+        if self.retention is not None:
+            self.retention.restore(chat_id)  # a closed chat's retention runs again
 
     # --- erasure -------------------------------------------------------------------------------
     def erase(self, chat_id: str, by: str) -> dict:

@@ -36,6 +36,14 @@ class TableSpec:
     # bucket (NEW_IMAGE); the console's live channel (coexist/live) is fed the keys only, never the
     # attributes (KEYS_ONLY).
     stream_view_type: str | None = None
+    # How long the table's records are kept by default, in days (0: until erased), when its records
+    # expire through `ttl_attribute`; `retention_env` (and the CDK setting `retention_days`) override
+    # it. docs/OPERATIONS.md ("Retention") says from when each table counts.
+    retention_days: int | None = None
+
+    @property
+    def retention_env(self) -> str:
+        return f"{self.logical_id.upper()}_RETENTION_DAYS"
 
     def key_schema(self) -> list[dict]:
         schema = [{"AttributeName": self.partition_key.name, "KeyType": "HASH"}]
@@ -103,6 +111,9 @@ CHATS = TableSpec(
         Index("by_recent", Key("phone_number_id"), Key("last_message_at", "N")),
         # "Chats of this agent", newest first.
         Index("by_assignee", Key("assignee"), Key("last_message_at", "N")),
+        # Sparse: only closed chats carry its keys (when they went quiet), so the retention sweeper
+        # finds those whose messages may expire with a query (store/chats.py, coexist.retention).
+        Index("retention", Key("retention_shard"), Key("retention_from", "N")),
     ),
     stream_view_type="KEYS_ONLY",  # the console's live channel
 )
@@ -120,6 +131,11 @@ MESSAGES = TableSpec(
         Index("unsent", Key("unsent_shard"), Key("unsent_since_ms", "N")),
     ),
     stream_view_type="KEYS_ONLY",  # the console's live channel
+    # Counted from the chat's last activity once closed, never while open, suspended by a legal hold
+    # (coexist.domain.retention). Six years: HIPAA's retention of documentation; state law on
+    # medical records may ask for more (set it), 0 keeps messages until erased.
+    ttl_attribute="expires_at",
+    retention_days=6 * 365,
 )
 
 # Customers of a business number and the identifiers Meta names them by: one item per customer
@@ -176,6 +192,8 @@ COSTS = TableSpec(
     partition_key=Key("phone_number_id"),
     sort_key=Key("message_id"),
     indexes=(Index("by_time", Key("phone_number_id"), Key("at", "N")),),
+    ttl_attribute="expires_at",
+    retention_days=2 * 365,  # from the message's pricing: two years of period reports (Meta's invoices are the books)
 )
 
 # The audit trail: who did what to which chat, when, from where, allowed or refused. Append-only:
@@ -189,6 +207,10 @@ AUDIT = TableSpec(
     sort_key=Key("at"),
     indexes=(Index("by_actor", Key("actor"), Key("at")), Index("by_chat", Key("chat_id"), Key("at"))),
     stream_view_type="NEW_IMAGE",
+    # The table is the searchable copy: from the entry's time, six years like the locked archive's
+    # default. The archive (S3 Object Lock, `audit_retention_days`) is not shortened by this setting.
+    ttl_attribute="expires_at",
+    retention_days=6 * 365,
 )
 
 # Customers' rights: legal holds (pk "chat#<chat id>", sk "hold"), the erasure list (pk "erasure",
@@ -198,6 +220,10 @@ PRIVACY = TableSpec(
     env_var="PRIVACY_TABLE",
     partition_key=Key("pk"),
     sort_key=Key("sk"),
+    # Export requests only, from their request (the file itself goes after EXPORTS_KEPT_DAYS); legal
+    # holds and the erasure list never expire.
+    ttl_attribute="expires_at",
+    retention_days=30,
 )
 
 # One-time reminders (coexist.reminders): the template to send, when, to whom, and the answer.
@@ -335,3 +361,9 @@ CAMPAIGNS_TIMEOUT_S = 300  # one page: a few hundred sends put through the polic
 CAMPAIGNS_VISIBILITY_TIMEOUT_S = 6 * CAMPAIGNS_TIMEOUT_S
 CAMPAIGNS_MAX_RECEIVES = 5
 CAMPAIGN_PAGE_SIZE_ENV = "COEXIST_CAMPAIGN_PAGE_SIZE"
+# The retention sweeper (coexist.retention): once a day, closed chats quiet for longer than the
+# messages' retention get their messages stamped with `expires_at` (DynamoDB TTL removes them).
+RETENTION_EVERY_S = 24 * 3600
+RETENTION_TIMEOUT_S = 300
+RETENTION_SHARDS = 8  # partitions of the chats' `retention` index
+RETENTION_CHATS_PER_RUN = 500  # the next run carries on

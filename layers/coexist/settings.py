@@ -83,6 +83,13 @@ class Settings:
     campaigns_table: str = "coexist-campaigns"
     campaigns_queue_url: str = ""
     campaign_page_size: int = 100  # recipients per page of a campaign
+    # Days each table's records are kept ((logical id, days) pairs from <TABLE>_RETENTION_DAYS; a
+    # table not named keeps its spec's default, coexist.resources): see retention_days().
+    retention: tuple[tuple[str, int], ...] = ()
+
+    def retention_days(self, spec: "resources.TableSpec") -> int:
+        """How long `spec`'s records are kept, in days; 0: until erased (coexist.domain.retention)."""
+        return dict(self.retention).get(spec.logical_id, spec.retention_days or 0)
 
     @property
     def local(self) -> bool:
@@ -162,6 +169,7 @@ class Settings:
             if not 1 <= values["campaign_page_size"] <= 1000:
                 raise ValueError("COEXIST_CAMPAIGN_PAGE_SIZE must be between 1 and 1000")
         values["in_lambda"] = bool(environ.get("AWS_LAMBDA_FUNCTION_NAME"))
+        values["retention"] = tuple(_retention_from(environ))
         settings = cls(**values)
         if not settings.api_auth:
             settings = replace(settings, api_auth="token" if settings.local else "cognito")
@@ -196,6 +204,25 @@ class Settings:
             return parameters.get_secret(arn, max_age=SECRET_CACHE_SECONDS)
         self.require_secret_arns(name)  # never a development default outside local mode
         return getattr(self, name)
+
+
+MAX_RETENTION_DAYS = 36_500
+
+
+def _retention_from(environ) -> list[tuple[str, int]]:
+    found = []
+    for spec in resources.TABLES:
+        raw = environ.get(spec.retention_env) if spec.retention_days is not None else None
+        if not raw:
+            continue
+        try:
+            days = int(raw)
+        except ValueError:
+            days = -1
+        if not 0 <= days <= MAX_RETENTION_DAYS:
+            raise ValueError(f"{spec.retention_env} must be a whole number of days from 0 (kept until erased) to {MAX_RETENTION_DAYS}")
+        found.append((spec.logical_id, days))
+    return found
 
 
 @lru_cache(maxsize=1)

@@ -64,7 +64,9 @@ def rate_card():
 def cost_ledger():
     from coexist.store.costs import CostLedger
 
-    return CostLedger(aws.table(settings().costs_table))
+    from coexist import resources
+
+    return CostLedger(aws.table(settings().costs_table), settings().retention_days(resources.COSTS))
 
 
 @lru_cache(maxsize=1)
@@ -263,7 +265,9 @@ def app_watchdog():
 def audit_log():
     from coexist.store.audit import AuditLog
 
-    return AuditLog(aws.table(settings().audit_table))
+    from coexist import resources
+
+    return AuditLog(aws.table(settings().audit_table), retention_days=settings().retention_days(resources.AUDIT))
 
 
 @lru_cache(maxsize=1)
@@ -276,11 +280,29 @@ def audit_archive():
 @lru_cache(maxsize=1)
 def customer_rights():
     from coexist.privacy import CustomerRights
-    from coexist.store.privacy import PrivacyStore
 
     config = settings()
-    return CustomerRights(inbox(), PrivacyStore(aws.table(config.privacy_table)), audit_log(), config.archive_retention_days,
+    return CustomerRights(inbox(), privacy_store(), audit_log(), config.archive_retention_days, retention=retention_sweeper(),
                           campaigns=campaign_store())
+
+
+@lru_cache(maxsize=1)
+def privacy_store():
+    from coexist import resources
+    from coexist.store.privacy import PrivacyStore
+
+    return PrivacyStore(aws.table(settings().privacy_table), settings().retention_days(resources.PRIVACY))
+
+
+@lru_cache(maxsize=1)
+def retention_sweeper():
+    from coexist import resources
+    from coexist.retention import RetentionSweeper
+    from coexist.store.retention import MessageExpiry
+
+    config = settings()
+    expiry = MessageExpiry(aws.table(config.messages_table))
+    return RetentionSweeper(inbox().chats, expiry, privacy_store(), config.retention_days(resources.MESSAGES))
 
 
 def exports_queue():
@@ -374,6 +396,8 @@ def reset() -> None:
                    audit_log, audit_archive, customer_rights, export_files, events, reminders, campaign_store, campaigns):
         cached.cache_clear()
     for cached in (live_connections, live_fanout, live_changed_numbers, live_directory, id_token_verifier):  # the live channel's, below
+        cached.cache_clear()
+    for cached in (privacy_store, retention_sweeper):  # retention
         cached.cache_clear()
     aws.reset()
 

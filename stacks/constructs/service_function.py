@@ -152,6 +152,8 @@ class ServiceFunction(Construct):
             tables[spec.env_var].grant_read_data(self.function)
         for spec in read_write:
             tables[spec.env_var].grant_read_write_data(self.function)
+            for name, value in config.retention_environment(spec).items():  # its writes set `expires_at`
+                self.function.add_environment(name, value)
         for spec in (*read, *read_write):
             if spec.indexes:
                 table_arn = f"arn:<AWS::Partition>:dynamodb:<AWS::Region>:<AWS::AccountId>:table/{config.table_name(spec.logical_id)}"

@@ -41,6 +41,7 @@ MAY_IMPORT = {
     "pricing": set(),  # data: the rate cards
     "live": {"live"},
     "campaigns": {"domain", "store", "outbound", "inbox", "customers"},
+    "retention": {"domain", "store", "resources"},
 }
 MAY_IMPORT["ingest"] = MAY_IMPORT["ingest"] | {"costs"}
 

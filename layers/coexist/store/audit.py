@@ -17,6 +17,7 @@ from datetime import datetime, timedelta, timezone
 from botocore.exceptions import BotoCoreError, ClientError
 
 from coexist.domain.audit import AuditEntry, AuditUnavailable, iso_ms
+from coexist.domain.retention import expires_at
 from coexist.resources import AUDIT_PREFIX
 from coexist.store.items import from_item_value
 
@@ -70,15 +71,19 @@ def entry_view(item: dict) -> dict:
 
 
 class AuditLog:
-    def __init__(self, table, clock=lambda: datetime.now(timezone.utc)):
+    def __init__(self, table, clock=lambda: datetime.now(timezone.utc), retention_days: int = 0):
         self.table = table
         self.clock = clock
+        self.retention_days = retention_days  # this table's copy only; the locked archive keeps its own
 
     def record(self, entry: AuditEntry) -> None:
         """Write the entry, or raise AuditUnavailable: the caller then refuses the action."""
         try:
+            item = entry_item(entry)
+            if (expires := expires_at(int(entry.at.timestamp()), self.retention_days)) is not None:
+                item["expires_at"] = expires
             self.table.put_item(
-                Item=entry_item(entry),
+                Item=item,
                 ConditionExpression="attribute_not_exists(#day)",  # an entry is never overwritten
                 ExpressionAttributeNames={"#day": "day"},
             )

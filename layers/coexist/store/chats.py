@@ -29,6 +29,7 @@ from coexist.store.conditional import is_condition_failure, raise_to, update_if
 from coexist.store.items import from_item_value, to_item_value
 from coexist.store.memo import BoundedMemo
 from coexist.store.queries import index_page
+from coexist.store.retention import RETENTION_KEYS, ChatRetention, retention_keys
 
 log = logging.getLogger(__name__)
 BY_RECENT = "by_recent"
@@ -79,6 +80,7 @@ class ChatRepository:
     def __init__(self, table, clock=time.time, observer=None):
         self.table = table
         self.clock = clock
+        self.retention = ChatRetention(table)  # the retention index's reads and writes (store/retention.py)
         # Told of every change of hands once it is written: observer(event, chat before, what was set).
         # It reports (domain events for CRMs); it is never allowed to undo or fail the write.
         self.observer = observer
@@ -468,6 +470,12 @@ class ChatRepository:
         """Apply `event` if the chat is in a mode it may move from (a missing mode reads as closed)."""
         sources, target = RULES[event]
         sets = {**(sets or {}), "mode": target.value}
+        # A closed chat waits in the retention index from now on; any other move takes it out
+        # (coexist.retention): an open chat's messages never expire.
+        if target == ChatMode.CLOSED:
+            sets.update(retention_keys(chat_id, int(self.clock())))
+        else:
+            remove = (*remove, *RETENTION_KEYS)
         extra_values = dict(values or {})
         conditions = ["attribute_exists(chat_id)"]
         if sources != frozenset(ChatMode):

@@ -10,19 +10,23 @@ from __future__ import annotations
 from botocore.exceptions import ClientError
 
 from coexist.domain.costs import META, RULE
+from coexist.domain.retention import expires_at
 from coexist.store.conditional import is_condition_failure, put_if_absent
 
 BY_TIME = "by_time"
 
 
 class CostLedger:
-    def __init__(self, table):
+    def __init__(self, table, retention_days: int = 0):
         self.table = table
+        self.retention_days = retention_days
 
     def record(self, entry: dict) -> bool:
         """Write an entry (with `phone_number_id`, `message_id`, `at`, `basis`); False when the
         ledger already held a better one for that message."""
         entry = {k: v for k, v in entry.items() if v is not None}
+        if (expires := expires_at(int(entry["at"]), self.retention_days)) is not None:
+            entry["expires_at"] = expires
         if entry["basis"] != META:
             return put_if_absent(self.table, entry, "message_id")
         try:

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import secrets
 import string
+import time
 
+from coexist.domain.retention import expires_at
 from coexist.store.conditional import update_if
 from coexist.store.items import from_item_value
 
@@ -26,8 +28,10 @@ def _export_key(export_id: str) -> dict:
 
 
 class PrivacyStore:
-    def __init__(self, table):
+    def __init__(self, table, export_retention_days: int = 0, clock=time.time):
         self.table = table
+        self.export_retention_days = export_retention_days  # export requests only: holds and erasures stay
+        self.clock = clock
 
     # --- legal holds ---------------------------------------------------------------------------
     def hold(self, chat_id: str) -> dict | None:
@@ -67,6 +71,8 @@ class PrivacyStore:
     def new_export(self, chat_id: str, by: str, at: str) -> dict:
         item = {**_export_key(new_export_id()), "chat_id": chat_id, "requested_by": by, "requested_at": at, "status": "pending"}
         item["export_id"] = item["pk"].split("#", 1)[1]
+        if (expires := expires_at(int(self.clock()), self.export_retention_days)) is not None:
+            item["expires_at"] = expires
         self.table.put_item(Item=item, ConditionExpression="attribute_not_exists(pk)")
         return from_item_value(item)
 
