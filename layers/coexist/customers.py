@@ -11,6 +11,7 @@ be one person are merged (`merge`); a number or BSUID change re-points the ident
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from typing import Callable
 
 from coexist.domain.identity import Customer, Identifiers
@@ -33,10 +34,14 @@ def assign_chats(found: Interpretation, inbox: Inbox,
     wanted = {r.identifiers for r in found.about_customers() if not r.identifiers.empty}
     resolved = _resolve_all(wanted, inbox)
     survivors: dict[str, str] = {}  # merged customer -> the customer it became
-    for result in resolved.values():
+    for identifiers, result in list(resolved.items()):
         for loser in result.merge:
             merge(inbox, result.customer.phone_number_id, loser, result.customer.customer_id, end_superseded)
             survivors[loser] = result.customer.customer_id
+        if result.merge:  # the merge added the other record's identifiers: its chat copies the result
+            latest = inbox.customers.get(result.customer.phone_number_id, result.customer.customer_id)
+            if latest is not None:
+                resolved[identifiers] = replace(result, customer=latest)
     customers: dict[str, Customer] = {}
     for record in found.about_customers():
         result = resolved.get(record.identifiers)

@@ -328,7 +328,7 @@ class ChatRepository:
                 continue  # one of the two chats changed meanwhile (a signal, a step): decide again
             if carried is not None and merged.connect_contact_id and merged.conversation_id:
                 self.map_contact(merged.connect_contact_id, survivor_id, merged.conversation_id)
-            return Superseded(merged_id, **superseded) if superseded else None
+            return _superseded_of(merged_id, {"superseded": superseded}) if superseded else None
         raise FoldConflict("the chats kept changing while being merged")
 
     def _survivor_update(self, survivor_id: str, item: dict, carried: dict | None, merged_id: str) -> dict:
