@@ -10,6 +10,10 @@ Every change of hands is a `ChatEvent` written under the condition that the chat
 the event may move it from (`coexist.domain.chat.RULES`); a refused move returns False and writes
 nothing. Each wait of the conversation workflow parks its task token here and whoever has the
 awaited news takes it atomically, so a token is signalled once even when two signals race.
+
+Two chats of one person merge through `fold_in`: the hold that wins (`domain.chat.conversation_kept`)
+moves, tokens and all, in one transaction with the merged chat's tombstone (`merged_into`), which
+keeps the superseded hold (`superseded`) until whoever ends it takes it.
 """
 
 from __future__ import annotations
