@@ -40,6 +40,7 @@ MAY_IMPORT = {
     "costs": {"domain", "store", "resources"},
     "pricing": set(),  # data: the rate cards
     "live": {"live"},
+    "legacy_chats": {"domain", "store", "aws", "wiring"},  # an operator's command: its own entry point
 }
 MAY_IMPORT["ingest"] = MAY_IMPORT["ingest"] | {"costs"}
 

@@ -32,7 +32,7 @@ from coexist.domain.chat import (
 from coexist.domain.window import ENTRY_POINT_REPLY_S
 from coexist.domain.identity import Customer, is_customer_id
 from coexist.domain.records import ChatActivity
-from coexist.store.conditional import is_condition_failure, raise_to, update_if
+from coexist.store.conditional import is_condition_failure, put_if_absent, raise_to, update_if
 from coexist.store.items import from_item_value, to_item_value
 from coexist.store.memo import BoundedMemo
 from coexist.store.queries import index_page
@@ -90,6 +90,12 @@ HOLD = ("mode", "conversation_id", "conversation_state", "conversation_started_a
     + PER_CONVERSATION + CONNECT_FIELDS
 # A merge is decided on these; it is written only if neither chat changed them meanwhile.
 GUARD = ("mode", "conversation_id", "conversation_state", "waiting_for", "workflow_token", "bot_token", "assignee", "offered_to")
+
+
+# What a chat keyed by phone number keeps when re-keyed by its customer (import_legacy).
+LEGACY_KEPT = ("mode", "created_at", "last_message_at", "last_customer_message_at", "last_app_activity_at", "referral_at",
+               "entry_point_replied_at", "assignee", "assigned_at", "queued_at", "closed_at", "first_human_reply_at",
+               "satisfaction_score", "satisfaction_at", "takeover_by", "takeover_at", "bot_intent")
 
 
 class FoldConflict(Exception):
@@ -380,6 +386,18 @@ class ChatRepository:
         """The superseded hold on a merged chat is being ended: True for the one caller that takes it
         (it frees the hold's agents, so they are freed once)."""
         return self._remove_returning(merged_id, "superseded", "attribute_exists(superseded)", None) is not None
+
+    def import_legacy(self, chat_id: str, phone_number_id: str, legacy: dict) -> bool:
+        """A chat of a deployment that keyed chats by phone number, re-keyed by its customer's id
+        (coexist.legacy_chats): its times, mode and the people's facts of its last conversation;
+        never a running conversation (its workflow named the old chat), so it arrives closed to
+        the workflow. Written once: False when the chat exists already."""
+        kept = {name: legacy[name] for name in LEGACY_KEPT if legacy.get(name) is not None}
+        if kept.get("mode") not in {m.value for m in ChatMode}:
+            kept.pop("mode", None)
+        item = {**kept, "chat_id": chat_id, "phone_number_id": phone_number_id,
+                "conversation_state": ConversationState.ENDED.value, "imported_from_phone_key": True}
+        return put_if_absent(self.table, item, "chat_id")
 
     def note_entry_point_reply(self, chat_id: str, at: int) -> bool:
         """Our reply to an ad referral within 24 h opens the free entry point; the first reply to each
