@@ -106,6 +106,15 @@ class IngressStack(Stack):
         self.ingest.role.add_to_principal_policy(
             iam.PolicyStatement(actions=["states:StartExecution"], resources=[self.conversation_state_machine_arn])
         )
+        # Two chats of one person merged: the conversation the merge superseded is stopped.
+        self.ingest.role.add_to_principal_policy(iam.PolicyStatement(actions=["states:StopExecution"], resources=[self.format_arn(
+            service="states", resource="execution", resource_name=f"{config.conversation_state_machine_name}:*",
+            arn_format=ArnFormat.COLON_RESOURCE_NAME,
+        )]))
+        self.ingest.acknowledge_wildcard(
+            f"Resource::arn:<AWS::Partition>:states:<AWS::Region>:<AWS::AccountId>:execution:{config.conversation_state_machine_name}:*",
+            "StopExecution on the conversation state machine's executions only; their names are per conversation.",
+        )
         archive.grant_read(self.ingest.function, f"{resources.RAW_PREFIX}*")  # bodies too big to inline
         # unhandled/: changes this version does not model; quarantine/: records that hold no webhook;
         # raw/: End User Messaging Social bodies, which reach the queue without passing the webhook.

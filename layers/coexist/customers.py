@@ -11,17 +11,22 @@ be one person are merged (`merge`); a number or BSUID change re-points the ident
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
+from typing import Callable
 
 from coexist.domain.identity import Customer, Identifiers
 from coexist.domain.records import Interpretation
 from coexist.inbox import Inbox
+from coexist.store.chats import Superseded
 from coexist.store.customers import Resolved
 
 RESOLVERS = 8  # customers resolved at once for a webhook naming many (a history chunk)
 
 
-def assign_chats(found: Interpretation, inbox: Inbox) -> dict[str, Customer]:
+def assign_chats(found: Interpretation, inbox: Inbox,
+                 end_superseded: Callable[[Superseded], None] | None = None) -> dict[str, Customer]:
     """Resolve every record's customer and set its `chat_id`; returns the customers by chat id.
+    Customers found to be one person are merged (`merge`, which `end_superseded` helps).
 
     Identifier sets naming more people at once go first, so a webhook carrying a phone number and a
     BSUID links them before the records naming only one of the two are resolved.
@@ -29,10 +34,14 @@ def assign_chats(found: Interpretation, inbox: Inbox) -> dict[str, Customer]:
     wanted = {r.identifiers for r in found.about_customers() if not r.identifiers.empty}
     resolved = _resolve_all(wanted, inbox)
     survivors: dict[str, str] = {}  # merged customer -> the customer it became
-    for result in resolved.values():
+    for identifiers, result in list(resolved.items()):
         for loser in result.merge:
-            merge(inbox, result.customer.phone_number_id, loser, result.customer.customer_id)
+            merge(inbox, result.customer.phone_number_id, loser, result.customer.customer_id, end_superseded)
             survivors[loser] = result.customer.customer_id
+        if result.merge:  # the merge added the other record's identifiers: its chat copies the result
+            latest = inbox.customers.get(result.customer.phone_number_id, result.customer.customer_id)
+            if latest is not None:
+                resolved[identifiers] = replace(result, customer=latest)
     customers: dict[str, Customer] = {}
     for record in found.about_customers():
         result = resolved.get(record.identifiers)
@@ -66,14 +75,22 @@ def _resolve_all(wanted: set[Identifiers], inbox: Inbox) -> dict[Identifiers, Re
     return resolved
 
 
-def merge(inbox: Inbox, phone_number_id: str, loser: str, survivor: str) -> bool:
+def merge(inbox: Inbox, phone_number_id: str, loser: str, survivor: str,
+          end_superseded: Callable[[Superseded], None] | None = None) -> bool:
     """Fold customer `loser` into `survivor`: identifiers, messages, the window and the chat's other
-    facts, consent, assignment; recorded on both. Every step is idempotent, so a merge interrupted
-    by a failure is completed by the retried webhook; True for the call that recorded it."""
+    facts, the live conversation (docs/ARCHITECTURE.md rule 15), consent; recorded on both. Every
+    step is idempotent and the survivor's record lists the merges it has not finished, so a merge
+    interrupted by a failure is completed by the retried webhook; True for the call that recorded it.
+
+    `end_superseded`: ends the conversation the merge superseded (stops its workflow, frees its
+    agents); without it (no workflow configured) the superseded hold stays recorded on the chat.
+    """
     inbox.customers.point_keys_at(phone_number_id, loser, survivor)
     inbox.messages.move_chat(loser, survivor)
-    inbox.chats.absorb(survivor, loser)
+    superseded = inbox.chats.fold_in(survivor, loser)
     inbox.contacts.absorb(phone_number_id, survivor, loser)
+    if superseded is not None and end_superseded is not None:
+        end_superseded(superseded)
     return inbox.customers.mark_merged(phone_number_id, loser, survivor)
 
 

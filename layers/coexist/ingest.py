@@ -120,7 +120,8 @@ def apply(found: Interpretation, inbox: Inbox, signals=None, events=None, remind
     A customer's tap on a reminder's button is recorded on the reminder (`reminders`) first."""
     summary = IngestSummary(unknown_message_types=list(found.unknown_message_types))
     apply_identity_changes(found, inbox)  # a new number or BSUID first: the records name the new one
-    customers = assign_chats(found, inbox)  # every record's chat id: its customer's opaque id
+    # Every record's chat id, its customer's opaque id; a merge's superseded conversation is ended.
+    customers = assign_chats(found, inbox, signals.end_superseded if signals is not None else None)
     new_echo_chats: set[str] = set()
     new_echoes = []
     new_customer_messages = []

@@ -459,3 +459,20 @@ def id_token_verifier():
 
     issuer = os.environ[COGNITO_ISSUER_ENV]
     return IdTokenVerifier(issuer=issuer, client_id=os.environ[CONSOLE_CLIENT_ID_ENV], jwks=lambda: fetch_jwks(issuer))
+
+
+def legacy_chat_stores(stage: str):
+    """The stage's tables `python -m coexist.legacy_chats` re-keys chats into, by the names the
+    stacks give them (stacks/config.py: `coexist-<stage>-<table>`)."""
+    from coexist import resources
+    from coexist.legacy_chats import Stores
+    from coexist.store.chats import ChatRepository
+    from coexist.store.contacts import ContactStore
+    from coexist.store.customers import CustomerStore
+    from coexist.store.messages import MessageStore
+
+    def named(spec) -> object:
+        return aws.table(f"coexist-{stage}-{spec.logical_id.lower()}")
+
+    return Stores(CustomerStore(named(resources.CUSTOMERS)), ChatRepository(named(resources.CHATS)),
+                  MessageStore(named(resources.MESSAGES)), ContactStore(named(resources.CONTACTS)))

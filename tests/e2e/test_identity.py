@@ -101,3 +101,35 @@ def test_a_customer_known_only_by_bsuid_gets_a_reply_through_the_sandbox_with_st
     assert reply["wamid"] and reply["chat_id"] == chat_id
     to_bsuid = [m for m in local_mode.sandbox("GET", "/_sandbox/messages").json()["messages"] if m["id"] == reply["wamid"]]
     assert [m["to"] for m in to_bsuid] == [bsuid]  # sent with `recipient`, the BSUID
+
+
+def test_an_agents_chat_merged_into_the_bsuid_chat_keeps_the_agent_and_its_workflow(local_mode):
+    phone, bsuid = customer()
+    assert local_mode.post_webhook(payload("messages_username_no_phone.json", bsuid=bsuid)).status == 200
+    survivor = wait_until(lambda: local_mode.chat_id_of(NUMBER, user_id=bsuid), timeout=30)
+    wait_until(lambda: call(local_mode, "GET", f"/chats/{survivor}")[1].get("conversation_id"), timeout=30)
+    time.sleep(1.1)  # the customer known by phone is the younger record: its chat is the one merged away
+    assert call(local_mode, "PUT", "/agents/ana/status", {"status": "available"})[0] == 200
+    try:
+        by_phone = json.loads(payload("messages_both_identifiers.json", phone=phone, bsuid=bsuid))
+        value = by_phone["entry"][0]["changes"][0]["value"]
+        del value["contacts"][0]["user_id"], value["messages"][0]["from_user_id"]
+        value["messages"][0]["text"]["body"] = "I want to talk to a real person"
+        assert local_mode.post_webhook(json.dumps(by_phone).encode()).status == 200
+        merged = wait_until(lambda: local_mode.chat_id_of(NUMBER, wa_id=phone), timeout=30)
+        assert merged != survivor
+        wait_until(lambda: call(local_mode, "GET", f"/chats/{merged}")[1].get("offered_to") == "ana", timeout=60)
+        assert call(local_mode, "POST", f"/chats/{merged}/accept")[0] == 200
+        wait_until(lambda: call(local_mode, "GET", f"/chats/{merged}")[1].get("waiting_for") == "agent", timeout=30)
+
+        assert local_mode.post_webhook(payload("messages_both_identifiers.json", phone=phone, bsuid=bsuid)).status == 200
+        assert wait_until(lambda: local_mode.chat_id_of(NUMBER, wa_id=phone) == survivor, timeout=30)
+        chat = wait_until(lambda: (c := call(local_mode, "GET", f"/chats/{survivor}")[1]).get("assignee") == "ana" and c, timeout=30)
+        assert (chat["mode"], chat["waiting_for"], chat["merged_from"]) == ("agent", "agent", [merged])
+        mine = [c["chat_id"] for c in call(local_mode, "GET", "/chats?assignee=ana&limit=200")[1]["items"]]
+        assert survivor in mine and merged not in mine
+        # The agent's workflow goes on in the surviving chat: closing it there ends the conversation.
+        assert call(local_mode, "POST", f"/chats/{survivor}/close")[0] == 200
+        wait_until(lambda: call(local_mode, "GET", f"/chats/{survivor}")[1].get("mode") == "closed", timeout=30)
+    finally:
+        call(local_mode, "PUT", "/agents/ana/status", {"status": "away"})

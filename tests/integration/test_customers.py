@@ -61,3 +61,18 @@ def test_a_number_change_moves_the_customer_and_frees_the_old_number(aws):
     assert customers.get(NUMBER, customer.customer_id).wa_id == NEW_PHONE
     # Someone new writing from the old number is someone new.
     assert customers.resolve(Identifiers(NUMBER, wa_id=PHONE)).created
+
+
+def test_a_merge_interrupted_after_its_identifiers_moved_is_finished_by_the_next_resolution(aws):
+    customers = wiring.inbox().customers
+    customers.clock = lambda: 1_000
+    by_phone = customers.resolve(Identifiers(NUMBER, wa_id=PHONE)).customer
+    customers.clock = lambda: 2_000
+    by_bsuid = customers.resolve(Identifiers(NUMBER, user_id=BSUID)).customer
+    # The first attempt moved the identifiers, then failed before the rest of the merge.
+    customers.point_keys_at(NUMBER, by_bsuid.customer_id, by_phone.customer_id)
+    retried = customers.resolve(Identifiers(NUMBER, wa_id=PHONE, user_id=BSUID))
+    assert retried.customer.customer_id == by_phone.customer_id and retried.merge == (by_bsuid.customer_id,)
+    assert customers.mark_merged(NUMBER, by_bsuid.customer_id, by_phone.customer_id)
+    assert customers.resolve(Identifiers(NUMBER, wa_id=PHONE, user_id=BSUID)).merge == ()  # finished: nothing left
+    assert customers.resolve(Identifiers(NUMBER, user_id=BSUID)).merge == ()

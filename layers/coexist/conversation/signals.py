@@ -5,10 +5,10 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
-from coexist.conversation.workflow import AGENT_RELEASED, HUMAN_TOOK_OVER, Workflow, execution_name
+from coexist.conversation.workflow import AGENT_RELEASED, HUMAN_TOOK_OVER, SUPERSEDED_BY_MERGE, Workflow, execution_name
 from coexist.domain.chat import Chat, ChatMode, WaitingFor
 from coexist.store.agents import AgentStore
-from coexist.store.chats import ChatRepository
+from coexist.store.chats import ChatRepository, Superseded
 
 
 class Conflict(Exception):
@@ -70,6 +70,17 @@ class Signals:
         if chat is not None and chat.live:
             self.chats.note_first_human_reply(chat_id)
         return self._human_took_over(chat_id)
+
+    def end_superseded(self, superseded: Superseded) -> None:
+        """Two chats of one person were merged and the other chat's conversation kept: this one's
+        workflow stops (its parked waits went with the merge, so nothing would ever wake it) and the
+        agents it held are freed, once (whoever takes the record from the chat frees them)."""
+        if superseded.conversation_id:
+            self.workflow.stop(superseded.conversation_id, SUPERSEDED_BY_MERGE,
+                               "the customer's chats were merged; the other chat's conversation goes on")
+        if self.chats.take_superseded(superseded.chat_id):
+            for agent in superseded.agents:
+                self.agents.release(agent)
 
     # --- from the agent API ----------------------------------------------------------------------
     def agent_replied(self, chat_id: str, agent_id: str) -> bool:

@@ -2,6 +2,10 @@
 
 Every step reads and writes the chat item, so a retried step repeats the same effect. Steps never
 talk over a human: before the bot sends anything it checks that it still holds the chat.
+
+The execution's input names the chat it started on; when that chat is merged into another and the
+merge carries the conversation there (docs/ARCHITECTURE.md rule 15), each step acts on the chat
+that holds the conversation now (`ChatRepository.holding`).
 """
 
 from __future__ import annotations
@@ -20,6 +24,11 @@ from coexist.outbound.requests import parse_send_request
 from coexist.store.agents import AVAILABLE, AgentStore, pick_agent
 from coexist.store.chats import ChatRepository
 from coexist.store.items import from_item_value
+
+# Steps that begin with a write conditioned on their conversation: they look for a merge only when
+# that write is refused, so a bot turn costs no extra read (benchmarks/workflow.py counts it).
+FOLLOW_ON_REFUSAL = frozenset({"bot_turn", "await_customer"})
+_HELD = "_held_chat"  # the chat `_follow` read, for the step's first `_chat`
 
 SURVEY_BUTTONS = (("csat_3", "😊 Great"), ("csat_2", "😐 Okay"), ("csat_1", "🙁 Poor"))
 
@@ -51,6 +60,9 @@ class ConversationSteps:
         handler = getattr(self, f"step_{action}", None)
         if handler is None:
             raise ValueError(f"unknown conversation action {action!r}")
+        event = dict(event)
+        if action not in FOLLOW_ON_REFUSAL:
+            self._follow(event)
         return handler(event)
 
     # --- bot ------------------------------------------------------------------------------------
@@ -61,8 +73,10 @@ class ConversationSteps:
         return self.settings.timeouts()
 
     def step_bot_turn(self, event: dict) -> None:
-        chat_id, token = event["chat_id"], event["token"]
-        self.chats.park_bot_token(chat_id, event["conversation_id"], token)
+        token = event["token"]
+        if not self.chats.park_bot_token(event["chat_id"], event["conversation_id"], token) and self._moved(event):
+            self.chats.park_bot_token(event["chat_id"], event["conversation_id"], token)
+        chat_id = event["chat_id"]
         chat = self._chat(event)
         if chat.mode != ChatMode.BOT or self._cooling_down(chat):
             if self.chats.take_bot_token(chat_id, expected=token):
@@ -85,8 +99,10 @@ class ConversationSteps:
             self.workflow.succeed(token, {"decision": outcome.decision, "intent": outcome.intent})
 
     def step_await_customer(self, event: dict) -> None:
-        parked = self.chats.park_token(event["chat_id"], event["conversation_id"], WaitingFor.CUSTOMER, event["token"], unless_pending=True)
-        if not parked:
+        def park() -> bool:
+            return self.chats.park_token(event["chat_id"], event["conversation_id"], WaitingFor.CUSTOMER, event["token"],
+                                         unless_pending=True)
+        if not park() and not (self._moved(event) and park()):
             # Customer messages arrived while the bot was busy: go straight back to the bot.
             self.workflow.succeed(event["token"], {"pending": True})
 
@@ -247,10 +263,26 @@ class ConversationSteps:
 
     # --- helpers ----------------------------------------------------------------------------------------
     def _chat(self, event: dict) -> Chat:
-        chat = self.chats.get(event["chat_id"])
+        chat = event.pop(_HELD, None) or self.chats.get(event["chat_id"])
         if chat is None:
             raise ValueError("the conversation's chat does not exist")
         return chat
+
+    def _follow(self, event: dict) -> None:
+        """Point the step at the chat its conversation runs on now (a merge may have carried it to
+        another chat), keeping what was read for the step's first `_chat`."""
+        chat = self.chats.holding(event["chat_id"], event["conversation_id"])
+        if chat is not None:
+            event["chat_id"] = chat.chat_id
+            event[_HELD] = chat
+
+    def _moved(self, event: dict) -> bool:
+        """After a refused write: did a merge carry the conversation to another chat? (The step then
+        acts there.)"""
+        before = event["chat_id"]
+        self._follow(event)
+        event.pop(_HELD, None)
+        return event["chat_id"] != before
 
     def _release_offer(self, chat_id: str, chat: Chat) -> None:
         if chat.offered_to and chat.mode != ChatMode.AGENT:

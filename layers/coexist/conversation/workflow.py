@@ -9,6 +9,7 @@ from botocore.exceptions import ClientError
 
 HUMAN_TOOK_OVER = "HumanTookOver"
 AGENT_RELEASED = "AgentReleased"
+SUPERSEDED_BY_MERGE = "SupersededByMerge"  # a stop's error: the chat was merged and the other conversation kept
 # A token whose wait already ended (timed out, or signalled by someone else) is not an error here.
 _STALE = {"TaskDoesNotExist", "TaskTimedOut", "InvalidToken"}
 
@@ -30,6 +31,19 @@ class Workflow:
             return True
         except ClientError as error:
             if error.response["Error"]["Code"] == "ExecutionAlreadyExists":
+                return False
+            raise
+
+    def stop(self, name: str, error: str, cause: str) -> bool:
+        """Stop the execution `name` (a conversation ended from outside). Stopping one that has
+        finished already, or is not known, is not an error: False."""
+        state_machine = self.arn.split(":")
+        execution_arn = ":".join(state_machine[:5] + ["execution"] + state_machine[6:] + [name])
+        try:
+            self.sfn.stop_execution(executionArn=execution_arn, error=error, cause=cause)
+            return True
+        except ClientError as error_:
+            if error_.response["Error"]["Code"] in ("ExecutionDoesNotExist", "ValidationException"):
                 return False
             raise
 

@@ -207,3 +207,43 @@ class Chat:
     def last_human_at(self) -> int:
         """When a person last answered (phone app or a takeover from the inbox)."""
         return max(self.last_app_activity_at or 0, self.takeover_at or 0)
+
+
+# --- two chats of one person merged (rule 15) ------------------------------------------------------
+
+class MergeSide(StrEnum):
+    """Which of two merged chats' conversations the surviving chat holds afterwards."""
+
+    SURVIVOR = "survivor"  # the chat the person is kept in (coexist.domain.identity.resolve chose it)
+    MERGED = "merged"  # the chat folded into it
+
+
+# Who holds a chat, from nobody to the person most engaged: the bot, waiting for a person, someone
+# who answered on the phone, an agent of the inbox (who holds a slot of their capacity and whose
+# release or close the workflow waits for), an Amazon Connect contact (a call-centre session that
+# cannot be handed to another chat's agent).
+HOLD_ORDER: tuple[ChatMode, ...] = (ChatMode.CLOSED, ChatMode.BOT, ChatMode.QUEUED, ChatMode.APP, ChatMode.AGENT, ChatMode.CONNECT)
+
+
+def hold_strength(mode: ChatMode, live: bool) -> tuple[int, bool]:
+    """How strongly a chat is held: by whom first, then whether a conversation is running on it."""
+    return HOLD_ORDER.index(mode), live
+
+
+def conversation_kept(survivor: Chat, merged: Chat) -> MergeSide:
+    """When two chats of one person merge, whose conversation the surviving chat goes on with.
+
+    The more human hold wins (`HOLD_ORDER`), then a running conversation over none; on a tie the
+    surviving chat keeps its own, so a replayed merge, or the same merge decided twice, never moves a
+    conversation back and forth. The other conversation is superseded: its workflow is stopped and
+    the agents it held are freed.
+    """
+    if hold_strength(merged.mode, merged.live) > hold_strength(survivor.mode, survivor.live):
+        return MergeSide.MERGED
+    return MergeSide.SURVIVOR
+
+
+def holds_anything(chat: Chat) -> bool:
+    """Does ending this chat's hold need anything done outside the chat: a workflow to stop, or an
+    agent whose slot it counts (assigned, or offered and reserved)?"""
+    return chat.live or chat.assignee is not None or chat.offered_to is not None

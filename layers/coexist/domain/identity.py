@@ -214,6 +214,7 @@ class Customer:
     merged_into: str | None = None  # this customer turned out to be that one
     keys: frozenset[str] = frozenset()  # every index key pointing here
     change_ids: frozenset[str] = frozenset()  # the system messages of the identity changes applied
+    unfinished_merges: frozenset[str] = frozenset()  # customers being folded into this one, not yet recorded as done
 
     @property
     def known(self) -> Known:

@@ -10,6 +10,10 @@ Every change of hands is a `ChatEvent` written under the condition that the chat
 the event may move it from (`coexist.domain.chat.RULES`); a refused move returns False and writes
 nothing. Each wait of the conversation workflow parks its task token here and whoever has the
 awaited news takes it atomically, so a token is signalled once even when two signals race.
+
+Two chats of one person merge through `fold_in`: the hold that wins (`domain.chat.conversation_kept`)
+moves, tokens and all, in one transaction with the merged chat's tombstone (`merged_into`), which
+keeps the superseded hold (`superseded`) until whoever ends it takes it.
 """
 
 from __future__ import annotations
@@ -17,15 +21,18 @@ from __future__ import annotations
 import logging
 import re
 import time
-from dataclasses import fields
+from dataclasses import dataclass, fields
 
 from botocore.exceptions import ClientError
 
-from coexist.domain.chat import RULES, Chat, ChatEvent, ChatMode, ConversationState, Takeover, WaitingFor, allowed_from
+from coexist.domain.chat import (
+    RULES, Chat, ChatEvent, ChatMode, ConversationState, MergeSide, Takeover, WaitingFor, allowed_from, conversation_kept,
+    holds_anything,
+)
 from coexist.domain.window import ENTRY_POINT_REPLY_S
 from coexist.domain.identity import Customer, is_customer_id
 from coexist.domain.records import ChatActivity
-from coexist.store.conditional import is_condition_failure, raise_to, update_if
+from coexist.store.conditional import is_condition_failure, put_if_absent, raise_to, update_if
 from coexist.store.items import from_item_value, to_item_value
 from coexist.store.memo import BoundedMemo
 from coexist.store.queries import index_page
@@ -76,6 +83,62 @@ def key_of(chat_id: str) -> dict:
     return {"chat_id": chat_id}
 
 
+MAX_MERGE_HOPS = 5  # merged_into links followed to the chat a conversation runs on now
+FOLD_ATTEMPTS = 5  # merges decided again after a racing change to either chat
+# Who holds a chat and the conversation running on it: what a merge moves to the surviving chat
+# when the merged chat's hold wins (coexist.domain.chat.conversation_kept).
+HOLD = ("mode", "conversation_id", "conversation_state", "conversation_started_at", "pending_messages", "assignee") \
+    + PER_CONVERSATION + CONNECT_FIELDS
+# A merge is decided on these; it is written only if neither chat changed them meanwhile.
+GUARD = ("mode", "conversation_id", "conversation_state", "waiting_for", "workflow_token", "bot_token", "assignee", "offered_to")
+
+
+# What a chat keyed by phone number keeps when re-keyed by its customer (import_legacy).
+LEGACY_KEPT = ("mode", "created_at", "last_message_at", "last_customer_message_at", "last_app_activity_at", "referral_at",
+               "entry_point_replied_at", "assignee", "assigned_at", "queued_at", "closed_at", "first_human_reply_at",
+               "satisfaction_score", "satisfaction_at", "takeover_by", "takeover_at", "bot_intent")
+
+
+class FoldConflict(Exception):
+    """Signals and steps kept changing the chats being merged; the webhook is retried by the queue."""
+
+
+@dataclass(frozen=True)
+class Superseded:
+    """A hold ended by a merge (the other chat's won): its workflow to stop, the agents to free."""
+
+    chat_id: str  # the merged chat, where it is recorded until ended
+    conversation_id: str | None = None  # the workflow execution's name, if one was running
+    agents: tuple[str, ...] = ()  # agents whose capacity it counted: assigned, or offered
+
+
+def _superseded_record(chat: Chat) -> dict:
+    record: dict = {"agents": sorted({a for a in (chat.assignee, chat.offered_to) if a})}
+    if chat.live and chat.conversation_id:
+        record["conversation_id"] = chat.conversation_id
+    return record
+
+
+def _superseded_of(merged_id: str, item: dict) -> Superseded | None:
+    record = item.get("superseded")
+    if not record:
+        return None
+    return Superseded(merged_id, record.get("conversation_id"), tuple(record.get("agents") or ()))
+
+
+def _unchanged(item: dict, prefix: str) -> tuple[str, dict, dict]:
+    """A condition that the chat's `GUARD` attributes are still as read in `item`."""
+    parts, names, values = [], {}, {}
+    for i, name in enumerate(GUARD):
+        names[f"#{prefix}g{i}"] = name
+        if name in item:
+            parts.append(f"#{prefix}g{i} = :{prefix}g{i}")
+            values[f":{prefix}g{i}"] = item[name]
+        else:
+            parts.append(f"attribute_not_exists(#{prefix}g{i})")
+    return " AND ".join(parts), names, values
+
+
 class ChatRepository:
     def __init__(self, table, clock=time.time, observer=None):
         self.table = table
@@ -99,6 +162,17 @@ class ChatRepository:
             return None
         item = self.table.get_item(Key=key_of(chat_id), ConsistentRead=consistent).get("Item")
         return chat_from_item(item) if item else None
+
+    def holding(self, chat_id: str, conversation_id: str) -> Chat | None:
+        """The chat a conversation runs on now: `chat_id`, or the chat it was merged into when the
+        merge carried this conversation there (`fold_in`). One read unless the chat was merged; a
+        conversation a merge superseded finds its old chat (the tombstone), which holds nothing."""
+        chat = first = self.get(chat_id)
+        for _ in range(MAX_MERGE_HOPS):
+            if chat is None or chat.conversation_id == conversation_id or not chat.merged_into:
+                break
+            chat = self.get(chat.merged_into)
+        return chat if chat is not None and chat.conversation_id == conversation_id else first
 
     def list_recent(self, phone_number_id: str, limit: int, start_key: dict | None) -> tuple[list[Chat], dict | None]:
         """Newest first. Chats without any message yet are not listed (no sort key)."""
@@ -225,29 +299,107 @@ class ChatRepository:
                                        ":ids": {message_id}, ":id": message_id},
         )
 
-    def absorb(self, survivor_id: str, loser_id: str) -> None:
-        """Fold a chat of the same person into this one (a merge): the window and every activity time
-        move forward to the later of the two, an assignee is kept when this chat has none, and both
-        chats record the merge. A live conversation on the other chat is not carried over: it is
-        ended there and its parked waits are withdrawn, so its workflow runs out on its timeouts and
-        the customer's next message starts (or joins) the conversation of this chat."""
-        loser = self.get(loser_id)
-        if loser is None:
-            return
-        for name in ("last_message_at", "last_customer_message_at", "last_app_activity_at", "referral_at"):
-            value = getattr(loser, name)
-            if value is not None:
-                raise_to(self.table, key_of(survivor_id), name, value)
-        if loser.assignee:
-            update_if(self.table, Key=key_of(survivor_id), UpdateExpression="SET assignee = :a",
-                      ConditionExpression="attribute_exists(chat_id) AND attribute_not_exists(assignee)",
-                      ExpressionAttributeValues={":a": loser.assignee})
-        self.table.update_item(Key=key_of(survivor_id), UpdateExpression="ADD merged_from :l",
-                               ExpressionAttributeValues={":l": {loser_id}})
-        # Out of the number's listing (no last_message_at) and out of the agent's; the item stays as
-        # the record of the merge, pointing at the chat that holds the person now.
-        self._set(loser_id, {"merged_into": survivor_id, "conversation_state": ConversationState.ENDED.value},
-                  remove=("last_message_at", "assignee", "workflow_token", "waiting_for", "bot_token"))
+    def fold_in(self, survivor_id: str, merged_id: str) -> Superseded | None:
+        """Fold a chat of the same person into this one (a merge), once.
+
+        The window and every activity time move forward to the later of the two, and both chats
+        record the merge. Who holds the surviving chat afterwards is `coexist.domain.chat
+        .conversation_kept`: when the merged chat's hold wins, its mode, conversation (the running
+        workflow's id, its parked task tokens and pending messages), assignee, offer and Amazon
+        Connect contact move onto the surviving chat in one transaction with the merged chat's
+        tombstone, so a token is parked on exactly one chat at any time and whoever has the awaited
+        news (the customer's next message, the agent's release) takes it there, once. The losing
+        hold is `Superseded`: kept on the tombstone until `take_superseded`, for the caller to stop
+        its workflow and free its agents. A replayed merge changes nothing and answers the superseded
+        hold still waiting to be ended, if any.
+        """
+        for _ in range(FOLD_ATTEMPTS):
+            merged_item = self.table.get_item(Key=key_of(merged_id), ConsistentRead=True).get("Item")
+            if merged_item is None:
+                return None
+            if merged_item.get("merged_into"):
+                return _superseded_of(merged_id, merged_item)
+            merged = chat_from_item(merged_item)
+            for name in ("last_message_at", "last_customer_message_at", "last_app_activity_at", "referral_at"):
+                value = getattr(merged, name)
+                if value is not None:
+                    raise_to(self.table, key_of(survivor_id), name, value)
+            survivor_item = self.table.get_item(Key=key_of(survivor_id), ConsistentRead=True).get("Item") or {}
+            survivor = chat_from_item({"chat_id": survivor_id, "phone_number_id": merged.phone_number_id, **survivor_item})
+            kept = conversation_kept(survivor, merged)
+            carried, lost = (merged_item, survivor) if kept == MergeSide.MERGED else (None, merged)
+            superseded = _superseded_record(lost) if holds_anything(lost) else None
+            try:
+                self.table.meta.client.transact_write_items(TransactItems=[
+                    self._survivor_update(survivor_id, survivor_item, carried, merged_id),
+                    self._tombstone(merged_id, merged_item, survivor_id, superseded),
+                ])
+            except ClientError as error:
+                if error.response["Error"]["Code"] != "TransactionCanceledException":
+                    raise
+                continue  # one of the two chats changed meanwhile (a signal, a step): decide again
+            if carried is not None and merged.connect_contact_id and merged.conversation_id:
+                self.map_contact(merged.connect_contact_id, survivor_id, merged.conversation_id)
+            return _superseded_of(merged_id, {"superseded": superseded}) if superseded else None
+        raise FoldConflict("the chats kept changing while being merged")
+
+    def _survivor_update(self, survivor_id: str, item: dict, carried: dict | None, merged_id: str) -> dict:
+        """The surviving chat records the merge and, when the merged chat's hold won, takes it over;
+        on the condition that its own hold is still the one the decision was made on."""
+        names, values = {"#merged_from": "merged_from"}, {":merged": {merged_id}}
+        sets, removes = [], []
+        if carried is not None:
+            for i, name in enumerate(HOLD):
+                names[f"#h{i}"] = name
+                if name in carried:
+                    sets.append(f"#h{i} = :h{i}")
+                    values[f":h{i}"] = carried[name]
+                else:
+                    removes.append(f"#h{i}")
+        expression = ("SET " + ", ".join(sets) + " " if sets else "") + ("REMOVE " + ", ".join(removes) + " " if removes else "")
+        condition, guard_names, guard_values = _unchanged(item, "s")
+        return {"Update": {
+            "TableName": self.table.name, "Key": key_of(survivor_id),
+            "UpdateExpression": expression + "ADD #merged_from :merged",
+            "ConditionExpression": condition,
+            "ExpressionAttributeNames": names | guard_names, "ExpressionAttributeValues": values | guard_values,
+        }}
+
+    def _tombstone(self, merged_id: str, item: dict, survivor_id: str, superseded: dict | None) -> dict:
+        """The merged chat stays as the record of the merge, pointing at the chat that holds the person
+        now: out of the number's listing (no last_message_at) and the agent's (no assignee), holding
+        no conversation (its hold moved, or was superseded and is kept here until it is ended)."""
+        names = {f"#h{i}": name for i, name in enumerate(HOLD) if name not in ("mode", "conversation_state")}
+        values = {":into": survivor_id, ":closed": ChatMode.CLOSED.value, ":ended": ConversationState.ENDED.value}
+        sets = "SET merged_into = :into, #mode = :closed, #state = :ended"
+        if superseded:
+            sets += ", superseded = :superseded"
+            values[":superseded"] = superseded
+        condition, guard_names, guard_values = _unchanged(item, "m")
+        return {"Update": {
+            "TableName": self.table.name, "Key": key_of(merged_id),
+            "UpdateExpression": f"{sets} REMOVE last_message_at, " + ", ".join(names),
+            "ConditionExpression": f"attribute_exists(chat_id) AND attribute_not_exists(merged_into) AND {condition}",
+            "ExpressionAttributeNames": names | guard_names | {"#mode": "mode", "#state": "conversation_state"},
+            "ExpressionAttributeValues": values | guard_values,
+        }}
+
+    def take_superseded(self, merged_id: str) -> bool:
+        """The superseded hold on a merged chat is being ended: True for the one caller that takes it
+        (it frees the hold's agents, so they are freed once)."""
+        return self._remove_returning(merged_id, "superseded", "attribute_exists(superseded)", None) is not None
+
+    def import_legacy(self, chat_id: str, phone_number_id: str, legacy: dict) -> bool:
+        """A chat of a deployment that keyed chats by phone number, re-keyed by its customer's id
+        (coexist.legacy_chats): its times, mode and the people's facts of its last conversation;
+        never a running conversation (its workflow named the old chat), so it arrives closed to
+        the workflow. Written once: False when the chat exists already."""
+        kept = {name: legacy[name] for name in LEGACY_KEPT if legacy.get(name) is not None}
+        if kept.get("mode") not in {m.value for m in ChatMode}:
+            kept.pop("mode", None)
+        item = {**kept, "chat_id": chat_id, "phone_number_id": phone_number_id,
+                "conversation_state": ConversationState.ENDED.value, "imported_from_phone_key": True}
+        return put_if_absent(self.table, item, "chat_id")
 
     def note_entry_point_reply(self, chat_id: str, at: int) -> bool:
         """Our reply to an ad referral within 24 h opens the free entry point; the first reply to each

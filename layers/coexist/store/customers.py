@@ -4,7 +4,9 @@ Two kinds of item under the business number (`phone_number_id`):
 - `customer#<customer id>`: the customer, its current identifiers (`wa_id`, `user_id`,
   `parent_user_id`, `username`), `keys` (every identifier item pointing here), `identity_version`
   (raised on every change, so the chat's copy only moves forward), the identity changes it went
-  through, and `merged_into` / `merged_from` once two customers turned out to be one person;
+  through, and `merged_into` / `merged_from` once two customers turned out to be one person
+  (`merges_done`: the merges into it that finished; one in `merged_from` only is finished by the
+  next resolution);
 - `wa#<phone>`, `bsuid#<BSUID>`, `parent#<parent BSUID>`: `customer_id`, the customer it names.
 
 Every identifier is claimed with a conditional put, so two webhooks naming a new customer at once
@@ -59,6 +61,7 @@ def customer_from_item(item: dict) -> Customer:
         merged_into=values.get("merged_into"),
         keys=frozenset(values.get("keys") or ()),
         change_ids=frozenset(values.get("change_ids") or ()),
+        unfinished_merges=frozenset(values.get("merged_from") or ()) - frozenset(values.get("merges_done") or ()),
     )
 
 
@@ -146,7 +149,10 @@ class CustomerStore:
             for key in plan.repoint:
                 self._repoint(number, key, customers[pointers[key]], customer_id)
             current = customers.get(customer_id)
-            return Resolved(self._update(number, customer_id, identifiers, current), plan.merge, plan.customer_id is None)
+            customer = self._update(number, customer_id, identifiers, current)
+            # A merge a failure interrupted (its identifiers already point here) is finished now.
+            merge = plan.merge + tuple(sorted(customer.unfinished_merges - set(plan.merge)))
+            return Resolved(customer, merge, plan.customer_id is None)
         raise IdentityConflict("identifiers kept changing under racing webhooks")
 
     def _known(self, number: str, customer_id: str) -> Customer:
@@ -224,13 +230,16 @@ class CustomerStore:
         return loser
 
     def mark_merged(self, number: str, loser_id: str, survivor_id: str) -> bool:
-        """The last step of a merge: True for the one call that recorded it."""
-        return update_if(
+        """The last step of a merge, on both records: True for the one call that recorded it."""
+        recorded = update_if(
             self.table, Key=self._key(number, loser_id),
             UpdateExpression="SET merged_into = :s, merged_at = :now",
             ConditionExpression="attribute_exists(customer_id) AND attribute_not_exists(merged_into)",
             ExpressionAttributeValues={":s": survivor_id, ":now": int(self.clock())},
         )
+        self.table.update_item(Key=self._key(number, survivor_id), UpdateExpression="ADD merges_done :l",
+                               ExpressionAttributeValues={":l": {loser_id}})
+        return recorded
 
     # --- identity changes -------------------------------------------------------------------------
     def apply_change(self, customer_id: str, change: IdentityChange) -> bool:

@@ -357,6 +357,17 @@ class MessageStore:
                 moved += update_if(self.table, Key={"id": item["id"]}, UpdateExpression="SET chat_id = :to",
                                    ConditionExpression="chat_id = :from", ExpressionAttributeValues={":to": to_chat, ":from": from_chat})
 
+    def count_in_chat(self, chat_id: str) -> int:
+        """How many messages a chat has (an operator's count, e.g. before re-keying chats)."""
+        count, kwargs = 0, {"IndexName": BY_CHAT, "KeyConditionExpression": "chat_id = :c",
+                            "ExpressionAttributeValues": {":c": chat_id}, "Select": "COUNT"}
+        while True:
+            page = self.table.query(**kwargs)
+            count += page["Count"]
+            if "LastEvaluatedKey" not in page:
+                return count
+            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
     def mark_signalled(self, message_id: str) -> None:
         """The conversation workflow has heard of this customer message."""
         self.table.update_item(Key={"id": message_id}, UpdateExpression="SET signalled_at = if_not_exists(signalled_at, :now)",
