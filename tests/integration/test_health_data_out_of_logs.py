@@ -270,19 +270,37 @@ def test_no_body_name_or_phone_number_reaches_logs_metrics_or_traces(account, ca
         "log record": collector.lines,
         "EMF metric / stdout": capsys.readouterr().out.splitlines(),
         "trace segment": recorder.segments,
+        "workflow execution": workflow_executions(),
     }
     assert sinks["powertools log"] and sinks["trace segment"] and any('"_aws"' in line for line in sinks["EMF metric / stdout"])
     assert any("## lambda_handler" in s for s in recorder.segments)
+    assert any(chat() in line for line in sinks["workflow execution"])  # the conversation ran, by its opaque id
 
     leaks = [(sink, line[:300]) for sink, lines in sinks.items() for line in lines
              if BODY in line or DIAGNOSIS in line or any(name in line for name in NAMES)]
     assert leaks == [], "message bodies or names reached logs, metrics or traces"
 
-    # Chat ids are still `<phone_number_id>_<wa_id>` (phone-derived), yet no log line, metric or trace
-    # segment carries one, so no carrier is excluded: any appearance of the numbers fails.
+    # Chat ids are opaque, so no carrier is excluded: any appearance of the numbers fails, in a log
+    # line, a metric, a trace segment or a workflow execution's name, input or output.
     phone_numbers = re.compile(rf"{PHONE}|{BOOK_PHONE}|555-000-")
     numbers_seen = [(sink, line[:300]) for sink, lines in sinks.items() for line in lines if phone_numbers.search(line)]
     assert numbers_seen == [], "phone numbers reached logs, metrics or traces"
+
+
+def workflow_executions() -> list[str]:
+    """What Step Functions keeps of each conversation and shows in its console: the execution's
+    name, input and output, and every state's input and output in its history."""
+    from coexist import aws
+
+    sfn = aws.client("stepfunctions")
+    arn = wiring.settings().conversation_state_machine_arn
+    lines = []
+    for execution in sfn.list_executions(stateMachineArn=arn)["executions"]:
+        described = sfn.describe_execution(executionArn=execution["executionArn"])
+        lines.append(json.dumps({k: described.get(k) for k in ("name", "input", "output")}))
+        history = sfn.get_execution_history(executionArn=execution["executionArn"])["events"]
+        lines += [json.dumps(event, default=str) for event in history]
+    return lines
 
 
 def test_the_capture_sees_what_a_function_would_write(aws, captured, capsys):

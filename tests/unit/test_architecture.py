@@ -155,3 +155,44 @@ def test_the_rule_checker_would_see_a_mode_literal(tmp_path):
     compares = [n for n in ast.walk(tree) if isinstance(n, ast.Compare) and _mentions_mode(n.left)]
     assert [c.value for c in _constants_in(compares[0].comparators)] == ["bot"]
     assert any(isinstance(n, ast.keyword) and n.arg == "mode" for n in ast.walk(tree))
+
+
+# --- docs/ARCHITECTURE.md and the README's Layout say what is there --------------------------------
+
+ARCHITECTURE = (ROOT / "docs" / "ARCHITECTURE.md").read_text()
+FUNCTION_NAMES = sorted(p.parent.name for p in (ROOT / "functions").glob("*/handler.py"))
+LAYER_PARTS = sorted(
+    p.name if p.is_dir() else p.stem
+    for p in LIBRARY.iterdir()
+    if not p.name.startswith("__") and (p.is_dir() and (p / "__init__.py").exists() or p.suffix == ".py")
+)
+
+
+def test_every_package_of_the_layer_has_a_row_in_the_module_table_and_a_rule_here():
+    for part in LAYER_PARTS:
+        assert f"| `{part}/`" in ARCHITECTURE or f"`{part}.py`" in ARCHITECTURE, f"{part}: no row in docs/ARCHITECTURE.md"
+        assert part in MAY_IMPORT or part in {"aws", "wiring"}, f"{part}: add it to MAY_IMPORT"
+
+
+def test_the_architecture_and_the_readme_layout_name_every_function():
+    layout = (ROOT / "README.md").read_text().split("## Layout", 1)[1].split("\n## ", 1)[0]
+    for name in FUNCTION_NAMES:
+        assert f"`{name}`" in ARCHITECTURE, f"functions/{name}: not among docs/ARCHITECTURE.md's functions"
+        assert f"{name}/" in layout.split("functions/", 1)[1], f"functions/{name}: not in the README's Layout"
+    for part in LAYER_PARTS:
+        assert (f"{part}/" if (LIBRARY / part).is_dir() else f"{part}.py") in layout, f"{part}: not in the README's Layout"
+
+
+def test_every_cited_domain_rule_exists_and_is_about_what_cites_it():
+    """A comment citing "docs/ARCHITECTURE.md rule N" points at rule N of its list; a rule that
+    names the citing module's file (as the consent ledger's does) is the one it cites."""
+    import re
+
+    rules = dict(re.findall(r"^(\d+)\. (\*\*.*?)(?=^\d+\. \*\*|^## |\Z)", ARCHITECTURE, re.M | re.S))
+    assert len(rules) >= 12
+    for path in _library_files():
+        relative = str(path.relative_to(LIBRARY))
+        for number in re.findall(r"ARCHITECTURE\.md rule (\d+)", path.read_text()):
+            assert number in rules, f"{relative} cites rule {number}, which docs/ARCHITECTURE.md does not have"
+            naming = [n for n, text in rules.items() if f"`{relative}`" in text]
+            assert not naming or number in naming, f"{relative} cites rule {number}; rule {naming} is the one about it"

@@ -1,5 +1,5 @@
 """Consent: what a customer agreed to receive from a business number, per purpose, and the
-evidence of every change (docs/ARCHITECTURE.md rule 11).
+evidence of every change (docs/ARCHITECTURE.md rule 12).
 
 Pure: purposes and their send rule, the states, a change with its typed evidence, and what a send
 of a given template category (or named purpose) needs. The ledger itself is `store/consent.py`.

@@ -22,9 +22,9 @@ def events_of(event: str, before: Chat, sets: dict, now: int) -> list[DomainEven
         return [ChatAssigned(**common, agent_id=sets["assignee"])]
     if event == ChatEvent.PHONE_APP_REPLIED and before.takeover_by != Takeover.APP:
         # Once per conversation: every later echo of the same takeover changes nothing.
-        return [ChatTakenOver(**common, by="app")]
+        return [ChatTakenOver(**common, by=Takeover.APP.value)]
     if event == ChatEvent.AGENT_REPLIED and sets.get("assignee") and before.takeover_by != Takeover.AGENT:
-        return [ChatTakenOver(**common, by="agent", agent_id=sets["assignee"]),
+        return [ChatTakenOver(**common, by=Takeover.AGENT.value, agent_id=sets["assignee"]),
                 ChatAssigned(**common, agent_id=sets["assignee"])]
     if event in (ChatEvent.ENDED, ChatEvent.CLOSED_BY_AGENT) and before.mode != ChatMode.CLOSED:
         return [ChatClosed(**common, closed_by="agent" if event == ChatEvent.CLOSED_BY_AGENT else "workflow",
