@@ -4,20 +4,15 @@ the event source mapping retries (splitting it) and finally parks in its dead-le
 
 from __future__ import annotations
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 
 from coexist import wiring
-from coexist.resources import METRICS_NAMESPACE
+from coexist.observability import lambda_entry, powertools
 
-logger = Logger(service="coexist-audit-archive")
-tracer = Tracer(service="coexist-audit-archive")
-metrics = Metrics(namespace=METRICS_NAMESPACE, service="coexist-audit-archive")
+logger, tracer, metrics = powertools("coexist-audit-archive")
 
 
-@logger.inject_lambda_context(log_event=False)
-@tracer.capture_lambda_handler(capture_response=False)
-@metrics.log_metrics
+@lambda_entry(logger, tracer, metrics)
 def lambda_handler(event: dict, context) -> dict:
     records = event.get("Records") or []
     key = wiring.audit_archive().write(records)

@@ -6,17 +6,14 @@ from __future__ import annotations
 
 import json
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
 from coexist import wiring
-from coexist.resources import METRICS_NAMESPACE
+from coexist.observability import lambda_entry, powertools
 
-logger = Logger(service="coexist-campaigns")
-tracer = Tracer(service="coexist-campaigns")
-metrics = Metrics(namespace=METRICS_NAMESPACE, service="coexist-campaigns")
+logger, tracer, metrics = powertools("coexist-campaigns")
 processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
 
 
@@ -36,8 +33,6 @@ def handle_record(record: SQSRecord) -> None:
     logger.info("campaign page", extra={"campaign_id": campaign_id, "page": page, "outcome": outcome})
 
 
-@logger.inject_lambda_context(log_event=False)
-@tracer.capture_lambda_handler(capture_response=False)
-@metrics.log_metrics
+@lambda_entry(logger, tracer, metrics)
 def lambda_handler(event: dict, context) -> dict:
     return process_partial_response(event=event, record_handler=handle_record, processor=processor, context=context)

@@ -8,25 +8,20 @@ retries it, then parks it in the dead-letter queue.
 
 from __future__ import annotations
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 
 from coexist import wiring
 from coexist.conversation.connect import parse_stream_record
-from coexist.resources import METRICS_NAMESPACE
+from coexist.observability import lambda_entry, powertools
 
-logger = Logger(service="coexist-connect-events")
-tracer = Tracer(service="coexist-connect-events")
-metrics = Metrics(namespace=METRICS_NAMESPACE, service="coexist-connect-events")
+logger, tracer, metrics = powertools("coexist-connect-events")
 
 
 def _count(name: str) -> None:
     metrics.add_metric(name=name, unit=MetricUnit.Count, value=1)
 
 
-@logger.inject_lambda_context(log_event=False)
-@tracer.capture_lambda_handler(capture_response=False)
-@metrics.log_metrics
+@lambda_entry(logger, tracer, metrics)
 def lambda_handler(event: dict, context) -> dict:
     desk = wiring.connect_desk(_count)
     outcomes = []

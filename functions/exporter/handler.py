@@ -7,20 +7,16 @@ from __future__ import annotations
 
 import json
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 
 from coexist import wiring
-from coexist.resources import EXPORTS_MAX_RECEIVES, EXPORTS_PREFIX, METRICS_NAMESPACE
+from coexist.observability import lambda_entry, powertools
+from coexist.resources import EXPORTS_MAX_RECEIVES, EXPORTS_PREFIX
 
-logger = Logger(service="coexist-exporter")
-tracer = Tracer(service="coexist-exporter")
-metrics = Metrics(namespace=METRICS_NAMESPACE, service="coexist-exporter")
+logger, tracer, metrics = powertools("coexist-exporter")
 
 
-@logger.inject_lambda_context(log_event=False)
-@tracer.capture_lambda_handler(capture_response=False)
-@metrics.log_metrics
+@lambda_entry(logger, tracer, metrics)
 def lambda_handler(event: dict, context) -> dict:
     failures = []
     for record in event.get("Records") or []:

@@ -2,20 +2,17 @@
 
 from __future__ import annotations
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
 from coexist import wiring
-from coexist.resources import METRICS_NAMESPACE
+from coexist.observability import lambda_entry, powertools
 from coexist.costs import cost_metric
 from coexist.ingest import Quarantined, envelope_from_record, ingest
 from coexist.settings import settings
 
-logger = Logger(service="coexist-ingest")
-tracer = Tracer(service="coexist-ingest")
-metrics = Metrics(namespace=METRICS_NAMESPACE, service="coexist-ingest")
+logger, tracer, metrics = powertools("coexist-ingest")
 # Report every failed record, even when all fail, rather than raising: SQS then retries exactly
 # those records and counts their receives towards the DLQ the same way in both cases.
 processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
@@ -67,8 +64,6 @@ def handle_record(record: SQSRecord) -> None:
     )
 
 
-@logger.inject_lambda_context(log_event=False)
-@tracer.capture_lambda_handler(capture_response=False)
-@metrics.log_metrics
+@lambda_entry(logger, tracer, metrics)
 def lambda_handler(event: dict, context) -> dict:
     return process_partial_response(event=event, record_handler=handle_record, processor=processor, context=context)

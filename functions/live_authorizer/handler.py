@@ -10,16 +10,14 @@ is ordinary, not a fault to page about. Nothing of the token is logged.
 
 from __future__ import annotations
 
-from aws_lambda_powertools import Logger, Tracer
-
 from coexist import wiring
 from coexist.domain import access
 from coexist.authorization import directory_numbers
 from coexist.live.connections import numbers_to_context
 from coexist.live.tokens import InvalidToken
+from coexist.observability import lambda_entry, powertools
 
-logger = Logger(service="coexist-live-authorizer")
-tracer = Tracer(service="coexist-live-authorizer")
+logger, tracer, _ = powertools("coexist-live-authorizer")
 
 
 def _policy(principal: str, effect: str, resource: str, context: dict | None = None) -> dict:
@@ -40,8 +38,7 @@ def _groups(claims: dict) -> list[str]:
     return [groups] if isinstance(groups, str) else list(groups)
 
 
-@logger.inject_lambda_context(log_event=False)
-@tracer.capture_lambda_handler(capture_response=False)
+@lambda_entry(logger, tracer)
 def lambda_handler(event: dict, context) -> dict:
     resource = event["methodArn"]
     token = (event.get("queryStringParameters") or {}).get("token", "")

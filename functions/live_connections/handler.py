@@ -6,17 +6,15 @@ from __future__ import annotations
 
 import time
 
-from aws_lambda_powertools import Logger, Tracer
 
 from coexist import wiring
 from coexist.live.connections import numbers_from_context
+from coexist.observability import lambda_entry, powertools
 
-logger = Logger(service="coexist-live-connections")
-tracer = Tracer(service="coexist-live-connections")
+logger, tracer, _ = powertools("coexist-live-connections")
 
 
-@logger.inject_lambda_context(log_event=False)
-@tracer.capture_lambda_handler(capture_response=False)
+@lambda_entry(logger, tracer)
 def lambda_handler(event: dict, context) -> dict:
     request = event["requestContext"]
     route, connection_id = request["routeKey"], request["connectionId"]

@@ -4,20 +4,15 @@ that number (coexist/live/fanout.py)."""
 
 from __future__ import annotations
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 
 from coexist import wiring
-from coexist.resources import METRICS_NAMESPACE
+from coexist.observability import lambda_entry, powertools
 
-logger = Logger(service="coexist-live-fanout")
-tracer = Tracer(service="coexist-live-fanout")
-metrics = Metrics(namespace=METRICS_NAMESPACE, service="coexist-live-fanout")
+logger, tracer, metrics = powertools("coexist-live-fanout")
 
 
-@logger.inject_lambda_context(log_event=False)
-@tracer.capture_lambda_handler(capture_response=False)
-@metrics.log_metrics
+@lambda_entry(logger, tracer, metrics)
 def lambda_handler(event: dict, context) -> dict:
     delivery = wiring.live_fanout().push(event.get("Records", []))
     totals = {"sent": delivery.sent, "gone": delivery.gone, "failed": delivery.failed}

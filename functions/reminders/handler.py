@@ -2,21 +2,16 @@
 
 from __future__ import annotations
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 
 from coexist import wiring
 from coexist.domain.reminder import is_reminder_id
-from coexist.resources import METRICS_NAMESPACE
+from coexist.observability import lambda_entry, powertools
 
-logger = Logger(service="coexist-reminders")
-tracer = Tracer(service="coexist-reminders")
-metrics = Metrics(namespace=METRICS_NAMESPACE, service="coexist-reminders")
+logger, tracer, metrics = powertools("coexist-reminders")
 
 
-@logger.inject_lambda_context(log_event=False)
-@tracer.capture_lambda_handler(capture_response=False)
-@metrics.log_metrics
+@lambda_entry(logger, tracer, metrics)
 def lambda_handler(event: dict, context) -> dict:
     reminder_id = event.get("reminder_id") if isinstance(event, dict) else None
     if not isinstance(reminder_id, str) or not is_reminder_id(reminder_id):

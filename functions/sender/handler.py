@@ -11,19 +11,16 @@ from __future__ import annotations
 import json
 from concurrent.futures import ThreadPoolExecutor
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 
 from coexist import aws, wiring
 from coexist.domain.send_errors import retries_exhausted
+from coexist.observability import lambda_entry, powertools
 from coexist.outbound import batch
 from coexist.outbound.sender import Delivery
-from coexist.resources import METRICS_NAMESPACE
 from coexist.settings import settings
 
-logger = Logger(service="coexist-sender")
-tracer = Tracer(service="coexist-sender")
-metrics = Metrics(namespace=METRICS_NAMESPACE, service="coexist-sender")
+logger, tracer, metrics = powertools("coexist-sender")
 # Deployed, the access token comes from Secrets Manager: without its ARN the function does not start.
 settings().require_secret_arns("access_token")
 _pool = ThreadPoolExecutor(max_workers=10, thread_name_prefix="sender-group")
@@ -115,9 +112,7 @@ def _tell(message_id: str | None, outcome: batch.Outcome, decision: batch.Decisi
         logger.info("send failed", extra={"message_id": message_id, "reason": outcome.reason})
 
 
-@logger.inject_lambda_context(log_event=False)
-@tracer.capture_lambda_handler(capture_response=False)
-@metrics.log_metrics
+@lambda_entry(logger, tracer, metrics)
 def lambda_handler(event: dict, context) -> dict:
     groups = _groups(event.get("Records", []))
     failed: list[str] = []

@@ -7,20 +7,15 @@ from __future__ import annotations
 
 from dataclasses import asdict
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 
 from coexist import wiring
-from coexist.resources import METRICS_NAMESPACE
+from coexist.observability import lambda_entry, powertools
 
-logger = Logger(service="coexist-sweeper")
-tracer = Tracer(service="coexist-sweeper")
-metrics = Metrics(namespace=METRICS_NAMESPACE, service="coexist-sweeper")
+logger, tracer, metrics = powertools("coexist-sweeper")
 
 
-@logger.inject_lambda_context(log_event=False)
-@tracer.capture_lambda_handler(capture_response=False)
-@metrics.log_metrics
+@lambda_entry(logger, tracer, metrics)
 def lambda_handler(event: dict, context) -> dict:
     report = wiring.sweeper().sweep()
     metrics.add_metric(name="SweeperRequeued", unit=MetricUnit.Count, value=report.requeued)

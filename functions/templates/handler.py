@@ -2,24 +2,19 @@
 
 from __future__ import annotations
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 
 from coexist import wiring
+from coexist.observability import lambda_entry, powertools
 from coexist.outbound.template_sync import configured_waba_ids, sync_templates
-from coexist.resources import METRICS_NAMESPACE
 from coexist.settings import settings
 
-logger = Logger(service="coexist-templates")
-tracer = Tracer(service="coexist-templates")
-metrics = Metrics(namespace=METRICS_NAMESPACE, service="coexist-templates")
+logger, tracer, metrics = powertools("coexist-templates")
 # Deployed, the access token comes from Secrets Manager: without its ARN the function does not start.
 settings().require_secret_arns("access_token")
 
 
-@logger.inject_lambda_context(log_event=False)
-@tracer.capture_lambda_handler(capture_response=False)
-@metrics.log_metrics
+@lambda_entry(logger, tracer, metrics)
 def lambda_handler(event: dict, context) -> dict:
     waba_ids = (event or {}).get("waba_ids") or configured_waba_ids(settings().waba_ids)
     results = sync_templates(wiring.graph_api(), wiring.templates(), waba_ids)

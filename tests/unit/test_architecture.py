@@ -42,6 +42,7 @@ MAY_IMPORT = {
     "live": {"live"},
     "campaigns": {"domain", "store", "outbound", "inbox", "customers"},
     "retention": {"domain", "store", "resources"},
+    "observability": {"resources"},
     "legacy_chats": {"domain", "store", "aws", "wiring"},  # an operator's command: its own entry point
 }
 MAY_IMPORT["ingest"] = MAY_IMPORT["ingest"] | {"costs"}

@@ -1,0 +1,28 @@
+"""Every function's Powertools trio (structured logs, traces, metrics), named after its service, and
+the decorator that puts a Lambda handler under it. Logs never carry the event (it holds message
+bodies and phone numbers) and traces never carry the response (rule 8)."""
+
+from __future__ import annotations
+
+from typing import Callable
+
+from aws_lambda_powertools import Logger, Metrics, Tracer
+
+from coexist.resources import METRICS_NAMESPACE
+
+
+def powertools(service: str) -> tuple[Logger, Tracer, Metrics]:
+    return Logger(service=service), Tracer(service=service), Metrics(namespace=METRICS_NAMESPACE, service=service)
+
+
+def lambda_entry(logger: Logger, tracer: Tracer, metrics: Metrics | None = None) -> Callable[[Callable], Callable]:
+    """The handler with the invocation's context in every log line, a trace segment, and its metrics
+    flushed when it returns (a function that counts nothing passes no `metrics`)."""
+
+    def wrap(handler: Callable) -> Callable:
+        if metrics is not None:
+            handler = metrics.log_metrics(handler)
+        handler = tracer.capture_lambda_handler(capture_response=False)(handler)
+        return logger.inject_lambda_context(log_event=False)(handler)
+
+    return wrap
