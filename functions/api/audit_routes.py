@@ -10,28 +10,15 @@ from aws_lambda_powertools.event_handler import Response, content_types
 from aws_lambda_powertools.event_handler.router import APIGatewayRouter
 
 from coexist import wiring
+from coexist.authorization import gate_of
 from coexist.domain.access import Action
-from coexist.reads import BadRequest, page_size
+from coexist.reads import BadRequest, page_size, query_parameter
 
 router = APIGatewayRouter()
-MAX_FILTER = 128
-
-
-def _gate():
-    return router.context["gate"]
-
-
-def _parameter(name: str) -> str | None:
-    value = (router.current_event.query_string_parameters or {}).get(name)
-    if value in (None, ""):
-        return None
-    if len(value) > MAX_FILTER or any(ord(c) < 32 for c in value):
-        raise BadRequest(f"{name} must be a string of at most {MAX_FILTER} printable characters")
-    return value
 
 
 def _moment(name: str) -> datetime | None:
-    value = _parameter(name)
+    value = query_parameter(router, name)
     if value is None:
         return None
     try:
@@ -46,15 +33,16 @@ def audit_trail():
     from coexist.store.audit import AuditQuery, BadCursor
 
     query = AuditQuery(
-        actor=_parameter("user"), chat_id=_parameter("chat_id"), action=_parameter("action"),
+        actor=query_parameter(router, "user"), chat_id=query_parameter(router, "chat_id"),
+        action=query_parameter(router, "action"),
         since=_moment("from"), until=_moment("to"),
     )
     if query.since and query.until and query.since > query.until:
         raise BadRequest("from must not be after to")
-    limit = page_size(_parameter("limit"))
+    limit = page_size(query_parameter(router, "limit"))
     # Reading the trail is itself recorded, with what was asked for.
-    _gate().allow(Action.READ_AUDIT, detail={"filter_user": query.actor, "filter_chat_id": query.chat_id,
-                                              "filter_action": query.action})
+    gate_of(router).allow(Action.READ_AUDIT, detail={"filter_user": query.actor, "filter_chat_id": query.chat_id,
+                                                     "filter_action": query.action})
     try:
         return wiring.audit_log().page(query, limit, _cursor())
     except BadCursor:

@@ -20,13 +20,13 @@ from aws_lambda_powertools.event_handler import Response, content_types
 from aws_lambda_powertools.event_handler.router import APIGatewayRouter
 
 from coexist import wiring
+from coexist.authorization import gate_of
 from coexist.domain.access import Action
-from coexist.reads import BadRequest, NotFound
+from coexist.reads import MAX_ID, BadRequest, NotFound, checked_text
 
 router = APIGatewayRouter()
 # A list of 100,000 recipients with a few parameters each is a few MB: within Lambda's 6 MB request.
 MAX_CAMPAIGN_BODY_BYTES = 6 * 1024 * 1024
-MAX_ID = 128
 MAX_NAME = 200
 TEMPLATE_NAME = re.compile(r"[a-z0-9_]{1,512}")
 LANGUAGE = re.compile(r"[A-Za-z]{2,3}(_[A-Za-z0-9]{2,8})?")
@@ -37,22 +37,8 @@ def _error(status: int, code: str, message: str) -> Response:
     return Response(status, content_types.APPLICATION_JSON, {"code": code, "message": message})
 
 
-def _gate():
-    return router.context["gate"]
-
-
 def _query() -> dict:
     return router.current_event.query_string_parameters or {}
-
-
-def _text(value, name: str, max_length: int = MAX_ID, required: bool = True) -> str | None:
-    if value is None or value == "":
-        if required:
-            raise BadRequest(f"{name} is required")
-        return None
-    if not isinstance(value, str) or len(value) > max_length or any(ord(c) < 32 for c in value):
-        raise BadRequest(f"{name} must be a string of at most {max_length} printable characters")
-    return value
 
 
 MAX_START_AHEAD_S = 366 * 24 * 3600
@@ -125,8 +111,8 @@ def start_campaign():
     from coexist.domain.campaigns import BadRecipients, prepare
 
     request = _campaign_request()
-    number = _text(request.get("phone_number_id"), "phone_number_id")
-    _gate().number(number, Action.RUN_CAMPAIGN)
+    number = checked_text(request.get("phone_number_id"), "phone_number_id")
+    gate_of(router).number(number, Action.RUN_CAMPAIGN)
     template = request.get("template")
     if not isinstance(template, dict):
         raise BadRequest("template must be an object with name and language")
@@ -141,9 +127,9 @@ def start_campaign():
         raise BadRequest(str(error)) from None
     new = NewCampaign(
         phone_number_id=number, template_name=name, language=language, recipients=recipients,
-        start_at=_start_at(request.get("start_at")), name=_text(request.get("name"), "name", MAX_NAME, required=False),
-        created_by=_gate().principal.agent_id,
-        idempotency_key=_text(router.current_event.headers.get("Idempotency-Key"), "Idempotency-Key", required=False),
+        start_at=_start_at(request.get("start_at")), name=checked_text(request.get("name"), "name", MAX_NAME, required=False),
+        created_by=gate_of(router).principal.agent_id,
+        idempotency_key=checked_text(router.current_event.headers.get("Idempotency-Key"), "Idempotency-Key", required=False),
     )
     try:
         view = wiring.campaigns().create(new)
@@ -154,11 +140,11 @@ def start_campaign():
 
 def _campaign(campaign_id: str, action: Action) -> dict:
     """The campaign, once the caller may act on its number; 404 for an id that names none."""
-    _text(campaign_id, "campaign_id")
+    checked_text(campaign_id, "campaign_id")
     campaign = wiring.campaign_store().get(campaign_id) if re.fullmatch(r"k[0-9a-f]{24}", campaign_id) else None
     if campaign is None:
         raise NotFound(f"campaign {campaign_id} not found")
-    _gate().number(campaign["phone_number_id"], action)
+    gate_of(router).number(campaign["phone_number_id"], action)
     return campaign
 
 
@@ -197,7 +183,7 @@ def cancel_campaign(campaign_id: str):
 def get_messaging_limit(phone_number_id: str):
     from coexist.campaigns import CampaignNotFound
 
-    _gate().number(_text(phone_number_id, "phone_number_id"), Action.READ_CAMPAIGN)
+    gate_of(router).number(checked_text(phone_number_id, "phone_number_id"), Action.READ_CAMPAIGN)
     try:
         return wiring.campaigns().messaging_limit_view(phone_number_id)
     except CampaignNotFound:
@@ -213,7 +199,7 @@ def set_messaging_limit(phone_number_id: str):
     from coexist.campaigns import CampaignNotFound
     from coexist.domain.messaging_limit import TIERS, UNLIMITED, limit_of
 
-    _gate().number(_text(phone_number_id, "phone_number_id"), Action.SET_MESSAGING_LIMIT)
+    gate_of(router).number(checked_text(phone_number_id, "phone_number_id"), Action.SET_MESSAGING_LIMIT)
     try:
         body = json.loads(_raw_body() or "{}")
     except ValueError:
@@ -228,7 +214,7 @@ def set_messaging_limit(phone_number_id: str):
         raise BadRequest(f"quality_rating must be one of {', '.join(QUALITY_RATINGS)}")
     if limit is None and quality is None:
         raise BadRequest("give messaging_limit, quality_rating or both")
-    by = _gate().principal.agent_id or "api-token"
+    by = gate_of(router).principal.agent_id or "api-token"
     try:
         return wiring.campaigns().set_messaging_limit(phone_number_id, limit, quality, by)
     except CampaignNotFound:

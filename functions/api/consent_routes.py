@@ -12,13 +12,13 @@ from aws_lambda_powertools.event_handler import Response, content_types
 from aws_lambda_powertools.event_handler.router import APIGatewayRouter
 
 from coexist import wiring
+from coexist.authorization import gate_of
 from coexist.domain import consent
 from coexist.domain.access import Action
 from coexist.domain.identity import is_customer_id
-from coexist.reads import BadRequest, NotFound, decode_cursor, encode_cursor, iso, page_size
+from coexist.reads import MAX_ID, BadRequest, NotFound, decode_cursor, encode_cursor, iso, page_size, query_parameter
 
 router = APIGatewayRouter()
-MAX_ID = 128
 MAX_CURSOR = 1024
 MAX_BODY_BYTES = 64 * 1024
 MAX_FILE_NAME = 200
@@ -27,21 +27,8 @@ CSV_TYPES = ("text/csv", "application/csv", "text/plain")
 HISTORY_PAGE = {"phone_number_id": str, "customer_id": str}
 
 
-def _gate():
-    return router.api_resolver.context["gate"]
-
-
 def _json(status: int, body: dict) -> Response:
     return Response(status, content_types.APPLICATION_JSON, body)
-
-
-def _query(name: str, max_length: int = MAX_ID) -> str | None:
-    value = (router.current_event.query_string_parameters or {}).get(name)
-    if value in (None, ""):
-        return None
-    if len(value) > max_length or any(ord(c) < 32 for c in value):
-        raise BadRequest(f"{name} must be a string of at most {max_length} printable characters")
-    return value
 
 
 def _chat(chat_id: str, action: Action):
@@ -50,7 +37,7 @@ def _chat(chat_id: str, action: Action):
         raise BadRequest(f"chat_id must be a string of at most {MAX_ID} printable characters")
     if not is_customer_id(chat_id):
         raise NotFound(f"chat {chat_id} not found")
-    _gate().chat(chat_id, action)
+    gate_of(router).chat(chat_id, action)
     chat = wiring.inbox().chats.get(chat_id)
     if chat is None or chat.merged_into:
         raise NotFound(f"chat {chat_id} not found")
@@ -58,7 +45,7 @@ def _chat(chat_id: str, action: Action):
 
 
 def _agent_id() -> str:
-    agent = _gate().principal.agent_id
+    agent = gate_of(router).principal.agent_id
     if agent is None:
         raise BadRequest("say which agent you are: the X-Agent-Id header (with the shared token)")
     return agent
@@ -88,10 +75,10 @@ def get_consent(chat_id: str):
     chat = _chat(chat_id, Action.READ_CHAT)
     ledger = wiring.inbox().contacts.consent
     number = chat.phone_number_id
-    start = decode_cursor(_query("cursor", MAX_CURSOR), HISTORY_PAGE, {"phone_number_id": number})
+    start = decode_cursor(query_parameter(router, "cursor", MAX_CURSOR), HISTORY_PAGE, {"phone_number_id": number})
     if start and not start["customer_id"].startswith(chat_id + "#consent#"):
         raise BadRequest("cursor does not belong to this listing; pass the `next` value of the previous page")
-    items, last = ledger.history(number, chat_id, page_size(_query("limit")), start)
+    items, last = ledger.history(number, chat_id, page_size(query_parameter(router, "limit")), start)
     return {
         "chat_id": chat_id, "phone_number_id": number,
         "purposes": _purposes_view(ledger.current(number, chat_id)),
@@ -128,11 +115,11 @@ def put_consent(chat_id: str):
 def import_consent():
     from coexist.consent_import import ConsentImport, ImportRefused
 
-    _gate().allow(Action.IMPORT_CONSENT)
+    gate_of(router).allow(Action.IMPORT_CONSENT)
     content_type = (router.current_event.headers.get("Content-Type") or "").split(";")[0].strip().lower()
     if content_type not in CSV_TYPES:
         return _json(415, {"code": "unsupported_media_type", "message": "send the CSV file as the body, Content-Type: text/csv"})
-    file_name = _query("file_name", MAX_FILE_NAME) or "import.csv"
+    file_name = query_parameter(router, "file_name", MAX_FILE_NAME) or "import.csv"
     imported_by = _agent_id()
     body = _raw_body()
     inbox = wiring.inbox()

@@ -19,6 +19,7 @@ from aws_lambda_powertools.event_handler.router import APIGatewayRouter
 from pydantic import BaseModel, Field
 
 from coexist import wiring
+from coexist.authorization import gate_of
 from coexist.domain.access import Action
 from coexist.domain.chat import ChatMode
 from coexist.domain.identity import is_customer_id
@@ -164,7 +165,7 @@ def filtered_chats(
 ) -> ChatPage:
     from coexist.inbox_filters import FilteredInbox
 
-    router.context["gate"].number(phone_number_id, Action.LIST_CHATS)
+    gate_of(router).number(phone_number_id, Action.LIST_CHATS)
     inbox = FilteredInbox(wiring.inbox())
     return ChatPage.model_validate(inbox.chats_matching(phone_number_id, mode, q, str(limit) if limit else None, cursor))
 
@@ -184,7 +185,7 @@ def supervisor_dashboard(
 ) -> Dashboard:
     from coexist.supervisor import Supervisor
 
-    router.context["gate"].number(phone_number_id, Action.READ_DASHBOARD)
+    gate_of(router).number(phone_number_id, Action.READ_DASHBOARD)
     return Dashboard.model_validate(Supervisor(wiring.inbox()).dashboard(phone_number_id, days))
 
 

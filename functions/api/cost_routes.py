@@ -13,6 +13,7 @@ from aws_lambda_powertools.event_handler.router import APIGatewayRouter
 from pydantic import BaseModel, Field
 
 from coexist import wiring
+from coexist.authorization import gate_of
 from coexist.domain.access import Action, Role
 from coexist.reads import BadRequest
 
@@ -76,7 +77,7 @@ def cost_report(
 ) -> CostReport:
     from coexist.costs import CostReportError, parse_period, report
 
-    gate = router.context["gate"]
+    gate = gate_of(router)
     try:
         start, end = parse_period(from_, to)
     except CostReportError as error:

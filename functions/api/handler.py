@@ -11,11 +11,11 @@ from aws_lambda_powertools.event_handler import APIGatewayRestResolver, CORSConf
 from aws_lambda_powertools.logging import correlation_paths
 
 from coexist import wiring
-from coexist.authorization import MAX_AGENT_ID, ChatMissing, Credentials, Forbidden, Gate, Unauthorized, principal_of
+from coexist.authorization import MAX_AGENT_ID, ChatMissing, Credentials, Forbidden, Gate, Unauthorized, gate_of, principal_of
 from coexist.domain.access import Action
 from coexist.domain.audit import AuditUnavailable
 from coexist.resources import CONSOLE_ORIGIN_ENV, CONSOLE_REQUEST_HEADERS
-from coexist.reads import BadRequest, NotFound
+from coexist.reads import MAX_ID, BadRequest, NotFound, checked_text, query_parameter
 from coexist.settings import settings
 
 logger = Logger(service="coexist-api")
@@ -31,7 +31,6 @@ settings().require_secret_arns("access_token")
 # Limits on what a request carries (a DynamoDB item holds at most 400 KB, a key 2 KB; Meta's own
 # limits on message content are checked by the send request's model).
 MAX_BODY_BYTES = 64 * 1024
-MAX_ID = 128  # chat, number, account and agent ids; Idempotency-Key
 MAX_CURSOR = 1024
 MAX_NAME = 200
 MAX_SKILLS, MAX_SKILL = 50, 64
@@ -141,56 +140,37 @@ app.include_router(reminder_routes.router)
 app.include_router(campaign_routes.router)
 
 
-def _gate() -> Gate:
-    return app.context["gate"]
-
-
-def _text(value, name: str, max_length: int = MAX_ID, required: bool = True) -> str | None:
-    """A request string within its documented limit, or a 400 saying which."""
-    if value is None or value == "":
-        if required:
-            raise BadRequest(f"{name} is required")
-        return None
-    if not isinstance(value, str) or len(value) > max_length or any(ord(c) < 32 for c in value):
-        raise BadRequest(f"{name} must be a string of at most {max_length} printable characters")
-    return value
-
-
-def _query(name: str, max_length: int = MAX_ID) -> str | None:
-    return _text((app.current_event.query_string_parameters or {}).get(name), name, max_length, required=False)
-
-
 def _cursor() -> str | None:
-    return _query("cursor", MAX_CURSOR)
+    return query_parameter(app, "cursor", MAX_CURSOR)
 
 
 @app.get("/api/chats")
 def list_chats():
-    assignee = _query("assignee", MAX_AGENT_ID)
+    assignee = query_parameter(app, "assignee", MAX_AGENT_ID)
     if assignee:
-        _gate().agent(assignee, Action.LIST_ASSIGNED)
-        page = wiring.inbox_reader().chats_of_agent(assignee, _query("limit"), _cursor())
+        gate_of(app).agent(assignee, Action.LIST_ASSIGNED)
+        page = wiring.inbox_reader().chats_of_agent(assignee, query_parameter(app, "limit"), _cursor())
         # An agent's chats may cross numbers: show only those of the caller's numbers.
-        return {"items": [c for c in page["items"] if _gate().sees(c)], "next": page["next"]}
-    number = _query("phone_number_id")
+        return {"items": [c for c in page["items"] if gate_of(app).sees(c)], "next": page["next"]}
+    number = query_parameter(app, "phone_number_id")
     if number:
-        _gate().number(number, Action.LIST_CHATS)
-    wa_id, user_id = _query("wa_id"), _query("user_id")
+        gate_of(app).number(number, Action.LIST_CHATS)
+    wa_id, user_id = query_parameter(app, "wa_id"), query_parameter(app, "user_id")
     if wa_id or user_id:
         return wiring.inbox_reader().chat_by_identifier(number, wa_id, user_id)
-    return wiring.inbox_reader().chats(number, _query("limit"), _cursor())
+    return wiring.inbox_reader().chats(number, query_parameter(app, "limit"), _cursor())
 
 
 @app.get("/api/chats/<chat_id>")
 def get_chat(chat_id: str):
-    _gate().chat(_text(chat_id, "chat_id"), Action.READ_CHAT)
+    gate_of(app).chat(checked_text(chat_id, "chat_id"), Action.READ_CHAT)
     return wiring.inbox_reader().chat(chat_id)
 
 
 @app.get("/api/chats/<chat_id>/messages")
 def list_messages(chat_id: str):
-    _gate().chat(_text(chat_id, "chat_id"), Action.READ_CHAT)
-    return wiring.inbox_reader().messages(chat_id, _query("limit"), _cursor())
+    gate_of(app).chat(checked_text(chat_id, "chat_id"), Action.READ_CHAT)
+    return wiring.inbox_reader().messages(chat_id, query_parameter(app, "limit"), _cursor())
 
 
 @app.post("/api/chats/<chat_id>/messages")
@@ -202,7 +182,7 @@ def send_message(chat_id: str):
     from coexist.outbound.requests import parse_send_request
     from coexist.reads import message_view
 
-    _gate().chat(_text(chat_id, "chat_id"), Action.SEND)
+    gate_of(app).chat(checked_text(chat_id, "chat_id"), Action.SEND)
     body = _json_body(object_only=False)
     try:
         request = parse_send_request(body)
@@ -212,8 +192,8 @@ def send_message(chat_id: str):
             "message": _first_problem(error),
             "errors": [{"field": ".".join(str(p) for p in e["loc"]), "problem": e["msg"]} for e in error.errors(include_url=False, include_input=False)],
         })
-    key = _text(app.current_event.headers.get("Idempotency-Key"), "Idempotency-Key", required=False)
-    sender = _gate().principal.agent_id or SHARED_TOKEN_SENDER
+    key = checked_text(app.current_event.headers.get("Idempotency-Key"), "Idempotency-Key", required=False)
+    sender = gate_of(app).principal.agent_id or SHARED_TOKEN_SENDER
     try:
         accepted = wiring.outbox().send(chat_id, request, source=Source.AGENT, idempotency_key=key, sent_by=sender, chat_item=_chat_item(chat_id))
     except ChatNotFound:
@@ -257,8 +237,8 @@ def _conflicts(action):
 
 def _chat_action(chat_id: str, action: Action) -> str:
     """The agent on whose behalf the workflow is told of an allowed action on the chat."""
-    chat = _gate().chat(_text(chat_id, "chat_id"), action)
-    return _agent(_gate().acting_agent(action, chat))
+    chat = gate_of(app).chat(checked_text(chat_id, "chat_id"), action)
+    return _agent(gate_of(app).acting_agent(action, chat))
 
 
 @app.post("/api/chats/<chat_id>/accept")
@@ -283,8 +263,8 @@ def close_chat(chat_id: str):
 def transfer_chat(chat_id: str):
     agent = _chat_action(chat_id, Action.TRANSFER)
     body = _json_body()
-    to_agent = _text(body.get("agent_id"), "agent_id", MAX_AGENT_ID, required=False)
-    skill = _text(body.get("skill"), "skill", MAX_SKILL, required=False)
+    to_agent = checked_text(body.get("agent_id"), "agent_id", MAX_AGENT_ID, required=False)
+    skill = checked_text(body.get("skill"), "skill", MAX_SKILL, required=False)
     if not to_agent and not skill:
         raise BadRequest("transfer needs agent_id or skill")
     return _conflicts(lambda: wiring.signals().transfer(chat_id, agent, to_agent, skill)) or wiring.inbox_reader().chat(chat_id)
@@ -316,24 +296,24 @@ def _agent_view(item: dict) -> dict:
 
 @app.get("/api/agents")
 def list_agents():
-    _gate().allow(Action.READ_DIRECTORY)
+    gate_of(app).allow(Action.READ_DIRECTORY)
     return {"items": [_agent_view(a) for a in wiring.agents().all()], "next": None}
 
 
 @app.post("/api/agents")
 def create_agent():
     body = _json_body()
-    agent_id = _text(body.get("agent_id") or body.get("id"), "agent_id", MAX_AGENT_ID)
-    _gate().agent(agent_id, Action.WRITE_DIRECTORY)
-    name = _text(body.get("name"), "name", MAX_NAME)
+    agent_id = checked_text(body.get("agent_id") or body.get("id"), "agent_id", MAX_AGENT_ID)
+    gate_of(app).agent(agent_id, Action.WRITE_DIRECTORY)
+    name = checked_text(body.get("name"), "name", MAX_NAME)
     skills, capacity, numbers = body.get("skills", []), body.get("capacity", 3), body.get("numbers")
     if not isinstance(skills, list) or len(skills) > MAX_SKILLS:
         raise BadRequest(f"skills must be a list of at most {MAX_SKILLS} strings")
-    skills = [_text(k, "each skill", MAX_SKILL) for k in skills]
+    skills = [checked_text(k, "each skill", MAX_SKILL) for k in skills]
     if numbers is not None:
         if not isinstance(numbers, list) or len(numbers) > MAX_NUMBERS:
             raise BadRequest(f"numbers must be a list of at most {MAX_NUMBERS} phone_number_ids")
-        numbers = [_text(n, "each number", MAX_ID) for n in numbers]
+        numbers = [checked_text(n, "each number", MAX_ID) for n in numbers]
     if not isinstance(capacity, int) or isinstance(capacity, bool) or not 1 <= capacity <= 100:
         raise BadRequest("capacity must be a whole number from 1 to 100")
     agent = wiring.agents().upsert(agent_id, name, skills, capacity, numbers)
@@ -342,7 +322,7 @@ def create_agent():
 
 @app.put("/api/agents/<agent_id>/status")
 def set_agent_status(agent_id: str):
-    _gate().agent(_text(agent_id, "agent_id", MAX_AGENT_ID), Action.SET_AVAILABILITY)
+    gate_of(app).agent(checked_text(agent_id, "agent_id", MAX_AGENT_ID), Action.SET_AVAILABILITY)
     status = _json_body().get("status")
     if status not in ("available", "away"):
         raise BadRequest("status must be available or away")
@@ -373,16 +353,16 @@ def sync_templates():
 
 def _account(action: Action) -> str:
     """The account named by `waba_id` or by one of its numbers (`phone_number_id`), once allowed."""
-    waba_id = _query("waba_id")
-    number = _query("phone_number_id")
+    waba_id = query_parameter(app, "waba_id")
+    number = query_parameter(app, "phone_number_id")
     if not waba_id and number:
-        _gate().number(number, Action.READ_NUMBER)
+        gate_of(app).number(number, Action.READ_NUMBER)
         waba_id = (wiring.inbox().numbers.get(number) or {}).get("waba_id")
         if not waba_id:
             raise NotFound(f"phone number {number} not found")
     if not waba_id:
         raise BadRequest("waba_id or phone_number_id is required")
-    _gate().account(waba_id, action, via_number=None if _query("waba_id") else number)
+    gate_of(app).account(waba_id, action, via_number=None if query_parameter(app, "waba_id") else number)
     return waba_id
 
 
@@ -397,7 +377,7 @@ def _template_view(item: dict) -> dict:
 
 @app.get("/api/numbers/<phone_number_id>")
 def get_number(phone_number_id: str):
-    _gate().number(_text(phone_number_id, "phone_number_id"), Action.READ_NUMBER)
+    gate_of(app).number(checked_text(phone_number_id, "phone_number_id"), Action.READ_NUMBER)
     return wiring.inbox_reader().number(phone_number_id)
 
 

@@ -16,17 +16,13 @@ from aws_lambda_powertools.event_handler import Response, content_types
 from aws_lambda_powertools.event_handler.router import APIGatewayRouter
 
 from coexist import wiring
+from coexist.authorization import gate_of
 from coexist.domain.access import Action, ChatFacts
 from coexist.domain.audit import SHARED_TOKEN_ACTOR
-from coexist.reads import BadRequest, NotFound
+from coexist.reads import MAX_ID, BadRequest, NotFound
 
 router = APIGatewayRouter()
-MAX_ID = 128
 MAX_REASON = 500
-
-
-def _gate():
-    return router.context["gate"]
 
 
 def _id(value: str, name: str) -> str:
@@ -36,7 +32,7 @@ def _id(value: str, name: str) -> str:
 
 
 def _caller() -> str:
-    return _gate().principal.agent_id or SHARED_TOKEN_ACTOR
+    return gate_of(router).principal.agent_id or SHARED_TOKEN_ACTOR
 
 
 def _json(status: int, body: dict) -> Response:
@@ -45,7 +41,7 @@ def _json(status: int, body: dict) -> Response:
 
 @router.post("/api/chats/<chat_id>/exports")
 def request_export(chat_id: str):
-    _gate().chat(_id(chat_id, "chat_id"), Action.EXPORT)
+    gate_of(router).chat(_id(chat_id, "chat_id"), Action.EXPORT)
     job = wiring.customer_rights().request_export(chat_id, _caller())
     wiring.exports_queue().send_message(
         QueueUrl=wiring.settings().exports_queue_url, MessageBody=json.dumps({"export_id": job["export_id"]}),
@@ -58,9 +54,9 @@ def export_status(export_id: str):
     job = wiring.customer_rights().store.export(_id(export_id, "export_id"))
     if job is None:
         # Asked and recorded all the same: a non-admin is refused rather than told it does not exist.
-        _gate().allow(Action.READ_EXPORT, ChatFacts(None, None), detail={"export_id": export_id})
+        gate_of(router).allow(Action.READ_EXPORT, ChatFacts(None, None), detail={"export_id": export_id})
         raise NotFound(f"export {export_id} not found")
-    _gate().chat(job["chat_id"], Action.READ_EXPORT, detail={"export_id": export_id})
+    gate_of(router).chat(job["chat_id"], Action.READ_EXPORT, detail={"export_id": export_id})
     view = _export_view(job)
     if job["status"] == "done":
         from coexist.resources import EXPORT_URL_EXPIRES_S
@@ -81,7 +77,7 @@ def _export_view(job: dict) -> dict:
 def erase(chat_id: str):
     from coexist.privacy import LegalHold
 
-    _gate().chat(_id(chat_id, "chat_id"), Action.ERASE)
+    gate_of(router).chat(_id(chat_id, "chat_id"), Action.ERASE)
     try:
         return wiring.customer_rights().erase(chat_id, _caller())
     except LegalHold as held:
@@ -90,7 +86,7 @@ def erase(chat_id: str):
 
 @router.put("/api/chats/<chat_id>/legal-hold")
 def set_legal_hold(chat_id: str):
-    _gate().chat(_id(chat_id, "chat_id"), Action.SET_LEGAL_HOLD)
+    gate_of(router).chat(_id(chat_id, "chat_id"), Action.SET_LEGAL_HOLD)
     try:
         body = router.current_event.json_body if router.current_event.body else {}
     except ValueError:
@@ -103,6 +99,6 @@ def set_legal_hold(chat_id: str):
 
 @router.delete("/api/chats/<chat_id>/legal-hold")
 def clear_legal_hold(chat_id: str):
-    _gate().chat(_id(chat_id, "chat_id"), Action.CLEAR_LEGAL_HOLD)
+    gate_of(router).chat(_id(chat_id, "chat_id"), Action.CLEAR_LEGAL_HOLD)
     wiring.customer_rights().clear_hold(chat_id)
     return {"chat_id": chat_id, "legal_hold": None}

@@ -10,6 +10,7 @@ from aws_lambda_powertools.event_handler import Response, content_types
 from aws_lambda_powertools.event_handler.router import APIGatewayRouter
 
 from coexist import wiring
+from coexist.authorization import gate_of
 from coexist.domain.access import Action
 from coexist.domain.reminder import is_reminder_id
 from coexist.reads import BadRequest, NotFound
@@ -18,15 +19,11 @@ router = APIGatewayRouter()
 MAX_BODY_BYTES = 64 * 1024  # the agent API's limit on a JSON body
 
 
-def _gate():
-    return router.context["gate"]
-
-
 def _reminder(reminder_id: str, action: Action) -> dict:
     found = wiring.reminders().store.get(reminder_id) if is_reminder_id(reminder_id) else None
     if found is None:
         raise NotFound(f"reminder {reminder_id[:40]} not found")
-    _gate().chat(found["chat_id"], action)
+    gate_of(router).chat(found["chat_id"], action)
     return found
 
 
@@ -55,16 +52,16 @@ def schedule_reminder():
             "code": "invalid_reminder", "message": f"{'.'.join(str(p) for p in first['loc']) or 'body'}: {first['msg']}"})
     chat_id = request.chat_id
     if request.wa_id:
-        _gate().number(request.phone_number_id, Action.LIST_CHATS)
+        gate_of(router).number(request.phone_number_id, Action.LIST_CHATS)
         found = wiring.inbox_reader().chat_by_identifier(request.phone_number_id, request.wa_id, None)["items"]
         if not found:
             raise NotFound("no chat with this customer on this number (the customer has not written yet)")
         chat_id = found[0]["chat_id"]
-    facts = _gate().chat(chat_id, Action.SEND)
+    facts = gate_of(router).chat(chat_id, Action.SEND)
     if facts.phone_number_id != request.phone_number_id:
         raise NotFound(f"chat {chat_id} is not a chat of number {request.phone_number_id}")
     try:
-        reminder = wiring.reminders().schedule(request, chat_id, _gate().principal.agent_id)
+        reminder = wiring.reminders().schedule(request, chat_id, gate_of(router).principal.agent_id)
     except ReminderRefused as refused:
         return Response(refused.http_status, content_types.APPLICATION_JSON, {"code": refused.code, "message": refused.message})
     return Response(201, content_types.APPLICATION_JSON, view(reminder))

@@ -182,3 +182,9 @@ class Gate:
 
     def account(self, waba_id: str, action: Action, via_number: str | None = None) -> None:
         self.allow(action, access.Account(waba_id, waba_id in self._accounts, via_number))
+
+
+def gate_of(resolver) -> "Gate":
+    """The gate of the request `resolver` (the API or one of its routers) is answering: the handler
+    puts one per request into the resolver's context, shared with every router."""
+    return resolver.context["gate"]

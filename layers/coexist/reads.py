@@ -31,6 +31,26 @@ class BadRequest(Exception):
     pass
 
 
+MAX_ID = 128  # chat, number, account and agent ids; Idempotency-Key; the API's request strings by default
+
+
+def checked_text(value, name: str, max_length: int = MAX_ID, required: bool = True) -> str | None:
+    """A request string within its documented limit, or a 400 saying which."""
+    if value is None or value == "":
+        if required:
+            raise BadRequest(f"{name} is required")
+        return None
+    if not isinstance(value, str) or len(value) > max_length or any(ord(c) < 32 for c in value):
+        raise BadRequest(f"{name} must be a string of at most {max_length} printable characters")
+    return value
+
+
+def query_parameter(resolver, name: str, max_length: int = MAX_ID) -> str | None:
+    """One query string parameter of the request `resolver` (the API or one of its routers) is
+    answering, checked as `checked_text`; absent or empty is None."""
+    return checked_text((resolver.current_event.query_string_parameters or {}).get(name), name, max_length, required=False)
+
+
 def iso(seconds) -> str | None:
     if seconds is None:
         return None

@@ -118,7 +118,7 @@ def test_a_close_without_a_status_is_answered_with_normal_closure():
     (client_frame(websocket.PING, b"p" * 126), websocket.PROTOCOL_ERROR),
     (client_frame(websocket.PING, b"p", fin=False), websocket.PROTOCOL_ERROR),
     (client_frame(websocket.BINARY, b"b" * (websocket.MAX_CLIENT_FRAME + 1)), websocket.TOO_BIG),
-])
+], ids=["unmasked", "reserved-bit", "reserved-opcode", "long-ping", "fragmented-ping", "too-big"])  # frames carry random masks
 def test_a_broken_frame_closes_with_the_rfcs_status(bad, status):
     replies = listen_to(bad, client_frame(websocket.PING, b"never read"))
     assert len(replies) == 1
