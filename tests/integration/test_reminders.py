@@ -136,7 +136,9 @@ def test_at_its_time_it_is_sent_once_through_the_outbox_with_buttons_naming_it(a
     assert code == 409 and refused["code"] == "not_cancellable"  # too late: it went out
 
 
-def test_a_button_reply_is_recorded_on_the_reminder_and_told_once(aws, customer):
+def test_a_button_reply_is_recorded_on_the_reminder_once_and_told_under_one_event_id(aws, customer):
+    """Meta's redelivery records nothing twice; the event is told again under the same id (events are
+    at least once: a first attempt that failed after the record must not lose it; a CRM dedupes)."""
     _, reminder = call("POST", "/api/reminders", reminder_request())
     reminders_function.lambda_handler({"reminder_id": reminder["reminder_id"]}, Context())
     recorded_events(aws.sqs, aws.env[EVENTS_RECORDED_ENV])
@@ -145,7 +147,28 @@ def test_a_button_reply_is_recorded_on_the_reminder_and_told_once(aws, customer)
     _, answered = call("GET", f"/api/reminders/{reminder['reminder_id']}")
     assert answered["answer"] == "confirmed" and answered["answer_message_id"] == "wamid.reply-1"
     told = [e["detail"] for e in recorded_events(aws.sqs, aws.env[EVENTS_RECORDED_ENV]) if e["detail-type"] == "reminder.answered"]
-    assert [(t["reminder_id"], t["answer"], t["chat_id"]) for t in told] == [(reminder["reminder_id"], "confirmed", customer)]
+    assert {(t["id"], t["reminder_id"], t["answer"], t["chat_id"]) for t in told} == {(told[0]["id"], reminder["reminder_id"], "confirmed", customer)}
+    assert len(told) == 2
+
+
+def test_an_answer_recorded_before_a_failure_is_still_told_when_the_webhook_is_retried(aws, customer, monkeypatch):
+    _, reminder = call("POST", "/api/reminders", reminder_request())
+    reminders_function.lambda_handler({"reminder_id": reminder["reminder_id"]}, Context())
+    recorded_events(aws.sqs, aws.env[EVENTS_RECORDED_ENV])
+    service = wiring.reminders()
+    publish = service.events.publish
+
+    def unreachable(*events):
+        raise RuntimeError("the process died here")
+
+    monkeypatch.setattr(service.events, "publish", unreachable)
+    reply = button_reply(f"reminder:{reminder['reminder_id']}:confirm")
+    with pytest.raises(RuntimeError):
+        service.answered(reminder["reminder_id"], "confirmed", "wamid.reply-1", customer, 1_800_000_000)
+    monkeypatch.setattr(service.events, "publish", publish)
+    deliver(aws, reply)  # Meta's retry
+    told = [e["detail"] for e in recorded_events(aws.sqs, aws.env[EVENTS_RECORDED_ENV]) if e["detail-type"] == "reminder.answered"]
+    assert [(t["reminder_id"], t["answer"], t["message_id"]) for t in told] == [(reminder["reminder_id"], "confirmed", "wamid.reply-1")]
 
 
 def test_a_reschedule_leaves_the_reminder_on_the_chat(aws, customer):

@@ -143,14 +143,20 @@ class Reminders:
         if known is None or known.get("chat_id") != chat_id:  # only its own customer answers a reminder
             return False
         reminder = self.store.record_answer(reminder_id, answer, message_id, at)
-        if reminder is None:  # this reply was recorded already
-            return False
+        first = reminder is not None
+        if not first:
+            if known.get("answer_message_id") != message_id:
+                return False  # unknown meanwhile, or answered since by another reply
+            # This reply was recorded already: a retried webhook, perhaps after the first attempt
+            # failed between the record and what follows it. What follows is repeated: the chat's
+            # note is the same write, the event the same id (a CRM dedupes on it).
+            reminder = known
         if answer == "reschedule_requested":
             self.chats.note_reminder(chat_id, {"reminder_id": reminder_id, "template": reminder["template"]["name"],
                                                "send_at": reminder["send_at"], "answer": answer, "answered_at": at})
         self.events.publish(ReminderAnswered(phone_number_id=reminder["phone_number_id"], reminder_id=reminder_id,
                                              chat_id=chat_id, answer=answer, message_id=message_id, occurred_at=iso(at)))
-        return True
+        return first
 
 
 def view(reminder: dict) -> dict:
