@@ -286,7 +286,7 @@ def test_no_bot_provider_grant_without_a_bot_configured(synthesised, ids):
 
 def test_the_handler_reports_metrics_under_the_alarmed_service_name():
     source = (FUNCTIONS / "conversation" / "handler.py").read_text()
-    assert set(re.findall(r"\bMetrics\([^)]*\bservice\s*=\s*[\"']([^\"']+)[\"']", source)) == {"coexist-conversation"}
+    assert set(re.findall(r"\bpowertools\(\s*[\"']([^\"']+)[\"']", source)) == {"coexist-conversation"}
 
 
 # --- alarms --------------------------------------------------------------------------------------

@@ -428,6 +428,27 @@ def test_waf_inspects_every_body_but_the_webhooks_on_the_stages_real_paths(synth
     assert "ScopeDownStatement" not in rules["AWSManagedRulesAmazonIpReputationList"]["Statement"]["ManagedRuleGroupStatement"]
 
 
+@pytest.mark.parametrize("stage", ["dev", "prod"])
+def test_waf_keeps_the_8_kb_body_limit_everywhere_but_the_webhook_and_the_two_uploads(synthesised, customised, stage):
+    template = synthesised.ingress if stage == "dev" else Template.from_stack(customised.ingress)
+    rules = _waf_rules(template)
+    overrides = rules["AWSManagedRulesCommonRuleSet"]["Statement"]["ManagedRuleGroupStatement"]["RuleActionOverrides"]
+    assert overrides == [{"Name": "SizeRestrictions_BODY", "ActionToUse": {"Count": {}}}]  # counted there, applied below
+    rule = rules["BodySizeOutsideUploads"]
+    assert rule["Action"] == {"Block": {}}
+    not_webhook, not_upload, size = rule["Statement"]["AndStatement"]["Statements"]
+    exempt_webhook, exempt_upload = _path_matcher(not_webhook["NotStatement"]["Statement"]), _path_matcher(not_upload["NotStatement"]["Statement"])
+    assert exempt_webhook(f"/{stage}/webhook") and exempt_webhook("/webhook")
+    for upload in (f"/{stage}/api/campaigns", f"/{stage}/api/consent/imports", "/api/campaigns", f"/{stage}/api/%63ampaigns"):
+        assert exempt_upload(upload), upload
+    for limited in (f"/{stage}/api/chats/c1/messages", f"/{stage}/api/campaigns/k1/pause", f"/{stage}/api/consent/imports/x",
+                    f"/{stage}/api/contacts/c1/consent", f"/{stage}/api/agents/ana"):
+        assert not exempt_upload(limited) and not exempt_webhook(limited), limited
+    constraint = size["SizeConstraintStatement"]
+    assert (constraint["ComparisonOperator"], constraint["Size"]) == ("GT", 8192)
+    assert constraint["FieldToMatch"] == {"Body": {"OversizeHandling": "MATCH"}}  # beyond what WAF reads counts as too big
+
+
 def test_waf_blocks_a_client_ip_over_its_rate_on_the_agent_api_only(synthesised):
     config = synthesised.stacks.config
     rule = _waf_rules(synthesised.ingress)["ApiRequestsPerClientIp"]

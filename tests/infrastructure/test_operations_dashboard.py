@@ -23,8 +23,8 @@ LITERAL_EMITS = re.compile(r"""(?:add_metric\(name=|self\.metrics\(|count_metric
 def _service_of(path: Path) -> str | None:
     """The Powertools service a source file's metrics carry, when one function alone runs it."""
     text = path.read_text()
-    found = re.search(r'Metrics\(namespace=METRICS_NAMESPACE, service="(coexist-[a-z_]+)"\)', text)
-    return found.group(1) if found else None
+    found = re.search(r'= powertools\("(coexist-[a-z_-]+)"\)|Metrics\(namespace=METRICS_NAMESPACE, service="(coexist-[a-z_-]+)"\)', text)
+    return (found.group(1) or found.group(2)) if found else None
 
 
 def emitted_metrics() -> set[tuple[str, str]]:
