@@ -6,6 +6,7 @@ progress, pause, resume or cancel it; read and set the messaging limit of a numb
     POST /api/campaigns/{campaign_id}/pause | resume | cancel
     GET  /api/numbers/{phone_number_id}/messaging-limit
     PUT  /api/numbers/{phone_number_id}/messaging-limit   {"messaging_limit": 2000 | "unlimited", "quality_rating": "GREEN"}
+    POST /api/numbers/{phone_number_id}/messaging-limit/refresh   read them from Meta's Graph API now
 """
 
 from __future__ import annotations
@@ -217,5 +218,23 @@ def set_messaging_limit(phone_number_id: str):
     by = gate_of(router).principal.agent_id or "api-token"
     try:
         return wiring.campaigns().set_messaging_limit(phone_number_id, limit, quality, by)
+    except CampaignNotFound:
+        raise NotFound(f"phone number {phone_number_id} not found") from None
+
+
+@router.post("/api/numbers/<phone_number_id>/messaging-limit/refresh")
+def refresh_messaging_limit(phone_number_id: str):
+    """The tier and quality rating as Meta's Graph API reports them now (`GET /{phone_number_id}`),
+    for a number whose webhooks have not said yet (a new deployment, a missed webhook)."""
+    from coexist.campaigns import CampaignNotFound
+    from coexist.outbound.graph import GraphReadError
+
+    gate_of(router).number(checked_text(phone_number_id, "phone_number_id"), Action.SET_MESSAGING_LIMIT)
+    try:
+        described = wiring.graph_api().phone_number(phone_number_id)
+    except GraphReadError as error:
+        return _error(502, "meta_error", str(error))
+    try:
+        return wiring.campaigns().refresh_messaging_limit(phone_number_id, described)
     except CampaignNotFound:
         raise NotFound(f"phone number {phone_number_id} not found") from None

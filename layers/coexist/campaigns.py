@@ -293,6 +293,14 @@ class Campaigns:
         self.store.record_messaging_limit(self._portfolio(phone_number_id), int(self.clock()), f"set_by:{by}", limit, quality)
         return self.messaging_limit_view(phone_number_id)
 
+    def refresh_messaging_limit(self, phone_number_id: str, described: dict) -> dict:
+        """What Meta's Graph API says of the number now (`GET /{phone_number_id}`: its
+        `messaging_limit_tier` and `quality_rating`), kept like a webhook's word (the newest wins)."""
+        limit = messaging_limit.limit_of(described.get("messaging_limit_tier"))
+        quality = described.get("quality_rating") if isinstance(described.get("quality_rating"), str) else None
+        self.store.record_messaging_limit(self._portfolio(phone_number_id), int(self.clock()), "graph_api", limit, quality)
+        return self.messaging_limit_view(phone_number_id)
+
     def _portfolio(self, phone_number_id: str) -> str:
         """Meta counts the limit per business portfolio; this deployment knows a number's account
         (WABA), and counts per account: one account per portfolio (docs/SCALE.md)."""

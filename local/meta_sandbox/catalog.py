@@ -29,6 +29,8 @@ class Number:
     mps: float | None = None  # None: Meta's rule (20 for coexistence, else 80)
     pair_period_s: float = PAIR_PERIOD_S
     pair_burst: int = PAIR_BURST
+    messaging_limit_tier: str = "TIER_2K"  # what GET /{phone_number_id} reports (Meta's names)
+    quality_rating: str = "GREEN"
 
     @property
     def throughput_mps(self) -> float:

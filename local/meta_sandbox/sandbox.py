@@ -265,6 +265,22 @@ class MetaSandbox:
         contact = {"input": request.to, "user_id": request.user_id} if request.user_id else {"input": request.to, "wa_id": request.wa_id}
         return {"messaging_product": "whatsapp", "contacts": [contact], "messages": [accepted]}
 
+    def phone_number(self, phone_number_id: str, authorization: str | None, fields: list[str]) -> Reply:
+        """`GET /{version}/{phone_number_id}?fields=`: the number as Meta describes it."""
+        with self._lock:
+            try:
+                if not self._authorised(authorization):
+                    raise invalid_token()
+                number = self.numbers.get(phone_number_id)
+                if number is None:
+                    raise _unknown_object(phone_number_id, "get")
+            except GraphError as error:
+                self._errors[error.code] += 1
+                return Reply(error.status, error.body())
+            described = {"id": number.phone_number_id, "display_phone_number": number.display_phone_number,
+                         "messaging_limit_tier": number.messaging_limit_tier, "quality_rating": number.quality_rating}
+        return Reply(200, {k: v for k, v in described.items() if not fields or k in fields or k == "id"})
+
     def message_templates(self, waba_id: str, authorization: str | None, query: dict[str, str], page_url) -> Reply:
         """`GET /{version}/{waba_id}/message_templates?limit=&after=&fields=`, cursor-paged like Meta."""
         with self._lock:

@@ -2,6 +2,7 @@
 
     POST /{version}/{phone_number_id}/messages          send (version: any vNN.N)
     GET  /{version}/{waba_id}/message_templates         templates, cursor-paged
+    GET  /{version}/{phone_number_id}?fields=…          the number: messaging limit tier, quality rating
     GET  /_sandbox/stats      counts: requests, accepted, errors by code, 5xx, timeouts, status POSTs
     GET  /_sandbox/messages   accepted messages: id, phone_number_id, to, type, template, received_at
     GET  /_sandbox/numbers    the numbers with their limits
@@ -28,8 +29,10 @@ if TYPE_CHECKING:
 
 MESSAGES_PATH = re.compile(r"^/(v\d+\.\d+)/([^/]+)/messages/?$")
 TEMPLATES_PATH = re.compile(r"^/(v\d+\.\d+)/([^/]+)/message_templates/?$")
+NUMBER_PATH = re.compile(r"^/(v\d+\.\d+)/(\d+)/?$")
 MAX_BODY_BYTES = 1024 * 1024
-NUMBER_FIELDS = {"display_phone_number", "waba_id", "coexistence", "mps", "pair_period_s", "pair_burst"}
+NUMBER_FIELDS = {"display_phone_number", "waba_id", "coexistence", "mps", "pair_period_s", "pair_burst",
+                 "messaging_limit_tier", "quality_rating"}
 
 
 class SandboxHandler(BaseHTTPRequestHandler):
@@ -63,6 +66,11 @@ class SandboxHandler(BaseHTTPRequestHandler):
             query = dict(parse_qsl(url.query, keep_blank_values=True))
             page_url = lambda q: f"{self.sandbox.url}{url.path}?{urlencode(q)}"  # noqa: E731
             reply = self.sandbox.message_templates(match.group(2), self.headers.get("Authorization"), query, page_url)
+            return self._json(reply.status, reply.body)
+        match = NUMBER_PATH.match(url.path)
+        if match:
+            fields = [f for f in dict(parse_qsl(url.query)).get("fields", "").split(",") if f]
+            reply = self.sandbox.phone_number(match.group(2), self.headers.get("Authorization"), fields)
             return self._json(reply.status, reply.body)
         if url.path == "/_sandbox/stats":
             return self._json(200, self.sandbox.stats())

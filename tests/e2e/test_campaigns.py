@@ -153,3 +153,14 @@ def test_a_campaign_of_200_with_opt_outs_an_invalid_number_a_conversation_a_paus
     inbound = [m for m in messages_of(local, replier) if m["direction"] == "inbound" and not m["id"].startswith("wamid.h")]  # not the history
     assert [m["campaign_id"] for m in inbound] == [campaign_id]
     wait_until(lambda: [m for m in messages_of(local, replier) if m["direction"] == "outbound" and m["source"] == "bot"], timeout=120)
+
+
+def test_the_tier_is_read_from_the_sandbox_s_graph_api(local):
+    """Meta's word on the number, read on request: the sandbox answers `GET /{phone_number_id}`."""
+    assert local.post_webhook(customer_text(numbers(1)[0], "hello")).status == 200  # the number's account known
+    wait_until(lambda: local.request("GET", f"/api/numbers/{NUMBER}/messaging-limit", None, HEADERS).status == 200, timeout=30)
+    assert local.sandbox("POST", "/_sandbox/numbers", {"phone_number_id": NUMBER, "messaging_limit_tier": "TIER_100K",
+                                                       "quality_rating": "GREEN"}).status == 200
+    reply = local.request("POST", f"/api/numbers/{NUMBER}/messaging-limit/refresh", b"", HEADERS)
+    assert reply.status == 200, reply.body
+    assert (reply.json()["messaging_limit"], reply.json()["quality_rating"], reply.json()["source"]) == (100_000, "GREEN", "graph_api")

@@ -369,3 +369,27 @@ def test_erasing_a_customer_removes_them_from_every_stored_list_and_a_later_page
     assert view["skipped"]["erased"] == 1 and view["queued"] == 3
     run_sender(account)
     assert erased_number not in {payload["to"] for _, payload, _ in cloud.sent}
+
+
+def test_the_tier_and_quality_are_read_from_meta_s_graph_api_on_request(account, monkeypatch):
+    """`POST …/messaging-limit/refresh` asks Meta (`GET /{phone_number_id}`), keeps its word like a
+    webhook's, and says when Meta could not answer."""
+    from coexist.outbound.graph import GraphReadError, SendResult
+
+    graph = wiring.graph_api()
+    asked = []
+    monkeypatch.setattr(graph, "phone_number", lambda number: asked.append(number) or
+                        {"id": number, "messaging_limit_tier": "TIER_10K", "quality_rating": "YELLOW"})
+    code, read = call("POST", f"/api/numbers/{NUMBER}/messaging-limit/refresh")
+    assert code == 200 and asked == [NUMBER]
+    assert (read["messaging_limit"], read["quality_rating"], read["source"]) == (10_000, "YELLOW", "graph_api")
+
+    def unreachable(number):
+        raise GraphReadError(SendResult(http_status=None, error_title="no response from the Cloud API"))
+
+    monkeypatch.setattr(graph, "phone_number", unreachable)
+    code, failed = call("POST", f"/api/numbers/{NUMBER}/messaging-limit/refresh")
+    assert (code, failed["code"]) == (502, "meta_error")
+    assert call("GET", f"/api/numbers/{NUMBER}/messaging-limit")[1]["messaging_limit"] == 10_000  # the last word stays
+    wiring.agents().upsert("ana", "Ana", [], 3, [NUMBER])
+    assert call("POST", f"/api/numbers/{NUMBER}/messaging-limit/refresh", headers={"Authorization": "Bearer local-agent-ana"})[0] == 403

@@ -78,6 +78,13 @@ class GraphApi:
             return SendResult(wamid=messages[0]["id"], http_status=status)
         return _error_result(status, document)
 
+    def phone_number(self, phone_number_id: str) -> dict:
+        """The number's messaging limit tier and quality rating as Meta reports them now."""
+        status, document = self._request("GET", f"{quote(phone_number_id, safe='')}?fields=messaging_limit_tier,quality_rating")
+        if status != 200 or not isinstance(document, dict):
+            raise GraphReadError(_error_result(status, document))
+        return document
+
     def message_templates(self, waba_id: str, page_size: int = 100) -> list[dict]:
         """Every template of the account, following Meta's cursor paging."""
         templates: list[dict] = []
@@ -95,6 +102,14 @@ class GraphApi:
             after = (paging.get("cursors") or {}).get("after")
             if not paging.get("next") or not after:
                 return templates
+
+
+class GraphReadError(Exception):
+    """A read from the Graph API failed (its status and Meta's error, as a failed send's)."""
+
+    def __init__(self, result: SendResult):
+        super().__init__(result.error_title or "Graph API read failed")
+        self.result = result
 
 
 class TemplateSyncError(Exception):
