@@ -10,8 +10,8 @@ import pytest
 from playwright.sync_api import expect
 
 from tests.browser.conftest import assert_accessible, open_page, screenshot
-from tests.browser.test_console import NUMBER, customer_writes, new_customer, sign_in
-from tests.e2e.harness import API_TOKEN, wait_until
+from tests.browser.test_console import NUMBER, customer_writes, new_customer, sign_in, sign_in_in_thai
+from tests.e2e.harness import wait_until
 
 pytestmark = [pytest.mark.e2e, pytest.mark.browser]
 
@@ -91,10 +91,7 @@ def test_the_audit_view_in_thai(browser, local):
     try:
         a_chat_two_agents_read(local)
         page.goto("/")
-        page.get_by_label("โทเคนเข้าใช้งาน").fill(API_TOKEN)
-        page.get_by_label("รหัสเจ้าหน้าที่").fill("ana")
-        page.get_by_role("button", name="เข้าสู่ระบบ").click()
-        expect(page.get_by_role("heading", name="แชท")).to_be_visible()
+        sign_in_in_thai(page)
         page.get_by_role("link", name="บันทึกตรวจสอบ").click()
         expect(page.get_by_role("heading", name="บันทึกการตรวจสอบ")).to_be_visible()
         expect(page.locator(".audit-table tbody tr").first).to_be_visible()

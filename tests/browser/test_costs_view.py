@@ -11,8 +11,8 @@ import pytest
 from playwright.sync_api import expect
 
 from tests.browser.conftest import assert_accessible, open_page, screenshot
-from tests.browser.test_console import NUMBER, call, envelope, phone_app_writes, sign_in
-from tests.e2e.harness import API_TOKEN, wait_until
+from tests.browser.test_console import NUMBER, call, envelope, phone_app_writes, sign_in, sign_in_in_thai
+from tests.e2e.harness import wait_until
 
 pytestmark = [pytest.mark.e2e, pytest.mark.browser]
 
@@ -79,10 +79,7 @@ def test_the_costs_view_in_thai(browser, local):
     try:
         traffic(local)
         page.goto("/")
-        page.get_by_label("โทเคนเข้าใช้งาน").fill(API_TOKEN)
-        page.get_by_label("รหัสเจ้าหน้าที่").fill("ana")
-        page.get_by_role("button", name="เข้าสู่ระบบ").click()
-        expect(page.get_by_role("heading", name="แชท")).to_be_visible()
+        sign_in_in_thai(page)
         page.get_by_role("link", name="ค่าใช้จ่าย").click()
         expect(page.get_by_role("heading", name="ค่าใช้จ่ายของข้อความ")).to_be_visible()
         expect(page.get_by_role("img", name="ค่าใช้จ่ายตามประเภท")).to_be_visible()
