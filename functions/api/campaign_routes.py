@@ -230,11 +230,13 @@ def refresh_messaging_limit(phone_number_id: str):
     from coexist.outbound.graph import GraphReadError
 
     gate_of(router).number(checked_text(phone_number_id, "phone_number_id"), Action.SET_MESSAGING_LIMIT)
+    campaigns = wiring.campaigns()
+    try:
+        campaigns.messaging_limit_view(phone_number_id)  # a number of this deployment, before Meta is asked
+    except CampaignNotFound:
+        raise NotFound(f"phone number {phone_number_id} not found") from None
     try:
         described = wiring.graph_api().phone_number(phone_number_id)
     except GraphReadError as error:
         return _error(502, "meta_error", str(error))
-    try:
-        return wiring.campaigns().refresh_messaging_limit(phone_number_id, described)
-    except CampaignNotFound:
-        raise NotFound(f"phone number {phone_number_id} not found") from None
+    return campaigns.refresh_messaging_limit(phone_number_id, described)

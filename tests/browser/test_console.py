@@ -241,9 +241,17 @@ def test_imported_history_edits_and_deletions_show_as_such(page, local):
     echo({"id": f"wamid.{uuid.uuid4().hex}", "type": "edit", "edit": {"original_message_id": typo, "message": {"type": "text", "text": {"body": "See you tomorrow"}}}})
     echo({"id": f"wamid.{uuid.uuid4().hex}", "type": "revoke", "revoke": {"original_message_id": unsent}})
 
+    # Taken in first (ingest runs behind the webhook's answer, slower on a loaded machine).
+    chat_id = wait_until(lambda: local.chat_id_of(NUMBER, wa_id), timeout=30)
+
+    def taken_in() -> bool:
+        texts = {m.get("text") for m in call(local, "GET", f"/chats/{chat_id}/messages?limit=50")[1].get("items", [])}
+        return {"Do you deliver on Sundays?", "See you tomorrow"} <= texts
+
+    wait_until(taken_in, timeout=30)
     sign_in(page)
     page.get_by_label("Search by contact name").fill(wa_id)  # the number works as well as a name
-    page.locator(".chat-item").first.click()
+    page.locator(f".chat-item[data-chat-id='{chat_id}']").click()
     imported = page.locator(".message", has_text="Do you deliver on Sundays?")
     expect(imported.locator(".badge")).to_have_text("History")
     expect(imported.get_by_text("Imported history")).to_be_visible()

@@ -391,5 +391,7 @@ def test_the_tier_and_quality_are_read_from_meta_s_graph_api_on_request(account,
     code, failed = call("POST", f"/api/numbers/{NUMBER}/messaging-limit/refresh")
     assert (code, failed["code"]) == (502, "meta_error")
     assert call("GET", f"/api/numbers/{NUMBER}/messaging-limit")[1]["messaging_limit"] == 10_000  # the last word stays
+    monkeypatch.setattr(graph, "phone_number", lambda number: asked.append(number) or {})
+    assert call("POST", "/api/numbers/999/messaging-limit/refresh")[0] == 404 and asked == [NUMBER]  # Meta not asked
     wiring.agents().upsert("ana", "Ana", [], 3, [NUMBER])
     assert call("POST", f"/api/numbers/{NUMBER}/messaging-limit/refresh", headers={"Authorization": "Bearer local-agent-ana"})[0] == 403
