@@ -37,13 +37,14 @@ run: $(BIN)/.installed
 
 # The suites run in TEST_WORKERS processes (pytest-xdist; most tests wait on local mode, moto's
 # workflows or Chromium more than they compute), recording every AWS call the functions make into one
-# directory; then the IAM contract test checks those calls in a session of its own.
+# directory; then, in a session of their own, the browser tests (their timings want a quiet machine)
+# and the IAM contract test, which checks those calls.
 TEST_WORKERS ?= 3
 AWS_CALLS := $(CURDIR)/build/aws-calls/make-test
 test: $(BIN)/.installed node_modules/.installed $(LAYER) $(CHROMIUM) audit
 	rm -rf $(AWS_CALLS)
-	COEXIST_AWS_CALL_LOG=$(AWS_CALLS) $(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadgroup -m "not after_suites"
-	COEXIST_AWS_CALL_LOG=$(AWS_CALLS) $(BIN)/python -m pytest -m after_suites
+	COEXIST_AWS_CALL_LOG=$(AWS_CALLS) $(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadgroup -m "not after_suites and not browser"
+	COEXIST_AWS_CALL_LOG=$(AWS_CALLS) $(BIN)/python -m pytest -m "browser or after_suites"
 
 # Every pinned package (constraints.txt pins the whole closure, the layer's included) against PyPI's
 # advisory data. An advisory without a fixed version to move to is waived here, one line each:
