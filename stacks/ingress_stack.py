@@ -171,12 +171,13 @@ class IngressStack(Stack):
             tables, config,
             # messages: the queued outbound message; chats: its last-message time and the conversation
             # state; templates: the sync; agents: the directory, availability and capacity;
-            # customers: finding a chat by phone number or BSUID; contacts: the consent ledger;
+            # customers: finding a chat by phone number or BSUID, and creating the customer a consent
+            # import or a campaign names by phone number before they ever wrote; contacts: the consent ledger;
             # costs: the cost report; reminders: scheduling and cancelling them; campaigns: creating
             # and moving them, their progress and the messaging-limit ledger.
             read_write=(resources.MESSAGES, resources.CHATS, resources.TEMPLATES, resources.AGENTS, resources.CONTACTS, resources.REMINDERS,
-                        resources.CAMPAIGNS),
-            read=(resources.NUMBERS, resources.ACCOUNTS, resources.CUSTOMERS, resources.COSTS),
+                        resources.CAMPAIGNS, resources.CUSTOMERS),
+            read=(resources.NUMBERS, resources.ACCOUNTS, resources.COSTS),
         )
         # The audit trail: read for GET /api/audit; appended to by PutItem alone (no UpdateItem, no
         # DeleteItem, no batch writes), each entry put under the condition that it is new.
@@ -210,9 +211,8 @@ class IngressStack(Stack):
         self.agent_api.function.add_environment(resources.EXPORTS_QUEUE_ENV, queue.queue_url)
         self.agent_api.function.add_environment(resources.EXPORTS_BUCKET_ENV, bucket.bucket_name)
         self.agent_api.function.add_environment(resources.ARCHIVE_RETENTION_ENV, str(config.archive_retention_days))
+        # The contact and identity rows erasure deletes are in the API's read-write tables already.
         self.agent_api.grant_tables(tables, config, read_write=(resources.PRIVACY,))
-        for spec in (resources.CONTACTS, resources.CUSTOMERS):
-            tables[spec.env_var].grant(self.agent_api.function, "dynamodb:DeleteItem")
         queue.grant_send_messages(self.agent_api.function)
         # The presigned URL is signed with this role: it may read the export files and nothing else.
         iam.Grant.add_to_principal(

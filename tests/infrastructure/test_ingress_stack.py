@@ -216,17 +216,18 @@ def test_api_role_writes_only_what_sending_the_templates_sync_the_agent_director
     # The queued outbound message, its chat's last-message time and conversation state, the synced
     # templates, the agent directory (POST /api/agents, availability, accept), the consent ledger
     # (PUT /api/contacts/{chat_id}/consent, imports), reminders, campaigns (a new campaign's pages,
-    # pause / resume / cancel, the messaging limit an admin sets).
+    # pause / resume / cancel, the messaging limit an admin sets), the customers a consent import or a
+    # campaign names by phone number before they ever wrote.
     writes = names(resources.MESSAGES, resources.CHATS, resources.TEMPLATES, resources.AGENTS, resources.CONTACTS,
-                   resources.REMINDERS, resources.CAMPAIGNS)
+                   resources.REMINDERS, resources.CAMPAIGNS, resources.CUSTOMERS)
     # Customers' rights: legal holds, the erasure list and export requests.
     writes |= names(resources.PRIVACY)
     # The audit trail is appended to (PutItem) and never updated or deleted.
     assert _tables_with(statements, "dynamodb:PutItem") == writes | names(resources.AUDIT)
     assert _tables_with(statements, "dynamodb:UpdateItem") == writes
-    # Erasure also deletes the customer's identity rows.
-    assert _tables_with(statements, "dynamodb:DeleteItem") == writes | names(resources.CUSTOMERS)
-    readable = names(resources.NUMBERS, resources.ACCOUNTS, resources.CUSTOMERS, resources.COSTS, resources.AUDIT)  # costs: the report
+    # Erasure also deletes the customer's identity rows (customers are among the writes).
+    assert _tables_with(statements, "dynamodb:DeleteItem") == writes
+    readable = names(resources.NUMBERS, resources.ACCOUNTS, resources.COSTS, resources.AUDIT)  # costs: the report
     assert _tables_with(statements, "dynamodb:Query") == writes | readable
     # S3: only reading export files, to sign their links.
     assert {a for s in statements for a in s["Action"] if a.startswith("s3:")} == {"s3:GetObject"}

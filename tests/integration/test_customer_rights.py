@@ -105,6 +105,32 @@ def test_erasure_removes_the_customers_messages_contact_chat_and_identity_and_li
     assert chat_of(NUMBER, CUSTOMER) != chat_id
 
 
+def test_a_conversation_still_running_when_its_chat_is_erased_writes_none_of_it_back(deployed):
+    """The bot's turn, a takeover, a queue or a survey score that land after the erasure find no chat:
+    each is refused, and no remnant of the chat (an item the reader could not make sense of) appears."""
+    from coexist.domain.chat import WaitingFor
+
+    chat_id = chat_of(NUMBER, CUSTOMER)
+    chats = wiring.inbox().chats
+    assert call("ada", "POST", f"/api/chats/{chat_id}/erasure")[0] == 200
+
+    chats.record_bot_turn(chat_id, 1, {"step": "asked"}, "book")
+    assert chats.add_pending(chat_id, "wamid.late") is False
+    assert chats.take_pending(chat_id) == []
+    assert chats.claim(chat_id, "late-conversation") is False
+    assert chats.take_over(chat_id) is False and chats.queue(chat_id) is False and chats.end(chat_id) is False
+    assert chats.park_token(chat_id, "late-conversation", WaitingFor.CUSTOMER, "token") is False
+    chats.note_first_human_reply(chat_id)
+    chats.request_transfer(chat_id, "ben", None)
+    chats.record_score(chat_id, 5)
+    chats.note_connect_ended(chat_id)
+
+    assert chats.get(chat_id) is None
+    assert [i for i in deployed.dynamodb.Table(deployed.env["CHATS_TABLE"]).scan()["Items"] if i.get("chat_id") == chat_id] == []
+    assert call("ada", "GET", f"/api/chats/{chat_id}")[0] == 404
+    assert call("ada", "GET", f"/api/chats/{chat_id}/messages")[0] == 404
+
+
 def test_no_erasure_while_a_legal_hold_is_set(deployed):
     chat_id = chat_of(NUMBER, CUSTOMER)
     assert call("sue", "PUT", f"/api/chats/{CHAT}/legal-hold", {"reason": "case 42"})[0] == 403

@@ -58,7 +58,19 @@ CONNECT_FIELDS = ("connect_contact_id", "connect_instance_id", "connect_conversa
 
 _CHAT_FIELDS = {f.name for f in fields(Chat)}
 _PLACEHOLDER = re.compile(r"#\w+")
+_EXISTS = "attribute_exists(chat_id)"  # the key: present on every stored chat
 _ENUMS = {"mode": ChatMode, "conversation_state": ConversationState, "waiting_for": WaitingFor, "takeover_by": Takeover}
+
+
+def _grouped(condition: str) -> str:
+    """`condition` safe to AND with another: parenthesised when an OR sits at its top level
+    (DynamoDB refuses parentheses around what is already one group)."""
+    depth = 0
+    for i, char in enumerate(condition):
+        depth += {"(": 1, ")": -1}.get(char, 0)
+        if depth == 0 and condition.startswith(" OR ", i):
+            return f"({condition})"
+    return condition
 
 
 def chat_from_item(item: dict) -> Chat:
@@ -252,7 +264,7 @@ class ChatRepository:
 
     def raise_last_message(self, chat_id: str, at: int) -> None:
         update_if(self.table, Key=key_of(chat_id), UpdateExpression="SET last_message_at = :v",
-                  ConditionExpression="attribute_exists(chat_id) AND (attribute_not_exists(last_message_at) OR last_message_at < :v)",
+                  ConditionExpression=f"{_EXISTS} AND (attribute_not_exists(last_message_at) OR last_message_at < :v)",
                   ExpressionAttributeValues={":v": at})
 
     # --- who the customer is ------------------------------------------------------------------------
@@ -271,7 +283,7 @@ class ChatRepository:
             return False  # the chat holds this copy or a newer one: the write would be refused
         condition = "(attribute_not_exists(identity_version) OR identity_version < :v)"
         if existing_only:
-            condition = "attribute_exists(chat_id) AND " + condition
+            condition = f"{_EXISTS} AND {condition}"
         try:
             self.table.update_item(
                 Key=key_of(chat_id),
@@ -294,7 +306,7 @@ class ChatRepository:
             self.table, Key=key_of(chat_id),
             UpdateExpression="SET identity_changes = list_append(if_not_exists(identity_changes, :empty), :change) "
             "ADD identity_change_ids :ids",
-            ConditionExpression="attribute_exists(chat_id) AND NOT contains(identity_change_ids, :id)",
+            ConditionExpression=f"{_EXISTS} AND NOT contains(identity_change_ids, :id)",
             ExpressionAttributeValues={":empty": [], ":change": [{"kind": kind, "at": at, "message_id": message_id}],
                                        ":ids": {message_id}, ":id": message_id},
         )
@@ -379,7 +391,7 @@ class ChatRepository:
         return {"Update": {
             "TableName": self.table.name, "Key": key_of(merged_id),
             "UpdateExpression": f"{sets} REMOVE last_message_at, " + ", ".join(names),
-            "ConditionExpression": f"attribute_exists(chat_id) AND attribute_not_exists(merged_into) AND {condition}",
+            "ConditionExpression": f"{_EXISTS} AND attribute_not_exists(merged_into) AND {condition}",
             "ExpressionAttributeNames": names | guard_names | {"#mode": "mode", "#state": "conversation_state"},
             "ExpressionAttributeValues": values | guard_values,
         }}
@@ -413,18 +425,15 @@ class ChatRepository:
         )
 
     # --- the conversation's life --------------------------------------------------------------------
-    def add_pending(self, chat_id: str, message_id: str) -> Chat:
-        """Queue a customer message for the bot (a set: a retried signal adds it once)."""
-        return chat_from_item(self.table.update_item(
-            Key=key_of(chat_id),
-            UpdateExpression="ADD pending_messages :id",
-            ExpressionAttributeValues={":id": {message_id}},
-            ReturnValues="ALL_NEW",
-        )["Attributes"])
+    def add_pending(self, chat_id: str, message_id: str) -> bool:
+        """Queue a customer message for the bot (a set: a retried signal adds it once). False: the
+        chat is gone (erased)."""
+        return update_if(self.table, Key=key_of(chat_id), UpdateExpression="ADD pending_messages :id",
+                         ConditionExpression=_EXISTS, ExpressionAttributeValues={":id": {message_id}})
 
     def take_pending(self, chat_id: str) -> list[str]:
-        old = self.table.update_item(Key=key_of(chat_id), UpdateExpression="REMOVE pending_messages", ReturnValues="ALL_OLD")
-        return sorted((old.get("Attributes") or {}).get("pending_messages", set()))
+        old = self._remove_returning(chat_id, "pending_messages", _EXISTS, None)
+        return sorted((old or {}).get("pending_messages", set()))
 
     def claim(self, chat_id: str, conversation_id: str) -> bool:
         """Start a conversation on a chat that has no live one; the last one's traces go."""
@@ -433,7 +442,7 @@ class ChatRepository:
             Key=key_of(chat_id),
             UpdateExpression="SET conversation_id = :c, conversation_state = :live, conversation_started_at = :now "
             "REMOVE " + ", ".join(PER_CONVERSATION),
-            ConditionExpression="attribute_not_exists(conversation_state) OR conversation_state = :ended",
+            ConditionExpression=f"{_EXISTS} AND (attribute_not_exists(conversation_state) OR conversation_state = :ended)",
             ExpressionAttributeValues={":c": conversation_id, ":live": ConversationState.LIVE.value,
                                        ":ended": ConversationState.ENDED.value, ":now": int(self.clock())},
         )
@@ -520,7 +529,7 @@ class ChatRepository:
 
     def note_reminder(self, chat_id: str, context: dict) -> None:
         """The customer asked to reschedule a reminder: what it was, for whoever answers next."""
-        self._set(chat_id, {"reminder_context": context}, condition="attribute_exists(chat_id)")
+        self._set(chat_id, {"reminder_context": context})
 
     def record_score(self, chat_id: str, score: int) -> None:
         sets = {"satisfaction_score": score, "satisfaction_at": int(self.clock())}
@@ -629,7 +638,7 @@ class ChatRepository:
         else:
             remove = (*remove, *RETENTION_KEYS)
         extra_values = dict(values or {})
-        conditions = ["attribute_exists(chat_id)"]
+        conditions = []  # `_update` adds that the chat exists
         if sources != frozenset(ChatMode):
             modes = sorted(m.value for m in sources)
             placeholders = [f":from{i}" for i in range(len(modes))]
@@ -640,9 +649,10 @@ class ChatRepository:
             conditions.append(allowed)
         if condition:
             conditions.append(condition)
+        joined = " AND ".join(conditions) or None
         if self.observer is None:
-            return self._set(chat_id, sets, remove, " AND ".join(conditions), extra_values)
-        before = self._set_returning_old(chat_id, sets, remove, " AND ".join(conditions), extra_values)
+            return self._set(chat_id, sets, remove, joined, extra_values)
+        before = self._set_returning_old(chat_id, sets, remove, joined, extra_values)
         if before is None:
             return False
         self._tell(event, before, sets)
@@ -682,9 +692,10 @@ class ChatRepository:
         if remove:
             expression += " REMOVE " + ", ".join(f"#{k}" for k in remove)
         attribute_values = {f":{k}": to_item_value(v) for k, v in sets.items()} | dict(values or {})
-        kwargs: dict = {"Key": key_of(chat_id), "UpdateExpression": expression.strip()}
-        if condition:
-            kwargs["ConditionExpression"] = condition
+        # Only the writes that carry the chat's number create it (`record_activity`, `record_identity`):
+        # any other write to a chat that is gone (erased) is refused rather than leaving a remnant.
+        condition = f"{_EXISTS} AND {_grouped(condition)}" if condition else _EXISTS
+        kwargs: dict = {"Key": key_of(chat_id), "UpdateExpression": expression.strip(), "ConditionExpression": condition}
         # DynamoDB refuses a name the expressions do not use; match whole placeholders, since
         # `#mode` is a prefix of `#mode_since`.
         used = set(_PLACEHOLDER.findall(f"{expression} {condition or ''}"))
@@ -694,9 +705,9 @@ class ChatRepository:
         return kwargs
 
     def _set_once(self, chat_id: str, name: str, value) -> None:
-        """Record a first-time fact once."""
-        self.table.update_item(Key=key_of(chat_id), UpdateExpression="SET #n = if_not_exists(#n, :v)",
-                               ExpressionAttributeNames={"#n": name}, ExpressionAttributeValues={":v": to_item_value(value)})
+        """Record a first-time fact once (on a chat that exists)."""
+        update_if(self.table, Key=key_of(chat_id), UpdateExpression="SET #n = if_not_exists(#n, :v)", ConditionExpression=_EXISTS,
+                  ExpressionAttributeNames={"#n": name}, ExpressionAttributeValues={":v": to_item_value(value)})
 
     def _remove_returning(self, chat_id: str, attributes: str, condition: str, values: dict | None) -> dict | None:
         kwargs: dict = {"Key": key_of(chat_id), "UpdateExpression": f"REMOVE {attributes}",
