@@ -107,14 +107,7 @@ class IngressStack(Stack):
             iam.PolicyStatement(actions=["states:StartExecution"], resources=[self.conversation_state_machine_arn])
         )
         # Two chats of one person merged: the conversation the merge superseded is stopped.
-        self.ingest.role.add_to_principal_policy(iam.PolicyStatement(actions=["states:StopExecution"], resources=[self.format_arn(
-            service="states", resource="execution", resource_name=f"{config.conversation_state_machine_name}:*",
-            arn_format=ArnFormat.COLON_RESOURCE_NAME,
-        )]))
-        self.ingest.acknowledge_wildcard(
-            f"Resource::arn:<AWS::Partition>:states:<AWS::Region>:<AWS::AccountId>:execution:{config.conversation_state_machine_name}:*",
-            "StopExecution on the conversation state machine's executions only; their names are per conversation.",
-        )
+        self._grant_stopping_conversations(self.ingest, config)
         archive.grant_read(self.ingest.function, f"{resources.RAW_PREFIX}*")  # bodies too big to inline
         # unhandled/: changes this version does not model; quarantine/: records that hold no webhook;
         # raw/: End User Messaging Social bodies, which reach the queue without passing the webhook.
@@ -202,6 +195,16 @@ class IngressStack(Stack):
         CfnOutput(self, "ConsoleClientId", value=self.rest.console_client.user_pool_client_id)
         CfnOutput(self, "ConsoleSignInUrl", value=self.console_sign_in.base_url, description="Cognito hosted sign-in")
 
+    def _grant_stopping_conversations(self, function: ServiceFunction, config: CoexistConfig) -> None:
+        function.role.add_to_principal_policy(iam.PolicyStatement(actions=["states:StopExecution"], resources=[self.format_arn(
+            service="states", resource="execution", resource_name=f"{config.conversation_state_machine_name}:*",
+            arn_format=ArnFormat.COLON_RESOURCE_NAME,
+        )]))
+        function.acknowledge_wildcard(
+            f"Resource::arn:<AWS::Partition>:states:<AWS::Region>:<AWS::AccountId>:execution:{config.conversation_state_machine_name}:*",
+            "StopExecution on the conversation state machine's executions only; their names are per conversation.",
+        )
+
     def _grant_customer_rights(self, config: CoexistConfig, tables: dict, key) -> None:
         """Exports (queue a request, hand out a presigned link to the file), legal holds and erasure
         (the customer's contact and identity rows are deleted; messages and chats are already written)."""
@@ -213,6 +216,7 @@ class IngressStack(Stack):
         self.agent_api.function.add_environment(resources.ARCHIVE_RETENTION_ENV, str(config.archive_retention_days))
         # The contact and identity rows erasure deletes are in the API's read-write tables already.
         self.agent_api.grant_tables(tables, config, read_write=(resources.PRIVACY,))
+        self._grant_stopping_conversations(self.agent_api, config)  # erasure stops a live conversation
         queue.grant_send_messages(self.agent_api.function)
         # The presigned URL is signed with this role: it may read the export files and nothing else.
         iam.Grant.add_to_principal(

@@ -40,7 +40,7 @@ def _now() -> datetime:
 
 class CustomerRights:
     def __init__(self, inbox: Inbox, store: PrivacyStore, audit: AuditLog, archive_retention_days: int, clock=_now,
-                 campaigns=None, retention=None):
+                 campaigns=None, retention=None, workflow=None):
         self.inbox = inbox
         self.campaigns = campaigns  # CampaignStore: the lists and links that name the customer
         self.store = store
@@ -48,6 +48,7 @@ class CustomerRights:
         self.archive_retention_days = archive_retention_days
         self.clock = clock
         self.retention = retention  # coexist.retention.RetentionSweeper: a hold takes back any expiry given
+        self.workflow = workflow  # coexist.conversation.workflow.Workflow: a live conversation is stopped
 
     # --- legal hold ----------------------------------------------------------------------------
     def set_hold(self, chat_id: str, by: str, reason: str | None) -> dict:
@@ -72,7 +73,9 @@ class CustomerRights:
         now = self.clock()
         entry = self.store.record_erasure(chat_id, chat.phone_number_id, by, iso_ms(now))
         customers = [chat_id, *sorted(chat.merged_from)]  # people found to be this one were folded in
-        numbers = {c.wa_id for c in (self.inbox.chats.get(customer) for customer in customers) if c and c.wa_id}
+        chats = [c for c in (self.inbox.chats.get(customer) for customer in customers) if c is not None]
+        self._stop_conversations(chats)
+        numbers = {c.wa_id for c in chats if c.wa_id}
         messages = sum(erase_chat_messages(self.inbox.messages, c) for c in customers)
         campaign_entries = self.campaigns.erase_customer(customers, numbers) if self.campaigns is not None else 0
         identity_rows = 0
@@ -92,6 +95,15 @@ class CustomerRights:
                        "be erased before archive_retained_until; they then expire by the archive's lifecycle.",
             "audit_trail": "kept: entries hold ids only and record this erasure",
         }
+
+    def _stop_conversations(self, chats) -> None:
+        """A conversation still running on the chat is stopped before its data goes, so no step
+        wakes later to a chat that is gone (the chats' store refuses what one still writes)."""
+        from coexist.conversation.workflow import CHAT_ERASED
+
+        for chat in chats:
+            if self.workflow is not None and chat.live and chat.conversation_id:
+                self.workflow.stop(chat.conversation_id, CHAT_ERASED, "the customer's data was erased")
 
     # --- export --------------------------------------------------------------------------------
     def request_export(self, chat_id: str, by: str) -> dict:

@@ -283,7 +283,7 @@ def customer_rights():
 
     config = settings()
     return CustomerRights(inbox(), privacy_store(), audit_log(), config.archive_retention_days, retention=retention_sweeper(),
-                          campaigns=campaign_store())
+                          campaigns=campaign_store(), workflow=workflow())
 
 
 @lru_cache(maxsize=1)

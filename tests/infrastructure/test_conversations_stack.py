@@ -206,7 +206,19 @@ def test_the_api_wakes_tasks_but_never_starts_a_conversation(synthesised, ids):
     actions = actions_of_role(synthesised.ingress, ids["api_role"])
     assert TASK_TOKENS <= actions
     assert "states:StartExecution" not in actions
-    assert not {a for a in actions if a.startswith("states:")} - TASK_TOKENS
+    # An erasure stops the conversation still running on the chat.
+    assert not {a for a in actions if a.startswith("states:")} - TASK_TOKENS - {"states:StopExecution"}
+
+
+@pytest.mark.parametrize("role", ["ingest_role", "api_role"])
+def test_ingest_and_the_api_stop_only_the_conversation_state_machines_executions(synthesised, ids, role):
+    """Ingest stops the conversation a merge superseded; the API, the one running on an erased chat."""
+    stops = [s for s in statements_of_role(synthesised.ingress, ids[role]) if "states:StopExecution" in s["Action"]]
+    executions = {"Fn::Join": ["", [
+        "arn:", {"Ref": "AWS::Partition"}, ":states:", {"Ref": "AWS::Region"}, ":", {"Ref": "AWS::AccountId"},
+        ":execution:coexist-dev-conversation:*",
+    ]]}
+    assert stops == [{"Action": ["states:StopExecution"], "Effect": "Allow", "Resource": executions}]
 
 
 @pytest.mark.parametrize("role", ["ingest_role", "api_role", "function_role"])

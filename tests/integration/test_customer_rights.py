@@ -131,6 +131,17 @@ def test_a_conversation_still_running_when_its_chat_is_erased_writes_none_of_it_
     assert call("ada", "GET", f"/api/chats/{chat_id}/messages")[0] == 404
 
 
+def test_erasure_stops_the_conversation_still_running_on_the_chat(deployed, monkeypatch):
+    from coexist.conversation.workflow import CHAT_ERASED, Workflow
+
+    stopped = []
+    monkeypatch.setattr(Workflow, "stop", lambda self, name, error, cause: stopped.append((name, error)) or True)
+    chat_id = chat_of(NUMBER, CUSTOMER)
+    assert wiring.inbox().chats.claim(chat_id, "conv-live") and wiring.inbox().chats.get(chat_id).live
+    assert call("ada", "POST", f"/api/chats/{chat_id}/erasure")[0] == 200
+    assert stopped == [("conv-live", CHAT_ERASED)]
+
+
 def test_no_erasure_while_a_legal_hold_is_set(deployed):
     chat_id = chat_of(NUMBER, CUSTOMER)
     assert call("sue", "PUT", f"/api/chats/{CHAT}/legal-hold", {"reason": "case 42"})[0] == 403

@@ -10,6 +10,7 @@ from botocore.exceptions import ClientError
 HUMAN_TOOK_OVER = "HumanTookOver"
 AGENT_RELEASED = "AgentReleased"
 SUPERSEDED_BY_MERGE = "SupersededByMerge"  # a stop's error: the chat was merged and the other conversation kept
+CHAT_ERASED = "ChatErased"  # a stop's error: the customer's data was erased while the conversation ran
 # A token whose wait already ended (timed out, or signalled by someone else) is not an error here.
 _STALE = {"TaskDoesNotExist", "TaskTimedOut", "InvalidToken"}
 
