@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
+from coexist.conversation import survey
 from coexist.conversation.workflow import AGENT_RELEASED, HUMAN_TOOK_OVER, SUPERSEDED_BY_MERGE, Workflow, execution_name
 from coexist.domain.chat import Chat, ChatMode, WaitingFor
 from coexist.store.agents import AgentStore
@@ -37,7 +38,11 @@ class Signals:
         if chat.waiting_for == WaitingFor.SURVEY:
             token = self.chats.take_token(chat_id, WaitingFor.SURVEY)
             if token:
-                self.workflow.succeed(token, {"message_id": message_id, "reply_id": reply_id})
+                # Scored here, before the wake, so the workflow's last step is the survey's wait.
+                score = survey.score_of(reply_id)
+                if score is not None:
+                    self.chats.record_score(chat_id, score)
+                self.workflow.succeed(token, {"message_id": message_id, "score": score})
                 return "survey_answer"
         if not chat.live:
             if self._person_has_it(chat):

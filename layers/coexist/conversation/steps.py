@@ -14,12 +14,14 @@ import time
 from dataclasses import dataclass
 from typing import Callable
 
+from coexist.conversation import survey
 from coexist.conversation.settings import ConversationSettings
 from coexist.conversation.workflow import HUMAN_TOOK_OVER, Workflow
 from coexist.domain import window
 from coexist.domain.chat import Chat, ChatMode, Takeover, WaitingFor
 from coexist.domain.records import Source
 from coexist.number_config import HumansProvider
+from coexist.outbound.outbox import ChatNotFound, NotQueued, Refused
 from coexist.outbound.requests import parse_send_request
 from coexist.store.agents import AVAILABLE, AgentStore, pick_agent
 from coexist.store.chats import ChatRepository
@@ -29,8 +31,6 @@ from coexist.store.items import from_item_value
 # that write is refused, so a bot turn costs no extra read (benchmarks/workflow.py counts it).
 FOLLOW_ON_REFUSAL = frozenset({"bot_turn", "await_customer"})
 _HELD = "_held_chat"  # the chat `_follow` read, for the step's first `_chat`
-
-SURVEY_BUTTONS = (("csat_3", "😊 Great"), ("csat_2", "😐 Okay"), ("csat_1", "🙁 Poor"))
 
 
 @dataclass
@@ -137,16 +137,30 @@ class ConversationSteps:
 
     # --- routing to an agent ----------------------------------------------------------------------
     def step_queue(self, event: dict) -> dict:
+        """Queue the chat and route it at once: to Amazon Connect when its number's humans work
+        there, else the first round of the built-in directory (the workflow's `Routed` choice
+        reads the outcome, so no state of its own decides the handoff)."""
         chat = self._chat(event)
         if chat.assignee:
             self.agents.release(chat.assignee)  # a transfer or release frees the current agent
         skill = chat.transfer_skill or self.settings.intent_skills.get(chat.bot_intent or "")
         self.chats.queue(event["chat_id"])
         self.metrics("ConversationQueued")
-        to_connect = self.connect is not None and self.connect.handles(chat.phone_number_id)
-        handoff = (HumansProvider.CONNECT if to_connect else HumansProvider.DIRECTORY).value
-        return {"tried": [], "attempts": 0, "agent_id": None, "exhausted": False, "skill": skill,
-                "preferred": chat.transfer_to, "handoff": handoff}
+        routing = {"tried": [], "attempts": 0, "agent_id": None, "exhausted": False, "skill": skill,
+                   "preferred": chat.transfer_to, "handoff": HumansProvider.DIRECTORY.value, "handed": False}
+        if self.connect is not None and self.connect.handles(chat.phone_number_id):
+            if self._hand_to_connect(event):
+                return {**routing, "handoff": HumansProvider.CONNECT.value, "handed": True}
+        return self.step_assign({**event, "routing": routing})
+
+    def _hand_to_connect(self, event: dict) -> bool:
+        """Start the Amazon Connect contact. When Connect cannot take the chat, the built-in directory
+        routes it: nobody is left unattended."""
+        try:
+            return bool(self.connect.hand_over(event["chat_id"], event["conversation_id"]).get("handed"))
+        except Exception:  # noqa: BLE001  (whatever failed, the directory still routes the customer)
+            self.metrics("ConnectHandoffFailed")
+            return False
 
     def step_assign(self, event: dict) -> dict:
         routing = dict(event["routing"])
@@ -172,9 +186,10 @@ class ConversationSteps:
         self.chats.offer(event["chat_id"], event["conversation_id"], event["agent_id"], event["token"])
 
     def step_accepted(self, event: dict) -> dict:
+        """The offered agent accepted; the result is also when to look at the chat next (agent_plan)."""
         self.chats.hand_to_agent(event["chat_id"], event["agent_id"])
         self.metrics("ConversationAssigned")
-        return {"agent_id": event["agent_id"]}
+        return {"agent_id": event["agent_id"], **self.step_agent_plan({"chat_id": event["chat_id"]})}
 
     def step_unassigned(self, event: dict) -> dict:
         """Nobody accepted: tell the customer, leave the chat queued, raise the alert."""
@@ -195,9 +210,6 @@ class ConversationSteps:
         return None  # window closed and no template configured: the alert is all we can do
 
     # --- humans on Amazon Connect (coexist.conversation.connect) --------------------------------------
-    def step_connect_start(self, event: dict) -> dict:
-        return self.connect.hand_over(event["chat_id"], event["conversation_id"])
-
     def step_await_connect(self, event: dict) -> None:
         self.connect.await_end(event["chat_id"], event["conversation_id"], event["token"])
 
@@ -232,7 +244,9 @@ class ConversationSteps:
         return {"idle": False}
 
     # --- the end --------------------------------------------------------------------------------------
-    def step_close(self, event: dict) -> dict:
+    def step_close(self, event: dict) -> None:
+        """End the conversation and, when wanted, ask the survey: its answer (scored by ingest) ends
+        the wait; without a survey the wait ends at once. One state, whichever way it goes."""
         chat = self._chat(event)
         if chat.assignee:
             self.agents.release(chat.assignee)
@@ -240,22 +254,18 @@ class ConversationSteps:
             self.connect.leave(event["chat_id"], chat)
         self.chats.end(event["chat_id"])
         self.metrics("ConversationClosed")
-        survey = self.settings.survey and window.is_open(chat.last_customer_message_at, int(self.clock()))
-        return {"survey": survey}
+        if self.settings.survey and window.is_open(chat.last_customer_message_at, int(self.clock())) and self._ask_survey(event):
+            return
+        self.workflow.succeed(event["token"], {"survey": False})
 
-    def step_survey(self, event: dict) -> None:
-        request = {"type": "interactive", "body": self.settings.survey_question,
-                   "buttons": [{"id": i, "title": t} for i, t in SURVEY_BUTTONS]}
-        self.outbox.send(event["chat_id"], parse_send_request(request), source=Source.BOT)
-        self.chats.park_token(event["chat_id"], event["conversation_id"], WaitingFor.SURVEY, event["token"])
-
-    def step_record_score(self, event: dict) -> dict:
-        reply_id = (event.get("answer") or {}).get("reply_id") or ""
-        score = int(reply_id.removeprefix("csat_")) if reply_id.startswith("csat_") and reply_id[5:].isdigit() else None
-        if score is not None:
-            self.chats.record_score(event["chat_id"], score)
-            self.metrics("SatisfactionRecorded")
-        return {"score": score}
+    def _ask_survey(self, event: dict) -> bool:
+        """Send the survey and park the token for its answer. False: it could not be sent (the
+        customer opted out meanwhile, the chat is gone, the queue refused it): the conversation ends."""
+        try:
+            self.outbox.send(event["chat_id"], parse_send_request(survey.request(self.settings.survey_question)), source=Source.BOT)
+        except (Refused, ChatNotFound, NotQueued):
+            return False
+        return self.chats.park_token(event["chat_id"], event["conversation_id"], WaitingFor.SURVEY, event["token"])
 
     def step_end(self, event: dict) -> dict:
         self.chats.end(event["chat_id"])
