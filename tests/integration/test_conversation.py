@@ -207,11 +207,11 @@ def test_a_failed_start_is_retried_with_the_record_and_the_conversation_still_be
     real_start = Workflow.start
     failures = []
 
-    def flaky_start(self, name, chat_id):
+    def flaky_start(self, name, chat_id, timeouts):
         if not failures:
             failures.append(name)
             raise ConnectionError("Step Functions unreachable")
-        return real_start(self, name, chat_id)
+        return real_start(self, name, chat_id, timeouts)
 
     monkeypatch.setattr(Workflow, "start", flaky_start)
     message = says("What are your opening hours?", wamid="wamid.retry-me")

@@ -357,7 +357,7 @@ def test_the_definition_routes_connect_numbers_and_falls_back_to_the_directory()
     assert "InConnect" not in {states[s].get("Next") for s in ("Assign", "WaitForAgents")}
     waiting = states["InConnect"]
     assert waiting["Parameters"]["Payload"]["action"] == "await_connect" and waiting["Next"] == "Close"
-    assert waiting["TimeoutSecondsPath"] == "$.begin.value.connect_timeout_seconds"
+    assert waiting["TimeoutSecondsPath"] == "$.timeouts.connect_timeout_seconds"
 
 
 def test_transcript_keeps_the_newest_lines_that_fit():

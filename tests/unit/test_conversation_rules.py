@@ -52,10 +52,12 @@ def test_every_task_runs_the_conversation_function_and_waits_pass_their_token():
             assert "TimeoutSeconds" in state or "TimeoutSecondsPath" in state, f"{name} could wait forever"
 
 
-def test_waits_read_their_timeouts_from_the_begin_step():
+def test_waits_read_their_timeouts_from_the_execution_input():
     paths = {s.get("TimeoutSecondsPath") or s.get("SecondsPath") for s in STATES.values()} - {None}
-    keys = {p.rsplit(".", 1)[1] for p in paths if p.startswith("$.begin.value.")}
-    assert keys <= set(ConversationSettings().timeouts())
+    from_input = {p.removeprefix("$.timeouts.") for p in paths if p.startswith("$.timeouts.")}
+    # Every timeout the input carries is read, and every wait reads one of them or a step's result.
+    assert from_input == set(ConversationSettings().timeouts())
+    assert all(p.startswith(("$.timeouts.", "$.wake.value.", "$.cooldown.value.")) for p in paths), paths
 
 
 def test_render_fills_every_task_and_leaves_valid_json():

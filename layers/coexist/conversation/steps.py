@@ -16,7 +16,7 @@ from typing import Callable
 
 from coexist.conversation import survey
 from coexist.conversation.settings import ConversationSettings
-from coexist.conversation.workflow import HUMAN_TOOK_OVER, Workflow
+from coexist.conversation.workflow import BOT_ESCALATED, BOT_RESOLVED, HUMAN_TOOK_OVER, Workflow
 from coexist.domain import window
 from coexist.domain.chat import Chat, ChatMode, Takeover, WaitingFor
 from coexist.domain.records import Source
@@ -29,13 +29,13 @@ from coexist.store.items import from_item_value
 
 # Steps that begin with a write conditioned on their conversation: they look for a merge only when
 # that write is refused, so a bot turn costs no extra read (benchmarks/workflow.py counts it).
-FOLLOW_ON_REFUSAL = frozenset({"bot_turn", "await_customer"})
+FOLLOW_ON_REFUSAL = frozenset({"bot_turn"})
 _HELD = "_held_chat"  # the chat `_follow` read, for the step's first `_chat`
 
 
 @dataclass
 class BotOutcome:
-    decision: str  # reply | escalate | resolved | human | wait
+    decision: str  # reply | escalate | resolved
     intent: str | None = None
     failures: int = 0
     session: dict | None = None
@@ -66,45 +66,68 @@ class ConversationSteps:
         return handler(event)
 
     # --- bot ------------------------------------------------------------------------------------
-    def step_begin(self, event: dict) -> dict:
-        self._chat(event)
-        self.chats.begin(event["chat_id"])  # refused when a person holds the chat: the bot turn then sees it
-        self.metrics("ConversationStarted")
-        return self.settings.timeouts()
-
     def step_bot_turn(self, event: dict) -> None:
+        """One state per customer message: the first turn begins the conversation, the bot answers
+        the messages that wait for it, then the same task waits for the customer's next message (its
+        token parked on the chat; the message's wake is the next turn). The turn leaves the loop by
+        an error the workflow routes: a person holds the chat, the bot escalated, or it resolved."""
         token = event["token"]
-        if not self.chats.park_bot_token(event["chat_id"], event["conversation_id"], token) and self._moved(event):
-            self.chats.park_bot_token(event["chat_id"], event["conversation_id"], token)
+        started = self.chats.start_bot_turn(event["chat_id"], event["conversation_id"], token)
+        if started is None and self._moved(event):
+            started = self.chats.start_bot_turn(event["chat_id"], event["conversation_id"], token)
+        if started is None:
+            if self.chats.get(event["chat_id"]) is None:
+                raise ValueError("the conversation's chat does not exist")
+            return  # a merge superseded this conversation: its execution is being stopped
         chat_id = event["chat_id"]
-        chat = self._chat(event)
-        if chat.mode != ChatMode.BOT or self._cooling_down(chat):
-            if self.chats.take_bot_token(chat_id, expected=token):
-                self.workflow.succeed(token, {"decision": "human"})
+        chat, pending = started
+        # Refused when a person holds the chat: the check below then sees it.
+        began = chat.mode == ChatMode.CLOSED and self.chats.begin(chat_id)
+        if began:
+            self.metrics("ConversationStarted")
+        if not (began or chat.mode == ChatMode.BOT) or self._cooling_down(chat):
+            # The messages a person saw are theirs (the cool-down's end does not hand them to the bot).
+            self._leave_loop(chat_id, token, HUMAN_TOOK_OVER, "a person holds the chat")
             return
-        pending = self.chats.take_pending(chat_id)
         if not pending:
-            if self.chats.take_bot_token(chat_id, expected=token):
-                self.workflow.succeed(token, {"decision": "wait"})
+            self._await_customer(event, token, None)
             return
         messages = [from_item_value(m) for m in (self.messages.get(i) for i in pending) if m]
         outcome, replies = self.run_bot(chat, messages)
         for reply in replies:
             # The bot never answers over a human: stop as soon as it no longer holds the chat.
-            if not self.chats.bot_in_charge(chat_id, token):
+            held = self.chats.held_by_bot(chat_id, token)
+            if held is None:
                 return
-            self.outbox.send(chat_id, parse_send_request(reply), source=Source.BOT)
-        self.chats.record_bot_turn(chat_id, outcome.failures, outcome.session or {}, outcome.intent)
-        if self.chats.take_bot_token(chat_id, expected=token):
-            self.workflow.succeed(token, {"decision": outcome.decision, "intent": outcome.intent})
+            self.outbox.send(chat_id, parse_send_request(reply), source=Source.BOT, chat_item=held)
+        if outcome.decision == "escalate":
+            self.chats.record_bot_turn(chat_id, outcome.failures, outcome.session or {}, outcome.intent)
+            self._leave_loop(chat_id, token, BOT_ESCALATED, outcome.escalation_reason or "the bot escalated")
+        elif outcome.decision == "resolved":
+            self.chats.record_bot_turn(chat_id, outcome.failures, outcome.session or {}, outcome.intent)
+            self._leave_loop(chat_id, token, BOT_RESOLVED, "the bot resolved the conversation")
+        else:
+            self._await_customer(event, token, outcome)
 
-    def step_await_customer(self, event: dict) -> None:
-        def park() -> bool:
-            return self.chats.park_token(event["chat_id"], event["conversation_id"], WaitingFor.CUSTOMER, event["token"],
-                                         unless_pending=True)
-        if not park() and not (self._moved(event) and park()):
-            # Customer messages arrived while the bot was busy: go straight back to the bot.
-            self.workflow.succeed(event["token"], {"pending": True})
+    def _await_customer(self, event: dict, token: str, outcome: BotOutcome | None) -> None:
+        """The turn's token waits for the customer, the turn's outcome recorded in the same write."""
+        turn = {} if outcome is None else {"failures": outcome.failures, "session": outcome.session or {}, "intent": outcome.intent}
+        for attempt in range(2):
+            if self.chats.await_customer(event["chat_id"], event["conversation_id"], token, **turn):
+                return
+            if turn:
+                self.chats.record_bot_turn(event["chat_id"], turn["failures"], turn["session"], turn["intent"])
+                turn = {}
+            if self.chats.take_bot_token(event["chat_id"], expected=token):
+                # Customer messages arrived while the bot was busy: straight to the next turn.
+                self.workflow.succeed(token, {"pending": True})
+                return
+            if attempt or not self._moved(event):
+                return  # a person took the chat, and the token with it
+
+    def _leave_loop(self, chat_id: str, token: str, error: str, cause: str) -> None:
+        if self.chats.take_bot_token(chat_id, expected=token):
+            self.workflow.fail(token, error, cause)
 
     # --- a person took over -----------------------------------------------------------------------
     def step_takeover(self, event: dict) -> dict:
