@@ -291,7 +291,9 @@ class ConversationSteps:
         return self.chats.park_token(event["chat_id"], event["conversation_id"], WaitingFor.SURVEY, event["token"])
 
     def step_end(self, event: dict) -> dict:
+        """The customer went quiet: the conversation ends, and the token of the wait that timed out goes."""
         self.chats.end(event["chat_id"])
+        self.chats.take_token(event["chat_id"], WaitingFor.CUSTOMER)
         return {"ended": True}
 
     # --- helpers ----------------------------------------------------------------------------------------
