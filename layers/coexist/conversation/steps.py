@@ -285,7 +285,9 @@ class ConversationSteps:
         """Send the survey and park the token for its answer. False: it could not be sent (the
         customer opted out meanwhile, the chat is gone, the queue refused it): the conversation ends."""
         try:
-            self.outbox.send(event["chat_id"], parse_send_request(survey.request(self.settings.survey_question)), source=Source.BOT)
+            # Keyed by the conversation: a retried close asks once.
+            self.outbox.send(event["chat_id"], parse_send_request(survey.request(self.settings.survey_question)), source=Source.BOT,
+                             idempotency_key=f"survey:{event['conversation_id']}")
         except (Refused, ChatNotFound, NotQueued):
             return False
         return self.chats.park_token(event["chat_id"], event["conversation_id"], WaitingFor.SURVEY, event["token"])
