@@ -350,7 +350,7 @@ def test_the_definition_routes_connect_numbers_and_falls_back_to_the_directory()
     states = json.loads((Path(__file__).resolve().parents[2] / "statemachine/conversation.asl.json").read_text())["States"]
     # The queue step hands the chat to Connect itself (or, when Connect cannot take it, routes it with
     # the directory): the choice after it only reads where the chat went.
-    assert states["Escalate"]["Parameters"]["Payload"]["action"] == "queue" and states["Escalate"]["Next"] == "Routed"
+    assert states["Escalate"]["Parameters"]["Payload"]["action"] == "route" and states["Escalate"]["Next"] == "Routed"
     connect, *directory = states["Routed"]["Choices"]
     assert connect == {"Variable": "$.routing.value.handed", "BooleanEquals": True, "Next": "InConnect"}
     assert {rule["Next"] for rule in directory} | {states["Routed"]["Default"]} == {"OfferToAgent", "Unassigned", "WaitForAgents"}

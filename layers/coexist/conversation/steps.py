@@ -29,8 +29,10 @@ from coexist.store.items import from_item_value
 
 # Steps that begin with a write conditioned on their conversation: they look for a merge only when
 # that write is refused, so a bot turn costs no extra read (benchmarks/workflow.py counts it).
-FOLLOW_ON_REFUSAL = frozenset({"bot_turn"})
+FOLLOW_ON_REFUSAL = frozenset({"converse", "bot_turn", "await_customer"})
 _HELD = "_held_chat"  # the chat `_follow` read, for the step's first `_chat`
+# The previous definition's choice after a bot turn, by how the turn leaves the loop now.
+_PREVIOUS_DECISIONS = {HUMAN_TOOK_OVER: "human", BOT_ESCALATED: "escalate", BOT_RESOLVED: "resolved"}
 
 
 @dataclass
@@ -66,7 +68,7 @@ class ConversationSteps:
         return handler(event)
 
     # --- bot ------------------------------------------------------------------------------------
-    def step_bot_turn(self, event: dict) -> None:
+    def step_converse(self, event: dict) -> None:
         """One state per customer message: the first turn begins the conversation, the bot answers
         the messages that wait for it, then the same task waits for the customer's next message (its
         token parked on the chat; the message's wake is the next turn). The turn leaves the loop by
@@ -87,10 +89,10 @@ class ConversationSteps:
             self.metrics("ConversationStarted")
         if not (began or chat.mode == ChatMode.BOT) or self._cooling_down(chat):
             # The messages a person saw are theirs (the cool-down's end does not hand them to the bot).
-            self._leave_loop(chat_id, token, HUMAN_TOOK_OVER, "a person holds the chat")
+            self._leave_loop(event, HUMAN_TOOK_OVER, "a person holds the chat")
             return
         if not pending:
-            self._await_customer(event, token, None)
+            self._await_customer(event, None)
             return
         messages = [from_item_value(m) for m in (self.messages.get(i) for i in pending) if m]
         outcome, replies = self.run_bot(chat, messages)
@@ -102,16 +104,22 @@ class ConversationSteps:
             self.outbox.send(chat_id, parse_send_request(reply), source=Source.BOT, chat_item=held)
         if outcome.decision == "escalate":
             self.chats.record_bot_turn(chat_id, outcome.failures, outcome.session or {}, outcome.intent)
-            self._leave_loop(chat_id, token, BOT_ESCALATED, outcome.escalation_reason or "the bot escalated")
+            self._leave_loop(event, BOT_ESCALATED, outcome.escalation_reason or "the bot escalated")
         elif outcome.decision == "resolved":
             self.chats.record_bot_turn(chat_id, outcome.failures, outcome.session or {}, outcome.intent)
-            self._leave_loop(chat_id, token, BOT_RESOLVED, "the bot resolved the conversation")
+            self._leave_loop(event, BOT_RESOLVED, "the bot resolved the conversation")
         else:
-            self._await_customer(event, token, outcome)
+            self._await_customer(event, outcome)
 
-    def _await_customer(self, event: dict, token: str, outcome: BotOutcome | None) -> None:
+    def _await_customer(self, event: dict, outcome: BotOutcome | None) -> None:
         """The turn's token waits for the customer, the turn's outcome recorded in the same write."""
+        token = event["token"]
         turn = {} if outcome is None else {"failures": outcome.failures, "session": outcome.session or {}, "intent": outcome.intent}
+        if event["action"] == "bot_turn":  # the previous definition: its own state waits for the customer
+            if turn:
+                self.chats.record_bot_turn(event["chat_id"], turn["failures"], turn["session"], turn["intent"])
+            self._leave_loop(event, None, "reply" if turn else "wait")
+            return
         for attempt in range(2):
             if self.chats.await_customer(event["chat_id"], event["conversation_id"], token, **turn):
                 return
@@ -125,8 +133,15 @@ class ConversationSteps:
             if attempt or not self._moved(event):
                 return  # a person took the chat, and the token with it
 
-    def _leave_loop(self, chat_id: str, token: str, error: str, cause: str) -> None:
-        if self.chats.take_bot_token(chat_id, expected=token):
+    def _leave_loop(self, event: dict, error: str | None, cause: str) -> None:
+        """The turn's token, if the bot still holds it, fails with `error`: the definition's catch
+        takes the conversation on from there."""
+        token = event["token"]
+        if not self.chats.take_bot_token(event["chat_id"], expected=token):
+            return  # a person took the chat, and the token with it
+        if event["action"] == "bot_turn":  # the previous definition chooses by the turn's decision
+            self.workflow.succeed(token, {"decision": _PREVIOUS_DECISIONS.get(error, cause)})
+        else:
             self.workflow.fail(token, error, cause)
 
     # --- a person took over -----------------------------------------------------------------------
@@ -159,22 +174,27 @@ class ConversationSteps:
         return self._cool_down_left(chat) > 0 and chat.takeover_by is not None
 
     # --- routing to an agent ----------------------------------------------------------------------
-    def step_queue(self, event: dict) -> dict:
+    def step_route(self, event: dict) -> dict:
         """Queue the chat and route it at once: to Amazon Connect when its number's humans work
         there, else the first round of the built-in directory (the workflow's `Routed` choice
         reads the outcome, so no state of its own decides the handoff)."""
+        routing = self.step_queue(event)
+        if routing["handoff"] == HumansProvider.CONNECT.value and self._hand_to_connect(event):
+            return {**routing, "handed": True}
+        return self.step_assign({**event, "routing": {**routing, "handoff": HumansProvider.DIRECTORY.value, "handed": False}})
+
+    def step_queue(self, event: dict) -> dict:
+        """The chat waits for a person: the routing to start from, and who its number's humans are."""
         chat = self._chat(event)
         if chat.assignee:
             self.agents.release(chat.assignee)  # a transfer or release frees the current agent
         skill = chat.transfer_skill or self.settings.intent_skills.get(chat.bot_intent or "")
         self.chats.queue(event["chat_id"])
         self.metrics("ConversationQueued")
-        routing = {"tried": [], "attempts": 0, "agent_id": None, "exhausted": False, "skill": skill,
-                   "preferred": chat.transfer_to, "handoff": HumansProvider.DIRECTORY.value, "handed": False}
-        if self.connect is not None and self.connect.handles(chat.phone_number_id):
-            if self._hand_to_connect(event):
-                return {**routing, "handoff": HumansProvider.CONNECT.value, "handed": True}
-        return self.step_assign({**event, "routing": routing})
+        to_connect = self.connect is not None and self.connect.handles(chat.phone_number_id)
+        handoff = (HumansProvider.CONNECT if to_connect else HumansProvider.DIRECTORY).value
+        return {"tried": [], "attempts": 0, "agent_id": None, "exhausted": False, "skill": skill,
+                "preferred": chat.transfer_to, "handoff": handoff}
 
     def _hand_to_connect(self, event: dict) -> bool:
         """Start the Amazon Connect contact. When Connect cannot take the chat, the built-in directory
@@ -267,7 +287,7 @@ class ConversationSteps:
         return {"idle": False}
 
     # --- the end --------------------------------------------------------------------------------------
-    def step_close(self, event: dict) -> None:
+    def step_close(self, event: dict) -> dict | None:
         """End the conversation and, when wanted, ask the survey: its answer (scored by ingest) ends
         the wait; without a survey the wait ends at once. One state, whichever way it goes."""
         chat = self._chat(event)
@@ -277,9 +297,13 @@ class ConversationSteps:
             self.connect.leave(event["chat_id"], chat)
         self.chats.end(event["chat_id"])
         self.metrics("ConversationClosed")
-        if self.settings.survey and window.is_open(chat.last_customer_message_at, int(self.clock())) and self._ask_survey(event):
-            return
+        wanted = self.settings.survey and window.is_open(chat.last_customer_message_at, int(self.clock()))
+        if "token" not in event:  # the previous definition: its own states ask the survey
+            return {"survey": wanted}
+        if wanted and self._ask_survey(event):
+            return None
         self.workflow.succeed(event["token"], {"survey": False})
+        return None
 
     def _ask_survey(self, event: dict) -> bool:
         """Send the survey and park the token for its answer. False: it could not be sent (the
@@ -291,6 +315,33 @@ class ConversationSteps:
         except (Refused, ChatNotFound, NotQueued):
             return False
         return self.chats.park_token(event["chat_id"], event["conversation_id"], WaitingFor.SURVEY, event["token"])
+
+    # --- executions the previous definition started (separate begin, customer wait, survey and
+    # score states), served by the steps above until they end ---------------------------------------------
+    step_bot_turn = step_converse
+
+    def step_begin(self, event: dict) -> dict:
+        self._chat(event)
+        if self.chats.begin(event["chat_id"]):
+            self.metrics("ConversationStarted")
+        return self.settings.timeouts()
+
+    def step_await_customer(self, event: dict) -> None:
+        def park() -> bool:
+            return self.chats.park_token(event["chat_id"], event["conversation_id"], WaitingFor.CUSTOMER, event["token"],
+                                         unless_pending=True)
+        if not park() and not (self._moved(event) and park()):
+            self.workflow.succeed(event["token"], {"pending": True})  # messages came while the bot was busy
+
+    def step_connect_start(self, event: dict) -> dict:
+        return {"handed": self._hand_to_connect(event)}
+
+    def step_survey(self, event: dict) -> None:
+        if not self._ask_survey(event):
+            self.workflow.succeed(event["token"], {"survey": False})
+
+    def step_record_score(self, event: dict) -> dict:
+        return {"score": (event.get("answer") or {}).get("score")}  # ingest recorded it before the wake
 
     def step_end(self, event: dict) -> dict:
         """The customer went quiet: the conversation ends, and the token of the wait that timed out goes."""
