@@ -331,7 +331,7 @@ CHECKS = {
         Check("all requests", all_requests, None, 0.175),
     ],
     "send": [Check("all requests", all_requests, 4, 14)],  # + the audit trail's entry (PutItem)
-    "bot_turn": [Check("all requests", all_requests, 3, 15)],  # benchmarks/workflow.py measures it
+    "bot_turn": [Check("all requests", all_requests, 3, 9)],  # benchmarks/workflow.py measures it
 }
 
 

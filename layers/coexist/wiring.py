@@ -180,7 +180,8 @@ def workflow():
 def signals():
     from coexist.conversation.signals import Signals
 
-    return Signals(inbox().chats, workflow(), agents(), conversation_settings().takeover_cool_down_s, connect=connect_desk())
+    return Signals(inbox().chats, workflow(), agents(), conversation_settings().takeover_cool_down_s, connect=connect_desk(),
+                   timeouts=conversation_settings().timeouts())
 
 
 @lru_cache(maxsize=1)

@@ -112,3 +112,34 @@ def test_a_field_whose_name_begins_with_another_placeholder_is_written(aws):
     customer_wrote(chats)
     assert chats._set(CHAT, {"mode_note": "from the phone"})
     assert chats.table.get_item(Key={"chat_id": CHAT})["Item"]["mode_note"] == "from the phone"
+
+
+def test_a_bot_turn_starts_in_one_write_and_waits_for_the_customer_only_when_nothing_came_meanwhile(aws):
+    chats = repository()
+    customer_wrote(chats)
+    assert chats.claim(CHAT, "conv-1") and chats.add_pending(CHAT, "wamid.A") and chats.add_pending(CHAT, "wamid.B")
+    assert chats.start_bot_turn(CHAT, "conv-other", "token-1") is None  # not this chat's conversation
+    chat, pending = chats.start_bot_turn(CHAT, "conv-1", "token-1")
+    assert (chat.chat_id, chat.conversation_id, pending) == (CHAT, "conv-1", ["wamid.A", "wamid.B"])
+    assert chats.get(CHAT).bot_token == "token-1" and chats.get(CHAT).pending_messages == frozenset()
+    # A message arrived while the bot answered: the token does not wait, the next turn takes it.
+    assert chats.add_pending(CHAT, "wamid.C")
+    assert not chats.await_customer(CHAT, "conv-1", "token-1", 0, {"step": "hours"}, "opening_hours")
+    assert chats.get(CHAT).waiting_for is None and chats.get(CHAT).bot_failures == 0
+    _, pending = chats.start_bot_turn(CHAT, "conv-1", "token-2")
+    assert pending == ["wamid.C"]
+    assert not chats.await_customer(CHAT, "conv-1", "token-1", 1, {}, None)  # an older turn's token is not parked
+    assert chats.await_customer(CHAT, "conv-1", "token-2", 1, {"step": "asked"}, "book")
+    chat = chats.get(CHAT)
+    assert (chat.waiting_for, chat.bot_token, chat.bot_failures, chat.bot_session, chat.bot_intent) == \
+        (WaitingFor.CUSTOMER, None, 1, {"step": "asked"}, "book")
+    assert chats.take_token(CHAT, WaitingFor.CUSTOMER) == "token-2"  # the customer's next message wakes it
+
+
+def test_a_bot_turn_on_an_erased_chat_writes_nothing(aws):
+    chats = repository()
+    customer_wrote(chats)
+    assert chats.claim(CHAT, "conv-1") and chats.erase(CHAT)
+    assert chats.start_bot_turn(CHAT, "conv-1", "token-1") is None
+    assert not chats.await_customer(CHAT, "conv-1", "token-1")
+    assert chats.get(CHAT) is None

@@ -128,3 +128,17 @@ def test_when_connect_refuses_the_chat_the_built_in_directory_routes_it(account,
     wait_for(lambda: chat()["offered_to"] == "ana", what="the offer to ana")
     assert chat()["mode"] == "queued"
     stubbers["connect"].assert_no_pending_responses()
+
+
+def test_when_the_handoff_fails_unexpectedly_the_built_in_directory_still_routes_the_chat(account, monkeypatch):
+    from coexist.conversation.connect import ConnectDesk
+    from tests.integration.test_conversation import add_agent
+
+    def broken(self, chat_id, conversation_id):
+        raise KeyError("ContactId")  # an answer not of the expected shape
+
+    monkeypatch.setattr(ConnectDesk, "hand_over", broken)
+    add_agent("ana")
+    deliver(account, says("I want to talk to a person"))
+    wait_for(lambda: chat()["offered_to"] == "ana", what="the offer to ana")
+    assert chat()["mode"] == "queued" and "connect_contact_id" not in chat_item(account)

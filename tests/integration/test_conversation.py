@@ -4,6 +4,7 @@ closing while queued, and duplicate messages."""
 
 from __future__ import annotations
 
+import contextvars
 import json
 import time
 
@@ -207,11 +208,11 @@ def test_a_failed_start_is_retried_with_the_record_and_the_conversation_still_be
     real_start = Workflow.start
     failures = []
 
-    def flaky_start(self, name, chat_id):
+    def flaky_start(self, name, chat_id, timeouts):
         if not failures:
             failures.append(name)
             raise ConnectionError("Step Functions unreachable")
-        return real_start(self, name, chat_id)
+        return real_start(self, name, chat_id, timeouts)
 
     monkeypatch.setattr(Workflow, "start", flaky_start)
     message = says("What are your opening hours?", wamid="wamid.retry-me")
@@ -241,3 +242,40 @@ def test_leaving_an_emulated_account_stops_its_executions_so_none_wakes_in_the_n
     assert account.sfn.describe_execution(executionArn=execution["executionArn"])["status"] != "RUNNING"
     assert not [worker for worker in TMP_THREADS if worker.is_alive()]
     assert chat() == parked  # the timed-out wait did not run its catch (EndQuietly) against the chat
+
+
+def test_a_message_that_arrives_while_the_bot_answers_is_the_next_turn_one_state_each(account, monkeypatch):
+    from benchmarks.workflow import transitions
+    from coexist.conversation.bot_turns import BotTurns
+
+    real_run, arrived = BotTurns.run, []
+
+    def customer_writes_again_meanwhile(self, chat_item, messages):
+        if not arrived:
+            arrived.append(True)
+            # Pending: the token must not wait for the customer. Delivered as from outside the
+            # conversation function (a fresh context), as the webhook and ingest would.
+            contextvars.Context().run(deliver, account, says("And on Saturday?"))
+        return real_run(self, chat_item, messages)
+
+    monkeypatch.setattr(BotTurns, "run", customer_writes_again_meanwhile)
+    deliver(account, says("What are your opening hours?"))
+    wait_for(lambda: len(bot_messages()) >= 2 and chat()["waiting_for"] == "customer", what="both messages answered")
+    [execution] = executions(account)
+    assert arrived and transitions(account, execution["executionArn"]) == 2  # BotTurn, once per message
+    assert chat()["mode"] == "bot" and not chat().get("pending_messages")
+
+
+def test_a_customer_who_goes_quiet_ends_the_conversation_without_a_survey(account, monkeypatch):
+    monkeypatch.setenv("COEXIST_CONVERSATION", json.dumps({**FAST, "customer_idle_s": 3}))
+    wiring.conversation_settings.cache_clear()
+    wiring.signals.cache_clear()  # ingest gives each execution the timeouts of its configuration
+    deliver(account, says("What are your opening hours?"))
+    wait_for(lambda: bot_messages(), what="the bot's answer")
+    finished(account)
+    view = chat()
+    assert (view["conversation_state"], view["mode"], view["waiting_for"]) == ("ended", "closed", None)
+    from coexist.conversation.settings import ConversationSettings
+
+    said = [m["text"] for m in bot_messages()]
+    assert said and ConversationSettings().survey_question not in said  # no survey after silence

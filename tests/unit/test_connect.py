@@ -348,14 +348,16 @@ def test_the_connect_wait_has_its_own_timeout():
 
 def test_the_definition_routes_connect_numbers_and_falls_back_to_the_directory():
     states = json.loads((Path(__file__).resolve().parents[2] / "statemachine/conversation.asl.json").read_text())["States"]
-    assert states["Escalate"]["Next"] == "HandOff"
-    [rule] = states["HandOff"]["Choices"]
-    assert rule["Next"] == "HandToConnect" and {"Variable": "$.routing.value.handoff", "IsPresent": True} in rule["And"]
-    assert states["HandOff"]["Default"] == "Assign"
-    assert states["HandToConnect"]["Catch"][0]["Next"] == "Assign" and states["HandedToConnect"]["Default"] == "Assign"
+    # The queue step hands the chat to Connect itself (or, when Connect cannot take it, routes it with
+    # the directory): the choice after it only reads where the chat went.
+    assert states["Escalate"]["Parameters"]["Payload"]["action"] == "route" and states["Escalate"]["Next"] == "Routed"
+    connect, *directory = states["Routed"]["Choices"]
+    assert connect == {"Variable": "$.routing.value.handed", "BooleanEquals": True, "Next": "InConnect"}
+    assert {rule["Next"] for rule in directory} | {states["Routed"]["Default"]} == {"OfferToAgent", "Unassigned", "WaitForAgents"}
+    assert "InConnect" not in {states[s].get("Next") for s in ("Assign", "WaitForAgents")}
     waiting = states["InConnect"]
     assert waiting["Parameters"]["Payload"]["action"] == "await_connect" and waiting["Next"] == "Close"
-    assert waiting["TimeoutSecondsPath"] == "$.begin.value.connect_timeout_seconds"
+    assert waiting["TimeoutSecondsPath"] == "$.timeouts.connect_timeout_seconds"
 
 
 def test_transcript_keeps_the_newest_lines_that_fit():

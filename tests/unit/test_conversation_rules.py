@@ -6,6 +6,7 @@ import json
 
 import pytest
 
+from coexist.conversation import survey
 from coexist.conversation.bot_turns import reply_request
 from coexist.conversation.definition import FUNCTION_PLACEHOLDER, definition_path, render
 from coexist.conversation.settings import ConversationSettings
@@ -51,10 +52,12 @@ def test_every_task_runs_the_conversation_function_and_waits_pass_their_token():
             assert "TimeoutSeconds" in state or "TimeoutSecondsPath" in state, f"{name} could wait forever"
 
 
-def test_waits_read_their_timeouts_from_the_begin_step():
+def test_waits_read_their_timeouts_from_the_execution_input():
     paths = {s.get("TimeoutSecondsPath") or s.get("SecondsPath") for s in STATES.values()} - {None}
-    keys = {p.rsplit(".", 1)[1] for p in paths if p.startswith("$.begin.value.")}
-    assert keys <= set(ConversationSettings().timeouts())
+    from_input = {p.removeprefix("$.timeouts.") for p in paths if p.startswith("$.timeouts.")}
+    # Every timeout the input carries is read, and every wait reads one of them or a step's result.
+    assert from_input == set(ConversationSettings().timeouts())
+    assert all(p.startswith(("$.timeouts.", "$.wake.value.", "$.cooldown.value.")) for p in paths), paths
 
 
 def test_render_fills_every_task_and_leaves_valid_json():
@@ -94,3 +97,11 @@ def test_bot_replies_become_valid_send_requests():
     assert text.type == "text"
     buttons = parse_send_request(reply_request(BotReply("Anything else?", (("hours", "Opening hours"), ("talk_to_person", "Talk to a person")))))
     assert buttons.type == "interactive" and [b.id for b in buttons.buttons] == ["hours", "talk_to_person"]
+
+
+def test_the_survey_is_a_valid_request_and_only_its_buttons_give_a_score():
+    asked = parse_send_request(survey.request("How did we do today?"))
+    assert asked.type == "interactive" and [b.id for b in asked.buttons] == ["csat_3", "csat_2", "csat_1"]
+    assert [survey.score_of(b.id) for b in asked.buttons] == [3, 2, 1]
+    for other in (None, "", "csat_", "csat_x", "hours", "reminder:short:confirm"):
+        assert survey.score_of(other) is None, other

@@ -38,7 +38,7 @@ class ConversationSettings:
         return cls(**raw)
 
     def timeouts(self) -> dict:
-        """What the workflow's waits read (the Begin step's output)."""
+        """What the workflow's waits read: the execution's input, given by ingest when it starts one."""
         return {
             "customer_idle_seconds": self.customer_idle_s,
             "accept_timeout_seconds": self.accept_timeout_s,

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
+from coexist.conversation import survey
+from coexist.conversation.settings import ConversationSettings
 from coexist.conversation.workflow import AGENT_RELEASED, HUMAN_TOOK_OVER, SUPERSEDED_BY_MERGE, Workflow, execution_name
 from coexist.domain.chat import Chat, ChatMode, WaitingFor
 from coexist.store.agents import AgentStore
@@ -27,6 +29,8 @@ class Signals:
     takeover_cool_down_s: int = 1800
     clock: object = time.time
     connect: object | None = None  # coexist.conversation.connect.ConnectDesk: humans on Amazon Connect
+    # What the workflow's waits last (ConversationSettings.timeouts), given to each execution it starts.
+    timeouts: dict = field(default_factory=lambda: ConversationSettings().timeouts())
 
     # --- from ingest ---------------------------------------------------------------------------
     def customer_wrote(self, chat_id: str, message_id: str, reply_id: str | None) -> str:
@@ -37,7 +41,11 @@ class Signals:
         if chat.waiting_for == WaitingFor.SURVEY:
             token = self.chats.take_token(chat_id, WaitingFor.SURVEY)
             if token:
-                self.workflow.succeed(token, {"message_id": message_id, "reply_id": reply_id})
+                # Scored here, before the wake, so the workflow's last step is the survey's wait.
+                score = survey.score_of(reply_id)
+                if score is not None:
+                    self.chats.record_score(chat_id, score)
+                self.workflow.succeed(token, {"message_id": message_id, "score": score})
                 return "survey_answer"
         if not chat.live:
             if self._person_has_it(chat):
@@ -45,7 +53,7 @@ class Signals:
             self.chats.add_pending(chat_id, message_id)
             name = execution_name(chat_id, message_id)
             if self.chats.claim(chat_id, name):
-                self.workflow.start(name, chat_id)
+                self.workflow.start(name, chat_id, self.timeouts)
                 return "started"
             return "queued_for_bot"
         if self.connect is not None and self.connect.is_active(chat):
@@ -56,7 +64,7 @@ class Signals:
         if chat.conversation_id == execution_name(chat_id, message_id):
             # This message claimed the chat before, but starting the execution failed (the record is
             # being retried): start it now; a start that did happen is refused by its name.
-            self.workflow.start(chat.conversation_id, chat_id)
+            self.workflow.start(chat.conversation_id, chat_id, self.timeouts)
         if chat.waiting_for == WaitingFor.CUSTOMER:
             token = self.chats.take_token(chat_id, WaitingFor.CUSTOMER)
             if token:

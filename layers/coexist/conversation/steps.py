@@ -14,12 +14,14 @@ import time
 from dataclasses import dataclass
 from typing import Callable
 
+from coexist.conversation import survey
 from coexist.conversation.settings import ConversationSettings
-from coexist.conversation.workflow import HUMAN_TOOK_OVER, Workflow
+from coexist.conversation.workflow import BOT_ESCALATED, BOT_RESOLVED, HUMAN_TOOK_OVER, Workflow
 from coexist.domain import window
 from coexist.domain.chat import Chat, ChatMode, Takeover, WaitingFor
 from coexist.domain.records import Source
 from coexist.number_config import HumansProvider
+from coexist.outbound.outbox import ChatNotFound, NotQueued, Refused
 from coexist.outbound.requests import parse_send_request
 from coexist.store.agents import AVAILABLE, AgentStore, pick_agent
 from coexist.store.chats import ChatRepository
@@ -27,15 +29,15 @@ from coexist.store.items import from_item_value
 
 # Steps that begin with a write conditioned on their conversation: they look for a merge only when
 # that write is refused, so a bot turn costs no extra read (benchmarks/workflow.py counts it).
-FOLLOW_ON_REFUSAL = frozenset({"bot_turn", "await_customer"})
+FOLLOW_ON_REFUSAL = frozenset({"converse", "bot_turn", "await_customer"})
 _HELD = "_held_chat"  # the chat `_follow` read, for the step's first `_chat`
-
-SURVEY_BUTTONS = (("csat_3", "😊 Great"), ("csat_2", "😐 Okay"), ("csat_1", "🙁 Poor"))
+# The previous definition's choice after a bot turn, by how the turn leaves the loop now.
+_PREVIOUS_DECISIONS = {HUMAN_TOOK_OVER: "human", BOT_ESCALATED: "escalate", BOT_RESOLVED: "resolved"}
 
 
 @dataclass
 class BotOutcome:
-    decision: str  # reply | escalate | resolved | human | wait
+    decision: str  # reply | escalate | resolved
     intent: str | None = None
     failures: int = 0
     session: dict | None = None
@@ -66,45 +68,81 @@ class ConversationSteps:
         return handler(event)
 
     # --- bot ------------------------------------------------------------------------------------
-    def step_begin(self, event: dict) -> dict:
-        self._chat(event)
-        self.chats.begin(event["chat_id"])  # refused when a person holds the chat: the bot turn then sees it
-        self.metrics("ConversationStarted")
-        return self.settings.timeouts()
-
-    def step_bot_turn(self, event: dict) -> None:
+    def step_converse(self, event: dict) -> None:
+        """One state per customer message: the first turn begins the conversation, the bot answers
+        the messages that wait for it, then the same task waits for the customer's next message (its
+        token parked on the chat; the message's wake is the next turn). The turn leaves the loop by
+        an error the workflow routes: a person holds the chat, the bot escalated, or it resolved."""
         token = event["token"]
-        if not self.chats.park_bot_token(event["chat_id"], event["conversation_id"], token) and self._moved(event):
-            self.chats.park_bot_token(event["chat_id"], event["conversation_id"], token)
+        started = self.chats.start_bot_turn(event["chat_id"], event["conversation_id"], token)
+        if started is None and self._moved(event):
+            started = self.chats.start_bot_turn(event["chat_id"], event["conversation_id"], token)
+        if started is None:
+            if self.chats.get(event["chat_id"]) is None:
+                raise ValueError("the conversation's chat does not exist")
+            return  # a merge superseded this conversation: its execution is being stopped
         chat_id = event["chat_id"]
-        chat = self._chat(event)
-        if chat.mode != ChatMode.BOT or self._cooling_down(chat):
-            if self.chats.take_bot_token(chat_id, expected=token):
-                self.workflow.succeed(token, {"decision": "human"})
+        chat, pending = started
+        # Refused when a person holds the chat: the check below then sees it.
+        began = chat.mode == ChatMode.CLOSED and self.chats.begin(chat_id)
+        if began:
+            self.metrics("ConversationStarted")
+        if not (began or chat.mode == ChatMode.BOT) or self._cooling_down(chat):
+            # The messages a person saw are theirs (the cool-down's end does not hand them to the bot).
+            self._leave_loop(event, HUMAN_TOOK_OVER, "a person holds the chat")
             return
-        pending = self.chats.take_pending(chat_id)
         if not pending:
-            if self.chats.take_bot_token(chat_id, expected=token):
-                self.workflow.succeed(token, {"decision": "wait"})
+            self._await_customer(event, None)
             return
         messages = [from_item_value(m) for m in (self.messages.get(i) for i in pending) if m]
         outcome, replies = self.run_bot(chat, messages)
         for reply in replies:
             # The bot never answers over a human: stop as soon as it no longer holds the chat.
-            if not self.chats.bot_in_charge(chat_id, token):
+            held = self.chats.held_by_bot(chat_id, token)
+            if held is None:
                 return
-            self.outbox.send(chat_id, parse_send_request(reply), source=Source.BOT)
-        self.chats.record_bot_turn(chat_id, outcome.failures, outcome.session or {}, outcome.intent)
-        if self.chats.take_bot_token(chat_id, expected=token):
-            self.workflow.succeed(token, {"decision": outcome.decision, "intent": outcome.intent})
+            self.outbox.send(chat_id, parse_send_request(reply), source=Source.BOT, chat_item=held)
+        if outcome.decision == "escalate":
+            self.chats.record_bot_turn(chat_id, outcome.failures, outcome.session or {}, outcome.intent)
+            self._leave_loop(event, BOT_ESCALATED, outcome.escalation_reason or "the bot escalated")
+        elif outcome.decision == "resolved":
+            self.chats.record_bot_turn(chat_id, outcome.failures, outcome.session or {}, outcome.intent)
+            self._leave_loop(event, BOT_RESOLVED, "the bot resolved the conversation")
+        else:
+            self._await_customer(event, outcome)
 
-    def step_await_customer(self, event: dict) -> None:
-        def park() -> bool:
-            return self.chats.park_token(event["chat_id"], event["conversation_id"], WaitingFor.CUSTOMER, event["token"],
-                                         unless_pending=True)
-        if not park() and not (self._moved(event) and park()):
-            # Customer messages arrived while the bot was busy: go straight back to the bot.
-            self.workflow.succeed(event["token"], {"pending": True})
+    def _await_customer(self, event: dict, outcome: BotOutcome | None) -> None:
+        """The turn's token waits for the customer, the turn's outcome recorded in the same write."""
+        token = event["token"]
+        turn = {} if outcome is None else {"failures": outcome.failures, "session": outcome.session or {}, "intent": outcome.intent}
+        if event["action"] == "bot_turn":  # the previous definition: its own state waits for the customer
+            if turn:
+                self.chats.record_bot_turn(event["chat_id"], turn["failures"], turn["session"], turn["intent"])
+            self._leave_loop(event, None, "reply" if turn else "wait")
+            return
+        for attempt in range(2):
+            if self.chats.await_customer(event["chat_id"], event["conversation_id"], token, **turn):
+                return
+            if turn:
+                self.chats.record_bot_turn(event["chat_id"], turn["failures"], turn["session"], turn["intent"])
+                turn = {}
+            if self.chats.take_bot_token(event["chat_id"], expected=token):
+                # Customer messages arrived while the bot was busy: straight to the next turn.
+                self.workflow.succeed(token, {"pending": True})
+                return
+            if attempt or not self._moved(event):
+                return  # a person took the chat, and the token with it
+
+    def _leave_loop(self, event: dict, error: str | None, cause: str) -> None:
+        """The turn's token, if the bot still holds it, fails with `error`: the definition's catch
+        takes the conversation on from there."""
+        token = event["token"]
+        if not self.chats.take_bot_token(event["chat_id"], expected=token):
+            return  # a person took the chat, and the token with it
+        if event["action"] == "bot_turn":  # the previous definition chooses by the turn's decision
+            self.workflow.succeed(token, {"decision": _PREVIOUS_DECISIONS.get(error, cause)})
+        else:
+            self.workflow.fail(token, error, cause)
 
     # --- a person took over -----------------------------------------------------------------------
     def step_takeover(self, event: dict) -> dict:
@@ -136,7 +174,17 @@ class ConversationSteps:
         return self._cool_down_left(chat) > 0 and chat.takeover_by is not None
 
     # --- routing to an agent ----------------------------------------------------------------------
+    def step_route(self, event: dict) -> dict:
+        """Queue the chat and route it at once: to Amazon Connect when its number's humans work
+        there, else the first round of the built-in directory (the workflow's `Routed` choice
+        reads the outcome, so no state of its own decides the handoff)."""
+        routing = self.step_queue(event)
+        if routing["handoff"] == HumansProvider.CONNECT.value and self._hand_to_connect(event):
+            return {**routing, "handed": True}
+        return self.step_assign({**event, "routing": {**routing, "handoff": HumansProvider.DIRECTORY.value, "handed": False}})
+
     def step_queue(self, event: dict) -> dict:
+        """The chat waits for a person: the routing to start from, and who its number's humans are."""
         chat = self._chat(event)
         if chat.assignee:
             self.agents.release(chat.assignee)  # a transfer or release frees the current agent
@@ -147,6 +195,15 @@ class ConversationSteps:
         handoff = (HumansProvider.CONNECT if to_connect else HumansProvider.DIRECTORY).value
         return {"tried": [], "attempts": 0, "agent_id": None, "exhausted": False, "skill": skill,
                 "preferred": chat.transfer_to, "handoff": handoff}
+
+    def _hand_to_connect(self, event: dict) -> bool:
+        """Start the Amazon Connect contact. When Connect cannot take the chat, the built-in directory
+        routes it: nobody is left unattended."""
+        try:
+            return bool(self.connect.hand_over(event["chat_id"], event["conversation_id"]).get("handed"))
+        except Exception:  # noqa: BLE001  (whatever failed, the directory still routes the customer)
+            self.metrics("ConnectHandoffFailed")
+            return False
 
     def step_assign(self, event: dict) -> dict:
         routing = dict(event["routing"])
@@ -172,9 +229,10 @@ class ConversationSteps:
         self.chats.offer(event["chat_id"], event["conversation_id"], event["agent_id"], event["token"])
 
     def step_accepted(self, event: dict) -> dict:
+        """The offered agent accepted; the result is also when to look at the chat next (agent_plan)."""
         self.chats.hand_to_agent(event["chat_id"], event["agent_id"])
         self.metrics("ConversationAssigned")
-        return {"agent_id": event["agent_id"]}
+        return {"agent_id": event["agent_id"], **self.step_agent_plan({"chat_id": event["chat_id"]})}
 
     def step_unassigned(self, event: dict) -> dict:
         """Nobody accepted: tell the customer, leave the chat queued, raise the alert."""
@@ -195,9 +253,6 @@ class ConversationSteps:
         return None  # window closed and no template configured: the alert is all we can do
 
     # --- humans on Amazon Connect (coexist.conversation.connect) --------------------------------------
-    def step_connect_start(self, event: dict) -> dict:
-        return self.connect.hand_over(event["chat_id"], event["conversation_id"])
-
     def step_await_connect(self, event: dict) -> None:
         self.connect.await_end(event["chat_id"], event["conversation_id"], event["token"])
 
@@ -232,7 +287,9 @@ class ConversationSteps:
         return {"idle": False}
 
     # --- the end --------------------------------------------------------------------------------------
-    def step_close(self, event: dict) -> dict:
+    def step_close(self, event: dict) -> dict | None:
+        """End the conversation and, when wanted, ask the survey: its answer (scored by ingest) ends
+        the wait; without a survey the wait ends at once. One state, whichever way it goes."""
         chat = self._chat(event)
         if chat.assignee:
             self.agents.release(chat.assignee)
@@ -240,25 +297,56 @@ class ConversationSteps:
             self.connect.leave(event["chat_id"], chat)
         self.chats.end(event["chat_id"])
         self.metrics("ConversationClosed")
-        survey = self.settings.survey and window.is_open(chat.last_customer_message_at, int(self.clock()))
-        return {"survey": survey}
+        wanted = self.settings.survey and window.is_open(chat.last_customer_message_at, int(self.clock()))
+        if "token" not in event:  # the previous definition: its own states ask the survey
+            return {"survey": wanted}
+        if wanted and self._ask_survey(event):
+            return None
+        self.workflow.succeed(event["token"], {"survey": False})
+        return None
+
+    def _ask_survey(self, event: dict) -> bool:
+        """Send the survey and park the token for its answer. False: it could not be sent (the
+        customer opted out meanwhile, the chat is gone, the queue refused it): the conversation ends."""
+        try:
+            # Keyed by the conversation: a retried close asks once.
+            self.outbox.send(event["chat_id"], parse_send_request(survey.request(self.settings.survey_question)), source=Source.BOT,
+                             idempotency_key=f"survey:{event['conversation_id']}")
+        except (Refused, ChatNotFound, NotQueued):
+            return False
+        return self.chats.park_token(event["chat_id"], event["conversation_id"], WaitingFor.SURVEY, event["token"])
+
+    # --- executions the previous definition started (separate begin, customer wait, survey and
+    # score states), served by the steps above until they end ---------------------------------------------
+    step_bot_turn = step_converse
+
+    def step_begin(self, event: dict) -> dict:
+        self._chat(event)
+        if self.chats.begin(event["chat_id"]):
+            self.metrics("ConversationStarted")
+        return self.settings.timeouts()
+
+    def step_await_customer(self, event: dict) -> None:
+        def park() -> bool:
+            return self.chats.park_token(event["chat_id"], event["conversation_id"], WaitingFor.CUSTOMER, event["token"],
+                                         unless_pending=True)
+        if not park() and not (self._moved(event) and park()):
+            self.workflow.succeed(event["token"], {"pending": True})  # messages came while the bot was busy
+
+    def step_connect_start(self, event: dict) -> dict:
+        return {"handed": self._hand_to_connect(event)}
 
     def step_survey(self, event: dict) -> None:
-        request = {"type": "interactive", "body": self.settings.survey_question,
-                   "buttons": [{"id": i, "title": t} for i, t in SURVEY_BUTTONS]}
-        self.outbox.send(event["chat_id"], parse_send_request(request), source=Source.BOT)
-        self.chats.park_token(event["chat_id"], event["conversation_id"], WaitingFor.SURVEY, event["token"])
+        if not self._ask_survey(event):
+            self.workflow.succeed(event["token"], {"survey": False})
 
     def step_record_score(self, event: dict) -> dict:
-        reply_id = (event.get("answer") or {}).get("reply_id") or ""
-        score = int(reply_id.removeprefix("csat_")) if reply_id.startswith("csat_") and reply_id[5:].isdigit() else None
-        if score is not None:
-            self.chats.record_score(event["chat_id"], score)
-            self.metrics("SatisfactionRecorded")
-        return {"score": score}
+        return {"score": (event.get("answer") or {}).get("score")}  # ingest recorded it before the wake
 
     def step_end(self, event: dict) -> dict:
+        """The customer went quiet: the conversation ends, and the token of the wait that timed out goes."""
         self.chats.end(event["chat_id"])
+        self.chats.take_token(event["chat_id"], WaitingFor.CUSTOMER)
         return {"ended": True}
 
     # --- helpers ----------------------------------------------------------------------------------------

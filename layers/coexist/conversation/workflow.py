@@ -9,6 +9,9 @@ from botocore.exceptions import ClientError
 
 HUMAN_TOOK_OVER = "HumanTookOver"
 AGENT_RELEASED = "AgentReleased"
+# How a bot turn leaves the message loop (a task's error, so the definition needs no choice state).
+BOT_ESCALATED = "BotEscalated"
+BOT_RESOLVED = "BotResolved"
 SUPERSEDED_BY_MERGE = "SupersededByMerge"  # a stop's error: the chat was merged and the other conversation kept
 CHAT_ERASED = "ChatErased"  # a stop's error: the customer's data was erased while the conversation ran
 # A token whose wait already ended (timed out, or signalled by someone else) is not an error here.
@@ -26,9 +29,11 @@ class Workflow:
         self.sfn = sfn_client
         self.arn = state_machine_arn
 
-    def start(self, name: str, chat_id: str) -> bool:
+    def start(self, name: str, chat_id: str, timeouts: dict) -> bool:
+        """Start the conversation `name`; its waits read `timeouts` (ConversationSettings.timeouts)."""
         try:
-            self.sfn.start_execution(stateMachineArn=self.arn, name=name, input=json.dumps({"chat_id": chat_id, "conversation_id": name}))
+            self.sfn.start_execution(stateMachineArn=self.arn, name=name,
+                                     input=json.dumps({"chat_id": chat_id, "conversation_id": name, "timeouts": timeouts}))
             return True
         except ClientError as error:
             if error.response["Error"]["Code"] == "ExecutionAlreadyExists":

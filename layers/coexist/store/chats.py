@@ -571,9 +571,21 @@ class ChatRepository:
         old = self._remove_returning(chat_id, "workflow_token, waiting_for", condition, values)
         return (old or {}).get("workflow_token")
 
-    def park_bot_token(self, chat_id: str, conversation_id: str, token: str) -> bool:
-        return update_if(self.table, Key=key_of(chat_id), UpdateExpression="SET bot_token = :t",
-                         ConditionExpression="conversation_id = :c", ExpressionAttributeValues={":t": token, ":c": conversation_id})
+    def start_bot_turn(self, chat_id: str, conversation_id: str, token: str) -> tuple[Chat, list[str]] | None:
+        """A bot turn begins: its token parked on the chat (whoever takes over fails it) and the
+        customer messages waiting for the bot taken, in one write that returns the chat as it was.
+        None: this chat does not hold the conversation (a merge carried it on, or the chat is gone)."""
+        try:
+            old = self.table.update_item(
+                Key=key_of(chat_id), UpdateExpression="SET bot_token = :t REMOVE pending_messages",
+                ConditionExpression=f"{_EXISTS} AND conversation_id = :c",
+                ExpressionAttributeValues={":t": token, ":c": conversation_id}, ReturnValues="ALL_OLD",
+            )["Attributes"]
+        except ClientError as error:
+            if is_condition_failure(error):
+                return None
+            raise
+        return chat_from_item(old), sorted(old.get("pending_messages", set()))
 
     def take_bot_token(self, chat_id: str, expected: str | None = None) -> str | None:
         if expected:
@@ -582,9 +594,25 @@ class ChatRepository:
             old = self._remove_returning(chat_id, "bot_token", "attribute_exists(bot_token)", None)
         return (old or {}).get("bot_token")
 
-    def bot_in_charge(self, chat_id: str, token: str) -> bool:
+    def await_customer(self, chat_id: str, conversation_id: str, token: str, failures: int | None = None,
+                       session: dict | None = None, intent: str | None = None) -> bool:
+        """The bot's turn is over (its outcome recorded in the same write, when it ran): the turn's
+        token now waits for the customer's next message. Refused (False) when customer messages came
+        meanwhile, when a person took the token, or when the conversation is no longer here."""
+        sets: dict = {"workflow_token": token, "waiting_for": WaitingFor.CUSTOMER.value}
+        if failures is not None:
+            sets |= {"bot_failures": failures, "bot_session": session or {}}
+            if intent:
+                sets["bot_intent"] = intent
+        return self._set(chat_id, sets, remove=("bot_token",),
+                         condition="conversation_id = :c AND bot_token = :t AND "
+                         "(attribute_not_exists(pending_messages) OR size(pending_messages) = :zero)",
+                         values={":c": conversation_id, ":t": token, ":zero": 0})
+
+    def held_by_bot(self, chat_id: str, token: str) -> Chat | None:
+        """The chat, read now, if the bot's turn `token` still holds it; None once a person has it."""
         chat = self.get(chat_id)
-        return chat is not None and chat.bot_token == token and chat.mode == ChatMode.BOT
+        return chat if chat is not None and chat.bot_token == token and chat.mode == ChatMode.BOT else None
 
     # --- Amazon Connect -----------------------------------------------------------------------------------
     def map_contact(self, contact_id: str, chat_id: str, conversation_id: str) -> None:

@@ -1,0 +1,68 @@
+"""Conversations an upgrade finds running: Step Functions runs each execution on the definition it
+started with (tests/fixtures/conversation-previous.asl.json: the definition before the bot's turn
+became one state per message, with its own begin, customer wait, handoff, survey and score states),
+while its tasks are served by today's conversation function. They go on to their end."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from local import workflows
+from local.workflows import EXECUTE_STATE_MACHINES
+from tests.conftest import emulated_account
+from tests.integration.helpers import deliver
+from tests.integration.test_conversation import (
+    FAST, add_agent, agent_call, bot_messages, chat, executions, finished, our_chat, says, wait_for,
+)
+
+PREVIOUS = Path(__file__).resolve().parents[1] / "fixtures" / "conversation-previous.asl.json"
+
+
+@pytest.fixture
+def account(monkeypatch):
+    monkeypatch.setenv("COEXIST_CONVERSATION", json.dumps(FAST))
+    monkeypatch.setattr(workflows, "render", lambda arn: PREVIOUS.read_text().replace("${ConversationFunction}", arn))
+    with emulated_account(monkeypatch, config=EXECUTE_STATE_MACHINES, workflow=True) as emulated:
+        yield emulated
+
+
+def entered(account) -> list[str]:
+    [execution] = executions(account)
+    history = account.sfn.get_execution_history(executionArn=execution["executionArn"], maxResults=1000)["events"]
+    return [e["stateEnteredEventDetails"]["name"] for e in history if e["type"].endswith("StateEntered")]
+
+
+def test_a_bot_conversation_of_the_previous_definition_answers_resolves_and_scores(account):
+    deliver(account, says("What are your opening hours?"))
+    # The turn ends with the decision that definition chooses by; its own state then waits.
+    wait_for(lambda: entered(account) == ["Begin", "BotTurn", "AfterBotTurn", "WaitForCustomer"], what="the customer wait")
+    wait_for(lambda: chat()["waiting_for"] == "customer", what="the bot to answer and wait")
+    answered = len(bot_messages())
+    assert answered and chat()["bot_intent"] == "opening_hours"
+    deliver(account, says("And on Saturday?"))
+    wait_for(lambda: len(bot_messages()) > answered and chat()["waiting_for"] == "customer", what="the second answer")
+    deliver(account, says("thanks, bye"))
+    wait_for(lambda: chat()["waiting_for"] == "survey", what="the survey")
+    assert len([m for m in bot_messages() if m["type"] == "interactive" and m["text"] == "How did we do today?"]) == 1
+    deliver(account, says("", reply=("csat_3", "😊 Great")))
+    finished(account)
+    view = chat()
+    assert (view["mode"], view["satisfaction_score"], view["conversation_state"]) == ("closed", 3, "ended")
+
+
+def test_an_escalation_of_the_previous_definition_reaches_the_agent_and_ends_with_the_survey(account):
+    add_agent("ana")
+    deliver(account, says("I want to talk to a person"))
+    wait_for(lambda: chat()["offered_to"] == "ana", what="the offer to ana")
+    assert agent_call("POST", f"/api/chats/{our_chat()}/accept", "ana")[0] == 200
+    wait_for(lambda: chat()["waiting_for"] == "agent", what="the agent wait")
+    assert agent_call("POST", f"/api/chats/{our_chat()}/messages", "ana", {"type": "text", "text": "Ana here."})[0] == 202
+    assert agent_call("POST", f"/api/chats/{our_chat()}/close", "ana")[0] == 200
+    wait_for(lambda: chat()["waiting_for"] == "survey", what="the survey")
+    deliver(account, says("", reply=("csat_2", "😐 Okay")))
+    finished(account)
+    assert (chat()["mode"], chat()["satisfaction_score"]) == ("closed", 2)
+    assert [a["active_chats"] for a in agent_call("GET", "/api/agents", "ana")[1]["items"]] == [0]
