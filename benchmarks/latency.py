@@ -58,8 +58,12 @@ def _percentile(samples: list[float], pct: float) -> float:
 def cold_start_ms(function: str, runs: int = 3) -> float:
     """Median, over fresh interpreters, of importing the handler and wiring what it uses first."""
     env = {
-        **os.environ, "PYTHONPATH": f"{ROOT / 'layers'}:{ROOT}", "POWERTOOLS_TRACE_DISABLED": "true",
+        **{name: value for name, value in os.environ.items() if name != "POWERTOOLS_TRACE_DISABLED"},
+        "PYTHONPATH": f"{ROOT / 'layers'}:{ROOT}",
         "AWS_DEFAULT_REGION": "us-east-1", "AWS_ACCESS_KEY_ID": "cold", "AWS_SECRET_ACCESS_KEY": "cold",
+        # As in Lambda: Powertools traces and patches botocore, and the X-Ray SDK takes its Lambda
+        # path (sampling decided by Lambda) rather than building a client for centralised sampling.
+        "LAMBDA_TASK_ROOT": str(ROOT),
     }
     code = (
         "import time; t = time.process_time()\n"

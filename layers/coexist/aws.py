@@ -6,7 +6,7 @@ import queue
 import threading
 from functools import lru_cache
 
-import boto3
+import botocore.session
 from botocore.config import Config
 
 # Short timeouts and SDK-level retries with backoff: a slow dependency fails the record fast and
@@ -24,10 +24,22 @@ _resources: "queue.SimpleQueue" = queue.SimpleQueue()
 _creating = threading.Lock()
 
 
+@lru_cache(maxsize=1)
+def _session():
+    """The session low-level clients are made from: botocore's own, so a function that needs no
+    DynamoDB resource never imports boto3 (nor the S3 transfer manager it loads)."""
+    return botocore.session.get_session()
+
+
+def _new_client(service: str, **kwargs):
+    with _creating:  # a session is not safe to build clients from concurrently
+        return _session().create_client(service, **kwargs)
+
+
 @lru_cache(maxsize=None)
 def client(service: str):
     """Low-level clients are thread-safe: one per process."""
-    return boto3.client(service, config=_CONFIG)
+    return _new_client(service, config=_CONFIG)
 
 
 @lru_cache(maxsize=None)
@@ -37,7 +49,7 @@ def single_attempt_client(service: str, connect_timeout: float, read_timeout: fl
     config = _CONFIG.merge(
         Config(connect_timeout=connect_timeout, read_timeout=read_timeout, retries={"total_max_attempts": 1, "mode": "standard"})
     )
-    return boto3.client(service, config=config)
+    return _new_client(service, config=config)
 
 
 class _PooledResource:
@@ -46,6 +58,8 @@ class _PooledResource:
 
     def __init__(self, generation: int):
         self.generation = generation
+        import boto3  # only functions that read or write tables pay for it
+
         with _creating:  # building sessions concurrently is not thread-safe
             self.resource = boto3.session.Session().resource("dynamodb", config=_CONFIG)
         self.tables: dict[str, object] = {}
@@ -100,7 +114,7 @@ class SharedTable:
 def endpoint_client(service: str, endpoint_url: str):
     """A client of a service reached at an endpoint of its own, such as a WebSocket API's
     management endpoint (`apigatewaymanagementapi`)."""
-    return boto3.client(service, endpoint_url=endpoint_url, config=_CONFIG)
+    return _new_client(service, endpoint_url=endpoint_url, config=_CONFIG)
 
 
 @lru_cache(maxsize=None)
@@ -112,6 +126,7 @@ def reset() -> None:
     """Forget cached clients and resources (tests and local mode switch emulated accounts)."""
     global _generation
     _generation += 1
+    _session.cache_clear()
     client.cache_clear()
     single_attempt_client.cache_clear()
     endpoint_client.cache_clear()
