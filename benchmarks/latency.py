@@ -1,5 +1,5 @@
 """Latency that does not depend on the emulator: each function's cold start in a fresh interpreter
-(import and first-use wiring), the webhook handler in process with stub AWS clients (its own time,
+(import and first-use wiring, on Lambda's path: tracing on, as deployed), the webhook handler in process with stub AWS clients (its own time,
 nothing of the emulator's), and the layer's size.
 
 Timed here, never in tests (tests count; benchmarks time). Times are CPU time (the process's for a
@@ -55,11 +55,27 @@ def _percentile(samples: list[float], pct: float) -> float:
     return ordered[min(len(ordered) - 1, int(round(pct / 100 * (len(ordered) - 1))))]
 
 
+def _configuration_of_the_live_channel() -> dict[str, str]:
+    """The environment the stacks give the live channel's functions, which read it at first use."""
+    from coexist import resources
+
+    return {
+        resources.COGNITO_ISSUER_ENV: "https://cognito-idp.us-east-1.amazonaws.com/us-east-1_cold",
+        resources.CONSOLE_CLIENT_ID_ENV: "cold", resources.LIVE_API_ID_ENV: "cold", resources.LIVE_STAGE_ENV: "live",
+        "AWS_REGION": "us-east-1", **{spec.env_var: f"coexist-cold-{spec.logical_id}" for spec in resources.TABLES},
+    }
+
+
 def cold_start_ms(function: str, runs: int = 3) -> float:
     """Median, over fresh interpreters, of importing the handler and wiring what it uses first."""
     env = {
-        **os.environ, "PYTHONPATH": f"{ROOT / 'layers'}:{ROOT}", "POWERTOOLS_TRACE_DISABLED": "true",
+        **{name: value for name, value in os.environ.items() if name != "POWERTOOLS_TRACE_DISABLED"},
+        "PYTHONPATH": f"{ROOT / 'layers'}:{ROOT}",
         "AWS_DEFAULT_REGION": "us-east-1", "AWS_ACCESS_KEY_ID": "cold", "AWS_SECRET_ACCESS_KEY": "cold",
+        # As in Lambda: Powertools traces and patches botocore, and the X-Ray SDK takes its Lambda
+        # path (sampling decided by Lambda) rather than building a client for centralised sampling.
+        "LAMBDA_TASK_ROOT": str(ROOT),
+        **_configuration_of_the_live_channel(),
     }
     code = (
         "import time; t = time.process_time()\n"

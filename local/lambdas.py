@@ -19,9 +19,10 @@ call, as in Lambda). In Lambda every function has its own processes; here they s
     arriving mid-way through an API request would replace the event the API reads its body and
     headers from. Functions whose module holds a resolver therefore share `RESOLVER_LOCK` (the
     process-wide lock).
-  - boto3 clients cached by the layer (`coexist.aws.client`) are thread-safe once built, but
-    building them from the default session concurrently is not: local mode builds them before
-    any thread starts (`runtime.prewarm_clients`). DynamoDB resources are per thread already.
+  - AWS clients cached by the layer (`coexist.aws.client`) are thread-safe once built, but
+    building them from one session concurrently is not: the layer builds them under a lock and
+    local mode builds them before any thread starts (`runtime.prewarm_clients`). DynamoDB
+    resources are per thread already.
 * A function must still not wait synchronously for *itself* from another thread; the lock is
   re-entrant for a handler that calls its own function in its own thread.
 """

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import os
 
-from aws_lambda_powertools import Logger, Tracer
+from aws_lambda_powertools import Logger
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, CORSConfig, Response, content_types
 from aws_lambda_powertools.logging import correlation_paths
 
@@ -14,12 +14,13 @@ from coexist import wiring
 from coexist.authorization import MAX_AGENT_ID, ChatMissing, Credentials, Forbidden, Gate, Unauthorized, gate_of, principal_of
 from coexist.domain.access import Action
 from coexist.domain.audit import AuditUnavailable
+from coexist.observability import tracer_of
 from coexist.resources import CONSOLE_ORIGIN_ENV, CONSOLE_REQUEST_HEADERS
 from coexist.reads import MAX_ID, BadRequest, NotFound, checked_text, query_parameter
 from coexist.settings import settings
 
 logger = Logger(service="coexist-api")
-tracer = Tracer(service="coexist-api")
+tracer = tracer_of("coexist-api")
 app = APIGatewayRestResolver(strip_prefixes=[], cors=CORSConfig(
     # Deployed, the console is served by CloudFront from an origin of its own: its calls are
     # cross-origin, allowed for exactly that origin. Local mode serves it on the API's origin.

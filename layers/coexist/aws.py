@@ -6,7 +6,7 @@ import queue
 import threading
 from functools import lru_cache
 
-import boto3
+import botocore.session
 from botocore.config import Config
 
 # Short timeouts and SDK-level retries with backoff: a slow dependency fails the record fast and
@@ -24,10 +24,42 @@ _resources: "queue.SimpleQueue" = queue.SimpleQueue()
 _creating = threading.Lock()
 
 
+@lru_cache(maxsize=1)
+def _session():
+    """The session low-level clients are made from: botocore's own, so a function that needs no
+    DynamoDB resource never imports boto3 (nor the S3 transfer manager it loads)."""
+    return botocore.session.get_session()
+
+
+def _session_sharing_models():
+    """A botocore session of its own (a resource is used by one thread at a time) that reads AWS's
+    models through the process's loader: each new session would otherwise parse the endpoint list
+    and the DynamoDB models again, about 150 ms of CPU per resource, and ingest builds up to eight."""
+    session = botocore.session.get_session()
+    session.register_component("data_loader", _session().get_component("data_loader"))
+    return session
+
+
+def _new_client(service: str, **kwargs):
+    with _creating:  # a session is not safe to build clients from concurrently
+        return _session().create_client(service, **kwargs)
+
+
 @lru_cache(maxsize=None)
 def client(service: str):
     """Low-level clients are thread-safe: one per process."""
-    return boto3.client(service, config=_CONFIG)
+    return _new_client(service, config=_CONFIG)
+
+
+class ClientOnFirstCall:
+    """A low-level client made when first called, for a service a function seldom needs (building
+    one parses its service model: about 70 ms for S3 at a cold start that may never use it)."""
+
+    def __init__(self, service: str):
+        self.service = service
+
+    def __getattr__(self, attribute: str):
+        return getattr(client(self.service), attribute)
 
 
 @lru_cache(maxsize=None)
@@ -37,7 +69,7 @@ def single_attempt_client(service: str, connect_timeout: float, read_timeout: fl
     config = _CONFIG.merge(
         Config(connect_timeout=connect_timeout, read_timeout=read_timeout, retries={"total_max_attempts": 1, "mode": "standard"})
     )
-    return boto3.client(service, config=config)
+    return _new_client(service, config=config)
 
 
 class _PooledResource:
@@ -46,8 +78,10 @@ class _PooledResource:
 
     def __init__(self, generation: int):
         self.generation = generation
+        import boto3  # only functions that read or write tables pay for it
+
         with _creating:  # building sessions concurrently is not thread-safe
-            self.resource = boto3.session.Session().resource("dynamodb", config=_CONFIG)
+            self.resource = boto3.session.Session(botocore_session=_session_sharing_models()).resource("dynamodb", config=_CONFIG)
         self.tables: dict[str, object] = {}
 
     def table(self, name: str):
@@ -100,7 +134,7 @@ class SharedTable:
 def endpoint_client(service: str, endpoint_url: str):
     """A client of a service reached at an endpoint of its own, such as a WebSocket API's
     management endpoint (`apigatewaymanagementapi`)."""
-    return boto3.client(service, endpoint_url=endpoint_url, config=_CONFIG)
+    return _new_client(service, endpoint_url=endpoint_url, config=_CONFIG)
 
 
 @lru_cache(maxsize=None)
@@ -112,6 +146,7 @@ def reset() -> None:
     """Forget cached clients and resources (tests and local mode switch emulated accounts)."""
     global _generation
     _generation += 1
+    _session.cache_clear()
     client.cache_clear()
     single_attempt_client.cache_clear()
     endpoint_client.cache_clear()

@@ -8,6 +8,7 @@ is not a WhatsApp envelope at all) kept in quarantine and acknowledged so Meta s
 from __future__ import annotations
 
 import json
+import re
 import time
 from dataclasses import dataclass
 from enum import Enum
@@ -40,10 +41,13 @@ class InboundQueue:
         self.url = queue_url
         self.inline_limit = inline_limit
 
+    def travels_inline(self, body: bytes) -> bool:
+        return len(body) <= self.inline_limit
+
     def enqueue(self, body: bytes, archive_key: str) -> None:
         """Small bodies travel inline; big ones (history, up to 3 MB) as a pointer to the archive."""
         attributes = {ARCHIVE_KEY_ATTRIBUTE: {"DataType": "String", "StringValue": archive_key}}
-        if len(body) <= self.inline_limit:
+        if self.travels_inline(body):
             message = body.decode("utf-8")
             attributes[BODY_ATTRIBUTE] = {"DataType": "String", "StringValue": INLINE}
         else:
@@ -52,15 +56,37 @@ class InboundQueue:
         self.sqs.send_message(QueueUrl=self.url, MessageBody=message, MessageAttributes=attributes)
 
 
+WABA_OBJECT = "whatsapp_business_account"
+
+
 def why_not_an_envelope(body: bytes) -> str | None:
-    """A cheap shape check; the full validation happens in ingest."""
+    """The envelope's shape, from the whole body parsed; the full validation happens in ingest."""
     try:
         document = json.loads(body)
     except (UnicodeDecodeError, ValueError):
         return "not JSON"
     if not isinstance(document, dict) or not isinstance(document.get("entry"), list):
         return "not a WhatsApp webhook envelope (no entry list)"
-    if document.get("object") not in (None, "whatsapp_business_account"):
+    if document.get("object") not in (None, WABA_OBJECT):
+        return "not a WhatsApp Business Account webhook"
+    return None
+
+
+# Meta writes the envelope's `object` first: `{"object":"whatsapp_business_account","entry":[...`.
+_LEADING_OBJECT = re.compile(rb'\s*\{\s*"object"\s*:\s*"([^"\\]*)"')
+HEAD_BYTES = 1024
+
+
+def why_not_an_envelope_at_a_glance(body: bytes) -> str | None:
+    """The envelope's shape from the body's first bytes only, for bodies too big to parse while Meta
+    waits (a 2 MB history chunk takes tens of milliseconds): a body that is not a JSON object, or
+    names another `object` first, is refused here; anything else malformed further in is found by
+    ingest, which parses it whole and quarantines it with the reason (`why_not_an_envelope`)."""
+    head = body[:HEAD_BYTES]
+    if not head.lstrip().startswith(b"{"):
+        return "not JSON"
+    leading = _LEADING_OBJECT.match(head)
+    if leading and leading.group(1).decode("utf-8", "replace") != WABA_OBJECT:
         return "not a WhatsApp Business Account webhook"
     return None
 
@@ -74,7 +100,9 @@ class Intake:
         if not signature.is_valid(body, signature_header, app_secret):
             return Receipt(Outcome.REJECTED, reason="invalid signature")
         received_at = time.time()
-        problem = why_not_an_envelope(body)
+        # A body that travels inline is checked whole (it must also be UTF-8 to travel inline); a
+        # bigger one travels as a pointer to the archive and only its head is checked here.
+        problem = why_not_an_envelope(body) if self.queue.travels_inline(body) else why_not_an_envelope_at_a_glance(body)
         if problem:
             return Receipt(Outcome.QUARANTINED, self.archive.quarantine(body, problem, received_at), problem)
         key = self.archive.keep_raw(body, received_at)

@@ -11,8 +11,18 @@ from aws_lambda_powertools import Logger, Metrics, Tracer
 from coexist.resources import METRICS_NAMESPACE
 
 
+# What X-Ray traces besides the handler: the AWS SDK's calls. Powertools would otherwise patch every
+# library the X-Ray SDK supports that it can import (sqlite3, requests, …), which Coexist does not
+# call, paying for the imports at every cold start.
+TRACED_LIBRARIES = ("botocore",)
+
+
+def tracer_of(service: str) -> Tracer:
+    return Tracer(service=service, patch_modules=TRACED_LIBRARIES)
+
+
 def powertools(service: str) -> tuple[Logger, Tracer, Metrics]:
-    return Logger(service=service), Tracer(service=service), Metrics(namespace=METRICS_NAMESPACE, service=service)
+    return Logger(service=service), tracer_of(service), Metrics(namespace=METRICS_NAMESPACE, service=service)
 
 
 def lambda_entry(logger: Logger, tracer: Tracer, metrics: Metrics | None = None) -> Callable[[Callable], Callable]:

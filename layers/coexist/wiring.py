@@ -12,17 +12,22 @@ from coexist.settings import settings
 
 @lru_cache(maxsize=1)
 def archive():
+    """The raw-webhook archive as ingest and the API use it: seldom (big or malformed bodies,
+    unhandled changes, media), so its S3 client is made on the first call."""
     from coexist.store.archive import Archive
 
-    return Archive(aws.client("s3"), settings().archive_bucket)
+    return Archive(aws.ClientOnFirstCall("s3"), settings().archive_bucket)
 
 
 @lru_cache(maxsize=1)
 def intake():
     from coexist.intake import InboundQueue, Intake
+    from coexist.store.archive import Archive
 
     config = settings()
-    return Intake(archive(), InboundQueue(aws.client("sqs"), config.inbound_queue_url, config.inline_body_limit))
+    # The webhook archives every body: its S3 client is made with the rest, before the first call.
+    archived = Archive(aws.client("s3"), config.archive_bucket)
+    return Intake(archived, InboundQueue(aws.client("sqs"), config.inbound_queue_url, config.inline_body_limit))
 
 
 @lru_cache(maxsize=1)

@@ -135,3 +135,33 @@ def test_when_the_archive_or_queue_fails_meta_is_asked_to_retry(aws, monkeypatch
     response = post_webhook(meta_payload("messages_text.json"))
     assert response["statusCode"] == 503
     assert _queued(aws) == []
+
+
+def test_a_big_body_malformed_past_its_head_is_acknowledged_then_quarantined_by_ingest(aws, capsys):
+    """Only a big body's head is checked while Meta waits: ingest parses it whole, keeps it in
+    quarantine with the reason and does not retry it. The raw copy stays in the archive."""
+    from tests.integration.helpers import ingest_queued
+
+    body = b'{"object": "whatsapp_business_account", "entry": [{"id": "1", "changes": [' + b'{"field": "history"},' * 20_000
+    assert post_webhook(body)["statusCode"] == 200
+    [raw_key] = _objects(aws, "raw/")
+    assert _objects(aws, "quarantine/") == []
+    capsys.readouterr()
+    assert ingest_queued(aws) == [{"batchItemFailures": []}]
+    assert "IngestQuarantined" in emitted_metrics(capsys.readouterr().out)
+    [quarantined] = _objects(aws, "quarantine/")
+    kept = aws.s3.get_object(Bucket=aws.env["ARCHIVE_BUCKET"], Key=quarantined)
+    assert kept["Body"].read() == body
+    assert kept["Metadata"]["reason"] == "not JSON"
+    assert aws.s3.get_object(Bucket=aws.env["ARCHIVE_BUCKET"], Key=raw_key)["Body"].read() == body
+    assert _queued(aws) == []
+
+
+def test_a_big_body_that_opens_as_another_object_is_quarantined_at_the_webhook(aws):
+    body = json.dumps({"object": "page", "entry": [{"padding": "x" * 300_000}]}).encode()
+    assert post_webhook(body)["statusCode"] == 200
+    [quarantined] = _objects(aws, "quarantine/")
+    kept = aws.s3.get_object(Bucket=aws.env["ARCHIVE_BUCKET"], Key=quarantined)
+    assert kept["Metadata"]["reason"] == "not a WhatsApp Business Account webhook"
+    assert _objects(aws, "raw/") == []
+    assert _queued(aws) == []

@@ -13,7 +13,7 @@ from coexist.bots.model import ESCALATE, RESOLVED, BotReply, BotTurn, BotUnavail
 from coexist.conversation.steps import BotOutcome
 from coexist.domain import consent, reminder
 from coexist.domain.chat import Chat
-from coexist.domain.interpret import reply_id
+from coexist.domain.replies import reply_id
 from coexist.events.models import iso
 from coexist.events.publisher import NoBus
 

@@ -13,6 +13,7 @@ from pydantic import ValidationError
 
 from coexist.domain import delivery, window
 from coexist.domain.messaging_limit import limit_of
+from coexist.domain.replies import reply_id  # noqa: F401  (ingest and events read it from here)
 from coexist.domain.identity import USER_CHANGED_NUMBER, USER_CHANGED_USER_ID, IdentityChange, Identifiers
 from coexist.domain.records import (
     BUSINESS_APP,
@@ -68,17 +69,6 @@ def message_text(message_type: str, content) -> str | None:
         return content.get("emoji") or None
     if message_type == "location":
         return content.get("name") or content.get("address")
-    return None
-
-
-def reply_id(message_type: str, content) -> str | None:
-    """The id of the tapped reply button, list row or template quick reply, if any."""
-    content = content if isinstance(content, dict) else {}
-    if message_type == "interactive":
-        chosen = content.get(content.get("type") or "") or {}
-        return chosen.get("id") if isinstance(chosen, dict) else None
-    if message_type == "button":
-        return content.get("payload")
     return None
 
 

@@ -1,0 +1,102 @@
+"""The webhook's shape check: whole for bodies that travel inline, the head only for big ones (ingest
+parses those whole and quarantines what is malformed further in)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from coexist.intake import InboundQueue, Intake, Outcome, why_not_an_envelope, why_not_an_envelope_at_a_glance
+from coexist.meta.signature import sign
+from tests.conftest import meta_payload
+
+SECRET = "shape-secret"
+INLINE_LIMIT = 1_000
+
+
+def big(payload: dict) -> bytes:
+    payload = dict(payload, padding="x" * 5_000)
+    return json.dumps(payload).encode()
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        big(meta_payload("history_approved_phase0_chunk1.json")),
+        b'  \n{ "object" : "whatsapp_business_account", "entry": [' + b"1," * 5_000 + b"1]}",
+        b'{"entry": [], "object": "whatsapp_business_account"}',  # `object` not first: left to ingest
+    ],
+)
+def test_a_body_that_opens_as_an_envelope_passes_the_glance(body):
+    assert why_not_an_envelope_at_a_glance(body) is None
+
+
+@pytest.mark.parametrize(
+    ("body", "reason"),
+    [
+        (b"x" * 5_000, "not JSON"),
+        (b'["a list", ' + b"1," * 5_000 + b"1]", "not JSON"),
+        (b"", "not JSON"),
+        (b'{"object": "page", "entry": [' + b"1," * 5_000 + b"1]}", "not a WhatsApp Business Account webhook"),
+    ],
+)
+def test_a_body_that_opens_as_something_else_is_refused_at_a_glance(body, reason):
+    assert why_not_an_envelope_at_a_glance(body) == reason
+
+
+def test_what_the_glance_lets_through_the_whole_check_still_refuses():
+    truncated = b'{"object": "whatsapp_business_account", "entry": [{"id": "1", "changes": [' + b"x" * 5_000
+    no_entry_list = b'{"object": "whatsapp_business_account", "entry": "' + b"x" * 5_000 + b'"}'
+    assert why_not_an_envelope_at_a_glance(truncated) is None
+    assert why_not_an_envelope(truncated) == "not JSON"
+    assert why_not_an_envelope_at_a_glance(no_entry_list) is None
+    assert why_not_an_envelope(no_entry_list) == "not a WhatsApp webhook envelope (no entry list)"
+
+
+class _Recording:
+    def __init__(self):
+        self.puts, self.sends = [], []
+
+    def put_object(self, **call):
+        self.puts.append(call)
+
+    def send_message(self, **call):
+        self.sends.append(call)
+
+
+def _intake(recording: _Recording) -> Intake:
+    from coexist.store.archive import Archive
+
+    return Intake(Archive(recording, "archive"), InboundQueue(recording, "https://queue", INLINE_LIMIT))
+
+
+def test_a_small_body_is_checked_whole_and_quarantined_at_the_webhook():
+    recording = _Recording()
+    body = b'{"object": "whatsapp_business_account", "entry": "not a list"}'
+    receipt = _intake(recording).receive(body, sign(body, SECRET), SECRET)
+    assert (receipt.outcome, receipt.reason) == (Outcome.QUARANTINED, "not a WhatsApp webhook envelope (no entry list)")
+    [put] = recording.puts
+    assert put["Key"].startswith("quarantine/") and put["Metadata"] == {"reason": receipt.reason}
+    assert recording.sends == []
+
+
+def test_a_big_body_malformed_past_its_head_is_archived_and_queued_for_ingest_to_judge():
+    recording = _Recording()
+    body = b'{"object": "whatsapp_business_account", "entry": [' + b"x" * 5_000
+    receipt = _intake(recording).receive(body, sign(body, SECRET), SECRET)
+    assert receipt.outcome is Outcome.QUEUED
+    [put] = recording.puts
+    assert put["Key"].startswith("raw/") and put["Body"] == body
+    [send] = recording.sends
+    assert json.loads(send["MessageBody"]) == {"archive_key": put["Key"]}
+
+
+def test_a_big_body_that_is_not_json_at_its_head_is_quarantined_at_the_webhook():
+    recording = _Recording()
+    body = b"<html>" + b"x" * 5_000
+    receipt = _intake(recording).receive(body, sign(body, SECRET), SECRET)
+    assert (receipt.outcome, receipt.reason) == (Outcome.QUARANTINED, "not JSON")
+    [put] = recording.puts
+    assert put["Key"].startswith("quarantine/") and put["Body"] == body
+    assert recording.sends == []
