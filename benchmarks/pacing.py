@@ -27,7 +27,7 @@ from botocore.exceptions import ClientError
 from coexist.domain.pacing import Rate
 from coexist.outbound.number_settings import HEADROOM, PAIR_BURST, PAIR_PERIOD_S
 from coexist.outbound.sender import MAX_INLINE_WAIT_S, MAX_SLOT_AHEAD_S
-from coexist.store.throttle import Throttle
+from coexist.store.throttle import CIRCUIT_CLOSED, Throttle
 
 
 
@@ -66,10 +66,12 @@ class BucketTable:
         self._travel()
         self.calls += 1
         old = self.items.get(Item["bucket_id"])
-        if ConditionExpression == "tat = :seen":
-            ok = old is not None and old["tat"] == ExpressionAttributeValues[":seen"]
-        elif ConditionExpression == "attribute_not_exists(tat) OR tat <= :now":
-            ok = old is None or old["tat"] <= ExpressionAttributeValues[":now"]
+        condition, closed = ConditionExpression.removesuffix(CIRCUIT_CLOSED), ConditionExpression.endswith(CIRCUIT_CLOSED)
+        circuit_ok = not closed or old is None or old.get("open_until", 0) <= ExpressionAttributeValues[":now_s"]
+        if condition == "tat = :seen":
+            ok = circuit_ok and old is not None and old["tat"] == ExpressionAttributeValues[":seen"]
+        elif condition == "(attribute_not_exists(tat) OR tat <= :now)":
+            ok = circuit_ok and (old is None or old["tat"] <= ExpressionAttributeValues[":now"])
         else:  # pragma: no cover - a new condition in Throttle must be taught here
             raise AssertionError(f"unknown condition {ConditionExpression!r}")
         if ok:

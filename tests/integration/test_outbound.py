@@ -502,6 +502,43 @@ def test_an_uncontended_slot_costs_one_write_and_a_moved_bucket_one_more(aws):
     assert mine_now.at_s >= taken_elsewhere.at_s + 0.01 - 1e-6
 
 
+def test_the_circuit_is_held_by_the_numbers_bucket_and_its_write_refuses_while_open(aws):
+    """One request checks both: the write that takes a slot is refused while the circuit is open,
+    keeps the slots reserved ahead, and takes the first slot after the cool-down (the probe)."""
+    from coexist.store.throttle import Throttle
+
+    now = [1_800_000_000.0]
+    table = aws.dynamodb.Table(aws.env["THROTTLE_TABLE"])
+    throttle, elsewhere = Throttle(table, clock=lambda: now[0]), Throttle(table, clock=lambda: now[0])
+    rate = Rate(per_second=10, burst=1)
+    assert throttle.take("number#circuit", rate, max_wait_s=10).granted
+    elsewhere.open_circuit("circuit", "access_token_invalid", cool_down_s=300)
+    bucket = table.get_item(Key={"bucket_id": "number#circuit"})["Item"]
+    assert bucket["reason"] == "access_token_invalid" and "tat" in bucket  # the reserved slots stay
+
+    refused = throttle.take("number#circuit", rate, max_wait_s=10)
+    assert not refused.granted and refused.circuit == "access_token_invalid" and refused.wait_s == pytest.approx(300)
+    assert throttle.circuit("circuit") == {"reason": "access_token_invalid", "open_until": int(now[0]) + 300}
+    assert table.get_item(Key={"bucket_id": "number#circuit"})["Item"]["tat"] == bucket["tat"]  # no slot taken
+
+    now[0] += 301
+    assert throttle.circuit("circuit") is None
+    probe = throttle.take("number#circuit", rate, max_wait_s=10)
+    assert probe.granted and probe.circuit is None
+    assert "open_until" not in table.get_item(Key={"bucket_id": "number#circuit"})["Item"]
+
+
+def test_a_message_holding_its_slot_still_waits_for_an_open_circuit(aws, cloud):
+    open_window(aws)
+    _, body = post({"type": "text", "text": "x"})
+    aws.dynamodb.Table(aws.env["MESSAGES_TABLE"]).update_item(
+        Key={"id": body["id"]}, UpdateExpression="SET send_slot_ms = :at", ExpressionAttributeValues={":at": int(time.time() * 1000)})
+    wiring.throttle().open_circuit(NUMBER, "access_token_invalid", 300)
+    [result] = run_sender(aws, rounds=1)
+    assert len(result["batchItemFailures"]) == 1 and cloud.sent == []
+    assert message(our_chat(), body["id"])["status"] == "queued"
+
+
 def test_templates_sync_replaces_the_accounts_list(aws):
     class Graph:
         def message_templates(self, waba_id):

@@ -15,7 +15,7 @@ from coexist.outbound.number_settings import PAIR_BURST, PAIR_PERIOD_S
 def test_the_bucket_table_refuses_as_dynamodb_does_and_returns_the_item():
     table = BucketTable(random.Random(1), (0.01, 0.01))
     table.caller = _Clock()
-    table.put_item(Item={"bucket_id": "b", "tat": 100}, ConditionExpression="attribute_not_exists(tat) OR tat <= :now",
+    table.put_item(Item={"bucket_id": "b", "tat": 100}, ConditionExpression="(attribute_not_exists(tat) OR tat <= :now)",
                    ExpressionAttributeValues={":now": 50})
     with pytest.raises(ClientError) as refused:
         table.put_item(Item={"bucket_id": "b", "tat": 200}, ConditionExpression="tat = :seen",
