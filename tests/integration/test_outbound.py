@@ -231,13 +231,35 @@ def test_sender_calls_meta_links_the_wamid_and_statuses_land_on_our_message(aws,
     assert listed[0]["status"] == "delivered" and listed[0]["pricing"]["type"] == "free_customer_service"
 
 
-def test_a_status_that_beats_the_link_is_adopted(aws, cloud):
+def test_a_status_that_beats_the_senders_record_is_adopted(aws, cloud):
+    class Racing(FakeCloudApi):
+        """Meta's `read` reaches the webhook before the sender has recorded Meta's answer."""
+
+        def send_message(self, sender_id: str, payload: dict) -> SendResult:
+            result = super().send_message(sender_id, payload)
+            deliver(aws, status(result.wamid, "read", int(time.time()), recipient_id=CUSTOMER,
+                                biz_opaque_callback_data=payload["biz_opaque_callback_data"]))
+            return result
+
+    wiring.sender().transports["graph"] = Racing()
     open_window(aws)
-    deliver(aws, status("wamid.fake-1", "read", int(time.time()), recipient_id=CUSTOMER))  # before we even sent
     code, body = post({"type": "text", "text": "race"})
     run_sender(aws)
     outbound = [m for m in api(f"/api/chats/{our_chat()}/messages")[1]["items"] if m["direction"] == "outbound"]
     assert [(m["id"], m["status"]) for m in outbound] == [(body["id"], "read")]
+
+
+def test_a_send_writes_no_link_item_and_a_status_without_callback_data_finds_the_message_in_its_chat(aws, cloud):
+    open_window(aws)
+    _, first = post({"type": "text", "text": "one"}, key="1")
+    _, second = post({"type": "text", "text": "two"}, key="2")
+    run_sender(aws)
+    messages = aws.dynamodb.Table(aws.env["MESSAGES_TABLE"])
+    assert "Item" not in messages.get_item(Key={"id": "wamid.fake-1"})  # the wamid has no item of its own
+    deliver(aws, status("wamid.fake-1", "read", int(time.time()), recipient_id=CUSTOMER))
+    assert "Item" not in messages.get_item(Key={"id": "wamid.fake-1"})
+    outbound = {m["id"]: m["status"] for m in api(f"/api/chats/{our_chat()}/messages")[1]["items"] if m["direction"] == "outbound"}
+    assert outbound == {first["id"]: "read", second["id"]: "accepted"}
 
 
 @pytest.mark.parametrize(

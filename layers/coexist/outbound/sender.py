@@ -150,8 +150,8 @@ class Sender:
             self.inbox.messages.record_accepted(
                 delivery.message_id, settings.transport, wamid=result.wamid, transport_message_id=result.transport_message_id
             )
-            if result.wamid:
-                self.inbox.messages.link_wamid(result.wamid, delivery.message_id)
+            # No link item under the wamid: every status names this message in its callback data
+            # and lands on it once it carries the wamid (MessageStore.apply_status).
             return SendReport("sent", wamid=result.wamid)
         return self._handle_error(delivery, item, result)
 
