@@ -189,6 +189,21 @@ def test_offboarded_number_cannot_send(aws):
     assert (code, body["code"]) == (409, "number_offboarded")
 
 
+def test_the_api_reads_a_number_at_most_once_a_minute_so_an_offboarding_is_refused_within_that(aws, monkeypatch):
+    from coexist.outbound.outbox import NUMBER_STATE_TTL_S
+
+    open_window(aws)
+    outbox, now = wiring.outbox(), time.time()
+    monkeypatch.setattr(outbox, "clock", lambda: now)
+    assert post({"type": "text", "text": "before"}, key="1")[0] == 202  # the number and its account are read here
+    deliver(aws, {"object": "whatsapp_business_account", "entry": [{"id": WABA, "time": int(time.time()), "changes": [
+        {"field": "account_update", "value": {"event": "ACCOUNT_OFFBOARDED"}}]}]})
+    assert post({"type": "text", "text": "cached"}, key="2")[0] == 202  # the instance's view is still fresh
+    now += NUMBER_STATE_TTL_S
+    code, body = post({"type": "text", "text": "after"}, key="3")
+    assert (code, body["code"]) == (409, "number_offboarded")
+
+
 def test_same_idempotency_key_never_sends_twice(aws, cloud):
     open_window(aws)
     first = post({"type": "text", "text": "once"}, key="agent-42-msg-1")
