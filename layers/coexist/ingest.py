@@ -126,6 +126,7 @@ def apply(found: Interpretation, inbox: Inbox, signals=None, events=None, remind
     new_echoes = []
     new_customer_messages = []
     new_campaign_replies = []
+    new_inbound: list[str] = []  # one number per new customer message
     _in_parallel(inbox.numbers.record_seen, found.numbers.values())
     _in_parallel(inbox.contacts.record_profile, [p for p in found.profiles.values() if p.chat_id])
     _in_parallel(inbox.contacts.record_app_contact, [c for c in found.app_contacts if c.chat_id])
@@ -138,12 +139,17 @@ def apply(found: Interpretation, inbox: Inbox, signals=None, events=None, remind
             continue
         summary.messages += 1
         if message.source == Source.CUSTOMER:
+            new_inbound.append(message.phone_number_id)
             new_customer_messages.append(message)
             if message.type not in NOT_CONVERSATION:
                 new_campaign_replies.append(message)
         elif message.source == Source.BUSINESS_APP:
             new_echo_chats.add(message.chat_id)
             new_echoes.append(message)
+    if inbox.throughput is not None and new_inbound:
+        # Meta counts incoming messages against the number's throughput too: the sends after these
+        # take later slots. A redelivered message is not counted again.
+        inbox.throughput.count(new_inbound)
     if found.history_messages:
         summary.history_messages = inbox.messages.import_history(found.history_messages)
     _in_parallel(lambda arrival: inbox.messages.apply_media(arrival.message), found.media_arrivals)

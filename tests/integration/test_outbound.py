@@ -576,6 +576,47 @@ def test_a_message_holding_its_slot_still_waits_for_an_open_circuit(aws, cloud):
     assert message(our_chat(), body["id"])["status"] == "queued"
 
 
+def test_an_inbound_burst_leaves_fewer_send_slots_in_that_second(aws):
+    """Meta counts a number's incoming and outgoing messages together: ingest counts each new
+    customer message in the number's bucket, so the sends of that second get fewer slots."""
+    from coexist.store.throttle import Throttle
+
+    frozen = 1_800_000_000.0
+    table = aws.dynamodb.Table(aws.env["THROTTLE_TABLE"])
+    rate = wiring.cached_number_settings()(NUMBER).number_rate
+
+    def slots_within_a_second() -> int:
+        sender = Throttle(table, clock=lambda: frozen)  # a sender instance that has not seen the bucket
+        granted = 0
+        while sender.take(f"number#{NUMBER}", rate, max_wait_s=1.0).granted:
+            granted += 1
+        return granted
+
+    idle = slots_within_a_second()
+    frozen += 3600  # the bucket is idle again
+    wiring.throttle().clock = lambda: frozen  # ingest's view of time
+    customers = [f"1650555{i:04d}" for i in range(8)]
+    deliver(aws, *[text_message(f"wamid.burst-{c}", int(time.time()), sender=c) for c in customers])
+    deliver(aws, text_message(f"wamid.burst-{customers[0]}", int(time.time()), sender=customers[0]))  # Meta's retry: counted once
+    assert slots_within_a_second() == idle - 8
+
+
+def test_counting_moves_a_booked_bucket_on_by_its_periods_and_keeps_its_circuit(aws):
+    from coexist.store.throttle import Throttle
+
+    frozen = 1_800_000_000.0
+    table = aws.dynamodb.Table(aws.env["THROTTLE_TABLE"])
+    rate = Rate(per_second=10, burst=1)
+    sender, ingest = Throttle(table, clock=lambda: frozen), Throttle(table, clock=lambda: frozen)
+    for _ in range(5):
+        assert sender.take("number#counted", rate, max_wait_s=10).granted  # booked 0.5 s ahead
+    sender.open_circuit("counted", "access_token_invalid", 300)
+    booked = int(table.get_item(Key={"bucket_id": "number#counted"})["Item"]["tat"])
+    ingest.count("number#counted", rate, 3)  # its view says idle: refused, then the booked form
+    item = table.get_item(Key={"bucket_id": "number#counted"})["Item"]
+    assert int(item["tat"]) == booked + 3 * rate.period_us and item["reason"] == "access_token_invalid"
+
+
 def test_templates_sync_replaces_the_accounts_list(aws):
     class Graph:
         def message_templates(self, waba_id):

@@ -53,6 +53,10 @@ class _LastSeen:
                 self._items.popitem(last=False)
 
 
+class ThrottleContention(Exception):
+    """A bucket kept moving under every write: the caller's attempt fails and is tried again."""
+
+
 @dataclass(frozen=True)
 class Slot:
     granted: bool
@@ -124,6 +128,38 @@ class Throttle:
             return Slot(True, reservation.wait_us / MICROS, (now_us + reservation.wait_us) / MICROS)
         # Heavy contention: let the message come back shortly rather than spin.
         return Slot(False, 1.0)
+
+    def count(self, bucket_id: str, rate: Rate, messages: int = 1) -> None:
+        """Count messages that were not paced here (a number's incoming messages, which Meta counts
+        with its outgoing ones) as slots taken now: never refused, never waited for; the sends
+        after them take later slots. One write when uncontended: the update moves a bucket that is
+        booked ahead (`tat + n·period`), or restarts an idle one from now; a write whose condition
+        no longer holds returns the bucket, and the other form is tried. Unlike `take`'s put, an
+        update keeps the bucket's circuit."""
+        add_us = messages * rate.period_us
+        tat = self._seen.get(bucket_id)
+        for _ in range(MAX_CONTENTION_RETRIES):
+            now_us = int(self.clock() * MICROS)
+            if tat is not None and tat >= now_us:
+                expression, condition = "SET tat = tat + :add", "tat >= :now"
+                values = {":add": add_us, ":now": now_us}
+            else:
+                expression, condition = "SET tat = :new, expires_at = :expires", "attribute_not_exists(tat) OR tat < :now"
+                values = {":new": now_us + add_us, ":now": now_us, ":expires": (now_us + add_us) // MICROS + IDLE_EXPIRY_S}
+            try:
+                written = self.table.update_item(
+                    Key={"bucket_id": bucket_id}, UpdateExpression=expression, ConditionExpression=condition,
+                    ExpressionAttributeValues=values, ReturnValues="UPDATED_NEW", ReturnValuesOnConditionCheckFailure="ALL_OLD",
+                )
+            except ClientError as error:
+                if not is_condition_failure(error):
+                    raise
+                found = _tat_of(error.response.get("Item"))
+                tat = found if found is not None else -1  # a missing bucket is idle
+                continue
+            self._seen.put(bucket_id, int(written["Attributes"]["tat"]))
+            return
+        raise ThrottleContention(bucket_id)
 
     # --- circuit breaker per number, on the number's bucket -----------------------------
     def open_circuit(self, phone_number_id: str, reason: str, cool_down_s: int) -> None:
