@@ -53,10 +53,6 @@ class _LastSeen:
                 self._items.popitem(last=False)
 
 
-class ThrottleContention(Exception):
-    """A bucket kept moving under every write: the caller's attempt fails and is tried again."""
-
-
 @dataclass(frozen=True)
 class Slot:
     granted: bool
@@ -129,13 +125,14 @@ class Throttle:
         # Heavy contention: let the message come back shortly rather than spin.
         return Slot(False, 1.0)
 
-    def count(self, bucket_id: str, rate: Rate, messages: int = 1) -> None:
+    def count(self, bucket_id: str, rate: Rate, messages: int = 1) -> bool:
         """Count messages that were not paced here (a number's incoming messages, which Meta counts
         with its outgoing ones) as slots taken now: never refused, never waited for; the sends
         after them take later slots. One write when uncontended: the update moves a bucket that is
         booked ahead (`tat + n·period`), or restarts an idle one from now; a write whose condition
         no longer holds returns the bucket, and the other form is tried. Unlike `take`'s put, an
-        update keeps the bucket's circuit."""
+        update keeps the bucket's circuit. False when the bucket kept moving under every write: the
+        messages go uncounted rather than fail what counts them (a retry would not count them again)."""
         add_us = messages * rate.period_us
         tat = self._seen.get(bucket_id)
         for _ in range(MAX_CONTENTION_RETRIES):
@@ -158,8 +155,8 @@ class Throttle:
                 tat = found if found is not None else -1  # a missing bucket is idle
                 continue
             self._seen.put(bucket_id, int(written["Attributes"]["tat"]))
-            return
-        raise ThrottleContention(bucket_id)
+            return True
+        return False
 
     # --- circuit breaker per number, on the number's bucket -----------------------------
     def open_circuit(self, phone_number_id: str, reason: str, cool_down_s: int) -> None:
