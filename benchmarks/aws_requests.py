@@ -325,7 +325,7 @@ CHECKS = {
     "status": [
         # + the cost ledger's entry for a priced status (a PutItem and the reads that price it)
         Check("DynamoDB writes", dynamodb_writes, 1, 2),
-        Check("all requests", all_requests, None, 10),
+        Check("all requests", all_requests, None, 9),
     ],
     "history": [
         Check("BatchWriteItem", batch_writes, 1 / 25, 0.04),
