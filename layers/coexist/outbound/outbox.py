@@ -140,7 +140,7 @@ class Outbox:
         if not created:  # the same key, stored by a concurrent request a moment ago
             return self._again(stored, chat)
         self._enqueue(stored)
-        self.inbox.chats.raise_last_message(chat, int(now))
+        self.inbox.chats.raise_last_message(chat, int(now), campaign=campaign_id is not None)
         if window.answers_entry_point(chat_item.referral_at, int(now)):
             self.inbox.chats.note_entry_point_reply(chat, int(now))
         return Accepted(stored, created=True)
@@ -152,7 +152,7 @@ class Outbox:
         message id), while the sender never sends a message that is no longer queued."""
         if existing.get("status") == "queued":
             self._enqueue(existing)
-            self.inbox.chats.raise_last_message(chat, int(existing["timestamp"]))
+            self.inbox.chats.raise_last_message(chat, int(existing["timestamp"]), campaign=bool(existing.get("campaign_id")))
         return Accepted(existing, created=False)
 
     def _enqueue(self, message: dict) -> None:
