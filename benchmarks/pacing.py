@@ -27,7 +27,7 @@ from botocore.exceptions import ClientError
 from coexist.domain.pacing import Rate
 from coexist.outbound.number_settings import HEADROOM, PAIR_BURST, PAIR_PERIOD_S
 from coexist.outbound.sender import MAX_INLINE_WAIT_S, MAX_SLOT_AHEAD_S
-from coexist.store.throttle import Throttle
+from coexist.store.throttle import CIRCUIT_CLOSED, Throttle
 
 
 
@@ -66,10 +66,12 @@ class BucketTable:
         self._travel()
         self.calls += 1
         old = self.items.get(Item["bucket_id"])
-        if ConditionExpression == "tat = :seen":
-            ok = old is not None and old["tat"] == ExpressionAttributeValues[":seen"]
-        elif ConditionExpression == "attribute_not_exists(tat) OR tat <= :now":
-            ok = old is None or old["tat"] <= ExpressionAttributeValues[":now"]
+        condition, closed = ConditionExpression.removesuffix(CIRCUIT_CLOSED), ConditionExpression.endswith(CIRCUIT_CLOSED)
+        circuit_ok = not closed or old is None or old.get("open_until", 0) <= ExpressionAttributeValues[":now_s"]
+        if condition == "tat = :seen":
+            ok = circuit_ok and old is not None and old["tat"] == ExpressionAttributeValues[":seen"]
+        elif condition == "(attribute_not_exists(tat) OR tat <= :now)":
+            ok = circuit_ok and (old is None or old["tat"] <= ExpressionAttributeValues[":now"])
         else:  # pragma: no cover - a new condition in Throttle must be taught here
             raise AssertionError(f"unknown condition {ConditionExpression!r}")
         if ok:
@@ -79,6 +81,31 @@ class BucketTable:
             self.refused += 1
             returned = {"tat": {"N": str(old["tat"])}} if old else {}
             raise ClientError({"Error": {"Code": "ConditionalCheckFailedException"}, "Item": returned}, "PutItem")
+
+
+    def update_item(self, Key, UpdateExpression, ConditionExpression, ExpressionAttributeValues, ReturnValues=None,
+                    ReturnValuesOnConditionCheckFailure=None):
+        """The two updates `Throttle.count` makes: a booked bucket moved on, an idle one restarted."""
+        self._travel()
+        self.calls += 1
+        old = self.items.get(Key["bucket_id"])
+        values = ExpressionAttributeValues
+        if ConditionExpression == "tat >= :now":
+            ok = old is not None and old["tat"] >= values[":now"]
+            new = {**(old or {}), "tat": (old or {}).get("tat", 0) + values[":add"]}
+        elif ConditionExpression == "attribute_not_exists(tat) OR tat < :now":
+            ok = old is None or old["tat"] < values[":now"]
+            new = {**(old or {}), "bucket_id": Key["bucket_id"], "tat": values[":new"]}
+        else:  # pragma: no cover - a new condition in Throttle must be taught here
+            raise AssertionError(f"unknown condition {ConditionExpression!r}")
+        if ok:
+            self.items[Key["bucket_id"]] = new
+        self._travel()
+        if not ok:
+            self.refused += 1
+            returned = {"tat": {"N": str(old["tat"])}} if old else {}
+            raise ClientError({"Error": {"Code": "ConditionalCheckFailedException"}, "Item": returned}, "UpdateItem")
+        return {"Attributes": {"tat": new["tat"]}}
 
 
 @dataclass
@@ -92,6 +119,7 @@ class Outcome:
     table_refusals: int = 0
     late_s: float = 0.0  # the latest a send left after its slot's moment
     waits: list[float] = field(default_factory=list)  # from asking for a slot to sending
+    inbound: dict[str, list[float]] = field(default_factory=dict)  # customer messages Meta counted, per number
 
     def _rates(self) -> list[float]:
         """Sends per second of each number in the steady state (the first and last second left out)."""
@@ -106,11 +134,12 @@ class Outcome:
         rates = self._rates()
         return sum(rates) / len(rates) / self.limit_mps
 
-    def busiest_second(self) -> int:
-        """The most arrivals at Meta in any rolling one-second window, over every number."""
+    def busiest_second(self, sends: bool = True, inbound: bool = True) -> int:
+        """The most messages Meta counts (sends arriving, and incoming messages) in any rolling
+        one-second window, over every number."""
         worst = 0
-        for times in self.arrivals.values():
-            times = sorted(times)
+        for number in self.arrivals:
+            times = sorted((self.arrivals[number] if sends else []) + (self.inbound.get(number, []) if inbound else []))
             start = 0
             for end, t in enumerate(times):
                 while times[start] <= t - 1.0:
@@ -120,11 +149,17 @@ class Outcome:
 
 
 def simulate(numbers: int, limit_mps: float, instances: int, seconds: float, threads: int = 10, seed: int = 7,
-             table_latency_s=(0.005, 0.020), arrival_s=(0.040, 0.060), answer_s=(0.080, 0.250)) -> Outcome:
+             table_latency_s=(0.005, 0.020), arrival_s=(0.040, 0.060), answer_s=(0.080, 0.250),
+             inbound_mps: float = 0.0, offered_mps: float | None = None, max_ahead_s: float = MAX_SLOT_AHEAD_S) -> Outcome:
     """`instances` sender instances of `threads` workers share the buckets of `numbers` numbers,
     each with a backlog that never runs dry, paced at the configured rate (the limit less the
     headroom). As the sender does, a worker waits the slot's `wait_s` from when the write returned
-    (so a send leaves late by the write's own latency)."""
+    (so a send leaves late by the write's own latency). Each number also receives `inbound_mps`
+    customer messages a second (at random moments), which ingest counts in its bucket as
+    `coexist.outbound.inbound_count` does: Meta counts them with the sends. With `offered_mps`,
+    each number's messages to send come in at that rate instead of all being there at the start
+    (a backlog there at once books every slot of the run before the first customer writes).
+    `max_ahead_s`: how far ahead a send may book (a campaign's message: 0.25 s, then it comes back)."""
     rng = random.Random(seed)
     table = BucketTable(rng, table_latency_s)
     running = _Running()
@@ -133,18 +168,36 @@ def simulate(numbers: int, limit_mps: float, instances: int, seconds: float, thr
     workers = [(_Clock(rng.uniform(0, 0.05)), throttles[i // threads]) for i in range(instances * threads)]
     outcome = Outcome(numbers, instances, limit_mps, seconds, {f"n{i}": [] for i in range(numbers)})
     queue = [(clock.now, i) for i, (clock, _) in enumerate(workers)]
+    incoming = _incoming(rng, numbers, inbound_mps, seconds)  # (moment, number), in time order
+    ingest, ingest_clock = Throttle(table, clock=running), _Clock()
+    outcome.inbound = {f"n{i}": [] for i in range(numbers)}
+    offered = {f"n{i}": 0 for i in range(numbers)}  # messages to send taken so far, per number
+    queue += [(at, -1 - j) for j, (at, _) in enumerate(incoming)]
     heapq.heapify(queue)
     turn = 0
     while queue:
         now, index = heapq.heappop(queue)
         if now >= seconds:
             continue
+        if index < 0:  # a customer's message reaches Meta (counted there now) and then ingest
+            number = incoming[-1 - index][1]
+            outcome.inbound[number].append(now)
+            ingest_clock.now = now + rng.uniform(*arrival_s)  # the webhook's way to ingest
+            running.worker = table.caller = ingest_clock
+            ingest.count(f"number#{number}", rate)
+            continue
         clock, throttle = workers[index]
         running.worker = table.caller = clock
         number = f"n{(index + turn) % numbers}"  # every worker serves every number's backlog
         turn += 1
+        if offered_mps is not None:
+            if int(clock.now * offered_mps) <= offered[number]:  # none waiting: until the next comes in
+                clock.now = (offered[number] + 1) / offered_mps + 1e-9
+                heapq.heappush(queue, (clock.now, index))
+                continue
+            offered[number] += 1
         asked = clock.now
-        slot = throttle.take(f"number#{number}", rate, max_wait_s=MAX_SLOT_AHEAD_S)
+        slot = throttle.take(f"number#{number}", rate, max_wait_s=max_ahead_s)
         if not slot.granted:  # outrun by other senders too often: the message comes back shortly
             clock.now += slot.wait_s
             heapq.heappush(queue, (clock.now, index))
@@ -165,6 +218,17 @@ def simulate(numbers: int, limit_mps: float, instances: int, seconds: float, thr
         heapq.heappush(queue, (clock.now, index))
     outcome.table_calls, outcome.table_refusals = table.calls, table.refused
     return outcome
+
+
+def _incoming(rng: random.Random, numbers: int, per_second: float, seconds: float) -> list[tuple[float, str]]:
+    """Customer messages arriving at random (a Poisson process) at `per_second` for each number."""
+    found = []
+    for i in range(numbers if per_second > 0 else 0):
+        at = rng.expovariate(per_second)
+        while at < seconds:
+            found.append((at, f"n{i}"))
+            at += rng.expovariate(per_second)
+    return sorted(found)
 
 
 def pair_burst(messages: int = 60, senders: int = 10, seed: int = 11) -> tuple[int, float]:
@@ -204,6 +268,10 @@ SCENARIOS = (
     (1, 80, 10, 30, {}),
     (1, 80, 50, 30, {}),
     (1000, 20, 2000, 4, {}),
+    # A coexistence number receiving 8 msg/s: a campaign's sends (never booked more than 0.25 s
+    # ahead), then conversations with more to send than the number can (booked ever further ahead).
+    (1, 20, 10, 30, {"inbound_mps": 8, "max_ahead_s": 0.25}),
+    (1, 20, 10, 30, {"inbound_mps": 8, "offered_mps": 25}),
 )
 
 
@@ -214,6 +282,14 @@ def run() -> list[tuple[str, str]]:
         sends = sum(len(a) for a in outcome.arrivals.values())
         waits = sorted(outcome.waits)
         name = f"{numbers} number(s) at {limit} msg/s, {instances} sender instances × 10 threads"
+        if how.get("inbound_mps"):
+            name += f", receiving {how['inbound_mps']:g} msg/s" + (" (campaign sends, ≤ 0.25 s ahead)" if how.get("max_ahead_s") else
+                                                                   f" ({how.get('offered_mps')} msg/s to send, booked ahead)")
+            incoming = sum(len(t) for t in outcome.inbound.values()) / seconds
+            rows.append((name, f"sends {outcome.mean_ratio() * limit:.1f} msg/s beside {incoming:.1f} incoming · busiest second: "
+                               f"{outcome.busiest_second(inbound=False)} sends, {outcome.busiest_second(sends=False)} incoming, "
+                               f"{outcome.busiest_second()} both / {limit}"))
+            continue
         rows.append((
             name,
             f"{outcome.mean_ratio():.3f} of the limit (≥ 0.95; least served number {outcome.achieved_ratio():.3f}) · busiest second {outcome.busiest_second()} / {limit} · "

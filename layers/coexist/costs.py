@@ -28,7 +28,7 @@ from coexist.domain.window import CUSTOMER_SERVICE_WINDOW_S
 from coexist.resources import RATE_CARD
 from coexist.store.chats import ChatRepository
 from coexist.store.costs import CostLedger
-from coexist.store.messages import MessageStore
+from coexist.store.messages import OUTBOUND_ID_PREFIX, MessageStore
 
 DELIVERED = frozenset({"delivered", "read", "played"})  # "delivered" is skipped when read coincides
 API = "api"
@@ -71,7 +71,7 @@ class CostRecorder:
         """The entry a status wrote to the ledger, or None when it prices nothing new."""
         if not update.pricing and update.status not in DELIVERED:
             return None
-        item = self._message(update.message_id)
+        item = self._message(update)
         chat_id = update.chat_id or item.get("chat_id")
         if update.pricing:
             charge = rules.charge_from_meta(update.pricing)
@@ -109,10 +109,20 @@ class CostRecorder:
         })
         return entry if self.ledger.record(entry) else None
 
-    def _message(self, message_id: str) -> dict:
-        item = self.messages.get(message_id) or {}
+    def _message(self, update: StatusUpdate) -> dict:
+        """The message a status is about: ours, named by the callback data the sender attached once
+        it carries this wamid; otherwise the item under the wamid, the message it links to, or ours
+        found in the chat by the wamid."""
+        ours = update.callback_data
+        if ours and ours.startswith(OUTBOUND_ID_PREFIX):
+            item = self.messages.get(ours) or {}
+            if item.get("wamid") == update.message_id and item.get("phone_number_id") == update.phone_number_id:
+                return item
+        item = self.messages.get(update.message_id) or {}
         if item.get("link_to"):
             item = self.messages.get(item["link_to"]) or {}
+        if not item and update.chat_id:  # no callback data, and no item under the wamid
+            item = self.messages.sent_as(update.chat_id, update.message_id) or {}
         return item
 
     def _entry(self, number: str, message_id: str, at: int, chat_id: str | None, origin: str,

@@ -25,3 +25,5 @@ class Inbox:
     customers: CustomerStore  # who each customer is, by any identifier
     costs: object | None = None  # the cost ledger's recorder (coexist.costs.CostRecorder); None: not recorded
     campaigns: CampaignStore | None = None  # campaign replies and the messaging-limit ledger
+    # Counts new customer messages in their number's throughput bucket (coexist.outbound.inbound_count).
+    throughput: object | None = None

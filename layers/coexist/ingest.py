@@ -23,6 +23,7 @@ from coexist.intake import ARCHIVED, BODY_ATTRIBUTE, INLINE, why_not_an_envelope
 from coexist.meta.models import WebhookEnvelope
 from coexist.inbox import Inbox
 from coexist.store.archive import Archive
+from coexist.store.campaigns import REPLY_WINDOW_S
 
 
 class Quarantined(Exception):
@@ -126,6 +127,7 @@ def apply(found: Interpretation, inbox: Inbox, signals=None, events=None, remind
     new_echoes = []
     new_customer_messages = []
     new_campaign_replies = []
+    new_inbound: list[str] = []  # one number per new customer message
     _in_parallel(inbox.numbers.record_seen, found.numbers.values())
     _in_parallel(inbox.contacts.record_profile, [p for p in found.profiles.values() if p.chat_id])
     _in_parallel(inbox.contacts.record_app_contact, [c for c in found.app_contacts if c.chat_id])
@@ -138,12 +140,17 @@ def apply(found: Interpretation, inbox: Inbox, signals=None, events=None, remind
             continue
         summary.messages += 1
         if message.source == Source.CUSTOMER:
+            new_inbound.append(message.phone_number_id)
             new_customer_messages.append(message)
             if message.type not in NOT_CONVERSATION:
                 new_campaign_replies.append(message)
         elif message.source == Source.BUSINESS_APP:
             new_echo_chats.add(message.chat_id)
             new_echoes.append(message)
+    if inbox.throughput is not None and new_inbound:
+        # Meta counts incoming messages against the number's throughput too: the sends after these
+        # take later slots. A redelivered message is not counted again.
+        inbox.throughput.count(new_inbound)
     if found.history_messages:
         summary.history_messages = inbox.messages.import_history(found.history_messages)
     _in_parallel(lambda arrival: inbox.messages.apply_media(arrival.message), found.media_arrivals)
@@ -151,7 +158,10 @@ def apply(found: Interpretation, inbox: Inbox, signals=None, events=None, remind
     _in_parallel(inbox.messages.apply_revoke, found.revokes)
     _in_parallel(inbox.messages.apply_status, found.statuses)
     summary.statuses = len(found.statuses)
-    _in_parallel(inbox.chats.record_activity, found.chats.values())
+    activities = list(found.chats.values())
+    # The chats a campaign wrote to (their window's update says so): only their customers' messages
+    # are looked up as replies to a campaign.
+    campaign_wrote = {a.chat_id: wrote for a, wrote in zip(activities, _in_parallel(inbox.chats.record_activity, activities))}
     if reminders is not None:
         for message in found.messages:  # duplicates too: an answer is recorded once per reply anyway
             named = reminder.answer_of(reply_id(message.type, message.content)) if message.source == Source.CUSTOMER else None
@@ -187,7 +197,7 @@ def apply(found: Interpretation, inbox: Inbox, signals=None, events=None, remind
         for limit in found.messaging_limits:
             inbox.campaigns.record_messaging_limit(limit.portfolio, limit.time, "meta_webhook", limit.limit, limit.quality)
         # A customer's new message shortly after a campaign wrote to them is its reply (counted once).
-        for message in new_campaign_replies:
+        for message in (m for m in new_campaign_replies if may_answer_a_campaign(campaign_wrote.get(m.chat_id), m.timestamp)):
             link = inbox.campaigns.campaign_of_reply(message.chat_id, message.timestamp)
             if link is not None:
                 inbox.messages.mark_campaign(message.id, link["campaign_id"])
@@ -202,6 +212,12 @@ def apply(found: Interpretation, inbox: Inbox, signals=None, events=None, remind
         events.publish([e for message in found.messages for e in from_webhook.received(message)]
                        + [e for update in found.statuses for e in from_webhook.status_changed(update)])
     return summary
+
+
+def may_answer_a_campaign(campaign_wrote_at: int | None, at: int) -> bool:
+    """A customer's message at `at` may be a reply to a campaign that wrote to them at that time
+    (store.campaigns.CampaignStore.campaign_of_reply decides)."""
+    return campaign_wrote_at is not None and campaign_wrote_at - 60 <= at <= campaign_wrote_at + REPLY_WINDOW_S
 
 
 def _apply_account_event(event: AccountEvent, inbox: Inbox) -> str | None:

@@ -55,7 +55,14 @@ def inbox():
         customers=CustomerStore(aws.table(config.customers_table)),
         costs=CostRecorder(cost_ledger(), messages, chats, rate_card()),  # ingest prices what it ingests
         campaigns=campaign_store(),
+        throughput=_inbound_count(),
     )
+
+
+def _inbound_count():
+    from coexist.outbound.inbound_count import InboundCount
+
+    return InboundCount(throttle(), cached_number_settings())
 
 
 @lru_cache(maxsize=1)
@@ -146,11 +153,12 @@ def sender():
         GRAPH: graph_api(),
         SOCIAL_MESSAGING: SocialMessagingTransport(social, settings().graph_api_version),
     }
-    return Sender(inbox(), throttle(), _cached_number_settings(), transports, events=events(),
+    return Sender(inbox(), throttle(), cached_number_settings(), transports, events=events(),
                   campaign_state=lambda campaign_id: (campaign_store().get(campaign_id) or {}).get("state"))
 
 
-def _cached_number_settings(ttl_s: float = 60.0):
+@lru_cache(maxsize=1)
+def cached_number_settings(ttl_s: float = 60.0):
     """Number settings change rarely; read them at most once a minute per number."""
     import time
 
@@ -405,6 +413,7 @@ def reset() -> None:
         cached.cache_clear()
     for cached in (privacy_store, retention_sweeper):  # retention
         cached.cache_clear()
+    cached_number_settings.cache_clear()  # the sender's and ingest's view of each number
     aws.reset()
 
 

@@ -105,12 +105,15 @@ def test_a_campaign_validates_deduplicates_skips_by_policy_and_queues_the_rest(a
     assert all(payload["template"]["name"] == "spring_sale" for _, payload, _ in cloud.sent)
     wamids = [f"wamid.fake-{i}" for i in range(1, 10)]
     ours = {f"wamid.fake-{i}": payload["biz_opaque_callback_data"] for i, (_, payload, _) in enumerate(cloud.sent, start=1)}
+    to = {f"wamid.fake-{i}": payload["to"] for i, (_, payload, _) in enumerate(cloud.sent, start=1)}
     now = int(time.time())
 
     def receipt(wamid: str, state: str, at: int) -> dict:
         """As Meta sends it, naming our message in its callback data; the `sent` receipts without it
-        (an older send's shape), so both ways a status finds its message are counted."""
-        return status(wamid, state, at) if state == "sent" else status(wamid, state, at, biz_opaque_callback_data=ours[wamid])
+        (found in the customer's chat by the wamid), so both ways a status finds its message are counted."""
+        if state == "sent":
+            return status(wamid, state, at, recipient_id=to[wamid])
+        return status(wamid, state, at, recipient_id=to[wamid], biz_opaque_callback_data=ours[wamid])
 
     # Statuses: two read (one skipping `delivered`, as Meta does when both coincide), one failed,
     # and every receipt delivered twice (Meta retries): each counted once.

@@ -189,6 +189,21 @@ def test_offboarded_number_cannot_send(aws):
     assert (code, body["code"]) == (409, "number_offboarded")
 
 
+def test_the_api_reads_a_number_at_most_once_a_minute_so_an_offboarding_is_refused_within_that(aws, monkeypatch):
+    from coexist.outbound.outbox import NUMBER_STATE_TTL_S
+
+    open_window(aws)
+    outbox, now = wiring.outbox(), time.time()
+    monkeypatch.setattr(outbox, "clock", lambda: now)
+    assert post({"type": "text", "text": "before"}, key="1")[0] == 202  # the number and its account are read here
+    deliver(aws, {"object": "whatsapp_business_account", "entry": [{"id": WABA, "time": int(time.time()), "changes": [
+        {"field": "account_update", "value": {"event": "ACCOUNT_OFFBOARDED"}}]}]})
+    assert post({"type": "text", "text": "cached"}, key="2")[0] == 202  # the instance's view is still fresh
+    now += NUMBER_STATE_TTL_S
+    code, body = post({"type": "text", "text": "after"}, key="3")
+    assert (code, body["code"]) == (409, "number_offboarded")
+
+
 def test_same_idempotency_key_never_sends_twice(aws, cloud):
     open_window(aws)
     first = post({"type": "text", "text": "once"}, key="agent-42-msg-1")
@@ -231,13 +246,39 @@ def test_sender_calls_meta_links_the_wamid_and_statuses_land_on_our_message(aws,
     assert listed[0]["status"] == "delivered" and listed[0]["pricing"]["type"] == "free_customer_service"
 
 
-def test_a_status_that_beats_the_link_is_adopted(aws, cloud):
+def test_a_status_that_beats_the_senders_record_is_adopted(aws, cloud):
+    class Racing(FakeCloudApi):
+        """Meta's `read` reaches the webhook before the sender has recorded Meta's answer."""
+
+        def send_message(self, sender_id: str, payload: dict) -> SendResult:
+            result = super().send_message(sender_id, payload)
+            webhook = status(result.wamid, "read", int(time.time()), recipient_id=CUSTOMER,
+                             biz_opaque_callback_data=payload["biz_opaque_callback_data"])
+            # Meta's side and the webhook's: a thread of its own, not the sender's calls.
+            meta = threading.Thread(target=deliver, args=(aws, webhook))
+            meta.start()
+            meta.join()
+            return result
+
+    wiring.sender().transports["graph"] = Racing()
     open_window(aws)
-    deliver(aws, status("wamid.fake-1", "read", int(time.time()), recipient_id=CUSTOMER))  # before we even sent
     code, body = post({"type": "text", "text": "race"})
     run_sender(aws)
     outbound = [m for m in api(f"/api/chats/{our_chat()}/messages")[1]["items"] if m["direction"] == "outbound"]
     assert [(m["id"], m["status"]) for m in outbound] == [(body["id"], "read")]
+
+
+def test_a_send_writes_no_link_item_and_a_status_without_callback_data_finds_the_message_in_its_chat(aws, cloud):
+    open_window(aws)
+    _, first = post({"type": "text", "text": "one"}, key="1")
+    _, second = post({"type": "text", "text": "two"}, key="2")
+    run_sender(aws)
+    messages = aws.dynamodb.Table(aws.env["MESSAGES_TABLE"])
+    assert "Item" not in messages.get_item(Key={"id": "wamid.fake-1"})  # the wamid has no item of its own
+    deliver(aws, status("wamid.fake-1", "read", int(time.time()), recipient_id=CUSTOMER))
+    assert "Item" not in messages.get_item(Key={"id": "wamid.fake-1"})
+    outbound = {m["id"]: m["status"] for m in api(f"/api/chats/{our_chat()}/messages")[1]["items"] if m["direction"] == "outbound"}
+    assert outbound == {first["id"]: "read", second["id"]: "accepted"}
 
 
 @pytest.mark.parametrize(
@@ -500,6 +541,84 @@ def test_an_uncontended_slot_costs_one_write_and_a_moved_bucket_one_more(aws):
     mine_now = mine.take("number#calls", rate, max_wait_s=10)
     assert table.calls == ["put_item", "put_item"]  # refused with the bucket as it is, then granted
     assert mine_now.at_s >= taken_elsewhere.at_s + 0.01 - 1e-6
+
+
+def test_the_circuit_is_held_by_the_numbers_bucket_and_its_write_refuses_while_open(aws):
+    """One request checks both: the write that takes a slot is refused while the circuit is open,
+    keeps the slots reserved ahead, and takes the first slot after the cool-down (the probe)."""
+    from coexist.store.throttle import Throttle
+
+    now = [1_800_000_000.0]
+    table = aws.dynamodb.Table(aws.env["THROTTLE_TABLE"])
+    throttle, elsewhere = Throttle(table, clock=lambda: now[0]), Throttle(table, clock=lambda: now[0])
+    rate = Rate(per_second=10, burst=1)
+    assert throttle.take("number#circuit", rate, max_wait_s=10).granted
+    elsewhere.open_circuit("circuit", "access_token_invalid", cool_down_s=300)
+    bucket = table.get_item(Key={"bucket_id": "number#circuit"})["Item"]
+    assert bucket["reason"] == "access_token_invalid" and "tat" in bucket  # the reserved slots stay
+
+    refused = throttle.take("number#circuit", rate, max_wait_s=10)
+    assert not refused.granted and refused.circuit == "access_token_invalid" and refused.wait_s == pytest.approx(300)
+    assert throttle.circuit("circuit") == {"reason": "access_token_invalid", "open_until": int(now[0]) + 300}
+    assert table.get_item(Key={"bucket_id": "number#circuit"})["Item"]["tat"] == bucket["tat"]  # no slot taken
+
+    now[0] += 301
+    assert throttle.circuit("circuit") is None
+    probe = throttle.take("number#circuit", rate, max_wait_s=10)
+    assert probe.granted and probe.circuit is None
+    assert "open_until" not in table.get_item(Key={"bucket_id": "number#circuit"})["Item"]
+
+
+def test_a_message_holding_its_slot_still_waits_for_an_open_circuit(aws, cloud):
+    open_window(aws)
+    _, body = post({"type": "text", "text": "x"})
+    aws.dynamodb.Table(aws.env["MESSAGES_TABLE"]).update_item(
+        Key={"id": body["id"]}, UpdateExpression="SET send_slot_ms = :at", ExpressionAttributeValues={":at": int(time.time() * 1000)})
+    wiring.throttle().open_circuit(NUMBER, "access_token_invalid", 300)
+    [result] = run_sender(aws, rounds=1)
+    assert len(result["batchItemFailures"]) == 1 and cloud.sent == []
+    assert message(our_chat(), body["id"])["status"] == "queued"
+
+
+def test_an_inbound_burst_leaves_fewer_send_slots_in_that_second(aws):
+    """Meta counts a number's incoming and outgoing messages together: ingest counts each new
+    customer message in the number's bucket, so the sends of that second get fewer slots."""
+    from coexist.store.throttle import Throttle
+
+    frozen = 1_800_000_000.0
+    table = aws.dynamodb.Table(aws.env["THROTTLE_TABLE"])
+    rate = wiring.cached_number_settings()(NUMBER).number_rate
+
+    def slots_within_a_second() -> int:
+        sender = Throttle(table, clock=lambda: frozen)  # a sender instance that has not seen the bucket
+        granted = 0
+        while sender.take(f"number#{NUMBER}", rate, max_wait_s=1.0).granted:
+            granted += 1
+        return granted
+
+    idle = slots_within_a_second()
+    frozen += 3600  # the bucket is idle again
+    wiring.throttle().clock = lambda: frozen  # ingest's view of time
+    customers = [f"1650555{i:04d}" for i in range(8)]
+    deliver(aws, *[text_message(f"wamid.burst-{c}", int(time.time()), sender=c) for c in customers])
+    deliver(aws, text_message(f"wamid.burst-{customers[0]}", int(time.time()), sender=customers[0]))  # Meta's retry: counted once
+    assert slots_within_a_second() == idle - 8
+
+
+def test_counting_moves_a_booked_bucket_on_by_its_periods_and_keeps_its_circuit(aws):
+    from coexist.store.throttle import Throttle
+
+    frozen = 1_800_000_000.0
+    table = aws.dynamodb.Table(aws.env["THROTTLE_TABLE"])
+    rate = Rate(per_second=10, burst=1)
+    sender, ingest = Throttle(table, clock=lambda: frozen), Throttle(table, clock=lambda: frozen)
+    for _ in range(5):
+        assert sender.take("number#counted", rate, max_wait_s=10).granted  # booked 0.5 s ahead
+    sender.open_circuit("counted", "access_token_invalid", 300)
+    booked = int(table.get_item(Key={"bucket_id": "number#counted"})["Item"]["tat"])
+    ingest.count("number#counted", rate, 3)  # its view says idle: refused, then the booked form
+    item = table.get_item(Key={"bucket_id": "number#counted"})["Item"]
+    assert int(item["tat"]) == booked + 3 * rate.period_us and item["reason"] == "access_token_invalid"
 
 
 def test_templates_sync_replaces_the_accounts_list(aws):

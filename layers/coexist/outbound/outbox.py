@@ -61,12 +61,32 @@ def message_id_for(chat: str, idempotency_key: str | None) -> str:
     return "out." + uuid.uuid4().hex
 
 
+# How long an API instance trusts what it read of a number and its account (state, WABA): the
+# sender caches its number settings as long. A number offboarded, disconnected or reconnected is
+# refused (or allowed) by the API within this many seconds; the sender's own checks still apply.
+NUMBER_STATE_TTL_S = 60.0
+
+
 class Outbox:
-    def __init__(self, inbox: Inbox, templates: TemplateStore, queue: OutboundQueue, clock=time.time):
+    def __init__(self, inbox: Inbox, templates: TemplateStore, queue: OutboundQueue, clock=time.time,
+                 number_state_ttl_s: float = NUMBER_STATE_TTL_S):
         self.inbox = inbox
         self.templates = templates
         self.queue = queue
         self.clock = clock
+        self.number_state_ttl_s = number_state_ttl_s
+        self._numbers: dict[str, tuple[float, dict, dict | None]] = {}
+
+    def _number(self, phone_number_id: str) -> tuple[dict, dict | None]:
+        """The number's item and its account's state, read at most once per `number_state_ttl_s`."""
+        now = self.clock()
+        hit = self._numbers.get(phone_number_id)
+        if hit and now - hit[0] < self.number_state_ttl_s:
+            return hit[1], hit[2]
+        number_item = self.inbox.numbers.get(phone_number_id) or {}
+        account = self.inbox.accounts.state(number_item["waba_id"]) if number_item.get("waba_id") else None
+        self._numbers[phone_number_id] = (now, number_item, account)
+        return number_item, account
 
     def send(
         self, chat: str, request, source: str, idempotency_key: str | None = None, sent_by: str | None = None,
@@ -84,9 +104,9 @@ class Outbox:
         number, (wa_id, user_id) = chat_item.phone_number_id, chat_item.recipient
         message_id = message_id_for(chat, idempotency_key)
 
-        number_item = self.inbox.numbers.get(number) or {}
+        number_item, account = self._number(number)
         template = self._template(number_item, request)
-        refusal = policy.check(self._context(number_item, chat, chat_item, request, template, purpose))
+        refusal = policy.check(self._context(number_item, account, chat, chat_item, request, template, purpose))
         if refusal:
             # A retry of a message accepted before (the same Idempotency-Key) is that message, even
             # if the policy would refuse it now (the window closed since): looked up only here, as
@@ -120,7 +140,7 @@ class Outbox:
         if not created:  # the same key, stored by a concurrent request a moment ago
             return self._again(stored, chat)
         self._enqueue(stored)
-        self.inbox.chats.raise_last_message(chat, int(now))
+        self.inbox.chats.raise_last_message(chat, int(now), campaign=campaign_id is not None)
         if window.answers_entry_point(chat_item.referral_at, int(now)):
             self.inbox.chats.note_entry_point_reply(chat, int(now))
         return Accepted(stored, created=True)
@@ -132,7 +152,7 @@ class Outbox:
         message id), while the sender never sends a message that is no longer queued."""
         if existing.get("status") == "queued":
             self._enqueue(existing)
-            self.inbox.chats.raise_last_message(chat, int(existing["timestamp"]))
+            self.inbox.chats.raise_last_message(chat, int(existing["timestamp"]), campaign=bool(existing.get("campaign_id")))
         return Accepted(existing, created=False)
 
     def _enqueue(self, message: dict) -> None:
@@ -149,10 +169,9 @@ class Outbox:
             return None
         return self.templates.get(waba, request.template.name, request.template.language.code)
 
-    def _context(self, number_item: dict, customer_id: str, chat_item: Chat, request, template: dict | None,
-                 purpose: str | None = None) -> policy.SendContext:
+    def _context(self, number_item: dict, account: dict | None, customer_id: str, chat_item: Chat, request,
+                 template: dict | None, purpose: str | None = None) -> policy.SendContext:
         number = number_item.get("phone_number_id", "")
-        account = self.inbox.accounts.state(number_item["waba_id"]) if number_item.get("waba_id") else None
         state = coexistence_state_of(number_item, account)["state"] if number_item else "unknown"
         is_template = isinstance(request, TemplateRequest)
         # Consent is asked of templates only (a free-form reply answers the customer inside the

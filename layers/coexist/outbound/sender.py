@@ -46,7 +46,7 @@ from coexist.outbound.requests import graph_payload, parse_send_request
 from coexist.resources import OUTBOUND_MAX_SEND_ATTEMPTS
 from coexist.store.items import from_item_value
 from coexist.store.messages import SENDING
-from coexist.store.throttle import Throttle
+from coexist.store.throttle import Slot, Throttle, number_bucket
 
 __all__ = ["MAX_INLINE_WAIT_S", "STALE_SLOT_S", "CircuitOpened", "Defer", "Delivery", "Park", "Retry", "SendReport", "Sender"]
 MAX_SLOT_AHEAD_S = 6 * 3600  # reserve at most this far ahead (SQS hides a message for 12 h at most)
@@ -133,10 +133,6 @@ class Sender:
             if halted:
                 return halted
 
-        circuit = self.throttle.circuit(number)
-        if circuit:
-            raise Defer(max(1.0, circuit["open_until"] - self.clock()), f"circuit open: {circuit['reason']}")
-
         settings = self.number_settings(number)
         self._wait_for_number_slot(delivery.message_id, item, settings)
         # One message of a pair is in flight at a time (its FIFO group), so this bucket has no race.
@@ -154,8 +150,8 @@ class Sender:
             self.inbox.messages.record_accepted(
                 delivery.message_id, settings.transport, wamid=result.wamid, transport_message_id=result.transport_message_id
             )
-            if result.wamid:
-                self.inbox.messages.link_wamid(result.wamid, delivery.message_id)
+            # No link item under the wamid: every status names this message in its callback data
+            # and lands on it once it carries the wamid (MessageStore.apply_status).
             return SendReport("sent", wamid=result.wamid)
         return self._handle_error(delivery, item, result)
 
@@ -194,8 +190,13 @@ class Sender:
             return
         held_ms = item.get("send_slot_ms")
         wait_s = None if held_ms is None else held_ms / 1000 - self.clock()
-        if wait_s is None or wait_s <= -STALE_SLOT_S:
-            slot = self.throttle.take(f"number#{settings.phone_number_id}", settings.number_rate, MAX_SLOT_AHEAD_S)
+        if wait_s is not None and wait_s > -STALE_SLOT_S:
+            # A slot held since an earlier delivery: no take, so the circuit is read on its own.
+            circuit = self.throttle.circuit(settings.phone_number_id)
+            if circuit:
+                raise Defer(max(1.0, circuit["open_until"] - self.clock()), f"circuit open: {circuit['reason']}")
+        else:
+            slot = self._take_number_slot(settings, MAX_SLOT_AHEAD_S)
             if not slot.granted:
                 raise Defer(slot.wait_s, "waiting for number throughput")
             wait_s = slot.wait_s
@@ -210,10 +211,17 @@ class Sender:
         the next free slot; and the share it may take leaves the rest of every second free for them."""
         share = Rate(settings.number_rate.per_second * CAMPAIGN_SHARE)
         self._wait_for_slot(f"campaign#{settings.phone_number_id}", share, "the campaign share of the number's throughput")
-        slot = self.throttle.take(f"number#{settings.phone_number_id}", settings.number_rate, CAMPAIGN_MAX_AHEAD_S)
+        slot = self._take_number_slot(settings, CAMPAIGN_MAX_AHEAD_S)
         if not slot.granted:
             raise Defer(max(CAMPAIGN_RETRY_S, slot.wait_s), "number throughput taken by conversations")
         self._wait_or_defer(slot.wait_s, "number throughput")
+
+    def _take_number_slot(self, settings: NumberSettings, max_wait_s: float) -> Slot:
+        """A slot of the number's bucket; its write refuses while the number's circuit is open."""
+        slot = self.throttle.take(number_bucket(settings.phone_number_id), settings.number_rate, max_wait_s)
+        if slot.circuit:
+            raise Defer(slot.wait_s, f"circuit open: {slot.circuit}")
+        return slot
 
     def _wait_for_slot(self, bucket: str, rate, what: str) -> None:
         slot = self.throttle.take(bucket, rate, MAX_INLINE_WAIT_S)

@@ -235,12 +235,16 @@ class ChatRepository:
         return [chat_from_item(i) for i in items], last
 
     # --- what the webhooks tell -------------------------------------------------------------------
-    def record_activity(self, activity: ChatActivity) -> None:
-        """Move each activity time forward; an older webhook arriving late changes nothing."""
+    def record_activity(self, activity: ChatActivity) -> int | None:
+        """Move each activity time forward; an older webhook arriving late changes nothing. Returns
+        when a campaign last wrote to the chat (the mark its send left, returned by the window's
+        update), so that only those customers' messages are looked up as replies to a campaign; the
+        customer's message time when that update changed nothing (a late message: look it up)."""
         key = key_of(activity.chat_id)
         identity = {"phone_number_id": activity.phone_number_id}
+        campaign_wrote = None
         if activity.last_customer_message_at is not None:
-            self._first_customer_message(key, activity.last_customer_message_at, activity.phone_number_id)
+            campaign_wrote = self._first_customer_message(key, activity.last_customer_message_at, activity.phone_number_id)
         if activity.last_app_activity_at is not None:
             # A person answered from the phone: the chat is theirs now (rule 3), from any mode.
             target = RULES[ChatEvent.PHONE_APP_REPLIED][1]
@@ -249,23 +253,38 @@ class ChatRepository:
             raise_to(self.table, key, "referral_at", activity.referral_at, identity)
         if activity.last_message_at is not None:
             raise_to(self.table, key, "last_message_at", activity.last_message_at, identity)
+        return campaign_wrote
 
-    def _first_customer_message(self, key: dict, at: int, phone_number_id: str) -> None:
-        """Raise the customer's last message time; a chat seen for the first time starts with the bot."""
-        update_if(
-            self.table,
-            Key=key,
-            UpdateExpression="SET #a = :v, phone_number_id = :number, #mode = if_not_exists(#mode, :mode), "
-            "created_at = if_not_exists(created_at, :now)",
-            ConditionExpression="attribute_not_exists(#a) OR #a < :v",
-            ExpressionAttributeNames={"#a": "last_customer_message_at", "#mode": "mode"},
-            ExpressionAttributeValues={":v": at, ":number": phone_number_id, ":mode": ChatMode.BOT.value, ":now": int(self.clock())},
-        )
+    def _first_customer_message(self, key: dict, at: int, phone_number_id: str) -> int | None:
+        """Raise the customer's last message time; a chat seen for the first time starts with the bot.
+        Returns the chat's campaign mark as it was (`at` when the update was refused)."""
+        try:
+            old = self.table.update_item(
+                Key=key,
+                UpdateExpression="SET #a = :v, phone_number_id = :number, #mode = if_not_exists(#mode, :mode), "
+                "created_at = if_not_exists(created_at, :now)",
+                ConditionExpression="attribute_not_exists(#a) OR #a < :v",
+                ExpressionAttributeNames={"#a": "last_customer_message_at", "#mode": "mode"},
+                ExpressionAttributeValues={":v": at, ":number": phone_number_id, ":mode": ChatMode.BOT.value, ":now": int(self.clock())},
+                ReturnValues="ALL_OLD",  # no read: what the write replaced comes back with it
+            ).get("Attributes") or {}
+        except ClientError as error:
+            if not is_condition_failure(error):
+                raise
+            return at
+        return int(old["campaign_wrote_at"]) if "campaign_wrote_at" in old else None
 
-    def raise_last_message(self, chat_id: str, at: int) -> None:
-        update_if(self.table, Key=key_of(chat_id), UpdateExpression="SET last_message_at = :v",
-                  ConditionExpression=f"{_EXISTS} AND (attribute_not_exists(last_message_at) OR last_message_at < :v)",
-                  ExpressionAttributeValues={":v": at})
+    def raise_last_message(self, chat_id: str, at: int, campaign: bool = False) -> None:
+        """The chat's recency; a campaign's send also marks the chat (`campaign_wrote_at`), so that
+        only its customers' next messages are looked up as replies to a campaign."""
+        sets, values = "SET last_message_at = :v", {":v": at}
+        if campaign:
+            sets += ", campaign_wrote_at = :v"
+        if not update_if(self.table, Key=key_of(chat_id), UpdateExpression=sets,
+                         ConditionExpression=f"{_EXISTS} AND (attribute_not_exists(last_message_at) OR last_message_at < :v)",
+                         ExpressionAttributeValues=values) and campaign:
+            update_if(self.table, Key=key_of(chat_id), UpdateExpression="SET campaign_wrote_at = :v",
+                      ConditionExpression=_EXISTS, ExpressionAttributeValues=values)
 
     # --- who the customer is ------------------------------------------------------------------------
     def record_identity(self, chat_id: str, customer: Customer, existing_only: bool = False) -> bool:

@@ -37,6 +37,8 @@ UNSENT_SINCE = "unsent_since_ms"
 UNSENT_SHARDS = 8  # index partitions, so a busy sender's writes never crowd one partition key
 SENDING = "sending"  # Meta is being called; see coexist.outbound.sender for an attempt that died there
 OUTBOUND_ID_PREFIX = "out."
+# How far back a status without callback data looks for our message in its chat (newest first).
+SENT_AS_LOOKBACK = 50
 
 
 def unsent_shard(message_id: str) -> str:
@@ -270,7 +272,9 @@ class MessageStore:
 
         A status for a message never recorded here (sent by another tool on the same number, or
         arriving before our own record) creates the item, so nothing is dropped. A status for a
-        message we sent lands on our message through the link item its wamid points from.
+        message we sent lands on our message: found by the callback data the sender attached (or,
+        without it, among the chat's latest messages by its wamid), or through the link item its
+        wamid points from (a status that came before the message carried the wamid).
         """
         names = {"#at": f"{update.status}_at", "#src": "source", "#ts": "timestamp"}
         values: dict = {
@@ -296,6 +300,12 @@ class MessageStore:
             values[":errors"] = to_item_value(update.errors)
         not_linked = "attribute_not_exists(link_to)"
         status_rank = delivery.rank(update.status)
+        if status_rank is not None and not update.callback_data and update.chat_id:
+            # Without the callback data the sender attached, our message is found among the
+            # chat's latest by its wamid (no link item is written per send).
+            ours = self.sent_as(update.chat_id, update.message_id)
+            if ours:
+                update = replace(update, callback_data=ours["id"])
         if status_rank is not None and self._status_on_our_message(update, facts, names, values, status_rank):
             return
         if status_rank is not None:
@@ -325,6 +335,14 @@ class MessageStore:
         link = self.get(update.message_id) or {}
         if link.get("link_to"):
             self.apply_status(replace(update, message_id=link["link_to"], wa_id=None, chat_id=""))
+
+    def sent_as(self, chat_id: str, wamid: str) -> dict | None:
+        """Our message among the chat's latest that Meta accepted under this wamid, if any: how a
+        status without our callback data finds it (a send writes no item under its wamid)."""
+        for item in self.latest_for_chat(chat_id, SENT_AS_LOOKBACK):
+            if item.get("wamid") == wamid and item["id"].startswith(OUTBOUND_ID_PREFIX):
+                return item
+        return None
 
     def _status_on_our_message(self, update: StatusUpdate, facts: list[str], names: dict, values: dict, status_rank: int) -> bool:
         """A status of a message we sent names it in its callback data: once the message carries

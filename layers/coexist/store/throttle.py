@@ -2,6 +2,10 @@
 
 Every sender (any Lambda instance) reserves slots through conditional writes on the same items,
 so the configured rate holds across the fleet and no slot is handed out twice.
+
+A number's circuit breaker lives on its bucket item (`open_until`, `reason`): the write that takes a
+slot is also conditioned on the circuit being closed, so a send checks both in one request, and an
+open circuit hands out no slot.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from coexist.store.conditional import is_condition_failure
 
 IDLE_EXPIRY_S = 3600  # buckets unused for an hour disappear (TTL)
 MAX_CONTENTION_RETRIES = 8
+CIRCUIT_CLOSED = " AND (attribute_not_exists(open_until) OR open_until <= :now_s)"
 
 
 def _tat_of(item: dict | None) -> int | None:
@@ -53,6 +58,17 @@ class Slot:
     granted: bool
     wait_s: float  # granted: sleep this long, then send; refused: try again after this long
     at_s: float = 0.0  # granted: the moment (epoch seconds) reserved for this send
+    circuit: str | None = None  # refused because the bucket's circuit is open: its reason
+
+
+def _open_circuit_of(item: dict | None, now_s: float) -> tuple[str, int] | None:
+    """The circuit an item (low-level or document attribute values) holds open at `now_s`."""
+    if not item or "open_until" not in item:
+        return None
+    until, reason = item["open_until"], item.get("reason", "")
+    until = int(until["N"] if isinstance(until, dict) else until)
+    reason = reason["S"] if isinstance(reason, dict) else reason
+    return (reason, until) if until > now_s else None
 
 
 class Throttle:
@@ -71,14 +87,18 @@ class Throttle:
         """
         tat = self._seen.get(bucket_id)
         for _ in range(MAX_CONTENTION_RETRIES):
-            now_us = int(self.clock() * MICROS)
+            now_s = self.clock()
+            now_us = int(now_s * MICROS)
             reservation = reserve(tat, now_us, rate)
             if reservation.wait_us > max_wait_s * MICROS:
                 return Slot(False, reservation.wait_us / MICROS)
             if tat is None or tat <= now_us:  # idle: any bucket at or before now gives the same slot
-                condition, values = "attribute_not_exists(tat) OR tat <= :now", {":now": now_us}
+                condition, values = "(attribute_not_exists(tat) OR tat <= :now)", {":now": now_us}
             else:
                 condition, values = "tat = :seen", {":seen": tat}
+            # Past its cool-down a circuit lets the next send through (a probe); the write clears it.
+            condition += CIRCUIT_CLOSED
+            values[":now_s"] = int(now_s)
             try:
                 self.table.put_item(
                     Item={
@@ -93,7 +113,11 @@ class Throttle:
             except ClientError as error:
                 if not is_condition_failure(error):
                     raise
-                tat = _tat_of(error.response.get("Item"))
+                found = error.response.get("Item")
+                circuit = _open_circuit_of(found, int(now_s))
+                if circuit:
+                    return Slot(False, max(1.0, circuit[1] - now_s), circuit=circuit[0])
+                tat = _tat_of(found)
                 self._seen.put(bucket_id, tat)
                 continue
             self._seen.put(bucket_id, reservation.new_tat_us)
@@ -101,22 +125,67 @@ class Throttle:
         # Heavy contention: let the message come back shortly rather than spin.
         return Slot(False, 1.0)
 
-    # --- circuit breaker per number ------------------------------------------------------
+    def count(self, bucket_id: str, rate: Rate, messages: int = 1) -> bool:
+        """Count messages that were not paced here (a number's incoming messages, which Meta counts
+        with its outgoing ones) as slots taken now: never refused, never waited for; the sends
+        after them take later slots. One write when uncontended: the update moves a bucket that is
+        booked ahead (`tat + n·period`), or restarts an idle one from now; a write whose condition
+        no longer holds returns the bucket, and the other form is tried. Unlike `take`'s put, an
+        update keeps the bucket's circuit. False when the bucket kept moving under every write: the
+        messages go uncounted rather than fail what counts them (a retry would not count them again)."""
+        add_us = messages * rate.period_us
+        tat = self._seen.get(bucket_id)
+        for _ in range(MAX_CONTENTION_RETRIES):
+            now_us = int(self.clock() * MICROS)
+            if tat is not None and tat >= now_us:
+                expression, condition = "SET tat = tat + :add", "tat >= :now"
+                values = {":add": add_us, ":now": now_us}
+            else:
+                expression, condition = "SET tat = :new, expires_at = :expires", "attribute_not_exists(tat) OR tat < :now"
+                values = {":new": now_us + add_us, ":now": now_us, ":expires": (now_us + add_us) // MICROS + IDLE_EXPIRY_S}
+            try:
+                written = self.table.update_item(
+                    Key={"bucket_id": bucket_id}, UpdateExpression=expression, ConditionExpression=condition,
+                    ExpressionAttributeValues=values, ReturnValues="UPDATED_NEW", ReturnValuesOnConditionCheckFailure="ALL_OLD",
+                )
+            except ClientError as error:
+                if not is_condition_failure(error):
+                    raise
+                found = _tat_of(error.response.get("Item"))
+                tat = found if found is not None else -1  # a missing bucket is idle
+                continue
+            self._seen.put(bucket_id, int(written["Attributes"]["tat"]))
+            return True
+        return False
+
+    # --- circuit breaker per number, on the number's bucket -----------------------------
     def open_circuit(self, phone_number_id: str, reason: str, cool_down_s: int) -> None:
         now = int(self.clock())
-        self.table.put_item(
-            Item={
-                "bucket_id": f"circuit#{phone_number_id}",
-                "open_until": now + cool_down_s,
-                "reason": reason,
-                "opened_at": now,
-                "expires_at": now + cool_down_s + IDLE_EXPIRY_S,
-            }
-        )
+        key = {"bucket_id": number_bucket(phone_number_id)}
+        circuit = {":until": now + cool_down_s, ":reason": reason, ":now": now}
+        # The bucket may hold slots reserved further ahead than the cool-down: its expiry only grows.
+        try:
+            self.table.update_item(
+                Key=key,
+                UpdateExpression="SET open_until = :until, reason = :reason, opened_at = :now, expires_at = :expires",
+                ConditionExpression="attribute_not_exists(expires_at) OR expires_at < :expires",
+                ExpressionAttributeValues={**circuit, ":expires": now + cool_down_s + IDLE_EXPIRY_S},
+            )
+        except ClientError as error:
+            if not is_condition_failure(error):
+                raise
+            self.table.update_item(Key=key, UpdateExpression="SET open_until = :until, reason = :reason, opened_at = :now",
+                                   ExpressionAttributeValues=circuit)
 
     def circuit(self, phone_number_id: str) -> dict | None:
-        """The open circuit of this number, or None. Past its cool-down it lets a probe through."""
-        item = self.table.get_item(Key={"bucket_id": f"circuit#{phone_number_id}"}, ConsistentRead=True).get("Item")
-        if item and int(item["open_until"]) > self.clock():
-            return {"reason": item["reason"], "open_until": int(item["open_until"])}
-        return None
+        """The open circuit of this number, or None. Past its cool-down it lets a probe through.
+        (`take` on the number's bucket checks it too, in its own write: this read is for a send
+        that already holds its slot.)"""
+        item = self.table.get_item(Key={"bucket_id": number_bucket(phone_number_id)}, ConsistentRead=True).get("Item")
+        circuit = _open_circuit_of(item, self.clock())
+        return {"reason": circuit[0], "open_until": circuit[1]} if circuit else None
+
+
+def number_bucket(phone_number_id: str) -> str:
+    """The bucket of a number's throughput, which also holds its circuit breaker."""
+    return f"number#{phone_number_id}"
