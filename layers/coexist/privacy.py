@@ -40,7 +40,7 @@ def _now() -> datetime:
 
 class CustomerRights:
     def __init__(self, inbox: Inbox, store: PrivacyStore, audit: AuditLog, archive_retention_days: int, clock=_now,
-                 campaigns=None, retention=None, workflow=None):
+                 campaigns=None, retention=None, stop_conversation=None):
         self.inbox = inbox
         self.campaigns = campaigns  # CampaignStore: the lists and links that name the customer
         self.store = store
@@ -48,7 +48,7 @@ class CustomerRights:
         self.archive_retention_days = archive_retention_days
         self.clock = clock
         self.retention = retention  # coexist.retention.RetentionSweeper: a hold takes back any expiry given
-        self.workflow = workflow  # coexist.conversation.workflow.Workflow: a live conversation is stopped
+        self.stop_conversation = stop_conversation  # (conversation id) -> None: a live conversation is stopped
 
     # --- legal hold ----------------------------------------------------------------------------
     def set_hold(self, chat_id: str, by: str, reason: str | None) -> dict:
@@ -99,11 +99,9 @@ class CustomerRights:
     def _stop_conversations(self, chats) -> None:
         """A conversation still running on the chat is stopped before its data goes, so no step
         wakes later to a chat that is gone (the chats' store refuses what one still writes)."""
-        from coexist.conversation.workflow import CHAT_ERASED
-
         for chat in chats:
-            if self.workflow is not None and chat.live and chat.conversation_id:
-                self.workflow.stop(chat.conversation_id, CHAT_ERASED, "the customer's data was erased")
+            if self.stop_conversation is not None and chat.live and chat.conversation_id:
+                self.stop_conversation(chat.conversation_id)
 
     # --- export --------------------------------------------------------------------------------
     def request_export(self, chat_id: str, by: str) -> dict:

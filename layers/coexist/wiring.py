@@ -297,7 +297,13 @@ def customer_rights():
 
     config = settings()
     return CustomerRights(inbox(), privacy_store(), audit_log(), config.archive_retention_days, retention=retention_sweeper(),
-                          campaigns=campaign_store(), workflow=workflow())
+                          campaigns=campaign_store(), stop_conversation=_stop_erased_conversation)
+
+
+def _stop_erased_conversation(conversation_id: str) -> None:
+    from coexist.conversation.workflow import CHAT_ERASED
+
+    workflow().stop(conversation_id, CHAT_ERASED, "the customer's data was erased")
 
 
 @lru_cache(maxsize=1)
