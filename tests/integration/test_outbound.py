@@ -268,6 +268,19 @@ def test_a_status_that_beats_the_senders_record_is_adopted(aws, cloud):
     assert [(m["id"], m["status"]) for m in outbound] == [(body["id"], "read")]
 
 
+def test_a_failed_status_without_callback_data_that_beat_the_link_is_adopted_with_metas_error(aws, cloud):
+    """Its item under the wamid holds Meta's error (numbers, stored as DynamoDB numbers); a later
+    status that names our message moves it over."""
+    open_window(aws)
+    _, body = post({"type": "text", "text": "race"})
+    error = [{"code": 131026, "title": "Message undeliverable"}]
+    deliver(aws, status("wamid.early", "failed", int(time.time()), recipient_id=CUSTOMER, errors=error))
+    deliver(aws, status("wamid.early", "sent", int(time.time()) - 1, recipient_id=CUSTOMER, biz_opaque_callback_data=body["id"]))
+    [ours] = [m for m in api(f"/api/chats/{our_chat()}/messages")[1]["items"] if m["direction"] == "outbound"]
+    assert (ours["id"], ours["status"]) == (body["id"], "failed")
+    assert [e["code"] for e in ours["errors"]] == [131026]
+
+
 def test_a_send_writes_no_link_item_and_a_status_without_callback_data_finds_the_message_in_its_chat(aws, cloud):
     open_window(aws)
     _, first = post({"type": "text", "text": "one"}, key="1")

@@ -25,7 +25,7 @@ from coexist.domain.records import (
 from botocore.exceptions import ClientError
 
 from coexist.store.conditional import is_condition_failure, put_if_absent, update_if
-from coexist.store.items import to_item_value
+from coexist.store.items import from_item_value, to_item_value
 from coexist.store.queries import batch_get, index_page
 
 BY_CHAT = "by_chat"
@@ -455,6 +455,7 @@ class MessageStore:
             ExpressionAttributeValues={":id": message_id},
             ReturnValues="ALL_OLD",
         ).get("Attributes") or {}
+        old = from_item_value(old)  # numbers in its errors and pricing come back as Decimal
         for status in delivery.STATUS_RANK:
             if f"{status}_at" in old:
                 self.apply_status(
