@@ -71,6 +71,13 @@ def test_an_export_an_erasure_and_an_erasure_refused_under_legal_hold(local_mode
 
     chat_id = customer_writes(local_mode, "4478" + str(uuid.uuid4().int)[:8])
     assert as_agent(local_mode, "ana", "GET", f"/api/chats/{chat_id}/messages").status == 200
+    # The bot's answer sent and read first: this test is about the rights, not about an erasure that
+    # races a reply still in flight.
+    def answered_and_read():
+        items = local_mode.api_get(f"/chats/{chat_id}/messages").json()["items"]
+        outbound = [m for m in items if m["direction"] == "outbound"]
+        return outbound and all(m["status"] == "read" for m in outbound)
+    wait_until(answered_and_read, timeout=60)
 
     # Export: accepted, built in the background by the exporter, then a link.
     requested = admin(local_mode, "POST", f"/api/chats/{chat_id}/exports")
