@@ -23,7 +23,7 @@ from coexist.intake import ARCHIVED, BODY_ATTRIBUTE, INLINE, why_not_an_envelope
 from coexist.meta.models import WebhookEnvelope
 from coexist.inbox import Inbox
 from coexist.store.archive import Archive
-from coexist.store.campaigns import REPLY_WINDOW_S
+from coexist.store.campaigns import within_reply_window
 
 
 class Quarantined(Exception):
@@ -217,7 +217,7 @@ def apply(found: Interpretation, inbox: Inbox, signals=None, events=None, remind
 def may_answer_a_campaign(campaign_wrote_at: int | None, at: int) -> bool:
     """A customer's message at `at` may be a reply to a campaign that wrote to them at that time
     (store.campaigns.CampaignStore.campaign_of_reply decides)."""
-    return campaign_wrote_at is not None and campaign_wrote_at - 60 <= at <= campaign_wrote_at + REPLY_WINDOW_S
+    return campaign_wrote_at is not None and within_reply_window(campaign_wrote_at, at)
 
 
 def _apply_account_event(event: AccountEvent, inbox: Inbox) -> str | None:

@@ -160,19 +160,9 @@ def sender():
 @lru_cache(maxsize=1)
 def cached_number_settings(ttl_s: float = 60.0):
     """Number settings change rarely; read them at most once a minute per number."""
-    import time
+    from coexist.store.memo import ReadAtMostEvery
 
-    cache: dict[str, tuple[float, object]] = {}
-
-    def lookup(phone_number_id: str):
-        hit = cache.get(phone_number_id)
-        if hit and time.monotonic() - hit[0] < ttl_s:
-            return hit[1]
-        value = number_settings(phone_number_id)
-        cache[phone_number_id] = (time.monotonic(), value)
-        return value
-
-    return lookup
+    return ReadAtMostEvery(number_settings, ttl_s)
 
 
 @lru_cache(maxsize=1)

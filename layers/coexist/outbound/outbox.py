@@ -14,6 +14,7 @@ from coexist.domain import policy, window
 from coexist.inbox import Inbox
 from coexist.outbound.requests import FREE_FORM_TYPES, TemplateRequest
 from coexist.store.consent import states_of as consent_states_of
+from coexist.store.memo import ReadAtMostEvery
 from coexist.store.messages import OutboundMessage
 from coexist.store.numbers import coexistence_state_of
 from coexist.store.templates import TemplateStore
@@ -74,18 +75,12 @@ class Outbox:
         self.templates = templates
         self.queue = queue
         self.clock = clock
-        self.number_state_ttl_s = number_state_ttl_s
-        self._numbers: dict[str, tuple[float, dict, dict | None]] = {}
+        # The number's item and its account's state, read at most once per `number_state_ttl_s`.
+        self._number = ReadAtMostEvery(self._read_number, number_state_ttl_s, clock=lambda: self.clock())
 
-    def _number(self, phone_number_id: str) -> tuple[dict, dict | None]:
-        """The number's item and its account's state, read at most once per `number_state_ttl_s`."""
-        now = self.clock()
-        hit = self._numbers.get(phone_number_id)
-        if hit and now - hit[0] < self.number_state_ttl_s:
-            return hit[1], hit[2]
+    def _read_number(self, phone_number_id: str) -> tuple[dict, dict | None]:
         number_item = self.inbox.numbers.get(phone_number_id) or {}
         account = self.inbox.accounts.state(number_item["waba_id"]) if number_item.get("waba_id") else None
-        self._numbers[phone_number_id] = (now, number_item, account)
         return number_item, account
 
     def send(

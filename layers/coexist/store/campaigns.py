@@ -30,6 +30,12 @@ CAMPAIGN = "campaign"
 PAGE_TTL_S = 30 * 24 * 3600  # a list is kept a month after it was given: long enough to run, not forever
 LEDGER_TTL_S = (WINDOW_HOURS + 2) * HOUR_S
 REPLY_WINDOW_S = 7 * 24 * 3600  # a customer's message this long after a campaign message is its reply
+REPLY_CLOCK_SKEW_S = 60  # a reply timed (by Meta) a little before our record of the send still counts
+
+
+def within_reply_window(campaign_wrote_at: int, at: int) -> bool:
+    """A customer's message at `at` may answer a campaign message sent at `campaign_wrote_at`."""
+    return campaign_wrote_at - REPLY_CLOCK_SKEW_S <= at <= campaign_wrote_at + REPLY_WINDOW_S
 COUNTED_STATUSES = ("sent", "delivered", "read")  # a message at a status has passed the ones before it
 COUNTERS = ("queued", "sent", "delivered", "read", "failed", "replied")
 
@@ -190,7 +196,7 @@ class CampaignStore:
     def campaign_of_reply(self, chat_id: str, at: int) -> dict | None:
         """The campaign a customer's message at `at` answers, if one wrote to them shortly before."""
         item = self.table.get_item(Key={"pk": f"chat#{chat_id}", "sk": CAMPAIGN}).get("Item")
-        if not item or not int(item["at"]) - 60 <= at <= int(item["at"]) + REPLY_WINDOW_S:
+        if not item or not within_reply_window(int(item["at"]), at):
             return None
         return from_item_value(item)
 
