@@ -1,5 +1,6 @@
 """Retention: daily, the messages of chats closed and quiet for longer than the retention are given
-their `expires_at` (DynamoDB TTL removes them), unless the chat is under a legal hold."""
+their `expires_at` (DynamoDB TTL removes them), unless the chat is under a legal hold; and the
+erasures of the last two days are applied again to what a step still running wrote after them."""
 
 from __future__ import annotations
 
@@ -17,4 +18,8 @@ def lambda_handler(event: dict, context) -> dict:
     metrics.add_metric(name="RetentionChatsExpired", unit=MetricUnit.Count, value=outcome.get("expire", 0))
     metrics.add_metric(name="RetentionMessagesStamped", unit=MetricUnit.Count, value=outcome.get("messages_stamped", 0))
     logger.info("retention swept", extra={"outcome": outcome})  # counts only
-    return outcome
+    replayed = wiring.erasure_replay().run()
+    remnants = sum(n for name, n in replayed.items() if name.endswith("_removed_again"))
+    metrics.add_metric(name="ErasureRemnantsRemoved", unit=MetricUnit.Count, value=remnants)
+    logger.info("erasures replayed", extra={"outcome": replayed})  # counts only
+    return {**outcome, "erasures": replayed}

@@ -7,11 +7,17 @@ and the legal hold that suspends erasure and retention while a matter is open.
   first written to the erasure list so a restore from backup can apply it again. The webhook
   archive is under Object Lock: those bodies stay until their retention ends (`archive_retained_until`).
   The audit trail stays: it is the record that the customer's data was accessed and erased.
+- What a step already running wrote under the chat after the erasure passed (the bot's reply a
+  turn was sending, its statuses, a message ingest was storing) is never served (the reader answers
+  404 for an erased chat) and is removed by the retention function's daily replay of the erasures
+  of the last two days (`ErasureReplay`).
 """
 
 from __future__ import annotations
 
 import json
+import time
+from collections import Counter
 from datetime import datetime, timedelta, timezone
 
 from coexist.domain.audit import iso_ms
@@ -19,10 +25,15 @@ from coexist.inbox import Inbox
 from coexist.reads import InboxReader, NotFound
 from coexist.store.audit import AuditLog, AuditQuery
 from coexist.store.consent import change_from_item
-from coexist.store.messages import erase_chat_messages
+from coexist.store.chats import ChatRepository
+from coexist.store.contacts import ContactStore
+from coexist.store.messages import MessageStore, erase_chat_messages
 from coexist.store.privacy import PrivacyStore
 
 MEDIA_TYPES = ("image", "video", "audio", "document", "sticker")
+# How far back the daily replay looks: a step in flight ends within minutes (a function's timeout),
+# and two days give every erasure two daily runs, so one failed run loses nothing.
+REPLAYED_FOR = timedelta(days=2)
 EXPORT_FORMAT = "coexist.customer-export/1"
 
 
@@ -71,8 +82,8 @@ class CustomerRights:
             raise LegalHold(hold)
         chat = self._existing(chat_id)
         now = self.clock()
-        entry = self.store.record_erasure(chat_id, chat.phone_number_id, by, iso_ms(now))
         customers = [chat_id, *sorted(chat.merged_from)]  # people found to be this one were folded in
+        entry = self.store.record_erasure(chat_id, chat.phone_number_id, by, iso_ms(now), chat_ids=customers)
         chats = [c for c in (self.inbox.chats.get(customer) for customer in customers) if c is not None]
         self._stop_conversations(chats)
         numbers = {c.wa_id for c in chats if c.wa_id}
@@ -83,6 +94,8 @@ class CustomerRights:
             self.inbox.contacts.erase(chat.phone_number_id, customer_id)
             identity_rows += self.inbox.customers.erase(chat.phone_number_id, customer_id)
             self.inbox.chats.erase(customer_id)
+        # Once more, for what a step in flight stored while the rest went (usually nothing: one query).
+        messages += sum(erase_chat_messages(self.inbox.messages, c) for c in customers)
         # Every webhook body archived up to now is released by then at the latest (Object Lock).
         retained_until = now + timedelta(days=self.archive_retention_days)
         return {
@@ -173,3 +186,33 @@ def _media_of(message: dict) -> dict:
     media = content.get(message["type"]) if isinstance(content.get(message["type"]), dict) else content
     return {"message_id": message["id"], "type": message["type"], "media_id": media.get("id"), "link": media.get("link"),
             "mime_type": media.get("mime_type")}
+
+
+class ErasureReplay:
+    """The erasures of the last two days, applied again to what came back since.
+
+    An erasure stops the chat's conversation and removes everything listed at that moment, but a
+    step already running may still store something under the chat id a moment later: the bot's
+    reply a turn was sending (and the statuses Meta returns for it), or a message ingest was
+    storing as the erasure ran. The reader never serves an erased chat; this removes what such a
+    step left (messages, a chat item, a contact), run by the retention function once a day."""
+
+    def __init__(self, store: PrivacyStore, messages: MessageStore, chats: ChatRepository, contacts: ContactStore,
+                 clock=time.time):
+        self.store = store
+        self.messages = messages
+        self.chats = chats
+        self.contacts = contacts
+        self.clock = clock
+
+    def run(self) -> dict:
+        since = datetime.fromtimestamp(self.clock(), timezone.utc) - REPLAYED_FOR
+        removed: Counter = Counter()
+        entries = self.store.erasures(since=iso_ms(since))
+        for entry in entries:
+            for chat_id in entry.get("chat_ids") or [entry["chat_id"]]:
+                removed["messages"] += erase_chat_messages(self.messages, chat_id)
+                removed["chats"] += self.chats.erase(chat_id)
+                if entry.get("phone_number_id"):  # the contact (and any consent) a late message wrote
+                    self.contacts.erase(entry["phone_number_id"], chat_id)
+        return {"erasures_replayed": len(entries), **{f"{kind}_removed_again": n for kind, n in removed.items()}}

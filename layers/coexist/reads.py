@@ -102,9 +102,11 @@ def decode_cursor(cursor: str | None, expected: dict[str, type], fixed: dict[str
 
 
 class InboxReader:
-    def __init__(self, inbox: Inbox, clock=time.time):
+    def __init__(self, inbox: Inbox, clock=time.time, erased=None):
         self.inbox = inbox
         self.clock = clock
+        # (chat id) -> bool: was the chat erased? (PrivacyStore.erased) None: nothing is looked up.
+        self.erased = erased
 
     def chats(self, phone_number_id: str | None, limit: str | None, cursor: str | None) -> dict:
         if not phone_number_id:
@@ -153,9 +155,11 @@ class InboxReader:
         size = page_size(limit)
         start = decode_cursor(cursor, MESSAGES_PAGE, {"chat_id": chat_id})
         items, last = self.inbox.messages.list_for_chat(chat_id, size, start)
-        # Messages can exist before their chat does (a status for a message sent elsewhere).
-        if not items and start is None and self.inbox.chats.get(chat_id, consistent=False) is None:
-            raise NotFound(f"chat {chat_id} not found")
+        # Messages can exist before their chat does (a status for a message sent elsewhere), and
+        # after it, when a step still running as the chat was erased stored one: never served.
+        if start is None and (not items or self.erased) and self.inbox.chats.get(chat_id, consistent=False) is None:
+            if not items or self.erased(chat_id):
+                raise NotFound(f"chat {chat_id} not found")
         return {"items": [message_view(i) for i in items], "next": encode_cursor(last)}
 
     def number(self, phone_number_id: str) -> dict:

@@ -214,14 +214,15 @@ AUDIT = TableSpec(
 )
 
 # Customers' rights: legal holds (pk "chat#<chat id>", sk "hold"), the erasure list (pk "erasure",
-# sk "<time>#<chat id>") and export requests (pk "export#<id>", sk "export"). Ids only, no content.
+# sk "<time>#<chat id>") with a mark on each erased chat (pk "chat#<chat id>", sk "erased") and
+# export requests (pk "export#<id>", sk "export"). Ids only, no content.
 PRIVACY = TableSpec(
     logical_id="Privacy",
     env_var="PRIVACY_TABLE",
     partition_key=Key("pk"),
     sort_key=Key("sk"),
     # Export requests only, from their request (the file itself goes after EXPORTS_KEPT_DAYS); legal
-    # holds and the erasure list never expire.
+    # holds, the erasure list and its marks never expire.
     ttl_attribute="expires_at",
     retention_days=30,
 )

@@ -85,7 +85,7 @@ def cost_ledger():
 def inbox_reader():
     from coexist.reads import InboxReader
 
-    return InboxReader(inbox())
+    return InboxReader(inbox(), erased=lambda chat_id: privacy_store().erased(chat_id))
 
 
 @lru_cache(maxsize=1)
@@ -313,6 +313,13 @@ def retention_sweeper():
     config = settings()
     expiry = MessageExpiry(aws.table(config.messages_table))
     return RetentionSweeper(inbox().chats, expiry, privacy_store(), config.retention_days(resources.MESSAGES))
+
+
+def erasure_replay():
+    from coexist.privacy import ErasureReplay
+
+    stores = inbox()
+    return ErasureReplay(privacy_store(), stores.messages, stores.chats, stores.contacts)
 
 
 def exports_queue():

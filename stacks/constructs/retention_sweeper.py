@@ -1,6 +1,7 @@
 """The retention sweeper deployed: a function run once a day by an EventBridge rule, giving the
 messages of chats closed and quiet for longer than the retention their `expires_at` (the Messages
-table's TTL then removes them), with a dead-letter queue and an alarm when a day's run keeps failing.
+table's TTL then removes them) and applying the last two days' erasures again, with a dead-letter
+queue and an alarm when a day's run keeps failing.
 """
 
 from __future__ import annotations
@@ -19,8 +20,9 @@ from stacks.constructs import alarms
 from stacks.constructs.service_function import ServiceFunction
 from stacks.constructs.shared_layer import FUNCTIONS
 
-# Chats and messages: find the chats due, read them, stamp their messages; privacy: legal holds.
-READ_WRITE = (resources.CHATS, resources.MESSAGES)
+# Chats and messages: find the chats due, read them, stamp their messages; privacy: legal holds and
+# the erasure list, whose last two days are applied again (chats, messages and contacts deleted).
+READ_WRITE = (resources.CHATS, resources.MESSAGES, resources.CONTACTS)
 READ = (resources.PRIVACY,)
 
 
@@ -34,7 +36,7 @@ class RetentionSweeper(Construct):
         )
         self.function = ServiceFunction(
             self, "Function", code_dir=FUNCTIONS / "retention", service="retention",
-            description="Give the messages of chats closed longer than the retention their expiry (DynamoDB TTL)",
+            description="Give the messages of chats closed longer than the retention their expiry (DynamoDB TTL); replay erasures",
             invoked_by="a daily EventBridge schedule, asynchronously",
             timeout=Duration.seconds(resources.RETENTION_TIMEOUT_S),
             environment={

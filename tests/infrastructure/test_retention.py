@@ -1,5 +1,5 @@
 """Retention deployed: the tables whose records expire have DynamoDB TTL on `expires_at`, the daily
-retention sweeper may touch exactly the chats and messages (and read holds), each writer is told its
+retention sweeper may touch exactly the chats, messages and contacts (and read holds and erasures), each writer is told its
 table's retention, and the setting is checked at synth without ever shortening the locked archives."""
 
 from __future__ import annotations
@@ -50,7 +50,7 @@ def _function(template, construct, synthesised) -> dict:
     return template.to_json()["Resources"][synthesised.logical_id(construct.function)]["Properties"]
 
 
-def test_the_sweeper_runs_daily_and_may_write_only_chats_and_messages(synthesised):
+def test_the_sweeper_runs_daily_and_may_write_only_chats_messages_and_contacts(synthesised):
     sweeper = synthesised.stacks.operations.retention
     operations = synthesised.operations
     function_id = synthesised.logical_id(sweeper.function.function)
@@ -72,9 +72,10 @@ def test_the_sweeper_runs_daily_and_may_write_only_chats_and_messages(synthesise
             written |= tables
         if "dynamodb:GetItem" in statement["Action"]:
             read |= tables
-    chats, messages, privacy = (config.table_name(s.logical_id) for s in (resources.CHATS, resources.MESSAGES, resources.PRIVACY))
-    assert written == {chats, messages}
-    assert read == {chats, messages, privacy}
+    chats, messages, contacts, privacy = (config.table_name(s.logical_id)
+                                          for s in (resources.CHATS, resources.MESSAGES, resources.CONTACTS, resources.PRIVACY))
+    assert written == {chats, messages, contacts}  # contacts: an erasure replayed (coexist.privacy.ErasureReplay)
+    assert read == {chats, messages, contacts, privacy}
 
 
 def test_the_writers_of_expiring_records_are_told_the_retention(synthesised):

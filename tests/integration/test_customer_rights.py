@@ -131,6 +131,55 @@ def test_a_conversation_still_running_when_its_chat_is_erased_writes_none_of_it_
     assert call("ada", "GET", f"/api/chats/{chat_id}/messages")[0] == 404
 
 
+def test_what_a_step_in_flight_stores_after_the_erasure_is_never_served_and_the_daily_replay_removes_it(deployed):
+    """A bot turn that read the chat just before the erasure still sends its reply: the message
+    lands under the erased chat id after the erasure listed the chat's messages. The reader never
+    serves it, and the retention function's daily run applies the erasure again."""
+    from coexist.domain.records import Source
+    from coexist.outbound.requests import parse_send_request
+    from functions.retention import handler as retention_function
+
+    chat_id = chat_of(NUMBER, CUSTOMER)
+    read_by_the_bot = wiring.inbox().chats.get(chat_id)
+    assert call("ada", "POST", f"/api/chats/{chat_id}/erasure")[0] == 200
+    wiring.outbox().send(chat_id, parse_send_request({"type": "text", "text": "Your results are ready"}),
+                         source=Source.BOT, chat_item=read_by_the_bot)
+    messages = deployed.dynamodb.Table(deployed.env["MESSAGES_TABLE"])
+    [late] = [i for i in messages.scan()["Items"] if i.get("chat_id") == chat_id]
+    assert late["text"] == "Your results are ready"
+    assert wiring.inbox().chats.get(chat_id) is None  # the chat is not brought back by the send
+
+    assert call("ada", "GET", f"/api/chats/{chat_id}/messages")[0] == 404
+    assert call("ada", "GET", f"/api/chats/{chat_id}")[0] == 404
+
+    outcome = retention_function.lambda_handler({"source": "aws.events"}, Context())
+    assert outcome["erasures"] == {"erasures_replayed": 1, "messages_removed_again": 1, "chats_removed_again": 0}
+    assert [i for i in messages.scan()["Items"] if i.get("chat_id") == chat_id] == []
+    again = retention_function.lambda_handler({"source": "aws.events"}, Context())["erasures"]
+    assert again["erasures_replayed"] == 1 and again["messages_removed_again"] == 0  # nothing left
+
+
+def test_the_replay_covers_the_last_two_days_of_erasures(deployed):
+    chat_id = chat_of(NUMBER, CUSTOMER)
+    assert call("ada", "POST", f"/api/chats/{chat_id}/erasure")[0] == 200
+    replay = wiring.erasure_replay()
+    replay.clock = lambda: time.time() + 47 * 3600
+    assert replay.run()["erasures_replayed"] == 1
+    replay.clock = lambda: time.time() + 49 * 3600
+    assert replay.run() == {"erasures_replayed": 0}
+
+
+def test_messages_stored_before_their_chat_exists_are_still_served(deployed):
+    """A status for a message sent from elsewhere can store it before its chat: not an erasure."""
+    from coexist.store.privacy import PrivacyStore
+
+    chat_id = chat_of(NUMBER, CUSTOMER)
+    assert wiring.inbox().chats.erase(chat_id)  # the chat item alone, as if not yet written
+    assert not PrivacyStore(deployed.dynamodb.Table(deployed.env["PRIVACY_TABLE"])).erased(chat_id)
+    status, page = call("ada", "GET", f"/api/chats/{chat_id}/messages")
+    assert status == 200 and [m["id"] for m in page["items"]] == ["wamid.access"]
+
+
 def test_erasure_stops_the_conversation_still_running_on_the_chat(deployed, monkeypatch):
     from coexist.conversation.workflow import CHAT_ERASED, Workflow
 

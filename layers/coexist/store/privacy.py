@@ -12,6 +12,7 @@ from coexist.store.items import from_item_value
 
 ERASURES = "erasure"
 HOLD = "hold"
+ERASED = "erased"  # beside a chat's hold: the chat was erased (the reader answers 404 for what a late step wrote)
 EXPORT = "export"
 
 
@@ -19,8 +20,8 @@ def new_export_id() -> str:
     return "x" + "".join(secrets.choice(string.ascii_lowercase + string.digits) for _ in range(24))
 
 
-def _chat_key(chat_id: str) -> dict:
-    return {"pk": f"chat#{chat_id}", "sk": HOLD}
+def _chat_key(chat_id: str, sk: str = HOLD) -> dict:
+    return {"pk": f"chat#{chat_id}", "sk": sk}
 
 
 def _export_key(export_id: str) -> dict:
@@ -48,12 +49,24 @@ class PrivacyStore:
         return old is not None
 
     # --- the erasure list ----------------------------------------------------------------------
-    def record_erasure(self, chat_id: str, phone_number_id: str | None, by: str, at: str) -> dict:
-        """Written before anything is erased: a restore from backup re-applies every entry."""
-        item = {"pk": ERASURES, "sk": f"{at}#{chat_id}", "chat_id": chat_id, "erased_by": by, "erased_at": at,
-                **({"phone_number_id": phone_number_id} if phone_number_id else {})}
-        self.table.put_item(Item=item)
+    def record_erasure(self, chat_id: str, phone_number_id: str | None, by: str, at: str,
+                       chat_ids: list[str] | None = None) -> dict:
+        """Written before anything is erased: a restore from backup re-applies every entry. Besides
+        the list's entry, each erased chat id (`chat_ids`: the chat and the customers merged into it)
+        is marked erased, so that what a step still running wrote under it afterwards is never
+        served, and is removed again by the next replay (`coexist.privacy.ErasureReplay`)."""
+        chat_ids = list(dict.fromkeys([chat_id, *(chat_ids or [])]))
+        item = {"pk": ERASURES, "sk": f"{at}#{chat_id}", "chat_id": chat_id, "chat_ids": chat_ids, "erased_by": by,
+                "erased_at": at, **({"phone_number_id": phone_number_id} if phone_number_id else {})}
+        with self.table.batch_writer() as batch:
+            batch.put_item(Item=item)
+            for erased in chat_ids:
+                batch.put_item(Item={**_chat_key(erased, ERASED), "chat_id": erased, "erased_at": at})
         return from_item_value(item)
+
+    def erased(self, chat_id: str) -> bool:
+        """Was this chat erased? (Asked only of a chat whose item is gone.)"""
+        return "Item" in self.table.get_item(Key=_chat_key(chat_id, ERASED), ProjectionExpression="pk")
 
     def erasures(self, since: str = "0") -> list[dict]:
         items, start = [], None
