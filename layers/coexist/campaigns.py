@@ -186,9 +186,11 @@ class Campaigns:
         if campaign is None:
             raise CampaignNotFound(campaign_id)
         state = CampaignState(campaign["state"])
-        target = may_move(action, state)
+        still_sending = action == "cancel" and state is CampaignState.FINISHED and self._still_sending(campaign_id)
+        target = may_move(action, state, still_sending)
         if target is None:
-            raise CampaignConflict(f"A {state.value} campaign cannot be {action}d.")
+            ended = " (nothing of it is left to send)" if state is CampaignState.FINISHED else ""
+            raise CampaignConflict(f"A {state.value} campaign cannot be {action}d{ended}.")
         if action == "resume" and int(campaign.get("start_at", 0)) > self.clock():
             target = CampaignState.SCHEDULED
         if not self.store.move(campaign_id, {state}, target, remove=("waiting_until",) if action != "resume" else ()):
@@ -205,6 +207,9 @@ class Campaigns:
             # for a page already run, or runs the same page: only one run counts).
             self.queue.schedule(campaign_id, int(campaign.get("next_page", 0)), max(0, int(campaign.get("start_at", 0)) - self.clock()))
         return self.view(campaign_id)
+
+    def _still_sending(self, campaign_id: str) -> bool:
+        return any(m.get("status") == "queued" for m in self.inbox.messages.unsent_of_campaign(campaign_id))
 
     # --- the driver: one page ------------------------------------------------------------------
     def run_page(self, campaign_id: str, page: int) -> str:

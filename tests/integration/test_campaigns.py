@@ -335,6 +335,32 @@ def test_messages_already_queued_wait_while_paused_go_on_resume_and_are_never_se
     assert call("GET", f"/api/campaigns/{cancelled}")[1]["failed"] == 2
 
 
+def test_a_finished_campaign_is_cancelled_while_its_messages_still_wait_for_the_sender(account, cloud):
+    """Every page has run, but the messages wait for their turn behind the number's throughput: the
+    campaign can still be cancelled, and what is left never reaches Meta. Once all has gone, there is
+    nothing to cancel."""
+    waiting = start({"recipients": recipients(2)})[1]["campaign_id"]
+    run_campaign_queue(account)
+    view = call("GET", f"/api/campaigns/{waiting}")[1]
+    assert (view["state"], view["queued"]) == ("finished", 2)
+    status, cancelled = call("POST", f"/api/campaigns/{waiting}/cancel")
+    assert status == 200 and cancelled["state"] == "cancelled"
+    run_sender(account)
+    assert cloud.sent == []
+    assert call("GET", f"/api/campaigns/{waiting}")[1]["failed"] == 2
+    told = [e["detail"] for e in recorded_events(account.sqs, account.env[EVENTS_RECORDED_ENV])
+            if e["detail-type"] == "campaign.finished" and e["detail"]["campaign_id"] == waiting]
+    assert [e["outcome"] for e in told] == ["completed", "cancelled"] and told[0]["id"] != told[1]["id"]
+
+    sent = start({"recipients": recipients(2)})[1]["campaign_id"]
+    run_campaign_queue(account)
+    run_sender(account)
+    assert len(cloud.sent) == 2
+    status, refused = call("POST", f"/api/campaigns/{sent}/cancel")
+    assert status == 409 and "nothing of it is left to send" in refused["message"], refused
+    assert call("GET", f"/api/campaigns/{sent}")[1]["state"] == "finished"
+
+
 def run_one_page(aws) -> None:
     from local.emulator import queue_arn
     from local.poller import sqs_event

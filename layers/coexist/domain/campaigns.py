@@ -140,7 +140,12 @@ def skip_reason(refusal_code: str) -> str:
     return refusal_code
 
 
-def may_move(action: str, state: CampaignState) -> CampaignState | None:
-    """The state `action` (pause | resume | cancel) moves the campaign to, or None if it may not."""
+def may_move(action: str, state: CampaignState, still_sending: bool = False) -> CampaignState | None:
+    """The state `action` (pause | resume | cancel) moves the campaign to, or None if it may not.
+    `still_sending`: messages of the campaign still wait for the sender. A finished campaign has run
+    every page, but a large one's messages may wait for hours behind the number's throughput: until
+    they have gone, it can still be cancelled (the sender fails what is left)."""
     allowed_from, target = MOVES[action]
+    if action == "cancel" and state is CampaignState.FINISHED and still_sending:
+        return target
     return target if state in allowed_from else None

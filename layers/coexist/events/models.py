@@ -198,9 +198,10 @@ class LeadCaptured(DomainEvent):
 
 
 class CampaignFinished(DomainEvent):
-    """A campaign has nothing left to send (it completed or was cancelled)."""
+    """A campaign has nothing left to send (it completed or was cancelled); a campaign cancelled
+    after it completed, while its last messages still waited for the sender, is told again as cancelled."""
 
-    IDENTITY = ("campaign_id",)
+    IDENTITY = ("campaign_id", "outcome")  # completed, then cancelled: two facts
     type: Literal["campaign.finished"] = "campaign.finished"
     version: Literal[1] = 1
     campaign_id: str
