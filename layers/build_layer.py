@@ -9,10 +9,10 @@ one (requirements.txt), which the runtime's botocore then uses, since Lambda put
 `python/` ahead of the runtime's own packages on sys.path; the runtime image's urllib3 is whatever
 version AWS last shipped, outside this project's pins and its dependency audit.
 
-The authorizer checks Cognito's RS256 signatures with joserfc, whose RSA maths is `cryptography`
-(14 MB compiled, about half of everything else together). Only that one function needs them, so they
-are a second layer that only it carries (requirements-live-auth.txt), holding what they need beyond
-the shared layer: every other function's cold start and code size stay without them.
+The live channel's authorizer checks Cognito's RS256 signatures with joserfc, whose RSA maths is
+`cryptography` (14 MB compiled: more than all the shared layer holds). Only that one function needs
+them, so they are a second layer that only it carries (requirements-live-auth.txt), holding what
+they need beyond the shared layer; every other function's code stays without them.
 
     python layers/build_layer.py                     # both bundles, each only if an input changed
     python layers/build_layer.py --bundle live-auth  # one of them
