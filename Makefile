@@ -11,13 +11,19 @@ export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 
 .PHONY: run test audit bench cost synth deploy layer clean
 
-# The Lambda layer bundle (build/layer/python), built for the Lambda runtime by pip, without Docker.
-# The script also skips the work itself when its inputs' digest is unchanged.
+# The Lambda layer bundles, built for the Lambda runtime by pip, without Docker: the shared one
+# (build/layer/python) and the live channel authorizer's (build/layer-live-auth/python: joserfc and
+# cryptography, which only that function needs). The script also skips the work itself when a
+# bundle's inputs' digest is unchanged.
 LAYER := build/layer.inputs.sha256
 LAYER_INPUTS := requirements.txt constraints.txt layers/build_layer.py stacks/lambda_runtime.py \
 	$(shell find layers/coexist \( -name '*.py' -o -name '*.json' \) -not -path '*/__pycache__/*')
+LIVE_AUTH_LAYER := build/layer-live-auth.inputs.sha256
+LIVE_AUTH_LAYER_INPUTS := requirements-live-auth.txt requirements.txt constraints.txt layers/build_layer.py \
+	stacks/lambda_runtime.py
+LAYERS := $(LAYER) $(LIVE_AUTH_LAYER)
 
-$(BIN)/.installed: requirements.txt requirements-dev.txt constraints.txt
+$(BIN)/.installed: requirements.txt requirements-live-auth.txt requirements-dev.txt constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -r requirements-dev.txt -c constraints.txt
@@ -41,7 +47,7 @@ run: $(BIN)/.installed
 # and the IAM contract test, which checks those calls.
 TEST_WORKERS ?= 3
 AWS_CALLS := $(CURDIR)/build/aws-calls/make-test
-test: $(BIN)/.installed node_modules/.installed $(LAYER) $(CHROMIUM) audit
+test: $(BIN)/.installed node_modules/.installed $(LAYERS) $(CHROMIUM) audit
 	rm -rf $(AWS_CALLS)
 	COEXIST_AWS_CALL_LOG=$(AWS_CALLS) $(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadgroup -m "not after_suites and not browser"
 	COEXIST_AWS_CALL_LOG=$(AWS_CALLS) $(BIN)/python -m pytest -m "browser or after_suites"
@@ -54,7 +60,7 @@ PIP_AUDIT_FLAGS ?=
 audit: $(BIN)/.installed
 	$(BIN)/pip-audit --no-deps --disable-pip --progress-spinner off -r constraints.txt $(PIP_AUDIT_FLAGS)
 
-bench: $(BIN)/.installed $(LAYER)
+bench: $(BIN)/.installed $(LAYERS)
 	$(BIN)/python -m benchmarks
 
 # USD per million inbound messages and sends, by service (benchmarks/cost.py); PRICES=path/to/prices.json
@@ -63,10 +69,15 @@ cost: $(BIN)/.installed
 	$(BIN)/python -m benchmarks.cost $(if $(PRICES),--prices $(PRICES))
 
 $(LAYER): $(BIN)/.installed $(LAYER_INPUTS)
-	$(BIN)/python layers/build_layer.py
+	$(BIN)/python layers/build_layer.py --bundle shared
 	touch $@
 
-layer: $(LAYER)
+# After the shared bundle: it leaves out what that one carries.
+$(LIVE_AUTH_LAYER): $(BIN)/.installed $(LAYER) $(LIVE_AUTH_LAYER_INPUTS)
+	$(BIN)/python layers/build_layer.py --bundle live-auth
+	touch $@
+
+layer: $(LAYERS)
 
 # The CDK CLI, pinned in package-lock.json.
 node_modules/.installed: package.json package-lock.json
@@ -74,11 +85,11 @@ node_modules/.installed: package.json package-lock.json
 	touch $@
 
 # Offline: no AWS credentials or Docker needed to synthesise (and run cdk-nag).
-synth: $(BIN)/.installed node_modules/.installed $(LAYER)
+synth: $(BIN)/.installed node_modules/.installed $(LAYERS)
 	npx cdk synth --quiet
 
 # Needs AWS credentials and a one-time `npx cdk bootstrap` in the target account/region (docs/DEPLOY.md).
-deploy: $(BIN)/.installed node_modules/.installed $(LAYER)
+deploy: $(BIN)/.installed node_modules/.installed $(LAYERS)
 	npx cdk deploy --all
 
 clean:

@@ -1,4 +1,5 @@
-"""Build the shared Lambda layer bundle, `build/layer/python/`, without Docker.
+"""Build the Lambda layer bundles without Docker: the shared one, `build/layer/python/`, which every
+function runs on, and the live channel authorizer's, `build/layer-live-auth/python/`.
 
 pip downloads wheels built for the Lambda runtime (CPython and CPU from `stacks/lambda_runtime.py`)
 instead of the machine running the build, and the `coexist` library is copied beside them. The AWS
@@ -8,8 +9,14 @@ one (requirements.txt), which the runtime's botocore then uses, since Lambda put
 `python/` ahead of the runtime's own packages on sys.path; the runtime image's urllib3 is whatever
 version AWS last shipped, outside this project's pins and its dependency audit.
 
-    python layers/build_layer.py           # rebuild only if an input changed
-    python layers/build_layer.py --force   # rebuild regardless
+The live channel's authorizer checks Cognito's RS256 signatures with joserfc, whose RSA maths is
+`cryptography` (14 MB compiled: more than all the shared layer holds). Only that one function needs
+them, so they are a second layer that only it carries (requirements-live-auth.txt), holding what
+they need beyond the shared layer; every other function's code stays without them.
+
+    python layers/build_layer.py                     # both bundles, each only if an input changed
+    python layers/build_layer.py --bundle live-auth  # one of them
+    python layers/build_layer.py --force             # rebuild regardless
 """
 
 from __future__ import annotations
@@ -19,6 +26,7 @@ import hashlib
 import shutil
 import subprocess
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -28,10 +36,14 @@ from stacks import lambda_runtime  # noqa: E402  (plain constants, no aws_cdk im
 
 LIBRARY = ROOT / "layers" / "coexist"
 REQUIREMENTS = ROOT / "requirements.txt"
+REQUIREMENTS_LIVE_AUTH = ROOT / "requirements-live-auth.txt"
 CONSTRAINTS = ROOT / "constraints.txt"
-LAYER_DIR = ROOT / "build" / "layer"  # the CDK asset: Lambda mounts its `python/` on sys.path
-SITE_DIR = LAYER_DIR / "python"
-STAMP = ROOT / "build" / "layer.inputs.sha256"  # outside the asset, so it does not change its hash
+RUNTIME_CONSTANTS = ROOT / "stacks" / "lambda_runtime.py"
+
+# Unzipped, as Lambda counts a layer against a function's 250 MB: the shared layer's budget keeps
+# every function's cold start and deployment package small; the authorizer's is cryptography's size.
+SHARED_TARGET_MB = 15
+LIVE_AUTH_TARGET_MB = 17
 
 # Distributions the Lambda Python runtime provides (boto3 and what it pulls in) and the layer leaves
 # to it. Not urllib3: the HTTP client every AWS and Graph API call goes through is pinned here.
@@ -49,24 +61,68 @@ def _library_files() -> list[Path]:
     return sorted(p for p in files if "__pycache__" not in p.parts)
 
 
-def inputs_digest() -> str:
+@dataclass(frozen=True)
+class Bundle:
+    """One layer's asset folder: pip's install of `requirements` for the runtime, in `site`."""
+
+    name: str
+    requirements: Path
+    directory: Path  # the CDK asset: Lambda mounts its `python/` on sys.path (/opt/python)
+    carries_library: bool  # the coexist package, copied beside the wheels
+    target_mb: int
+
+    @property
+    def site(self) -> Path:
+        return self.directory / "python"
+
+    @property
+    def stamp(self) -> Path:  # outside the asset, so it does not change the asset's hash
+        return self.directory.with_name(self.directory.name + ".inputs.sha256")
+
+    def inputs(self) -> list[Path]:
+        files = [self.requirements, CONSTRAINTS, Path(__file__), RUNTIME_CONSTANTS]
+        if self is not SHARED:  # it leaves out what the shared layer carries, which requirements.txt decides
+            files.append(SHARED.requirements)
+        return files + (_library_files() if self.carries_library else [])
+
+
+SHARED = Bundle("shared", REQUIREMENTS, ROOT / "build" / "layer", carries_library=True, target_mb=SHARED_TARGET_MB)
+LIVE_AUTH = Bundle(
+    "live-auth", REQUIREMENTS_LIVE_AUTH, ROOT / "build" / "layer-live-auth", carries_library=False,
+    target_mb=LIVE_AUTH_TARGET_MB,
+)
+BUNDLES = {bundle.name: bundle for bundle in (SHARED, LIVE_AUTH)}
+LAYER_DIR, SITE_DIR, STAMP = SHARED.directory, SHARED.site, SHARED.stamp
+
+
+def inputs_digest(bundle: Bundle = SHARED) -> str:
     """A digest of everything the bundle is made from; a change to any of them means a rebuild."""
     digest = hashlib.sha256()
-    for path in [REQUIREMENTS, CONSTRAINTS, Path(__file__), ROOT / "stacks" / "lambda_runtime.py", *_library_files()]:
+    for path in bundle.inputs():
         digest.update(str(path.relative_to(ROOT)).encode() + b"\0" + path.read_bytes() + b"\0")
     return digest.hexdigest()
+
+
+def unzipped_bytes(bundle: Bundle) -> int:
+    """What the layer weighs once Lambda has extracted it: the sum of its files' sizes."""
+    return sum(p.stat().st_size for p in bundle.directory.rglob("*") if p.is_file())
 
 
 def _normalise(name: str) -> str:
     return name.lower().replace("_", "-").replace(".", "-")
 
 
-def _remove_runtime_provided(site: Path) -> list[str]:
-    """Delete the files of each runtime-provided distribution, as listed in its own RECORD."""
+def distributions(site: Path) -> set[str]:
+    """The normalised names of the distributions installed in `site`."""
+    return {_normalise(p.name.removesuffix(".dist-info").rsplit("-", 1)[0]) for p in site.glob("*.dist-info")}
+
+
+def _remove_distributions(site: Path, names: set[str]) -> list[str]:
+    """Delete the files of each distribution named, as listed in its own RECORD."""
     removed = []
     for dist_info in sorted(site.glob("*.dist-info")):
         name = dist_info.name.removesuffix(".dist-info").rsplit("-", 1)[0]
-        if _normalise(name) not in PROVIDED_BY_RUNTIME:
+        if _normalise(name) not in names:
             continue
         for line in (dist_info / "RECORD").read_text().splitlines():
             target = site / line.split(",", 1)[0]
@@ -83,9 +139,9 @@ def _remove_runtime_provided(site: Path) -> list[str]:
     return removed
 
 
-def build() -> None:
-    shutil.rmtree(LAYER_DIR, ignore_errors=True)
-    SITE_DIR.mkdir(parents=True)
+def build(bundle: Bundle) -> None:
+    shutil.rmtree(bundle.directory, ignore_errors=True)
+    bundle.site.mkdir(parents=True)
     subprocess.run(
         [
             sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "--no-compile",
@@ -93,29 +149,48 @@ def build() -> None:
             "--python-version", lambda_runtime.PYTHON_VERSION,
             "--implementation", "cp",
             "--only-binary=:all:",
-            "--target", str(SITE_DIR),
-            "-r", str(REQUIREMENTS), "-c", str(CONSTRAINTS),
+            "--target", str(bundle.site),
+            "-r", str(bundle.requirements), "-c", str(CONSTRAINTS),
         ],
         check=True,
     )
-    removed = _remove_runtime_provided(SITE_DIR)
-    for source in _library_files():
-        target = SITE_DIR / "coexist" / source.relative_to(LIBRARY)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(source, target)
-    print(f"layer built in {LAYER_DIR.relative_to(ROOT)} (left to the runtime: {', '.join(removed) or 'nothing'})")
+    # The authorizer runs with both layers in /opt/python: what the shared one carries stays there, once.
+    elsewhere = PROVIDED_BY_RUNTIME if bundle is SHARED else PROVIDED_BY_RUNTIME | distributions(SHARED.site)
+    removed = _remove_distributions(bundle.site, elsewhere)
+    if bundle.carries_library:
+        for source in _library_files():
+            target = bundle.site / "coexist" / source.relative_to(LIBRARY)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source, target)
+    print(
+        f"layer built in {bundle.directory.relative_to(ROOT)}, {unzipped_bytes(bundle) / 1e6:.1f} MB unzipped "
+        f"(target ≤ {bundle.target_mb} MB; left to the runtime{'' if bundle is SHARED else ' and the shared layer'}: "
+        f"{', '.join(removed) or 'nothing'})"
+    )
 
 
-def ensure_built(force: bool = False) -> Path:
+def ensure_built(bundle: Bundle = SHARED, force: bool = False) -> Path:
     """Build the bundle unless the last build used exactly these inputs; return the asset folder."""
-    digest = inputs_digest()
-    if force or not STAMP.exists() or STAMP.read_text().strip() != digest or not SITE_DIR.is_dir():
-        build()
-        STAMP.write_text(digest + "\n")
-    return LAYER_DIR
+    if bundle is not SHARED:
+        ensure_built(SHARED)  # what it leaves out is read from the shared bundle
+    digest = inputs_digest(bundle)
+    if force or not bundle.stamp.exists() or bundle.stamp.read_text().strip() != digest or not bundle.site.is_dir():
+        build(bundle)
+        bundle.stamp.write_text(digest + "\n")
+    return bundle.directory
+
+
+def ensure_all_built(force: bool = False) -> None:
+    for bundle in BUNDLES.values():
+        ensure_built(bundle, force=force)
 
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--bundle", choices=sorted(BUNDLES), help="build only this bundle (default: both)")
     parser.add_argument("--force", action="store_true", help="rebuild even if no input changed")
-    ensure_built(force=parser.parse_args().force)
+    arguments = parser.parse_args()
+    if arguments.bundle:
+        ensure_built(BUNDLES[arguments.bundle], force=arguments.force)
+    else:
+        ensure_all_built(force=arguments.force)

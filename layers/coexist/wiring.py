@@ -472,6 +472,7 @@ def live_directory():
 def id_token_verifier():
     import os
 
+    # joserfc and cryptography ship in the live authorizer's layer only: never imported at the top.
     from coexist.live.tokens import IdTokenVerifier, fetch_jwks
     from coexist.resources import CONSOLE_CLIENT_ID_ENV, COGNITO_ISSUER_ENV
 

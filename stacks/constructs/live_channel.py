@@ -4,6 +4,7 @@ a chat or a message changed (coexist/live).
 - `$connect`, behind a Lambda authorizer that checks the console's Cognito ID token (in the `token`
   query parameter: browsers cannot set headers on a WebSocket) and reads the numbers its person
   may see from the agent directory, records the connection with them; `$disconnect` forgets it.
+  The authorizer alone carries a second layer, the token libraries (joserfc, cryptography).
   There is no other route: consoles only listen.
 - The fan-out function reads the keys-only streams of the chats and messages tables, reads back
   each changed item's number (one projected GetItem), and posts one small event per changed table
@@ -28,7 +29,7 @@ from stacks.config import CoexistConfig
 from stacks.constructs import nag
 from stacks.constructs.log_groups import encrypted_log_group
 from stacks.constructs.service_function import ServiceFunction
-from stacks.constructs.shared_layer import FUNCTIONS
+from stacks.constructs.shared_layer import FUNCTIONS, live_auth_layer
 
 TOKEN_SOURCE = "route.request.querystring.token"
 # Consoles per deployment are few; these bound what a misbehaving client can make the API do.
@@ -44,6 +45,7 @@ class LiveChannel(Construct):
         super().__init__(scope, id)
         common = dict(layer=layer, key=key, log_retention_days=config.log_retention_days)
         stage_env = {"COEXIST_STAGE": config.stage}
+        self.token_layer = live_auth_layer(self)
 
         self.authorizer_function = ServiceFunction(
             self, "Authorizer", code_dir=FUNCTIONS / "live_authorizer", service="live-authorizer",
@@ -55,6 +57,7 @@ class LiveChannel(Construct):
                 resources.CONSOLE_CLIENT_ID_ENV: client_id,
                 resources.AGENTS.env_var: agents.table_name,
             },
+            extra_layers=(self.token_layer,),
             **common,
         )
         iam.Grant.add_to_principal(

@@ -57,6 +57,7 @@ class ServiceFunction(Construct):
         dead_letter_queue: sqs.IQueue | None = None,
         task_token_actions: tuple[str, ...] = (),
         unscoped_actions: str | None = None,  # other actions IAM has no resource type for, in words
+        extra_layers: tuple[lambda_.ILayerVersion, ...] = (),  # what this function alone needs beyond `layer`
     ) -> None:
         super().__init__(scope, id)
         self.service_name = f"coexist-{service}"
@@ -77,7 +78,7 @@ class ServiceFunction(Construct):
             architecture=ARCHITECTURE,
             handler="handler.lambda_handler",
             code=lambda_.Code.from_asset(str(code_dir), exclude=["__pycache__", "*.pyc", "tests"]),
-            layers=[layer],
+            layers=[layer, *extra_layers],
             role=self.role,
             log_group=self.log_group,
             tracing=lambda_.Tracing.ACTIVE,

@@ -49,10 +49,10 @@ def synthesised(cdk_context, tmp_path_factory) -> SynthesisedApp:
     from aws_cdk import App
     from aws_cdk.assertions import Template
 
-    from layers.build_layer import ensure_built
+    from layers.build_layer import ensure_all_built
     from stacks.coexist_app import build
 
-    ensure_built()  # no-op when build/layer matches its inputs (make layer)
+    ensure_all_built()  # no-op when build/layer and build/layer-live-auth match their inputs (make layer)
     outdir = tmp_path_factory.mktemp("cdk.out")
     app = App(context=cdk_context, outdir=str(outdir))
     stacks = build(app)
