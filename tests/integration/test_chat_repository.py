@@ -253,3 +253,16 @@ def test_a_bot_reply_older_than_the_chats_recency_leaves_the_recency_alone(aws):
     assert stored is not None and write.parks and not write.recency
     chat = chats.get(CHAT)
     assert (chat.last_message_at, chat.waiting_for, chat.bot_intent) == (NOW + 5, WaitingFor.CUSTOMER, "opening_hours")
+
+
+def test_a_merge_carries_the_waiting_messages_copies_with_the_conversation_and_leaves_none_on_the_tombstone(aws):
+    chats = repository()
+    survivor = "c" + "survivor".ljust(24, "q")
+    customer_wrote(chats)  # CHAT: the bot's live conversation, a message waiting for its turn
+    assert chats.claim(CHAT, "conv-1") and chats.begin(CHAT) and chats.add_pending(CHAT, "wamid.A", asked("Hours?"))
+    chats.record_activity(ChatActivity(NUMBER, CUSTOMER, chat_id=survivor, last_message_at=NOW - 90, last_customer_message_at=NOW - 90))
+    assert chats.end(survivor)  # the other chat of the person holds nothing
+    assert chats.fold_in(survivor, CHAT) is None
+    assert "pending_inputs" not in chats.table.get_item(Key={"chat_id": CHAT})["Item"]
+    _, pending = chats.start_bot_turn(survivor, "conv-1", "token-1")
+    assert pending == [WaitingMessage("wamid.A", {"id": "wamid.A", "type": "text", "text": "Hours?", "timestamp": NOW - 30})]

@@ -96,20 +96,20 @@ class ConversationSteps:
             self._await_customer(event, None)
             return
         outcome, replies = self.run_bot(chat, self._waiting_messages(pending))
-        # The turn's last reply of an answer (the loop goes on) ends the turn in the same write.
-        ends_turn = outcome.decision == "reply" and event["action"] == "converse"
-        for last, reply in ((i == len(replies) - 1, r) for i, r in enumerate(replies)):
-            turn = {"failures": outcome.failures, "session": outcome.session or {}, "intent": outcome.intent}
-            hold = BotHold(event["conversation_id"], token, turn if last and ends_turn else None)
+        # When the loop goes on (an answer, not a way out of it), the last reply's write ends the turn.
+        ends_turn = outcome.decision == "reply" and event["action"] == "converse" and bool(replies)
+        turn = {"failures": outcome.failures, "session": outcome.session or {}, "intent": outcome.intent}
+        for i, reply in enumerate(replies):
+            hold = BotHold(event["conversation_id"], token, turn if ends_turn and i == len(replies) - 1 else None)
             try:
                 # The bot never answers over a human: each reply is stored only while its turn holds the chat.
                 accepted = self.outbox.send(chat_id, parse_send_request(reply), source=Source.BOT, chat_item=chat, hold=hold)
             except HoldLost:
                 return
-            if hold.turn is not None:
-                if not accepted.parked:
-                    self._next_turn_now(event)  # customer messages came meanwhile (the turn is recorded)
-                return
+        if ends_turn:
+            if not accepted.parked:
+                self._next_turn_now(event)  # customer messages came meanwhile (the turn is recorded)
+            return
         if outcome.decision == "escalate":
             self.chats.record_bot_turn(chat_id, outcome.failures, outcome.session or {}, outcome.intent)
             self._leave_loop(event, BOT_ESCALATED, outcome.escalation_reason or "the bot escalated")
