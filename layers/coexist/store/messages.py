@@ -423,7 +423,10 @@ class MessageStore:
         attempts = 0
         while True:
             try:
-                self.table.meta.client.transact_write_items(TransactItems=[put, chat_write.element()])
+                # The token makes the SDK's own retry of this attempt (a reply lost after the commit)
+                # the same transaction, answered as done, rather than a message found stored.
+                token = hashlib.sha256(f"{item['id']}#{attempts}".encode()).hexdigest()[:36]
+                self.table.meta.client.transact_write_items(TransactItems=[put, chat_write.element()], ClientRequestToken=token)
                 return item
             except ClientError as error:
                 if error.response.get("Error", {}).get("Code") != "TransactionCanceledException":
