@@ -184,7 +184,7 @@ def apply(found: Interpretation, inbox: Inbox, signals=None, events=None, remind
             signals.business_app_replied(chat)
         for message in sorted(new_customer_messages, key=lambda m: (m.timestamp, m.id)):
             if message.type not in NOT_CONVERSATION:
-                signals.customer_wrote(message.chat_id, message.id, reply_id(message.type, message.content))
+                signals.customer_wrote(message.chat_id, message.id, reply_id(message.type, message.content), message)
             inbox.messages.mark_signalled(message.id)
     for chunk in found.history_chunks:
         inbox.numbers.record_history_chunk(chunk)

@@ -8,6 +8,8 @@ from coexist.domain.chat import ChatMode, ConversationState, WaitingFor
 from coexist.domain.records import ChatActivity
 from coexist.domain.window import FREE_ENTRY_POINT_WINDOW_S
 from coexist.reads import iso
+from coexist.store.chats import CARRIED_TEXT_MAX_BYTES, BotHold, WaitingMessage
+from coexist.store.messages import OutboundMessage
 
 NUMBER, CUSTOMER = "106540352242922", "16505551234"
 CHAT = "c" + "customer".ljust(24, "q")  # the customer's opaque id (store/customers.py gives one)
@@ -120,14 +122,14 @@ def test_a_bot_turn_starts_in_one_write_and_waits_for_the_customer_only_when_not
     assert chats.claim(CHAT, "conv-1") and chats.add_pending(CHAT, "wamid.A") and chats.add_pending(CHAT, "wamid.B")
     assert chats.start_bot_turn(CHAT, "conv-other", "token-1") is None  # not this chat's conversation
     chat, pending = chats.start_bot_turn(CHAT, "conv-1", "token-1")
-    assert (chat.chat_id, chat.conversation_id, pending) == (CHAT, "conv-1", ["wamid.A", "wamid.B"])
+    assert (chat.chat_id, chat.conversation_id, pending) == (CHAT, "conv-1", [WaitingMessage("wamid.A"), WaitingMessage("wamid.B")])
     assert chats.get(CHAT).bot_token == "token-1" and chats.get(CHAT).pending_messages == frozenset()
     # A message arrived while the bot answered: the token does not wait, the next turn takes it.
     assert chats.add_pending(CHAT, "wamid.C")
     assert not chats.await_customer(CHAT, "conv-1", "token-1", 0, {"step": "hours"}, "opening_hours")
     assert chats.get(CHAT).waiting_for is None and chats.get(CHAT).bot_failures == 0
     _, pending = chats.start_bot_turn(CHAT, "conv-1", "token-2")
-    assert pending == ["wamid.C"]
+    assert pending == [WaitingMessage("wamid.C")]
     assert not chats.await_customer(CHAT, "conv-1", "token-1", 1, {}, None)  # an older turn's token is not parked
     assert chats.await_customer(CHAT, "conv-1", "token-2", 1, {"step": "asked"}, "book")
     chat = chats.get(CHAT)
@@ -143,3 +145,124 @@ def test_a_bot_turn_on_an_erased_chat_writes_nothing(aws):
     assert chats.start_bot_turn(CHAT, "conv-1", "token-1") is None
     assert not chats.await_customer(CHAT, "conv-1", "token-1")
     assert chats.get(CHAT) is None
+
+
+# --- what a bot turn carries and writes ---------------------------------------------------------
+
+def asked(text: str, at: int = NOW - 30, reply: str | None = None) -> dict:
+    return {"type": "text", "text": text, "timestamp": at, "reply": reply}
+
+
+def test_a_waiting_message_is_carried_to_the_bot_once_and_a_long_one_is_left_to_read(aws):
+    chats = repository()
+    customer_wrote(chats)
+    assert chats.claim(CHAT, "conv-1")
+    assert chats.add_pending(CHAT, "wamid.A", asked("Opening hours?"))
+    assert chats.add_pending(CHAT, "wamid.A", asked("Opening hours?"))  # a retried signal: queued already, carried once
+    assert chats.add_pending(CHAT, "wamid.B", asked("x" * (CARRIED_TEXT_MAX_BYTES + 1)))
+    assert chats.add_pending(CHAT, "wamid.C", asked("", reply="csat_3"))
+    _, pending = chats.start_bot_turn(CHAT, "conv-1", "token-1")
+    assert pending == [
+        WaitingMessage("wamid.A", {"id": "wamid.A", "type": "text", "text": "Opening hours?", "timestamp": NOW - 30}),
+        WaitingMessage("wamid.B"),  # over the limit: the turn reads the message
+        WaitingMessage("wamid.C", {"id": "wamid.C", "type": "text", "text": "", "timestamp": NOW - 30, "reply": "csat_3"}),
+    ]
+    assert "pending_inputs" not in chats.table.get_item(Key={"chat_id": CHAT})["Item"]  # taken with the ids
+
+
+def test_no_copy_of_a_waiting_message_outlives_its_conversation(aws):
+    chats = repository()
+    customer_wrote(chats)
+    assert chats.claim(CHAT, "conv-1") and chats.add_pending(CHAT, "wamid.A", asked("Hours?"))
+    assert chats.end(CHAT)
+    item = chats.table.get_item(Key={"chat_id": CHAT})["Item"]
+    # The id stays for whoever takes the pending messages; the customer's words go with the conversation.
+    assert item["pending_messages"] == {"wamid.A"} and "pending_inputs" not in item
+    assert chats.erase(CHAT) and not chats.add_pending(CHAT, "wamid.B", asked("Hours?"))  # an erased chat is not recreated
+    assert chats.get(CHAT) is None
+
+
+def bot_turn_started(chats, token="token-1"):
+    customer_wrote(chats)
+    assert chats.claim(CHAT, "conv-1") and chats.begin(CHAT)
+    assert chats.start_bot_turn(CHAT, "conv-1", token)
+
+
+def reply(message_id: str, at: int = NOW) -> OutboundMessage:
+    return OutboundMessage(id=message_id, chat_id=CHAT, phone_number_id=NUMBER, wa_id=CUSTOMER, source="bot", type="text",
+                           text="We open at 9.", content={"body": "We open at 9."}, request={"type": "text", "text": "We open at 9."},
+                           queued_at=at)
+
+
+def store_reply(chats, message_id: str, hold: BotHold, at: int = NOW):
+    write = chats.bot_reply(CHAT, hold, at)
+    return write, wiring.inbox().messages.create_outbound_along(reply(message_id, at), write)
+
+
+TURN = {"failures": 1, "session": {"step": "hours"}, "intent": "opening_hours"}
+
+
+def test_a_bot_reply_ends_the_turn_in_the_write_that_stores_it(aws):
+    chats = repository()
+    bot_turn_started(chats)
+    write, stored = store_reply(chats, "out.first", BotHold("conv-1", "token-1"))  # not the last: the turn goes on
+    assert stored["id"] == "out.first" and not write.parks and chats.get(CHAT).bot_token == "token-1"
+    write, stored = store_reply(chats, "out.last", BotHold("conv-1", "token-1", TURN), at=NOW + 1)
+    assert stored["status"] == "queued" and write.parks
+    chat = chats.get(CHAT)
+    assert (chat.last_message_at, chat.bot_token, chat.workflow_token, chat.waiting_for) == (NOW + 1, None, "token-1", WaitingFor.CUSTOMER)
+    assert (chat.bot_failures, chat.bot_session, chat.bot_intent) == (1, {"step": "hours"}, "opening_hours")
+
+
+def test_a_bot_reply_is_not_stored_once_a_person_took_the_chat(aws):
+    chats = repository()
+    bot_turn_started(chats)
+    assert chats.take_over(CHAT) and chats.take_bot_token(CHAT) == "token-1"  # an echo from the phone app
+    write, stored = store_reply(chats, "out.over-a-person", BotHold("conv-1", "token-1", TURN))
+    assert stored is None and wiring.inbox().messages.get("out.over-a-person") is None
+    chat = chats.get(CHAT)
+    assert (chat.mode, chat.waiting_for, chat.bot_failures, chat.last_message_at) == (ChatMode.APP, None, 0, NOW - 60)
+
+
+def test_a_bot_reply_on_an_erased_chat_stores_nothing_and_recreates_nothing(aws):
+    chats = repository()
+    bot_turn_started(chats)
+    assert chats.erase(CHAT)
+    _, stored = store_reply(chats, "out.erased", BotHold("conv-1", "token-1", TURN))
+    assert stored is None and wiring.inbox().messages.get("out.erased") is None and chats.get(CHAT) is None
+
+
+def test_a_bot_reply_while_the_customer_writes_again_records_the_turn_and_leaves_the_token_to_the_bot(aws):
+    chats = repository()
+    bot_turn_started(chats)
+    assert chats.add_pending(CHAT, "wamid.again", asked("And on Saturday?"))
+    write, stored = store_reply(chats, "out.meanwhile", BotHold("conv-1", "token-1", TURN))
+    assert stored is not None and not write.parks  # sent; the next turn follows at once
+    chat = chats.get(CHAT)
+    assert (chat.bot_token, chat.waiting_for, chat.bot_intent, chat.last_message_at) == ("token-1", None, "opening_hours", NOW)
+
+
+def test_a_bot_reply_older_than_the_chats_recency_leaves_the_recency_alone(aws):
+    chats = repository()
+    bot_turn_started(chats)
+    chats.raise_last_message(CHAT, NOW + 5)  # a customer's clock ahead of ours
+    write, stored = store_reply(chats, "out.behind", BotHold("conv-1", "token-1"))
+    # Nothing left to write on the chat: only the check that the bot holds it goes with the message.
+    assert stored is not None and not write.recency and set(write.element()) == {"ConditionCheck"}
+    write, stored = store_reply(chats, "out.last", BotHold("conv-1", "token-1", TURN))
+    assert stored is not None and write.parks and not write.recency
+    chat = chats.get(CHAT)
+    assert (chat.last_message_at, chat.waiting_for, chat.bot_intent) == (NOW + 5, WaitingFor.CUSTOMER, "opening_hours")
+
+
+def test_a_merge_carries_the_waiting_messages_copies_with_the_conversation_and_leaves_none_on_the_tombstone(aws):
+    chats = repository()
+    survivor = "c" + "survivor".ljust(24, "q")
+    customer_wrote(chats)  # CHAT: the bot's live conversation, a message waiting for its turn
+    assert chats.claim(CHAT, "conv-1") and chats.begin(CHAT) and chats.add_pending(CHAT, "wamid.A", asked("Hours?"))
+    chats.record_activity(ChatActivity(NUMBER, CUSTOMER, chat_id=survivor, last_message_at=NOW - 90, last_customer_message_at=NOW - 90))
+    assert chats.end(survivor)  # the other chat of the person holds nothing
+    assert chats.fold_in(survivor, CHAT) is None
+    assert "pending_inputs" not in chats.table.get_item(Key={"chat_id": CHAT})["Item"]
+    _, pending = chats.start_bot_turn(survivor, "conv-1", "token-1")
+    assert pending == [WaitingMessage("wamid.A", {"id": "wamid.A", "type": "text", "text": "Hours?", "timestamp": NOW - 30})]

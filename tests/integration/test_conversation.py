@@ -279,3 +279,33 @@ def test_a_customer_who_goes_quiet_ends_the_conversation_without_a_survey(accoun
 
     said = [m["text"] for m in bot_messages()]
     assert said and ConversationSettings().survey_question not in said  # no survey after silence
+
+
+def test_a_person_who_answers_while_the_bot_runs_is_never_talked_over(account, monkeypatch):
+    from coexist.conversation.bot_turns import BotTurns
+
+    real_run, answered_from_phone = BotTurns.run, []
+
+    def person_answers_meanwhile(self, chat_item, messages):
+        outcome = real_run(self, chat_item, messages)
+        if not answered_from_phone:
+            answered_from_phone.append(True)
+            # After the bot decided, before its reply is stored: the echo takes the chat and the turn's token.
+            contextvars.Context().run(deliver, account, echo("wamid.from-phone", int(time.time()), text={"body": "Maria here."}))
+        return outcome
+
+    monkeypatch.setattr(BotTurns, "run", person_answers_meanwhile)
+    deliver(account, says("What are your opening hours?"))
+    wait_for(lambda: chat()["mode"] == "app" and chat()["takeover_by"] == "app", what="the takeover")
+    time.sleep(1.0)
+    assert answered_from_phone and bot_messages() == []  # the bot's answer was neither stored nor sent
+    # Nor did its turn park a wait for the customer, or fail: the phone keeps the chat.
+    assert chat()["waiting_for"] != "customer" and chat()["mode"] == "app"
+
+
+def test_a_long_message_the_chat_does_not_carry_is_read_and_answered(account):
+    from coexist.store.chats import CARRIED_TEXT_MAX_BYTES
+
+    deliver(account, says("What are your opening hours? " + "please " * (CARRIED_TEXT_MAX_BYTES // 7)))
+    wait_for(lambda: chat()["waiting_for"] == "customer" and bot_messages(), what="the bot's answer")
+    assert any("we are open" in m["text"].lower() for m in bot_messages())  # the question was read

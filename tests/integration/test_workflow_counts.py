@@ -17,6 +17,10 @@ def test_a_bot_conversation_stays_within_its_transitions_and_a_turn_within_its_r
     turn = found["bot_turn"]
     assert {function for function, _, _ in turn.calls} == {"conversation"}
     assert turn.total("sqs", {"SendMessage"}) == 1  # the bot's answer, queued for the sender
+    # Nothing is read: the customer's message came with the turn's start, and the bot's hold on the
+    # chat is the condition of the transaction that stores its answer.
+    assert turn.total("dynamodb", {"GetItem", "Query", "BatchGetItem"}) == 0
+    assert turn.total("dynamodb", {"TransactWriteItems"}) == 1
     assert breaches({"bot_turn": turn}) == [], CHECKS["bot_turn"]
 
 

@@ -40,7 +40,8 @@ class BotTurns:
         replies: list[dict] = []
         intent = chat.bot_intent
         for message in sorted(messages, key=lambda m: (m.get("timestamp") or 0, m["id"])):
-            tapped = reply_id(message.get("type") or "", message.get("content"))
+            # A message the chat carried (store.chats.WaitingMessage) names its reply; one read, its content.
+            tapped = message.get("reply") or reply_id(message.get("type") or "", message.get("content"))
             turn = BotTurn(chat.phone_number_id, chat.chat_id, message.get("text"), message.get("type") or "unknown",
                            reminder.intent_of(tapped) or tapped, failures, session)
             try:

@@ -9,6 +9,7 @@ from coexist.conversation import survey
 from coexist.conversation.settings import ConversationSettings
 from coexist.conversation.workflow import AGENT_RELEASED, HUMAN_TOOK_OVER, SUPERSEDED_BY_MERGE, Workflow, execution_name
 from coexist.domain.chat import Chat, ChatMode, WaitingFor
+from coexist.domain.records import MessageRecord
 from coexist.store.agents import AgentStore
 from coexist.store.chats import ChatRepository, Superseded
 
@@ -33,8 +34,11 @@ class Signals:
     timeouts: dict = field(default_factory=lambda: ConversationSettings().timeouts())
 
     # --- from ingest ---------------------------------------------------------------------------
-    def customer_wrote(self, chat_id: str, message_id: str, reply_id: str | None) -> str:
-        """A new customer message. Returns what happened (for metrics and tests)."""
+    def customer_wrote(self, chat_id: str, message_id: str, reply_id: str | None, message: MessageRecord | None = None) -> str:
+        """A new customer message. Returns what happened (for metrics and tests). `message`: the
+        message itself, whose copy waits for the bot on the chat (its turn then reads nothing)."""
+        carried = None if message is None else {
+            "type": message.type, "text": message.text, "timestamp": message.timestamp, "reply": reply_id}
         chat = self.chats.get(chat_id)
         if chat is None:
             return "no_chat"
@@ -50,7 +54,7 @@ class Signals:
         if not chat.live:
             if self._person_has_it(chat):
                 return "human_handles"
-            self.chats.add_pending(chat_id, message_id)
+            self.chats.add_pending(chat_id, message_id, carried)
             name = execution_name(chat_id, message_id)
             if self.chats.claim(chat_id, name):
                 self.workflow.start(name, chat_id, self.timeouts)
@@ -60,7 +64,7 @@ class Signals:
             return self.connect.relay(chat_id, message_id, chat)  # the Connect agent sees it too
         if chat.mode != ChatMode.BOT:
             return "human_handles"  # an agent or the phone app has it; the inbox shows the message
-        self.chats.add_pending(chat_id, message_id)
+        self.chats.add_pending(chat_id, message_id, carried)
         if chat.conversation_id == execution_name(chat_id, message_id):
             # This message claimed the chat before, but starting the execution failed (the record is
             # being retried): start it now; a start that did happen is refused by its name.

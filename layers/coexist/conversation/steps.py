@@ -1,7 +1,8 @@
 """What each task of the conversation workflow does (the `action` of the conversation function).
 
 Every step reads and writes the chat item, so a retried step repeats the same effect. Steps never
-talk over a human: before the bot sends anything it checks that it still holds the chat.
+talk over a human: each of the bot's replies is stored on the condition that its turn still holds
+the chat (`BotHold`), in one transaction with the chat's write; a person who took over refuses it.
 
 The execution's input names the chat it started on; when that chat is merged into another and the
 merge carries the conversation there (docs/ARCHITECTURE.md rule 15), each step acts on the chat
@@ -21,10 +22,10 @@ from coexist.domain import window
 from coexist.domain.chat import Chat, ChatMode, Takeover, WaitingFor
 from coexist.domain.records import Source
 from coexist.number_config import HumansProvider
-from coexist.outbound.outbox import ChatNotFound, NotQueued, Refused
+from coexist.outbound.outbox import ChatNotFound, HoldLost, NotQueued, Refused
 from coexist.outbound.requests import parse_send_request
 from coexist.store.agents import AVAILABLE, AgentStore, pick_agent
-from coexist.store.chats import ChatRepository
+from coexist.store.chats import BotHold, ChatRepository, WaitingMessage
 from coexist.store.items import from_item_value
 
 # Steps that begin with a write conditioned on their conversation: they look for a merge only when
@@ -94,14 +95,21 @@ class ConversationSteps:
         if not pending:
             self._await_customer(event, None)
             return
-        messages = [from_item_value(m) for m in (self.messages.get(i) for i in pending) if m]
-        outcome, replies = self.run_bot(chat, messages)
-        for reply in replies:
-            # The bot never answers over a human: stop as soon as it no longer holds the chat.
-            held = self.chats.held_by_bot(chat_id, token)
-            if held is None:
+        outcome, replies = self.run_bot(chat, self._waiting_messages(pending))
+        # When the loop goes on (an answer, not a way out of it), the last reply's write ends the turn.
+        ends_turn = outcome.decision == "reply" and event["action"] == "converse" and bool(replies)
+        turn = {"failures": outcome.failures, "session": outcome.session or {}, "intent": outcome.intent}
+        for i, reply in enumerate(replies):
+            hold = BotHold(event["conversation_id"], token, turn if ends_turn and i == len(replies) - 1 else None)
+            try:
+                # The bot never answers over a human: each reply is stored only while its turn holds the chat.
+                accepted = self.outbox.send(chat_id, parse_send_request(reply), source=Source.BOT, chat_item=chat, hold=hold)
+            except HoldLost:
                 return
-            self.outbox.send(chat_id, parse_send_request(reply), source=Source.BOT, chat_item=held)
+        if ends_turn:
+            if not accepted.parked:
+                self._next_turn_now(event)  # customer messages came meanwhile (the turn is recorded)
+            return
         if outcome.decision == "escalate":
             self.chats.record_bot_turn(chat_id, outcome.failures, outcome.session or {}, outcome.intent)
             self._leave_loop(event, BOT_ESCALATED, outcome.escalation_reason or "the bot escalated")
@@ -132,6 +140,18 @@ class ConversationSteps:
                 return
             if attempt or not self._moved(event):
                 return  # a person took the chat, and the token with it
+
+    def _waiting_messages(self, waiting: list[WaitingMessage]) -> list[dict]:
+        """What the bot reads of the messages waiting for it: the copy the chat carried, else the
+        message itself (a long text, or one queued before copies were kept)."""
+        read = (self.messages.get(m.id) for m in waiting if m.carried is None)
+        return [m.carried for m in waiting if m.carried is not None] + [from_item_value(m) for m in read if m]
+
+    def _next_turn_now(self, event: dict) -> None:
+        """Customer messages came while the bot answered: straight to the next turn, if the token is
+        still the bot's."""
+        if self.chats.take_bot_token(event["chat_id"], expected=event["token"]):
+            self.workflow.succeed(event["token"], {"pending": True})
 
     def _leave_loop(self, event: dict, error: str | None, cause: str) -> None:
         """The turn's token, if the bot still holds it, fails with `error`: the definition's catch

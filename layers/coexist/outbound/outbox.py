@@ -13,6 +13,7 @@ from coexist.domain.chat import Chat
 from coexist.domain import policy, window
 from coexist.inbox import Inbox
 from coexist.outbound.requests import FREE_FORM_TYPES, TemplateRequest
+from coexist.store.chats import BotHold
 from coexist.store.consent import states_of as consent_states_of
 from coexist.store.memo import ReadAtMostEvery
 from coexist.store.messages import OutboundMessage
@@ -30,6 +31,11 @@ class Refused(Exception):
         self.refusal = refusal
 
 
+class HoldLost(Exception):
+    """The bot's turn no longer holds the chat (a person took over, or the chat went): its reply was
+    neither stored nor queued."""
+
+
 class NotQueued(Exception):
     """Stored, but the queue could not take it; retrying with the same Idempotency-Key is safe:
     the retry puts it on the queue again (and the sweeper does, should nobody retry)."""
@@ -39,6 +45,7 @@ class NotQueued(Exception):
 class Accepted:
     message: dict
     created: bool
+    parked: bool = False  # the reply's write ended the bot's turn, its token waiting for the customer (BotHold.turn)
 
 
 class OutboundQueue:
@@ -86,11 +93,14 @@ class Outbox:
     def send(
         self, chat: str, request, source: str, idempotency_key: str | None = None, sent_by: str | None = None,
         purpose: str | None = None, chat_item: Chat | None = None, campaign_id: str | None = None,
+        hold: BotHold | None = None,
     ) -> Accepted:
         """Policy, then store as `queued`, then the queue. `purpose` names the consent the send
         relies on (e.g. `reminders`); it is kept on the message. `chat_item`: the chat as the caller
         just read it, if it did (one read fewer). `campaign_id`: the campaign sending it (its
-        progress counts the message's statuses)."""
+        progress counts the message's statuses). `hold`: a bot's reply, stored only while the bot's
+        turn holds the chat, in one transaction with the chat's recency (and the turn's end, for its
+        last reply); `HoldLost` when a person took over."""
         chat_item = chat_item or self.inbox.chats.get(chat)
         if chat_item is None or chat_item.merged_into:
             raise ChatNotFound(chat)
@@ -112,33 +122,48 @@ class Outbox:
             raise Refused(refusal)
 
         now = self.clock()
-        created, stored = self.inbox.messages.create_outbound(
-            OutboundMessage(
-                id=message_id,
-                chat_id=chat,
-                phone_number_id=number,
-                wa_id=wa_id,
-                user_id=user_id,
-                source=source,
-                type=request.type,
-                text=request.display_text(),
-                content=request.graph_object(),
-                request=request.model_dump(mode="json", exclude_none=True),
-                queued_at=now,
-                template_category=template.get("category") if template else None,
-                sent_by=sent_by,
-                idempotency_key=idempotency_key,
-                purpose=purpose,
-                campaign_id=campaign_id,
-            )
+        message = OutboundMessage(
+            id=message_id,
+            chat_id=chat,
+            phone_number_id=number,
+            wa_id=wa_id,
+            user_id=user_id,
+            source=source,
+            type=request.type,
+            text=request.display_text(),
+            content=request.graph_object(),
+            request=request.model_dump(mode="json", exclude_none=True),
+            queued_at=now,
+            template_category=template.get("category") if template else None,
+            sent_by=sent_by,
+            idempotency_key=idempotency_key,
+            purpose=purpose,
+            campaign_id=campaign_id,
         )
+        if hold is not None:
+            return self._store_held(chat, chat_item, message, hold, int(now))
+        created, stored = self.inbox.messages.create_outbound(message)
         if not created:  # the same key, stored by a concurrent request a moment ago
             return self._again(stored, chat)
         self._enqueue(stored)
         self.inbox.chats.raise_last_message(chat, int(now), campaign=campaign_id is not None)
-        if window.answers_entry_point(chat_item.referral_at, int(now)):
-            self.inbox.chats.note_entry_point_reply(chat, int(now))
+        self._note_entry_point(chat, chat_item, int(now))
         return Accepted(stored, created=True)
+
+    def _store_held(self, chat: str, chat_item: Chat, message: OutboundMessage, hold: BotHold, now: int) -> Accepted:
+        """The bot's reply and its chat's write in one transaction: the message exists only if the
+        bot still held the chat when it was stored; then the queue."""
+        write = self.inbox.chats.bot_reply(chat, hold, now)
+        stored = self.inbox.messages.create_outbound_along(message, write)
+        if stored is None:
+            raise HoldLost(chat)
+        self._enqueue(stored)
+        self._note_entry_point(chat, chat_item, now)
+        return Accepted(stored, created=True, parked=write.parks)
+
+    def _note_entry_point(self, chat: str, chat_item: Chat, now: int) -> None:
+        if window.answers_entry_point(chat_item.referral_at, now):
+            self.inbox.chats.note_entry_point_reply(chat, now)
 
     def _again(self, existing: dict, chat: str) -> Accepted:
         """The same message asked for again (the same Idempotency-Key). Still `queued`, it is put

@@ -43,6 +43,13 @@ BY_RECENT = "by_recent"
 SATISFACTION_RECORDED = "satisfaction_recorded"  # told to the observer beside the ChatEvents
 BY_ASSIGNEE = "by_assignee"
 CONTACT_MAP_PREFIX = "connect#"
+# What the bot needs of each customer message waiting for it (`add_pending`), beside its id in
+# `pending_messages`, so that the bot's turn reads none of them. A copy lives on the chat from the
+# message's arrival to the turn's start; a conversation that ends leaves none behind (`_move`).
+PENDING_INPUTS = "pending_inputs"
+# A longer text is not copied (the turn reads its message): every write of a chat item costs a write
+# unit per KB of it while the copy is there.
+CARRIED_TEXT_MAX_BYTES = 1024
 
 # What one conversation leaves on the chat; a new conversation starts without it (its first-response
 # time, survey score, bot memory… are its own).
@@ -99,7 +106,8 @@ MAX_MERGE_HOPS = 5  # merged_into links followed to the chat a conversation runs
 FOLD_ATTEMPTS = 5  # merges decided again after a racing change to either chat
 # Who holds a chat and the conversation running on it: what a merge moves to the surviving chat
 # when the merged chat's hold wins (coexist.domain.chat.conversation_kept).
-HOLD = ("mode", "conversation_id", "conversation_state", "conversation_started_at", "pending_messages", "assignee") \
+HOLD = ("mode", "conversation_id", "conversation_state", "conversation_started_at", "pending_messages", "pending_inputs",
+        "assignee") \
     + PER_CONVERSATION + CONNECT_FIELDS
 # A merge is decided on these; it is written only if neither chat changed them meanwhile.
 GUARD = ("mode", "conversation_id", "conversation_state", "waiting_for", "workflow_token", "bot_token", "assignee", "offered_to")
@@ -122,6 +130,85 @@ class Superseded:
     chat_id: str  # the merged chat, where it is recorded until ended
     conversation_id: str | None = None  # the workflow execution's name, if one was running
     agents: tuple[str, ...] = ()  # agents whose capacity it counted: assigned, or offered
+
+
+@dataclass(frozen=True)
+class WaitingMessage:
+    """A customer message a bot turn takes: its id and, when the chat carried it (`add_pending`),
+    what the bot needs of it (id, type, text, timestamp, reply); None: the turn reads the message."""
+
+    id: str
+    carried: dict | None = None
+
+
+@dataclass(frozen=True)
+class BotHold:
+    """What a bot's reply is stored under: its turn (`token`, of conversation `conversation_id`)
+    still holds the chat, which is in the bot's hands. A person who takes over takes the turn's
+    token, so a reply stored under the hold is never stored (nor sent) over them. `turn`: the reply
+    is the turn's last, and the write also records the turn (bot_failures, bot_session, bot_intent)
+    and parks its token for the customer's next message, unless customer messages came meanwhile."""
+
+    conversation_id: str
+    token: str
+    turn: dict | None = None  # {"failures": int, "session": dict, "intent": str | None}
+
+
+class BotReplyWrite:
+    """The chat's side of a bot reply's transaction: the chat's recency raised to the reply's time
+    and, for the turn's last reply, the turn's end, on the condition that the bot's turn still holds
+    the chat. A refusal returns the chat as it is; `refused` decides from it what still applies (the
+    recency only moves forward, the token waits for the customer only when nothing is pending) or
+    that the bot lost the chat."""
+
+    def __init__(self, table_name: str, chat_id: str, hold: BotHold, at: int):
+        self.table_name, self.chat_id, self.hold, self.at = table_name, chat_id, hold, at
+        self.recency = True
+        self.parks = hold.turn is not None  # False once customer messages are found waiting
+
+    def element(self) -> dict:
+        """The TransactWriteItems element: an Update, or only a ConditionCheck when nothing is left
+        to write (a newer recency, and not the turn's last reply)."""
+        values: dict = {":t": self.hold.token, ":c": self.hold.conversation_id, ":bot": ChatMode.BOT.value}
+        conditions = [_EXISTS, "bot_token = :t", "#mode = :bot", "conversation_id = :c"]
+        sets, removes = [], []
+        if self.recency:
+            sets.append("last_message_at = :at")
+            values[":at"] = self.at
+            conditions.append("(attribute_not_exists(last_message_at) OR last_message_at <= :at)")
+        if self.hold.turn is not None:
+            turn = self.hold.turn
+            sets += ["bot_failures = :failures", "bot_session = :session"]
+            values |= {":failures": int(turn.get("failures") or 0), ":session": to_item_value(turn.get("session") or {})}
+            if turn.get("intent"):
+                sets.append("bot_intent = :intent")
+                values[":intent"] = turn["intent"]
+        if self.parks:
+            sets += ["workflow_token = :t", "waiting_for = :customer"]
+            removes.append("bot_token")
+            values |= {":customer": WaitingFor.CUSTOMER.value, ":zero": 0}
+            conditions.append("(attribute_not_exists(pending_messages) OR size(pending_messages) = :zero)")
+        common = {"TableName": self.table_name, "Key": key_of(self.chat_id), "ConditionExpression": " AND ".join(conditions),
+                  "ExpressionAttributeNames": {"#mode": "mode"}, "ExpressionAttributeValues": values,
+                  "ReturnValuesOnConditionCheckFailure": "ALL_OLD"}
+        if not sets:
+            return {"ConditionCheck": common}
+        expression = "SET " + ", ".join(sets) + (" REMOVE " + ", ".join(removes) if removes else "")
+        return {"Update": {**common, "UpdateExpression": expression}}
+
+    def refused(self, item: dict | None) -> bool:
+        """The write was refused with the chat as it is (`item`, None when it is gone): True when the
+        bot's turn still holds it, the write then narrowed to what still applies; False when a person
+        (or a merge, or an erasure) took it: nothing may be stored or sent."""
+        item = item or {}
+        held = (item.get("bot_token") == self.hold.token and item.get("mode") == ChatMode.BOT.value
+                and item.get("conversation_id") == self.hold.conversation_id)
+        if not held:
+            return False
+        last = item.get("last_message_at")
+        self.recency = self.recency and (last is None or int(last) <= self.at)
+        self.parks = self.parks and not item.get("pending_messages")
+        return True
 
 
 def _superseded_record(chat: Chat) -> dict:
@@ -444,14 +531,33 @@ class ChatRepository:
         )
 
     # --- the conversation's life --------------------------------------------------------------------
-    def add_pending(self, chat_id: str, message_id: str) -> bool:
-        """Queue a customer message for the bot (a set: a retried signal adds it once). False: the
-        chat is gone (erased)."""
-        return update_if(self.table, Key=key_of(chat_id), UpdateExpression="ADD pending_messages :id",
-                         ConditionExpression=_EXISTS, ExpressionAttributeValues={":id": {message_id}})
+    def add_pending(self, chat_id: str, message_id: str, carried: dict | None = None) -> bool:
+        """Queue a customer message for the bot (a set: a retried signal adds it once). `carried`:
+        what the bot needs of it (type, text, timestamp, the reply tapped), kept beside the id so
+        that the turn need not read the message; a text over `CARRIED_TEXT_MAX_BYTES` is not.
+        False: the chat is gone (erased)."""
+        if carried is None or len((carried.get("text") or "").encode()) > CARRIED_TEXT_MAX_BYTES:
+            return update_if(self.table, Key=key_of(chat_id), UpdateExpression="ADD pending_messages :id",
+                             ConditionExpression=_EXISTS, ExpressionAttributeValues={":id": {message_id}})
+        copy = {k: v for k, v in {**carried, "id": message_id}.items() if v is not None}
+        try:
+            self.table.update_item(
+                Key=key_of(chat_id),
+                UpdateExpression=f"SET {PENDING_INPUTS} = list_append(if_not_exists({PENDING_INPUTS}, :none), :copy) "
+                "ADD pending_messages :ids",
+                # Once per message: a retried signal finds it there.
+                ConditionExpression=f"{_EXISTS} AND NOT contains(pending_messages, :id)",
+                ExpressionAttributeValues={":none": [], ":copy": [to_item_value(copy)], ":ids": {message_id}, ":id": message_id},
+                ReturnValuesOnConditionCheckFailure="ALL_OLD",
+            )
+        except ClientError as error:
+            if not is_condition_failure(error):
+                raise
+            return bool(error.response.get("Item"))  # queued before, or the chat is gone
+        return True
 
     def take_pending(self, chat_id: str) -> list[str]:
-        old = self._remove_returning(chat_id, "pending_messages", _EXISTS, None)
+        old = self._remove_returning(chat_id, f"pending_messages, {PENDING_INPUTS}", _EXISTS, None)
         return sorted((old or {}).get("pending_messages", set()))
 
     def claim(self, chat_id: str, conversation_id: str) -> bool:
@@ -590,13 +696,13 @@ class ChatRepository:
         old = self._remove_returning(chat_id, "workflow_token, waiting_for", condition, values)
         return (old or {}).get("workflow_token")
 
-    def start_bot_turn(self, chat_id: str, conversation_id: str, token: str) -> tuple[Chat, list[str]] | None:
+    def start_bot_turn(self, chat_id: str, conversation_id: str, token: str) -> tuple[Chat, list[WaitingMessage]] | None:
         """A bot turn begins: its token parked on the chat (whoever takes over fails it) and the
         customer messages waiting for the bot taken, in one write that returns the chat as it was.
         None: this chat does not hold the conversation (a merge carried it on, or the chat is gone)."""
         try:
             old = self.table.update_item(
-                Key=key_of(chat_id), UpdateExpression="SET bot_token = :t REMOVE pending_messages",
+                Key=key_of(chat_id), UpdateExpression=f"SET bot_token = :t REMOVE pending_messages, {PENDING_INPUTS}",
                 ConditionExpression=f"{_EXISTS} AND conversation_id = :c",
                 ExpressionAttributeValues={":t": token, ":c": conversation_id}, ReturnValues="ALL_OLD",
             )["Attributes"]
@@ -604,7 +710,8 @@ class ChatRepository:
             if is_condition_failure(error):
                 return None
             raise
-        return chat_from_item(old), sorted(old.get("pending_messages", set()))
+        carried = {copy["id"]: copy for copy in from_item_value(old.get(PENDING_INPUTS) or [])}
+        return chat_from_item(old), [WaitingMessage(i, carried.get(i)) for i in sorted(old.get("pending_messages", set()))]
 
     def take_bot_token(self, chat_id: str, expected: str | None = None) -> str | None:
         if expected:
@@ -628,10 +735,10 @@ class ChatRepository:
                          "(attribute_not_exists(pending_messages) OR size(pending_messages) = :zero)",
                          values={":c": conversation_id, ":t": token, ":zero": 0})
 
-    def held_by_bot(self, chat_id: str, token: str) -> Chat | None:
-        """The chat, read now, if the bot's turn `token` still holds it; None once a person has it."""
-        chat = self.get(chat_id)
-        return chat if chat is not None and chat.bot_token == token and chat.mode == ChatMode.BOT else None
+    def bot_reply(self, chat_id: str, hold: "BotHold", at: int) -> "BotReplyWrite":
+        """The chat's part of storing a bot's reply sent at `at`, written with the message in one
+        transaction (`MessageStore.create_outbound_along`) while `hold` still holds the chat."""
+        return BotReplyWrite(self.table.name, chat_id, hold, at)
 
     # --- Amazon Connect -----------------------------------------------------------------------------------
     def map_contact(self, contact_id: str, chat_id: str, conversation_id: str) -> None:
@@ -682,6 +789,7 @@ class ChatRepository:
         # (coexist.retention): an open chat's messages never expire.
         if target == ChatMode.CLOSED:
             sets.update(retention_keys(chat_id, int(self.clock())))
+            remove = (*remove, PENDING_INPUTS)  # no copy of a customer's words outlives its conversation
         else:
             remove = (*remove, *RETENTION_KEYS)
         extra_values = dict(values or {})

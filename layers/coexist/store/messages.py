@@ -22,6 +22,7 @@ from coexist.domain.records import (
     MessageRevoke,
     StatusUpdate,
 )
+from boto3.dynamodb.types import TypeDeserializer
 from botocore.exceptions import ClientError
 
 from coexist.store.conditional import is_condition_failure, put_if_absent, update_if
@@ -105,6 +106,16 @@ def position(timestamp: int, message_id: str, millis: int = 0) -> str:
     bot sends in the same second (an answer, then the survey) keep their order.
     """
     return f"{timestamp:011d}.{millis:03d}#{message_id}"
+
+
+# A bot reply's transaction tried again when its chat changed meanwhile (each time narrowed to what
+# still applies) or a concurrent transaction touched either item.
+ALONG_ATTEMPTS = 4
+_WIRE = TypeDeserializer()
+
+
+class MessageExists(Exception):
+    """A message meant to be new was found stored: its id was not new."""
 
 
 class MessageStore:
@@ -400,6 +411,37 @@ class MessageStore:
         item = _outbound_item(message)
         created = put_if_absent(self.table, item, "id")
         return created, item if created else (self.get(item["id"]) or item)
+
+    def create_outbound_along(self, message: OutboundMessage, chat_write) -> dict | None:
+        """Store a new message to send in one transaction with its chat's write (`chat_write`:
+        `coexist.store.chats.BotReplyWrite`), so that the message exists only if the chat's condition
+        held. A refusal hands `chat_write` the chat as it is, to write what still applies; None when
+        it gives up (nothing is stored). The message's id is new: a message of that id found
+        stored is an error, not a retry."""
+        item = _outbound_item(message)
+        put = {"Put": {"TableName": self.table.name, "Item": item, "ConditionExpression": "attribute_not_exists(id)"}}
+        attempts = 0
+        while True:
+            try:
+                # The token makes the SDK's own retry of this attempt (a reply lost after the commit)
+                # the same transaction, answered as done, rather than a message found stored.
+                token = hashlib.sha256(f"{item['id']}#{attempts}".encode()).hexdigest()[:36]
+                self.table.meta.client.transact_write_items(TransactItems=[put, chat_write.element()], ClientRequestToken=token)
+                return item
+            except ClientError as error:
+                if error.response.get("Error", {}).get("Code") != "TransactionCanceledException":
+                    raise
+                mine, chat = (error.response.get("CancellationReasons") or [{}, {}])[:2]
+                if mine.get("Code") == "ConditionalCheckFailed":
+                    raise MessageExists(item["id"]) from error
+                if chat.get("Code") == "ConditionalCheckFailed":
+                    found = {k: _WIRE.deserialize(v) for k, v in (chat.get("Item") or {}).items()}
+                    if not chat_write.refused(found or None):
+                        return None
+                # Narrowed to what still applies, or a concurrent transaction touched either item: again.
+                attempts += 1
+                if attempts == ALONG_ATTEMPTS:
+                    raise
 
     def mark_sending(self, message_id: str, attempt: str) -> bool:
         """The call to Meta is about to start: from now until its answer is recorded, the outcome
