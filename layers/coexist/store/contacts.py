@@ -14,7 +14,8 @@ from coexist.store.queries import batch_get
 # How long a profile this process wrote stands for the same profile seen again: within it, a
 # customer's next messages carrying the same name do not write it again. The stored time then lags
 # the newest message by up to this much, and a name changed and changed back within it can be
-# left showing the name in between when that message arrives late (until the customer writes again).
+# left showing the name in between when that message arrives late (until the customer's next message
+# that is written). A late, older name alone still changes nothing.
 PROFILE_RESTATED_S = 3600
 
 
