@@ -316,11 +316,12 @@ EFFECTS = {
 
 CHECKS = {
     "inbound": [
-        # 4 + the number's throughput bucket (Meta counts incoming messages with the sends)
-        Check("DynamoDB writes", dynamodb_writes, 3, 5),
+        # the message, the chat's window and recency in one update, the number's throughput bucket
+        # (Meta counts incoming messages with the sends); the profile only when it changed
+        Check("DynamoDB writes", dynamodb_writes, 3, 3),
         Check("SQS sends", sqs_sends, 1, 1),
         # + the CRM event (events:PutEvents); the campaign reply lookup only for a chat a campaign wrote to
-        Check("all requests", all_requests, None, 10),
+        Check("all requests", all_requests, None, 8),
     ],
     "status": [
         # + the cost ledger's entry for a priced status (a PutItem and the reads that price it)

@@ -8,6 +8,8 @@ import json
 import pytest
 from botocore.exceptions import ClientError
 
+from coexist.reads import iso
+from coexist.store.contacts import PROFILE_RESTATED_S
 from coexist.store.messages import MessageStore
 from functions.ingest import handler as ingest_function
 from tests.conftest import Context, meta_payload, sqs_records, wrap_value
@@ -82,6 +84,64 @@ def test_a_late_older_message_never_shortens_the_window(aws):
     assert view["window_expires_at"] == "2033-05-19T03:33:20Z"  # 2_000_000_000 + 24 h
     assert view["last_message_at"] == "2033-05-18T03:33:20Z"
     assert [m["id"] for m in messages_of(our_chat())] == ["wamid.old", "wamid.new"]
+
+
+def test_a_customer_message_older_than_a_reply_opens_the_window_and_leaves_the_recency(aws):
+    # The customer wrote at 1_800_000_100; the business's reply at 1_800_000_200 arrived first.
+    deliver(aws, text_message("wamid.first", 1_800_000_000), echo("wamid.reply", 1_800_000_200, to=f"+{CUSTOMER}"),
+            text_message("wamid.late", 1_800_000_100))
+    view = chat()
+    assert view["window_expires_at"] == iso(1_800_000_100 + 24 * 3600)
+    assert view["last_message_at"] == iso(1_800_000_200)
+
+
+def test_a_late_customer_message_beside_a_newer_reply_moves_the_recency_only(aws):
+    deliver(aws, text_message("wamid.newest", 1_800_000_100))
+    # One webhook: a customer message older than the window held, and the phone's reply after both.
+    late = text_message("wamid.older", 1_800_000_000)
+    late["entry"][0]["changes"] += echo("wamid.reply", 1_800_000_200, to=f"+{CUSTOMER}")["entry"][0]["changes"]
+    deliver(aws, late)
+    view = chat()
+    assert view["window_expires_at"] == iso(1_800_000_100 + 24 * 3600)
+    assert view["last_message_at"] == iso(1_800_000_200)
+
+
+def test_customer_messages_in_any_order_leave_the_newest_window_and_recency(aws):
+    times = [1_800_000_300, 1_800_000_100, 1_800_000_200]
+    deliver(aws, *[text_message(f"wamid.{t}", t) for t in times])
+    deliver(aws, text_message("wamid.1800000300", 1_800_000_300))  # redelivered
+    view = chat()
+    assert view["window_expires_at"] == iso(1_800_000_300 + 24 * 3600)
+    assert view["last_message_at"] == iso(1_800_000_300)
+    assert sorted(m["id"] for m in messages_of(our_chat())) == [f"wamid.{t}" for t in sorted(times)]
+
+
+def named(payload: dict, name: str) -> dict:
+    payload["entry"][0]["changes"][0]["value"]["contacts"][0]["profile"]["name"] = name
+    return payload
+
+
+def stored_profile(aws) -> tuple[str, int]:
+    item = aws.dynamodb.Table(aws.env["CONTACTS_TABLE"]).get_item(Key={"phone_number_id": NUMBER, "customer_id": our_chat()})["Item"]
+    return item["profile_name"], int(item["profile_seen_at"])
+
+
+def test_a_late_message_with_an_older_profile_name_keeps_the_newer_name(aws):
+    deliver(aws, named(text_message("wamid.a", 1_800_000_000), "Sheena N."))
+    deliver(aws, named(text_message("wamid.c", 1_800_000_200), "Sheena Nelson"))
+    deliver(aws, named(text_message("wamid.b", 1_800_000_100), "Sheena N."))  # sent before the rename, arrives after
+    assert chat()["contact_name"] == "Sheena Nelson"
+    assert stored_profile(aws) == ("Sheena Nelson", 1_800_000_200)
+
+
+def test_an_unchanged_profile_is_written_again_only_once_its_time_is_old(aws):
+    deliver(aws, text_message("wamid.a", 1_800_000_000))
+    deliver(aws, text_message("wamid.b", 1_800_000_000 + PROFILE_RESTATED_S - 1))
+    assert stored_profile(aws) == ("Sheena Nelson", 1_800_000_000)  # the same profile, written moments ago
+    deliver(aws, named(text_message("wamid.c", 1_800_000_000 + PROFILE_RESTATED_S), "Sheena Nelson-Park"))
+    assert stored_profile(aws) == ("Sheena Nelson-Park", 1_800_000_000 + PROFILE_RESTATED_S)  # a new name: written at once
+    deliver(aws, named(text_message("wamid.d", 1_800_000_000 + 2 * PROFILE_RESTATED_S), "Sheena Nelson-Park"))
+    assert stored_profile(aws) == ("Sheena Nelson-Park", 1_800_000_000 + 2 * PROFILE_RESTATED_S)  # restated after the interval
 
 
 @pytest.mark.parametrize(

@@ -98,6 +98,13 @@ def chat_from_item(item: dict) -> Chat:
     return Chat(**values)
 
 
+def _older(held, at: int) -> bool:
+    """Whether a stored time (absent: never set) is older than `at`: raising it to `at` moves it forward."""
+    if isinstance(held, dict):  # as the refusal returns it: in DynamoDB's wire form
+        held = held.get("N")
+    return held is None or int(held) < at
+
+
 def key_of(chat_id: str) -> dict:
     return {"chat_id": chat_id}
 
@@ -330,7 +337,12 @@ class ChatRepository:
         key = key_of(activity.chat_id)
         identity = {"phone_number_id": activity.phone_number_id}
         campaign_wrote = None
-        if activity.last_customer_message_at is not None:
+        recency_done = False
+        if activity.last_customer_message_at is not None and activity.last_message_at is not None:
+            campaign_wrote = self._customer_wrote(key, activity.last_customer_message_at, activity.last_message_at,
+                                                  activity.phone_number_id)
+            recency_done = True
+        elif activity.last_customer_message_at is not None:
             campaign_wrote = self._first_customer_message(key, activity.last_customer_message_at, activity.phone_number_id)
         if activity.last_app_activity_at is not None:
             # A person answered from the phone: the chat is theirs now (rule 3), from any mode.
@@ -338,9 +350,41 @@ class ChatRepository:
             raise_to(self.table, key, "last_app_activity_at", activity.last_app_activity_at, {**identity, "mode": target.value})
         if activity.referral_at is not None:
             raise_to(self.table, key, "referral_at", activity.referral_at, identity)
-        if activity.last_message_at is not None:
+        if activity.last_message_at is not None and not recency_done:
             raise_to(self.table, key, "last_message_at", activity.last_message_at, identity)
         return campaign_wrote
+
+    def _customer_wrote(self, key: dict, customer_at: int, message_at: int, phone_number_id: str) -> int | None:
+        """The window and the recency raised together, as `_first_customer_message` and `raise_to`
+        would each raise them, in one update when the message is newer than both (the common case).
+
+        Each time only moves forward and DynamoDB has no max(): the update is conditioned on both
+        being older, and when it refuses, the chat as it was (returned with the refusal) says which
+        one still moves: the window alone when an agent's later reply holds the recency, the recency
+        alone when a newer customer message holds the window, neither for a late message. Returns
+        what `_first_customer_message` returns."""
+        try:
+            old = self.table.update_item(
+                Key=key,
+                UpdateExpression="SET #a = :v, last_message_at = :m, phone_number_id = :number, "
+                "#mode = if_not_exists(#mode, :mode), created_at = if_not_exists(created_at, :now)",
+                ConditionExpression="(attribute_not_exists(#a) OR #a < :v) AND (attribute_not_exists(last_message_at) OR last_message_at < :m)",
+                ExpressionAttributeNames={"#a": "last_customer_message_at", "#mode": "mode"},
+                ExpressionAttributeValues={":v": customer_at, ":m": message_at, ":number": phone_number_id,
+                                           ":mode": ChatMode.BOT.value, ":now": int(self.clock())},
+                ReturnValues="ALL_OLD", ReturnValuesOnConditionCheckFailure="ALL_OLD",
+            ).get("Attributes") or {}
+        except ClientError as error:
+            if not is_condition_failure(error):
+                raise
+            held = error.response.get("Item") or {}
+            campaign_wrote = customer_at
+            if _older(held.get("last_customer_message_at"), customer_at):
+                campaign_wrote = self._first_customer_message(key, customer_at, phone_number_id)
+            if _older(held.get("last_message_at"), message_at):
+                raise_to(self.table, key, "last_message_at", message_at, {"phone_number_id": phone_number_id})
+            return campaign_wrote
+        return int(old["campaign_wrote_at"]) if "campaign_wrote_at" in old else None
 
     def _first_customer_message(self, key: dict, at: int, phone_number_id: str) -> int | None:
         """Raise the customer's last message time; a chat seen for the first time starts with the bot.

@@ -8,16 +8,38 @@ from __future__ import annotations
 from coexist.domain.records import AppContactChange, ContactProfile
 from coexist.store.conditional import update_if
 from coexist.store.consent import ConsentLedger
+from coexist.store.memo import BoundedMemo
 from coexist.store.queries import batch_get
+
+# How long a profile this process wrote stands for the same profile seen again: within it, a
+# customer's next messages carrying the same name do not write it again. The stored time then lags
+# the newest message by up to this much, and a name changed and changed back within it can be
+# left showing the name in between when that message arrives late (until the customer's next message
+# that is written). A late, older name alone still changes nothing.
+PROFILE_RESTATED_S = 3600
 
 
 class ContactStore:
     def __init__(self, table, consent: ConsentLedger | None = None):
         self.table = table
         self.consent = consent or ConsentLedger(table)
+        # The profile this process last wrote per contact (the stored one is it or newer): what a
+        # write would not change is not sent on every message.
+        self._profile_written = BoundedMemo()
 
     def record_profile(self, profile: ContactProfile) -> None:
-        """The newest profile seen wins; a late webhook with an older name changes nothing."""
+        """The newest profile seen wins; a late webhook with an older name changes nothing.
+
+        Not written when this process wrote it less than `PROFILE_RESTATED_S` before with the same
+        name and user id, nor when it wrote a newer one (the write would be refused)."""
+        key = (profile.phone_number_id, profile.chat_id)
+        written = self._profile_written.get(key)
+        if written is not None and _stands_for(written, profile):
+            return
+        if self._write_profile(profile):
+            self._profile_written.put(key, profile)
+
+    def _write_profile(self, profile: ContactProfile) -> bool:
         values = {":t": profile.seen_at}
         sets = ["profile_seen_at = :t"]
         if profile.profile_name is not None:
@@ -26,7 +48,7 @@ class ContactStore:
         if profile.user_id is not None:
             sets.append("user_id = :uid")
             values[":uid"] = profile.user_id
-        update_if(
+        return update_if(
             self.table,
             Key={"phone_number_id": profile.phone_number_id, "customer_id": profile.chat_id},
             UpdateExpression="SET " + ", ".join(sets),
@@ -57,6 +79,7 @@ class ContactStore:
 
     def erase(self, phone_number_id: str, customer_id: str) -> None:
         """A customer's erasure: the contact, its names, its consent and the ledger's evidence, go."""
+        self._profile_written.put((phone_number_id, customer_id), None)
         self.consent.erase(phone_number_id, customer_id)
         self.table.delete_item(Key={"phone_number_id": phone_number_id, "customer_id": customer_id})
 
@@ -71,6 +94,7 @@ class ContactStore:
     def absorb(self, phone_number_id: str, survivor_id: str, loser_id: str) -> None:
         """Two customers merged: the names survive each by its own time; consent as the ledger merges it."""
         self.consent.absorb(phone_number_id, survivor_id, loser_id)
+        self._profile_written.put((phone_number_id, survivor_id), None)  # the loser's name may move onto it
         loser = self.get(phone_number_id, loser_id)
         if not loser:
             return
@@ -90,6 +114,15 @@ class ContactStore:
                 ExpressionAttributeNames={f"#{n}": n for n in (at, *present)},
                 ExpressionAttributeValues={f":{n}": loser[n] for n in (at, *present)},
             )
+
+
+def _stands_for(written: ContactProfile, seen: ContactProfile) -> bool:
+    """Whether the profile written already stands for `seen`: newer (the write would be refused),
+    or the same name and user id seen again shortly after."""
+    if seen.seen_at < written.seen_at:
+        return True
+    return (seen.profile_name, seen.user_id) == (written.profile_name, written.user_id) \
+        and seen.seen_at - written.seen_at < PROFILE_RESTATED_S
 
 
 def display_name(contact: dict | None) -> str | None:
