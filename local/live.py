@@ -142,19 +142,21 @@ class LiveChannel:
             key = websocket.check_handshake(handler.command, handler.headers)
         except websocket.BadHandshake as error:
             return _refuse(handler, HTTPStatus.BAD_REQUEST, str(error))
-        handler.send_response(HTTPStatus.SWITCHING_PROTOCOLS)
-        handler.send_header("Upgrade", "websocket")
-        handler.send_header("Connection", "Upgrade")
-        handler.send_header("Sec-WebSocket-Accept", websocket.accept_key(key))
-        handler.end_headers()
-        handler.wfile.flush()
-
         user, numbers = caller
         connection = websocket.Connection(handler.rfile, handler.wfile)
         connection_id = uuid.uuid4().hex
-        self.management.attach(connection_id, connection)
-        self.connections.add(connection_id, user, time.time(), numbers)  # $connect
         try:
+            # As API Gateway does, $connect completes before the console hears 101: a change made
+            # right after the console opened reaches it. A change pushed meanwhile waits for the 101.
+            with connection.holding_frames():
+                self.management.attach(connection_id, connection)
+                self.connections.add(connection_id, user, time.time(), numbers)  # $connect
+                handler.send_response(HTTPStatus.SWITCHING_PROTOCOLS)
+                handler.send_header("Upgrade", "websocket")
+                handler.send_header("Connection", "Upgrade")
+                handler.send_header("Sec-WebSocket-Accept", websocket.accept_key(key))
+                handler.end_headers()
+                handler.wfile.flush()
             connection.listen()
         finally:
             self.management.detach(connection_id)

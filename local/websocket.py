@@ -12,6 +12,7 @@ import base64
 import hashlib
 import struct
 import threading
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"  # RFC 6455 §1.3
@@ -123,6 +124,12 @@ class Connection:
 
     def send_text(self, text: str) -> None:
         self._send(frame(TEXT, text.encode()))
+
+    @contextmanager
+    def holding_frames(self):
+        """Frames sent meanwhile wait until the block ends (the opening handshake goes first)."""
+        with self._lock:
+            yield
 
     def close(self, status: int = NORMAL_CLOSURE, reason: str = "") -> None:
         """Send a close frame once; the reader ends when the client answers (or goes)."""

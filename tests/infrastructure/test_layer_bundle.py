@@ -4,6 +4,7 @@ channel's authorizer carries; each function finds every module it loads in its l
 
 from __future__ import annotations
 
+import functools
 import importlib.metadata
 import sysconfig
 from pathlib import Path
@@ -200,9 +201,14 @@ STDLIB = Path(sysconfig.get_paths()["stdlib"])
 ROOT = Path(__file__).resolve().parents[2]
 
 
+@functools.cache
+def _distributions_of_top_level_names() -> dict[str, list[str]]:
+    return importlib.metadata.packages_distributions()  # reads every installed distribution: once
+
+
 def _owner(relative: Path) -> str:
     top = relative.parts[0].split(".", 1)[0]
-    (owner, *_) = importlib.metadata.packages_distributions().get(top, [top])
+    (owner, *_) = _distributions_of_top_level_names().get(top, [top])
     return owner.lower().replace("_", "-")
 
 
