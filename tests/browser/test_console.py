@@ -146,7 +146,11 @@ def test_a_new_customer_shows_up_live_and_the_filters_and_search_find_them(page,
     customer_writes(local, wa_id, name, "Hello, what are your opening hours?")
     item = page.locator(".chat-item", has_text=name)
     expect(item).to_be_visible(timeout=LIVE_S)  # no reload: the console keeps itself current
-    wait_until(lambda: any(json.loads(frame).get("type") == "changed" for frame in pushed), timeout=LIVE_S / 1000)
+    # Playwright's sync API hands over the socket's frames only while it is called: wait through it.
+    deadline = time.monotonic() + LIVE_S / 1000
+    while not any(json.loads(frame).get("type") == "changed" for frame in pushed):
+        assert time.monotonic() < deadline, f"no change pushed within {LIVE_S} ms"
+        page.wait_for_timeout(250)
     assert_accessible(page, "inbox")
     screenshot(page, "inbox")
 
