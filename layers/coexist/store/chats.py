@@ -337,72 +337,56 @@ class ChatRepository:
         key = key_of(activity.chat_id)
         identity = {"phone_number_id": activity.phone_number_id}
         campaign_wrote = None
-        recency_done = False
-        if activity.last_customer_message_at is not None and activity.last_message_at is not None:
-            campaign_wrote = self._customer_wrote(key, activity.last_customer_message_at, activity.last_message_at,
-                                                  activity.phone_number_id)
-            recency_done = True
-        elif activity.last_customer_message_at is not None:
-            campaign_wrote = self._first_customer_message(key, activity.last_customer_message_at, activity.phone_number_id)
+        if activity.last_customer_message_at is not None:  # the recency, if it moves, in the same update
+            campaign_wrote = self._customer_wrote(key, activity.last_customer_message_at, activity.phone_number_id,
+                                                  message_at=activity.last_message_at)
         if activity.last_app_activity_at is not None:
             # A person answered from the phone: the chat is theirs now (rule 3), from any mode.
             target = RULES[ChatEvent.PHONE_APP_REPLIED][1]
             raise_to(self.table, key, "last_app_activity_at", activity.last_app_activity_at, {**identity, "mode": target.value})
         if activity.referral_at is not None:
             raise_to(self.table, key, "referral_at", activity.referral_at, identity)
-        if activity.last_message_at is not None and not recency_done:
+        if activity.last_message_at is not None and activity.last_customer_message_at is None:
             raise_to(self.table, key, "last_message_at", activity.last_message_at, identity)
         return campaign_wrote
 
-    def _customer_wrote(self, key: dict, customer_at: int, message_at: int, phone_number_id: str) -> int | None:
-        """The window and the recency raised together, as `_first_customer_message` and `raise_to`
-        would each raise them, in one update when the message is newer than both (the common case).
+    def _customer_wrote(self, key: dict, customer_at: int, phone_number_id: str, message_at: int | None = None) -> int | None:
+        """The customer's last message time raised (a chat seen for the first time starts with the
+        bot) and, given `message_at`, the chat's recency with it: one update when the message is
+        newer than both (the common case).
 
         Each time only moves forward and DynamoDB has no max(): the update is conditioned on both
         being older, and when it refuses, the chat as it was (returned with the refusal) says which
         one still moves: the window alone when an agent's later reply holds the recency, the recency
         alone when a newer customer message holds the window, neither for a late message. Returns
-        what `_first_customer_message` returns."""
+        the chat's campaign mark as it was (`customer_at` when the window did not move)."""
+        sets = "SET #a = :v, phone_number_id = :number, #mode = if_not_exists(#mode, :mode), created_at = if_not_exists(created_at, :now)"
+        condition = "(attribute_not_exists(#a) OR #a < :v)"
+        values = {":v": customer_at, ":number": phone_number_id, ":mode": ChatMode.BOT.value, ":now": int(self.clock())}
+        if message_at is not None:
+            sets += ", last_message_at = :m"
+            condition += " AND (attribute_not_exists(last_message_at) OR last_message_at < :m)"
+            values[":m"] = message_at
         try:
             old = self.table.update_item(
-                Key=key,
-                UpdateExpression="SET #a = :v, last_message_at = :m, phone_number_id = :number, "
-                "#mode = if_not_exists(#mode, :mode), created_at = if_not_exists(created_at, :now)",
-                ConditionExpression="(attribute_not_exists(#a) OR #a < :v) AND (attribute_not_exists(last_message_at) OR last_message_at < :m)",
+                Key=key, UpdateExpression=sets, ConditionExpression=condition,
                 ExpressionAttributeNames={"#a": "last_customer_message_at", "#mode": "mode"},
-                ExpressionAttributeValues={":v": customer_at, ":m": message_at, ":number": phone_number_id,
-                                           ":mode": ChatMode.BOT.value, ":now": int(self.clock())},
-                ReturnValues="ALL_OLD", ReturnValuesOnConditionCheckFailure="ALL_OLD",
+                ExpressionAttributeValues=values,
+                ReturnValues="ALL_OLD",  # no read: what the write replaced comes back with it
+                ReturnValuesOnConditionCheckFailure="ALL_OLD",
             ).get("Attributes") or {}
         except ClientError as error:
             if not is_condition_failure(error):
                 raise
+            if message_at is None:
+                return customer_at
             held = error.response.get("Item") or {}
             campaign_wrote = customer_at
             if _older(held.get("last_customer_message_at"), customer_at):
-                campaign_wrote = self._first_customer_message(key, customer_at, phone_number_id)
+                campaign_wrote = self._customer_wrote(key, customer_at, phone_number_id)
             if _older(held.get("last_message_at"), message_at):
                 raise_to(self.table, key, "last_message_at", message_at, {"phone_number_id": phone_number_id})
             return campaign_wrote
-        return int(old["campaign_wrote_at"]) if "campaign_wrote_at" in old else None
-
-    def _first_customer_message(self, key: dict, at: int, phone_number_id: str) -> int | None:
-        """Raise the customer's last message time; a chat seen for the first time starts with the bot.
-        Returns the chat's campaign mark as it was (`at` when the update was refused)."""
-        try:
-            old = self.table.update_item(
-                Key=key,
-                UpdateExpression="SET #a = :v, phone_number_id = :number, #mode = if_not_exists(#mode, :mode), "
-                "created_at = if_not_exists(created_at, :now)",
-                ConditionExpression="attribute_not_exists(#a) OR #a < :v",
-                ExpressionAttributeNames={"#a": "last_customer_message_at", "#mode": "mode"},
-                ExpressionAttributeValues={":v": at, ":number": phone_number_id, ":mode": ChatMode.BOT.value, ":now": int(self.clock())},
-                ReturnValues="ALL_OLD",  # no read: what the write replaced comes back with it
-            ).get("Attributes") or {}
-        except ClientError as error:
-            if not is_condition_failure(error):
-                raise
-            return at
         return int(old["campaign_wrote_at"]) if "campaign_wrote_at" in old else None
 
     def raise_last_message(self, chat_id: str, at: int, campaign: bool = False) -> None:
