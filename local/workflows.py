@@ -26,6 +26,7 @@ EXECUTE_STATE_MACHINES = {"stepfunctions": {"execute_state_machine": True}}
 
 _handlers: dict[str, Callable | None] = {}  # None: retired with its account
 _installed = threading.Lock()
+_asynchronous: list[threading.Thread] = []  # the Event invocations under way (joined at shutdown)
 
 
 class _Context:
@@ -54,6 +55,13 @@ def install_lambda_dispatch() -> None:
                 return original(self, function_name, qualifier, body, headers, response_headers)
             handler = _handlers[name] or _retired
             event = json.loads(body or b"{}")
+            if headers.get("X-Amz-Invocation-Type") == "Event":
+                # Lambda queues an asynchronous invocation and answers 202 at once; the caller
+                # (a bot turn started by BotLoop) must not wait for the function to run.
+                worker = threading.Thread(target=_run_and_log, args=(name, handler, event), daemon=True, name=f"invoke-{name}")
+                _asynchronous.append(worker)
+                worker.start()
+                return b""
             try:
                 result = handler(event, _Context())
             except Exception as error:  # what Lambda reports for an unhandled error
@@ -64,6 +72,41 @@ def install_lambda_dispatch() -> None:
 
         invoke._coexist_dispatch = True
         LambdaBackend.invoke = invoke
+
+
+def _run_and_log(name: str, handler: Callable, event: dict) -> None:
+    try:
+        handler(event, _Context())
+    except Exception as error:  # Lambda would retry it twice, then drop it (or send it to a DLQ)
+        log.error("%s failed (asynchronous invocation): %s", name, "".join(traceback.format_exception_only(error)).strip())
+
+
+def install_heartbeats_during_the_invocation() -> None:
+    """A task with a heartbeat takes its token's signals from the moment the task starts, in Step
+    Functions. moto sets the heartbeat's wait up only once the invocation that started the task
+    returns, and until then refuses a heartbeat (InvalidToken) and misses a success or failure,
+    waiting for the heartbeat's timeout instead. The bot's first turn sends both while the workflow's
+    invocation runs: a heartbeat before the wait is accepted (the wait's timer starts afresh
+    anyway), and a wait set up after the outcome starts already notified."""
+    from moto.stepfunctions.parser.asl.eval.callback.callback import CallbackEndpoint
+
+    with _installed:
+        if getattr(CallbackEndpoint.setup_heartbeat_endpoint, "_coexist_patched", False):
+            return
+        setup, heartbeat = CallbackEndpoint.setup_heartbeat_endpoint, CallbackEndpoint.notify_heartbeat
+
+        def setup_heartbeat_endpoint(self, heartbeat_seconds: int):
+            endpoint = setup(self, heartbeat_seconds)
+            if self.get_outcome() is not None:
+                endpoint.notify()
+            return endpoint
+
+        def notify_heartbeat(self) -> bool:
+            return heartbeat(self) or self._heartbeat_endpoint is None
+
+        setup_heartbeat_endpoint._coexist_patched = True
+        CallbackEndpoint.setup_heartbeat_endpoint = setup_heartbeat_endpoint
+        CallbackEndpoint.notify_heartbeat = notify_heartbeat
 
 
 def register_function(name: str, handler: Callable) -> None:
@@ -96,9 +139,10 @@ def stop_workflows(session, join_timeout_s: float = 10.0) -> None:
                 sfn.stop_execution(executionArn=execution["executionArn"], cause="emulator shut down")
     _release_parked_callbacks(session)
     deadline = time.monotonic() + join_timeout_s
-    for worker in list(TMP_THREADS):
+    for worker in list(TMP_THREADS) + list(_asynchronous):
         worker.join(timeout=max(0.0, deadline - time.monotonic()))
     TMP_THREADS[:] = [worker for worker in TMP_THREADS if worker.is_alive()]
+    _asynchronous[:] = [worker for worker in _asynchronous if worker.is_alive()]
     if TMP_THREADS:
         log.warning("%d workflow threads still running after shutdown", len(TMP_THREADS))
 
@@ -121,6 +165,7 @@ def create_conversation_workflow(session, prefix: str, handler: Callable | None 
     """The conversation function (a stub package in moto) and the state machine from the shared
     definition file. Returns the env var naming the state machine."""
     install_lambda_dispatch()
+    install_heartbeats_during_the_invocation()
     if handler is None:
         from functions.conversation.handler import lambda_handler as handler
     function_name = f"{prefix}-conversation"
@@ -141,4 +186,4 @@ def create_conversation_workflow(session, prefix: str, handler: Callable | None 
     machine_arn = session.client("stepfunctions").create_state_machine(
         name=f"{prefix}-conversation", definition=render(function_arn), roleArn=role_arn, type="STANDARD",
     )["stateMachineArn"]
-    return {resources.CONVERSATION_STATE_MACHINE_ENV: machine_arn}
+    return {resources.CONVERSATION_STATE_MACHINE_ENV: machine_arn, resources.CONVERSATION_FUNCTION_ENV: function_name}

@@ -233,6 +233,18 @@ class CoexistConfig:
     def conversation_state_machine_name(self) -> str:
         return f"{self.prefix}-conversation"
 
+    @property
+    def conversation_function_name(self) -> str:
+        """The conversation workflow's function, which ingest invokes for a bot turn (BotLoop)."""
+        return f"{self.prefix}-conversation"
+
+    def conversation_function_arn(self, stack) -> str:
+        """Its ARN by name: ingest's stack deploys before it, and its own role cannot name it by reference."""
+        from aws_cdk import ArnFormat
+
+        return stack.format_arn(service="lambda", resource="function", resource_name=self.conversation_function_name,
+                                arn_format=ArnFormat.COLON_RESOURCE_NAME)
+
     def conversation_environment(self) -> dict[str, str]:
         """COEXIST_CONVERSATION: the same timings for the workflow's steps and for the signals that
         ingest and the agent API send (the takeover cool-down is read on both sides)."""

@@ -12,6 +12,7 @@ from __future__ import annotations
 from aws_cdk import Aws, Duration, Stack
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
+from aws_cdk import aws_sqs as sqs
 from aws_cdk import aws_stepfunctions as sfn
 from coexist import resources
 from coexist.conversation.definition import FUNCTION_PLACEHOLDER, definition_path
@@ -23,7 +24,7 @@ from stacks.constructs.connect_handoff import ConnectHandoff
 from stacks.constructs.domain_tables import DomainTables
 from stacks.constructs.log_groups import encrypted_log_group
 from stacks.constructs.outbound_queue import OutboundQueue
-from stacks.constructs.service_function import TASK_TOKEN_ACTIONS, ServiceFunction
+from stacks.constructs.service_function import BOT_LOOP_ACTIONS, ServiceFunction
 from stacks.constructs.shared_layer import FUNCTIONS, ROOT, shared_layer
 from stacks.data_stack import DataStack
 from stacks.ingress_stack import IngressStack
@@ -57,13 +58,22 @@ class ConversationsStack(Stack):
         def table_env(*specs) -> dict[str, str]:
             return {spec.env_var: tables[spec.env_var].table_name for spec in specs}
 
+        # A bot turn invoked directly (BotLoop) that Lambda could not run: the customer's message waits
+        # unanswered until the customer writes again or the idle timeout ends the conversation.
+        self.turn_dead_letters = sqs.Queue(
+            self, "BotTurnDeadLetters", encryption=sqs.QueueEncryption.KMS, encryption_master_key=key, enforce_ssl=True,
+            retention_period=Duration.days(14),
+        )
         # One function for every task of the workflow; the step is the payload's `action`.
         self.conversation = ServiceFunction(
             self, "Conversation", code_dir=FUNCTIONS / "conversation", service="conversation",
             description="Conversation workflow steps: bot turns, takeover, routing to agents, close, survey",
-            invoked_by="the conversation state machine's Lambda tasks, synchronously, with their own retries",
+            invoked_by="the conversation state machine's Lambda tasks, synchronously, with their own retries; a bot "
+            "turn after the first, asynchronously, by ingest or the previous turn (one at a time per conversation)",
+            function_name=config.conversation_function_name,
             timeout=Duration.seconds(CONVERSATION_TIMEOUT_S),
             memory_size=512,
+            dead_letter_queue=self.turn_dead_letters,
             environment={
                 "COEXIST_STAGE": config.stage,
                 **table_env(
@@ -73,10 +83,23 @@ class ConversationsStack(Stack):
                 resources.OUTBOUND_QUEUE_ENV: self.outbound_queue.queue_url,
                 **config.numbers_environment(),  # each number's bot
                 **config.conversation_environment(),
+                resources.CONVERSATION_FUNCTION_ENV: config.conversation_function_name,  # its own, for the next turn
             },
-            # A bot turn that ends at once (a reply sent, nothing to wait for) completes its own task.
-            task_token_actions=TASK_TOKEN_ACTIONS,
+            # A bot turn that ends at once (a reply sent, nothing to wait for) completes its own task;
+            # a turn that finds messages waiting at its end runs the next one (BotLoop).
+            task_token_actions=BOT_LOOP_ACTIONS,
             **common,
+        )
+        # Lambda retries a turn that crashed (a turn's own errors fail its task instead); an hour-old
+        # turn is parked rather than answering a customer long after the question.
+        self.conversation.function.configure_async_invoke(retry_attempts=2, max_event_age=Duration.hours(1))
+        self.turn_dead_letters.grant_send_messages(self.conversation.function)
+        self.conversation.role.add_to_principal_policy(iam.PolicyStatement(
+            actions=["lambda:InvokeFunction"], resources=[config.conversation_function_arn(self)]))
+        alarms.on_any_dead_letter(
+            self, "BotTurnDeadLettersAlarm", queue=self.turn_dead_letters, alarm_topic=alarm_topic,
+            description="A bot turn could not run (Lambda failed it three times or it waited over an hour): the "
+            "customer's last messages wait unanswered on the chat. Answer them from the inbox (docs/OPERATIONS.md).",
         )
         self.conversation.grant_tables(
             tables, config,

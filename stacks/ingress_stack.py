@@ -27,7 +27,7 @@ from stacks.constructs.inbound_queue import InboundQueue
 from stacks.constructs.campaigns import CampaignDriver
 from stacks.constructs.outbound_queue import OutboundQueue
 from stacks.constructs.rest_api import CoexistApi
-from stacks.constructs.service_function import TASK_TOKEN_ACTIONS, ServiceFunction
+from stacks.constructs.service_function import BOT_LOOP_ACTIONS, TASK_TOKEN_ACTIONS, ServiceFunction
 from stacks.constructs.shared_layer import FUNCTIONS, shared_layer
 from stacks.data_stack import DataStack
 
@@ -94,8 +94,9 @@ class IngressStack(Stack):
             invoked_by=f"the inbound SQS queue's event source mapping, at most {config.ingest_max_concurrency} batches at once",
             timeout=Duration.seconds(resources.INGEST_TIMEOUT_S),
             environment={**stage_env, **table_env, **conversation_env, resources.ARCHIVE_BUCKET_ENV: archive.bucket_name,
+                         resources.CONVERSATION_FUNCTION_ENV: config.conversation_function_name,  # the bot's next turn
                          **config.rate_card_environment()},  # ingest prices what Meta delivers
-            task_token_actions=TASK_TOKEN_ACTIONS,  # a customer's message or an echo wakes the workflow
+            task_token_actions=BOT_LOOP_ACTIONS,  # a customer's message or an echo wakes the workflow
             **common,
         )
         # Every table but the audit trail, which only the agent API writes (and only appends to), the
@@ -105,6 +106,10 @@ class IngressStack(Stack):
         # A customer message outside a conversation starts one (deterministic execution names).
         self.ingest.role.add_to_principal_policy(
             iam.PolicyStatement(actions=["states:StartExecution"], resources=[self.conversation_state_machine_arn])
+        )
+        # A customer's message runs the bot's next turn (BotLoop), on the function the conversations stack names.
+        self.ingest.role.add_to_principal_policy(
+            iam.PolicyStatement(actions=["lambda:InvokeFunction"], resources=[config.conversation_function_arn(self)])
         )
         # Two chats of one person merged: the conversation the merge superseded is stopped.
         self._grant_stopping_conversations(self.ingest, config)

@@ -271,6 +271,8 @@ CONSOLE_CLIENT_ID_ENV = "CONSOLE_CLIENT_ID"
 # The conversation workflow (Step Functions, Standard): one definition file, rendered with the
 # same substitutions by the CDK stack, local mode and the tests.
 CONVERSATION_STATE_MACHINE_ENV = "CONVERSATION_STATE_MACHINE_ARN"
+# The conversation function, which ingest (and the function itself) invokes for a bot turn (BotLoop).
+CONVERSATION_FUNCTION_ENV = "CONVERSATION_FUNCTION_NAME"
 CONVERSATION_DEFINITION = "statemachine/conversation.asl.json"
 
 # Queues: Meta webhooks wait here between the fast webhook acknowledgement and ingest.

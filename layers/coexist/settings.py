@@ -50,6 +50,7 @@ class Settings:
     agents_table: str = "coexist-agents"
     customers_table: str = "coexist-customers"
     conversation_state_machine_arn: str = ""
+    conversation_function_name: str = ""
     waba_ids: str = ""  # comma-separated WhatsApp Business Account ids whose templates are synced
     operations_topic_arn: str = ""  # where operators hear of numbers at risk (the app-inactivity watch)
     # Webhook bodies up to this size travel inside the SQS message; larger ones are read back from
@@ -126,6 +127,7 @@ class Settings:
             "agents_table": resources.AGENTS.env_var,
             "customers_table": resources.CUSTOMERS.env_var,
             "conversation_state_machine_arn": resources.CONVERSATION_STATE_MACHINE_ENV,
+            "conversation_function_name": resources.CONVERSATION_FUNCTION_ENV,
             "inline_body_limit": "INLINE_BODY_LIMIT",
             "app_secret_arn": "WHATSAPP_APP_SECRET_ARN",
             "app_secret": "WHATSAPP_APP_SECRET",

@@ -184,7 +184,15 @@ def signals():
     from coexist.conversation.signals import Signals
 
     return Signals(inbox().chats, workflow(), agents(), conversation_settings().takeover_cool_down_s, connect=connect_desk(),
-                   timeouts=conversation_settings().timeouts())
+                   timeouts=conversation_settings().timeouts(), bot_loop=bot_loop())
+
+
+@lru_cache(maxsize=1)
+def bot_loop():
+    from coexist.conversation.workflow import BotLoop
+
+    # Made on its first call: most of ingest's invocations wake no bot turn.
+    return BotLoop(workflow(), aws.ClientOnFirstCall("lambda"), settings().conversation_function_name)
 
 
 @lru_cache(maxsize=1)
@@ -208,6 +216,7 @@ def conversation_steps(count_metric=lambda name: None):
         settings=conversation_settings(),
         metrics=count_metric,
         connect=connect_desk(count_metric),
+        bot_loop=bot_loop(),
     )
 
 
@@ -409,7 +418,7 @@ def campaigns():
 def reset() -> None:
     """Forget settings, clients and services (tests and local mode switch environments)."""
     for cached in (archive, intake, inbox, inbox_reader, templates, graph_api, outbox, sweeper, throttle, sender, settings,
-                   agents, workflow, signals, conversation_settings, rate_card, cost_ledger,
+                   agents, workflow, bot_loop, signals, conversation_settings, rate_card, cost_ledger,
                    audit_log, audit_archive, customer_rights, export_files, events, reminders, campaign_store, campaigns):
         cached.cache_clear()
     for cached in (live_connections, live_fanout, live_changed_numbers, live_directory, id_token_verifier):  # the live channel's, below

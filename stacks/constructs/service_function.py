@@ -25,6 +25,8 @@ from stacks.constructs.log_groups import encrypted_log_group
 # Waking a parked Step Functions task. IAM has no resource type for these: the task token names the
 # task, and only code that was handed the token (by the workflow, through the chats table) can use it.
 TASK_TOKEN_ACTIONS = ("states:SendTaskSuccess", "states:SendTaskFailure")
+# Also restarting a task's heartbeat: what runs the bot's next turn (coexist.conversation.workflow.BotLoop).
+BOT_LOOP_ACTIONS = TASK_TOKEN_ACTIONS + ("states:SendTaskHeartbeat",)
 
 RUNTIME = lambda_.Runtime(lambda_runtime.RUNTIME_NAME, lambda_.RuntimeFamily.PYTHON)
 ARCHITECTURE = lambda_.Architecture.ARM_64
@@ -58,6 +60,7 @@ class ServiceFunction(Construct):
         task_token_actions: tuple[str, ...] = (),
         unscoped_actions: str | None = None,  # other actions IAM has no resource type for, in words
         extra_layers: tuple[lambda_.ILayerVersion, ...] = (),  # what this function alone needs beyond `layer`
+        function_name: str | None = None,  # a fixed name, for callers in stacks deployed before it
     ) -> None:
         super().__init__(scope, id)
         self.service_name = f"coexist-{service}"
@@ -73,6 +76,7 @@ class ServiceFunction(Construct):
         self.function = lambda_.Function(
             self,
             "Function",
+            function_name=function_name,
             description=description,
             runtime=RUNTIME,
             architecture=ARCHITECTURE,
@@ -98,7 +102,7 @@ class ServiceFunction(Construct):
             },
         )
         self.log_group.grant_write(self.role)
-        if unknown := set(task_token_actions) - set(TASK_TOKEN_ACTIONS):
+        if unknown := set(task_token_actions) - set(BOT_LOOP_ACTIONS):
             raise ValueError(f"not task-token actions: {sorted(unknown)}")
         if task_token_actions:
             # Given here, not by a grant_* call later, because the one Resource::* acknowledgement

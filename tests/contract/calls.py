@@ -35,6 +35,7 @@ ACTION = {
     ("apigatewaymanagementapi", "PostToConnection"): "execute-api:ManageConnections",
     ("apigatewaymanagementapi", "GetConnection"): "execute-api:ManageConnections",
     ("apigatewaymanagementapi", "DeleteConnection"): "execute-api:ManageConnections",
+    ("lambda", "Invoke"): "lambda:InvokeFunction",
 }
 
 # The items of a DynamoDB transaction are authorized as their own actions.
@@ -163,6 +164,9 @@ def required_calls(model, params: dict) -> list[dict]:
         return [_call(action, bus if bus.startswith("arn:") else _arn("events", f"event-bus/{bus}")) for bus in sorted(buses)]
     if service == "scheduler" and "Name" in params:
         return [_call(action, _arn("scheduler", f"schedule/{params.get('GroupName') or 'default'}/{params['Name']}"))]
+    if service == "lambda" and "FunctionName" in params:
+        name = params["FunctionName"]
+        return [_call(action, name if name.startswith("arn:") else _arn("lambda", f"function:{name}"))]
     if service == "apigatewaymanagementapi":
         return [_call(action, _connection(operation, params))]
     if service == "sns" and "TopicArn" in params:

@@ -148,6 +148,8 @@ def test_calls_become_iam_actions_on_arns():
     assert [c["resource"].split(":")[-1] for c in streaming] == ["instance/i", "instance/i/contact/c"]
     (converse,) = required_calls(operation("bedrock-runtime", "Converse"), {"modelId": "eu.amazon.nova-lite-v1:0"})
     assert converse["action"] == "bedrock:InvokeModel" and converse["resource"].endswith(":inference-profile/eu.amazon.nova-lite-v1:0")
+    (invoke,) = required_calls(operation("lambda", "Invoke"), {"FunctionName": "coexist-test-conversation", "InvocationType": "Event"})
+    assert (invoke["action"], invoke["resource"]) == ("lambda:InvokeFunction", "arn:aws:lambda:us-east-1:123456789012:function:coexist-test-conversation")
     assert queue_arn("http://127.0.0.1:5001/123456789012/q.fifo") == "arn:aws:sqs:us-east-1:123456789012:q.fifo"
     assert required_calls(operation("connectparticipant", "SendMessage"), {"ConnectionToken": "t"}) == []
     assert required_calls(operation("sts", "GetCallerIdentity", auth_type="none"), {}) == []

@@ -157,16 +157,49 @@ def test_the_state_machine_role_can_invoke_only_the_conversation_function(synthe
     assert "ManagedPolicyArns" not in role
     services = {a.split(":")[0] for a in actions_of_role(synthesised.conversations, ids["machine_role"])}
     assert services == {"lambda", "logs", "xray", "kms"}
-    # No other role anywhere may invoke the conversation function (Scheduler's role for reminders
-    # invokes the reminders function alone: tests/infrastructure/test_reminders_stack.py).
+    # Besides ingest and the function itself (a bot turn after the first, below), no other role
+    # anywhere may invoke a function (Scheduler's role for reminders invokes the reminders function
+    # alone: tests/infrastructure/test_reminders_stack.py).
     reminders_scheduler = synthesised.logical_id(synthesised.stacks.outbound.reminders.scheduler_role)
+    bot_loop = {("ingress", ids["ingest_role"]), ("conversations", ids["function_role"])}
     for stack in ("ingress", "outbound", "conversations"):
         template = getattr(synthesised, stack)
         for name, policy in template.find_resources("AWS::IAM::Policy").items():
             roles = json.dumps(policy["Properties"]["Roles"])
             if ids["machine_role"] in roles or (stack == "outbound" and reminders_scheduler in roles):
                 continue
+            if any(role in roles for where, role in bot_loop if where == stack):
+                continue
             assert "lambda:InvokeFunction" not in json.dumps(policy), (stack, name)
+
+
+def test_ingest_and_the_conversation_function_invoke_the_conversation_function_alone_by_its_fixed_name(synthesised, ids):
+    config = synthesised.stacks.config
+    function = synthesised.conversations.to_json()["Resources"][ids["function"]]["Properties"]
+    assert function["FunctionName"] == config.conversation_function_name == "coexist-dev-conversation"
+    for stack, role in (("ingress", ids["ingest_role"]), ("conversations", ids["function_role"])):
+        invokes = [s for s in statements_of_role(getattr(synthesised, stack), role) if any(a.startswith("lambda:") for a in s["Action"])]
+        assert [s["Action"] for s in invokes] == [["lambda:InvokeFunction"]], stack
+        [statement] = invokes
+        arn = "".join(part if isinstance(part, str) else json.dumps(part) for part in statement["Resource"]["Fn::Join"][1])
+        assert arn.endswith(f":lambda:{json.dumps({'Ref': 'AWS::Region'})}:{json.dumps({'Ref': 'AWS::AccountId'})}"
+                            f":function:{config.conversation_function_name}"), (stack, arn)
+    ingest = synthesised.ingress.to_json()["Resources"][ids["ingest"]]["Properties"]["Environment"]["Variables"]
+    assert ingest[resources.CONVERSATION_FUNCTION_ENV] == config.conversation_function_name
+    assert function["Environment"]["Variables"][resources.CONVERSATION_FUNCTION_ENV] == config.conversation_function_name
+
+
+def test_a_bot_turn_lambda_could_not_run_is_parked_with_an_alarm(synthesised, ids):
+    template = synthesised.conversations
+    [config_] = template.find_resources("AWS::Lambda::EventInvokeConfig").values()
+    assert config_["Properties"]["MaximumRetryAttempts"] == 2 and config_["Properties"]["MaximumEventAgeInSeconds"] == 3600
+    function = template.to_json()["Resources"][ids["function"]]["Properties"]
+    dlq = function["DeadLetterConfig"]["TargetArn"]["Fn::GetAtt"][0]
+    queue = template.to_json()["Resources"][dlq]["Properties"]
+    assert "KmsMasterKeyId" in queue and queue["MessageRetentionPeriod"] == 14 * 24 * 3600
+    watched = [a for a in template.find_resources("AWS::CloudWatch::Alarm").values()
+               if dlq in json.dumps(a["Properties"].get("Dimensions", []))]
+    assert watched and all(a["Properties"]["AlarmActions"] for a in watched)
 
 
 def test_the_state_machine_uses_the_key_only_for_its_own_data(synthesised, ids, cmk):
@@ -228,7 +261,9 @@ def test_task_tokens_are_the_only_unscoped_step_functions_grant(synthesised, ids
     (statement,) = tokens
     # SendTaskSuccess/SendTaskFailure have no resource type in IAM: the token names the task.
     assert statement["Resource"] == "*"
-    assert set(statement["Action"]) - TASK_TOKENS <= {"xray:PutTraceSegments", "xray:PutTelemetryRecords"}
+    # The heartbeat runs the bot's next turn (BotLoop): ingest and the turn itself, not the agent API.
+    heartbeat = {"states:SendTaskHeartbeat"} if role in ("ingest_role", "function_role") else set()
+    assert set(statement["Action"]) - TASK_TOKENS == {"xray:PutTraceSegments", "xray:PutTelemetryRecords"} | heartbeat
 
 
 def test_the_webhook_cannot_touch_the_workflow(synthesised):
@@ -282,7 +317,12 @@ def test_conversation_function_sends_through_the_outbox_only(synthesised, ids):
     statements = statements_of_role(synthesised.conversations, ids["function_role"])
     (sqs,) = [s for s in statements if any(a.startswith("sqs:") for a in s["Action"])]
     assert "sqs:SendMessage" in sqs["Action"] and "sqs:ReceiveMessage" not in sqs["Action"]
-    assert json.dumps(sqs["Resource"]).endswith(f':{config.outbound_queue_name}"]]}}')
+    # The outbound queue, and the dead letters of its own asynchronous invocations (Lambda sends
+    # those with the function's role).
+    outbound, dead_letters = sqs["Resource"] if isinstance(sqs["Resource"][0], dict) and "Fn::Join" in sqs["Resource"][0] else sqs["Resource"][::-1]
+    assert json.dumps(outbound).endswith(f':{config.outbound_queue_name}"]]}}')
+    function = synthesised.conversations.to_json()["Resources"][ids["function"]]["Properties"]
+    assert dead_letters == function["DeadLetterConfig"]["TargetArn"]
     rendered = json.dumps(statements)
     # No way into the inbound queue, its DLQ or the webhook archive.
     assert not {a for s in statements for a in s["Action"] if a.startswith("s3:")}

@@ -244,7 +244,7 @@ def test_leaving_an_emulated_account_stops_its_executions_so_none_wakes_in_the_n
     assert chat() == parked  # the timed-out wait did not run its catch (EndQuietly) against the chat
 
 
-def test_a_message_that_arrives_while_the_bot_answers_is_the_next_turn_one_state_each(account, monkeypatch):
+def test_a_message_that_arrives_while_the_bot_answers_is_the_next_turn_in_the_same_state(account, monkeypatch):
     from benchmarks.workflow import transitions
     from coexist.conversation.bot_turns import BotTurns
 
@@ -262,8 +262,82 @@ def test_a_message_that_arrives_while_the_bot_answers_is_the_next_turn_one_state
     deliver(account, says("What are your opening hours?"))
     wait_for(lambda: len(bot_messages()) >= 2 and chat()["waiting_for"] == "customer", what="both messages answered")
     [execution] = executions(account)
-    assert arrived and transitions(account, execution["executionArn"]) == 2  # BotTurn, once per message
+    assert arrived and transitions(account, execution["executionArn"]) == 1  # BotTurn, once for the bot's whole phase
     assert chat()["mode"] == "bot" and not chat().get("pending_messages")
+
+
+def test_each_customer_message_restarts_the_idle_timeout_without_a_state_of_its_own(account, monkeypatch):
+    from benchmarks.workflow import transitions
+
+    idle_s = 8
+    monkeypatch.setenv("COEXIST_CONVERSATION", json.dumps({**FAST, "customer_idle_s": idle_s}))
+    wiring.conversation_settings.cache_clear()
+    wiring.signals.cache_clear()
+    deliver(account, says("What are your opening hours?"))
+    wait_for(lambda: chat()["waiting_for"] == "customer", what="the bot's first answer")
+    started = time.monotonic()
+    answered = len(bot_messages())
+    time.sleep(idle_s / 2 + 1)
+    deliver(account, says("And on Saturday?"))  # its heartbeat restarts the customer's idle time
+    wait_for(lambda: len(bot_messages()) > answered and chat()["waiting_for"] == "customer", what="the second answer")
+    [execution] = executions(account)
+    time.sleep(max(0.0, started + idle_s + 1 - time.monotonic()))
+    # Past the idle time counted from the first turn, the conversation still runs: the second
+    # message's heartbeat counts it again. The customer then goes quiet, and it ends.
+    assert account.sfn.describe_execution(executionArn=execution["executionArn"])["status"] == "RUNNING"
+    assert transitions(account, execution["executionArn"]) == 1
+    finished(account)
+    assert (chat()["conversation_state"], chat()["mode"]) == ("ended", "closed")
+
+
+def test_a_bot_turn_that_fails_after_the_first_hands_the_customer_to_a_person(account, monkeypatch):
+    from coexist.conversation.bot_turns import BotTurns
+
+    add_agent("ana")
+    real_run, turns = BotTurns.run, []
+
+    def fails_the_second_time(self, chat_item, messages):
+        turns.append(messages)
+        if len(turns) == 2:
+            raise RuntimeError("the bot's provider is broken")
+        return real_run(self, chat_item, messages)
+
+    monkeypatch.setattr(BotTurns, "run", fails_the_second_time)
+    deliver(account, says("What are your opening hours?"))
+    wait_for(lambda: chat()["waiting_for"] == "customer", what="the bot's first answer")
+    deliver(account, says("And on Saturday?"))
+    # The turn ran outside the workflow (BotLoop): its failure fails the token, and the definition
+    # escalates as it does for a failing task.
+    wait_for(lambda: chat()["offered_to"] == "ana", what="the offer to ana")
+    [execution] = executions(account)
+    history = account.sfn.get_execution_history(executionArn=execution["executionArn"], maxResults=1000)["events"]
+    failed = [e["taskFailedEventDetails"]["error"] for e in history if e["type"] == "TaskFailed"]
+    assert failed == ["BotTurnFailed"] and len(turns) == 2
+
+
+def test_a_next_turn_that_cannot_be_started_leaves_the_token_for_the_records_retry(account, monkeypatch):
+    from coexist.conversation.workflow import BotLoop
+
+    deliver(account, says("What are your opening hours?"))
+    wait_for(lambda: chat()["waiting_for"] == "customer", what="the bot's first answer")
+    answered = len(bot_messages())
+    real_next_turn = BotLoop.next_turn
+
+    def lambda_refuses(self, *args):
+        raise RuntimeError("TooManyRequestsException")
+
+    from functions.ingest import handler as ingest_function
+    from tests.conftest import drain_inbound
+    from tests.integration.helpers import post_webhook
+
+    monkeypatch.setattr(BotLoop, "next_turn", lambda_refuses)
+    assert post_webhook(says("And on Saturday?"))["statusCode"] == 200
+    [event] = drain_inbound(account)
+    assert ingest_function.lambda_handler(event, Context())["batchItemFailures"]  # the record fails, to be retried
+    assert chat()["waiting_for"] == "customer"  # the token is back where the retry finds it
+    monkeypatch.setattr(BotLoop, "next_turn", real_next_turn)
+    assert ingest_function.lambda_handler(event, Context()) == {"batchItemFailures": []}  # Lambda's redelivery
+    wait_for(lambda: len(bot_messages()) > answered and chat()["waiting_for"] == "customer", what="the retried record's turn")
 
 
 def test_a_customer_who_goes_quiet_ends_the_conversation_without_a_survey(account, monkeypatch):

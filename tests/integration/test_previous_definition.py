@@ -1,7 +1,10 @@
 """Conversations an upgrade finds running: Step Functions runs each execution on the definition it
-started with (tests/fixtures/conversation-previous.asl.json: the definition before the bot's turn
-became one state per message, with its own begin, customer wait, handoff, survey and score states),
-while its tasks are served by today's conversation function. They go on to their end."""
+started with, while its tasks are served by today's conversation function. They go on to their end.
+
+Two earlier definitions: tests/fixtures/conversation-previous.asl.json (before the bot's turn
+became one state per message, with its own begin, customer wait, handoff, survey and score states)
+and tests/fixtures/conversation-one-state-per-message.asl.json (before the bot's whole phase became
+one state timed by heartbeats: each customer message's wake was the next `BotTurn` state)."""
 
 from __future__ import annotations
 
@@ -19,13 +22,24 @@ from tests.integration.test_conversation import (
 )
 
 PREVIOUS = Path(__file__).resolve().parents[1] / "fixtures" / "conversation-previous.asl.json"
+ONE_STATE_PER_MESSAGE = Path(__file__).resolve().parents[1] / "fixtures" / "conversation-one-state-per-message.asl.json"
+
+
+def _running(monkeypatch, definition: Path):
+    monkeypatch.setenv("COEXIST_CONVERSATION", json.dumps(FAST))
+    monkeypatch.setattr(workflows, "render", lambda arn: definition.read_text().replace("${ConversationFunction}", arn))
+    return emulated_account(monkeypatch, config=EXECUTE_STATE_MACHINES, workflow=True)
 
 
 @pytest.fixture
 def account(monkeypatch):
-    monkeypatch.setenv("COEXIST_CONVERSATION", json.dumps(FAST))
-    monkeypatch.setattr(workflows, "render", lambda arn: PREVIOUS.read_text().replace("${ConversationFunction}", arn))
-    with emulated_account(monkeypatch, config=EXECUTE_STATE_MACHINES, workflow=True) as emulated:
+    with _running(monkeypatch, PREVIOUS) as emulated:
+        yield emulated
+
+
+@pytest.fixture
+def one_state_per_message(monkeypatch):
+    with _running(monkeypatch, ONE_STATE_PER_MESSAGE) as emulated:
         yield emulated
 
 
@@ -66,3 +80,20 @@ def test_an_escalation_of_the_previous_definition_reaches_the_agent_and_ends_wit
     finished(account)
     assert (chat()["mode"], chat()["satisfaction_score"]) == ("closed", 2)
     assert [a["active_chats"] for a in agent_call("GET", "/api/agents", "ana")[1]["items"]] == [0]
+
+
+def test_a_bot_conversation_of_one_state_per_message_wakes_its_next_turn_by_the_tokens_success(one_state_per_message):
+    account = one_state_per_message
+    deliver(account, says("What are your opening hours?"))
+    wait_for(lambda: chat()["waiting_for"] == "customer", what="the bot to answer and wait")
+    answered = len(bot_messages())
+    # Its token takes no heartbeats: ingest ends the task, and the definition's next state is the turn.
+    deliver(account, says("And on Saturday?"))
+    wait_for(lambda: len(bot_messages()) > answered and chat()["waiting_for"] == "customer", what="the second answer")
+    assert entered(account) == ["BotTurn", "BotTurn"]
+    deliver(account, says("thanks, bye"))
+    wait_for(lambda: chat()["waiting_for"] == "survey", what="the survey")
+    deliver(account, says("", reply=("csat_3", "😊 Great")))
+    finished(account)
+    assert entered(account) == ["BotTurn", "BotTurn", "BotTurn", "Close"]
+    assert (chat()["mode"], chat()["satisfaction_score"]) == ("closed", 3)

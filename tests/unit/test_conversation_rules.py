@@ -53,7 +53,7 @@ def test_every_task_runs_the_conversation_function_and_waits_pass_their_token():
 
 
 def test_waits_read_their_timeouts_from_the_execution_input():
-    paths = {s.get("TimeoutSecondsPath") or s.get("SecondsPath") for s in STATES.values()} - {None}
+    paths = {s.get("TimeoutSecondsPath") or s.get("HeartbeatSecondsPath") or s.get("SecondsPath") for s in STATES.values()} - {None}
     from_input = {p.removeprefix("$.timeouts.") for p in paths if p.startswith("$.timeouts.")}
     # Every timeout the input carries is read, and every wait reads one of them or a step's result.
     assert from_input == set(ConversationSettings().timeouts())

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 
 from coexist.conversation import survey
 from coexist.conversation.settings import ConversationSettings
-from coexist.conversation.workflow import AGENT_RELEASED, HUMAN_TOOK_OVER, SUPERSEDED_BY_MERGE, Workflow, execution_name
+from coexist.conversation.workflow import AGENT_RELEASED, HUMAN_TOOK_OVER, SUPERSEDED_BY_MERGE, BotLoop, Workflow, execution_name
 from coexist.domain.chat import Chat, ChatMode, WaitingFor
 from coexist.domain.records import MessageRecord
 from coexist.store.agents import AgentStore
@@ -30,6 +30,7 @@ class Signals:
     takeover_cool_down_s: int = 1800
     clock: object = time.time
     connect: object | None = None  # coexist.conversation.connect.ConnectDesk: humans on Amazon Connect
+    bot_loop: BotLoop | None = None  # runs the next bot turn of a conversation whose token takes heartbeats
     # What the workflow's waits last (ConversationSettings.timeouts), given to each execution it starts.
     timeouts: dict = field(default_factory=lambda: ConversationSettings().timeouts())
 
@@ -70,11 +71,22 @@ class Signals:
             # being retried): start it now; a start that did happen is refused by its name.
             self.workflow.start(chat.conversation_id, chat_id, self.timeouts)
         if chat.waiting_for == WaitingFor.CUSTOMER:
-            token = self.chats.take_token(chat_id, WaitingFor.CUSTOMER)
-            if token:
-                self.workflow.succeed(token, {"message_id": message_id})
+            wait = self.chats.take_customer_wait(chat_id)
+            if wait and wait.heartbeat:
+                self._next_bot_turn(chat, wait.token)
+                return "woke_bot"
+            if wait:  # an execution of an earlier definition: the token's success is the next turn
+                self.workflow.succeed(wait.token, {"message_id": message_id})
                 return "woke_bot"
         return "queued_for_bot"
+
+    def _next_bot_turn(self, chat: Chat, token: str) -> None:
+        try:
+            self.bot_loop.next_turn(chat.chat_id, chat.conversation_id, token)
+        except Exception:
+            # The token goes back on the chat for the record's retry, which finds it there again.
+            self.chats.park_customer_wait(chat.chat_id, chat.conversation_id, token)
+            raise
 
     def business_app_replied(self, chat_id: str) -> bool:
         """An echo: someone answered from the phone. The bot stops mid-step and stays quiet."""

@@ -17,7 +17,7 @@ from typing import Callable
 
 from coexist.conversation import survey
 from coexist.conversation.settings import ConversationSettings
-from coexist.conversation.workflow import BOT_ESCALATED, BOT_RESOLVED, HUMAN_TOOK_OVER, Workflow
+from coexist.conversation.workflow import BOT_ESCALATED, BOT_RESOLVED, BOT_TURN_FAILED, HUMAN_TOOK_OVER, BotLoop, Workflow
 from coexist.domain import window
 from coexist.domain.chat import Chat, ChatMode, Takeover, WaitingFor
 from coexist.domain.records import Source
@@ -57,6 +57,7 @@ class ConversationSteps:
     metrics: Callable[[str], None] = lambda name: None
     clock: Callable[[], float] = time.time
     connect: object | None = None  # coexist.conversation.connect.ConnectDesk: humans on Amazon Connect
+    bot_loop: BotLoop | None = None  # the next bot turn, when its token takes heartbeats
 
     def run(self, event: dict):
         action = event["action"]
@@ -66,7 +67,20 @@ class ConversationSteps:
         event = dict(event)
         if action not in FOLLOW_ON_REFUSAL:
             self._follow(event)
+        if event.get("direct"):
+            return self._run_direct(handler, event)
         return handler(event)
+
+    def _run_direct(self, handler: Callable[[dict], object], event: dict) -> None:
+        """A turn BotLoop invoked: nobody waits for its result, so its failure is told to the
+        workflow as the failure of its own task would be: the token fails, and the definition hands
+        the customer to a person. (Raising instead would have Lambda run the turn again, which could
+        answer while the escalation runs.) Only a failure to tell the workflow is raised."""
+        try:
+            handler(event)
+        except Exception as error:
+            self.metrics("BotTurnFailed")
+            self.workflow.fail(event["token"], BOT_TURN_FAILED, f"the bot's turn failed: {type(error).__name__}")
 
     # --- bot ------------------------------------------------------------------------------------
     def step_converse(self, event: dict) -> None:
@@ -100,7 +114,8 @@ class ConversationSteps:
         ends_turn = outcome.decision == "reply" and event["action"] == "converse" and bool(replies)
         turn = {"failures": outcome.failures, "session": outcome.session or {}, "intent": outcome.intent}
         for i, reply in enumerate(replies):
-            hold = BotHold(event["conversation_id"], token, turn if ends_turn and i == len(replies) - 1 else None)
+            hold = BotHold(event["conversation_id"], token, turn if ends_turn and i == len(replies) - 1 else None,
+                           heartbeat=bool(event.get("heartbeat")))
             try:
                 # The bot never answers over a human: each reply is stored only while its turn holds the chat.
                 accepted = self.outbox.send(chat_id, parse_send_request(reply), source=Source.BOT, chat_item=chat, hold=hold)
@@ -129,14 +144,14 @@ class ConversationSteps:
             self._leave_loop(event, None, "reply" if turn else "wait")
             return
         for attempt in range(2):
-            if self.chats.await_customer(event["chat_id"], event["conversation_id"], token, **turn):
+            if self.chats.await_customer(event["chat_id"], event["conversation_id"], token, heartbeat=bool(event.get("heartbeat")), **turn):
                 return
             if turn:
                 self.chats.record_bot_turn(event["chat_id"], turn["failures"], turn["session"], turn["intent"])
                 turn = {}
             if self.chats.take_bot_token(event["chat_id"], expected=token):
                 # Customer messages arrived while the bot was busy: straight to the next turn.
-                self.workflow.succeed(token, {"pending": True})
+                self._next_turn(event)
                 return
             if attempt or not self._moved(event):
                 return  # a person took the chat, and the token with it
@@ -151,6 +166,14 @@ class ConversationSteps:
         """Customer messages came while the bot answered: straight to the next turn, if the token is
         still the bot's."""
         if self.chats.take_bot_token(event["chat_id"], expected=event["token"]):
+            self._next_turn(event)
+
+    def _next_turn(self, event: dict) -> None:
+        """The token taken back from the turn: the next turn runs on it. A token timed by heartbeats
+        stays in its task (BotLoop); an earlier definition's starts its next state with its success."""
+        if event.get("heartbeat"):
+            self.bot_loop.next_turn(event["chat_id"], event["conversation_id"], event["token"])
+        else:
             self.workflow.succeed(event["token"], {"pending": True})
 
     def _leave_loop(self, event: dict, error: str | None, cause: str) -> None:

@@ -12,6 +12,7 @@ AGENT_RELEASED = "AgentReleased"
 # How a bot turn leaves the message loop (a task's error, so the definition needs no choice state).
 BOT_ESCALATED = "BotEscalated"
 BOT_RESOLVED = "BotResolved"
+BOT_TURN_FAILED = "BotTurnFailed"  # a turn BotLoop ran failed: the definition's catch-all escalates
 SUPERSEDED_BY_MERGE = "SupersededByMerge"  # a stop's error: the chat was merged and the other conversation kept
 CHAT_ERASED = "ChatErased"  # a stop's error: the customer's data was erased while the conversation ran
 # A token whose wait already ended (timed out, or signalled by someone else) is not an error here.
@@ -53,6 +54,10 @@ class Workflow:
                 return False
             raise
 
+    def heartbeat(self, token: str) -> bool:
+        """Restart the heartbeat timer of the task waiting on `token`; False: its wait has ended."""
+        return self._signal(lambda: self.sfn.send_task_heartbeat(taskToken=token))
+
     def succeed(self, token: str, output: dict) -> bool:
         return self._signal(lambda: self.sfn.send_task_success(taskToken=token, output=json.dumps(output)))
 
@@ -68,3 +73,36 @@ class Workflow:
             if error.response["Error"]["Code"] in _STALE:
                 return False
             raise
+
+
+class BotLoop:
+    """The bot's message loop outside the workflow's transitions.
+
+    The definition's `BotTurn` task waits on one token for the whole bot phase, timed by a heartbeat
+    of the customer's idle time. A customer message then costs no state transition: whoever takes
+    the token the bot left for the customer (ingest; a turn that found messages waiting at its end)
+    restarts the idle timer with a heartbeat and runs the next turn by invoking the conversation
+    function asynchronously, with the same token. The task ends only when a turn fails the token
+    (escalated, resolved, a person took over) or the customer stays silent past the heartbeat.
+    Turns stay one at a time: only the holder of the parked token starts one."""
+
+    def __init__(self, workflow: Workflow, lambda_client, function_name: str):
+        self.workflow = workflow
+        self.lambda_ = lambda_client
+        self.function_name = function_name
+
+    def next_turn(self, chat_id: str, conversation_id: str, token: str) -> bool:
+        """Run the next bot turn on `token`. False: the task no longer waits (the customer's silence
+        timed it out, or the execution was stopped), so there is no turn to run."""
+        if not self.workflow.heartbeat(token):
+            return False
+        self.lambda_.invoke(FunctionName=self.function_name, InvocationType="Event", Payload=json.dumps(
+            turn_event(chat_id, conversation_id, token, direct=True)).encode())
+        return True
+
+
+def turn_event(chat_id: str, conversation_id: str, token: str, direct: bool) -> dict:
+    """The conversation function's event for a bot turn timed by heartbeats, as the definition's
+    `BotTurn` sends the first (`direct`: invoked by BotLoop, not by the workflow)."""
+    event = {"action": "converse", "chat_id": chat_id, "conversation_id": conversation_id, "token": token, "heartbeat": True}
+    return event | {"direct": True} if direct else event

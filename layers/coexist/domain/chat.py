@@ -149,6 +149,10 @@ class Chat:
     waiting_for: WaitingFor | None = None
     workflow_token: str | None = field(default=None, repr=False)
     bot_token: str | None = field(default=None, repr=False)
+    # The token waiting for the customer is a bot turn's whose timeout is a heartbeat (today's
+    # definition): the customer's message runs the next turn itself (coexist.conversation.workflow.
+    # BotLoop) instead of ending the task, so the workflow makes no transition per message.
+    token_heartbeat: bool = False
     # The bot's memory for this conversation.
     bot_intent: str | None = None
     bot_failures: int = 0

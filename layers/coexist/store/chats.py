@@ -54,7 +54,7 @@ CARRIED_TEXT_MAX_BYTES = 1024
 # What one conversation leaves on the chat; a new conversation starts without it (its first-response
 # time, survey score, bot memory… are its own).
 PER_CONVERSATION = (
-    "workflow_token", "waiting_for", "bot_token", "offered_to", "queued_at", "assigned_at", "first_human_reply_at",
+    "workflow_token", "waiting_for", "bot_token", "token_heartbeat", "offered_to", "queued_at", "assigned_at", "first_human_reply_at",
     "closed_at", "satisfaction_score", "satisfaction_at", "takeover_by", "takeover_at", "window_warning_at", "window_warning_template",
     "unassigned_at", "bot_intent", "bot_failures", "bot_session", "transfer_to", "transfer_skill",
 )
@@ -159,6 +159,15 @@ class BotHold:
     conversation_id: str
     token: str
     turn: dict | None = None  # {"failures": int, "session": dict, "intent": str | None}
+    heartbeat: bool = False  # the token's wait is timed by heartbeats (Chat.token_heartbeat)
+
+
+@dataclass(frozen=True)
+class CustomerWait:
+    """The workflow's token that waited for the customer, taken off the chat."""
+
+    token: str
+    heartbeat: bool  # a bot turn timed by heartbeats: the message runs the next turn (BotLoop)
 
 
 class BotReplyWrite:
@@ -193,6 +202,11 @@ class BotReplyWrite:
         if self.parks:
             sets += ["workflow_token = :t", "waiting_for = :customer"]
             removes.append("bot_token")
+            if self.hold.heartbeat:
+                sets.append("token_heartbeat = :beats")
+                values[":beats"] = True
+            else:
+                removes.append("token_heartbeat")
             values |= {":customer": WaitingFor.CUSTOMER.value, ":zero": 0}
             conditions.append("(attribute_not_exists(pending_messages) OR size(pending_messages) = :zero)")
         common = {"TableName": self.table_name, "Key": key_of(self.chat_id), "ConditionExpression": " AND ".join(conditions),
@@ -724,6 +738,23 @@ class ChatRepository:
         old = self._remove_returning(chat_id, "workflow_token, waiting_for", condition, values)
         return (old or {}).get("workflow_token")
 
+    def park_customer_wait(self, chat_id: str, conversation_id: str, token: str) -> bool:
+        """Put back a heartbeat-timed token taken for a turn that could not be started (a retry
+        takes it again); refused when the chat moved on meanwhile (a person took it, a turn runs)."""
+        return self._set(chat_id, {"workflow_token": token, "waiting_for": WaitingFor.CUSTOMER.value, "token_heartbeat": True},
+                         condition="conversation_id = :c AND attribute_not_exists(workflow_token) AND "
+                         "attribute_not_exists(bot_token) AND #mode = :bot",
+                         values={":c": conversation_id, ":bot": ChatMode.BOT.value})
+
+    def take_customer_wait(self, chat_id: str) -> "CustomerWait | None":
+        """The token parked for the customer's next message, removed so nobody signals it twice,
+        with how it is woken (`CustomerWait.heartbeat`)."""
+        old = self._remove_returning(chat_id, "workflow_token, waiting_for, token_heartbeat",
+                                     "waiting_for = :w AND attribute_exists(workflow_token)", {":w": WaitingFor.CUSTOMER.value})
+        if not old:
+            return None
+        return CustomerWait(old["workflow_token"], bool(old.get("token_heartbeat")))
+
     def start_bot_turn(self, chat_id: str, conversation_id: str, token: str) -> tuple[Chat, list[WaitingMessage]] | None:
         """A bot turn begins: its token parked on the chat (whoever takes over fails it) and the
         customer messages waiting for the bot taken, in one write that returns the chat as it was.
@@ -749,16 +780,19 @@ class ChatRepository:
         return (old or {}).get("bot_token")
 
     def await_customer(self, chat_id: str, conversation_id: str, token: str, failures: int | None = None,
-                       session: dict | None = None, intent: str | None = None) -> bool:
+                       session: dict | None = None, intent: str | None = None, heartbeat: bool = False) -> bool:
         """The bot's turn is over (its outcome recorded in the same write, when it ran): the turn's
         token now waits for the customer's next message. Refused (False) when customer messages came
-        meanwhile, when a person took the token, or when the conversation is no longer here."""
+        meanwhile, when a person took the token, or when the conversation is no longer here.
+        `heartbeat`: the token's wait is timed by heartbeats (Chat.token_heartbeat)."""
         sets: dict = {"workflow_token": token, "waiting_for": WaitingFor.CUSTOMER.value}
+        if heartbeat:
+            sets["token_heartbeat"] = True
         if failures is not None:
             sets |= {"bot_failures": failures, "bot_session": session or {}}
             if intent:
                 sets["bot_intent"] = intent
-        return self._set(chat_id, sets, remove=("bot_token",),
+        return self._set(chat_id, sets, remove=("bot_token",) + (() if heartbeat else ("token_heartbeat",)),
                          condition="conversation_id = :c AND bot_token = :t AND "
                          "(attribute_not_exists(pending_messages) OR size(pending_messages) = :zero)",
                          values={":c": conversation_id, ":t": token, ":zero": 0})
