@@ -222,10 +222,13 @@ class RequestCounter:
                 target.setLevel(logging.INFO)
                 target.addHandler(counting)
                 undo.append(lambda t=target, h=counting, old=levels: (t.removeHandler(h), [o.setLevel(level) for o, level in old]))
+        # The workflow's (and BotLoop's) invocations, registered under the emulated function's
+        # name, `<prefix>-conversation`, before this counter was installed.
         registered = dict(workflows._handlers)
         for name, handler in registered.items():
-            if name in self.FUNCTIONS and handler is not None:
-                workflows._handlers[name] = self._timed(name, handler)
+            function = name.rsplit("-", 1)[-1]
+            if function in self.FUNCTIONS and handler is not None:
+                workflows._handlers[name] = self._timed(function, handler)
         undo.append(lambda: workflows._handlers.update({k: v for k, v in registered.items() if k in workflows._handlers}))
         return lambda: [step() for step in reversed(undo)]
 
