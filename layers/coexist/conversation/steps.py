@@ -84,10 +84,11 @@ class ConversationSteps:
 
     # --- bot ------------------------------------------------------------------------------------
     def step_converse(self, event: dict) -> None:
-        """One state per customer message: the first turn begins the conversation, the bot answers
-        the messages that wait for it, then the same task waits for the customer's next message (its
-        token parked on the chat; the message's wake is the next turn). The turn leaves the loop by
-        an error the workflow routes: a person holds the chat, the bot escalated, or it resolved."""
+        """A bot turn: the first begins the conversation, the bot answers the messages that wait for
+        it, then the token waits for the customer's next message, parked on the chat. With today's
+        definition (`heartbeat`) that message runs the next turn on the same token (BotLoop); with
+        the one before, its wake is the next `BotTurn` state. The turn leaves the loop by an error
+        the workflow routes: a person holds the chat, the bot escalated, or it resolved."""
         token = event["token"]
         started = self.chats.start_bot_turn(event["chat_id"], event["conversation_id"], token)
         if started is None and self._moved(event):
