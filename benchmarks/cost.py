@@ -130,6 +130,7 @@ def model(found: dict, workflow_found: dict, table: dict) -> dict:
         "status": status,
         "history": history,
         "inbound_archive_batched": _sum(inbound, {"S3 requests": -inbound.get("S3 requests", 0.0), "Firehose": firehose}),
+        "inbound_with_workflow_archive_batched": _sum(inbound, workflow, {"S3 requests": -inbound.get("S3 requests", 0.0), "Firehose": firehose}),
         "http_api_saving": http_saving,
     }
 
@@ -153,11 +154,13 @@ def report(figures: dict, table: dict) -> list[str]:
     excl = total(figures["inbound"])
     incl = total(figures["inbound_with_workflow"])
     batched = total(figures["inbound_archive_batched"])
+    batched_with_workflow = total(figures["inbound_with_workflow_archive_batched"])
     lines += [
         "",
         f"target: inbound, without Step Functions ≤ {TARGET_INBOUND:g}: {excl:.2f} {mark(excl, TARGET_INBOUND)}",
         f"target: inbound, with the bot workflow ≤ {TARGET_INBOUND_WITH_WORKFLOW:g}: {incl:.2f} {mark(incl, TARGET_INBOUND_WITH_WORKFLOW)}",
-        f"alternative: archive through Firehose instead of an S3 object per webhook: inbound {batched:.2f}",
+        f"alternative: archive through Firehose instead of an S3 object per webhook: inbound {batched:.2f}, "
+        f"with the bot workflow {batched_with_workflow:.2f}",
         f"alternative: HTTP API instead of REST: {figures['http_api_saving']:.2f} less per million webhooks, but WAF cannot attach to an HTTP API",
     ]
     return lines

@@ -17,6 +17,8 @@ def test_a_bot_conversation_stays_within_its_transitions_and_a_turn_within_its_r
     assert found["transitions"] > 0
     turn = found["bot_turn"]
     assert {function for function, _, _ in turn.calls} == {"conversation"}
+    # The turn's invocation is counted (what Lambda bills for it), however it was invoked.
+    assert turn.invocations["conversation"] == 1 and turn.compute_s("conversation") > 0
     assert turn.total("sqs", {"SendMessage"}) == 1  # the bot's answer, queued for the sender
     # Nothing is read: the customer's message came with the turn's start, and the bot's hold on the
     # chat is the condition of the transaction that stores its answer.

@@ -88,3 +88,8 @@ def test_make_cost_takes_another_price_table(tmp_path, capsys, monkeypatch):
     printed = capsys.readouterr().out
     assert "2031-01-01" in printed and "a test's own table" in printed
     assert "with the bot workflow (2.00 transitions" in printed
+    # The archive's alternative is priced for both figures: without the S3 PUT per webhook.
+    [alternative] = [line for line in printed.splitlines() if line.startswith("alternative: archive through Firehose")]
+    with_workflow = float(alternative.rsplit(" ", 1)[-1])
+    [line] = [line for line in printed.splitlines() if line.startswith("… with the bot workflow")]
+    assert with_workflow == pytest.approx(float(line.rsplit(" ", 1)[-1]) - 5.0 + 0.14, abs=0.01)
