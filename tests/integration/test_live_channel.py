@@ -122,6 +122,23 @@ def test_a_customer_message_reaches_every_connected_console_as_a_change_without_
     assert "Private" not in raw and CUSTOMER not in raw
 
 
+def test_with_no_console_open_a_batch_reads_no_item_of_the_changed_tables(aws, channel, monkeypatch):
+    from coexist.live.numbers import ChangedNumbers
+
+    deliver(aws, inbound_text("hello"), *(text_message(f"wamid.bulk{i}", 1_900_000_000 + i, "more") for i in range(5)))
+    event = stream_event(aws, channel)
+    asked = []
+    real_of = ChangedNumbers.of
+    monkeypatch.setattr(ChangedNumbers, "of", lambda self, table, keys: asked.append(table) or real_of(self, table, keys))
+
+    assert fanout_function.lambda_handler(event, Context()) == {"sent": 0, "gone": 0, "failed": 0}
+    assert event["Records"] and asked == []  # a bulk import or a campaign costs the fan-out one read per batch
+
+    connections_function.lambda_handler(connection_event("$connect", "conn-late"), Context())
+    assert fanout_function.lambda_handler(event, Context()) == {"sent": 2, "gone": 0, "failed": 0}
+    assert asked  # with someone listening, the numbers are looked up
+
+
 class GoneFor:
     """The management API as API Gateway answers for connections that closed without $disconnect."""
 

@@ -35,8 +35,12 @@ class Fanout:
     def push(self, records: Iterable[dict]) -> Delivery:
         """A batch of the chats' and messages' keys-only stream records: one event per (table,
         number) changed, to the consoles that may see that number."""
+        # Who listens is one read; a record's number is one read per changed item. With no console
+        # open (most of the time, and during every bulk import or campaign), nothing else is read.
+        listeners = list(self._connections.listeners())
+        if not listeners:
+            return Delivery()
         changes = changed_numbers(records, self._numbers.of)
-        listeners = list(self._connections.listeners()) if changes else []
         total, gone = Delivery(), set()
         for table, number in changes:
             total += self.publish(change_event(table), number, [listener for listener in listeners if listener.connection_id not in gone], gone)
