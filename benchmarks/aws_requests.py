@@ -13,6 +13,7 @@ and test_workflow_counts.py hold).
 from __future__ import annotations
 
 import io
+import json
 import logging
 import sys
 import threading
@@ -152,6 +153,8 @@ class RequestCounter:
             self.units[(function, found[0])] += found[1]
         if service == "s3" and model.name == "PutObject":
             self.units[(function, "s3_bytes")] += _size(params.get("Body", b""))
+        if service == "events" and model.name == "PutEvents":  # billed per event (per 64 KB of it), not per request
+            self.units[(function, "events")] += sum(max(1, -(-_size(json.dumps(e)) // 65536)) for e in params.get("Entries", []))
 
     def _before_call(self, **_):
         self._started.at = time.perf_counter()

@@ -89,6 +89,7 @@ def cost_of(requests, table: dict, transitions: float = 0.0) -> dict[str, float]
     usd["DynamoDB"] += units["wru"] * p["dynamodb_on_demand_per_million_write_units"] / MILLION
     usd["DynamoDB"] += units["rru"] * p["dynamodb_on_demand_per_million_read_units"] / MILLION
     usd["S3 storage (per month kept)"] += units["s3_bytes"] / GB * p["s3_standard_storage_per_gb_month"]
+    usd["EventBridge"] += units["events"] * p["eventbridge_custom_events_per_million"] / MILLION
     usd["KMS"] += 0.0  # bucket keys and an hour's data-key reuse on the queues: no call per message
     usd["Step Functions"] += transitions * p["step_functions_standard_per_thousand_transitions"] / 1000
     return dict(usd)
@@ -113,7 +114,9 @@ def model(found: dict, workflow_found: dict, table: dict) -> dict:
     bot = workflow_found["bot"]
     inbound = per_million(cost_of(found["inbound"], table))
     transitions_per_message = bot["transitions"] / bot["messages"]
-    workflow = per_million(cost_of(bot["bot_turn"], table, transitions=transitions_per_message))
+    # The whole conversation, per customer message: the webhook, ingest with its signals to the
+    # workflow, the bot's turns and the close, and the transitions (the answers are priced as sends).
+    with_workflow = per_million(cost_of(bot["per_message"], table, transitions=transitions_per_message))
     send = per_million(cost_of(found["send"], table))
     status = per_million(cost_of(found["status"], table))
     history = per_million(cost_of(found["history"], table))
@@ -123,14 +126,14 @@ def model(found: dict, workflow_found: dict, table: dict) -> dict:
     http_saving = (p["api_gateway_rest_per_million_requests"] - p["api_gateway_http_per_million_requests"])
     return {
         "inbound": inbound,
-        "inbound_with_workflow": _sum(inbound, workflow),
+        "inbound_with_workflow": with_workflow,
         "transitions_per_message": transitions_per_message,
         "send": send,
         "send_with_statuses": _sum(send, {k: v * STATUSES_PER_SEND for k, v in status.items()}),
         "status": status,
         "history": history,
         "inbound_archive_batched": _sum(inbound, {"S3 requests": -inbound.get("S3 requests", 0.0), "Firehose": firehose}),
-        "inbound_with_workflow_archive_batched": _sum(inbound, workflow, {"S3 requests": -inbound.get("S3 requests", 0.0), "Firehose": firehose}),
+        "inbound_with_workflow_archive_batched": _sum(with_workflow, {"S3 requests": -inbound.get("S3 requests", 0.0), "Firehose": firehose}),
         "http_api_saving": http_saving,
     }
 
@@ -141,7 +144,8 @@ def report(figures: dict, table: dict) -> list[str]:
     lines = [f"USD per million, {table['region']} list prices: {table['date']}", f"  source: {table['source']}", ""]
     columns = [
         ("inbound", "inbound customer messages (webhook + ingest)"),
-        ("inbound_with_workflow", f"… with the bot workflow ({figures['transitions_per_message']:.2f} transitions and a bot turn per message)"),
+        ("inbound_with_workflow", f"… in bot conversations: each message's share of the whole conversation "
+                                  f"({figures['transitions_per_message']:.2f} transitions per message)"),
         ("send", "sends (API → queue → sender; Meta's call free of AWS charges)"),
         ("send_with_statuses", f"… with their {STATUSES_PER_SEND} status webhooks"),
         ("history", "history messages (bulk import)"),

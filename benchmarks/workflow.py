@@ -31,14 +31,19 @@ def transitions(account, execution_arn: str) -> int:
             return count
 
 
-def _only(requests: Requests, function: str) -> Requests:
-    """What one function did within an effect."""
+def _only(requests: Requests, *functions: str) -> Requests:
+    """What these functions did within an effect."""
     kept = Requests(per=requests.per)
-    kept.calls.update({key: n for key, n in requests.calls.items() if key[0] == function})
-    kept.units.update({key: n for key, n in requests.units.items() if key[0] == function})
+    kept.calls.update({key: n for key, n in requests.calls.items() if key[0] in functions})
+    kept.units.update({key: n for key, n in requests.units.items() if key[0] in functions})
     for name in ("invocations", "handler_s", "in_calls_s", "log_bytes"):
-        getattr(kept, name).update({function: getattr(requests, name)[function]})
+        getattr(kept, name).update({f: getattr(requests, name)[f] for f in functions if getattr(requests, name)[f]})
     return kept
+
+
+# What a customer's messages cost in a bot conversation: the webhook, ingest (with its signals to the
+# workflow) and the conversation function. The bot's answers are sends, priced as sends.
+INBOUND_IN_CONVERSATION = ("webhook", "ingest", "conversation")
 
 
 def measure_bot_conversation(account) -> dict:
@@ -47,7 +52,8 @@ def measure_bot_conversation(account) -> dict:
     from tests.integration.helpers import deliver
 
     counter = RequestCounter()
-    with counter.installed():
+    messages = len(BOT_CONVERSATION) + 1
+    with counter.installed(), counter.effect(per=messages) as whole:
         deliver(account, conversation.says(BOT_CONVERSATION[0]))
         conversation.wait_for(lambda: conversation.chat()["waiting_for"] == "customer", what="the bot's first answer")
         answered = len(conversation.bot_messages())
@@ -59,8 +65,9 @@ def measure_bot_conversation(account) -> dict:
         conversation.wait_for(lambda: conversation.chat()["waiting_for"] == "survey", what="the survey")
         deliver(account, conversation.says("", reply=("csat_3", "😊 Great")))
         described = conversation.finished(account)
-    messages = len(BOT_CONVERSATION) + 1
-    return {"messages": messages, "transitions": transitions(account, described["executionArn"]), "bot_turn": _only(turn, "conversation")}
+    return {"messages": messages, "transitions": transitions(account, described["executionArn"]), "bot_turn": _only(turn, "conversation"),
+            "ingest_waking_the_bot": _only(turn, "ingest"),
+            "per_message": _only(whole, *INBOUND_IN_CONVERSATION)}
 
 
 def measure_escalated_conversation(account) -> dict:

@@ -340,6 +340,20 @@ def test_a_next_turn_that_cannot_be_started_leaves_the_token_for_the_records_ret
     wait_for(lambda: len(bot_messages()) > answered and chat()["waiting_for"] == "customer", what="the retried record's turn")
 
 
+def test_a_message_the_bot_waits_for_is_queued_and_takes_the_token_in_one_write(account, monkeypatch):
+    from coexist.store.chats import ChatRepository
+
+    deliver(account, says("What are your opening hours?"))
+    wait_for(lambda: chat()["waiting_for"] == "customer", what="the bot's first answer")
+    answered, apart = len(bot_messages()), []
+    for name in ("add_pending", "take_customer_wait"):
+        real = getattr(ChatRepository, name)
+        monkeypatch.setattr(ChatRepository, name, lambda self, *a, _real=real, _name=name, **k: apart.append(_name) or _real(self, *a, **k))
+    deliver(account, says("And on Saturday?"))
+    wait_for(lambda: len(bot_messages()) > answered and chat()["waiting_for"] == "customer", what="the second answer")
+    assert apart == []  # neither write on its own: queue_taking_customer_wait did both
+
+
 def test_a_customer_who_goes_quiet_ends_the_conversation_without_a_survey(account, monkeypatch):
     monkeypatch.setenv("COEXIST_CONVERSATION", json.dumps({**FAST, "customer_idle_s": 3}))
     wiring.conversation_settings.cache_clear()

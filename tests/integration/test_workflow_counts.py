@@ -25,6 +25,21 @@ def test_a_bot_conversation_stays_within_its_transitions_and_a_turn_within_its_r
     assert turn.total("dynamodb", {"GetItem", "Query", "BatchGetItem"}) == 0
     assert turn.total("dynamodb", {"TransactWriteItems"}) == 1
     assert breaches({"bot_turn": turn}) == [], CHECKS["bot_turn"]
+    # Ingest, for a message the bot waits for: the message, the chat's window (a second update when
+    # the bot's answer has the message's second), the number's throughput, the message queued for
+    # the bot with the parked token taken (one write), the message marked signalled; the heartbeat
+    # and the turn's invocation.
+    ingest = found["ingest_waking_the_bot"]
+    assert ingest.total("dynamodb", {"UpdateItem", "PutItem", "DeleteItem", "TransactWriteItems", "BatchWriteItem"}) <= 6
+    assert ingest.total("stepfunctions", {"SendTaskHeartbeat"}) == ingest.total("lambda", {"Invoke"}) == 1
+    assert ingest.total("stepfunctions", {"SendTaskSuccess"}) == 0
+    # What `make cost` prices per message of a bot conversation: every function the customer's
+    # messages ran, the bot's turns and close included, over the four messages.
+    whole = found["per_message"]
+    assert whole.per == found["messages"]
+    assert {function for function, _, _ in whole.calls} == {"webhook", "ingest", "conversation"}
+    assert whole.invocations["webhook"] == whole.invocations["ingest"] == found["messages"]
+    assert whole.invocations["conversation"] >= len(BOT_CONVERSATION) + 1  # the turns and the close
 
 
 def test_an_escalated_conversation_stays_within_its_transitions(account):  # noqa: F811

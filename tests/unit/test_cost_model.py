@@ -82,14 +82,20 @@ def test_make_cost_takes_another_price_table(tmp_path, capsys, monkeypatch):
     table = json.loads(PRICES.read_text()) | {"date": "2031-01-01", "source": "a test's own table"}
     (tmp_path / "prices.json").write_text(json.dumps(table))
     found = {name: webhook_effect() for name in ("inbound", "send", "status", "history")}
-    workflow = {"bot": {"messages": 4, "transitions": 8, "bot_turn": Requests()}}
+    workflow = {"bot": {"messages": 4, "transitions": 8, "bot_turn": Requests(), "per_message": webhook_effect(per=4)}}
     monkeypatch.setattr("benchmarks.cost.measure", lambda: (found, workflow))
     assert main(["--prices", str(tmp_path / "prices.json")]) == 0
     printed = capsys.readouterr().out
     assert "2031-01-01" in printed and "a test's own table" in printed
-    assert "with the bot workflow (2.00 transitions" in printed
+    assert "in bot conversations: each message's share of the whole conversation (2.00 transitions per message)" in printed
     # The archive's alternative is priced for both figures: without the S3 PUT per webhook.
     [alternative] = [line for line in printed.splitlines() if line.startswith("alternative: archive through Firehose")]
     with_workflow = float(alternative.rsplit(" ", 1)[-1])
-    [line] = [line for line in printed.splitlines() if line.startswith("… with the bot workflow")]
+    [line] = [line for line in printed.splitlines() if line.startswith("… in bot conversations")]
     assert with_workflow == pytest.approx(float(line.rsplit(" ", 1)[-1]) - 5.0 + 0.14, abs=0.01)
+
+
+def test_domain_events_are_priced_per_event_published():
+    table = _table(eventbridge_custom_events_per_million=1.0)
+    effect = Requests(calls=Counter({("ingest", "events", "PutEvents"): 1}), units=Counter({("ingest", "events"): 3}))
+    assert per_million(cost_of(effect, table))["EventBridge"] == pytest.approx(3.0)  # three entries, one request

@@ -65,13 +65,16 @@ class Signals:
             return self.connect.relay(chat_id, message_id, chat)  # the Connect agent sees it too
         if chat.mode != ChatMode.BOT:
             return "human_handles"  # an agent or the phone app has it; the inbox shows the message
-        self.chats.add_pending(chat_id, message_id, carried)
+        # The bot waits for the customer (the common case): queued and its token taken in one write.
+        wait = self.chats.queue_taking_customer_wait(chat_id, message_id, carried) if chat.waiting_for == WaitingFor.CUSTOMER else None
+        if wait is None:
+            self.chats.add_pending(chat_id, message_id, carried)
         if chat.conversation_id == execution_name(chat_id, message_id):
             # This message claimed the chat before, but starting the execution failed (the record is
             # being retried): start it now; a start that did happen is refused by its name.
             self.workflow.start(chat.conversation_id, chat_id, self.timeouts)
         if chat.waiting_for == WaitingFor.CUSTOMER:
-            wait = self.chats.take_customer_wait(chat_id)
+            wait = wait or self.chats.take_customer_wait(chat_id)
             if wait and wait.heartbeat:
                 self._next_bot_turn(chat, wait.token)
                 return "woke_bot"

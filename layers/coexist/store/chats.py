@@ -738,6 +738,30 @@ class ChatRepository:
         old = self._remove_returning(chat_id, "workflow_token, waiting_for", condition, values)
         return (old or {}).get("workflow_token")
 
+    def queue_taking_customer_wait(self, chat_id: str, message_id: str, carried: dict | None = None) -> "CustomerWait | None":
+        """`add_pending` and `take_customer_wait` in one write, for a chat whose workflow waits for
+        the customer: the message queued for the bot and the parked token taken. None (nothing
+        written) when no token is parked for the customer, or the message was queued before: the
+        caller then does the two apart, as for a chat whose bot is busy."""
+        values: dict = {":ids": {message_id}, ":id": message_id, ":customer": WaitingFor.CUSTOMER.value}
+        update = "ADD pending_messages :ids"
+        if carried is not None and len((carried.get("text") or "").encode()) <= CARRIED_TEXT_MAX_BYTES:
+            copy = {k: v for k, v in {**carried, "id": message_id}.items() if v is not None}
+            update = f"SET {PENDING_INPUTS} = list_append(if_not_exists({PENDING_INPUTS}, :none), :copy) " + update
+            values |= {":none": [], ":copy": [to_item_value(copy)]}
+        try:
+            old = self.table.update_item(
+                Key=key_of(chat_id), UpdateExpression=update + " REMOVE workflow_token, waiting_for, token_heartbeat",
+                ConditionExpression=f"{_EXISTS} AND waiting_for = :customer AND attribute_exists(workflow_token) "
+                "AND NOT contains(pending_messages, :id)",
+                ExpressionAttributeValues=values, ReturnValues="ALL_OLD",
+            )["Attributes"]
+        except ClientError as error:
+            if is_condition_failure(error):
+                return None
+            raise
+        return CustomerWait(old["workflow_token"], bool(old.get("token_heartbeat")))
+
     def park_customer_wait(self, chat_id: str, conversation_id: str, token: str) -> bool:
         """Put back a heartbeat-timed token taken for a turn that could not be started (a retry
         takes it again); refused when the chat moved on meanwhile (a person took it, a turn runs)."""
