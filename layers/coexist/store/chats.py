@@ -232,6 +232,17 @@ class BotReplyWrite:
         return True
 
 
+def _queued(message_id: str, carried: dict | None) -> tuple[str, dict]:
+    """The update that queues a customer message for the bot: its id on `pending_messages` and,
+    unless its text is over `CARRIED_TEXT_MAX_BYTES`, its copy on `pending_inputs`."""
+    values: dict = {":ids": {message_id}, ":id": message_id}
+    if carried is None or len((carried.get("text") or "").encode()) > CARRIED_TEXT_MAX_BYTES:
+        return "ADD pending_messages :ids", values
+    copy = {k: v for k, v in {**carried, "id": message_id}.items() if v is not None}
+    values |= {":none": [], ":copy": [to_item_value(copy)]}
+    return f"SET {PENDING_INPUTS} = list_append(if_not_exists({PENDING_INPUTS}, :none), :copy) ADD pending_messages :ids", values
+
+
 def _superseded_record(chat: Chat) -> dict:
     record: dict = {"agents": sorted({a for a in (chat.assignee, chat.offered_to) if a})}
     if chat.live and chat.conversation_id:
@@ -578,19 +589,13 @@ class ChatRepository:
         what the bot needs of it (type, text, timestamp, the reply tapped), kept beside the id so
         that the turn need not read the message; a text over `CARRIED_TEXT_MAX_BYTES` is not.
         False: the chat is gone (erased)."""
-        if carried is None or len((carried.get("text") or "").encode()) > CARRIED_TEXT_MAX_BYTES:
-            return update_if(self.table, Key=key_of(chat_id), UpdateExpression="ADD pending_messages :id",
-                             ConditionExpression=_EXISTS, ExpressionAttributeValues={":id": {message_id}})
-        copy = {k: v for k, v in {**carried, "id": message_id}.items() if v is not None}
+        update, values = _queued(message_id, carried)
         try:
             self.table.update_item(
-                Key=key_of(chat_id),
-                UpdateExpression=f"SET {PENDING_INPUTS} = list_append(if_not_exists({PENDING_INPUTS}, :none), :copy) "
-                "ADD pending_messages :ids",
+                Key=key_of(chat_id), UpdateExpression=update,
                 # Once per message: a retried signal finds it there.
                 ConditionExpression=f"{_EXISTS} AND NOT contains(pending_messages, :id)",
-                ExpressionAttributeValues={":none": [], ":copy": [to_item_value(copy)], ":ids": {message_id}, ":id": message_id},
-                ReturnValuesOnConditionCheckFailure="ALL_OLD",
+                ExpressionAttributeValues=values, ReturnValuesOnConditionCheckFailure="ALL_OLD",
             )
         except ClientError as error:
             if not is_condition_failure(error):
@@ -743,12 +748,8 @@ class ChatRepository:
         the customer: the message queued for the bot and the parked token taken. None (nothing
         written) when no token is parked for the customer, or the message was queued before: the
         caller then does the two apart, as for a chat whose bot is busy."""
-        values: dict = {":ids": {message_id}, ":id": message_id, ":customer": WaitingFor.CUSTOMER.value}
-        update = "ADD pending_messages :ids"
-        if carried is not None and len((carried.get("text") or "").encode()) <= CARRIED_TEXT_MAX_BYTES:
-            copy = {k: v for k, v in {**carried, "id": message_id}.items() if v is not None}
-            update = f"SET {PENDING_INPUTS} = list_append(if_not_exists({PENDING_INPUTS}, :none), :copy) " + update
-            values |= {":none": [], ":copy": [to_item_value(copy)]}
+        update, values = _queued(message_id, carried)
+        values[":customer"] = WaitingFor.CUSTOMER.value
         try:
             old = self.table.update_item(
                 Key=key_of(chat_id), UpdateExpression=update + " REMOVE workflow_token, waiting_for, token_heartbeat",
