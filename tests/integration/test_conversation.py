@@ -315,6 +315,31 @@ def test_a_bot_turn_that_fails_after_the_first_hands_the_customer_to_a_person(ac
     assert failed == ["BotTurnFailed"] and len(turns) == 2
 
 
+def test_a_bot_turn_lambda_runs_again_after_a_crash_hands_its_messages_to_a_person(account):
+    from coexist.conversation.workflow import turn_event
+
+    add_agent("ana")
+    deliver(account, says("What are your opening hours?"))
+    wait_for(lambda: chat()["waiting_for"] == "customer", what="the bot's first answer")
+    chats, chat_id = wiring.inbox().chats, our_chat()
+    # What an attempt that timed out did: ingest took the parked token for a new message, and the
+    # turn took the waiting messages, then died before answering.
+    chats.add_pending(chat_id, "wamid.lost", {"type": "text", "text": "And on Saturday?", "timestamp": int(time.time())})
+    wait = chats.take_customer_wait(chat_id)
+    conversation_id = chats.get(chat_id).conversation_id
+    assert wait.heartbeat and chats.start_bot_turn(chat_id, conversation_id, wait.token)
+    answered = len(bot_messages())
+
+    from functions.conversation import handler as conversation_function  # Lambda's retry of the same event
+
+    conversation_function.lambda_handler(turn_event(chat_id, conversation_id, wait.token, direct=True), Context())
+    wait_for(lambda: chat()["offered_to"] == "ana", what="the offer to ana")
+    assert len(bot_messages()) == answered  # no silence passed off as an answer, no answer twice
+    [execution] = executions(account)
+    history = account.sfn.get_execution_history(executionArn=execution["executionArn"], maxResults=1000)["events"]
+    assert [e["taskFailedEventDetails"]["error"] for e in history if e["type"] == "TaskFailed"] == ["BotTurnFailed"]
+
+
 def test_a_next_turn_that_cannot_be_started_leaves_the_token_for_the_records_retry(account, monkeypatch):
     from coexist.conversation.workflow import BotLoop
 

@@ -107,6 +107,13 @@ class ConversationSteps:
             # The messages a person saw are theirs (the cool-down's end does not hand them to the bot).
             self._leave_loop(event, HUMAN_TOOK_OVER, "a person holds the chat")
             return
+        if event.get("direct") and chat.bot_token == token:
+            # This turn ran before and never finished (Lambda retries an invocation that timed out
+            # or crashed): that attempt took the messages waiting for the bot, so this one would find
+            # none and wait in silence. A person answers them instead, as when a workflow task fails.
+            self.metrics("BotTurnRetried")
+            self._leave_loop(event, BOT_TURN_FAILED, "a bot turn did not finish; a person answers its messages")
+            return
         if not pending:
             self._await_customer(event, None)
             return
