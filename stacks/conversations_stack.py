@@ -90,8 +90,9 @@ class ConversationsStack(Stack):
             task_token_actions=BOT_LOOP_ACTIONS,
             **common,
         )
-        # Lambda retries a turn that crashed (a turn's own errors fail its task instead); an hour-old
-        # turn is parked rather than answering a customer long after the question.
+        # Lambda retries a turn that timed out or crashed, and the retry hands the customer to a person
+        # (a turn's own errors fail its task at once); an hour-old turn is parked rather than
+        # answering a customer long after the question.
         self.conversation.function.configure_async_invoke(retry_attempts=2, max_event_age=Duration.hours(1))
         self.turn_dead_letters.grant_send_messages(self.conversation.function)
         self.conversation.role.add_to_principal_policy(iam.PolicyStatement(
