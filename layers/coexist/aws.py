@@ -55,11 +55,13 @@ class ClientOnFirstCall:
     """A low-level client made when first called, for a service a function seldom needs (building
     one parses its service model: about 70 ms for S3 at a cold start that may never use it)."""
 
-    def __init__(self, service: str):
+    def __init__(self, service: str, endpoint_url: str | None = None):
         self.service = service
+        self.endpoint_url = endpoint_url  # a service reached at an endpoint of its own (endpoint_client)
 
     def __getattr__(self, attribute: str):
-        return getattr(client(self.service), attribute)
+        made = endpoint_client(self.service, self.endpoint_url) if self.endpoint_url else client(self.service)
+        return getattr(made, attribute)
 
 
 @lru_cache(maxsize=None)

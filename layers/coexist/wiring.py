@@ -452,7 +452,8 @@ def live_fanout():
 
     region = os.environ["AWS_REGION"]
     endpoint = f"https://{os.environ[LIVE_API_ID_ENV]}.execute-api.{region}.amazonaws.com/{os.environ[LIVE_STAGE_ENV]}"
-    return Fanout(live_connections(), aws.endpoint_client("apigatewaymanagementapi", endpoint), live_changed_numbers())
+    # The management client is made on the first post: a batch with no console open posts nothing.
+    return Fanout(live_connections(), aws.ClientOnFirstCall("apigatewaymanagementapi", endpoint), live_changed_numbers())
 
 
 @lru_cache(maxsize=1)

@@ -70,6 +70,17 @@ def test_a_client_on_first_call_is_made_only_when_called(model_files_parsed, mon
     assert made == ["s3"]
 
 
+def test_a_client_of_an_endpoint_of_its_own_is_made_on_first_call_once(monkeypatch):
+    made: list[tuple] = []
+    real = aws.endpoint_client
+    monkeypatch.setattr(aws, "endpoint_client", lambda service, url: made.append((service, url)) or real(service, url))
+    management = aws.ClientOnFirstCall("apigatewaymanagementapi", "https://abc.execute-api.us-east-1.amazonaws.com/live")
+    assert made == []
+    assert management.meta.endpoint_url == "https://abc.execute-api.us-east-1.amazonaws.com/live"
+    assert management.meta is management.meta  # the same client each call (endpoint_client caches it)
+    assert made[0] == ("apigatewaymanagementapi", "https://abc.execute-api.us-east-1.amazonaws.com/live")
+
+
 def test_the_webhook_builds_its_s3_client_before_its_first_call_and_ingest_does_not(monkeypatch):
     from coexist import wiring
 
