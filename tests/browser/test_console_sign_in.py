@@ -149,6 +149,11 @@ def test_sign_in_with_pkce_keeps_tokens_in_memory_refreshes_and_signs_out(page, 
     calls_before = len(cognito.api_tokens)
     page.get_by_role("link", name="Numbers").click()
     expect(page.get_by_role("heading", name="Numbers")).to_be_visible()
+    # The view's heading shows before its read goes out: wait for the read (Playwright hands over
+    # intercepted requests only while it is called, so through page.wait_for_timeout).
+    deadline = time.time() + 20
+    while len(cognito.api_tokens) <= calls_before and time.time() < deadline:
+        page.wait_for_timeout(100)
     assert cognito.api_tokens[calls_before:] and set(cognito.api_tokens[calls_before:]) == {cognito.issued[1]}
 
     page.get_by_role("button", name="Sign out").click()
