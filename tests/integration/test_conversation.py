@@ -332,7 +332,7 @@ def test_a_bot_turn_lambda_runs_again_after_a_crash_hands_its_messages_to_a_pers
 
     from functions.conversation import handler as conversation_function  # Lambda's retry of the same event
 
-    conversation_function.lambda_handler(turn_event(chat_id, conversation_id, wait.token, direct=True), Context())
+    conversation_function.lambda_handler(turn_event(chat_id, conversation_id, wait.token), Context())
     wait_for(lambda: chat()["offered_to"] == "ana", what="the offer to ana")
     assert len(bot_messages()) == answered  # no silence passed off as an answer, no answer twice
     [execution] = executions(account)

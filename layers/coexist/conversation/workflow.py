@@ -97,12 +97,12 @@ class BotLoop:
         if not self.workflow.heartbeat(token):
             return False
         self.lambda_.invoke(FunctionName=self.function_name, InvocationType="Event", Payload=json.dumps(
-            turn_event(chat_id, conversation_id, token, direct=True)).encode())
+            turn_event(chat_id, conversation_id, token)).encode())
         return True
 
 
-def turn_event(chat_id: str, conversation_id: str, token: str, direct: bool) -> dict:
-    """The conversation function's event for a bot turn timed by heartbeats, as the definition's
-    `BotTurn` sends the first (`direct`: invoked by BotLoop, not by the workflow)."""
-    event = {"action": "converse", "chat_id": chat_id, "conversation_id": conversation_id, "token": token, "heartbeat": True}
-    return event | {"direct": True} if direct else event
+def turn_event(chat_id: str, conversation_id: str, token: str) -> dict:
+    """The conversation function's event for a bot turn BotLoop invokes: the one the definition's
+    `BotTurn` sends the first turn, marked `direct` (nobody waits for its result)."""
+    return {"action": "converse", "chat_id": chat_id, "conversation_id": conversation_id, "token": token,
+            "heartbeat": True, "direct": True}

@@ -169,6 +169,11 @@ class CustomerWait:
     token: str
     heartbeat: bool  # a bot turn timed by heartbeats: the message runs the next turn (BotLoop)
 
+    @classmethod
+    def taken_from(cls, old: dict) -> "CustomerWait":
+        """From the chat as the write that took the token returned it."""
+        return cls(old["workflow_token"], bool(old.get("token_heartbeat")))
+
 
 class BotReplyWrite:
     """The chat's side of a bot reply's transaction: the chat's recency raised to the reply's time
@@ -734,14 +739,19 @@ class ChatRepository:
     def take_token(self, chat_id: str, waiting_for: WaitingFor, offered_to: str | None = None,
                    assignee: str | None = None) -> str | None:
         """The parked token if the workflow waits for this, removed so nobody signals it twice."""
+        return (self._take_parked(chat_id, waiting_for, offered_to, assignee) or {}).get("workflow_token")
+
+    def _take_parked(self, chat_id: str, waiting_for: WaitingFor, offered_to: str | None = None,
+                     assignee: str | None = None) -> dict | None:
+        """The chat as it was when its parked token (and how the token is woken) was removed; None
+        when the workflow does not wait for this."""
         condition = "waiting_for = :w AND attribute_exists(workflow_token)"
         values: dict = {":w": waiting_for.value}
         for name, value in (("offered_to", offered_to), ("assignee", assignee)):
             if value is not None:
                 condition += f" AND {name} = :{name}"
                 values[f":{name}"] = value
-        old = self._remove_returning(chat_id, "workflow_token, waiting_for", condition, values)
-        return (old or {}).get("workflow_token")
+        return self._remove_returning(chat_id, "workflow_token, waiting_for, token_heartbeat", condition, values)
 
     def queue_taking_customer_wait(self, chat_id: str, message_id: str, carried: dict | None = None) -> "CustomerWait | None":
         """`add_pending` and `take_customer_wait` in one write, for a chat whose workflow waits for
@@ -761,7 +771,7 @@ class ChatRepository:
             if is_condition_failure(error):
                 return None
             raise
-        return CustomerWait(old["workflow_token"], bool(old.get("token_heartbeat")))
+        return CustomerWait.taken_from(old)
 
     def park_customer_wait(self, chat_id: str, conversation_id: str, token: str) -> bool:
         """Put back a heartbeat-timed token taken for a turn that could not be started (a retry
@@ -774,11 +784,8 @@ class ChatRepository:
     def take_customer_wait(self, chat_id: str) -> "CustomerWait | None":
         """The token parked for the customer's next message, removed so nobody signals it twice,
         with how it is woken (`CustomerWait.heartbeat`)."""
-        old = self._remove_returning(chat_id, "workflow_token, waiting_for, token_heartbeat",
-                                     "waiting_for = :w AND attribute_exists(workflow_token)", {":w": WaitingFor.CUSTOMER.value})
-        if not old:
-            return None
-        return CustomerWait(old["workflow_token"], bool(old.get("token_heartbeat")))
+        old = self._take_parked(chat_id, WaitingFor.CUSTOMER)
+        return CustomerWait.taken_from(old) if old else None
 
     def start_bot_turn(self, chat_id: str, conversation_id: str, token: str) -> tuple[Chat, list[WaitingMessage]] | None:
         """A bot turn begins: its token parked on the chat (whoever takes over fails it) and the
