@@ -110,6 +110,42 @@ def test_the_bot_answers_and_resolves_then_the_survey_score_is_stored(account):
     assert view["closed_at"] is not None
 
 
+def test_a_resolving_bot_closes_in_its_turn_and_nothing_waits_for_the_survey(account):
+    deliver(account, says("What are your opening hours?"))
+    wait_for(lambda: chat()["waiting_for"] == "customer", what="the bot to answer and wait")
+    deliver(account, says("thanks, bye"))
+    wait_for(lambda: chat()["waiting_for"] == "survey", what="the survey")
+    # The execution ended with the turn that resolved: one state, and the survey's answer is ingest's.
+    described = finished(account)
+    history = account.sfn.get_execution_history(executionArn=described["executionArn"], maxResults=1000)["events"]
+    assert [e["stateEnteredEventDetails"]["name"] for e in history if e["type"].endswith("StateEntered")] == ["BotTurn"]
+    view, held = chat(), wiring.inbox().chats.get(our_chat())
+    assert view["conversation_state"] == "ended" and view["mode"] == "closed"
+    assert held.survey_until - int(time.time()) in range(FAST["survey_timeout_s"] - 5, FAST["survey_timeout_s"] + 1)
+    deliver(account, says("", reply=("csat_1", "😞 Poor")))
+    held = wiring.inbox().chats.get(our_chat())
+    assert (held.satisfaction_score, held.waiting_for, held.survey_until) == (1, None, None)
+    # A second answer is a message like any other: it starts the next conversation, not a new score.
+    deliver(account, says("", reply=("csat_3", "😊 Great")))
+    wait_for(lambda: len(executions(account)) == 2, what="the next conversation")
+    assert chat()["satisfaction_score"] is None  # the new conversation's own, not yet given
+
+
+def test_a_message_after_the_surveys_deadline_starts_a_new_conversation(account):
+    deliver(account, says("What are your opening hours?"))
+    wait_for(lambda: chat()["waiting_for"] == "customer", what="the bot to answer and wait")
+    deliver(account, says("thanks, bye"))
+    wait_for(lambda: chat()["waiting_for"] == "survey", what="the survey")
+    finished(account)
+    # The survey's time passes unanswered (its deadline moved back instead of waiting it out).
+    wiring.inbox().chats.table.update_item(Key={"chat_id": our_chat()}, UpdateExpression="SET survey_until = :past",
+                                           ExpressionAttributeValues={":past": int(time.time()) - 1})
+    answered = len(bot_messages())
+    deliver(account, says("What are your opening hours on Sunday?"))
+    wait_for(lambda: len(bot_messages()) > answered and chat()["waiting_for"] == "customer", what="the bot to answer the new question")
+    assert len(executions(account)) == 2 and chat()["mode"] == "bot" and chat()["satisfaction_score"] is None
+
+
 def test_customer_asks_for_a_person_agent_accepts_replies_and_closes(account):
     add_agent("ana")
     deliver(account, says("I want to talk to a person"))
@@ -332,7 +368,7 @@ def test_a_bot_turn_lambda_runs_again_after_a_crash_hands_its_messages_to_a_pers
 
     from functions.conversation import handler as conversation_function  # Lambda's retry of the same event
 
-    conversation_function.lambda_handler(turn_event(chat_id, conversation_id, wait.token), Context())
+    conversation_function.lambda_handler(turn_event(chat_id, conversation_id, wait.token, wait.heartbeat), Context())
     wait_for(lambda: chat()["offered_to"] == "ana", what="the offer to ana")
     assert len(bot_messages()) == answered  # no silence passed off as an answer, no answer twice
     [execution] = executions(account)

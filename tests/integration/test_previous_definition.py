@@ -1,10 +1,12 @@
 """Conversations an upgrade finds running: Step Functions runs each execution on the definition it
 started with, while its tasks are served by today's conversation function. They go on to their end.
 
-Two earlier definitions: tests/fixtures/conversation-previous.asl.json (before the bot's turn
-became one state per message, with its own begin, customer wait, handoff, survey and score states)
-and tests/fixtures/conversation-one-state-per-message.asl.json (before the bot's whole phase became
-one state timed by heartbeats: each customer message's wake was the next `BotTurn` state)."""
+Three earlier definitions: tests/fixtures/conversation-previous.asl.json (before the bot's turn
+became one state per message, with its own begin, customer wait, handoff, survey and score states),
+tests/fixtures/conversation-one-state-per-message.asl.json (before the bot's whole phase became
+one state timed by heartbeats: each customer message's wake was the next `BotTurn` state) and
+tests/fixtures/conversation-bot-phase-loops.asl.json (before a resolving bot closed the conversation
+in its turn: it failed its token for `Close`, whose state waited for the survey's answer)."""
 
 from __future__ import annotations
 
@@ -23,6 +25,7 @@ from tests.integration.test_conversation import (
 
 PREVIOUS = Path(__file__).resolve().parents[1] / "fixtures" / "conversation-previous.asl.json"
 ONE_STATE_PER_MESSAGE = Path(__file__).resolve().parents[1] / "fixtures" / "conversation-one-state-per-message.asl.json"
+BOT_PHASE_LOOPS = Path(__file__).resolve().parents[1] / "fixtures" / "conversation-bot-phase-loops.asl.json"
 
 
 def _running(monkeypatch, definition: Path):
@@ -40,6 +43,12 @@ def account(monkeypatch):
 @pytest.fixture
 def one_state_per_message(monkeypatch):
     with _running(monkeypatch, ONE_STATE_PER_MESSAGE) as emulated:
+        yield emulated
+
+
+@pytest.fixture
+def bot_phase_loops(monkeypatch):
+    with _running(monkeypatch, BOT_PHASE_LOOPS) as emulated:
         yield emulated
 
 
@@ -97,3 +106,22 @@ def test_a_bot_conversation_of_one_state_per_message_wakes_its_next_turn_by_the_
     finished(account)
     assert entered(account) == ["BotTurn", "BotTurn", "BotTurn", "Close"]
     assert (chat()["mode"], chat()["satisfaction_score"]) == ("closed", 3)
+
+
+def test_a_bot_conversation_whose_close_waits_for_the_survey_ends_with_the_answer(bot_phase_loops):
+    account = bot_phase_loops
+    deliver(account, says("What are your opening hours?"))
+    wait_for(lambda: chat()["waiting_for"] == "customer", what="the bot to answer and wait")
+    answered = len(bot_messages())
+    deliver(account, says("And on Saturday?"))  # the next turn on the same token, as today
+    wait_for(lambda: len(bot_messages()) > answered and chat()["waiting_for"] == "customer", what="the second answer")
+    deliver(account, says("thanks, bye"))
+    # That definition's turn does not close: it leaves for its `Close`, which parks its token for the answer.
+    wait_for(lambda: chat()["waiting_for"] == "survey", what="the survey")
+    assert entered(account) == ["BotTurn", "Close"]
+    [running] = executions(account)
+    assert account.sfn.describe_execution(executionArn=running["executionArn"])["status"] == "RUNNING"
+    deliver(account, says("", reply=("csat_2", "😐 Okay")))
+    finished(account)
+    assert (chat()["mode"], chat()["satisfaction_score"], chat()["waiting_for"]) == ("closed", 2, None)
+    assert len([m for m in bot_messages() if m["type"] == "interactive" and m["text"] == "How did we do today?"]) == 1

@@ -39,7 +39,10 @@ def test_a_bot_conversation_stays_within_its_transitions_and_a_turn_within_its_r
     assert whole.per == found["messages"]
     assert {function for function, _, _ in whole.calls} == {"webhook", "ingest", "conversation"}
     assert whole.invocations["webhook"] == whole.invocations["ingest"] == found["messages"]
-    assert whole.invocations["conversation"] >= len(BOT_CONVERSATION) + 1  # the turns and the close
+    # The turns, the last of which closes the conversation and ends the task: no `Close` step, and
+    # the survey's answer is ingest's alone (no signal to the workflow).
+    assert whole.invocations["conversation"] == len(BOT_CONVERSATION)
+    assert whole.total("stepfunctions", {"SendTaskSuccess"}) == 1 / whole.per
 
 
 def test_an_escalated_conversation_stays_within_its_transitions(account):  # noqa: F811

@@ -43,6 +43,8 @@ class ConversationSettings:
             "customer_idle_seconds": self.customer_idle_s,
             "accept_timeout_seconds": self.accept_timeout_s,
             "assign_retry_seconds": self.assign_retry_s,
+            # Not a wait of today's definition (the survey's deadline is on the chat), but the
+            # definition before reads it: an execution started while an upgrade rolls out may run it.
             "survey_timeout_seconds": self.survey_timeout_s,
             "connect_timeout_seconds": self.connect_timeout_s,
         }

@@ -11,7 +11,7 @@ from coexist.conversation.workflow import AGENT_RELEASED, HUMAN_TOOK_OVER, SUPER
 from coexist.domain.chat import Chat, ChatMode, WaitingFor
 from coexist.domain.records import MessageRecord
 from coexist.store.agents import AgentStore
-from coexist.store.chats import ChatRepository, Superseded
+from coexist.store.chats import ChatRepository, CustomerWait, Superseded
 
 
 class Conflict(Exception):
@@ -43,15 +43,8 @@ class Signals:
         chat = self.chats.get(chat_id)
         if chat is None:
             return "no_chat"
-        if chat.waiting_for == WaitingFor.SURVEY:
-            token = self.chats.take_token(chat_id, WaitingFor.SURVEY)
-            if token:
-                # Scored here, before the wake, so the workflow's last step is the survey's wait.
-                score = survey.score_of(reply_id)
-                if score is not None:
-                    self.chats.record_score(chat_id, score)
-                self.workflow.succeed(token, {"message_id": message_id, "score": score})
-                return "survey_answer"
+        if chat.waiting_for == WaitingFor.SURVEY and self._answers_survey(chat, message_id, reply_id):
+            return "survey_answer"
         if not chat.live:
             if self._person_has_it(chat):
                 return "human_handles"
@@ -76,20 +69,35 @@ class Signals:
         if chat.waiting_for == WaitingFor.CUSTOMER:
             wait = wait or self.chats.take_customer_wait(chat_id)
             if wait and wait.heartbeat:
-                self._next_bot_turn(chat, wait.token)
+                self._next_bot_turn(chat, wait)
                 return "woke_bot"
             if wait:  # an execution of an earlier definition: the token's success is the next turn
                 self.workflow.succeed(wait.token, {"message_id": message_id})
                 return "woke_bot"
         return "queued_for_bot"
 
-    def _next_bot_turn(self, chat: Chat, token: str) -> None:
+    def _next_bot_turn(self, chat: Chat, wait: CustomerWait) -> None:
         try:
-            self.bot_loop.next_turn(chat.chat_id, chat.conversation_id, token)
+            self.bot_loop.next_turn(chat.chat_id, chat.conversation_id, wait.token, wait.heartbeat)
         except Exception:
             # The token goes back on the chat for the record's retry, which finds it there again.
-            self.chats.park_customer_wait(chat.chat_id, chat.conversation_id, token)
+            self.chats.park_customer_wait(chat.chat_id, chat.conversation_id, wait)
             raise
+
+    def _answers_survey(self, chat: Chat, message_id: str, reply_id: str | None) -> bool:
+        """The customer's first message after the survey, before its deadline, answers it (a tapped
+        button with its score; any other message just ends the wait). Past the deadline, or when
+        nothing waits any more, it is a message like any other: it may start a new conversation."""
+        score = survey.score_of(reply_id)
+        if chat.workflow_token is None:
+            return self.chats.answer_survey(chat.chat_id, score)
+        # An execution of an earlier definition waits for the answer in its own state.
+        token = self.chats.take_token(chat.chat_id, WaitingFor.SURVEY)
+        if not token or not self.workflow.succeed(token, {"message_id": message_id, "score": score}):
+            return False  # its wait timed out: the survey is over
+        if score is not None:
+            self.chats.record_score(chat.chat_id, score)
+        return True
 
     def business_app_replied(self, chat_id: str) -> bool:
         """An echo: someone answered from the phone. The bot stops mid-step and stays quiet."""

@@ -19,7 +19,7 @@ from coexist.conversation import survey
 from coexist.conversation.settings import ConversationSettings
 from coexist.conversation.workflow import BOT_ESCALATED, BOT_RESOLVED, BOT_TURN_FAILED, HUMAN_TOOK_OVER, BotLoop, Workflow
 from coexist.domain import window
-from coexist.domain.chat import Chat, ChatMode, Takeover, WaitingFor
+from coexist.domain.chat import Chat, ChatMode, ConversationState, Heartbeats, Takeover, WaitingFor
 from coexist.domain.records import Source
 from coexist.number_config import HumansProvider
 from coexist.outbound.outbox import ChatNotFound, HoldLost, NotQueued, Refused
@@ -99,6 +99,12 @@ class ConversationSteps:
             return  # a merge superseded this conversation: its execution is being stopped
         chat_id = event["chat_id"]
         chat, pending = started
+        if chat.conversation_state == ConversationState.ENDED:
+            # The bot closed this conversation in a turn that did not live to end its task (Lambda
+            # runs it again): end the task now, rather than begin the conversation anew.
+            self.chats.take_bot_token(chat_id, expected=token)
+            self.workflow.succeed(token, {"resolved": True})
+            return
         # Refused when a person holds the chat: the check below then sees it.
         began = chat.mode == ChatMode.CLOSED and self.chats.begin(chat_id)
         if began:
@@ -123,7 +129,7 @@ class ConversationSteps:
         turn = {"failures": outcome.failures, "session": outcome.session or {}, "intent": outcome.intent}
         for i, reply in enumerate(replies):
             hold = BotHold(event["conversation_id"], token, turn if ends_turn and i == len(replies) - 1 else None,
-                           heartbeat=bool(event.get("heartbeat")))
+                           heartbeat=_heartbeats(event))
             try:
                 # The bot never answers over a human: each reply is stored only while its turn holds the chat.
                 accepted = self.outbox.send(chat_id, parse_send_request(reply), source=Source.BOT, chat_item=chat, hold=hold)
@@ -138,7 +144,10 @@ class ConversationSteps:
             self._leave_loop(event, BOT_ESCALATED, outcome.escalation_reason or "the bot escalated")
         elif outcome.decision == "resolved":
             self.chats.record_bot_turn(chat_id, outcome.failures, outcome.session or {}, outcome.intent)
-            self._leave_loop(event, BOT_RESOLVED, "the bot resolved the conversation")
+            if _heartbeats(event) == Heartbeats.SUCCESS_ENDS:
+                self._close_in_turn(event, chat)
+            else:  # an earlier definition closes in a state of its own
+                self._leave_loop(event, BOT_RESOLVED, "the bot resolved the conversation")
         else:
             self._await_customer(event, outcome)
 
@@ -152,7 +161,7 @@ class ConversationSteps:
             self._leave_loop(event, None, "reply" if turn else "wait")
             return
         for attempt in range(2):
-            if self.chats.await_customer(event["chat_id"], event["conversation_id"], token, heartbeat=bool(event.get("heartbeat")), **turn):
+            if self.chats.await_customer(event["chat_id"], event["conversation_id"], token, heartbeat=_heartbeats(event), **turn):
                 return
             if turn:
                 self.chats.record_bot_turn(event["chat_id"], turn["failures"], turn["session"], turn["intent"])
@@ -180,7 +189,7 @@ class ConversationSteps:
         """The token taken back from the turn: the next turn runs on it. A token timed by heartbeats
         stays in its task (BotLoop); an earlier definition's starts its next state with its success."""
         if event.get("heartbeat"):
-            self.bot_loop.next_turn(event["chat_id"], event["conversation_id"], event["token"])
+            self.bot_loop.next_turn(event["chat_id"], event["conversation_id"], event["token"], _heartbeats(event))
         else:
             self.workflow.succeed(event["token"], {"pending": True})
 
@@ -194,6 +203,14 @@ class ConversationSteps:
             self.workflow.succeed(token, {"decision": _PREVIOUS_DECISIONS.get(error, cause)})
         else:
             self.workflow.fail(token, error, cause)
+
+    def _close_in_turn(self, event: dict, chat: Chat) -> None:
+        """The bot resolved: the turn closes the conversation and asks the survey itself, then ends
+        the bot phase's task with its success, which ends the execution (no state of its own)."""
+        if not self.chats.take_bot_token(event["chat_id"], expected=event["token"]):
+            return  # a person took the chat, and the token with it
+        self._finish(event, chat)
+        self.workflow.succeed(event["token"], {"resolved": True})
 
     # --- a person took over -----------------------------------------------------------------------
     def step_takeover(self, event: dict) -> dict:
@@ -338,38 +355,62 @@ class ConversationSteps:
         return {"idle": False}
 
     # --- the end --------------------------------------------------------------------------------------
-    def step_close(self, event: dict) -> dict | None:
-        """End the conversation and, when wanted, ask the survey: its answer (scored by ingest) ends
-        the wait; without a survey the wait ends at once. One state, whichever way it goes."""
-        chat = self._chat(event)
+    def step_finish(self, event: dict) -> dict:
+        """End the conversation and, when wanted, ask the survey. Nothing in the workflow waits for
+        the answer: ingest scores it until the survey's deadline (`ChatRepository.answer_survey`)."""
+        return {"survey": self._finish(event, self._chat(event))}
+
+    def _finish(self, event: dict, chat: Chat) -> bool:
+        """The conversation's end, and the survey asked with its deadline when wanted and possible."""
+        self._end_conversation(event, chat)
+        if not (self._survey_wanted(chat) and self._ask_survey(event)):
+            return False
+        return self.chats.await_survey(event["chat_id"], event["conversation_id"], int(self.clock()) + self.settings.survey_timeout_s)
+
+    def _end_conversation(self, event: dict, chat: Chat) -> None:
+        """The chat closed and whoever held it freed."""
         if chat.assignee:
             self.agents.release(chat.assignee)
         if self.connect is not None:
             self.connect.leave(event["chat_id"], chat)
         self.chats.end(event["chat_id"])
         self.metrics("ConversationClosed")
-        wanted = self.settings.survey and window.is_open(chat.last_customer_message_at, int(self.clock()))
-        if "token" not in event:  # the previous definition: its own states ask the survey
-            return {"survey": wanted}
-        if wanted and self._ask_survey(event):
-            return None
-        self.workflow.succeed(event["token"], {"survey": False})
-        return None
+
+    def _survey_wanted(self, chat: Chat) -> bool:
+        """Configured, and the customer's window open to send it."""
+        return self.settings.survey and window.is_open(chat.last_customer_message_at, int(self.clock()))
 
     def _ask_survey(self, event: dict) -> bool:
-        """Send the survey and park the token for its answer. False: it could not be sent (the
-        customer opted out meanwhile, the chat is gone, the queue refused it): the conversation ends."""
+        """Send the survey. False: it could not be sent (the customer opted out meanwhile, the chat
+        is gone, the queue refused it): the conversation ends without it."""
         try:
             # Keyed by the conversation: a retried close asks once.
             self.outbox.send(event["chat_id"], parse_send_request(survey.request(self.settings.survey_question)), source=Source.BOT,
                              idempotency_key=f"survey:{event['conversation_id']}")
         except (Refused, ChatNotFound, NotQueued):
             return False
-        return self.chats.park_token(event["chat_id"], event["conversation_id"], WaitingFor.SURVEY, event["token"])
+        return True
+
+    def _ask_survey_parking(self, event: dict) -> bool:
+        """The survey asked for a definition whose own state waits for the answer on its token."""
+        return self._ask_survey(event) and self.chats.park_token(event["chat_id"], event["conversation_id"], WaitingFor.SURVEY,
+                                                                   event["token"])
 
     # --- executions the previous definition started (separate begin, customer wait, survey and
     # score states), served by the steps above until they end ---------------------------------------------
     step_bot_turn = step_converse
+
+    def step_close(self, event: dict) -> dict | None:
+        """`Close` as the definitions before had it: with a token, its state waits for the survey's
+        answer (ingest ends the wait); without, the definition's own states ask the survey."""
+        chat = self._chat(event)
+        self._end_conversation(event, chat)
+        wanted = self._survey_wanted(chat)
+        if "token" not in event:
+            return {"survey": wanted}
+        if not (wanted and self._ask_survey_parking(event)):
+            self.workflow.succeed(event["token"], {"survey": False})
+        return None
 
     def step_begin(self, event: dict) -> dict:
         self._chat(event)
@@ -388,7 +429,7 @@ class ConversationSteps:
         return {"handed": self._hand_to_connect(event)}
 
     def step_survey(self, event: dict) -> None:
-        if not self._ask_survey(event):
+        if not self._ask_survey_parking(event):
             self.workflow.succeed(event["token"], {"survey": False})
 
     def step_record_score(self, event: dict) -> dict:
@@ -427,6 +468,11 @@ class ConversationSteps:
         if chat.offered_to and chat.mode != ChatMode.AGENT:
             self.agents.release(chat.offered_to)
             self.chats.withdraw_offer(chat_id)
+
+
+def _heartbeats(event: dict) -> Heartbeats:
+    """How the bot phase's token is timed, as its definition's payload says (`true` before its kinds)."""
+    return Heartbeats(int(event.get("heartbeat") or 0))
 
 
 __all__ = ["ConversationSteps", "BotOutcome", "HUMAN_TOOK_OVER"]

@@ -7,6 +7,8 @@ import json
 
 from botocore.exceptions import ClientError
 
+from coexist.domain.chat import Heartbeats
+
 HUMAN_TOOK_OVER = "HumanTookOver"
 AGENT_RELEASED = "AgentReleased"
 # How a bot turn leaves the message loop (a task's error, so the definition needs no choice state).
@@ -91,18 +93,19 @@ class BotLoop:
         self.lambda_ = lambda_client
         self.function_name = function_name
 
-    def next_turn(self, chat_id: str, conversation_id: str, token: str) -> bool:
+    def next_turn(self, chat_id: str, conversation_id: str, token: str, heartbeat: Heartbeats) -> bool:
         """Run the next bot turn on `token`. False: the task no longer waits (the customer's silence
         timed it out, or the execution was stopped), so there is no turn to run."""
         if not self.workflow.heartbeat(token):
             return False
         self.lambda_.invoke(FunctionName=self.function_name, InvocationType="Event", Payload=json.dumps(
-            turn_event(chat_id, conversation_id, token)).encode())
+            turn_event(chat_id, conversation_id, token, heartbeat)).encode())
         return True
 
 
-def turn_event(chat_id: str, conversation_id: str, token: str) -> dict:
+def turn_event(chat_id: str, conversation_id: str, token: str, heartbeat: Heartbeats) -> dict:
     """The conversation function's event for a bot turn BotLoop invokes: the one the definition's
-    `BotTurn` sends the first turn, marked `direct` (nobody waits for its result)."""
+    `BotTurn` sends the first turn (`heartbeat` as its payload had it), marked `direct` (nobody
+    waits for its result)."""
     return {"action": "converse", "chat_id": chat_id, "conversation_id": conversation_id, "token": token,
-            "heartbeat": True, "direct": True}
+            "heartbeat": int(heartbeat), "direct": True}

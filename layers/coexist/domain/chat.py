@@ -14,7 +14,7 @@ While the conversation workflow waits, it parks a task token on the chat with wh
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from enum import StrEnum
+from enum import IntEnum, StrEnum
 
 
 class ChatMode(StrEnum):
@@ -46,7 +46,17 @@ class WaitingFor(StrEnum):
     ACCEPT = "accept"  # an agent was offered the chat
     AGENT = "agent"  # an agent handles it: release, transfer or close
     CONNECT = "connect"  # the Amazon Connect contact lasts
-    SURVEY = "survey"  # the satisfaction survey's answer
+    SURVEY = "survey"  # the satisfaction survey's answer (until `survey_until`; ingest scores it)
+
+
+class Heartbeats(IntEnum):
+    """How the bot phase's token is timed and how its task ends, as the definition that started the
+    execution expects: the `heartbeat` of its `BotTurn` payload, kept on the chat with the parked
+    token (`Chat.token_heartbeat`) so that every later turn of the phase acts the same."""
+
+    NONE = 0  # an earlier definition: the token's success is the wake, its next state the next turn
+    SUCCESS_IS_NEXT_TURN = 1  # timed by heartbeats; the task's success starts the next `BotTurn`
+    SUCCESS_ENDS = 2  # timed by heartbeats; a turn that resolves closes the conversation and ends the task
 
 
 class Takeover(StrEnum):
@@ -149,10 +159,10 @@ class Chat:
     waiting_for: WaitingFor | None = None
     workflow_token: str | None = field(default=None, repr=False)
     bot_token: str | None = field(default=None, repr=False)
-    # The token waiting for the customer is a bot turn's whose timeout is a heartbeat (today's
-    # definition): the customer's message runs the next turn itself (coexist.conversation.workflow.
-    # BotLoop) instead of ending the task, so the workflow makes no transition per message.
-    token_heartbeat: bool = False
+    # The token waiting for the customer is a bot turn's whose timeout is a heartbeat (Heartbeats):
+    # the customer's message runs the next turn itself (coexist.conversation.workflow.BotLoop)
+    # instead of ending the task, so the workflow makes no transition per message.
+    token_heartbeat: Heartbeats = Heartbeats.NONE
     # The bot's memory for this conversation.
     bot_intent: str | None = None
     bot_failures: int = 0
@@ -171,6 +181,7 @@ class Chat:
     window_warning_at: int | None = None
     window_warning_template: str | None = None  # "name:language" offered with the warning, if configured
     closed_at: int | None = None
+    survey_until: int | None = None  # an answer to the survey that comes later is a new message
     satisfaction_score: int | None = None
     satisfaction_at: int | None = None
     # Amazon Connect (coexist.conversation.connect); the tokens are credentials.

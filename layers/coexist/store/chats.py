@@ -26,8 +26,8 @@ from dataclasses import dataclass, fields
 from botocore.exceptions import ClientError
 
 from coexist.domain.chat import (
-    RULES, Chat, ChatEvent, ChatMode, ConversationState, MergeSide, Takeover, WaitingFor, allowed_from, conversation_kept,
-    holds_anything,
+    RULES, Chat, ChatEvent, ChatMode, ConversationState, Heartbeats, MergeSide, Takeover, WaitingFor, allowed_from,
+    conversation_kept, holds_anything,
 )
 from coexist.domain.window import ENTRY_POINT_REPLY_S
 from coexist.domain.identity import Customer, is_customer_id
@@ -55,7 +55,7 @@ CARRIED_TEXT_MAX_BYTES = 1024
 # time, survey score, bot memory… are its own).
 PER_CONVERSATION = (
     "workflow_token", "waiting_for", "bot_token", "token_heartbeat", "offered_to", "queued_at", "assigned_at", "first_human_reply_at",
-    "closed_at", "satisfaction_score", "satisfaction_at", "takeover_by", "takeover_at", "window_warning_at", "window_warning_template",
+    "closed_at", "survey_until", "satisfaction_score", "satisfaction_at", "takeover_by", "takeover_at", "window_warning_at", "window_warning_template",
     "unassigned_at", "bot_intent", "bot_failures", "bot_session", "transfer_to", "transfer_skill",
 )
 # What a chat carries while a Connect contact holds it; the tokens are credentials, removed first.
@@ -95,6 +95,7 @@ def chat_from_item(item: dict) -> Chat:
     values["identity_version"] = int(values.get("identity_version") or 0)
     values["identity_changes"] = tuple(values.get("identity_changes") or ())
     values["merged_from"] = frozenset(values.get("merged_from") or ())
+    values["token_heartbeat"] = Heartbeats(int(values.get("token_heartbeat") or 0))  # stored as true before its kinds
     return Chat(**values)
 
 
@@ -159,7 +160,7 @@ class BotHold:
     conversation_id: str
     token: str
     turn: dict | None = None  # {"failures": int, "session": dict, "intent": str | None}
-    heartbeat: bool = False  # the token's wait is timed by heartbeats (Chat.token_heartbeat)
+    heartbeat: Heartbeats = Heartbeats.NONE  # how the token's wait is timed (Chat.token_heartbeat)
 
 
 @dataclass(frozen=True)
@@ -167,12 +168,12 @@ class CustomerWait:
     """The workflow's token that waited for the customer, taken off the chat."""
 
     token: str
-    heartbeat: bool  # a bot turn timed by heartbeats: the message runs the next turn (BotLoop)
+    heartbeat: Heartbeats  # a bot turn timed by heartbeats: the message runs the next turn (BotLoop)
 
     @classmethod
     def taken_from(cls, old: dict) -> "CustomerWait":
         """From the chat as the write that took the token returned it."""
-        return cls(old["workflow_token"], bool(old.get("token_heartbeat")))
+        return cls(old["workflow_token"], Heartbeats(int(old.get("token_heartbeat") or 0)))
 
 
 class BotReplyWrite:
@@ -209,7 +210,7 @@ class BotReplyWrite:
             removes.append("bot_token")
             if self.hold.heartbeat:
                 sets.append("token_heartbeat = :beats")
-                values[":beats"] = True
+                values[":beats"] = int(self.hold.heartbeat)
             else:
                 removes.append("token_heartbeat")
             values |= {":customer": WaitingFor.CUSTOMER.value, ":zero": 0}
@@ -709,13 +710,37 @@ class ChatRepository:
         self._set(chat_id, {"reminder_context": context})
 
     def record_score(self, chat_id: str, score: int) -> None:
-        sets = {"satisfaction_score": score, "satisfaction_at": int(self.clock())}
+        self._scored(chat_id, {"satisfaction_score": score, "satisfaction_at": int(self.clock())})
+
+    def _scored(self, chat_id: str, sets: dict, remove: tuple[str, ...] = (), condition: str | None = None,
+                values: dict | None = None) -> bool:
+        """Write a survey's score (with whatever else `sets` holds), telling the observer."""
         if self.observer is None:
-            self._set(chat_id, sets)
-            return
-        before = self._set_returning_old(chat_id, sets)
-        if before is not None:
+            return self._set(chat_id, sets, remove, condition, values)
+        before = self._set_returning_old(chat_id, sets, remove, condition, values)
+        if before is None:
+            return False
+        if "satisfaction_score" in sets:
             self._tell(SATISFACTION_RECORDED, before, sets)
+        return True
+
+    def await_survey(self, chat_id: str, conversation_id: str, until: int) -> bool:
+        """The survey was asked: its answer is the customer's next message before `until`, which
+        ingest scores (`answer_survey`); nothing else waits for it. Refused when the chat no longer
+        holds the conversation (a merge carried it on, an erasure)."""
+        return self._set(chat_id, {"waiting_for": WaitingFor.SURVEY.value, "survey_until": until},
+                         condition="conversation_id = :c", values={":c": conversation_id})
+
+    def answer_survey(self, chat_id: str, score: int | None) -> bool:
+        """The customer's message answers the survey, if it was asked and its time has not passed:
+        the wait ends (whatever the message) and a tapped score is recorded, in one write. False:
+        no survey waits for an answer now (none asked, already answered, past its deadline), and
+        the message is a message like any other."""
+        now = int(self.clock())
+        sets = {"satisfaction_score": score, "satisfaction_at": now} if score is not None else {}
+        return self._scored(chat_id, sets, remove=("waiting_for", "survey_until"),
+                            condition="waiting_for = :survey AND survey_until >= :now AND attribute_not_exists(workflow_token)",
+                            values={":survey": WaitingFor.SURVEY.value, ":now": now})
 
     # --- the workflow's tokens ----------------------------------------------------------------------------
     def park_token(self, chat_id: str, conversation_id: str, waiting_for: WaitingFor, token: str,
@@ -773,10 +798,11 @@ class ChatRepository:
             raise
         return CustomerWait.taken_from(old)
 
-    def park_customer_wait(self, chat_id: str, conversation_id: str, token: str) -> bool:
+    def park_customer_wait(self, chat_id: str, conversation_id: str, wait: "CustomerWait") -> bool:
         """Put back a heartbeat-timed token taken for a turn that could not be started (a retry
         takes it again); refused when the chat moved on meanwhile (a person took it, a turn runs)."""
-        return self._set(chat_id, {"workflow_token": token, "waiting_for": WaitingFor.CUSTOMER.value, "token_heartbeat": True},
+        return self._set(chat_id, {"workflow_token": wait.token, "waiting_for": WaitingFor.CUSTOMER.value,
+                                   "token_heartbeat": int(wait.heartbeat)},
                          condition="conversation_id = :c AND attribute_not_exists(workflow_token) AND "
                          "attribute_not_exists(bot_token) AND #mode = :bot",
                          values={":c": conversation_id, ":bot": ChatMode.BOT.value})
@@ -812,14 +838,14 @@ class ChatRepository:
         return (old or {}).get("bot_token")
 
     def await_customer(self, chat_id: str, conversation_id: str, token: str, failures: int | None = None,
-                       session: dict | None = None, intent: str | None = None, heartbeat: bool = False) -> bool:
+                       session: dict | None = None, intent: str | None = None, heartbeat: Heartbeats = Heartbeats.NONE) -> bool:
         """The bot's turn is over (its outcome recorded in the same write, when it ran): the turn's
         token now waits for the customer's next message. Refused (False) when customer messages came
         meanwhile, when a person took the token, or when the conversation is no longer here.
         `heartbeat`: the token's wait is timed by heartbeats (Chat.token_heartbeat)."""
         sets: dict = {"workflow_token": token, "waiting_for": WaitingFor.CUSTOMER.value}
         if heartbeat:
-            sets["token_heartbeat"] = True
+            sets["token_heartbeat"] = int(heartbeat)
         if failures is not None:
             sets |= {"bot_failures": failures, "bot_session": session or {}}
             if intent:
