@@ -140,14 +140,12 @@ class ConversationSteps:
                 self._next_turn_now(event)  # customer messages came meanwhile (the turn is recorded)
             return
         if outcome.decision == "escalate":
-            self.chats.record_bot_turn(chat_id, outcome.failures, outcome.session or {}, outcome.intent)
-            self._leave_loop(event, BOT_ESCALATED, outcome.escalation_reason or "the bot escalated")
+            self._leave_loop(event, BOT_ESCALATED, outcome.escalation_reason or "the bot escalated", turn)
         elif outcome.decision == "resolved":
-            self.chats.record_bot_turn(chat_id, outcome.failures, outcome.session or {}, outcome.intent)
             if _heartbeats(event) == Heartbeats.SUCCESS_ENDS:
-                self._close_in_turn(event, chat)
+                self._close_in_turn(event, chat, turn)
             else:  # an earlier definition closes in a state of its own
-                self._leave_loop(event, BOT_RESOLVED, "the bot resolved the conversation")
+                self._leave_loop(event, BOT_RESOLVED, "the bot resolved the conversation", turn)
         else:
             self._await_customer(event, outcome)
 
@@ -193,21 +191,28 @@ class ConversationSteps:
         else:
             self.workflow.succeed(event["token"], {"pending": True})
 
-    def _leave_loop(self, event: dict, error: str | None, cause: str) -> None:
+    def _leave_loop(self, event: dict, error: str | None, cause: str, turn: dict | None = None) -> None:
         """The turn's token, if the bot still holds it, fails with `error`: the definition's catch
-        takes the conversation on from there."""
-        token = event["token"]
-        if not self.chats.take_bot_token(event["chat_id"], expected=token):
+        takes the conversation on from there. `turn`: its outcome, recorded as the token is taken."""
+        if not self._take_turns_token(event, turn):
             return  # a person took the chat, and the token with it
+        token = event["token"]
         if event["action"] == "bot_turn":  # the previous definition chooses by the turn's decision
             self.workflow.succeed(token, {"decision": _PREVIOUS_DECISIONS.get(error, cause)})
         else:
             self.workflow.fail(token, error, cause)
 
-    def _close_in_turn(self, event: dict, chat: Chat) -> None:
+    def _take_turns_token(self, event: dict, turn: dict | None) -> bool:
+        """The bot's token taken from the chat (with the turn's outcome, when it ran), so that the
+        turn alone decides where the conversation goes. False: a person has it."""
+        if turn is None:
+            return self.chats.take_bot_token(event["chat_id"], expected=event["token"]) is not None
+        return self.chats.end_bot_turn(event["chat_id"], event["token"], turn["failures"], turn["session"], turn["intent"])
+
+    def _close_in_turn(self, event: dict, chat: Chat, turn: dict) -> None:
         """The bot resolved: the turn closes the conversation and asks the survey itself, then ends
         the bot phase's task with its success, which ends the execution (no state of its own)."""
-        if not self.chats.take_bot_token(event["chat_id"], expected=event["token"]):
+        if not self._take_turns_token(event, turn):
             return  # a person took the chat, and the token with it
         self._finish(event, chat)
         self.workflow.succeed(event["token"], {"resolved": True})
@@ -361,19 +366,19 @@ class ConversationSteps:
         return {"survey": self._finish(event, self._chat(event))}
 
     def _finish(self, event: dict, chat: Chat) -> bool:
-        """The conversation's end, and the survey asked with its deadline when wanted and possible."""
-        self._end_conversation(event, chat)
-        if not (self._survey_wanted(chat) and self._ask_survey(event)):
-            return False
-        return self.chats.await_survey(event["chat_id"], event["conversation_id"], int(self.clock()) + self.settings.survey_timeout_s)
+        """The survey asked when wanted and possible, then the conversation's end, which leaves the
+        survey's deadline on the chat in the same write."""
+        asked = self._survey_wanted(chat) and self._ask_survey(event)
+        self._end_conversation(event, chat, int(self.clock()) + self.settings.survey_timeout_s if asked else None)
+        return asked
 
-    def _end_conversation(self, event: dict, chat: Chat) -> None:
+    def _end_conversation(self, event: dict, chat: Chat, survey_until: int | None = None) -> None:
         """The chat closed and whoever held it freed."""
         if chat.assignee:
             self.agents.release(chat.assignee)
         if self.connect is not None:
             self.connect.leave(event["chat_id"], chat)
-        self.chats.end(event["chat_id"])
+        self.chats.end(event["chat_id"], survey_until)
         self.metrics("ConversationClosed")
 
     def _survey_wanted(self, chat: Chat) -> bool:

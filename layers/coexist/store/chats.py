@@ -99,6 +99,11 @@ def chat_from_item(item: dict) -> Chat:
     return Chat(**values)
 
 
+def _turn_sets(failures: int, session: dict, intent: str | None) -> dict:
+    """What a bot turn leaves on the chat: the bot's memory for the conversation."""
+    return {"bot_failures": failures, "bot_session": session} | ({"bot_intent": intent} if intent else {})
+
+
 def _older(held, at: int) -> bool:
     """Whether a stored time (absent: never set) is older than `at`: raising it to `at` moves it forward."""
     if isinstance(held, dict):  # as the refusal returns it: in DynamoDB's wire form
@@ -629,10 +634,13 @@ class ChatRepository:
         return self._move(chat_id, ChatEvent.BEGIN)
 
     def record_bot_turn(self, chat_id: str, failures: int, session: dict, intent: str | None) -> None:
-        sets = {"bot_failures": failures, "bot_session": session}
-        if intent:
-            sets["bot_intent"] = intent
-        self._set(chat_id, sets)
+        self._set(chat_id, _turn_sets(failures, session, intent))
+
+    def end_bot_turn(self, chat_id: str, token: str, failures: int, session: dict, intent: str | None) -> bool:
+        """The bot's turn leaves the loop (it escalated or resolved): its outcome recorded and its
+        token taken, in one write. False: a person took the chat, and the token with it."""
+        return self._set(chat_id, _turn_sets(failures, session, intent), remove=("bot_token",), condition="bot_token = :t",
+                         values={":t": token})
 
     def take_over(self, chat_id: str, by_agent: str | None = None) -> bool:
         """A person answered: the phone app (`by_agent` None) or an agent of the inbox."""
@@ -693,11 +701,13 @@ class ChatRepository:
                          values={":due_from": due_from})
 
     # --- the end ----------------------------------------------------------------------------------------
-    def end(self, chat_id: str) -> bool:
-        """The workflow ends the conversation (closed, or a timeout)."""
-        return self._move(chat_id, ChatEvent.ENDED,
-                          {"closed_at": int(self.clock()), "conversation_state": ConversationState.ENDED.value},
-                          remove=("offered_to",))
+    def end(self, chat_id: str, survey_until: int | None = None) -> bool:
+        """The workflow ends the conversation (closed, or a timeout). `survey_until`: the survey was
+        asked, and the customer's messages until then answer it (`answer_survey`)."""
+        sets = {"closed_at": int(self.clock()), "conversation_state": ConversationState.ENDED.value}
+        if survey_until is not None:
+            sets |= {"waiting_for": WaitingFor.SURVEY.value, "survey_until": survey_until}
+        return self._move(chat_id, ChatEvent.ENDED, sets, remove=("offered_to",))
 
     def close(self, chat_id: str) -> bool:
         """An agent closes a chat no live conversation holds."""
@@ -723,13 +733,6 @@ class ChatRepository:
         if "satisfaction_score" in sets:
             self._tell(SATISFACTION_RECORDED, before, sets)
         return True
-
-    def await_survey(self, chat_id: str, conversation_id: str, until: int) -> bool:
-        """The survey was asked: its answer is the customer's next message before `until`, which
-        ingest scores (`answer_survey`); nothing else waits for it. Refused when the chat no longer
-        holds the conversation (a merge carried it on, an erasure)."""
-        return self._set(chat_id, {"waiting_for": WaitingFor.SURVEY.value, "survey_until": until},
-                         condition="conversation_id = :c", values={":c": conversation_id})
 
     def answer_survey(self, chat_id: str, score: int | None) -> bool:
         """The customer's message answers the survey, if it was asked and its time has not passed:
