@@ -6,8 +6,9 @@ as the stacks configure it, and a price table with its source and date.
     python -m benchmarks.cost [--prices path/to/prices.json]
 
 Lambda's billed duration per invocation is the handler's own time measured in process (the
-emulator's time taken out) plus, per AWS request it makes, the in-region latency the price file
-assumes. Fixed monthly charges (WAF's web ACL and rules, KMS keys, idle queue polling, alarms) do
+emulator's time taken out), stretched to the CPU share the function's memory buys (one vCPU at
+1,769 MB: a 512 MB function runs its own code at about 0.29 of a core), plus, per AWS request it
+makes, the in-region latency the price file assumes. Fixed monthly charges (WAF's web ACL and rules, KMS keys, idle queue polling, alarms) do
 not grow with messages and are left out of the per-million figures.
 """
 
@@ -55,6 +56,12 @@ def memory_mb(service: str, stacks: Path = ROOT / "stacks") -> int:
     raise LookupError(f"no ServiceFunction for {service} in {stacks}")
 
 
+def cpu_stretch(memory: int, assumptions: dict) -> float:
+    """How much longer a handler's own code runs deployed with `memory` MB than on one whole core:
+    Lambda's CPU share is proportional to memory (more than a vCPU is of no use to one thread)."""
+    return max(1.0, assumptions["lambda_mb_per_vcpu"] / memory)
+
+
 def cost_of(requests, table: dict, transitions: float = 0.0) -> dict[str, float]:
     """USD for one effect (per unit of `requests.per`), by service."""
     p, a = table["prices"], table["assumptions"]
@@ -67,9 +74,10 @@ def cost_of(requests, table: dict, transitions: float = 0.0) -> dict[str, float]
     for function in sorted(requests.functions()):
         invocations = requests.invocations[function] / per
         calls_ms = sum(n * latency.get(service, latency["default"]) for (f, service, _), n in requests.calls.items() if f == function) / per
-        seconds = requests.compute_s(function) * invocations + calls_ms / 1000
+        memory = memory_mb(function)
+        seconds = requests.compute_s(function) * invocations * cpu_stretch(memory, a) + calls_ms / 1000
         usd["Lambda"] += invocations * p["lambda_per_million_requests"] / MILLION
-        usd["Lambda"] += memory_mb(function) / 1024 * seconds * p["lambda_arm64_per_gb_second"]
+        usd["Lambda"] += memory / 1024 * seconds * p["lambda_arm64_per_gb_second"]
         log_bytes = requests.log_bytes[function] / per + invocations * a["lambda_platform_log_bytes_per_invocation"]
         usd["CloudWatch Logs"] += log_bytes / GB * p["cloudwatch_logs_ingestion_per_gb"]
     for (function, service, operation), n in requests.calls.items():

@@ -9,7 +9,7 @@ from collections import Counter
 import pytest
 
 from benchmarks.aws_requests import Requests
-from benchmarks.cost import PRICES, cost_of, load_prices, main, memory_mb, per_million
+from benchmarks.cost import PRICES, cost_of, cpu_stretch, load_prices, main, memory_mb, per_million
 
 
 def _table(**prices) -> dict:
@@ -47,11 +47,18 @@ def test_an_effect_measured_over_many_units_is_priced_per_unit():
     assert per_million(cost_of(webhook_effect(), table))["Lambda"] == pytest.approx(2 * 0.2)
 
 
-def test_lambda_duration_is_priced_at_the_functions_memory():
+def test_lambda_duration_is_priced_at_the_functions_memory_and_its_cpu_share():
     table = _table(lambda_arm64_per_gb_second=1.0)
     effect = Requests(invocations=Counter({"webhook": 1}), handler_s=Counter({"webhook": 0.5}), in_calls_s=Counter({"webhook": 0.25}))
-    # The handler's own 0.25 s (the emulator's 0.25 s taken out), at its memory in GB.
-    assert cost_of(effect, table)["Lambda"] == pytest.approx(0.25 * memory_mb("webhook") / 1024)
+    memory = memory_mb("webhook")
+    # The handler's own 0.25 s (the emulator's 0.25 s taken out), on the fraction of a vCPU its
+    # memory buys, at its memory in GB: the same GB-seconds whatever the memory, below a vCPU.
+    assert cost_of(effect, table)["Lambda"] == pytest.approx(0.25 * 1769 / memory * memory / 1024)
+    assert cpu_stretch(memory, table["assumptions"]) == pytest.approx(1769 / memory)
+    assert cpu_stretch(3008, table["assumptions"]) == 1.0  # a second vCPU does not speed up one thread
+    # The time spent waiting for AWS is not stretched: it costs in proportion to memory.
+    waiting = Requests(calls=Counter({("webhook", "sqs", "SendMessage"): 1}), invocations=Counter({"webhook": 1}))
+    assert cost_of(waiting, table)["Lambda"] == pytest.approx(table["assumptions"]["aws_request_latency_ms"]["sqs"] / 1000 * memory / 1024)
 
 
 def test_step_functions_transitions_are_priced_per_thousand():
