@@ -28,6 +28,7 @@ GB = 1024**3
 TARGET_INBOUND = 5.0
 TARGET_INBOUND_WITH_WORKFLOW = 30.0
 STATUSES_PER_SEND = 3  # sent, delivered, read: each a webhook
+ALTERNATIVE_MEMORY_MB = (256, 1024, 1769)
 FIFO_FUNCTIONS = {"api", "conversation", "sender"}  # their queue sends go to the outbound FIFO queue
 
 
@@ -62,8 +63,9 @@ def cpu_stretch(memory: int, assumptions: dict) -> float:
     return max(1.0, assumptions["lambda_mb_per_vcpu"] / memory)
 
 
-def cost_of(requests, table: dict, transitions: float = 0.0) -> dict[str, float]:
-    """USD for one effect (per unit of `requests.per`), by service."""
+def cost_of(requests, table: dict, transitions: float = 0.0, memory: int | None = None) -> dict[str, float]:
+    """USD for one effect (per unit of `requests.per`), by service. `memory`: every function at this
+    many MB instead of as the stacks deploy it (the alternatives weighed in docs/SCALE.md)."""
     p, a = table["prices"], table["assumptions"]
     per = requests.per
     usd: dict[str, float] = defaultdict(float)
@@ -74,10 +76,10 @@ def cost_of(requests, table: dict, transitions: float = 0.0) -> dict[str, float]
     for function in sorted(requests.functions()):
         invocations = requests.invocations[function] / per
         calls_ms = sum(n * latency.get(service, latency["default"]) for (f, service, _), n in requests.calls.items() if f == function) / per
-        memory = memory_mb(function)
-        seconds = requests.compute_s(function) * invocations * cpu_stretch(memory, a) + calls_ms / 1000
+        mb = memory or memory_mb(function)
+        seconds = requests.compute_s(function) * invocations * cpu_stretch(mb, a) + calls_ms / 1000
         usd["Lambda"] += invocations * p["lambda_per_million_requests"] / MILLION
-        usd["Lambda"] += memory / 1024 * seconds * p["lambda_arm64_per_gb_second"]
+        usd["Lambda"] += mb / 1024 * seconds * p["lambda_arm64_per_gb_second"]
         log_bytes = requests.log_bytes[function] / per + invocations * a["lambda_platform_log_bytes_per_invocation"]
         usd["CloudWatch Logs"] += log_bytes / GB * p["cloudwatch_logs_ingestion_per_gb"]
     for (function, service, operation), n in requests.calls.items():
@@ -132,6 +134,9 @@ def model(found: dict, workflow_found: dict, table: dict) -> dict:
     # up to 5 KB, objects written per buffer (a handful an hour), so no S3 request per webhook.
     firehose = a["firehose_record_rounding_kb"] * 1024 / GB * p["firehose_direct_put_per_gb"] * MILLION
     http_saving = (p["api_gateway_rest_per_million_requests"] - p["api_gateway_http_per_million_requests"])
+    # Memory: what the functions' Lambda share of a bot conversation would be at other sizes.
+    lambda_at = {mb: per_million(cost_of(bot["per_message"], table, transitions_per_message, memory=mb))["Lambda"]
+                 for mb in ALTERNATIVE_MEMORY_MB}
     return {
         "inbound": inbound,
         "inbound_with_workflow": with_workflow,
@@ -143,6 +148,7 @@ def model(found: dict, workflow_found: dict, table: dict) -> dict:
         "inbound_archive_batched": _sum(inbound, {"S3 requests": -inbound.get("S3 requests", 0.0), "Firehose": firehose}),
         "inbound_with_workflow_archive_batched": _sum(with_workflow, {"S3 requests": -inbound.get("S3 requests", 0.0), "Firehose": firehose}),
         "http_api_saving": http_saving,
+        "lambda_at_memory": lambda_at,
     }
 
 
@@ -174,6 +180,10 @@ def report(figures: dict, table: dict) -> list[str]:
         f"alternative: archive through Firehose instead of an S3 object per webhook: inbound {batched:.2f}, "
         f"with the bot workflow {batched_with_workflow:.2f}",
         f"alternative: HTTP API instead of REST: {figures['http_api_saving']:.2f} less per million webhooks, but WAF cannot attach to an HTTP API",
+        f"alternative: every function at another memory size: Lambda's part of the bot conversation figure "
+        f"{figures['inbound_with_workflow'].get('Lambda', 0.0):.2f} as deployed; "
+        + ", ".join(f"{usd:.2f} at {mb} MB" for mb, usd in figures["lambda_at_memory"].items())
+        + " (the CPU its memory buys also sets a cold start's length)",
     ]
     return lines
 

@@ -100,6 +100,19 @@ def test_make_cost_takes_another_price_table(tmp_path, capsys, monkeypatch):
     with_workflow = float(alternative.rsplit(" ", 1)[-1])
     [line] = [line for line in printed.splitlines() if line.startswith("… in bot conversations")]
     assert with_workflow == pytest.approx(float(line.rsplit(" ", 1)[-1]) - 5.0 + 0.14, abs=0.01)
+    assert any(line.startswith("alternative: every function at another memory size") and "at 256 MB" in line for line in printed.splitlines())
+
+
+def test_less_memory_saves_only_the_time_spent_waiting():
+    table = _table(lambda_arm64_per_gb_second=1.0)
+    effect = Requests(calls=Counter({("webhook", "sqs", "SendMessage"): 1}), invocations=Counter({"webhook": 1}),
+                      handler_s=Counter({"webhook": 0.5}), in_calls_s=Counter({"webhook": 0.25}))
+    at = {mb: cost_of(effect, table, memory=mb)["Lambda"] for mb in (256, 512, 1769)}
+    waited = table["assumptions"]["aws_request_latency_ms"]["sqs"] / 1000
+    # The handler's own 0.25 s costs the same GB-seconds below a vCPU; the wait costs per GB.
+    for mb, usd in at.items():
+        assert usd == pytest.approx(0.25 * 1769 / 1024 + waited * mb / 1024)
+    assert at[256] < at[512] < at[1769]
 
 
 def test_domain_events_are_priced_per_event_published():
