@@ -170,6 +170,22 @@ def test_a_waiting_message_is_carried_to_the_bot_once_and_a_long_one_is_left_to_
     assert "pending_inputs" not in chats.table.get_item(Key={"chat_id": CHAT})["Item"]  # taken with the ids
 
 
+def test_the_message_that_starts_a_conversation_is_queued_in_the_claim_itself(aws):
+    chats = repository()
+    customer_wrote(chats)
+    assert chats.claim(CHAT, "conv-1", "wamid.A", asked("Hours?"))
+    # Another message's claim is refused and writes nothing: it is queued apart, for the same turn.
+    assert not chats.claim(CHAT, "conv-2", "wamid.B", asked("And Sundays?"))
+    assert chats.get(CHAT).conversation_id == "conv-1" and chats.get(CHAT).pending_messages == {"wamid.A"}
+    assert chats.add_pending(CHAT, "wamid.B", asked("And Sundays?"))
+    _, pending = chats.start_bot_turn(CHAT, "conv-1", "token-1")
+    assert [(m.id, m.carried["text"]) for m in pending] == [("wamid.A", "Hours?"), ("wamid.B", "And Sundays?")]
+    # A long text is queued without its copy, as `add_pending` does.
+    assert chats.end(CHAT) and chats.claim(CHAT, "conv-3", "wamid.C", asked("x" * 2000))
+    _, pending = chats.start_bot_turn(CHAT, "conv-3", "token-2")
+    assert pending == [WaitingMessage("wamid.C")]
+
+
 def test_no_copy_of_a_waiting_message_outlives_its_conversation(aws):
     chats = repository()
     customer_wrote(chats)

@@ -48,11 +48,12 @@ class Signals:
         if not chat.live:
             if self._person_has_it(chat):
                 return "human_handles"
-            self.chats.add_pending(chat_id, message_id, carried)
             name = execution_name(chat_id, message_id)
-            if self.chats.claim(chat_id, name):
+            # The conversation claimed and its first message queued for the bot, in one write.
+            if self.chats.claim(chat_id, name, message_id, carried):
                 self.workflow.start(name, chat_id, self.timeouts)
                 return "started"
+            self.chats.add_pending(chat_id, message_id, carried)  # another message claimed it meanwhile
             return "queued_for_bot"
         if self.connect is not None and self.connect.is_active(chat):
             return self.connect.relay(chat_id, message_id, chat)  # the Connect agent sees it too

@@ -243,15 +243,17 @@ class BotReplyWrite:
         return True
 
 
-def _queued(message_id: str, carried: dict | None) -> tuple[str, dict]:
+def _queued(message_id: str, carried: dict | None, also_set: str = "") -> tuple[str, dict]:
     """The update that queues a customer message for the bot: its id on `pending_messages` and,
-    unless its text is over `CARRIED_TEXT_MAX_BYTES`, its copy on `pending_inputs`."""
+    unless its text is over `CARRIED_TEXT_MAX_BYTES`, its copy on `pending_inputs`. `also_set`:
+    more of the same write's SET clause."""
     values: dict = {":ids": {message_id}, ":id": message_id}
-    if carried is None or len((carried.get("text") or "").encode()) > CARRIED_TEXT_MAX_BYTES:
-        return "ADD pending_messages :ids", values
-    copy = {k: v for k, v in {**carried, "id": message_id}.items() if v is not None}
-    values |= {":none": [], ":copy": [to_item_value(copy)]}
-    return f"SET {PENDING_INPUTS} = list_append(if_not_exists({PENDING_INPUTS}, :none), :copy) ADD pending_messages :ids", values
+    sets = [also_set] if also_set else []
+    if carried is not None and len((carried.get("text") or "").encode()) <= CARRIED_TEXT_MAX_BYTES:
+        copy = {k: v for k, v in {**carried, "id": message_id}.items() if v is not None}
+        values |= {":none": [], ":copy": [to_item_value(copy)]}
+        sets.append(f"{PENDING_INPUTS} = list_append(if_not_exists({PENDING_INPUTS}, :none), :copy)")
+    return ("SET " + ", ".join(sets) + " " if sets else "") + "ADD pending_messages :ids", values
 
 
 def _superseded_record(chat: Chat) -> dict:
@@ -618,16 +620,22 @@ class ChatRepository:
         old = self._remove_returning(chat_id, f"pending_messages, {PENDING_INPUTS}", _EXISTS, None)
         return sorted((old or {}).get("pending_messages", set()))
 
-    def claim(self, chat_id: str, conversation_id: str) -> bool:
-        """Start a conversation on a chat that has no live one; the last one's traces go."""
+    def claim(self, chat_id: str, conversation_id: str, message_id: str | None = None, carried: dict | None = None) -> bool:
+        """Start a conversation on a chat that has no live one; the last one's traces go. With
+        `message_id`, the message that starts it is queued for the bot in the same write (as
+        `add_pending` would); refused, nothing is written."""
+        update = "SET conversation_id = :c, conversation_state = :live, conversation_started_at = :now"
+        values: dict = {}
+        if message_id is not None:
+            update, values = _queued(message_id, carried, also_set=update.removeprefix("SET "))
+            del values[":id"]  # only the conditions of the other queueing writes name it
         return update_if(
             self.table,
             Key=key_of(chat_id),
-            UpdateExpression="SET conversation_id = :c, conversation_state = :live, conversation_started_at = :now "
-            "REMOVE " + ", ".join(PER_CONVERSATION),
+            UpdateExpression=update + " REMOVE " + ", ".join(PER_CONVERSATION),
             ConditionExpression=f"{_EXISTS} AND (attribute_not_exists(conversation_state) OR conversation_state = :ended)",
-            ExpressionAttributeValues={":c": conversation_id, ":live": ConversationState.LIVE.value,
-                                       ":ended": ConversationState.ENDED.value, ":now": int(self.clock())},
+            ExpressionAttributeValues=values | {":c": conversation_id, ":live": ConversationState.LIVE.value,
+                                                ":ended": ConversationState.ENDED.value, ":now": int(self.clock())},
         )
 
     def begin(self, chat_id: str) -> bool:
