@@ -186,6 +186,29 @@ def test_the_message_that_starts_a_conversation_is_queued_in_the_claim_itself(aw
     assert pending == [WaitingMessage("wamid.C")]
 
 
+def test_a_survey_is_answered_once_before_its_deadline_whatever_wait_the_conversation_left(aws):
+    clock = [float(NOW)]
+    chats = repository()
+    chats.clock = lambda: clock[0]
+    customer_wrote(chats)
+    # An agent's wait that timed out leaves its token parked: the conversation's end removes it.
+    assert chats.claim(CHAT, "conv-1") and chats.park_token(CHAT, "conv-1", WaitingFor.AGENT, "stale-token")
+    assert chats.end(CHAT, survey_until=NOW + 60)
+    ended = chats.get(CHAT)
+    assert (ended.waiting_for, ended.survey_until, ended.workflow_token) == (WaitingFor.SURVEY, NOW + 60, None)
+    assert chats.answer_survey(CHAT, 2)
+    assert not chats.answer_survey(CHAT, 3)  # answered: the next message is a message
+    answered = chats.get(CHAT)
+    assert (answered.satisfaction_score, answered.waiting_for, answered.survey_until) == (2, None, None)
+    # Past its deadline, nothing answers it.
+    assert chats.claim(CHAT, "conv-2") and chats.end(CHAT, survey_until=NOW + 120)
+    clock[0] = NOW + 121
+    assert not chats.answer_survey(CHAT, 3) and chats.get(CHAT).satisfaction_score is None
+    # A conversation that ends without a survey leaves no wait behind.
+    assert chats.claim(CHAT, "conv-3") and chats.park_token(CHAT, "conv-3", WaitingFor.CUSTOMER, "token-3") and chats.end(CHAT)
+    assert (chats.get(CHAT).waiting_for, chats.get(CHAT).workflow_token) == (None, None)
+
+
 def test_no_copy_of_a_waiting_message_outlives_its_conversation(aws):
     chats = repository()
     customer_wrote(chats)

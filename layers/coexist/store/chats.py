@@ -711,11 +711,15 @@ class ChatRepository:
     # --- the end ----------------------------------------------------------------------------------------
     def end(self, chat_id: str, survey_until: int | None = None) -> bool:
         """The workflow ends the conversation (closed, or a timeout). `survey_until`: the survey was
-        asked, and the customer's messages until then answer it (`answer_survey`)."""
+        asked, and the customer's messages until then answer it (`answer_survey`). A token still
+        parked goes: its wait ended with the conversation (an agent's idle timeout leaves one)."""
         sets = {"closed_at": int(self.clock()), "conversation_state": ConversationState.ENDED.value}
+        remove: tuple[str, ...] = ("offered_to", "workflow_token", "token_heartbeat")
         if survey_until is not None:
             sets |= {"waiting_for": WaitingFor.SURVEY.value, "survey_until": survey_until}
-        return self._move(chat_id, ChatEvent.ENDED, sets, remove=("offered_to",))
+        else:
+            remove += ("waiting_for",)
+        return self._move(chat_id, ChatEvent.ENDED, sets, remove=remove)
 
     def close(self, chat_id: str) -> bool:
         """An agent closes a chat no live conversation holds."""
