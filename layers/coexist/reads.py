@@ -241,7 +241,7 @@ class InboxReader:
             # The conversation workflow, step by step.
             "conversation_id": chat.conversation_id,
             "conversation_state": chat.conversation_state.value if chat.conversation_state else None,
-            "waiting_for": chat.waiting_for.value if chat.waiting_for else None,
+            "waiting_for": waiting.value if (waiting := chat.waiting_at(int(self.clock()))) else None,
             "offered_to": chat.offered_to,
             "bot_intent": chat.bot_intent,
             "takeover_by": chat.takeover_by,

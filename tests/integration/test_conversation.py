@@ -126,8 +126,9 @@ def test_a_resolving_bot_closes_in_its_turn_and_nothing_waits_for_the_survey(acc
     held = wiring.inbox().chats.get(our_chat())
     assert (held.satisfaction_score, held.waiting_for, held.survey_until) == (1, None, None)
     # A second answer is a message like any other: it starts the next conversation, not a new score.
+    answered = len(bot_messages())
     deliver(account, says("", reply=("csat_3", "😊 Great")))
-    wait_for(lambda: len(executions(account)) == 2, what="the next conversation")
+    wait_for(lambda: len(executions(account)) == 2 and len(bot_messages()) > answered, what="the next conversation's first turn")
     assert chat()["satisfaction_score"] is None  # the new conversation's own, not yet given
 
 
@@ -140,6 +141,7 @@ def test_a_message_after_the_surveys_deadline_starts_a_new_conversation(account)
     # The survey's time passes unanswered (its deadline moved back instead of waiting it out).
     wiring.inbox().chats.table.update_item(Key={"chat_id": our_chat()}, UpdateExpression="SET survey_until = :past",
                                            ExpressionAttributeValues={":past": int(time.time()) - 1})
+    assert chat()["waiting_for"] is None  # the inbox no longer shows it waiting for the survey
     answered = len(bot_messages())
     deliver(account, says("What are your opening hours on Sunday?"))
     wait_for(lambda: len(bot_messages()) > answered and chat()["waiting_for"] == "customer", what="the bot to answer the new question")

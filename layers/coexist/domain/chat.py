@@ -216,6 +216,13 @@ class Chat:
         """A conversation workflow is running on this chat."""
         return self.conversation_state == ConversationState.LIVE
 
+    def waiting_at(self, now: int) -> WaitingFor | None:
+        """What the chat waits for at `now`: the survey's answer only until its deadline (nothing
+        clears the mark when it passes; the next conversation does)."""
+        if self.waiting_for == WaitingFor.SURVEY and self.survey_until is not None and now > self.survey_until:
+            return None
+        return self.waiting_for
+
     def waits_for(self, what: WaitingFor) -> bool:
         return self.waiting_for == what and self.workflow_token is not None
 
