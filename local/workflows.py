@@ -136,7 +136,7 @@ def stop_workflows(session, join_timeout_s: float = 10.0) -> None:
             stateMachineArn=machine["stateMachineArn"], statusFilter="RUNNING")
         for page in running:
             for execution in page["executions"]:
-                sfn.stop_execution(executionArn=execution["executionArn"], cause="emulator shut down")
+                _stop(sfn, execution["executionArn"])
     _release_parked_callbacks(session)
     deadline = time.monotonic() + join_timeout_s
     for worker in list(TMP_THREADS) + list(_asynchronous):
@@ -145,6 +145,20 @@ def stop_workflows(session, join_timeout_s: float = 10.0) -> None:
     _asynchronous[:] = [worker for worker in _asynchronous if worker.is_alive()]
     if TMP_THREADS:
         log.warning("%d workflow threads still running after shutdown", len(TMP_THREADS))
+
+
+def _stop(sfn, execution_arn: str, attempts: int = 40) -> None:
+    """Stop one execution. moto cannot stop an execution whose worker thread has not set itself up
+    yet (an AttributeError from inside the emulator, for an execution started moments before): it
+    is given a moment, as long as that takes."""
+    for attempt in range(attempts):
+        try:
+            sfn.stop_execution(executionArn=execution_arn, cause="emulator shut down")
+            return
+        except AttributeError:
+            if attempt == attempts - 1:
+                raise
+            time.sleep(0.05)
 
 
 def _release_parked_callbacks(session) -> None:

@@ -282,6 +282,24 @@ def test_leaving_an_emulated_account_stops_its_executions_so_none_wakes_in_the_n
     assert chat() == parked  # the timed-out wait did not run its catch (EndQuietly) against the chat
 
 
+def test_an_execution_started_moments_before_the_shutdown_is_stopped_once_its_worker_is_up():
+    from local.workflows import _stop
+
+    class Emulator:  # moto's refusal while the execution's worker sets itself up, twice
+        calls = 0
+
+        def stop_execution(self, executionArn, cause):
+            self.calls += 1
+            if self.calls <= 2:
+                raise AttributeError("'NoneType' object has no attribute 'set_stop'")
+
+    emulator = Emulator()
+    _stop(emulator, "arn:execution")
+    assert emulator.calls == 3
+    with pytest.raises(AttributeError):  # one that never comes up is not waited for forever
+        _stop(Emulator(), "arn:execution", attempts=2)
+
+
 def test_a_message_that_arrives_while_the_bot_answers_is_the_next_turn_in_the_same_state(account, monkeypatch):
     from benchmarks.workflow import transitions
     from coexist.conversation.bot_turns import BotTurns
