@@ -200,10 +200,12 @@ def test_a_survey_is_answered_once_before_its_deadline_whatever_wait_the_convers
     assert not chats.answer_survey(CHAT, 3)  # answered: the next message is a message
     answered = chats.get(CHAT)
     assert (answered.satisfaction_score, answered.waiting_for, answered.survey_until) == (2, None, None)
-    # Past its deadline, nothing answers it.
+    # Past its deadline, nothing answers it; a message sent in time whose webhook comes late does.
     assert chats.claim(CHAT, "conv-2") and chats.end(CHAT, survey_until=NOW + 120)
     clock[0] = NOW + 121
     assert not chats.answer_survey(CHAT, 3) and chats.get(CHAT).satisfaction_score is None
+    assert not chats.answer_survey(CHAT, 3, sent_at=NOW + 121)
+    assert chats.answer_survey(CHAT, 3, sent_at=NOW + 119) and chats.get(CHAT).satisfaction_score == 3
     # A conversation that ends without a survey leaves no wait behind.
     assert chats.claim(CHAT, "conv-3") and chats.park_token(CHAT, "conv-3", WaitingFor.CUSTOMER, "token-3") and chats.end(CHAT)
     assert (chats.get(CHAT).waiting_for, chats.get(CHAT).workflow_token) == (None, None)

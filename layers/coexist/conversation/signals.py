@@ -43,7 +43,7 @@ class Signals:
         chat = self.chats.get(chat_id)
         if chat is None:
             return "no_chat"
-        if chat.waiting_for == WaitingFor.SURVEY and self._answers_survey(chat, message_id, reply_id):
+        if chat.waiting_for == WaitingFor.SURVEY and self._answers_survey(chat, message_id, reply_id, message):
             return "survey_answer"
         if not chat.live:
             if self._person_has_it(chat):
@@ -85,13 +85,13 @@ class Signals:
             self.chats.park_customer_wait(chat.chat_id, chat.conversation_id, wait)
             raise
 
-    def _answers_survey(self, chat: Chat, message_id: str, reply_id: str | None) -> bool:
-        """The customer's first message after the survey, before its deadline, answers it (a tapped
-        button with its score; any other message just ends the wait). Past the deadline, or when
-        nothing waits any more, it is a message like any other: it may start a new conversation."""
+    def _answers_survey(self, chat: Chat, message_id: str, reply_id: str | None, message: MessageRecord | None) -> bool:
+        """The customer's first message after the survey, sent before its deadline, answers it (a
+        tapped button with its score; any other message just ends the wait). Past the deadline, or
+        when nothing waits any more, it is a message like any other: it may start a new conversation."""
         score = survey.score_of(reply_id)
         if chat.workflow_token is None:
-            return self.chats.answer_survey(chat.chat_id, score)
+            return self.chats.answer_survey(chat.chat_id, score, sent_at=message.timestamp if message else None)
         # An execution of an earlier definition waits for the answer in its own state.
         token = self.chats.take_token(chat.chat_id, WaitingFor.SURVEY)
         if not token or not self.workflow.succeed(token, {"message_id": message_id, "score": score}):

@@ -746,16 +746,17 @@ class ChatRepository:
             self._tell(SATISFACTION_RECORDED, before, sets)
         return True
 
-    def answer_survey(self, chat_id: str, score: int | None) -> bool:
-        """The customer's message answers the survey, if it was asked and its time has not passed:
-        the wait ends (whatever the message) and a tapped score is recorded, in one write. False:
-        no survey waits for an answer now (none asked, already answered, past its deadline), and
-        the message is a message like any other."""
+    def answer_survey(self, chat_id: str, score: int | None, sent_at: int | None = None) -> bool:
+        """The customer's message, sent at `sent_at` (Meta's time; a late webhook is judged by it,
+        not by its arrival), answers the survey if it was asked and its time had not passed: the wait
+        ends (whatever the message) and a tapped score is recorded, in one write. False: no survey
+        waits for an answer (none asked, already answered, past its deadline), and the message is a
+        message like any other."""
         now = int(self.clock())
         sets = {"satisfaction_score": score, "satisfaction_at": now} if score is not None else {}
         return self._scored(chat_id, sets, remove=("waiting_for", "survey_until"),
-                            condition="waiting_for = :survey AND survey_until >= :now AND attribute_not_exists(workflow_token)",
-                            values={":survey": WaitingFor.SURVEY.value, ":now": now})
+                            condition="waiting_for = :survey AND survey_until >= :sent AND attribute_not_exists(workflow_token)",
+                            values={":survey": WaitingFor.SURVEY.value, ":sent": now if sent_at is None else sent_at})
 
     # --- the workflow's tokens ----------------------------------------------------------------------------
     def park_token(self, chat_id: str, conversation_id: str, waiting_for: WaitingFor, token: str,
