@@ -81,10 +81,7 @@ class StreamFollower:
         self._push = push
         self._forget = forget  # told of each shard iterator used up
         self._every_s = every_s
-        self._iterators = {}
-        for arn in stream_arns:
-            shard = client.describe_stream(StreamArn=arn)["StreamDescription"]["Shards"][0]["ShardId"]
-            self._iterators[arn] = client.get_shard_iterator(StreamArn=arn, ShardId=shard, ShardIteratorType="LATEST")["ShardIterator"]
+        self._iterators = {arn: self._latest(arn) for arn in stream_arns}
         self._stopped = threading.Event()
         self._thread = threading.Thread(target=self._follow, name="live-streams", daemon=True)
 
@@ -95,11 +92,23 @@ class StreamFollower:
         self._stopped.set()
         self._thread.join(timeout=2)
 
+    def _latest(self, arn: str) -> str:
+        shard = self._client.describe_stream(StreamArn=arn)["StreamDescription"]["Shards"][0]["ShardId"]
+        return self._client.get_shard_iterator(StreamArn=arn, ShardId=shard, ShardIteratorType="LATEST")["ShardIterator"]
+
     def read_once(self) -> list[dict]:
-        """The records written since the last read, each marked with its stream, as Lambda hands them."""
+        """The records written since the last read, each marked with its stream, as Lambda hands them.
+        A stream that cannot be read is followed again from its latest record (what was written in
+        between is not pushed: consoles re-read every few seconds), rather than failing every read
+        from then on with the same iterator."""
         records = []
-        for arn, iterator in self._iterators.items():
-            page = self._client.get_records(ShardIterator=iterator)
+        for arn, iterator in list(self._iterators.items()):
+            try:
+                page = self._client.get_records(ShardIterator=iterator)
+            except Exception:  # noqa: BLE001 - logged, and the stream followed again
+                log.exception("a table's stream could not be read; following it again from its latest record")
+                self._iterators[arn] = self._latest(arn)
+                continue
             self._iterators[arn] = page["NextShardIterator"]
             self._forget(iterator)
             records += [{**record, "eventSourceARN": arn} for record in page["Records"]]

@@ -34,6 +34,7 @@ class RawSocket:
 
     def __init__(self, local_mode, token: str | None, path: str = "/live"):
         url = urlsplit(local_mode.http)
+        self.local_mode = local_mode
         self.sock = socket.create_connection((url.hostname, url.port), timeout=WAIT_S)
         self.buffer = b""
         self.key = base64.b64encode(os.urandom(16)).decode()
@@ -81,7 +82,11 @@ class RawSocket:
         """The next change event `by` the given table; fails after WAIT_S."""
         deadline = time.monotonic() + WAIT_S
         while time.monotonic() < deadline:
-            opcode, payload = self.receive()
+            try:
+                opcode, payload = self.receive()
+            except TimeoutError:
+                # What local mode said meanwhile (its stream follower logs what it could not push).
+                pytest.fail(f"no change by {by} within {WAIT_S} s; local mode's last output:\n{self.local_mode.output()[-3000:]}")
             assert opcode == TEXT
             event = json.loads(payload)
             assert set(event) == {"type", "by", "at"} and event["type"] == "changed"  # no chat, number or text

@@ -201,3 +201,15 @@ def test_local_mode_follows_the_same_streams_from_the_latest_record_on_without_p
     for _ in range(20):
         assert follower.read_once() == []
     assert len(iterators) == held  # each used iterator is dropped
+
+
+def test_local_mode_follows_a_stream_again_after_a_read_it_could_not_make(aws, channel):
+    from local.live import StreamFollower, forget_shard_iterator
+
+    client = aws.session.client("dynamodbstreams", endpoint_url="https://streams.dynamodb.us-east-1.amazonaws.com")
+    follower = StreamFollower(client, list(channel.values()), push=lambda records: None, forget=forget_shard_iterator)
+    broken = next(iter(channel.values()))
+    follower._iterators[broken] = "an iterator the emulator never handed out"
+    assert follower.read_once() == []  # logged; that stream followed again from its latest record
+    deliver(aws, text_message("wamid.after-the-failure", 1_900_000_200, "after"))
+    assert {r["eventSourceARN"] for r in follower.read_once()} == set(channel.values())
