@@ -65,7 +65,17 @@ def _warm_up(account) -> None:
         chat_id = chat_of(NUMBER, WARM_UP_CUSTOMER)
         conversation.wait_for(lambda: getattr(wiring.inbox().chats.get(chat_id), "waiting_for", None) == awaited,
                               what=f"the warm-up conversation to wait for the {awaited}")
-    _finished(account, chat_id)  # nothing of it still runs beside what is counted
+    _finished(account, chat_id)
+    _settled()  # nothing of it still runs beside what is counted
+
+
+def _settled() -> None:
+    """The conversation function's invocations under way have returned: the turn that ended an
+    execution may still be returning from its (asynchronous) invocation when the execution ends."""
+    from local.workflows import _asynchronous
+
+    for invocation in list(_asynchronous):
+        invocation.join(timeout=30)
 
 
 def _finished(account, chat_id: str) -> dict:
@@ -104,6 +114,7 @@ def measure_bot_conversation(account) -> dict:
             deliver(account, conversation.says("", reply=("csat_3", "😊 Great")))
             assert conversation.chat()["satisfaction_score"] == 3
             described = _finished(account, conversation.our_chat())
+            _settled()  # the last turn's invocation counted within the conversation
     return {"messages": messages, "transitions": transitions(account, described["executionArn"]), "bot_turn": _only(turn, "conversation"),
             "ingest_waking_the_bot": _only(turn, "ingest"),
             "per_message": _only(whole, *INBOUND_IN_CONVERSATION)}
