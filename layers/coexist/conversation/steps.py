@@ -476,8 +476,8 @@ class ConversationSteps:
 
 
 def _heartbeats(event: dict) -> Heartbeats:
-    """How the bot phase's token is timed, as its definition's payload says (`true` before its kinds)."""
-    return Heartbeats(int(event.get("heartbeat") or 0))
+    """How the bot phase's token is timed, as its definition's payload says."""
+    return Heartbeats.of(event.get("heartbeat"))
 
 
 __all__ = ["ConversationSteps", "BotOutcome", "HUMAN_TOOK_OVER"]

@@ -58,6 +58,11 @@ class Heartbeats(IntEnum):
     SUCCESS_IS_NEXT_TURN = 1  # timed by heartbeats; the task's success starts the next `BotTurn`
     SUCCESS_ENDS = 2  # timed by heartbeats; a turn that resolves closes the conversation and ends the task
 
+    @classmethod
+    def of(cls, stored) -> "Heartbeats":
+        """From a chat item or a payload, where the definition before stored `true`."""
+        return cls(int(stored or 0))
+
 
 class Takeover(StrEnum):
     """Where the person who took a chat from the bot answered."""

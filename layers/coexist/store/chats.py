@@ -95,7 +95,7 @@ def chat_from_item(item: dict) -> Chat:
     values["identity_version"] = int(values.get("identity_version") or 0)
     values["identity_changes"] = tuple(values.get("identity_changes") or ())
     values["merged_from"] = frozenset(values.get("merged_from") or ())
-    values["token_heartbeat"] = Heartbeats(int(values.get("token_heartbeat") or 0))  # stored as true before its kinds
+    values["token_heartbeat"] = Heartbeats.of(values.get("token_heartbeat"))
     return Chat(**values)
 
 
@@ -178,7 +178,7 @@ class CustomerWait:
     @classmethod
     def taken_from(cls, old: dict) -> "CustomerWait":
         """From the chat as the write that took the token returned it."""
-        return cls(old["workflow_token"], Heartbeats(int(old.get("token_heartbeat") or 0)))
+        return cls(old["workflow_token"], Heartbeats.of(old.get("token_heartbeat")))
 
 
 class BotReplyWrite:
@@ -863,9 +863,7 @@ class ChatRepository:
         if heartbeat:
             sets["token_heartbeat"] = int(heartbeat)
         if failures is not None:
-            sets |= {"bot_failures": failures, "bot_session": session or {}}
-            if intent:
-                sets["bot_intent"] = intent
+            sets |= _turn_sets(failures, session or {}, intent)
         return self._set(chat_id, sets, remove=("bot_token",) + (() if heartbeat else ("token_heartbeat",)),
                          condition="conversation_id = :c AND bot_token = :t AND "
                          "(attribute_not_exists(pending_messages) OR size(pending_messages) = :zero)",
