@@ -22,6 +22,12 @@ from collections import Counter
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
+from benchmarks.dynamodb_units import ItemSizes
+
+# What a Step Functions task token weighs on AWS, for the chat items that carry one (the emulator's
+# are a few dozen bytes). SendTaskSuccess takes tokens of up to 2,048 characters; a kilobyte is an
+# assumption, like those of the price table, not a measurement: nothing here sees a deployed token.
+DEPLOYED_TOKEN_BYTES = 1024
 WRITES = {"PutItem", "UpdateItem", "DeleteItem", "BatchWriteItem", "TransactWriteItems"}
 HISTORY_MESSAGES = 200
 
@@ -67,14 +73,8 @@ class Requests:
 _CAPACITY_READS = {"GetItem", "Query", "Scan"}
 
 
-def _capacity(operation: str, params: dict) -> tuple[str, float] | None:
-    """Request units a DynamoDB call consumes, for items under 1 KB (writes) and 4 KB (reads)."""
-    if operation in {"PutItem", "UpdateItem", "DeleteItem"}:
-        return "wru", 1
-    if operation == "BatchWriteItem":
-        return "wru", sum(len(v) for v in params.get("RequestItems", {}).values())
-    if operation == "TransactWriteItems":
-        return "wru", 2 * len(params.get("TransactItems", []))
+def _read_units(operation: str, params: dict) -> tuple[str, float] | None:
+    """Read units a DynamoDB call consumes, for items under 4 KB (writes are sized: `_write_began`)."""
     read = 1 if params.get("ConsistentRead") else 0.5
     if operation in _CAPACITY_READS:
         return "rru", read
@@ -128,7 +128,8 @@ class RequestCounter:
 
     FUNCTIONS = ("webhook", "ingest", "api", "sender", "conversation")
 
-    def __init__(self):
+    def __init__(self, token_bytes: int = DEPLOYED_TOKEN_BYTES):
+        self.sizes = ItemSizes(token_bytes)
         self.calls: Counter = Counter()
         self.units: Counter = Counter()
         self.invocations: Counter = Counter()
@@ -149,7 +150,7 @@ class RequestCounter:
             return
         service = model.service_model.service_name
         self.calls[(function, service, model.name)] += 1
-        if service == "dynamodb" and (found := _capacity(model.name, params)):
+        if service == "dynamodb" and (found := _read_units(model.name, params)):
             self.units[(function, found[0])] += found[1]
         if service == "s3" and model.name == "PutObject":
             self.units[(function, "s3_bytes")] += _size(params.get("Body", b""))
@@ -161,13 +162,29 @@ class RequestCounter:
     # (executions, asynchronous invocations) and a wall clock would count the handler's waits for
     # them. Calls the handler makes on threads of its own (ingest's parallel writes) are left out
     # of both, with the little of its own code those threads run.
-    def _before_call(self, **_):
+    # A DynamoDB write's units are sized from the items it touched, looked at before and after it
+    # (inside the call's timing: the emulator's time, not the handler's).
+    def _before_call(self, model=None, params=None, **_):
         self._started.at = time.thread_time()
+        self._started.write = self._write_began(model, params)
 
     def _after_call(self, **_):
         function, started = self._function(), getattr(self._started, "at", None)
+        write, self._started.write = getattr(self._started, "write", None), None
+        if function is not None and write is not None:
+            operation, touched, before = write
+            after = [self.sizes.entry(table, key) for table, key in touched]
+            self.units[(function, "wru")] += self.sizes.write_units(operation, before, after)
         if function is not None and started is not None and getattr(self._started, "handler", None) == function:
             self.in_calls_s[function] += time.thread_time() - started
+
+    def _write_began(self, model, params):
+        if model is None or model.service_model.service_name != "dynamodb" or model.name not in WRITES:
+            return None
+        if self._function() is None:
+            return None
+        touched = self.sizes.touched(model.name, json.loads(params["body"]))
+        return model.name, touched, [self.sizes.entry(table, key) for table, key in touched]
 
     def _timed(self, function: str, handler):
         def lambda_handler(event, context):

@@ -1,0 +1,124 @@
+"""DynamoDB's write request units by the size of what a write touches, read from the emulator's own
+stored items (no request is made, so nothing is counted twice).
+
+On-demand DynamoDB bills a write by the size of the item in 1 KB units, the larger of the item
+before and after it (a refused conditional write still pays for the item it judged), twice within a
+transaction, and every global secondary index the write changes pays for its own entry: one write
+when the item enters or leaves the index, or changes a projected attribute, two when it moves to
+other index keys (the old entry deleted, the new one put). Counting one unit per write, as the
+request count does, holds only for small items outside every index; the chats carry a Step Functions
+task token while the workflow waits (about a kilobyte on AWS, a few dozen bytes in the emulator,
+hence `token_bytes`) and sit in an inbox index that every new message moves.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+KB = 1024
+# Chat attributes that hold a Step Functions task token: sized as a deployed token, not the emulator's.
+TOKEN_ATTRIBUTES = frozenset({"workflow_token", "bot_token"})
+
+
+@dataclass(frozen=True)
+class Entry:
+    """An item as a write found it: its size and, per index it is in, that entry's keys and content."""
+
+    size: int
+    indexes: dict  # index name -> (index key values, the projected entry as stored, its size)
+
+
+ABSENT = Entry(0, {})
+
+
+def units(size: int) -> int:
+    return math.ceil(size / KB)
+
+
+class ItemSizes:
+    """Entries of the items a write names, before and after it, from the emulator's backend."""
+
+    def __init__(self, token_bytes: int):
+        self.token_bytes = token_bytes
+
+    def touched(self, operation: str, request: dict) -> list[tuple[str, dict]]:
+        """(table, key) of every item the write names. Keys are in DynamoDB's wire format."""
+        if operation in {"UpdateItem", "DeleteItem"}:
+            return [(request["TableName"], request["Key"])]
+        if operation == "PutItem":
+            return [(request["TableName"], self._key_of(request["TableName"], request["Item"]))]
+        if operation == "TransactWriteItems":
+            found = []
+            for element in request.get("TransactItems", []):
+                (kind, body), = element.items()
+                key = body["Item"] if kind == "Put" else body["Key"]
+                found.append((body["TableName"], self._key_of(body["TableName"], key)))
+            return found
+        if operation == "BatchWriteItem":
+            return [(table, self._key_of(table, (r.get("PutRequest") or {}).get("Item") or r["DeleteRequest"]["Key"]))
+                    for table, requests in request.get("RequestItems", {}).items() for r in requests]
+        return []
+
+    def entry(self, table_name: str, key: dict) -> Entry:
+        table = _table(table_name)
+        if table is None:
+            return ABSENT
+        item = table.get_item(*_key_values(table, key))
+        if item is None:
+            return ABSENT
+        indexes = {}
+        for index in table.global_indexes:
+            if all(name in item.attrs for name in index.schema_key_attrs):
+                projected = index.project(item)
+                indexes[index.name] = (tuple(item.attrs[n].cast_value for n in index.schema_key_attrs),
+                                       projected.to_json(), self._size(projected))
+        return Entry(self._size(item), indexes)
+
+    def write_units(self, operation: str, before: list[Entry], after: list[Entry]) -> int:
+        """What the write consumed: the items, twice in a transaction, and their index entries."""
+        table = sum(max(1, units(max(b.size, a.size))) for b, a in zip(before, after))
+        return table * (2 if operation == "TransactWriteItems" else 1) + sum(
+            _index_units(b, a) for b, a in zip(before, after))
+
+    def _size(self, item) -> int:
+        """The item's size as DynamoDB counts it (names and values), task tokens at a deployed size."""
+        return sum(len(name.encode()) + (self.token_bytes if name in TOKEN_ATTRIBUTES else value.size())
+                   for name, value in item.attrs.items())
+
+    @staticmethod
+    def _key_of(table_name: str, item: dict) -> dict:
+        table = _table(table_name)
+        names = [table.hash_key_attr] + ([table.range_key_attr] if table.range_key_attr else []) if table else []
+        return {name: item[name] for name in names if name in item}
+
+
+def _index_units(before: Entry, after: Entry) -> int:
+    total = 0
+    for name in before.indexes.keys() | after.indexes.keys():
+        old, new = before.indexes.get(name), after.indexes.get(name)
+        if old is None or new is None:  # entered or left the index
+            total += max(1, units((old or new)[2]))
+        elif old[0] != new[0]:  # moved to other index keys: the old entry deleted, a new one put
+            total += max(1, units(old[2])) + max(1, units(new[2]))
+        elif old[1] != new[1]:  # a projected attribute changed in place
+            total += max(1, units(max(old[2], new[2])))
+    return total
+
+
+def _table(name: str):
+    from moto.dynamodb.models import dynamodb_backends
+
+    for regions in list(dynamodb_backends.values()):
+        for backend in list(regions.values()):
+            table = backend.tables.get(name)
+            if table is not None:
+                return table
+    return None
+
+
+def _key_values(table, key: dict):
+    from moto.dynamodb.models.dynamo_type import DynamoType
+
+    range_key = key.get(table.range_key_attr) if table.range_key_attr else None
+    return DynamoType(key[table.hash_key_attr]), (DynamoType(range_key) if range_key is not None else None)
