@@ -15,6 +15,7 @@ plus two local-only names (`INBOUND_DLQ_URL`, `SOCIAL_MESSAGING_TOPIC_ARN`) that
 
 from __future__ import annotations
 
+import copy
 import functools
 import json
 import os
@@ -62,6 +63,10 @@ def atomic_item_writes() -> None:
     racing a write could fail ("dictionary changed size during iteration") or return a torn item.
     So every DynamoDB request is answered under the same lock as the backend's writes (which the
     Step Functions emulator calls directly, without a request).
+
+    A transaction backs up only the items it names (`_backing_up_named_items`), not every table it
+    names, which moto deep-copies whole: a cost that grew with each table until a test writing
+    a few hundred chats spent most of its time copying them.
     """
     from moto.dynamodb.models import DynamoDBBackend
     from moto.dynamodb.responses import DynamoHandler
@@ -69,6 +74,7 @@ def atomic_item_writes() -> None:
     with _patching:
         if getattr(DynamoDBBackend, "_coexist_atomic_writes", False):
             return
+        DynamoDBBackend.transact_write_items = _backing_up_named_items(DynamoDBBackend.transact_write_items)
         for name in ("put_item", "update_item", "delete_item", "transact_write_items"):
             setattr(DynamoDBBackend, name, _under_write_lock(getattr(DynamoDBBackend, name)))
         DynamoHandler.call_action = _under_write_lock(DynamoHandler.call_action)
@@ -82,6 +88,78 @@ def _under_write_lock(write):
             return write(self, *args, **kwargs)
 
     return locked
+
+
+def _backing_up_named_items(transact):
+    """moto's `transact_write_items`, rolled back by restoring the items it names (and the table
+    streams' records it added) instead of the deep copies of whole tables it makes; run under the
+    write lock, so nothing else writes meanwhile."""
+    import moto.dynamodb.models as backend_module
+
+    @functools.wraps(transact)
+    def transact_write_items(self, transact_items):
+        named, streams = _named_items(self, transact_items), _stream_lengths(self, transact_items)
+        backend_module.copy = _TablesKept
+        try:
+            return transact(self, transact_items)
+        except Exception:
+            for table, hash_key, range_key, item in reversed(named):
+                _put_back(table, hash_key, range_key, item)
+            for shard, length in streams:
+                del shard.items[length:]
+            raise
+        finally:
+            backend_module.copy = copy
+
+    return transact_write_items
+
+
+class _TablesKept:
+    """The `copy` module as moto's DynamoDB backend sees it during a transaction: its backup of a
+    table is the table itself (so its own rollback changes nothing); every other copy is a copy."""
+
+    @staticmethod
+    def deepcopy(value, memo=None):
+        from moto.dynamodb.models.table import Table
+
+        return value if isinstance(value, Table) else copy.deepcopy(value, memo)
+
+
+def _named_items(backend, transact_items) -> list[tuple]:
+    """(table, hash key, range key, a copy of the item or None) for each item a transaction names."""
+    from moto.dynamodb.models.dynamo_type import DynamoType
+
+    named = []
+    for element in transact_items:
+        for operation, request in element.items():
+            table = backend.tables.get(request.get("TableName"))
+            key = request.get("Item") if operation == "Put" else request.get("Key")
+            if table is None or not key or table.hash_key_attr not in key:
+                continue  # moto refuses it before writing anything
+            hash_key = DynamoType(key[table.hash_key_attr])
+            range_key = DynamoType(key[table.range_key_attr]) if table.range_key_attr and table.range_key_attr in key else None
+            if table.range_key_attr and range_key is None:
+                continue
+            named.append((table, hash_key, range_key, copy.deepcopy(table.get_item(hash_key, range_key))))
+    return named
+
+
+def _stream_lengths(backend, transact_items) -> list[tuple]:
+    tables = {request.get("TableName") for element in transact_items for request in element.values()}
+    return [(table.stream_shard, len(table.stream_shard.items)) for name in tables
+            if (table := backend.tables.get(name)) is not None and table.stream_shard is not None]
+
+
+def _put_back(table, hash_key, range_key, item) -> None:
+    if range_key is None:
+        if item is None:
+            table.items.pop(hash_key, None)
+        else:
+            table.items[hash_key] = item
+    elif item is None:
+        table.items.get(hash_key, {}).pop(range_key, None)
+    else:
+        table.items[hash_key][range_key] = item
 
 
 def create_resources(session: boto3.session.Session | None = None, prefix: str = "coexist-local") -> dict[str, str]:

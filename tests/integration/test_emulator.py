@@ -6,6 +6,7 @@ import sys
 import threading
 from collections import defaultdict
 
+import boto3
 from botocore.exceptions import ClientError
 
 
@@ -71,3 +72,51 @@ def test_a_read_waits_for_a_write_instead_of_failing_midway(aws):
     assert writes_during_the_scan == [False]  # the write waited for the scan to finish...
     writers[0].join(timeout=10)
     assert table.get_item(Key={"bucket_id": "late"})["Item"]  # ...and then landed
+
+
+def test_a_refused_transaction_leaves_every_item_and_stream_as_it_was(aws):
+    """The emulator backs up only the items a transaction names (moto copies whole tables): a
+    transaction refused after some of its writes were applied puts each back — an update undone, a
+    new item gone, a deleted one restored, in tables with and without a sort key — and the chats'
+    stream keeps no record of it. Items it did not name are untouched."""
+    from moto.core import DEFAULT_ACCOUNT_ID
+    from moto.dynamodb.models import dynamodb_backends
+
+    chats_name, accounts_name = aws.env["CHATS_TABLE"], aws.env["ACCOUNTS_TABLE"]
+    chats, accounts = aws.dynamodb.Table(chats_name), aws.dynamodb.Table(accounts_name)
+    chats.put_item(Item={"chat_id": "kept", "mode": "bot"})
+    chats.put_item(Item={"chat_id": "updated", "mode": "bot"})
+    accounts.put_item(Item={"waba_id": "w1", "sk": "STATE", "state": "connected"})
+    chats.put_item(Item={"chat_id": "refuses", "mode": "agent"})
+    stream = dynamodb_backends[DEFAULT_ACCOUNT_ID]["us-east-1"].tables[chats_name].stream_shard
+    records = len(stream.items)
+
+    try:
+        boto3.client("dynamodb", region_name="us-east-1").transact_write_items(TransactItems=[
+            {"Update": {"TableName": chats_name, "Key": {"chat_id": {"S": "updated"}}, "UpdateExpression": "SET #m = :m",
+                        "ExpressionAttributeNames": {"#m": "mode"}, "ExpressionAttributeValues": {":m": {"S": "agent"}}}},
+            {"Put": {"TableName": chats_name, "Item": {"chat_id": {"S": "new"}, "mode": {"S": "bot"}}}},
+            {"Delete": {"TableName": accounts_name, "Key": {"waba_id": {"S": "w1"}, "sk": {"S": "STATE"}}}},
+            {"ConditionCheck": {"TableName": chats_name, "Key": {"chat_id": {"S": "refuses"}}, "ConditionExpression": "#m = :bot",
+                                "ExpressionAttributeNames": {"#m": "mode"}, "ExpressionAttributeValues": {":bot": {"S": "bot"}}}},
+        ])
+        raise AssertionError("the transaction should have been refused")
+    except ClientError as error:
+        assert error.response["Error"]["Code"] == "TransactionCanceledException"
+        assert [r["Code"] for r in error.response["CancellationReasons"]] == ["None", "None", "None", "ConditionalCheckFailed"]
+
+    assert chats.get_item(Key={"chat_id": "updated"})["Item"] == {"chat_id": "updated", "mode": "bot"}
+    assert "Item" not in chats.get_item(Key={"chat_id": "new"})
+    assert accounts.get_item(Key={"waba_id": "w1", "sk": "STATE"})["Item"]["state"] == "connected"
+    assert chats.get_item(Key={"chat_id": "kept"})["Item"] == {"chat_id": "kept", "mode": "bot"}
+    assert len(stream.items) == records
+
+
+def test_a_transaction_that_holds_writes_every_item(aws):
+    chats_name, accounts_name = aws.env["CHATS_TABLE"], aws.env["ACCOUNTS_TABLE"]
+    boto3.client("dynamodb", region_name="us-east-1").transact_write_items(TransactItems=[
+        {"Put": {"TableName": chats_name, "Item": {"chat_id": {"S": "c1"}, "mode": {"S": "bot"}}}},
+        {"Put": {"TableName": accounts_name, "Item": {"waba_id": {"S": "w1"}, "sk": {"S": "STATE"}}}},
+    ])
+    assert aws.dynamodb.Table(chats_name).get_item(Key={"chat_id": "c1"})["Item"]["mode"] == "bot"
+    assert "Item" in aws.dynamodb.Table(accounts_name).get_item(Key={"waba_id": "w1", "sk": "STATE"})
