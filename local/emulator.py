@@ -162,9 +162,40 @@ def _put_back(table, hash_key, range_key, item) -> None:
         table.items[hash_key][range_key] = item
 
 
+def queue_counts_read_the_clock_once() -> None:
+    """moto works out a queue's message counts on every SendMessage (and receive), asking the clock
+    again for each message it holds and each count: a queue that keeps what it is sent (the
+    recorded domain events) made every send slower than the last. The same counts, with one
+    reading of the clock per count."""
+    from moto.core.utils import unix_time_millis
+    from moto.sqs.models import Queue
+
+    with _patching:
+        if getattr(Queue, "_coexist_counts", False):
+            return
+
+        def delayed(queue) -> int:
+            now = unix_time_millis()
+            return sum(1 for m in queue._messages if now < m.delayed_until)
+
+        def not_visible(queue) -> int:
+            now = unix_time_millis()
+            return sum(1 for m in queue._messages if not now > m.visible_at)
+
+        def ready(queue) -> list:
+            now = unix_time_millis()
+            return [m for m in queue._messages if now > m.visible_at and not now < m.delayed_until]
+
+        Queue.approximate_number_of_messages_delayed = property(delayed)
+        Queue.approximate_number_of_messages_not_visible = property(not_visible)
+        Queue.messages = property(ready)
+        Queue._coexist_counts = True
+
+
 def create_resources(session: boto3.session.Session | None = None, prefix: str = "coexist-local") -> dict[str, str]:
     """Create Coexist's data resources in the (emulated) account behind `session`."""
     atomic_item_writes()
+    queue_counts_read_the_clock_once()
     session = session or boto3.Session(region_name=REGION)
     env: dict[str, str] = {}
     dynamodb = session.client("dynamodb")

@@ -120,3 +120,18 @@ def test_a_transaction_that_holds_writes_every_item(aws):
     ])
     assert aws.dynamodb.Table(chats_name).get_item(Key={"chat_id": "c1"})["Item"]["mode"] == "bot"
     assert "Item" in aws.dynamodb.Table(accounts_name).get_item(Key={"waba_id": "w1", "sk": "STATE"})
+
+
+def test_a_queue_counts_its_waiting_delayed_and_in_flight_messages(aws):
+    """moto's counts, worked out with one reading of the clock each (local/emulator.py)."""
+    url = aws.sqs.create_queue(QueueName="counted")["QueueUrl"]
+    for body in ("a", "b"):
+        aws.sqs.send_message(QueueUrl=url, MessageBody=body)
+    aws.sqs.send_message(QueueUrl=url, MessageBody="later", DelaySeconds=60)
+    taken = aws.sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=1, VisibilityTimeout=60)["Messages"]
+    assert len(taken) == 1
+    counts = aws.sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]
+    assert (counts["ApproximateNumberOfMessages"], counts["ApproximateNumberOfMessagesDelayed"],
+            counts["ApproximateNumberOfMessagesNotVisible"]) == ("1", "1", "1")
+    [left] = aws.sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10)["Messages"]
+    assert left["Body"] == ({"a", "b"} - {taken[0]["Body"]}).pop()
