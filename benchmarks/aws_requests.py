@@ -317,6 +317,11 @@ def dynamodb_writes(requests: Requests) -> float:
     return requests.total("dynamodb", WRITES)
 
 
+def write_units(requests: Requests) -> float:
+    """DynamoDB write request units, as sized by `benchmarks/dynamodb_units.py` (indexes included)."""
+    return sum(n for (_, kind), n in requests.units.items() if kind == "wru") / requests.per
+
+
 def batch_writes(requests: Requests) -> float:
     return requests.total("dynamodb", {"BatchWriteItem"})
 
@@ -350,6 +355,9 @@ CHECKS = {
         # the message, the chat's window and recency in one update, the number's throughput bucket
         # (Meta counts incoming messages with the sends); the profile only when it changed
         Check("DynamoDB writes", dynamodb_writes, 3, 3),
+        # the message and its `by_chat` entry, the chat and the two writes that move it in `by_recent`,
+        # the bucket (benchmarks/dynamodb_units.py sizes them)
+        Check("DynamoDB write units", write_units, None, 6),
         Check("SQS sends", sqs_sends, 1, 1),
         # + the CRM event (events:PutEvents); the campaign reply lookup only for a chat a campaign wrote to
         Check("all requests", all_requests, None, 8),
@@ -357,13 +365,19 @@ CHECKS = {
     "status": [
         # + the cost ledger's entry for a priced status (a PutItem and the reads that price it)
         Check("DynamoDB writes", dynamodb_writes, 1, 2),
+        Check("DynamoDB write units", write_units, None, 4),
         Check("all requests", all_requests, None, 9),
     ],
     "history": [
         Check("BatchWriteItem", batch_writes, 1 / 25, 0.04),
+        Check("DynamoDB write units", write_units, None, 2.15),
         Check("all requests", all_requests, None, 0.175),
     ],
-    "send": [Check("all requests", all_requests, 4, 10)],  # + the audit trail's entry (PutItem)
+    "send": [
+        Check("all requests", all_requests, 4, 10),  # + the audit trail's entry (PutItem)
+        # each update of the message rewrites its `by_chat` entry; the chat's recency moves it in `by_recent`
+        Check("DynamoDB write units", write_units, None, 15),
+    ],
     # the turn's start (which returns the waiting messages), one transaction per reply (the message
     # and the chat's write under the bot's hold; the last reply's ends the turn), the SQS send;
     # benchmarks/workflow.py measures it
