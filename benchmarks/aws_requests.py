@@ -296,6 +296,10 @@ def measure_inbox_and_sending(account) -> dict[str, Requests]:
         chat = chat_of(NUMBER, CUSTOMER)
         post({"type": "text", "text": "warming up"}, key="warm", chat=chat)
         run_sender(account)  # the sender's number settings are cached from here on, as in a warm instance
+        # In a second of its own, as a send some time after the chat's last message is: its recency
+        # moves the chat in the inbox index (two index writes), which a send in the warm-up's second
+        # would not.
+        time.sleep(1.01 - time.time() % 1)
         with counter.effect() as found["send"]:
             code, sent = post({"type": "text", "text": "See you Thursday."}, key="measured", chat=chat)
             assert code == 202
@@ -376,7 +380,7 @@ CHECKS = {
     "send": [
         Check("all requests", all_requests, 4, 10),  # + the audit trail's entry (PutItem)
         # each update of the message rewrites its `by_chat` entry; the chat's recency moves it in `by_recent`
-        Check("DynamoDB write units", write_units, None, 15),
+        Check("DynamoDB write units", write_units, None, 17),
     ],
     # the turn's start (which returns the waiting messages), one transaction per reply (the message
     # and the chat's write under the bot's hold; the last reply's ends the turn), the SQS send;
