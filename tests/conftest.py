@@ -27,6 +27,36 @@ AWS_CALLS.mkdir(parents=True, exist_ok=True)
 os.environ[recorder.LOG_ENV] = str(AWS_CALLS)
 recorder.install()
 
+
+def _one_botocore_loader() -> None:
+    """Every boto3 session of this process shares one botocore data loader, whose caches keep the
+    parsed service models and endpoint rules. A test builds a session for its emulated account and
+    the layer builds another after each `wiring.reset()`; each new session parsed botocore's JSON
+    files again (about half of a second of CPU per test, most of the account's setup). The files
+    never change within a process. boto3 adds its own data path to the loader of every session it
+    makes: once is enough."""
+    import botocore.session
+    from botocore.loaders import create_loader
+
+    class _Paths(list):
+        def append(self, path):
+            if path not in self:
+                super().append(path)
+
+    loaders: dict = {}
+
+    def shared_loader(search_path_string=None):
+        if search_path_string not in loaders:
+            loader = create_loader(search_path_string)
+            loader._search_paths = _Paths(loader.search_paths)
+            loaders[search_path_string] = loader
+        return loaders[search_path_string]
+
+    botocore.session.create_loader = shared_loader
+
+
+_one_botocore_loader()
+
 import copy  # noqa: E402
 import json
 from contextlib import contextmanager

@@ -4,6 +4,7 @@ a function seldom needs is made on its first call."""
 from __future__ import annotations
 
 import botocore.loaders
+import botocore.session
 import pytest
 
 from coexist import aws
@@ -38,6 +39,9 @@ def model_files_parsed(monkeypatch):
         return found
 
     monkeypatch.setattr(botocore.loaders.JSONFileLoader, "load_file", counting)
+    # A loader of its own, as a Lambda process has: the tests' sessions share one (tests/conftest.py),
+    # whose models other tests have parsed already.
+    monkeypatch.setattr(botocore.session, "create_loader", botocore.loaders.create_loader)
     aws.reset()
     yield parsed
     aws.reset()
