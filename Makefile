@@ -41,8 +41,8 @@ $(CHROMIUM):
 run: $(BIN)/.installed
 	$(BIN)/python -m local
 
-# The suites run in TEST_WORKERS processes (pytest-xdist; most tests wait on local mode, moto's
-# workflows or Chromium more than they compute), recording every AWS call the functions make into one
+# The suites run in TEST_WORKERS processes (pytest-xdist; one more than two cores: the e2e tests
+# spend part of their time waiting on local mode and moto's workflows), recording every AWS call the functions make into one
 # directory; then, in a session of their own, the browser tests (their timings want a quiet machine)
 # and the IAM contract test, which checks those calls.
 TEST_WORKERS ?= 3
