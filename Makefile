@@ -42,9 +42,9 @@ run: $(BIN)/.installed
 	$(BIN)/python -m local
 
 # The suites run in TEST_WORKERS processes (pytest-xdist; one more than two cores: the e2e tests
-# spend part of their time waiting on local mode and moto's workflows), recording every AWS call the functions make into one
-# directory; then, in a session of their own, the browser tests (their timings want a quiet machine)
-# and the IAM contract test, which checks those calls.
+# spend part of their time waiting on local mode and moto's workflows), recording every AWS call
+# the functions make into one directory; then, in a session of their own, the browser tests (their
+# timings want a quiet machine) and the IAM contract test, which checks those calls.
 TEST_WORKERS ?= 3
 AWS_CALLS := $(CURDIR)/build/aws-calls/make-test
 # Bytecode is written even where the machine asks Python not to (PYTHONDONTWRITEBYTECODE): every
