@@ -7,8 +7,8 @@ transaction, and every global secondary index the write changes pays for its own
 when the item enters or leaves the index, or changes a projected attribute, two when it moves to
 other index keys (the old entry deleted, the new one put). Counting one unit per write, as the
 request count does, holds only for small items outside every index; the chats carry a Step Functions
-task token while the workflow waits (about a kilobyte on AWS, a few dozen bytes in the emulator,
-hence `token_bytes`) and sit in an inbox index that every new message moves.
+task token while the workflow waits (hundreds of bytes on AWS, a few dozen in the emulator, hence
+`token_bytes`) and sit in an inbox index that every new message moves.
 """
 
 from __future__ import annotations
@@ -42,31 +42,33 @@ class ItemSizes:
     def __init__(self, token_bytes: int):
         self.token_bytes = token_bytes
 
-    def touched(self, operation: str, request: dict) -> list[tuple[str, dict]]:
-        """(table, key) of every item the write names. Keys are in DynamoDB's wire format."""
+    @staticmethod
+    def touched(operation: str, request: dict) -> list[tuple[str, dict]]:
+        """(table, key) of every item the write names, in DynamoDB's wire format; a put's key is its
+        whole item (the emulator picks the key attributes out of it)."""
         if operation in {"UpdateItem", "DeleteItem"}:
             return [(request["TableName"], request["Key"])]
         if operation == "PutItem":
-            return [(request["TableName"], self._key_of(request["TableName"], request["Item"]))]
+            return [(request["TableName"], request["Item"])]
         if operation == "TransactWriteItems":
             found = []
             for element in request.get("TransactItems", []):
                 (kind, body), = element.items()
-                key = body["Item"] if kind == "Put" else body["Key"]
-                found.append((body["TableName"], self._key_of(body["TableName"], key)))
+                found.append((body["TableName"], body["Item"] if kind == "Put" else body["Key"]))
             return found
         if operation == "BatchWriteItem":
-            return [(table, self._key_of(table, (r.get("PutRequest") or {}).get("Item") or r["DeleteRequest"]["Key"]))
+            return [(table, (r.get("PutRequest") or {}).get("Item") or r["DeleteRequest"]["Key"])
                     for table, requests in request.get("RequestItems", {}).items() for r in requests]
         return []
 
     def entry(self, table_name: str, key: dict) -> Entry:
-        table = _table(table_name)
-        if table is None:
+        backend = _backend_holding(table_name)
+        if backend is None:
             return ABSENT
-        item = table.get_item(*_key_values(table, key))
+        item = backend.get_item(table_name, key)
         if item is None:
             return ABSENT
+        table = backend.get_table(table_name)
         indexes = {}
         for index in table.global_indexes:
             if all(name in item.attrs for name in index.schema_key_attrs):
@@ -86,12 +88,6 @@ class ItemSizes:
         return sum(len(name.encode()) + (self.token_bytes if name in TOKEN_ATTRIBUTES else value.size())
                    for name, value in item.attrs.items())
 
-    @staticmethod
-    def _key_of(table_name: str, item: dict) -> dict:
-        table = _table(table_name)
-        names = [table.hash_key_attr] + ([table.range_key_attr] if table.range_key_attr else []) if table else []
-        return {name: item[name] for name in names if name in item}
-
 
 def _index_units(before: Entry, after: Entry) -> int:
     total = 0
@@ -106,19 +102,12 @@ def _index_units(before: Entry, after: Entry) -> int:
     return total
 
 
-def _table(name: str):
+def _backend_holding(table_name: str):
+    """The emulator's DynamoDB backend (of whichever account and region) holding this table."""
     from moto.dynamodb.models import dynamodb_backends
 
     for regions in list(dynamodb_backends.values()):
         for backend in list(regions.values()):
-            table = backend.tables.get(name)
-            if table is not None:
-                return table
+            if table_name in backend.tables:
+                return backend
     return None
-
-
-def _key_values(table, key: dict):
-    from moto.dynamodb.models.dynamo_type import DynamoType
-
-    range_key = key.get(table.range_key_attr) if table.range_key_attr else None
-    return DynamoType(key[table.hash_key_attr]), (DynamoType(range_key) if range_key is not None else None)

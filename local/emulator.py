@@ -127,19 +127,19 @@ class _TablesKept:
 
 def _named_items(backend, transact_items) -> list[tuple]:
     """(table, hash key, range key, a copy of the item or None) for each item a transaction names."""
-    from moto.dynamodb.models.dynamo_type import DynamoType
+    from moto.dynamodb.exceptions import MockValidationException
 
     named = []
     for element in transact_items:
         for operation, request in element.items():
             table = backend.tables.get(request.get("TableName"))
-            key = request.get("Item") if operation == "Put" else request.get("Key")
-            if table is None or not key or table.hash_key_attr not in key:
+            key = request.get("Item") if operation == "Put" else request.get("Key")  # a put's key is in its item
+            if table is None or not key:
                 continue  # moto refuses it before writing anything
-            hash_key = DynamoType(key[table.hash_key_attr])
-            range_key = DynamoType(key[table.range_key_attr]) if table.range_key_attr and table.range_key_attr in key else None
-            if table.range_key_attr and range_key is None:
-                continue
+            try:
+                hash_key, range_key = backend.get_keys_value(table, key)
+            except MockValidationException:
+                continue  # a key attribute missing: refused the same way
             named.append((table, hash_key, range_key, copy.deepcopy(table.get_item(hash_key, range_key))))
     return named
 
