@@ -10,7 +10,8 @@ calls it inside `mock_aws` + a moto server; integration tests and benchmarks cal
         monkeypatch.setattr(os, "environ", {**os.environ, **env})  # or os.environ.update(env)
 
 It returns `{env var: value}`: every table's `spec.env_var`, `ARCHIVE_BUCKET`, `INBOUND_QUEUE_URL`,
-plus two local-only names (`INBOUND_DLQ_URL`, `SOCIAL_MESSAGING_TOPIC_ARN`) that no handler reads.
+`RAW_ARCHIVE_QUEUE_URL`, …, plus local-only names (`INBOUND_DLQ_URL`, `RAW_ARCHIVE_DLQ_URL`,
+`SOCIAL_MESSAGING_TOPIC_ARN`, …) that no handler reads.
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ FAKE_AWS_ENV = {
     "AWS_SESSION_TOKEN": "testing",
 }
 DLQ_URL_ENV = "INBOUND_DLQ_URL"
+RAW_ARCHIVE_DLQ_URL_ENV = "RAW_ARCHIVE_DLQ_URL"
 OUTBOUND_DLQ_URL_ENV = resources.OUTBOUND_DLQ_ENV
 SOCIAL_TOPIC_ENV = "SOCIAL_MESSAGING_TOPIC_ARN"
 EVENTS_RECORDED_ENV = "EVENTS_RECORDED_QUEUE_URL"  # local only: every domain event put on the bus
@@ -216,6 +218,8 @@ def create_resources(session: boto3.session.Session | None = None, prefix: str =
     queue_url, queue_arn, dlq_url = _create_inbound_queue(sqs, f"{prefix}-inbound")
     env[resources.INBOUND_QUEUE_ENV] = queue_url
     env[DLQ_URL_ENV] = dlq_url
+    env[resources.RAW_ARCHIVE_QUEUE_ENV], _, env[RAW_ARCHIVE_DLQ_URL_ENV] = _create_inbound_queue(
+        sqs, f"{prefix}-raw-archive", resources.RAW_ARCHIVE_VISIBILITY_TIMEOUT_S, resources.RAW_ARCHIVE_MAX_RECEIVES)
     outbound_url, outbound_dlq_url = _create_outbound_queue(sqs, f"{prefix}-outbound")
     env[resources.EXPORTS_QUEUE_ENV] = _create_exports_queue(sqs, f"{prefix}-exports")
     env[resources.OUTBOUND_QUEUE_ENV] = outbound_url
@@ -302,17 +306,19 @@ def _create_audit_bucket(s3, name: str) -> str:
     return name
 
 
-def _create_inbound_queue(sqs, name: str) -> tuple[str, str, str]:
+def _create_inbound_queue(sqs, name: str, visibility_timeout_s: int = resources.INBOUND_VISIBILITY_TIMEOUT_S,
+                          max_receives: int = resources.INBOUND_MAX_RECEIVES) -> tuple[str, str, str]:
+    """A standard queue with its dead-letter queue: the inbound queue's, and the raw archive's."""
     # The DLQ must exist first: the redrive policy names it by ARN.
     dlq_url = sqs.create_queue(
         QueueName=f"{name}-dlq", Attributes={"MessageRetentionPeriod": str(DLQ_RETENTION_S)}
     )["QueueUrl"]
     dlq_arn = queue_arn(sqs, dlq_url)
-    redrive = {"deadLetterTargetArn": dlq_arn, "maxReceiveCount": resources.INBOUND_MAX_RECEIVES}
+    redrive = {"deadLetterTargetArn": dlq_arn, "maxReceiveCount": max_receives}
     queue_url = sqs.create_queue(
         QueueName=name,
         Attributes={
-            "VisibilityTimeout": str(resources.INBOUND_VISIBILITY_TIMEOUT_S),
+            "VisibilityTimeout": str(visibility_timeout_s),
             "RedrivePolicy": json.dumps(redrive),
         },
     )["QueueUrl"]

@@ -95,6 +95,7 @@ def run(options: Options) -> int:
         webhook = LocalFunction("coexist-webhook", "functions.webhook.handler", API_GATEWAY_TIMEOUT_S)
         api = LocalFunction("coexist-api", "functions.api.handler", API_GATEWAY_TIMEOUT_S)
         ingest = LocalFunction("coexist-ingest", "functions.ingest.handler", resources.INGEST_TIMEOUT_S)
+        raw_archive = LocalFunction("coexist-raw-archive", "functions.raw_archive.handler", resources.RAW_ARCHIVE_TIMEOUT_S)
         sender = LocalFunction("coexist-sender", "functions.sender.handler", resources.SENDER_TIMEOUT_S)
         templates = LocalFunction("coexist-templates", "functions.templates.handler", TEMPLATES_TIMEOUT_S)
         sweeper = LocalFunction("coexist-sweeper", "functions.sweeper.handler", resources.SWEEPER_TIMEOUT_S)
@@ -102,7 +103,7 @@ def run(options: Options) -> int:
         exporter = LocalFunction("coexist-exporter", "functions.exporter.handler", resources.EXPORTER_TIMEOUT_S)
         reminders = LocalFunction("coexist-reminders", "functions.reminders.handler", resources.REMINDERS_TIMEOUT_S)
         campaigns = LocalFunction("coexist-campaigns", "functions.campaigns.handler", resources.CAMPAIGNS_TIMEOUT_S)
-        functions = (webhook, api, ingest, sender, templates, sweeper, conversation, watchdog, exporter, reminders, campaigns)
+        functions = (webhook, api, ingest, raw_archive, sender, templates, sweeper, conversation, watchdog, exporter, reminders, campaigns)
 
         _require_free_port(options.host, options.port, "--port")
         routes = coexist_routes(webhook, api)
@@ -125,6 +126,9 @@ def run(options: Options) -> int:
         if ingest.available:
             queue_url = env[resources.INBOUND_QUEUE_ENV]
             pollers.append(QueuePoller(sqs, queue_url, emulator.queue_arn(sqs, queue_url), ingest, resources.INGEST_BATCH_SIZE))
+        if raw_archive.available:  # batches as SQS hands them out here: no five-minute window locally
+            queue_url = env[resources.RAW_ARCHIVE_QUEUE_ENV]
+            pollers.append(QueuePoller(sqs, queue_url, emulator.queue_arn(sqs, queue_url), raw_archive, 10))
         if sender.available:
             queue_url = env[resources.OUTBOUND_QUEUE_ENV]
             pollers.append(

@@ -1,4 +1,10 @@
-"""How messages get in and are read: webhook, inbound queue, ingest, the agent API and its REST front.
+"""How messages get in and are read: webhook, inbound queue, ingest, the raw archive, the agent API and
+its REST front.
+
+Every signed body is kept under raw/ in the archive. A body small enough to travel inline to ingest
+goes to the raw archive queue, whose function writes each batch as one JSON-lines object (an S3 PUT
+per webhook cost more than anything else on the inbound path); a bigger one the webhook puts there
+itself, since ingest reads it back from there.
 
 The agent API also accepts sends: it stores them as queued and puts them on the outbound stack's
 FIFO queue, which it knows by name (that stack deploys after this one and pages this one's alarm topic).
@@ -49,6 +55,14 @@ class IngressStack(Stack):
         if config.alarm_email:
             self.alarms.add_subscription(subscriptions.EmailSubscription(config.alarm_email))
         self.inbound = InboundQueue(self, "Inbound", key=key, alarm_topic=self.alarms)
+        self.raw_archive_queue = InboundQueue(
+            self, "RawArchive", key=key, alarm_topic=self.alarms,
+            visibility_timeout=Duration.seconds(resources.RAW_ARCHIVE_VISIBILITY_TIMEOUT_S),
+            max_receives=resources.RAW_ARCHIVE_MAX_RECEIVES,
+            alarm_description=f"Raw webhook bodies could not be written to the archive after {resources.RAW_ARCHIVE_MAX_RECEIVES} "
+            "attempts and were parked in the DLQ, where they are still held for 14 days. Fix the cause (the archive "
+            "bucket or its key; see the raw archive function's log), then redrive the DLQ to its queue.",
+        )
         self.social_messaging_events = self._social_messaging_topic()
 
         self.layer = shared_layer(self)
@@ -65,10 +79,11 @@ class IngressStack(Stack):
             **config.conversation_environment(),  # the takeover cool-down the signals apply
         }
 
-        # Webhook: verify the signature, archive the raw body, enqueue, answer Meta within its timeout.
+        # Webhook: verify the signature, enqueue the body for ingest and for the raw archive (or put a
+        # body too big to travel inline under raw/ itself), answer Meta within its timeout.
         self.webhook = ServiceFunction(
             self, "Webhook", code_dir=FUNCTIONS / "webhook", service="webhook",
-            description="Meta webhook: verify signature, archive, enqueue",
+            description="Meta webhook: verify signature, enqueue for ingest and the raw archive",
             invoked_by="API Gateway, synchronously; Meta retries failures for 7 days",
             environment={
                 **stage_env,
@@ -77,15 +92,19 @@ class IngressStack(Stack):
                 "WHATSAPP_VERIFY_TOKEN_ARN": data.secrets["verify_token"].secret_arn,
                 resources.ARCHIVE_BUCKET_ENV: archive.bucket_name,
                 resources.INBOUND_QUEUE_ENV: self.inbound.queue.queue_url,
+                resources.RAW_ARCHIVE_QUEUE_ENV: self.raw_archive_queue.queue.queue_url,
             },
             **common,
         )
         for kind in ("app_secret", "verify_token"):
             self.webhook.grant_secret_read(data.secrets[kind], key)
+        # raw/: bodies too big to travel inline; quarantine/: bodies that are not a WhatsApp webhook.
         archive.grant_put(self.webhook.function, f"{resources.RAW_PREFIX}*")
         archive.grant_put(self.webhook.function, f"{resources.QUARANTINE_PREFIX}*")
         self.inbound.queue.grant_send_messages(self.webhook.function)
+        self.raw_archive_queue.queue.grant_send_messages(self.webhook.function)
         self._acknowledge_archive_writes(self.webhook, config, [resources.RAW_PREFIX, resources.QUARANTINE_PREFIX])
+        self.raw_archive = self._raw_archive_writer(config, archive, key, common, stage_env)
 
         # Ingest: apply each envelope to the tables; failed records are retried alone, then parked.
         self.ingest = ServiceFunction(
@@ -200,6 +219,42 @@ class IngressStack(Stack):
         CfnOutput(self, "ConsoleClientId", value=self.rest.console_client.user_pool_client_id)
         CfnOutput(self, "ConsoleSignInUrl", value=self.console_sign_in.base_url, description="Cognito hosted sign-in")
 
+    def _raw_archive_writer(self, config: CoexistConfig, archive: s3.IBucket, key, common: dict, stage_env: dict) -> ServiceFunction:
+        """Drains the raw archive queue: each batch becomes one JSON-lines object under raw/. A batch
+        that fails is retried whole (no partial responses: its object is all or nothing)."""
+        writer = ServiceFunction(
+            self, "RawArchiveWriter", code_dir=FUNCTIONS / "raw_archive", service="raw-archive",
+            description="Write the raw archive queue's webhook bodies to the archive, one JSON-lines object per batch",
+            invoked_by=f"the raw archive SQS queue's event source mapping, batches of up to {resources.RAW_ARCHIVE_BATCH_SIZE} "
+            f"bodies gathered for up to {resources.RAW_ARCHIVE_WINDOW_S} s",
+            timeout=Duration.seconds(resources.RAW_ARCHIVE_TIMEOUT_S),
+            environment={**stage_env, resources.ARCHIVE_BUCKET_ENV: archive.bucket_name},
+            **common,
+        )
+        # PutObject alone (grant_put would add retention and legal-hold changes, which it never needs).
+        iam.Grant.add_to_principal(
+            grantee=writer.function, actions=["s3:PutObject"],
+            resource_arns=[archive.arn_for_objects(f"{resources.RAW_PREFIX}*")],
+        )
+        key.grant_encrypt(writer.function)  # the bucket encrypts with the Coexist key
+        bucket_arn = f"arn:<AWS::Partition>:s3:::{config.archive_bucket_name('<AWS::AccountId>', '<AWS::Region>')}"
+        writer.acknowledge_wildcard(
+            f"Resource::{bucket_arn}/{resources.RAW_PREFIX}*",
+            f"Objects under {resources.RAW_PREFIX} only; each batch of bodies gets a new key there, so no fixed ARN exists.",
+        )
+        writer.acknowledge_data_key_families()
+        writer.function.add_event_source(
+            event_sources.SqsEventSource(
+                self.raw_archive_queue.queue,
+                batch_size=resources.RAW_ARCHIVE_BATCH_SIZE,
+                # Lambda's longest window: at low volume it is what makes one object hold many bodies.
+                max_batching_window=Duration.seconds(resources.RAW_ARCHIVE_WINDOW_S),
+                # SQS's least: a backlog cannot take the account's concurrency, and batches stay full.
+                max_concurrency=resources.RAW_ARCHIVE_MAX_CONCURRENCY,
+            )
+        )
+        return writer
+
     def _grant_stopping_conversations(self, function: ServiceFunction, config: CoexistConfig) -> None:
         function.role.add_to_principal_policy(iam.PolicyStatement(actions=["states:StopExecution"], resources=[self.format_arn(
             service="states", resource="execution", resource_name=f"{config.conversation_state_machine_name}:*",
@@ -241,7 +296,8 @@ class IngressStack(Stack):
         alarms.on_any_count(
             self, "WebhookFailedAlarm", metric=self.webhook.count_metric("WebhookFailed"), alarm_topic=self.alarms,
             description="A signed webhook could not be archived or queued; Meta was answered 503 and delivers it "
-            "again (for up to 7 days). Check the webhook function's log and the archive bucket and inbound queue.",
+            "again (for up to 7 days). Check the webhook function's log, the archive bucket and the inbound and raw "
+            "archive queues.",
         )
         for fn, metric, received_by in ((self.webhook, "WebhookQuarantined", "the webhook"), (self.ingest, "IngestQuarantined", "ingest")):
             alarms.on_any_count(

@@ -107,5 +107,6 @@ class OperationsStack(Stack):
         self.dashboard = OperationsDashboard(
             self, "Dashboard", config=config, webhook_function=ingress.webhook.function,
             inbound_queue=ingress.inbound.queue, inbound_dead_letters=ingress.inbound.dead_letters,
-            other_dead_letters={"watchdog": dead_letters}, alarm_topic=alarm_topic,
+            other_dead_letters={"raw archive": ingress.raw_archive_queue.dead_letters, "watchdog": dead_letters},
+            alarm_topic=alarm_topic,
         )

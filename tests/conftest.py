@@ -228,18 +228,20 @@ def signed_webhook_event(payload: dict | bytes, secret: str = APP_SECRET) -> dic
     )
 
 
-def drain_inbound(aws_ns, max_batches: int = 50) -> list[dict]:
-    """Receive everything on the inbound queue as Lambda SQS events (not deleted)."""
+def drain_inbound(aws_ns, max_batches: int = 50, queue_env: str = "INBOUND_QUEUE_URL") -> list[dict]:
+    """Receive everything on the inbound queue (or another, by its env var) as Lambda SQS events (not deleted)."""
     events = []
+    url = aws_ns.env[queue_env]
+    arn = aws_ns.queue_arn if queue_env == "INBOUND_QUEUE_URL" else queue_arn(aws_ns.sqs, url)
     for _ in range(max_batches):
         response = aws_ns.sqs.receive_message(
-            QueueUrl=aws_ns.env["INBOUND_QUEUE_URL"], MaxNumberOfMessages=10,
+            QueueUrl=url, MaxNumberOfMessages=10,
             MessageAttributeNames=["All"], AttributeNames=["All"], WaitTimeSeconds=0,
         )
         messages = response.get("Messages", [])
         if not messages:
             break
-        events.append(sqs_event(messages, aws_ns.queue_arn))
+        events.append(sqs_event(messages, arn))
     return events
 
 

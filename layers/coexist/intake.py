@@ -1,8 +1,12 @@
 """Receiving Meta's webhook POST: verify, archive, enqueue — and answer fast.
 
 Nothing here parses the inbox semantics; that is ingest's job, behind the queue. A body whose
-signature is valid is never lost: it is archived first, then either queued for ingest or (when it
-is not a WhatsApp envelope at all) kept in quarantine and acknowledged so Meta stops retrying.
+signature is valid is never lost: Meta is answered 200 only once it is held twice, for the archive
+and for ingest. A body that travels inline is sent to the raw archive's queue (its function writes
+a batch of them as one object under raw/) and then to the inbound queue; a bigger one is archived
+under raw/ first and queued as a pointer to it; one that is not a WhatsApp envelope at all is kept
+in quarantine and acknowledged so Meta stops retrying. Any step failing answers an error, and
+Meta delivers the body again.
 """
 
 from __future__ import annotations
@@ -44,16 +48,28 @@ class InboundQueue:
     def travels_inline(self, body: bytes) -> bool:
         return len(body) <= self.inline_limit
 
-    def enqueue(self, body: bytes, archive_key: str) -> None:
+    def enqueue(self, body: bytes, archive_key: str | None) -> None:
         """Small bodies travel inline; big ones (history, up to 3 MB) as a pointer to the archive."""
-        attributes = {ARCHIVE_KEY_ATTRIBUTE: {"DataType": "String", "StringValue": archive_key}}
-        if self.travels_inline(body):
+        if archive_key is None:
             message = body.decode("utf-8")
-            attributes[BODY_ATTRIBUTE] = {"DataType": "String", "StringValue": INLINE}
+            attributes = {BODY_ATTRIBUTE: {"DataType": "String", "StringValue": INLINE}}
         else:
             message = json.dumps({"archive_key": archive_key})
-            attributes[BODY_ATTRIBUTE] = {"DataType": "String", "StringValue": ARCHIVED}
+            attributes = {BODY_ATTRIBUTE: {"DataType": "String", "StringValue": ARCHIVED},
+                          ARCHIVE_KEY_ATTRIBUTE: {"DataType": "String", "StringValue": archive_key}}
         self.sqs.send_message(QueueUrl=self.url, MessageBody=message, MessageAttributes=attributes)
+
+
+class RawArchiveQueue:
+    """Where inline bodies wait for the raw archive function, which writes a batch of them as one
+    object (the time each was received is the message's own `SentTimestamp`)."""
+
+    def __init__(self, sqs_client, queue_url: str):
+        self.sqs = sqs_client
+        self.url = queue_url
+
+    def enqueue(self, body: bytes) -> None:
+        self.sqs.send_message(QueueUrl=self.url, MessageBody=body.decode("utf-8"))
 
 
 WABA_OBJECT = "whatsapp_business_account"
@@ -92,9 +108,10 @@ def why_not_an_envelope_at_a_glance(body: bytes) -> str | None:
 
 
 class Intake:
-    def __init__(self, archive: Archive, queue: InboundQueue):
+    def __init__(self, archive: Archive, queue: InboundQueue, raw_archive: RawArchiveQueue):
         self.archive = archive
         self.queue = queue
+        self.raw_archive = raw_archive
 
     def receive(self, body: bytes, signature_header: str | None, app_secret: str) -> Receipt:
         if not signature.is_valid(body, signature_header, app_secret):
@@ -102,9 +119,15 @@ class Intake:
         received_at = time.time()
         # A body that travels inline is checked whole (it must also be UTF-8 to travel inline); a
         # bigger one travels as a pointer to the archive and only its head is checked here.
-        problem = why_not_an_envelope(body) if self.queue.travels_inline(body) else why_not_an_envelope_at_a_glance(body)
+        inline = self.queue.travels_inline(body)
+        problem = why_not_an_envelope(body) if inline else why_not_an_envelope_at_a_glance(body)
         if problem:
             return Receipt(Outcome.QUARANTINED, self.archive.quarantine(body, problem, received_at), problem)
+        if inline:
+            # For the archive first: a body ingest has is always one the archive will have.
+            self.raw_archive.enqueue(body)
+            self.queue.enqueue(body, None)
+            return Receipt(Outcome.QUEUED)
         key = self.archive.keep_raw(body, received_at)
         self.queue.enqueue(body, key)
         return Receipt(Outcome.QUEUED, key)

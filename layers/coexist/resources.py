@@ -282,6 +282,19 @@ INBOUND_MAX_RECEIVES = 5  # then the envelope is parked in the DLQ with an alarm
 INGEST_BATCH_SIZE = 10
 INGEST_TIMEOUT_S = 30
 
+# The raw archive's queue: every body that travels inline to ingest also goes here, and the raw
+# archive function writes each batch as one JSON-lines object under raw/ (an S3 PUT per webhook was
+# the largest single price of an inbound message; docs/SCALE.md). The window is what makes batches
+# at low volume: at 0.4 webhooks a second, five minutes are about 115 bodies to one object.
+RAW_ARCHIVE_QUEUE_ENV = "RAW_ARCHIVE_QUEUE_URL"
+RAW_ARCHIVE_BATCH_SIZE = 1000
+RAW_ARCHIVE_WINDOW_S = 300  # Lambda's longest batching window
+RAW_ARCHIVE_TIMEOUT_S = 60
+# Lambda keeps a batch's messages invisible from the window's start: the window and six timeouts.
+RAW_ARCHIVE_VISIBILITY_TIMEOUT_S = RAW_ARCHIVE_WINDOW_S + 6 * RAW_ARCHIVE_TIMEOUT_S
+RAW_ARCHIVE_MAX_CONCURRENCY = 2  # batches written at once
+RAW_ARCHIVE_MAX_RECEIVES = 5  # then the bodies are parked in its DLQ with an alarm (still held 14 days)
+
 # Outbound: a FIFO queue, one message group per number and recipient so each customer's messages
 # keep their order while different customers are sent in parallel.
 OUTBOUND_QUEUE_ENV = "OUTBOUND_QUEUE_URL"

@@ -37,6 +37,7 @@ class Settings:
     throttle_table: str = "coexist-throttle"
     archive_bucket: str = "coexist-archive"
     inbound_queue_url: str = ""
+    raw_archive_queue_url: str = ""
     outbound_queue_url: str = ""
     outbound_dlq_url: str = ""
     # The Cloud API: base URL and version from config so a new version is a setting, not a release.
@@ -115,6 +116,7 @@ class Settings:
             "throttle_table": resources.THROTTLE.env_var,
             "archive_bucket": resources.ARCHIVE_BUCKET_ENV,
             "inbound_queue_url": resources.INBOUND_QUEUE_ENV,
+            "raw_archive_queue_url": resources.RAW_ARCHIVE_QUEUE_ENV,
             "outbound_queue_url": resources.OUTBOUND_QUEUE_ENV,
             "outbound_dlq_url": resources.OUTBOUND_DLQ_ENV,
             "graph_api_base_url": "GRAPH_API_BASE_URL",

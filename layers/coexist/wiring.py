@@ -20,14 +20,25 @@ def archive():
 
 
 @lru_cache(maxsize=1)
+def raw_archive():
+    """The archive as the raw archive function writes it: one object per batch of bodies."""
+    from coexist.store.archive import Archive
+
+    return Archive(aws.client("s3"), settings().archive_bucket)
+
+
+@lru_cache(maxsize=1)
 def intake():
-    from coexist.intake import InboundQueue, Intake
+    from coexist.intake import InboundQueue, Intake, RawArchiveQueue
     from coexist.store.archive import Archive
 
     config = settings()
-    # The webhook archives every body: its S3 client is made with the rest, before the first call.
-    archived = Archive(aws.client("s3"), config.archive_bucket)
-    return Intake(archived, InboundQueue(aws.client("sqs"), config.inbound_queue_url, config.inline_body_limit))
+    # Every body that travels inline reaches the archive through its queue; the webhook writes to
+    # the bucket itself only for big or malformed bodies, so its S3 client is made on the first call.
+    archived = Archive(aws.ClientOnFirstCall("s3"), config.archive_bucket)
+    sqs = aws.client("sqs")
+    return Intake(archived, InboundQueue(sqs, config.inbound_queue_url, config.inline_body_limit),
+                  RawArchiveQueue(sqs, config.raw_archive_queue_url))
 
 
 @lru_cache(maxsize=1)
@@ -417,7 +428,7 @@ def campaigns():
 
 def reset() -> None:
     """Forget settings, clients and services (tests and local mode switch environments)."""
-    for cached in (archive, intake, inbox, inbox_reader, templates, graph_api, outbox, sweeper, throttle, sender, settings,
+    for cached in (archive, raw_archive, intake, inbox, inbox_reader, templates, graph_api, outbox, sweeper, throttle, sender, settings,
                    agents, workflow, bot_loop, signals, conversation_settings, rate_card, cost_ledger,
                    audit_log, audit_archive, customer_rights, export_files, events, reminders, campaign_store, campaigns):
         cached.cache_clear()

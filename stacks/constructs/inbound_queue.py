@@ -1,4 +1,5 @@
-"""The inbound queue: webhook envelopes wait here between the fast 200 to Meta and ingest."""
+"""The inbound queue: webhook envelopes wait here between the fast 200 to Meta and ingest. The raw
+archive queue (bodies waiting to be written to the archive in batches) is built the same way."""
 
 from __future__ import annotations
 
@@ -13,9 +14,23 @@ from constructs import Construct
 
 
 class InboundQueue(Construct):
-    """Queue + dead-letter queue + an alarm as soon as anything is parked: nothing is lost silently."""
+    """Queue + dead-letter queue + an alarm as soon as anything is parked: nothing is lost silently.
 
-    def __init__(self, scope: Construct, id: str, *, key: kms.IKey, alarm_topic: sns.ITopic) -> None:
+    The defaults are the inbound queue's; another consumer passes its own visibility timeout (at
+    least six times its function's timeout, as Lambda asks), receives before parking and alarm text.
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        id: str,
+        *,
+        key: kms.IKey,
+        alarm_topic: sns.ITopic,
+        visibility_timeout: Duration = Duration.seconds(resources.INBOUND_VISIBILITY_TIMEOUT_S),
+        max_receives: int = resources.INBOUND_MAX_RECEIVES,
+        alarm_description: str = "Inbound webhook envelopes failed ingest repeatedly and were parked in the DLQ.",
+    ) -> None:
         super().__init__(scope, id)
         self.dead_letters = sqs.Queue(
             self,
@@ -32,16 +47,14 @@ class InboundQueue(Construct):
             encryption_master_key=key,
             data_key_reuse=Duration.hours(1),  # fewer KMS calls at webhook rates
             enforce_ssl=True,
-            visibility_timeout=Duration.seconds(resources.INBOUND_VISIBILITY_TIMEOUT_S),
+            visibility_timeout=visibility_timeout,
             retention_period=Duration.days(4),
-            dead_letter_queue=sqs.DeadLetterQueue(
-                queue=self.dead_letters, max_receive_count=resources.INBOUND_MAX_RECEIVES
-            ),
+            dead_letter_queue=sqs.DeadLetterQueue(queue=self.dead_letters, max_receive_count=max_receives),
         )
         self.dead_letter_alarm = cloudwatch.Alarm(
             self,
             "DeadLettersAlarm",
-            alarm_description="Inbound webhook envelopes failed ingest repeatedly and were parked in the DLQ.",
+            alarm_description=alarm_description,
             metric=self.dead_letters.metric_approximate_number_of_messages_visible(
                 period=Duration.minutes(1), statistic="Maximum"
             ),

@@ -82,6 +82,25 @@ def test_a_signed_customer_message_reaches_the_inbox(local_mode):
     assert message["text"] == "Does it come in another color?"
 
 
+def test_a_signed_body_reaches_the_raw_archive_byte_for_byte(local_mode):
+    """The raw archive's queue is polled as its event source mapping would: the body lands in an
+    object under raw/ of the Object Lock bucket, exactly as Meta signed it."""
+    from coexist.store.archive import raw_bodies
+
+    body = fixture_bytes("meta_docs/messages_text.json") + b"\n \n"  # bytes of its own, the same message
+    assert local_mode.post_webhook(body).status == 200
+    s3 = boto3.client("s3", endpoint_url=local_mode.moto, region_name="us-east-1",
+                      aws_access_key_id="testing", aws_secret_access_key="testing")
+    bucket = local_mode.env["ARCHIVE_BUCKET"]
+
+    def archived():
+        keys = [o["Key"] for o in s3.list_objects_v2(Bucket=bucket, Prefix="raw/").get("Contents", [])]
+        bodies = [b for key in keys for _, b in raw_bodies(s3.get_object(Bucket=bucket, Key=key)["Body"].read())]
+        return body in bodies
+
+    assert wait_until(archived, timeout=20)
+
+
 def test_the_aws_emulator_serves_the_same_account(local_mode):
     """`aws --endpoint-url <moto>` (or any other process) sees the tables local mode created."""
     dynamodb = boto3.client(

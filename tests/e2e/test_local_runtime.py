@@ -178,6 +178,14 @@ def test_the_inbound_queue_has_the_shared_settings(aws):
     assert json.loads(attributes["RedrivePolicy"])["maxReceiveCount"] == resources.INBOUND_MAX_RECEIVES
 
 
+def test_the_raw_archive_queue_has_the_shared_settings(aws):
+    url = aws.env[resources.RAW_ARCHIVE_QUEUE_ENV]
+    attributes = aws.sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]
+
+    assert int(attributes["VisibilityTimeout"]) == resources.RAW_ARCHIVE_VISIBILITY_TIMEOUT_S
+    assert json.loads(attributes["RedrivePolicy"])["maxReceiveCount"] == resources.RAW_ARCHIVE_MAX_RECEIVES
+
+
 # --- the API Gateway stand-in ------------------------------------------------------------------
 
 class EchoFunction(Recorder):

@@ -23,18 +23,29 @@ def ids(synthesised) -> dict[str, str]:
     return {
         "queue": synthesised.logical_id(s.inbound.queue),
         "dlq": synthesised.logical_id(s.inbound.dead_letters),
+        "raw_queue": synthesised.logical_id(s.raw_archive_queue.queue),
+        "raw_dlq": synthesised.logical_id(s.raw_archive_queue.dead_letters),
         "alarms": synthesised.logical_id(s.alarms),
         "webhook_role": synthesised.logical_id(s.webhook.role),
         "ingest_role": synthesised.logical_id(s.ingest.role),
         "api_role": synthesised.logical_id(s.agent_api.role),
+        "raw_archive_role": synthesised.logical_id(s.raw_archive.role),
         "webhook": synthesised.logical_id(s.webhook.function),
         "ingest": synthesised.logical_id(s.ingest.function),
         "api": synthesised.logical_id(s.agent_api.function),
+        "raw_archive": synthesised.logical_id(s.raw_archive.function),
     }
 
 
 def _env(synthesised, function_id: str) -> dict:
     return synthesised.ingress.to_json()["Resources"][function_id]["Properties"]["Environment"]["Variables"]
+
+
+def _rendered(value) -> str:
+    """A string or an Fn::Join of strings and pseudo-parameter Refs, as cdk-nag writes it: `<AWS::Region>`."""
+    if isinstance(value, str):
+        return value
+    return "".join(part if isinstance(part, str) else f"<{part['Ref']}>" for part in value["Fn::Join"][1])
 
 
 # --- inbound queue -------------------------------------------------------------------------------
@@ -54,7 +65,7 @@ def test_inbound_queue_redrives_to_its_dlq_after_the_configured_receives(synthes
     synthesised.ingress.has_resource_properties("AWS::SQS::Queue", {"KmsMasterKeyId": cmk, "MessageRetentionPeriod": 14 * 86400})
 
 
-@pytest.mark.parametrize("queue", ["queue", "dlq"])
+@pytest.mark.parametrize("queue", ["queue", "dlq", "raw_queue", "raw_dlq"])
 def test_queues_refuse_plain_http(synthesised, ids, queue):
     synthesised.ingress.has_resource_properties(
         "AWS::SQS::QueuePolicy",
@@ -67,13 +78,14 @@ def test_queues_refuse_plain_http(synthesised, ids, queue):
     )
 
 
-def test_a_single_dead_letter_raises_an_alarm_to_the_alarm_topic(synthesised, ids, cmk):
+@pytest.mark.parametrize("dlq", ["dlq", "raw_dlq"])
+def test_a_single_dead_letter_raises_an_alarm_to_the_alarm_topic(synthesised, ids, cmk, dlq):
     synthesised.ingress.has_resource_properties(
         "AWS::CloudWatch::Alarm",
         {
             "Namespace": "AWS/SQS",
             "MetricName": "ApproximateNumberOfMessagesVisible",
-            "Dimensions": [{"Name": "QueueName", "Value": {"Fn::GetAtt": [ids["dlq"], "QueueName"]}}],
+            "Dimensions": [{"Name": "QueueName", "Value": {"Fn::GetAtt": [ids[dlq], "QueueName"]}}],
             "Threshold": 0,
             "ComparisonOperator": "GreaterThanThreshold",
             "AlarmActions": [{"Ref": ids["alarms"]}],
@@ -99,6 +111,70 @@ def test_ingest_consumes_the_queue_in_batches_with_partial_failures(synthesised,
     assert ingest["Timeout"] == resources.INGEST_TIMEOUT_S
     # SQS would hand a message to a second consumer while the first still works on it otherwise.
     assert resources.INBOUND_VISIBILITY_TIMEOUT_S >= 6 * ingest["Timeout"]
+
+
+# --- raw archive -------------------------------------------------------------------------------
+
+
+def test_raw_archive_queue_is_encrypted_and_redrives_to_its_dlq_after_the_configured_receives(synthesised, ids, cmk):
+    template = synthesised.ingress.to_json()["Resources"]
+    queue = template[ids["raw_queue"]]["Properties"]
+    assert queue["KmsMasterKeyId"] == cmk
+    assert queue["RedrivePolicy"] == {
+        "deadLetterTargetArn": {"Fn::GetAtt": [ids["raw_dlq"], "Arn"]},
+        "maxReceiveCount": resources.RAW_ARCHIVE_MAX_RECEIVES,
+    }
+    assert resources.RAW_ARCHIVE_MAX_RECEIVES == 5
+    assert queue["VisibilityTimeout"] == resources.RAW_ARCHIVE_VISIBILITY_TIMEOUT_S
+    dlq = template[ids["raw_dlq"]]["Properties"]
+    assert dlq["KmsMasterKeyId"] == cmk and dlq["MessageRetentionPeriod"] == 14 * 86400  # two weeks to redrive
+
+
+def test_raw_archive_consumes_its_queue_in_big_batches_retried_whole(synthesised, ids):
+    synthesised.ingress.has_resource_properties(
+        "AWS::Lambda::EventSourceMapping",
+        {
+            "EventSourceArn": {"Fn::GetAtt": [ids["raw_queue"], "Arn"]},
+            "FunctionName": {"Ref": ids["raw_archive"]},
+            "BatchSize": resources.RAW_ARCHIVE_BATCH_SIZE,
+            "MaximumBatchingWindowInSeconds": resources.RAW_ARCHIVE_WINDOW_S,
+            # A batch is one object: it is written, or retried, as a whole.
+            "FunctionResponseTypes": Match.absent(),
+            "ScalingConfig": {"MaximumConcurrency": 2},
+        },
+    )
+    assert (resources.RAW_ARCHIVE_BATCH_SIZE, resources.RAW_ARCHIVE_WINDOW_S) == (1000, 300)
+    template = synthesised.ingress.to_json()["Resources"]
+    function = template[ids["raw_archive"]]["Properties"]
+    assert function["Timeout"] == resources.RAW_ARCHIVE_TIMEOUT_S
+    assert function["Environment"]["Variables"]["POWERTOOLS_SERVICE_NAME"] == "coexist-raw-archive"
+    # Lambda keeps a batch invisible from the window's start; shorter, SQS would hand the bodies out twice.
+    visibility = template[ids["raw_queue"]]["Properties"]["VisibilityTimeout"]
+    assert visibility >= resources.RAW_ARCHIVE_WINDOW_S + 6 * function["Timeout"]
+
+
+def test_raw_archive_role_may_only_put_objects_under_raw(synthesised, ids):
+    statements = statements_of_role(synthesised.ingress, ids["raw_archive_role"])
+    s3_statements = [s for s in statements if any(a.startswith("s3:") for a in s["Action"])]
+    # PutObject alone: no read, no delete, no retention or legal-hold changes.
+    assert {a for s in s3_statements for a in s["Action"]} == {"s3:PutObject"}
+    targets = [_rendered(r) for s in s3_statements for r in (s["Resource"] if isinstance(s["Resource"], list) else [s["Resource"]])]
+    bucket = synthesised.stacks.config.archive_bucket_name("<AWS::AccountId>", "<AWS::Region>")
+    assert targets == [f"arn:<AWS::Partition>:s3:::{bucket}/raw/*"]
+    assert _rendered(_env(synthesised, ids["raw_archive"])[resources.ARCHIVE_BUCKET_ENV]) == bucket
+    # The bucket encrypts with the Coexist key; reading the queue decrypts with it.
+    assert {"kms:Encrypt", "kms:GenerateDataKey*", "kms:Decrypt"} <= actions_of_role(synthesised.ingress, ids["raw_archive_role"])
+    assert not {a for s in statements for a in s["Action"] if a.startswith("dynamodb:") or a.startswith("secretsmanager:")}
+
+
+def test_webhook_may_send_to_the_raw_archive_queue_and_is_told_its_url(synthesised, ids):
+    assert _env(synthesised, ids["webhook"])[resources.RAW_ARCHIVE_QUEUE_ENV] == {"Ref": ids["raw_queue"]}
+    sends = [s for s in statements_of_role(synthesised.ingress, ids["webhook_role"]) if "sqs:SendMessage" in s["Action"]]
+    targets = [r for s in sends for r in (s["Resource"] if isinstance(s["Resource"], list) else [s["Resource"]])]
+    assert {"Fn::GetAtt": [ids["raw_queue"], "Arn"]} in targets
+    assert {"Fn::GetAtt": [ids["queue"], "Arn"]} in targets
+    # Sending only: the webhook never consumes either queue.
+    assert not {"sqs:ReceiveMessage", "sqs:DeleteMessage"} & actions_of_role(synthesised.ingress, ids["webhook_role"])
 
 
 def test_end_user_messaging_social_events_reach_the_inbound_queue_raw(synthesised, ids, cmk):
@@ -136,12 +212,12 @@ def test_every_function_traces_and_logs_to_its_own_encrypted_group(synthesised, 
         group = template[group_id]["Properties"]
         assert group["KmsKeyId"] == cmk and group["RetentionInDays"] >= 365, name
         log_groups.add(group_id)
-    assert len(log_groups) == 3
+    assert len(log_groups) == 4
 
 
 def test_api_gateway_and_waf_logs_are_encrypted_with_the_cmk(synthesised, cmk):
     groups = synthesised.ingress.find_resources("AWS::Logs::LogGroup")
-    assert len(groups) == 5  # three functions, API access logs, WAF
+    assert len(groups) == 6  # four functions, API access logs, WAF
     assert all(g["Properties"]["KmsKeyId"] == cmk for g in groups.values())
 
 
@@ -150,7 +226,7 @@ def test_webhook_gets_secret_arns_never_secret_values(synthesised, ids):
     env = _env(synthesised, ids["webhook"])
     assert env["WHATSAPP_APP_SECRET_ARN"] == import_of(synthesised, data.secrets["app_secret"], None)
     assert env["WHATSAPP_VERIFY_TOKEN_ARN"] == import_of(synthesised, data.secrets["verify_token"], None)
-    assert set(env) >= {"ARCHIVE_BUCKET", "INBOUND_QUEUE_URL", "COEXIST_STAGE"}
+    assert set(env) >= {"ARCHIVE_BUCKET", "INBOUND_QUEUE_URL", "RAW_ARCHIVE_QUEUE_URL", "COEXIST_STAGE"}
 
 
 @pytest.mark.parametrize("stack", ["ingress", "outbound"])
@@ -249,8 +325,8 @@ def test_api_role_sends_to_the_outbound_queue_and_cannot_touch_the_inbound_queue
     assert config.exports_queue_name in compliance_names
     outbound_names = [q["Properties"].get("QueueName") for q in synthesised.outbound.find_resources("AWS::SQS::Queue").values()]
     assert {config.outbound_queue_name, config.campaigns_queue_name} <= set(outbound_names)
-    assert ids["queue"] not in json.dumps(statements_of_role(synthesised.ingress, ids["api_role"]))
-    assert ids["dlq"] not in json.dumps(statements_of_role(synthesised.ingress, ids["api_role"]))
+    for queue in ("queue", "dlq", "raw_queue", "raw_dlq"):
+        assert ids[queue] not in json.dumps(statements_of_role(synthesised.ingress, ids["api_role"])), queue
 
 
 def test_api_function_is_told_how_to_send(synthesised, ids):
@@ -284,7 +360,7 @@ def test_ingest_writes_tables_reads_raw_and_archives_what_it_writes(synthesised,
 
 def test_function_roles_have_no_managed_policies(synthesised, ids):
     roles = synthesised.ingress.to_json()["Resources"]
-    for role in ("webhook_role", "ingest_role", "api_role"):
+    for role in ("webhook_role", "ingest_role", "api_role", "raw_archive_role"):
         assert "ManagedPolicyArns" not in roles[ids[role]]["Properties"], role
 
 

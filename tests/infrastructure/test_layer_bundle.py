@@ -90,7 +90,7 @@ def pins_of_requirements() -> dict[str, str]:
     return pins
 
 
-@pytest.mark.parametrize(("stack", "count"), [("ingress", 3), ("outbound", 5), ("operations", 2)])
+@pytest.mark.parametrize(("stack", "count"), [("ingress", 4), ("outbound", 5), ("operations", 2)])
 def test_every_function_runs_the_bundle_runtime_on_arm64_with_its_stacks_layer(synthesised, stack, count):
     template = getattr(synthesised, stack)
     functions = template.find_resources("AWS::Lambda::Function")

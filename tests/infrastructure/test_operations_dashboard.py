@@ -101,7 +101,7 @@ def test_the_dashboard_covers_what_the_runbook_promises(synthesised):
     assert ("AWS/Lambda", "Duration") in aws_metrics
     dead_letter_queues = [m for w in body["widgets"] if "Dead-letter" in w["properties"].get("title", "")
                           for m in w["properties"]["metrics"]]
-    assert len(dead_letter_queues) == 3  # inbound, outbound, watchdog
+    assert len(dead_letter_queues) == 4  # inbound, outbound, raw archive, watchdog
 
 
 def test_ingest_lag_pages(synthesised):

@@ -6,6 +6,7 @@ import json
 
 from functions.api import handler as api_function
 from functions.ingest import handler as ingest_function
+from functions.raw_archive import handler as raw_archive_function
 from functions.webhook import handler as webhook_function
 from tests.conftest import API_TOKEN, Context, api_event, drain_inbound, signed_webhook_event
 
@@ -25,6 +26,19 @@ def ingest_queued(aws, context=None) -> list[dict]:
                 aws.sqs.delete_message(QueueUrl=aws.env["INBOUND_QUEUE_URL"], ReceiptHandle=record["receiptHandle"])
         results.append(result)
     return results
+
+
+def archive_queued(aws, context=None) -> list[dict]:
+    """Run the raw archive function over everything on its queue, in one batch as its event source
+    mapping's window would gather it; delete the batch once written (as Lambda does)."""
+    events = drain_inbound(aws, queue_env="RAW_ARCHIVE_QUEUE_URL")
+    if not events:
+        return []
+    batch = {"Records": [record for event in events for record in event["Records"]]}
+    result = raw_archive_function.lambda_handler(batch, context or Context())
+    for record in batch["Records"]:
+        aws.sqs.delete_message(QueueUrl=aws.env["RAW_ARCHIVE_QUEUE_URL"], ReceiptHandle=record["receiptHandle"])
+    return [result]
 
 
 def deliver(aws, *payloads) -> None:

@@ -38,28 +38,72 @@ def test_handshake_with_wrong_token_or_mode_is_forbidden(aws):
     assert _handshake("")["statusCode"] == 403
 
 
-def test_valid_post_is_archived_byte_for_byte_and_queued(aws):
+def _waiting_for_the_archive(aws) -> list[dict]:
+    return aws.sqs.receive_message(
+        QueueUrl=aws.env["RAW_ARCHIVE_QUEUE_URL"], MaxNumberOfMessages=10, VisibilityTimeout=0
+    ).get("Messages", [])
+
+
+def _archived_bodies(aws) -> list[bytes]:
+    from coexist.store.archive import raw_bodies
+
+    bodies = []
+    for key in _objects(aws, "raw/"):
+        bodies += [body for _, body in raw_bodies(aws.s3.get_object(Bucket=aws.env["ARCHIVE_BUCKET"], Key=key)["Body"].read())]
+    return bodies
+
+
+def test_valid_post_is_queued_for_ingest_and_for_the_archive(aws):
     body = json.dumps(meta_payload("messages_text.json"), indent=1).encode()  # not our own serialisation
     response = post_webhook(body)
     assert response["statusCode"] == 200
-    [key] = _objects(aws, "raw/")
-    stored = aws.s3.get_object(Bucket=aws.env["ARCHIVE_BUCKET"], Key=key)["Body"].read()
-    assert stored == body
     [queued] = _queued(aws)
     assert queued["Body"].encode() == body
     assert queued["MessageAttributes"]["coexist-body"]["StringValue"] == "inline"
-    assert queued["MessageAttributes"]["coexist-archive-key"]["StringValue"] == key
+    assert "coexist-archive-key" not in queued["MessageAttributes"]
+    [waiting] = _waiting_for_the_archive(aws)
+    assert waiting["Body"].encode() == body
+    assert _objects(aws, "raw/") == []  # written by the raw archive function, a batch at a time
 
 
-def test_non_ascii_body_signature_checked_on_exact_bytes(aws):
+def test_a_batch_of_bodies_is_archived_byte_for_byte_as_one_object(aws):
+    from tests.integration.helpers import archive_queued
+
     payload = meta_payload("messages_text.json")
-    payload["entry"][0]["changes"][0]["value"]["messages"][0]["text"]["body"] = "¿Hay en otro color? 🌵"
-    body = json.dumps(payload, ensure_ascii=False).encode("utf-8")
-    assert post_webhook(body)["statusCode"] == 200
-    # The same request without the binary media type mapping arrives as text: still verified.
-    event = signed_webhook_event(body)
-    event["body"], event["isBase64Encoded"] = base64.b64decode(event["body"]).decode("utf-8"), False
-    assert webhook_function.lambda_handler(event, Context())["statusCode"] == 200
+    first = json.dumps(payload, indent=1).encode()
+    payload["entry"][0]["changes"][0]["value"]["messages"][0]["text"]["body"] = "¿Hay en otro color? 🌵 \u2028 \"quoted\""
+    second = json.dumps(payload, ensure_ascii=False).encode("utf-8")
+    for body in (first, second, first):  # Meta delivering the first again
+        assert post_webhook(body)["statusCode"] == 200
+    [result] = archive_queued(aws)
+    [key] = _objects(aws, "raw/")
+    assert result == {"archived": 3, "key": key} and key.endswith(".jsonl")
+    assert sorted(_archived_bodies(aws)) == sorted([first, second, first])
+    stored = aws.s3.get_object(Bucket=aws.env["ARCHIVE_BUCKET"], Key=key)
+    assert stored["ContentType"] == "application/x-ndjson"
+    assert _waiting_for_the_archive(aws) == []
+
+
+def test_a_batch_the_archive_cannot_write_stays_on_its_queue(aws, monkeypatch):
+    from coexist.store.archive import Archive
+    from tests.integration.helpers import archive_queued
+
+    assert post_webhook(meta_payload("messages_text.json"))["statusCode"] == 200
+
+    def refused(*_args, **_kwargs):
+        raise ConnectionError("S3 unreachable")
+
+    monkeypatch.setattr(Archive, "keep_raw_batch", refused)
+    try:
+        archive_queued(aws)
+    except ConnectionError:
+        pass
+    else:
+        raise AssertionError("the batch was acknowledged without its object")
+    # Not deleted: SQS hands the batch out again once its visibility timeout passes, then parks it.
+    counts = aws.sqs.get_queue_attributes(QueueUrl=aws.env["RAW_ARCHIVE_QUEUE_URL"], AttributeNames=["All"])["Attributes"]
+    assert (counts["ApproximateNumberOfMessages"], counts["ApproximateNumberOfMessagesNotVisible"]) == ("0", "1")
+    assert _objects(aws, "raw/") == []
 
 
 def test_bad_or_missing_signature_is_401_and_nothing_is_stored(aws):
@@ -125,15 +169,21 @@ def test_body_above_the_inline_limit_travels_as_a_pointer_to_the_archive(aws):
     assert aws.s3.get_object(Bucket=aws.env["ARCHIVE_BUCKET"], Key=key)["Body"].read() == body
 
 
-def test_when_the_archive_or_queue_fails_meta_is_asked_to_retry(aws, monkeypatch):
+def test_when_the_archive_or_its_queue_fails_meta_is_asked_to_retry_and_ingest_gets_nothing(aws, monkeypatch):
+    from coexist.intake import RawArchiveQueue
     from coexist.store.archive import Archive
 
     def unavailable(*_args, **_kwargs):
-        raise ConnectionError("S3 unreachable")
+        raise ConnectionError("unreachable")
 
-    monkeypatch.setattr(Archive, "keep_raw", unavailable)
-    response = post_webhook(meta_payload("messages_text.json"))
-    assert response["statusCode"] == 503
+    monkeypatch.setattr(RawArchiveQueue, "enqueue", unavailable)  # a body that travels inline
+    assert post_webhook(meta_payload("messages_text.json"))["statusCode"] == 503
+    assert _queued(aws) == []
+
+    monkeypatch.setattr(Archive, "keep_raw", unavailable)  # a big one, archived by the webhook itself
+    payload = meta_payload("history_approved_phase0_chunk1.json")
+    payload["padding"] = "x" * 300_000
+    assert post_webhook(payload)["statusCode"] == 503
     assert _queued(aws) == []
 
 

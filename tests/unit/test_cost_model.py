@@ -9,7 +9,7 @@ from collections import Counter
 import pytest
 
 from benchmarks.aws_requests import Requests
-from benchmarks.cost import PRICES, cost_of, cpu_stretch, load_prices, main, memory_mb, per_million
+from benchmarks.cost import PRICES, cost_of, cpu_stretch, load_prices, main, memory_mb, per_million, with_archive
 
 
 def _table(**prices) -> dict:
@@ -37,6 +37,30 @@ def test_each_service_is_priced_from_its_own_line_of_the_table():
     assert usd["DynamoDB"] == pytest.approx(3 * 0.625)
     assert usd["S3 storage (per month kept)"] == pytest.approx(0.023 * 1_000_000)
     assert usd["SQS"] == usd["Lambda"] == usd["Step Functions"] == 0
+
+
+def archive_batch(bodies: int) -> Requests:
+    """The raw archive function writing one batch of `bodies` as one object."""
+    return Requests(calls=Counter({("raw_archive", "s3", "PutObject"): 1}), per=bodies, invocations=Counter({"raw_archive": 1}))
+
+
+def test_a_body_archived_in_a_batch_pays_its_share_of_the_object_the_invocation_and_the_receives():
+    table = _table(s3_standard_put_per_thousand=0.005, sqs_standard_per_million_requests=0.4, lambda_per_million_requests=0.2)
+    usd = per_million(cost_of(archive_batch(115), table))
+    assert usd["S3 requests"] == pytest.approx(5.0 / 115)
+    assert usd["Lambda"] == pytest.approx(0.2 / 115)
+    # The mapping receives and deletes ten messages a request: 12 of each for 115 bodies.
+    assert usd["SQS"] == pytest.approx(2 * 12 * 0.4 / 115)
+
+
+def test_only_bodies_that_reach_the_archive_through_its_queue_take_a_share_of_its_batches():
+    share = {"S3 requests": 0.04, "SQS": 0.08}
+    inline = Requests(calls=Counter({("webhook", "sqs", "SendMessage"): 2}), invocations=Counter({"webhook": 1, "ingest": 1}))
+    assert with_archive({"SQS": 0.8}, inline, share) == pytest.approx({"S3 requests": 0.04, "SQS": 0.88})
+    # A big body the webhook wrote as an object of its own is not in any batch.
+    assert with_archive({}, webhook_effect(), share) == pytest.approx({"S3 requests": 0.0, "SQS": 0.0})
+    history = Requests(calls=Counter({("webhook", "sqs", "SendMessage"): 2}), per=200, invocations=Counter({"webhook": 1}))
+    assert with_archive({}, history, share)["S3 requests"] == pytest.approx(0.04 / 200)  # one body, 200 messages
 
 
 def test_an_effect_measured_over_many_units_is_priced_per_unit():
@@ -89,17 +113,17 @@ def test_make_cost_takes_another_price_table(tmp_path, capsys, monkeypatch):
     table = json.loads(PRICES.read_text()) | {"date": "2031-01-01", "source": "a test's own table"}
     (tmp_path / "prices.json").write_text(json.dumps(table))
     found = {name: webhook_effect() for name in ("inbound", "send", "status", "history")}
+    found["archive"] = archive_batch(100)
     workflow = {"bot": {"messages": 4, "transitions": 8, "bot_turn": Requests(), "per_message": webhook_effect(per=4)}}
     monkeypatch.setattr("benchmarks.cost.measure", lambda: (found, workflow))
     assert main(["--prices", str(tmp_path / "prices.json")]) == 0
     printed = capsys.readouterr().out
     assert "2031-01-01" in printed and "a test's own table" in printed
     assert "in bot conversations: each message's share of the whole conversation (2.00 transitions per message)" in printed
-    # The archive's alternative is priced for both figures: without the S3 PUT per webhook.
-    [alternative] = [line for line in printed.splitlines() if line.startswith("alternative: archive through Firehose")]
-    with_workflow = float(alternative.rsplit(" ", 1)[-1])
-    [line] = [line for line in printed.splitlines() if line.startswith("… in bot conversations")]
-    assert with_workflow == pytest.approx(float(line.rsplit(" ", 1)[-1]) - 5.0 + 0.14, abs=0.01)
+    # What archiving costs a webhook: its send (0.40) and a hundredth of a batch's PUT, invocation and receives.
+    [archive] = [line for line in printed.splitlines() if line.startswith("archive per webhook: ")]
+    assert float(archive.split()[3]) == pytest.approx(0.40 + 5.0 / 100 + 0.20 / 100 + 2 * 10 * 0.40 / 100, abs=0.01)
+    assert "an object per webhook was 5.00" in archive
     assert any(line.startswith("alternative: every function at another memory size") and "at 256 MB" in line for line in printed.splitlines())
 
 

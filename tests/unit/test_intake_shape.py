@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from coexist.intake import InboundQueue, Intake, Outcome, why_not_an_envelope, why_not_an_envelope_at_a_glance
+from coexist.intake import InboundQueue, Intake, Outcome, RawArchiveQueue, why_not_an_envelope, why_not_an_envelope_at_a_glance
 from coexist.meta.signature import sign
 from tests.conftest import meta_payload
 
@@ -68,7 +68,8 @@ class _Recording:
 def _intake(recording: _Recording) -> Intake:
     from coexist.store.archive import Archive
 
-    return Intake(Archive(recording, "archive"), InboundQueue(recording, "https://queue", INLINE_LIMIT))
+    return Intake(Archive(recording, "archive"), InboundQueue(recording, "https://queue", INLINE_LIMIT),
+                  RawArchiveQueue(recording, "https://raw-archive"))
 
 
 def test_a_small_body_is_checked_whole_and_quarantined_at_the_webhook():
@@ -90,6 +91,16 @@ def test_a_big_body_malformed_past_its_head_is_archived_and_queued_for_ingest_to
     assert put["Key"].startswith("raw/") and put["Body"] == body
     [send] = recording.sends
     assert json.loads(send["MessageBody"]) == {"archive_key": put["Key"]}
+
+
+def test_a_small_envelope_goes_to_the_archive_queue_before_the_inbound_queue_and_writes_no_object():
+    recording = _Recording()
+    body = b'{"object": "whatsapp_business_account", "entry": []}'
+    receipt = _intake(recording).receive(body, sign(body, SECRET), SECRET)
+    assert (receipt.outcome, receipt.archive_key) == (Outcome.QUEUED, None)
+    assert recording.puts == []
+    assert [(s["QueueUrl"], s["MessageBody"].encode()) for s in recording.sends] == [
+        ("https://raw-archive", body), ("https://queue", body)]
 
 
 def test_a_big_body_that_is_not_json_at_its_head_is_quarantined_at_the_webhook():

@@ -5,8 +5,23 @@ from __future__ import annotations
 import hashlib
 import json
 import time
+from dataclasses import dataclass
 
 from coexist.resources import QUARANTINE_PREFIX, RAW_PREFIX, UNHANDLED_PREFIX
+
+
+@dataclass(frozen=True)
+class RawBody:
+    """A signed body as the webhook received it, on its way to the archive in a batch."""
+
+    text: str
+    received_at: float
+
+
+def raw_bodies(lines: bytes) -> list[tuple[float, bytes]]:
+    """A batch object's bodies, as received: (received at, the exact bytes)."""
+    entries = [json.loads(line) for line in lines.splitlines() if line.strip()]
+    return [(entry["received_at"], entry["body"].encode("utf-8")) for entry in entries]
 
 
 class Archive:
@@ -23,6 +38,27 @@ class Archive:
     def keep_unhandled(self, field: str | None, raw: dict, reason: str) -> str:
         body = json.dumps(raw, sort_keys=True, separators=(",", ":")).encode()
         return self._put(f"{UNHANDLED_PREFIX}{field or 'unknown'}/", body, None, {"reason": reason[:200]})
+
+    def keep_raw_batch(self, bodies: list[RawBody]) -> str | None:
+        """Bodies the webhook queued for the archive, as one JSON-lines object under raw/: a line per
+        body, `{"received_at", "sha256", "body"}`, the body as the text it was (the queue carries
+        only bodies that are UTF-8, so `body.encode()` gives back the bytes Meta signed). Named by
+        the first body's day and time and the object's digest: a batch delivered again lands on the
+        same key (a new version of it in the versioned bucket)."""
+        if not bodies:
+            return None
+        ordered = sorted(bodies, key=lambda b: b.received_at)
+        lines = [json.dumps({"received_at": b.received_at, "sha256": hashlib.sha256(b.text.encode()).hexdigest(),
+                             "body": b.text}, ensure_ascii=False, separators=(",", ":")) for b in ordered]
+        content = ("\n".join(lines) + "\n").encode()
+        first = time.gmtime(ordered[0].received_at)
+        stamp = time.strftime("%Y%m%dT%H%M%SZ", first)
+        key = f"{RAW_PREFIX}{time.strftime('%Y/%m/%d', first)}/{stamp}-{hashlib.sha256(content).hexdigest()[:32]}.jsonl"
+        self.s3.put_object(
+            Bucket=self.bucket, Key=key, Body=content, ContentType="application/x-ndjson",
+            ChecksumAlgorithm="SHA256",  # Object Lock requires an integrity checksum on upload
+        )
+        return key
 
     def read(self, key: str) -> bytes:
         return self.s3.get_object(Bucket=self.bucket, Key=key)["Body"].read()
