@@ -31,6 +31,10 @@ from benchmarks.dynamodb_units import ItemSizes
 DEPLOYED_TOKEN_BYTES = 684
 WRITES = {"PutItem", "UpdateItem", "DeleteItem", "BatchWriteItem", "TransactWriteItems"}
 HISTORY_MESSAGES = 200
+# Bodies per raw archive object: what a five-minute batching window gathers at a million webhooks a
+# month (0.38 a second). More traffic fills batches faster (up to 1,000 bodies, or 6 MB); less makes
+# them smaller, each object costing one S3 PUT and one invocation.
+RAW_ARCHIVE_BATCH = 115
 
 
 @dataclass
@@ -133,7 +137,7 @@ class RequestCounter:
     as built-in handlers, so the sessions created after `wiring.reset()` carry them), and times the
     handlers and their calls."""
 
-    FUNCTIONS = ("webhook", "ingest", "api", "sender", "conversation")
+    FUNCTIONS = ("webhook", "ingest", "raw_archive", "api", "sender", "conversation")
 
     def __init__(self, token_bytes: int = DEPLOYED_TOKEN_BYTES, function_of=None):
         self.sizes = ItemSizes(token_bytes)
@@ -281,7 +285,7 @@ def measure_inbox_and_sending(account) -> dict[str, Requests]:
     """Inbound message, status, history import and an agent's send, in an emulated account without
     the conversation workflow (`tests.conftest.emulated_account`)."""
     from coexist import wiring
-    from tests.integration.helpers import chat_of, deliver
+    from tests.integration.helpers import archive_queued, chat_of, deliver
     from benchmarks.__main__ import history_payload
     from tests.integration.test_ingest import CUSTOMER, NUMBER, status, text_message
     from tests.integration.test_outbound import FakeCloudApi, post, run_sender
@@ -314,6 +318,17 @@ def measure_inbox_and_sending(account) -> dict[str, Requests]:
 
         with counter.effect(per=HISTORY_MESSAGES) as found["history"]:
             deliver(account, history_payload(HISTORY_MESSAGES, "counted"))
+
+        # The raw archive: one batch as its event source mapping's window gathers it at the modelled
+        # rate, of bodies like the inbound message's; priced per body (benchmarks/cost.py).
+        archive_queued(account)  # what the webhooks above queued
+        body = json.dumps(text_message("wamid.archived", now))
+        for start in range(0, RAW_ARCHIVE_BATCH, 10):
+            account.sqs.send_message_batch(QueueUrl=account.env["RAW_ARCHIVE_QUEUE_URL"], Entries=[
+                {"Id": str(i), "MessageBody": body} for i in range(min(10, RAW_ARCHIVE_BATCH - start))])
+        with counter.effect(per=RAW_ARCHIVE_BATCH) as found["archive"]:
+            [result] = archive_queued(account)
+        assert result["archived"] == RAW_ARCHIVE_BATCH, result
     return found
 
 
@@ -354,6 +369,7 @@ EFFECTS = {
     "history": "history message (bulk import, per message)",
     "send": "outbound send (API → queue → sender, besides Meta's call)",
     "bot_turn": "bot turn (conversation function, besides the bot's call)",
+    "archive": "raw archive (per body, in a batch of 115)",
 }
 
 CHECKS = {
@@ -364,7 +380,8 @@ CHECKS = {
         # the message and its `by_chat` entry, the chat and the two writes that move it in `by_recent`,
         # the bucket (benchmarks/dynamodb_units.py sizes them)
         Check("DynamoDB write units", write_units, None, 6),
-        Check("SQS sends", sqs_sends, 1, 1),
+        # to ingest, and to the raw archive's queue: 0.40 per million where the body's own S3 object was 5.00
+        Check("SQS sends", sqs_sends, 1, 2),
         # + the CRM event (events:PutEvents); the campaign reply lookup only for a chat a campaign wrote to
         Check("all requests", all_requests, None, 8),
     ],
@@ -388,6 +405,8 @@ CHECKS = {
     # and the chat's write under the bot's hold; the last reply's ends the turn), the SQS send;
     # benchmarks/workflow.py measures it
     "bot_turn": [Check("all requests", all_requests, 3, 3)],
+    # one object per batch; the queue's receive and delete are the event source mapping's
+    "archive": [Check("S3 PUTs", lambda r: r.total("s3", {"PutObject"}), None, 1 / RAW_ARCHIVE_BATCH)],
 }
 
 

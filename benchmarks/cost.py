@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import ast
 import json
+import math
 from collections import defaultdict
 from pathlib import Path
 
@@ -76,7 +77,7 @@ def cost_of(requests, table: dict, transitions: float = 0.0, memory: int | None 
     for function in sorted(requests.functions()):
         invocations = requests.invocations[function] / per
         calls_ms = sum(n * latency.get(service, latency["default"]) for (f, service, _), n in requests.calls.items() if f == function) / per
-        mb = memory or memory_mb(function)
+        mb = memory or memory_mb(function.replace("_", "-"))  # the code directory, the service's name
         seconds = requests.compute_s(function) * invocations * cpu_stretch(mb, a) + calls_ms / 1000
         usd["Lambda"] += invocations * p["lambda_per_million_requests"] / MILLION
         usd["Lambda"] += mb / 1024 * seconds * p["lambda_arm64_per_gb_second"]
@@ -93,6 +94,8 @@ def cost_of(requests, table: dict, transitions: float = 0.0, memory: int | None 
     # The event source mappings: a receive and a (batch) delete per batch of records.
     usd["SQS"] += 2 * requests.invocations["ingest"] / per / a["records_per_ingest_batch"] * p["sqs_standard_per_million_requests"] / MILLION
     usd["SQS"] += 2 * requests.invocations["sender"] / per / a["records_per_sender_batch"] * p["sqs_fifo_per_million_requests"] / MILLION
+    # The raw archive's mapping receives and deletes its batch (the effect's `per` bodies) ten at a time.
+    usd["SQS"] += 2 * math.ceil(per / 10) * requests.invocations["raw_archive"] / per * p["sqs_standard_per_million_requests"] / MILLION
     units = defaultdict(float)
     for (_, kind), n in requests.units.items():
         units[kind] += n / per
@@ -117,21 +120,36 @@ def _sum(*parts: dict[str, float]) -> dict[str, float]:
     return dict(total)
 
 
+def bodies_archived_in_batches(requests) -> float:
+    """Webhook bodies of an effect that reach the archive through the raw archive's queue: all but
+    those the webhook wrote under raw/ or quarantine/ itself (big or malformed ones)."""
+    return (requests.invocations["webhook"] - requests.calls[("webhook", "s3", "PutObject")]) / requests.per
+
+
+def with_archive(usd: dict[str, float], requests, archive_per_body: dict[str, float]) -> dict[str, float]:
+    """An effect's figure with its share of the raw archive's batches."""
+    share = bodies_archived_in_batches(requests)
+    return _sum(usd, {service: value * share for service, value in archive_per_body.items()})
+
+
 def model(found: dict, workflow_found: dict, table: dict) -> dict:
     """Per million: inbound messages (with and without the workflow), sends (with their statuses),
     and the alternatives the decisions in docs/SCALE.md weigh."""
     p, a = table["prices"], table["assumptions"]
     bot = workflow_found["bot"]
-    inbound = per_million(cost_of(found["inbound"], table))
+    # Each webhook's body reaches the archive in a batch: its share of the batch's object, invocation and receives.
+    archive = per_million(cost_of(found["archive"], table))
+    inbound = with_archive(per_million(cost_of(found["inbound"], table)), found["inbound"], archive)
     transitions_per_message = bot["transitions"] / bot["messages"]
     # The whole conversation, per customer message: the webhook, ingest with its signals to the
     # workflow, the bot's turns and the close, and the transitions (the answers are priced as sends).
-    with_workflow = per_million(cost_of(bot["per_message"], table, transitions=transitions_per_message))
+    with_workflow = with_archive(per_million(cost_of(bot["per_message"], table, transitions=transitions_per_message)),
+                                 bot["per_message"], archive)
     send = per_million(cost_of(found["send"], table))
-    status = per_million(cost_of(found["status"], table))
-    history = per_million(cost_of(found["history"], table))
-    # Archiving through Firehose instead of one S3 object per webhook: each record billed rounded
-    # up to 5 KB, objects written per buffer (a handful an hour), so no S3 request per webhook.
+    status = with_archive(per_million(cost_of(found["status"], table)), found["status"], archive)
+    history = with_archive(per_million(cost_of(found["history"], table)), found["history"], archive)
+    # Archiving through Firehose instead: each record billed rounded up to 5 KB, no request price
+    # (the webhook's PutRecord would replace its send to the raw archive's queue).
     firehose = a["firehose_record_rounding_kb"] * 1024 / GB * p["firehose_direct_put_per_gb"] * MILLION
     http_saving = (p["api_gateway_rest_per_million_requests"] - p["api_gateway_http_per_million_requests"])
     # Memory: what the functions' Lambda share of a bot conversation would be at other sizes.
@@ -145,8 +163,10 @@ def model(found: dict, workflow_found: dict, table: dict) -> dict:
         "send_with_statuses": _sum(send, {k: v * STATUSES_PER_SEND for k, v in status.items()}),
         "status": status,
         "history": history,
-        "inbound_archive_batched": _sum(inbound, {"S3 requests": -inbound.get("S3 requests", 0.0), "Firehose": firehose}),
-        "inbound_with_workflow_archive_batched": _sum(with_workflow, {"S3 requests": -inbound.get("S3 requests", 0.0), "Firehose": firehose}),
+        # What archiving costs per webhook: the send to its queue and the body's share of a batch.
+        "archive_per_webhook": sum(archive.values()) + p["sqs_standard_per_million_requests"],
+        "archive_object_per_webhook": p["s3_standard_put_per_thousand"] * 1000,
+        "archive_firehose": firehose,
         "http_api_saving": http_saving,
         "lambda_at_memory": lambda_at,
     }
@@ -171,14 +191,13 @@ def report(figures: dict, table: dict) -> list[str]:
         lines += [f"    {service:<28} {usd[service]:8.3f}" for service in services if usd.get(service)]
     excl = total(figures["inbound"])
     incl = total(figures["inbound_with_workflow"])
-    batched = total(figures["inbound_archive_batched"])
-    batched_with_workflow = total(figures["inbound_with_workflow_archive_batched"])
     lines += [
         "",
         f"target: inbound, without Step Functions ≤ {TARGET_INBOUND:g}: {excl:.2f} {mark(excl, TARGET_INBOUND)}",
         f"target: inbound, with the bot workflow ≤ {TARGET_INBOUND_WITH_WORKFLOW:g}: {incl:.2f} {mark(incl, TARGET_INBOUND_WITH_WORKFLOW)}",
-        f"alternative: archive through Firehose instead of an S3 object per webhook: inbound {batched:.2f}, "
-        f"with the bot workflow {batched_with_workflow:.2f}",
+        f"archive per webhook: {figures['archive_per_webhook']:.2f} (the send to its queue and the body's share of a "
+        f"batch's object; an object per webhook was {figures['archive_object_per_webhook']:.2f}, Firehose would be "
+        f"{figures['archive_firehose']:.2f} with no send)",
         f"alternative: HTTP API instead of REST: {figures['http_api_saving']:.2f} less per million webhooks, but WAF cannot attach to an HTTP API",
         f"alternative: every function at another memory size: Lambda's part of the bot conversation figure "
         f"{figures['inbound_with_workflow'].get('Lambda', 0.0):.2f} as deployed; "

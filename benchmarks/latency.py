@@ -40,6 +40,7 @@ FIRST_USE = {
     "watchdog": "wiring.inbox()",
     "connect_events": "wiring.connect_desk()",
     "audit_archive": "wiring.audit_archive()",
+    "raw_archive": "wiring.raw_archive()",
     "exporter": "wiring.customer_rights(); wiring.export_files()",
     "reminders": "wiring.reminders()",
     "live_authorizer": "wiring.id_token_verifier()",
@@ -111,13 +112,14 @@ def webhook_p99_ms(body: bytes, runs: int) -> float:
     from tests.conftest import Context, api_event  # first: it installs the call recorder before any handler
 
     from coexist import wiring
-    from coexist.intake import InboundQueue, Intake
+    from coexist.intake import InboundQueue, Intake, RawArchiveQueue
     from coexist.meta.signature import sign
     from coexist.settings import settings
     from coexist.store.archive import Archive
     from functions.webhook import handler
 
-    intake = Intake(Archive(_StubS3(), "archive"), InboundQueue(_StubSqs(), "https://queue", settings().inline_body_limit))
+    intake = Intake(Archive(_StubS3(), "archive"), InboundQueue(_StubSqs(), "https://queue", settings().inline_body_limit),
+                    RawArchiveQueue(_StubSqs(), "https://raw-archive"))
     real, wiring.intake = wiring.intake, lambda: intake
     event = api_event("POST", "/webhook", body, {"Content-Type": "application/json", "X-Hub-Signature-256": sign(body, SECRET)}, resource="/webhook")
     samples = []
