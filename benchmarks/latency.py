@@ -112,10 +112,10 @@ def webhook_p99_ms(body: bytes, runs: int) -> float:
     from tests.conftest import Context, api_event  # first: it installs the call recorder before any handler
 
     from coexist import wiring
-    from coexist.intake import InboundQueue, Intake, RawArchiveQueue
+    from coexist.intake import InboundQueue, Intake
     from coexist.meta.signature import sign
     from coexist.settings import settings
-    from coexist.store.archive import Archive
+    from coexist.store.archive import Archive, RawArchiveQueue
     from functions.webhook import handler
 
     intake = Intake(Archive(_StubS3(), "archive"), InboundQueue(_StubSqs(), "https://queue", settings().inline_body_limit),

@@ -113,6 +113,8 @@ class IngressStack(Stack):
             invoked_by=f"the inbound SQS queue's event source mapping, at most {config.ingest_max_concurrency} batches at once",
             timeout=Duration.seconds(resources.INGEST_TIMEOUT_S),
             environment={**stage_env, **table_env, **conversation_env, resources.ARCHIVE_BUCKET_ENV: archive.bucket_name,
+                         # End User Messaging Social bodies, archived through the raw archive's queue
+                         resources.RAW_ARCHIVE_QUEUE_ENV: self.raw_archive_queue.queue.queue_url,
                          resources.CONVERSATION_FUNCTION_ENV: config.conversation_function_name,  # the bot's next turn
                          **config.rate_card_environment()},  # ingest prices what Meta delivers
             task_token_actions=BOT_LOOP_ACTIONS,  # a customer's message or an echo wakes the workflow
@@ -132,9 +134,11 @@ class IngressStack(Stack):
         )
         # Two chats of one person merged: the conversation the merge superseded is stopped.
         self._grant_stopping_conversations(self.ingest, config)
+        self.raw_archive_queue.queue.grant_send_messages(self.ingest.function)
         archive.grant_read(self.ingest.function, f"{resources.RAW_PREFIX}*")  # bodies too big to inline
         # unhandled/: changes this version does not model; quarantine/: records that hold no webhook;
-        # raw/: End User Messaging Social bodies, which reach the queue without passing the webhook.
+        # raw/: End User Messaging Social bodies, which reach the queue without passing the webhook,
+        # when one cannot travel through the raw archive's queue (not UTF-8, or too big).
         ingest_writes = [resources.UNHANDLED_PREFIX, resources.QUARANTINE_PREFIX, resources.RAW_PREFIX]
         for prefix in ingest_writes:
             archive.grant_put(self.ingest.function, f"{prefix}*")

@@ -47,7 +47,8 @@ def envelope_from_record(body: str, attributes: dict[str, str], archive: Archive
 
     - our webhook: the body inline, or a pointer to the archived body for big ones;
     - AWS End User Messaging Social through SNS: `whatsAppWebhookEntry` holds one entry as a JSON
-      string (with or without SNS raw message delivery). Those are archived here, as received.
+      string (with or without SNS raw message delivery). Those are archived here, as received,
+      through the raw archive's queue as the webhook's are.
     """
     kind = attributes.get(BODY_ATTRIBUTE)
     if kind == ARCHIVED:
@@ -76,7 +77,7 @@ def _from_social_messaging(body: str, archive: Archive) -> dict:
         reason = f"not a WhatsApp webhook nor an End User Messaging Social event ({type(error).__name__})"
         archive.quarantine(raw, reason)
         raise Quarantined(reason) from error
-    archive.keep_raw(raw)
+    archive.keep_raw_in_a_batch(raw)
     return {"object": "whatsapp_business_account", "entry": [entry]}
 
 

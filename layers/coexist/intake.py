@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from enum import Enum
 
 from coexist.meta import signature
-from coexist.store.archive import Archive
+from coexist.store.archive import Archive, RawArchiveQueue
 
 # SQS message attributes telling ingest where the body is.
 BODY_ATTRIBUTE = "coexist-body"
@@ -58,18 +58,6 @@ class InboundQueue:
             attributes = {BODY_ATTRIBUTE: {"DataType": "String", "StringValue": ARCHIVED},
                           ARCHIVE_KEY_ATTRIBUTE: {"DataType": "String", "StringValue": archive_key}}
         self.sqs.send_message(QueueUrl=self.url, MessageBody=message, MessageAttributes=attributes)
-
-
-class RawArchiveQueue:
-    """Where inline bodies wait for the raw archive function, which writes a batch of them as one
-    object (the time each was received is the message's own `SentTimestamp`)."""
-
-    def __init__(self, sqs_client, queue_url: str):
-        self.sqs = sqs_client
-        self.url = queue_url
-
-    def enqueue(self, body: bytes) -> None:
-        self.sqs.send_message(QueueUrl=self.url, MessageBody=body.decode("utf-8"))
 
 
 WABA_OBJECT = "whatsapp_business_account"

@@ -14,9 +14,12 @@ from coexist.settings import settings
 def archive():
     """The raw-webhook archive as ingest and the API use it: seldom (big or malformed bodies,
     unhandled changes, media), so its S3 client is made on the first call."""
-    from coexist.store.archive import Archive
+    from coexist.store.archive import Archive, RawArchiveQueue
 
-    return Archive(aws.ClientOnFirstCall("s3"), settings().archive_bucket)
+    config = settings()
+    # Ingest archives End User Messaging Social bodies through the raw archive's queue, as the webhook does.
+    batches = RawArchiveQueue(aws.ClientOnFirstCall("sqs"), config.raw_archive_queue_url) if config.raw_archive_queue_url else None
+    return Archive(aws.ClientOnFirstCall("s3"), config.archive_bucket, batches)
 
 
 @lru_cache(maxsize=1)
@@ -29,8 +32,8 @@ def raw_archive():
 
 @lru_cache(maxsize=1)
 def intake():
-    from coexist.intake import InboundQueue, Intake, RawArchiveQueue
-    from coexist.store.archive import Archive
+    from coexist.intake import InboundQueue, Intake
+    from coexist.store.archive import Archive, RawArchiveQueue
 
     config = settings()
     # Every body that travels inline reaches the archive through its queue; the webhook writes to

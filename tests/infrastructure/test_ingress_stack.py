@@ -177,6 +177,13 @@ def test_webhook_may_send_to_the_raw_archive_queue_and_is_told_its_url(synthesis
     assert not {"sqs:ReceiveMessage", "sqs:DeleteMessage"} & actions_of_role(synthesised.ingress, ids["webhook_role"])
 
 
+def test_ingest_sends_end_user_messaging_social_bodies_to_the_raw_archive_queue(synthesised, ids):
+    assert _env(synthesised, ids["ingest"])[resources.RAW_ARCHIVE_QUEUE_ENV] == {"Ref": ids["raw_queue"]}
+    sends = [s for s in statements_of_role(synthesised.ingress, ids["ingest_role"]) if "sqs:SendMessage" in s["Action"]]
+    targets = [r for s in sends for r in (s["Resource"] if isinstance(s["Resource"], list) else [s["Resource"]])]
+    assert {"Fn::GetAtt": [ids["raw_queue"], "Arn"]} in targets
+
+
 def test_end_user_messaging_social_events_reach_the_inbound_queue_raw(synthesised, ids, cmk):
     topic = Capture()
     synthesised.ingress.has_resource_properties(

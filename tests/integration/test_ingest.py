@@ -481,5 +481,21 @@ def test_social_messaging_sns_notification_feeds_the_same_ingest(aws):
 
     assert ingest_queued(aws) == [{"batchItemFailures": []}]
     assert [m["id"] for m in messages_of(our_chat())] == [TEXT_WAMID]
-    listing = aws.s3.list_objects_v2(Bucket=aws.env["ARCHIVE_BUCKET"], Prefix="raw/")
-    assert listing["KeyCount"] == 1
+    # Archived as received, through the raw archive's queue as the webhook's bodies are: both deliveries.
+    from coexist.store.archive import raw_bodies
+    from tests.integration.helpers import archive_queued
+
+    [written] = archive_queued(aws)
+    stored = raw_bodies(aws.s3.get_object(Bucket=aws.env["ARCHIVE_BUCKET"], Key=written["key"])["Body"].read())
+    assert [json.loads(body) for _, body in stored] == [event, event]
+
+
+def test_a_social_messaging_body_that_cannot_travel_through_the_archive_queue_gets_an_object_of_its_own(aws):
+    from coexist import wiring
+
+    archive = wiring.inbox().archive
+    assert archive.batches is not None  # ingest is told the raw archive's queue
+    not_utf8 = b'{"whatsAppWebhookEntry": "\xff"}'
+    archive.keep_raw_in_a_batch(not_utf8)
+    [key] = [o["Key"] for o in aws.s3.list_objects_v2(Bucket=aws.env["ARCHIVE_BUCKET"], Prefix="raw/")["Contents"]]
+    assert aws.s3.get_object(Bucket=aws.env["ARCHIVE_BUCKET"], Key=key)["Body"].read() == not_utf8

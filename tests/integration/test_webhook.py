@@ -170,7 +170,7 @@ def test_body_above_the_inline_limit_travels_as_a_pointer_to_the_archive(aws):
 
 
 def test_when_the_archive_or_its_queue_fails_meta_is_asked_to_retry_and_ingest_gets_nothing(aws, monkeypatch):
-    from coexist.intake import RawArchiveQueue
+    from coexist.store.archive import RawArchiveQueue
     from coexist.store.archive import Archive
 
     def unavailable(*_args, **_kwargs):

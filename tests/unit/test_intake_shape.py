@@ -7,8 +7,9 @@ import json
 
 import pytest
 
-from coexist.intake import InboundQueue, Intake, Outcome, RawArchiveQueue, why_not_an_envelope, why_not_an_envelope_at_a_glance
+from coexist.intake import InboundQueue, Intake, Outcome, why_not_an_envelope, why_not_an_envelope_at_a_glance
 from coexist.meta.signature import sign
+from coexist.store.archive import RawArchiveQueue
 from tests.conftest import meta_payload
 
 SECRET = "shape-secret"

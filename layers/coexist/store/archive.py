@@ -9,6 +9,8 @@ from dataclasses import dataclass
 
 from coexist.resources import QUARANTINE_PREFIX, RAW_PREFIX, UNHANDLED_PREFIX
 
+RAW_BATCHED_BODY_LIMIT = 200_000  # what an SQS message holds, with room to spare (256 KiB)
+
 
 @dataclass(frozen=True)
 class RawBody:
@@ -24,13 +26,40 @@ def raw_bodies(lines: bytes) -> list[tuple[float, bytes]]:
     return [(entry["received_at"], entry["body"].encode("utf-8")) for entry in entries]
 
 
+class RawArchiveQueue:
+    """Where bodies wait for the raw archive function, which writes a batch of them as one object
+    (`Archive.keep_raw_batch`; the time each was received is the message's own `SentTimestamp`)."""
+
+    def __init__(self, sqs_client, queue_url: str):
+        self.sqs = sqs_client
+        self.url = queue_url
+
+    def enqueue(self, body: bytes) -> None:
+        self.sqs.send_message(QueueUrl=self.url, MessageBody=body.decode("utf-8"))
+
+
 class Archive:
-    def __init__(self, s3_client, bucket: str):
+    def __init__(self, s3_client, bucket: str, batches: RawArchiveQueue | None = None):
         self.s3 = s3_client
         self.bucket = bucket
+        self.batches = batches  # the raw archive's queue, where the function has one
 
     def keep_raw(self, body: bytes, received_at: float | None = None) -> str:
         return self._put(RAW_PREFIX, body, received_at)
+
+    def keep_raw_in_a_batch(self, body: bytes) -> None:
+        """A body archived with others through the raw archive's queue (a send where an object of
+        its own is an S3 PUT, twelve times the price); without a queue, or for a body that is not
+        UTF-8 or too big to queue, an object of its own."""
+        if self.batches is not None and len(body) <= RAW_BATCHED_BODY_LIMIT:
+            try:
+                body.decode("utf-8")
+            except UnicodeDecodeError:
+                pass
+            else:
+                self.batches.enqueue(body)
+                return
+        self.keep_raw(body)
 
     def quarantine(self, body: bytes, reason: str, received_at: float | None = None) -> str:
         return self._put(QUARANTINE_PREFIX, body, received_at, {"reason": reason[:200]})
