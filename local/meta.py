@@ -3,7 +3,8 @@
     python -m local replay payload.json [more.json ...] [--url URL] [--secret SECRET]
 
 Meta signs the exact bytes it sends (`X-Hub-Signature-256: sha256=<hex HMAC-SHA256>`), so a file is
-posted byte for byte, never re-serialised. The secret defaults to `WHATSAPP_APP_SECRET`, else the
+posted byte for byte, never re-serialised. A raw archive object (`raw/…/*.jsonl`, a batch of bodies
+as the raw archive function wrote them) is posted body by body, each as it was received. The secret defaults to `WHATSAPP_APP_SECRET`, else the
 local development secret — the same defaults local mode itself uses.
 """
 
@@ -39,12 +40,22 @@ def post_webhook(url: str, body: bytes, secret: str, timeout: float = 30) -> tup
 
 
 def replay(paths: list[str], url: str, secret: str) -> int:
-    """Post each file; the exit status is non-zero if any was not answered 200."""
+    """Post each file (each body of a raw archive object); the exit status is non-zero if any was
+    not answered 200."""
     worst = 0
     for path in paths:
-        with open(path, "rb") as f:
-            body = f.read()
-        status, reply = post_webhook(url, body, secret)
-        print(f"{path}: {status} {reply[:200].decode('utf-8', 'replace')}")
-        worst = worst or int(status != 200)
+        for name, body in _bodies(path):
+            status, reply = post_webhook(url, body, secret)
+            print(f"{name}: {status} {reply[:200].decode('utf-8', 'replace')}")
+            worst = worst or int(status != 200)
     return worst
+
+
+def _bodies(path: str) -> list[tuple[str, bytes]]:
+    with open(path, "rb") as f:
+        content = f.read()
+    if not path.endswith(".jsonl"):
+        return [(path, content)]
+    from coexist.store.archive import raw_bodies
+
+    return [(f"{path} line {n}", body) for n, (_, body) in enumerate(raw_bodies(content), start=1)]

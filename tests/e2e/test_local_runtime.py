@@ -226,6 +226,21 @@ def test_a_json_body_reaches_the_function_base64_encoded_byte_for_byte(gateway):
     assert event["requestContext"]["identity"]["sourceIp"] == "127.0.0.1"
 
 
+def test_replay_posts_each_body_of_a_raw_archive_object_as_meta_signed_it(gateway, tmp_path):
+    from coexist.store.archive import RawBody, raw_batch
+    from local.meta import replay
+
+    server, webhook, _ = gateway
+    bodies = ['{"b": 1,  "a": "é"}', '{"entry": ["🌵\u2028"]}']
+    (tmp_path / "batch.jsonl").write_bytes(raw_batch([RawBody(text, 1_800_000_000 + i) for i, text in enumerate(bodies)]))
+
+    assert replay([str(tmp_path / "batch.jsonl")], server.url + "/webhook", "replay-secret") == 0
+
+    posted = [base64.b64decode(event["body"]) for event in webhook.events]
+    assert posted == [text.encode() for text in bodies]
+    assert [event["headers"]["X-Hub-Signature-256"] for event in webhook.events] == [sign(b, "replay-secret") for b in posted]
+
+
 def test_a_three_megabyte_payload_arrives_whole(gateway):
     server, webhook, _ = gateway
     body = json.dumps({"entry": ["x" * 3 * 1024 * 1024]}).encode()

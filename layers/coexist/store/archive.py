@@ -20,6 +20,15 @@ class RawBody:
     received_at: float
 
 
+def raw_batch(bodies: list[RawBody]) -> bytes:
+    """A batch object's content: a JSON line per body, oldest first, `{"received_at", "sha256",
+    "body"}`, the body as the text it was (`raw_bodies` gives back its bytes)."""
+    ordered = sorted(bodies, key=lambda b: b.received_at)
+    lines = [json.dumps({"received_at": b.received_at, "sha256": hashlib.sha256(b.text.encode()).hexdigest(),
+                         "body": b.text}, ensure_ascii=False, separators=(",", ":")) for b in ordered]
+    return ("\n".join(lines) + "\n").encode()
+
+
 def raw_bodies(lines: bytes) -> list[tuple[float, bytes]]:
     """A batch object's bodies, as received: (received at, the exact bytes)."""
     entries = [json.loads(line) for line in lines.splitlines() if line.strip()]
@@ -69,18 +78,14 @@ class Archive:
         return self._put(f"{UNHANDLED_PREFIX}{field or 'unknown'}/", body, None, {"reason": reason[:200]})
 
     def keep_raw_batch(self, bodies: list[RawBody]) -> str | None:
-        """Bodies the webhook queued for the archive, as one JSON-lines object under raw/: a line per
-        body, `{"received_at", "sha256", "body"}`, the body as the text it was (the queue carries
-        only bodies that are UTF-8, so `body.encode()` gives back the bytes Meta signed). Named by
-        the first body's day and time and the object's digest: a batch delivered again lands on the
-        same key (a new version of it in the versioned bucket)."""
+        """Bodies the webhook queued for the archive, as one JSON-lines object under raw/ (`raw_batch`;
+        the queue carries only bodies that are UTF-8, so each line gives back the bytes Meta signed).
+        Named by the first body's day and time and the object's digest: a batch delivered again
+        lands on the same key (a new version of it in the versioned bucket)."""
         if not bodies:
             return None
-        ordered = sorted(bodies, key=lambda b: b.received_at)
-        lines = [json.dumps({"received_at": b.received_at, "sha256": hashlib.sha256(b.text.encode()).hexdigest(),
-                             "body": b.text}, ensure_ascii=False, separators=(",", ":")) for b in ordered]
-        content = ("\n".join(lines) + "\n").encode()
-        first = time.gmtime(ordered[0].received_at)
+        content = raw_batch(bodies)
+        first = time.gmtime(min(b.received_at for b in bodies))
         stamp = time.strftime("%Y%m%dT%H%M%SZ", first)
         key = f"{RAW_PREFIX}{time.strftime('%Y/%m/%d', first)}/{stamp}-{hashlib.sha256(content).hexdigest()[:32]}.jsonl"
         self.s3.put_object(
