@@ -6,9 +6,10 @@ before and after it (a refused conditional write still pays for the item it judg
 transaction, and every global secondary index the write changes pays for its own entry: one write
 when the item enters or leaves the index, or changes a projected attribute, two when it moves to
 other index keys (the old entry deleted, the new one put). Counting one unit per write, as the
-request count does, holds only for small items outside every index; the chats carry a Step Functions
-task token while the workflow waits (hundreds of bytes on AWS, a few dozen in the emulator, hence
-`token_bytes`) and sit in an inbox index that every new message moves.
+request count does, holds only for small items outside every index; the chats sit in an inbox index
+that every new message moves, and a Step Functions task token (hundreds of bytes on AWS, a few dozen
+in the emulator, hence `token_bytes`) is sized as deployed wherever it is stored whole: in the task
+tokens table, and on a chat written before chats held tokens by reference.
 """
 
 from __future__ import annotations
@@ -16,9 +17,12 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from coexist.store.task_tokens import REF_PREFIX
+
 KB = 1024
-# Chat attributes that hold a Step Functions task token: sized as a deployed token, not the emulator's.
-TOKEN_ATTRIBUTES = frozenset({"workflow_token", "bot_token"})
+# Attributes that hold a Step Functions task token, whole or by its reference (`ref:…`, as stored):
+# a whole one is sized as a deployed token, not the emulator's. `token`: the task tokens table's.
+TOKEN_ATTRIBUTES = frozenset({"workflow_token", "bot_token", "token"})
 
 
 @dataclass(frozen=True)
@@ -85,8 +89,12 @@ class ItemSizes:
 
     def _size(self, item) -> int:
         """The item's size as DynamoDB counts it (names and values), task tokens at a deployed size."""
-        return sum(len(name.encode()) + (self.token_bytes if name in TOKEN_ATTRIBUTES else value.size())
+        return sum(len(name.encode()) + (self.token_bytes if _whole_token(name, value) else value.size())
                    for name, value in item.attrs.items())
+
+
+def _whole_token(name: str, value) -> bool:
+    return name in TOKEN_ATTRIBUTES and not str(value.cast_value).startswith(REF_PREFIX)
 
 
 def _index_units(before: Entry, after: Entry) -> int:

@@ -19,6 +19,8 @@ TARGET_PER_ESCALATION = 15
 # Today's figures, which tests/integration/test_workflow_counts.py holds.
 CEILING_BOT_CONVERSATION = 1  # transitions of the four-message bot conversation: BotTurn once (it closes too)
 CEILING_ESCALATION = 8
+# DynamoDB write units per customer message of that conversation (benchmarks/dynamodb_units.py).
+CEILING_BOT_WRITE_UNITS_PER_MESSAGE = 23
 
 
 def transitions(account, execution_arn: str) -> int:

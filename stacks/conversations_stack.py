@@ -78,7 +78,7 @@ class ConversationsStack(Stack):
                 "COEXIST_STAGE": config.stage,
                 **table_env(
                     resources.CHATS, resources.MESSAGES, resources.CONTACTS, resources.NUMBERS,
-                    resources.ACCOUNTS, resources.TEMPLATES, resources.AGENTS,
+                    resources.ACCOUNTS, resources.TEMPLATES, resources.AGENTS, resources.TASK_TOKENS,
                 ),
                 resources.OUTBOUND_QUEUE_ENV: self.outbound_queue.queue_url,
                 **config.numbers_environment(),  # each number's bot
@@ -104,9 +104,10 @@ class ConversationsStack(Stack):
         )
         self.conversation.grant_tables(
             tables, config,
-            # chats: conversation state and tokens; agents: routing and load; messages: the bot's
-            # replies (the outbox); contacts: the consent ledger (opt-out and opt-in keywords).
-            read_write=(resources.CHATS, resources.AGENTS, resources.MESSAGES, resources.CONTACTS),
+            # chats: conversation state and the tokens' references; task tokens: the tokens; agents:
+            # routing and load; messages: the bot's replies (the outbox); contacts: the consent
+            # ledger (opt-out and opt-in keywords).
+            read_write=(resources.CHATS, resources.TASK_TOKENS, resources.AGENTS, resources.MESSAGES, resources.CONTACTS),
             read=(resources.NUMBERS, resources.ACCOUNTS, resources.TEMPLATES),
         )
         self.outbound_queue.grant_send_messages(self.conversation.function)

@@ -191,12 +191,12 @@ class IngressStack(Stack):
         self.agent_api.grant_tables(
             tables, config,
             # messages: the queued outbound message; chats: its last-message time and the conversation
-            # state; templates: the sync; agents: the directory, availability and capacity;
+            # state; task tokens: the workflow waits an agent's action ends; templates: the sync; agents: the directory, availability and capacity;
             # customers: finding a chat by phone number or BSUID, and creating the customer a consent
             # import or a campaign names by phone number before they ever wrote; contacts: the consent ledger;
             # costs: the cost report; reminders: scheduling and cancelling them; campaigns: creating
             # and moving them, their progress and the messaging-limit ledger.
-            read_write=(resources.MESSAGES, resources.CHATS, resources.TEMPLATES, resources.AGENTS, resources.CONTACTS, resources.REMINDERS,
+            read_write=(resources.MESSAGES, resources.CHATS, resources.TASK_TOKENS, resources.TEMPLATES, resources.AGENTS, resources.CONTACTS, resources.REMINDERS,
                         resources.CAMPAIGNS, resources.CUSTOMERS),
             read=(resources.NUMBERS, resources.ACCOUNTS, resources.COSTS),
         )

@@ -175,6 +175,19 @@ THROTTLE = TableSpec(
     ttl_attribute="expires_at",
 )
 
+# Step Functions task tokens, each under a short reference the chats hold instead (`workflow_token`,
+# `bot_token`): a token is hundreds of bytes (up to 2 KB), and on the chat it took the item over a
+# kilobyte, doubling the write units of every write of a chat in a conversation and of its inbox
+# index entries (docs/SCALE.md). Each token expires a year and a day after it was kept: a Standard
+# execution's longest life.
+TASK_TOKENS = TableSpec(
+    logical_id="TaskTokens",
+    env_var="TASK_TOKENS_TABLE",
+    partition_key=Key("ref"),
+    ttl_attribute="expires_at",
+)
+TASK_TOKEN_LIFETIME_S = 366 * 24 * 3600
+
 # The built-in agent directory: skills, availability, capacity and current load.
 AGENTS = TableSpec(
     logical_id="Agents",
@@ -254,7 +267,8 @@ CAMPAIGNS = TableSpec(
     ttl_attribute="expires_at",
 )
 
-TABLES: tuple[TableSpec, ...] = (NUMBERS, ACCOUNTS, CHATS, MESSAGES, CONTACTS, TEMPLATES, THROTTLE, AGENTS, CUSTOMERS, COSTS, AUDIT, PRIVACY, REMINDERS, CONNECTIONS, CAMPAIGNS)
+TABLES: tuple[TableSpec, ...] = (NUMBERS, ACCOUNTS, CHATS, MESSAGES, CONTACTS, TEMPLATES, THROTTLE, AGENTS, CUSTOMERS, COSTS, AUDIT, PRIVACY, REMINDERS, CONNECTIONS, CAMPAIGNS,
+                                 TASK_TOKENS)
 
 # The deployed agent console's origin (its CloudFront URL): the one origin the REST API's CORS allows,
 # and the request headers the console sends it.

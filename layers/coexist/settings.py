@@ -35,6 +35,7 @@ class Settings:
     contacts_table: str = "coexist-contacts"
     templates_table: str = "coexist-templates"
     throttle_table: str = "coexist-throttle"
+    task_tokens_table: str = "coexist-task-tokens"
     archive_bucket: str = "coexist-archive"
     inbound_queue_url: str = ""
     raw_archive_queue_url: str = ""
@@ -114,6 +115,7 @@ class Settings:
             "contacts_table": resources.CONTACTS.env_var,
             "templates_table": resources.TEMPLATES.env_var,
             "throttle_table": resources.THROTTLE.env_var,
+            "task_tokens_table": resources.TASK_TOKENS.env_var,
             "archive_bucket": resources.ARCHIVE_BUCKET_ENV,
             "inbound_queue_url": resources.INBOUND_QUEUE_ENV,
             "raw_archive_queue_url": resources.RAW_ARCHIVE_QUEUE_ENV,

@@ -53,11 +53,13 @@ def inbox():
     from coexist.store.customers import CustomerStore
     from coexist.store.messages import MessageStore
     from coexist.store.numbers import AccountStore, NumberStore
+    from coexist.store.task_tokens import TaskTokens
     from coexist.costs import CostRecorder
 
     config = settings()
     messages = MessageStore(aws.table(config.messages_table), progress=campaign_store())
-    chats = ChatRepository(aws.table(config.chats_table), observer=_chat_events())
+    chats = ChatRepository(aws.table(config.chats_table), observer=_chat_events(),
+                           tokens=TaskTokens(aws.table(config.task_tokens_table)))
     contacts_table = aws.table(config.contacts_table)
     return Inbox(
         messages=messages,

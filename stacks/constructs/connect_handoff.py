@@ -85,7 +85,7 @@ class ConnectHandoff(Construct):
                 **{
                     spec.env_var: tables[spec.env_var].table_name
                     for spec in (resources.CHATS, resources.MESSAGES, resources.CONTACTS, resources.NUMBERS,
-                                 resources.ACCOUNTS, resources.TEMPLATES)
+                                 resources.ACCOUNTS, resources.TEMPLATES, resources.TASK_TOKENS)
                 },
                 resources.OUTBOUND_QUEUE_ENV: outbound_queue.queue_url,
                 **config.numbers_environment(),
@@ -98,7 +98,7 @@ class ConnectHandoff(Construct):
         self.events.grant_tables(
             tables, config,
             # The agent's messages are sent like any agent reply: through the outbox's policy check.
-            read_write=(resources.CHATS, resources.MESSAGES),
+            read_write=(resources.CHATS, resources.MESSAGES, resources.TASK_TOKENS),  # + the contact's wait, parked
             read=(resources.CONTACTS, resources.NUMBERS, resources.ACCOUNTS, resources.TEMPLATES),
         )
         outbound_queue.grant_send_messages(self.events.function)

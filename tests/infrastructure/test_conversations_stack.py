@@ -306,7 +306,7 @@ def test_conversation_function_data_access(synthesised, ids):
     config = synthesised.stacks.config
     statements = statements_of_role(synthesised.conversations, ids["function_role"])
     names = lambda *specs: {config.table_name(s.logical_id) for s in specs}  # noqa: E731
-    writes = names(resources.CHATS, resources.AGENTS, resources.MESSAGES, resources.CONTACTS)
+    writes = names(resources.CHATS, resources.TASK_TOKENS, resources.AGENTS, resources.MESSAGES, resources.CONTACTS)
     assert _tables_with(statements, "dynamodb:PutItem") == writes
     assert _tables_with(statements, "dynamodb:UpdateItem") == writes
     assert _tables_with(statements, "dynamodb:GetItem") == writes | names(resources.NUMBERS, resources.ACCOUNTS, resources.TEMPLATES)
@@ -443,7 +443,7 @@ def test_connect_events_function_grants(handoff, customised):
     statements = statements_of_role(template, _lid(stack, events.role))
     actions = {a for s in statements for a in s["Action"]}
     names = lambda *specs: {config.table_name(s.logical_id) for s in specs}  # noqa: E731
-    assert _tables_with(statements, "dynamodb:PutItem") == names(resources.CHATS, resources.MESSAGES)
+    assert _tables_with(statements, "dynamodb:PutItem") == names(resources.CHATS, resources.MESSAGES, resources.TASK_TOKENS)
     assert {a for a in actions if a.startswith("states:")} == {"states:SendTaskSuccess"}
     assert "sqs:SendMessage" in actions and "sqs:ReceiveMessage" not in actions
     assert not {a for a in actions if a.startswith(("s3:", "connect:", "lambda:", "secretsmanager:"))}

@@ -3,6 +3,8 @@ racing change of hands is refused instead of overwritten; the free entry point o
 
 from __future__ import annotations
 
+import time
+
 from coexist import wiring
 from coexist.domain.chat import ChatMode, ConversationState, WaitingFor
 from coexist.domain.records import ChatActivity
@@ -10,6 +12,7 @@ from coexist.domain.window import FREE_ENTRY_POINT_WINDOW_S
 from coexist.reads import iso
 from coexist.store.chats import CARRIED_TEXT_MAX_BYTES, BotHold, WaitingMessage
 from coexist.store.messages import OutboundMessage
+from coexist.store.task_tokens import TaskTokens, ref
 
 NUMBER, CUSTOMER = "106540352242922", "16505551234"
 CHAT = "c" + "customer".ljust(24, "q")  # the customer's opaque id (store/customers.py gives one)
@@ -123,7 +126,8 @@ def test_a_bot_turn_starts_in_one_write_and_waits_for_the_customer_only_when_not
     assert chats.start_bot_turn(CHAT, "conv-other", "token-1") is None  # not this chat's conversation
     chat, pending = chats.start_bot_turn(CHAT, "conv-1", "token-1")
     assert (chat.chat_id, chat.conversation_id, pending) == (CHAT, "conv-1", [WaitingMessage("wamid.A"), WaitingMessage("wamid.B")])
-    assert chats.get(CHAT).bot_token == "token-1" and chats.get(CHAT).pending_messages == frozenset()
+    # The chat holds the token's reference; the token is kept in its own table (store/task_tokens.py).
+    assert chats.get(CHAT).bot_token == ref("token-1") and chats.get(CHAT).pending_messages == frozenset()
     # A message arrived while the bot answered: the token does not wait, the next turn takes it.
     assert chats.add_pending(CHAT, "wamid.C")
     assert not chats.await_customer(CHAT, "conv-1", "token-1", 0, {"step": "hours"}, "opening_hours")
@@ -247,11 +251,11 @@ def test_a_bot_reply_ends_the_turn_in_the_write_that_stores_it(aws):
     chats = repository()
     bot_turn_started(chats)
     write, stored = store_reply(chats, "out.first", BotHold("conv-1", "token-1"))  # not the last: the turn goes on
-    assert stored["id"] == "out.first" and not write.parks and chats.get(CHAT).bot_token == "token-1"
+    assert stored["id"] == "out.first" and not write.parks and chats.get(CHAT).bot_token == ref("token-1")
     write, stored = store_reply(chats, "out.last", BotHold("conv-1", "token-1", TURN), at=NOW + 1)
     assert stored["status"] == "queued" and write.parks
     chat = chats.get(CHAT)
-    assert (chat.last_message_at, chat.bot_token, chat.workflow_token, chat.waiting_for) == (NOW + 1, None, "token-1", WaitingFor.CUSTOMER)
+    assert (chat.last_message_at, chat.bot_token, chat.workflow_token, chat.waiting_for) == (NOW + 1, None, ref("token-1"), WaitingFor.CUSTOMER)
     assert (chat.bot_failures, chat.bot_session, chat.bot_intent) == (1, {"step": "hours"}, "opening_hours")
 
 
@@ -280,7 +284,7 @@ def test_a_bot_reply_while_the_customer_writes_again_records_the_turn_and_leaves
     write, stored = store_reply(chats, "out.meanwhile", BotHold("conv-1", "token-1", TURN))
     assert stored is not None and not write.parks  # sent; the next turn follows at once
     chat = chats.get(CHAT)
-    assert (chat.bot_token, chat.waiting_for, chat.bot_intent, chat.last_message_at) == ("token-1", None, "opening_hours", NOW)
+    assert (chat.bot_token, chat.waiting_for, chat.bot_intent, chat.last_message_at) == (ref("token-1"), None, "opening_hours", NOW)
 
 
 def test_a_bot_reply_older_than_the_chats_recency_leaves_the_recency_alone(aws):
@@ -307,3 +311,52 @@ def test_a_merge_carries_the_waiting_messages_copies_with_the_conversation_and_l
     assert "pending_inputs" not in chats.table.get_item(Key={"chat_id": CHAT})["Item"]
     _, pending = chats.start_bot_turn(survivor, "conv-1", "token-1")
     assert pending == [WaitingMessage("wamid.A", {"id": "wamid.A", "type": "text", "text": "Hours?", "timestamp": NOW - 30})]
+
+
+# --- task tokens: the chat holds a reference, the token is kept apart ----------------------------
+
+DEPLOYED_LIKE_TOKEN = "AQCEAAAAKgAAAAMAAAAAAAAAA" + "x" * 660  # task tokens are hundreds of characters
+
+
+def test_a_parked_token_is_a_short_reference_on_the_chat_and_whole_in_its_table(aws):
+    chats = repository()
+    customer_wrote(chats)
+    assert chats.claim(CHAT, "conv-1") and chats.park_token(CHAT, "conv-1", WaitingFor.AGENT, DEPLOYED_LIKE_TOKEN)
+    item = aws.dynamodb.Table(aws.env["CHATS_TABLE"]).get_item(Key={"chat_id": CHAT})["Item"]
+    assert item["workflow_token"] == ref(DEPLOYED_LIKE_TOKEN) and len(item["workflow_token"]) < 30
+    kept = aws.dynamodb.Table(aws.env["TASK_TOKENS_TABLE"]).get_item(Key={"ref": ref(DEPLOYED_LIKE_TOKEN)})["Item"]
+    # Kept for a Standard execution's longest life (it removes itself through the table's TTL).
+    assert kept["token"] == DEPLOYED_LIKE_TOKEN and kept["expires_at"] > time.time() + 365 * 24 * 3600
+    # Another process (no memory of keeping it) takes the wait and gets the whole token back.
+    other = TaskTokens(aws.dynamodb.Table(aws.env["TASK_TOKENS_TABLE"]))
+    chats.tokens = other
+    assert chats.take_token(CHAT, WaitingFor.AGENT) == DEPLOYED_LIKE_TOKEN
+    assert chats.take_token(CHAT, WaitingFor.AGENT) is None  # taken once
+
+
+def test_a_token_parked_again_is_kept_once_by_a_process(aws):
+    table = aws.dynamodb.Table(aws.env["TASK_TOKENS_TABLE"])
+    tokens = TaskTokens(table)
+    puts = []
+    real_put = table.put_item
+    table.put_item = lambda **kw: (puts.append(kw), real_put(**kw))[1]
+    assert tokens.keep(DEPLOYED_LIKE_TOKEN) == tokens.keep(DEPLOYED_LIKE_TOKEN) == ref(DEPLOYED_LIKE_TOKEN)
+    assert len(puts) == 1
+    assert ref("a") != ref("b") and ref("a").startswith("ref:")
+
+
+def test_a_chat_written_before_references_holding_a_whole_token_still_works(aws):
+    """Executions in flight across an upgrade: the chat holds the token itself."""
+    chats = repository()
+    bot_turn_started(chats)
+    table = aws.dynamodb.Table(aws.env["CHATS_TABLE"])
+    table.update_item(Key={"chat_id": CHAT}, UpdateExpression="SET bot_token = :whole",
+                      ExpressionAttributeValues={":whole": "token-1"})
+    # The turn's reply is stored under the hold the chat names by the whole token, and parks its reference.
+    write, stored = store_reply(chats, "out.across", BotHold("conv-1", "token-1", TURN), at=NOW + 1)
+    assert stored is not None and write.parks
+    assert chats.get(CHAT).workflow_token == ref("token-1")
+    # A whole token parked before is given back as it is.
+    table.update_item(Key={"chat_id": CHAT}, UpdateExpression="SET workflow_token = :whole",
+                      ExpressionAttributeValues={":whole": "token-old"})
+    assert chats.take_customer_wait(CHAT).token == "token-old"

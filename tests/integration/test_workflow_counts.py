@@ -3,9 +3,10 @@
 
 from __future__ import annotations
 
-from benchmarks.aws_requests import CHECKS, breaches
+from benchmarks.aws_requests import CHECKS, breaches, write_units
 from benchmarks.workflow import (
-    BOT_CONVERSATION, CEILING_BOT_CONVERSATION, CEILING_ESCALATION, measure_bot_conversation, measure_escalated_conversation,
+    BOT_CONVERSATION, CEILING_BOT_CONVERSATION, CEILING_BOT_WRITE_UNITS_PER_MESSAGE, CEILING_ESCALATION, measure_bot_conversation,
+    measure_escalated_conversation,
 )
 from tests.integration.test_conversation import account  # noqa: F401  (the fixture: the workflow executed)
 
@@ -43,6 +44,10 @@ def test_a_bot_conversation_stays_within_its_transitions_and_a_turn_within_its_r
     # the survey's answer is ingest's alone (no signal to the workflow).
     assert whole.invocations["conversation"] == len(BOT_CONVERSATION)
     assert whole.total("stepfunctions", {"SendTaskSuccess"}) == 1 / whole.per
+    # DynamoDB's write units per message (20.75 to 22 by the second the bot answers in): the chats
+    # hold their task tokens by reference, so a chat in a conversation stays under a kilobyte (28
+    # when the chat held the token itself, every chat write and inbox index entry twice the units).
+    assert write_units(whole) <= CEILING_BOT_WRITE_UNITS_PER_MESSAGE
 
 
 def test_an_escalated_conversation_stays_within_its_transitions(account):  # noqa: F811

@@ -91,6 +91,13 @@ def test_a_task_token_weighs_what_a_deployed_one_does(counted):
     assert parked == 2  # the item after the write is over a kilobyte
 
 
+def test_a_token_held_by_its_reference_weighs_what_the_reference_does(counted):
+    counted.client.put_item(TableName="chats", Item=_chat(mode="bot"))
+    parked = counted(counted.client.update_item, TableName="chats", Key=_chat(), UpdateExpression="SET workflow_token = :t",
+                     ExpressionAttributeValues={":t": {"S": "ref:PwiqzhIu4jaEMsHKI6BJvA"}})
+    assert parked == 1
+
+
 def test_a_transaction_pays_twice_for_each_item(counted):
     written = counted(counted.client.transact_write_items, TransactItems=[
         {"Put": {"TableName": "chats", "Item": _chat("c1")}},

@@ -24,6 +24,7 @@ from coexist.domain.records import Source
 from coexist.number_config import HumansProvider
 from coexist.outbound.outbox import ChatNotFound, HoldLost, NotQueued, Refused
 from coexist.outbound.requests import parse_send_request
+from coexist.store import task_tokens
 from coexist.store.agents import AVAILABLE, AgentStore, pick_agent
 from coexist.store.chats import BotHold, ChatRepository, WaitingMessage
 from coexist.store.items import from_item_value
@@ -113,7 +114,7 @@ class ConversationSteps:
             # The messages a person saw are theirs (the cool-down's end does not hand them to the bot).
             self._leave_loop(event, HUMAN_TOOK_OVER, "a person holds the chat")
             return
-        if event.get("direct") and chat.bot_token == token:
+        if event.get("direct") and task_tokens.names(chat.bot_token, token):
             # This turn ran before and never finished (Lambda retries an invocation that timed out
             # or crashed): that attempt took the messages waiting for the bot, so this one would find
             # none and wait in silence. A person answers them instead, as when a workflow task fails.

@@ -162,6 +162,7 @@ class Chat:
     conversation_started_at: int | None = None
     pending_messages: frozenset[str] = frozenset()
     waiting_for: WaitingFor | None = None
+    # The workflow's task tokens, by their reference (coexist.store.task_tokens): what the chat holds.
     workflow_token: str | None = field(default=None, repr=False)
     bot_token: str | None = field(default=None, repr=False)
     # The token waiting for the customer is a bot turn's whose timeout is a heartbeat (Heartbeats):

@@ -37,6 +37,7 @@ from coexist.store.items import from_item_value, to_item_value
 from coexist.store.memo import BoundedMemo
 from coexist.store.queries import index_page
 from coexist.store.retention import RETENTION_KEYS, ChatRetention, retention_keys
+from coexist.store.task_tokens import WholeTokens
 
 log = logging.getLogger(__name__)
 BY_RECENT = "by_recent"
@@ -176,9 +177,20 @@ class CustomerWait:
     heartbeat: Heartbeats  # a bot turn timed by heartbeats: the message runs the next turn (BotLoop)
 
     @classmethod
-    def taken_from(cls, old: dict) -> "CustomerWait":
-        """From the chat as the write that took the token returned it."""
-        return cls(old["workflow_token"], Heartbeats.of(old.get("token_heartbeat")))
+    def taken_from(cls, old: dict, resolve) -> "CustomerWait":
+        """From the chat as the write that took the token returned it (`resolve`: the token its
+        reference stands for, `TaskTokens.resolve`)."""
+        return cls(resolve(old["workflow_token"]), Heartbeats.of(old.get("token_heartbeat")))
+
+
+def _names_token(attribute: str, token: str, stored: str, values: dict) -> str:
+    """The condition that `attribute` names `token`: by its reference (`stored`, what this process
+    writes) or, on a chat written before references, by the whole token."""
+    values[":t"] = stored
+    if stored == token:
+        return f"{attribute} = :t"
+    values[":whole"] = token
+    return f"{attribute} IN (:t, :whole)"
 
 
 class BotReplyWrite:
@@ -188,16 +200,17 @@ class BotReplyWrite:
     recency only moves forward, the token waits for the customer only when nothing is pending) or
     that the bot lost the chat."""
 
-    def __init__(self, table_name: str, chat_id: str, hold: BotHold, at: int):
+    def __init__(self, table_name: str, chat_id: str, hold: BotHold, at: int, stored: str):
         self.table_name, self.chat_id, self.hold, self.at = table_name, chat_id, hold, at
+        self.stored = stored  # what the chat holds for the hold's token (its reference)
         self.recency = True
         self.parks = hold.turn is not None  # False once customer messages are found waiting
 
     def element(self) -> dict:
         """The TransactWriteItems element: an Update, or only a ConditionCheck when nothing is left
         to write (a newer recency, and not the turn's last reply)."""
-        values: dict = {":t": self.hold.token, ":c": self.hold.conversation_id, ":bot": ChatMode.BOT.value}
-        conditions = [_EXISTS, "bot_token = :t", "#mode = :bot", "conversation_id = :c"]
+        values: dict = {":c": self.hold.conversation_id, ":bot": ChatMode.BOT.value}
+        conditions = [_EXISTS, _names_token("bot_token", self.hold.token, self.stored, values), "#mode = :bot", "conversation_id = :c"]
         sets, removes = [], []
         if self.recency:
             sets.append("last_message_at = :at")
@@ -233,7 +246,7 @@ class BotReplyWrite:
         bot's turn still holds it, the write then narrowed to what still applies; False when a person
         (or a merge, or an erasure) took it: nothing may be stored or sent."""
         item = item or {}
-        held = (item.get("bot_token") == self.hold.token and item.get("mode") == ChatMode.BOT.value
+        held = (item.get("bot_token") in (self.stored, self.hold.token) and item.get("mode") == ChatMode.BOT.value
                 and item.get("conversation_id") == self.hold.conversation_id)
         if not held:
             return False
@@ -284,9 +297,12 @@ def _unchanged(item: dict, prefix: str) -> tuple[str, dict, dict]:
 
 
 class ChatRepository:
-    def __init__(self, table, clock=time.time, observer=None):
+    def __init__(self, table, clock=time.time, observer=None, tokens=None):
         self.table = table
         self.clock = clock
+        # Where the workflow's task tokens are kept: the chat holds each one's reference
+        # (store/task_tokens.py); without a token table, the tokens themselves.
+        self.tokens = tokens or WholeTokens()
         self.retention = ChatRetention(table)  # the retention index's reads and writes (store/retention.py)
         # Told of every change of hands once it is written: observer(event, chat before, what was set).
         # It reports (domain events for CRMs); it is never allowed to undo or fail the write.
@@ -647,8 +663,9 @@ class ChatRepository:
     def end_bot_turn(self, chat_id: str, token: str, failures: int, session: dict, intent: str | None) -> bool:
         """The bot's turn leaves the loop (it escalated or resolved): its outcome recorded and its
         token taken, in one write. False: a person took the chat, and the token with it."""
-        return self._set(chat_id, _turn_sets(failures, session, intent), remove=("bot_token",), condition="bot_token = :t",
-                         values={":t": token})
+        values: dict = {}
+        condition = _names_token("bot_token", token, self.tokens.reference(token), values)
+        return self._set(chat_id, _turn_sets(failures, session, intent), remove=("bot_token",), condition=condition, values=values)
 
     def take_over(self, chat_id: str, by_agent: str | None = None) -> bool:
         """A person answered: the phone app (`by_agent` None) or an agent of the inbox."""
@@ -766,7 +783,7 @@ class ChatRepository:
         `unless_pending`: refuse (return False) when customer messages are already waiting.
         """
         condition = "conversation_id = :c"
-        values = {":c": conversation_id, ":t": token, ":w": waiting_for.value}
+        values = {":c": conversation_id, ":t": self.tokens.keep(token), ":w": waiting_for.value}
         sets = ["workflow_token = :t", "waiting_for = :w"]
         if unless_pending:
             condition += " AND (attribute_not_exists(pending_messages) OR size(pending_messages) = :zero)"
@@ -780,7 +797,7 @@ class ChatRepository:
     def take_token(self, chat_id: str, waiting_for: WaitingFor, offered_to: str | None = None,
                    assignee: str | None = None) -> str | None:
         """The parked token if the workflow waits for this, removed so nobody signals it twice."""
-        return (self._take_parked(chat_id, waiting_for, offered_to, assignee) or {}).get("workflow_token")
+        return self.tokens.resolve((self._take_parked(chat_id, waiting_for, offered_to, assignee) or {}).get("workflow_token"))
 
     def _take_parked(self, chat_id: str, waiting_for: WaitingFor, offered_to: str | None = None,
                      assignee: str | None = None) -> dict | None:
@@ -812,12 +829,12 @@ class ChatRepository:
             if is_condition_failure(error):
                 return None
             raise
-        return CustomerWait.taken_from(old)
+        return CustomerWait.taken_from(old, self.tokens.resolve)
 
     def park_customer_wait(self, chat_id: str, conversation_id: str, wait: "CustomerWait") -> bool:
         """Put back a heartbeat-timed token taken for a turn that could not be started (a retry
         takes it again); refused when the chat moved on meanwhile (a person took it, a turn runs)."""
-        return self._set(chat_id, {"workflow_token": wait.token, "waiting_for": WaitingFor.CUSTOMER.value,
+        return self._set(chat_id, {"workflow_token": self.tokens.keep(wait.token), "waiting_for": WaitingFor.CUSTOMER.value,
                                    "token_heartbeat": int(wait.heartbeat)},
                          condition="conversation_id = :c AND attribute_not_exists(workflow_token) AND "
                          "attribute_not_exists(bot_token) AND #mode = :bot",
@@ -827,7 +844,7 @@ class ChatRepository:
         """The token parked for the customer's next message, removed so nobody signals it twice,
         with how it is woken (`CustomerWait.heartbeat`)."""
         old = self._take_parked(chat_id, WaitingFor.CUSTOMER)
-        return CustomerWait.taken_from(old) if old else None
+        return CustomerWait.taken_from(old, self.tokens.resolve) if old else None
 
     def start_bot_turn(self, chat_id: str, conversation_id: str, token: str) -> tuple[Chat, list[WaitingMessage]] | None:
         """A bot turn begins: its token parked on the chat (whoever takes over fails it) and the
@@ -837,7 +854,7 @@ class ChatRepository:
             old = self.table.update_item(
                 Key=key_of(chat_id), UpdateExpression=f"SET bot_token = :t REMOVE pending_messages, {PENDING_INPUTS}",
                 ConditionExpression=f"{_EXISTS} AND conversation_id = :c",
-                ExpressionAttributeValues={":t": token, ":c": conversation_id}, ReturnValues="ALL_OLD",
+                ExpressionAttributeValues={":t": self.tokens.keep(token), ":c": conversation_id}, ReturnValues="ALL_OLD",
             )["Attributes"]
         except ClientError as error:
             if is_condition_failure(error):
@@ -847,11 +864,15 @@ class ChatRepository:
         return chat_from_item(old), [WaitingMessage(i, carried.get(i)) for i in sorted(old.get("pending_messages", set()))]
 
     def take_bot_token(self, chat_id: str, expected: str | None = None) -> str | None:
+        """The running turn's token, removed (a person takes over, or the turn ends); `expected`: only
+        if the chat holds that token."""
         if expected:
-            old = self._remove_returning(chat_id, "bot_token", "bot_token = :t", {":t": expected})
-        else:
-            old = self._remove_returning(chat_id, "bot_token", "attribute_exists(bot_token)", None)
-        return (old or {}).get("bot_token")
+            values: dict = {}
+            holds = _names_token("bot_token", expected, self.tokens.reference(expected), values)
+            taken = self._remove_returning(chat_id, "bot_token", holds, values)
+            return expected if taken else None
+        old = self._remove_returning(chat_id, "bot_token", "attribute_exists(bot_token)", None)
+        return self.tokens.resolve((old or {}).get("bot_token"))
 
     def await_customer(self, chat_id: str, conversation_id: str, token: str, failures: int | None = None,
                        session: dict | None = None, intent: str | None = None, heartbeat: Heartbeats = Heartbeats.NONE) -> bool:
@@ -859,20 +880,23 @@ class ChatRepository:
         token now waits for the customer's next message. Refused (False) when customer messages came
         meanwhile, when a person took the token, or when the conversation is no longer here.
         `heartbeat`: the token's wait is timed by heartbeats (Chat.token_heartbeat)."""
-        sets: dict = {"workflow_token": token, "waiting_for": WaitingFor.CUSTOMER.value}
+        stored = self.tokens.keep(token)
+        sets: dict = {"workflow_token": stored, "waiting_for": WaitingFor.CUSTOMER.value}
         if heartbeat:
             sets["token_heartbeat"] = int(heartbeat)
         if failures is not None:
             sets |= _turn_sets(failures, session or {}, intent)
+        values: dict = {":c": conversation_id, ":zero": 0}
+        holds = _names_token("bot_token", token, stored, values)
         return self._set(chat_id, sets, remove=("bot_token",) + (() if heartbeat else ("token_heartbeat",)),
-                         condition="conversation_id = :c AND bot_token = :t AND "
+                         condition=f"conversation_id = :c AND {holds} AND "
                          "(attribute_not_exists(pending_messages) OR size(pending_messages) = :zero)",
-                         values={":c": conversation_id, ":t": token, ":zero": 0})
+                         values=values)
 
     def bot_reply(self, chat_id: str, hold: "BotHold", at: int) -> "BotReplyWrite":
         """The chat's part of storing a bot's reply sent at `at`, written with the message in one
         transaction (`MessageStore.create_outbound_along`) while `hold` still holds the chat."""
-        return BotReplyWrite(self.table.name, chat_id, hold, at)
+        return BotReplyWrite(self.table.name, chat_id, hold, at, self.tokens.keep(hold.token))
 
     # --- Amazon Connect -----------------------------------------------------------------------------------
     def map_contact(self, contact_id: str, chat_id: str, conversation_id: str) -> None:
