@@ -119,7 +119,7 @@ def webhook_p99_ms(body: bytes, runs: int) -> float:
     from functions.webhook import handler
 
     intake = Intake(Archive(_StubS3(), "archive"), InboundQueue(_StubSqs(), "https://queue", settings().inline_body_limit),
-                    RawArchiveQueue(_StubSqs(), "https://raw-archive"))
+                    RawArchiveQueue(_StubSqs(), "https://raw-archive", settings().inline_body_limit))
     real, wiring.intake = wiring.intake, lambda: intake
     event = api_event("POST", "/webhook", body, {"Content-Type": "application/json", "X-Hub-Signature-256": sign(body, SECRET)}, resource="/webhook")
     samples = []

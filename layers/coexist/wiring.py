@@ -18,7 +18,8 @@ def archive():
 
     config = settings()
     # Ingest archives End User Messaging Social bodies through the raw archive's queue, as the webhook does.
-    batches = RawArchiveQueue(aws.ClientOnFirstCall("sqs"), config.raw_archive_queue_url) if config.raw_archive_queue_url else None
+    batches = (RawArchiveQueue(aws.ClientOnFirstCall("sqs"), config.raw_archive_queue_url, config.inline_body_limit)
+               if config.raw_archive_queue_url else None)
     return Archive(aws.ClientOnFirstCall("s3"), config.archive_bucket, batches)
 
 
@@ -41,7 +42,7 @@ def intake():
     archived = Archive(aws.ClientOnFirstCall("s3"), config.archive_bucket)
     sqs = aws.client("sqs")
     return Intake(archived, InboundQueue(sqs, config.inbound_queue_url, config.inline_body_limit),
-                  RawArchiveQueue(sqs, config.raw_archive_queue_url))
+                  RawArchiveQueue(sqs, config.raw_archive_queue_url, config.inline_body_limit))
 
 
 @lru_cache(maxsize=1)

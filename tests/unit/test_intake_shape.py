@@ -70,7 +70,7 @@ def _intake(recording: _Recording) -> Intake:
     from coexist.store.archive import Archive
 
     return Intake(Archive(recording, "archive"), InboundQueue(recording, "https://queue", INLINE_LIMIT),
-                  RawArchiveQueue(recording, "https://raw-archive"))
+                  RawArchiveQueue(recording, "https://raw-archive", INLINE_LIMIT))
 
 
 def test_a_small_body_is_checked_whole_and_quarantined_at_the_webhook():

@@ -9,7 +9,14 @@ from dataclasses import dataclass
 
 from coexist.resources import QUARANTINE_PREFIX, RAW_PREFIX, UNHANDLED_PREFIX
 
-RAW_BATCHED_BODY_LIMIT = 200_000  # what an SQS message holds, with room to spare (256 KiB)
+
+
+def put_locked(s3, bucket: str, key: str, body: bytes, content_type: str, metadata: dict | None = None) -> None:
+    """An object put into a bucket under Object Lock (the webhook archive, the audit trail's copy)."""
+    s3.put_object(
+        Bucket=bucket, Key=key, Body=body, ContentType=content_type, Metadata=metadata or {},
+        ChecksumAlgorithm="SHA256",  # Object Lock requires an integrity checksum on upload
+    )
 
 
 @dataclass(frozen=True)
@@ -39,11 +46,13 @@ class RawArchiveQueue:
     """Where bodies wait for the raw archive function, which writes a batch of them as one object
     (`Archive.keep_raw_batch`; the time each was received is the message's own `SentTimestamp`)."""
 
-    def __init__(self, sqs_client, queue_url: str):
+    def __init__(self, sqs_client, queue_url: str, body_limit: int):
         self.sqs = sqs_client
         self.url = queue_url
+        self.body_limit = body_limit  # the bodies that travel inline (Settings.inline_body_limit)
 
     def enqueue(self, body: bytes) -> None:
+        """Queued as its text: raises UnicodeDecodeError, before anything is sent, for a body that is not UTF-8."""
         self.sqs.send_message(QueueUrl=self.url, MessageBody=body.decode("utf-8"))
 
 
@@ -60,14 +69,12 @@ class Archive:
         """A body archived with others through the raw archive's queue (a send where an object of
         its own is an S3 PUT, twelve times the price); without a queue, or for a body that is not
         UTF-8 or too big to queue, an object of its own."""
-        if self.batches is not None and len(body) <= RAW_BATCHED_BODY_LIMIT:
+        if self.batches is not None and len(body) <= self.batches.body_limit:
             try:
-                body.decode("utf-8")
-            except UnicodeDecodeError:
-                pass
-            else:
                 self.batches.enqueue(body)
                 return
+            except UnicodeDecodeError:
+                pass  # an SQS message carries text only
         self.keep_raw(body)
 
     def quarantine(self, body: bytes, reason: str, received_at: float | None = None) -> str:
@@ -88,10 +95,7 @@ class Archive:
         first = time.gmtime(min(b.received_at for b in bodies))
         stamp = time.strftime("%Y%m%dT%H%M%SZ", first)
         key = f"{RAW_PREFIX}{time.strftime('%Y/%m/%d', first)}/{stamp}-{hashlib.sha256(content).hexdigest()[:32]}.jsonl"
-        self.s3.put_object(
-            Bucket=self.bucket, Key=key, Body=content, ContentType="application/x-ndjson",
-            ChecksumAlgorithm="SHA256",  # Object Lock requires an integrity checksum on upload
-        )
+        put_locked(self.s3, self.bucket, key, content, "application/x-ndjson")
         return key
 
     def read(self, key: str) -> bytes:
@@ -102,12 +106,5 @@ class Archive:
         when = time.gmtime(received_at or time.time())
         digest = hashlib.sha256(body).hexdigest()
         key = f"{prefix}{time.strftime('%Y/%m/%d', when)}/{digest}.json"
-        self.s3.put_object(
-            Bucket=self.bucket,
-            Key=key,
-            Body=body,
-            ContentType="application/json",
-            Metadata=metadata or {},
-            ChecksumAlgorithm="SHA256",  # Object Lock requires an integrity checksum on upload
-        )
+        put_locked(self.s3, self.bucket, key, body, "application/json", metadata)
         return key

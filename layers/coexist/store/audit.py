@@ -19,6 +19,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from coexist.domain.audit import AuditEntry, AuditUnavailable, iso_ms
 from coexist.domain.retention import expires_at
 from coexist.resources import AUDIT_PREFIX
+from coexist.store.archive import put_locked
 from coexist.store.items import from_item_value
 
 DEFAULT_SPAN = timedelta(days=30)  # a listing without `from` looks this far back
@@ -219,8 +220,5 @@ class AuditArchive:
         first = json.loads(lines[0])["entry"]
         day = str(first.get("day") or "unknown").replace("-", "/")
         key = f"{AUDIT_PREFIX}{day}/{str(first.get('at', ''))[:23]}-{hashlib.sha256(body).hexdigest()[:32]}.jsonl"
-        self.s3.put_object(
-            Bucket=self.bucket, Key=key, Body=body, ContentType="application/x-ndjson",
-            ChecksumAlgorithm="SHA256",  # Object Lock requires an integrity checksum on upload
-        )
+        put_locked(self.s3, self.bucket, key, body, "application/x-ndjson")
         return key
