@@ -4,8 +4,9 @@
 
 Meta signs the exact bytes it sends (`X-Hub-Signature-256: sha256=<hex HMAC-SHA256>`), so a file is
 posted byte for byte, never re-serialised. A raw archive object (`raw/…/*.jsonl`, a batch of bodies
-as the raw archive function wrote them) is posted body by body, each as it was received. The secret defaults to `WHATSAPP_APP_SECRET`, else the
-local development secret — the same defaults local mode itself uses.
+as the raw archive function wrote them) is posted body by body, each as it was received. The secret
+defaults to `WHATSAPP_APP_SECRET`, else the local development secret — the same defaults local mode
+itself uses.
 """
 
 from __future__ import annotations

@@ -8,7 +8,8 @@ itself is put here once (`keep`) and read back only by whoever takes a wait off 
 it (`resolve`).
 
 A chat written before holds a whole token: `resolve` gives it back as it is, and the conditions that
-name a token accept either form (`forms`), so executions in flight across an upgrade go on.
+name a token accept either form (`forms`, and the repository's conditions), so executions in flight
+across an upgrade go on.
 """
 
 from __future__ import annotations
