@@ -71,6 +71,7 @@ from coexist.meta.signature import sign
 from local.emulator import FAKE_AWS_ENV, REGION, create_resources, queue_arn
 from local.gateway import proxy_event
 from local.poller import sqs_event
+from tests.pristine import PristineAccount
 
 FIXTURES = Path(__file__).parent / "fixtures" / "meta"
 
@@ -164,6 +165,9 @@ def lambda_context():
     return Context()
 
 
+PRISTINE = PristineAccount()
+
+
 @contextmanager
 def emulated_account(monkeypatch, config: dict | None = None, workflow: bool = False):
     """A fresh emulated account holding every Coexist resource; env set as the stacks set it."""
@@ -173,7 +177,7 @@ def emulated_account(monkeypatch, config: dict | None = None, workflow: bool = F
     monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
     with mock_aws(config=config):
         session = boto3.Session(region_name=REGION)
-        env = create_resources(session, prefix="coexist-test")
+        env = PRISTINE.make(lambda: create_resources(session, prefix="coexist-test"))
         if workflow:
             from local.workflows import create_conversation_workflow
 
