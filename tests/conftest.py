@@ -60,6 +60,7 @@ _one_botocore_loader()
 import copy  # noqa: E402
 import json
 from contextlib import contextmanager
+from functools import cached_property
 from types import SimpleNamespace
 
 import boto3
@@ -168,6 +169,44 @@ def lambda_context():
 PRISTINE = PristineAccount()
 
 
+class _TestSide:
+    """The tests' own session and clients, made once per process: a client names no account, so
+    each emulated account is reached through the same ones."""
+
+    @cached_property
+    def session(self):
+        return boto3.Session(region_name=REGION)
+
+    @cached_property
+    def sqs(self):
+        return self.session.client("sqs")
+
+    @cached_property
+    def s3(self):
+        return self.session.client("s3")
+
+    @cached_property
+    def dynamodb(self):
+        return self.session.resource("dynamodb")
+
+    @cached_property
+    def sfn(self):
+        return self.session.client("stepfunctions")
+
+
+_TEST_SIDE = _TestSide()
+
+
+class Account(SimpleNamespace):
+    """An emulated account as a test sees it: `env` (the resources' names) and the test side's
+    clients (`session`, `sqs`, `s3`, `dynamodb`, `sfn`), made on first use."""
+
+    def __getattr__(self, name: str):
+        if name.startswith("_"):
+            raise AttributeError(name)
+        return getattr(_TEST_SIDE, name)
+
+
 @contextmanager
 def emulated_account(monkeypatch, config: dict | None = None, workflow: bool = False):
     """A fresh emulated account holding every Coexist resource; env set as the stacks set it."""
@@ -176,7 +215,7 @@ def emulated_account(monkeypatch, config: dict | None = None, workflow: bool = F
     monkeypatch.delenv("AWS_PROFILE", raising=False)
     monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
     with mock_aws(config=config):
-        session = boto3.Session(region_name=REGION)
+        session = _TEST_SIDE.session
         env = PRISTINE.make(lambda: create_resources(session, prefix="coexist-test"))
         if workflow:
             from local.workflows import create_conversation_workflow
@@ -191,23 +230,16 @@ def emulated_account(monkeypatch, config: dict | None = None, workflow: bool = F
         monkeypatch.setenv("POWERTOOLS_METRICS_NAMESPACE", "Coexist")
         monkeypatch.setenv("POWERTOOLS_SERVICE_NAME", "coexist-test")
         monkeypatch.setenv("POWERTOOLS_TRACE_DISABLED", "true")
-        wiring.reset()
+        # Same names, same endpoint: the functions keep the clients they made in earlier accounts.
+        wiring.reset(keep_clients=True)
         try:
-            yield SimpleNamespace(
-                env=env,
-                session=session,
-                sqs=session.client("sqs"),
-                s3=session.client("s3"),
-                dynamodb=session.resource("dynamodb"),
-                sfn=session.client("stepfunctions"),
-                queue_arn=queue_arn(session.client("sqs"), env["INBOUND_QUEUE_URL"]),
-            )
+            yield Account(env=env, queue_arn=queue_arn(_TEST_SIDE.sqs, env["INBOUND_QUEUE_URL"]))
         finally:
             if workflow:
                 from local.workflows import stop_workflows
 
                 stop_workflows(session)
-            wiring.reset()
+            wiring.reset(keep_clients=True)
 
 
 @pytest.fixture

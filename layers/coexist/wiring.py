@@ -432,8 +432,10 @@ def campaigns():
     )
 
 
-def reset() -> None:
-    """Forget settings, clients and services (tests and local mode switch environments)."""
+def reset(keep_clients: bool = False) -> None:
+    """Forget settings, clients and services (tests and local mode switch environments). Clients
+    name no resource: an account replaced by another with the same names and endpoint can keep them
+    (`keep_clients`), which spares building each again (tens of milliseconds of CPU apiece)."""
     for cached in (archive, raw_archive, intake, inbox, inbox_reader, templates, graph_api, outbox, sweeper, throttle, sender, settings,
                    agents, workflow, bot_loop, signals, conversation_settings, rate_card, cost_ledger,
                    audit_log, audit_archive, customer_rights, export_files, events, reminders, campaign_store, campaigns):
@@ -443,7 +445,8 @@ def reset() -> None:
     for cached in (privacy_store, retention_sweeper):  # retention
         cached.cache_clear()
     cached_number_settings.cache_clear()  # the sender's and ingest's view of each number
-    aws.reset()
+    if not keep_clients:
+        aws.reset()
 
 
 # The console's live channel (coexist/live): its settings are its own environment variables

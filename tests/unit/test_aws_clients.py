@@ -101,3 +101,21 @@ def test_only_the_raw_archive_builds_its_s3_client_before_its_first_call(monkeyp
         assert made == ["sqs", "s3"]
     finally:
         wiring.reset()
+
+
+def test_services_are_forgotten_with_or_without_their_clients(monkeypatch):
+    """`wiring.reset()` forgets clients too (new endpoints, new hooks); an account replaced by one
+    with the same names keeps them (`keep_clients`), and builds its services anew all the same."""
+    from coexist import wiring
+
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    wiring.reset()
+    try:
+        client, intake = aws.client("sqs"), wiring.intake()
+        wiring.reset(keep_clients=True)
+        assert aws.client("sqs") is client
+        assert wiring.intake() is not intake
+        wiring.reset()
+        assert aws.client("sqs") is not client
+    finally:
+        wiring.reset()
