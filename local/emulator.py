@@ -194,10 +194,25 @@ def queue_counts_read_the_clock_once() -> None:
         Queue._coexist_counts = True
 
 
+def event_paths_parsed_once() -> None:
+    """moto hands each event to a rule's target through eight JSONPath expressions, and parses each
+    again for every event, building the parser's tables each time: with a rule recording every
+    event, a quarter of a PutEvents call's time. An expression parsed is kept (they never change)."""
+    from functools import lru_cache
+
+    import jsonpath_ng.ext
+
+    with _patching:
+        if getattr(jsonpath_ng.ext.parse, "cache_info", None):
+            return
+        jsonpath_ng.ext.parse = lru_cache(maxsize=64)(jsonpath_ng.ext.parse)
+
+
 def create_resources(session: boto3.session.Session | None = None, prefix: str = "coexist-local") -> dict[str, str]:
     """Create Coexist's data resources in the (emulated) account behind `session`."""
     atomic_item_writes()
     queue_counts_read_the_clock_once()
+    event_paths_parsed_once()
     session = session or boto3.Session(region_name=REGION)
     env: dict[str, str] = {}
     dynamodb = session.client("dynamodb")
