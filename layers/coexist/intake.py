@@ -3,10 +3,10 @@
 Nothing here parses the inbox semantics; that is ingest's job, behind the queue. A body whose
 signature is valid is never lost: Meta is answered 200 only once it is held twice, for the archive
 and for ingest. A body that travels inline is sent to the raw archive's queue (its function writes
-a batch of them as one object under raw/) and then to the inbound queue; a bigger one is archived
-under raw/ first and queued as a pointer to it; one that is not a WhatsApp envelope at all is kept
-in quarantine and acknowledged so Meta stops retrying. Any step failing answers an error, and
-Meta delivers the body again.
+a batch of them as one object under raw/) and then to the inbound queue; a bigger one, or one no
+message can carry as it is (`coexist.store.queue_text`), is archived under raw/ first and queued as
+a pointer to it; one that is not a WhatsApp envelope at all is kept in quarantine and acknowledged
+so Meta stops retrying. Any step failing answers an error, and Meta delivers the body again.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from enum import Enum
 
 from coexist.meta import signature
 from coexist.store.archive import Archive, RawArchiveQueue
+from coexist.store.queue_text import queue_text
 
 # SQS message attributes telling ingest where the body is.
 BODY_ATTRIBUTE = "coexist-body"
@@ -45,13 +46,14 @@ class InboundQueue:
         self.url = queue_url
         self.inline_limit = inline_limit
 
-    def travels_inline(self, body: bytes) -> bool:
+    def is_small(self, body: bytes) -> bool:
         return len(body) <= self.inline_limit
 
-    def enqueue(self, body: bytes, archive_key: str | None) -> None:
-        """Small bodies travel inline; big ones (history, up to 3 MB) as a pointer to the archive."""
+    def enqueue(self, text: str | None, archive_key: str | None) -> None:
+        """A small body travels inline, as its text (`queue_text`); a big one (history, up to 3 MB),
+        or one no message can carry, as a pointer to its object in the archive."""
         if archive_key is None:
-            message = body.decode("utf-8")
+            message = text
             attributes = {BODY_ATTRIBUTE: {"DataType": "String", "StringValue": INLINE}}
         else:
             message = json.dumps({"archive_key": archive_key})
@@ -105,17 +107,19 @@ class Intake:
         if not signature.is_valid(body, signature_header, app_secret):
             return Receipt(Outcome.REJECTED, reason="invalid signature")
         received_at = time.time()
-        # A body that travels inline is checked whole (it must also be UTF-8 to travel inline); a
-        # bigger one travels as a pointer to the archive and only its head is checked here.
-        inline = self.queue.travels_inline(body)
-        problem = why_not_an_envelope(body) if inline else why_not_an_envelope_at_a_glance(body)
+        # A small body is checked whole; a bigger one travels as a pointer to the archive and only
+        # its head is checked here.
+        small = self.queue.is_small(body)
+        problem = why_not_an_envelope(body) if small else why_not_an_envelope_at_a_glance(body)
         if problem:
             return Receipt(Outcome.QUARANTINED, self.archive.quarantine(body, problem, received_at), problem)
-        if inline:
+        text = queue_text(body) if small else None
+        if text is not None:
             # For the archive first: a body ingest has is always one the archive will have.
-            self.raw_archive.enqueue(body)
-            self.queue.enqueue(body, None)
+            self.raw_archive.enqueue(text)
+            self.queue.enqueue(text, None)
             return Receipt(Outcome.QUEUED)
+        # Too big for a message, or not text a message can carry (UTF-16, U+FFFF: `queue_text`).
         key = self.archive.keep_raw(body, received_at)
-        self.queue.enqueue(body, key)
+        self.queue.enqueue(None, key)
         return Receipt(Outcome.QUEUED, key)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+import time
 
 from functions.webhook import handler as webhook_function
 from tests.conftest import VERIFY_TOKEN, Context, api_event, meta_payload, signed_webhook_event
@@ -167,6 +168,30 @@ def test_body_above_the_inline_limit_travels_as_a_pointer_to_the_archive(aws):
     assert len(queued["Body"]) < 1_000
     key = json.loads(queued["Body"])["archive_key"]
     assert aws.s3.get_object(Bucket=aws.env["ARCHIVE_BUCKET"], Key=key)["Body"].read() == body
+
+
+def test_a_body_no_queue_message_can_carry_travels_as_a_pointer_and_its_messages_reach_the_inbox(aws):
+    """JSON in UTF-16, and a text holding U+FFFF (SQS refuses both as a message): each is archived
+    whole and ingested from its object, where it used to be answered 503 on every delivery."""
+    from tests.integration.helpers import chat_of, ingest_queued, message
+    from tests.integration.test_ingest import CUSTOMER, NUMBER, text_message
+
+    now = int(time.time())
+    bodies = {"wamid.utf16": json.dumps(text_message("wamid.utf16", now - 1, body="héllo")).encode("utf-16"),
+              "wamid.uffff": json.dumps(text_message("wamid.uffff", now, body="odd \uffff"), ensure_ascii=False).encode()}
+    for body in bodies.values():
+        assert post_webhook(body)["statusCode"] == 200
+    queued = aws.sqs.receive_message(QueueUrl=aws.env["INBOUND_QUEUE_URL"], MaxNumberOfMessages=10, VisibilityTimeout=0,
+                                     MessageAttributeNames=["All"])["Messages"]  # left for ingest
+    assert [m["MessageAttributes"]["coexist-body"]["StringValue"] for m in queued] == ["archived", "archived"]
+    kept = {aws.s3.get_object(Bucket=aws.env["ARCHIVE_BUCKET"], Key=json.loads(m["Body"])["archive_key"])["Body"].read()
+            for m in queued}
+    assert kept == set(bodies.values())
+
+    assert ingest_queued(aws) == [{"batchItemFailures": []}]
+    chat = chat_of(NUMBER, CUSTOMER)
+    assert message(chat, "wamid.utf16")["text"] == "héllo"
+    assert message(chat, "wamid.uffff")["text"] == "odd \uffff"
 
 
 def test_when_the_archive_or_its_queue_fails_meta_is_asked_to_retry_and_ingest_gets_nothing(aws, monkeypatch):

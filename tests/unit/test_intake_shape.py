@@ -112,3 +112,39 @@ def test_a_big_body_that_is_not_json_at_its_head_is_quarantined_at_the_webhook()
     [put] = recording.puts
     assert put["Key"].startswith("quarantine/") and put["Body"] == body
     assert recording.sends == []
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        '{"object": "whatsapp_business_account", "entry": []}'.encode("utf-16"),  # JSON, with its BOM
+        '{"object": "whatsapp_business_account", "entry": [], "note": "\uffff"}'.encode(),  # SQS refuses U+FFFF
+    ],
+    ids=["utf-16", "u+ffff"],
+)
+def test_a_small_envelope_no_message_can_carry_is_archived_whole_and_queued_as_a_pointer(body):
+    """Sent as text, SQS would refuse it on every delivery (503 each time): the body kept nowhere."""
+    recording = _Recording()
+    receipt = _intake(recording).receive(body, sign(body, SECRET), SECRET)
+    assert receipt.outcome is Outcome.QUEUED
+    [put] = recording.puts
+    assert put["Key"] == receipt.archive_key and put["Key"].startswith("raw/") and put["Body"] == body
+    [send] = recording.sends
+    assert send["QueueUrl"] == "https://queue" and json.loads(send["MessageBody"]) == {"archive_key": put["Key"]}
+
+
+@pytest.mark.parametrize(
+    ("body", "carried"),
+    [
+        ("façade 😊 \t\n\r \ud7ff \ue000 \ufffd \U0010ffff".encode(), True),
+        ("\ufffe".encode(), False),
+        ("\uffff".encode(), False),
+        (b"\x00", False),
+        (b"\x1f", False),
+        (b"\xff\xfe", False),  # not UTF-8
+    ],
+)
+def test_a_message_carries_text_of_the_characters_sqs_accepts(body, carried):
+    from coexist.store.queue_text import queue_text
+
+    assert (queue_text(body) == body.decode("utf-8")) if carried else queue_text(body) is None

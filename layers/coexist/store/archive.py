@@ -8,7 +8,7 @@ import time
 from dataclasses import dataclass
 
 from coexist.resources import QUARANTINE_PREFIX, RAW_PREFIX, UNHANDLED_PREFIX
-
+from coexist.store.queue_text import queue_text
 
 
 def put_locked(s3, bucket: str, key: str, body: bytes, content_type: str, metadata: dict | None = None) -> None:
@@ -51,9 +51,9 @@ class RawArchiveQueue:
         self.url = queue_url
         self.body_limit = body_limit  # the bodies that travel inline (Settings.inline_body_limit)
 
-    def enqueue(self, body: bytes) -> None:
-        """Queued as its text: raises UnicodeDecodeError, before anything is sent, for a body that is not UTF-8."""
-        self.sqs.send_message(QueueUrl=self.url, MessageBody=body.decode("utf-8"))
+    def enqueue(self, text: str) -> None:
+        """A body queued as its text (`queue_text`)."""
+        self.sqs.send_message(QueueUrl=self.url, MessageBody=text)
 
 
 class Archive:
@@ -67,14 +67,13 @@ class Archive:
 
     def keep_raw_in_a_batch(self, body: bytes) -> None:
         """A body archived with others through the raw archive's queue (a send where an object of
-        its own is an S3 PUT, twelve times the price); without a queue, or for a body that is not
-        UTF-8 or too big to queue, an object of its own."""
+        its own is an S3 PUT, twelve times the price); without a queue, or for a body too big for a
+        message or that no message can carry as it is (`queue_text`), an object of its own."""
         if self.batches is not None and len(body) <= self.batches.body_limit:
-            try:
-                self.batches.enqueue(body)
+            text = queue_text(body)
+            if text is not None:
+                self.batches.enqueue(text)
                 return
-            except UnicodeDecodeError:
-                pass  # an SQS message carries text only
         self.keep_raw(body)
 
     def quarantine(self, body: bytes, reason: str, received_at: float | None = None) -> str:
