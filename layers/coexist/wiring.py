@@ -478,13 +478,16 @@ def live_fanout():
 
 @lru_cache(maxsize=1)
 def live_changed_numbers():
-    """The number of a streamed chat or message, read back from its table (the fan-out's)."""
+    """The number of a streamed chat or message, read back from its table (the fan-out's). The chats
+    table's Connect contact map items are not chats: no console hears of them."""
     import os
 
     from coexist.live.numbers import ChangedNumbers
     from coexist.resources import CHATS, MESSAGES
+    from coexist.store.chats import CONTACT_MAP_PREFIX
 
-    return ChangedNumbers({spec.logical_id.lower(): aws.table(os.environ[spec.env_var]) for spec in (CHATS, MESSAGES)})
+    return ChangedNumbers({spec.logical_id.lower(): aws.table(os.environ[spec.env_var]) for spec in (CHATS, MESSAGES)},
+                          hidden={"chats": lambda key: str(key.get("chat_id", "")).startswith(CONTACT_MAP_PREFIX)})
 
 
 @lru_cache(maxsize=1)

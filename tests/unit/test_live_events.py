@@ -33,10 +33,14 @@ class Table:
 
 
 class Numbers:
-    """Where each streamed record's number is read back, counting the reads."""
+    """Where each streamed record's number is read back, counting the reads; `hidden` keys are of
+    items no console shows."""
 
-    def __init__(self, numbers: dict[str, str]):
-        self.numbers, self.asked = numbers, []
+    def __init__(self, numbers: dict[str, str], hidden: frozenset[str] = frozenset()):
+        self.numbers, self.asked, self.hidden = numbers, [], hidden
+
+    def shown(self, table: str, keys: dict) -> bool:
+        return next(iter(next(iter(keys.values())).values())) not in self.hidden
 
     def of(self, table: str, keys: dict) -> str | None:
         key = next(iter(next(iter(keys.values())).values()))
@@ -138,3 +142,34 @@ def test_a_stage_with_hyphens_still_names_the_table():
 def test_not_a_stream_arn_is_a_typed_error():
     with pytest.raises(ValueError):
         table_of("arn:aws:sqs:eu-west-1:1:queue")
+
+
+def test_an_item_no_console_shows_is_neither_read_back_nor_announced():
+    table, management = Table(), LocalManagement()
+    store = ConnectionStore(table)
+    out = io.BytesIO()
+    management.attach("admin", websocket.Connection(io.BytesIO(), out))
+    store.add("admin", "admin", 0, None)
+    numbers = Numbers({"c1": "111"}, hidden=frozenset({"connect#contact-1"}))
+
+    delivery = Fanout(store, management, numbers).push([record("chats", "connect#contact-1"), record("chats", "c1")])
+
+    assert delivery.sent == 1 and [json.loads(p)["by"] for p in read_frames(out.getvalue())] == ["chats"]
+    assert numbers.asked == [("chats", "c1")]
+
+
+def test_the_connect_contact_map_in_the_chats_table_is_hidden_from_consoles(monkeypatch):
+    """`connect#<contact id>` items map a Connect contact to its chat: a write of one reached admins
+    as a change of a chat without a number."""
+    from coexist import wiring
+
+    monkeypatch.setenv("CHATS_TABLE", "chats")
+    monkeypatch.setenv("MESSAGES_TABLE", "messages")
+    wiring.live_changed_numbers.cache_clear()
+    try:
+        numbers = wiring.live_changed_numbers()
+        assert not numbers.shown("chats", {"chat_id": {"S": "connect#b8d1a7f4-contact"}})
+        assert numbers.shown("chats", {"chat_id": {"S": "cabcdefghijklmnopqrstuvwx"}})
+        assert numbers.shown("messages", {"id": {"S": "connect#not-a-map-here"}})
+    finally:
+        wiring.live_changed_numbers.cache_clear()

@@ -32,15 +32,19 @@ def changed_tables(records: Iterable[dict]) -> list[str]:
     return list(seen)
 
 
-def changed_numbers(records: Iterable[dict], number_of: Callable[[str, dict], str | None]) -> list[tuple[str, str | None]]:
+def changed_numbers(records: Iterable[dict], number_of: Callable[[str, dict], str | None],
+                    shown: Callable[[str, dict], bool] = lambda table, keys: True) -> list[tuple[str, str | None]]:
     """Each (table, business number) a batch of keys-only stream records changed, once, in the order
     first seen. `number_of(table, keys)` finds the number of a record from its keys (None when the
-    record is gone); it is asked once per record key."""
+    record is gone); it is asked once per record key. A record of an item no console shows
+    (`shown(table, keys)` false) changes nothing."""
     asked: dict[tuple, str | None] = {}
     seen: dict[tuple[str, str | None], None] = {}
     for record in records:
         table = table_of(record["eventSourceARN"])
         keys = (record.get("dynamodb") or {}).get("Keys") or {}
+        if not shown(table, keys):
+            continue
         key = (table, tuple(sorted((name, tuple(sorted(value.items()))) for name, value in keys.items())))
         if key not in asked:
             asked[key] = number_of(table, keys)

@@ -40,7 +40,7 @@ class Fanout:
         listeners = list(self._connections.listeners())
         if not listeners:
             return Delivery()
-        changes = changed_numbers(records, self._numbers.of)
+        changes = changed_numbers(records, self._numbers.of, self._numbers.shown)
         total, gone = Delivery(), set()
         for table, number in changes:
             total += self.publish(change_event(table), number, [listener for listener in listeners if listener.connection_id not in gone], gone)

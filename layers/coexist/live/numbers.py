@@ -3,6 +3,8 @@ item's keys and nothing else, so the number is read back from the item (one proj
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from boto3.dynamodb.types import TypeDeserializer
 
 NUMBER = "phone_number_id"
@@ -10,8 +12,16 @@ _deserialize = TypeDeserializer().deserialize
 
 
 class ChangedNumbers:
-    def __init__(self, tables: dict) -> None:
+    def __init__(self, tables: dict, hidden: dict[str, Callable[[dict], bool]] | None = None) -> None:
         self._tables = tables  # "chats" / "messages" (the stream's table, as coexist.live.events names it) -> Table
+        # Per table, the items of it that no console shows, by their key (such as the chats table's
+        # Connect contact map).
+        self._hidden = hidden or {}
+
+    def shown(self, table: str, keys: dict) -> bool:
+        """Whether the item with these stream keys (DynamoDB JSON) is one a console shows."""
+        hidden = self._hidden.get(table)
+        return hidden is None or not hidden({name: _deserialize(value) for name, value in keys.items()})
 
     def of(self, table: str, keys: dict) -> str | None:
         """The number of the item with these stream keys (DynamoDB JSON); None when it is gone or
