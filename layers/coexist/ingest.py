@@ -19,7 +19,7 @@ from coexist.domain import coexistence, reminder
 from coexist.domain.interpret import interpret, reply_id
 from coexist.domain.records import AccountEvent, Interpretation, Source
 from coexist.events import from_webhook
-from coexist.intake import ARCHIVED, BODY_ATTRIBUTE, INLINE, why_not_an_envelope
+from coexist.intake import ARCHIVED, BODY_ATTRIBUTE, INLINE, parsed_envelope
 from coexist.meta.models import WebhookEnvelope
 from coexist.inbox import Inbox
 from coexist.store.archive import Archive
@@ -57,11 +57,11 @@ def envelope_from_record(body: str, attributes: dict[str, str], archive: Archive
         raw = body.encode("utf-8")
     else:
         return _from_social_messaging(body, archive)
-    problem = why_not_an_envelope(raw)
+    document, problem = parsed_envelope(raw)
     if problem:
         archive.quarantine(raw, problem)
         raise Quarantined(problem)
-    return json.loads(raw)
+    return document
 
 
 def _from_social_messaging(body: str, archive: Archive) -> dict:

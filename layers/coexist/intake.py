@@ -65,17 +65,23 @@ class InboundQueue:
 WABA_OBJECT = "whatsapp_business_account"
 
 
-def why_not_an_envelope(body: bytes) -> str | None:
-    """The envelope's shape, from the whole body parsed; the full validation happens in ingest."""
+def parsed_envelope(body: bytes) -> tuple[dict | None, str | None]:
+    """The whole body parsed as an envelope, or why it is not one (its shape only: the full
+    validation happens in ingest, which uses the document parsed here rather than parse it again)."""
     try:
         document = json.loads(body)
     except (UnicodeDecodeError, ValueError):
-        return "not JSON"
+        return None, "not JSON"
     if not isinstance(document, dict) or not isinstance(document.get("entry"), list):
-        return "not a WhatsApp webhook envelope (no entry list)"
+        return None, "not a WhatsApp webhook envelope (no entry list)"
     if document.get("object") not in (None, WABA_OBJECT):
-        return "not a WhatsApp Business Account webhook"
-    return None
+        return None, "not a WhatsApp Business Account webhook"
+    return document, None
+
+
+def why_not_an_envelope(body: bytes) -> str | None:
+    """The envelope's shape, from the whole body parsed."""
+    return parsed_envelope(body)[1]
 
 
 # Meta writes the envelope's `object` first: `{"object":"whatsapp_business_account","entry":[...`.
