@@ -96,6 +96,15 @@ def failed_message_ids(response, batch_ids: set[str]) -> set[str]:
     return failed
 
 
+def stop_together(pollers: list["QueuePoller"], timeout: float = 10) -> None:
+    """Every poller told to stop, then each waited for: each may be in a long poll of a second, and
+    stopped one after the other they made stopping local mode take a second per queue."""
+    for poller in pollers:
+        poller._stopping.set()
+    for poller in pollers:
+        poller.join(timeout)
+
+
 class QueuePoller(threading.Thread):
     def __init__(
         self,
@@ -118,8 +127,7 @@ class QueuePoller(threading.Thread):
         self._stopping = threading.Event()
 
     def stop(self, timeout: float = 10) -> None:
-        self._stopping.set()
-        self.join(timeout)
+        stop_together([self], timeout)
 
     def run(self) -> None:
         while not self._stopping.is_set():

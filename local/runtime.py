@@ -23,7 +23,7 @@ from coexist import resources, settings
 from local import emulator, graph_api, live, workflows
 from local.gateway import Gateway, coexist_routes, serve
 from local.lambdas import API_GATEWAY_TIMEOUT_S, LocalFunction
-from local.poller import QueuePoller
+from local.poller import QueuePoller, stop_together
 from local.schedule import Schedule
 
 log = logging.getLogger("local")  # not under "coexist": Powertools owns that logger tree
@@ -145,7 +145,7 @@ def run(options: Options) -> int:
             pollers.append(QueuePoller(sqs, queue_url, emulator.queue_arn(sqs, queue_url), campaigns, 1))
         for poller in pollers:
             poller.start()
-            cleanup.callback(poller.stop)  # runs first: pollers stop before the gateway and moto
+        cleanup.callback(stop_together, pollers)  # runs first: pollers stop before the gateway and moto
 
         if templates.available:
             schedule = Schedule(templates, float(os.environ.get(TEMPLATE_SYNC_ENV, DEFAULT_TEMPLATE_SYNC_S)), "coexist-templates-sync")

@@ -158,6 +158,27 @@ def test_the_poller_stops_when_asked(aws):
     assert not poller.is_alive()
 
 
+def test_local_mode_tells_every_poller_to_stop_before_waiting_for_any(aws):
+    """Each may be in a long poll: told one after the other, stopping took a poll's time per queue."""
+    from local.poller import stop_together
+
+    told: list[str] = []
+
+    class Watched(QueuePoller):
+        def join(self, timeout=None):
+            told.append(f"join {self.queue_url}" if all(p._stopping.is_set() for p in pollers) else "join too early")
+            super().join(timeout)
+
+    pollers = [Watched(aws.sqs, aws.env[name], aws.queue_arn, LocalFunction.of("coexist-ingest", Recorder(), 30), 10, wait_time_s=1)
+               for name in (resources.INBOUND_QUEUE_ENV, resources.RAW_ARCHIVE_QUEUE_ENV)]
+    for poller in pollers:
+        poller.start()
+    stop_together(pollers, timeout=5)
+
+    assert told == [f"join {aws.env[resources.INBOUND_QUEUE_ENV]}", f"join {aws.env[resources.RAW_ARCHIVE_QUEUE_ENV]}"]
+    assert not any(poller.is_alive() for poller in pollers)
+
+
 def test_the_social_messaging_topic_delivers_raw_payloads_to_the_inbound_queue(aws):
     aws.session.client("sns").publish(TopicArn=aws.env["SOCIAL_MESSAGING_TOPIC_ARN"], Message='{"raw": true}')
 
