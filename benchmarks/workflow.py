@@ -67,7 +67,7 @@ def _warm_up(account) -> None:
         chat_id = chat_of(NUMBER, WARM_UP_CUSTOMER)
         conversation.wait_for(lambda: getattr(wiring.inbox().chats.get(chat_id), "waiting_for", None) == awaited,
                               what=f"the warm-up conversation to wait for the {awaited}")
-    _finished(account, chat_id)
+    conversation.finished(account, chat_id)
     _settled()  # nothing of it still runs beside what is counted
 
 
@@ -78,20 +78,6 @@ def _settled() -> None:
 
     for invocation in list(_asynchronous):
         invocation.join(timeout=30)
-
-
-def _finished(account, chat_id: str) -> dict:
-    """Our conversation's execution, once it has ended."""
-    from coexist import wiring
-    from tests.integration import test_conversation as conversation
-
-    name = wiring.inbox().chats.get(chat_id).conversation_id
-    [execution] = [e for e in conversation.executions(account) if e["name"] == name]
-    described = conversation.wait_for(
-        lambda: (d := account.sfn.describe_execution(executionArn=execution["executionArn"]))["status"] != "RUNNING" and d,
-        what="the execution to finish")
-    assert described["status"] == "SUCCEEDED", described
-    return described
 
 
 def measure_bot_conversation(account) -> dict:
@@ -115,7 +101,7 @@ def measure_bot_conversation(account) -> dict:
             conversation.wait_for(lambda: conversation.chat()["waiting_for"] == "survey", what="the survey")
             deliver(account, conversation.says("", reply=("csat_3", "😊 Great")))
             assert conversation.chat()["satisfaction_score"] == 3
-            described = _finished(account, conversation.our_chat())
+            described = conversation.finished(account, conversation.our_chat())
             _settled()  # the last turn's invocation counted within the conversation
     return {"messages": messages, "transitions": transitions(account, described["executionArn"]), "bot_turn": _only(turn, "conversation"),
             "ingest_waking_the_bot": _only(turn, "ingest"),

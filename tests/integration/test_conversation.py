@@ -71,8 +71,13 @@ def executions(account) -> list[dict]:
     return account.sfn.list_executions(stateMachineArn=account.env["CONVERSATION_STATE_MACHINE_ARN"])["executions"]
 
 
-def finished(account) -> dict:
-    [execution] = executions(account)
+def finished(account, chat_id: str | None = None) -> dict:
+    """The conversation's execution once it has ended (the account's only one, or `chat_id`'s)."""
+    if chat_id is None:
+        [execution] = executions(account)
+    else:
+        name = wiring.inbox().chats.get(chat_id).conversation_id
+        [execution] = [e for e in executions(account) if e["name"] == name]
     described = wait_for(
         lambda: (d := account.sfn.describe_execution(executionArn=execution["executionArn"]))["status"] != "RUNNING" and d,
         what="the execution to finish",
