@@ -197,7 +197,7 @@ def queue_counts_read_the_clock_once() -> None:
 def event_paths_parsed_once() -> None:
     """moto hands each event to a rule's target through eight JSONPath expressions, and parses each
     again for every event, building the parser's tables each time: with a rule recording every
-    event, a quarter of a PutEvents call's time. An expression parsed is kept (they never change)."""
+    event, two thirds of a PutEvents call's time. An expression parsed is kept (they never change)."""
     from functools import lru_cache
 
     import jsonpath_ng.ext

@@ -135,3 +135,21 @@ def test_a_queue_counts_its_waiting_delayed_and_in_flight_messages(aws):
             counts["ApproximateNumberOfMessagesNotVisible"]) == ("1", "1", "1")
     [left] = aws.sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10)["Messages"]
     assert left["Body"] == ({"a", "b"} - {taken[0]["Body"]}).pop()
+
+
+def test_each_event_reaches_the_rules_target_whole_and_its_paths_are_parsed_once(aws):
+    """moto hands an event to a target through JSONPath expressions, parsed once (local/emulator.py)."""
+    import json
+
+    import jsonpath_ng.ext
+
+    from local.emulator import EVENTS_RECORDED_ENV, recorded_events
+
+    events = aws.session.client("events")
+    for n in (1, 2):
+        events.put_events(Entries=[{"Source": "coexist", "DetailType": "test.counted", "Detail": json.dumps({"n": n}),
+                                    "EventBusName": aws.env["EVENT_BUS_NAME"]}])
+    parsed = jsonpath_ng.ext.parse.cache_info()
+    recorded = recorded_events(aws.sqs, aws.env[EVENTS_RECORDED_ENV])
+    assert sorted((e["detail-type"], e["detail"]["n"]) for e in recorded) == [("test.counted", 1), ("test.counted", 2)]
+    assert parsed.misses <= 8 and parsed.hits >= 8  # the second event's paths were all parsed before
