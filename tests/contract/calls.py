@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import re
+from functools import lru_cache
 
 from tests.contract.template import ACCOUNT, PARTITION, REGION
 
@@ -204,12 +205,17 @@ def bindings_for(arn: str, environ: os._Environ | dict) -> dict[str, str]:
     `coexist-prod-chats`) but hand them to the functions under the same variable: that is how
     the contract test translates a recorded ARN into the deployed one.
     """
-    tokens = set(arn_tokens(arn))
-    found = {}
-    for name, value in environ.items():
+    named = _names_by_token(frozenset(environ.items()))
+    return {name: token for token in set(arn_tokens(arn)) for name in named.get(token, ())}
+
+
+@lru_cache(maxsize=16)
+def _names_by_token(environ: frozenset) -> dict[str, tuple[str, ...]]:
+    """Each token an environment's variables stand for, with their names: worked out once per
+    environment, not for every call recorded (a process sees a handful of environments)."""
+    named: dict[str, list[str]] = {}
+    for name, value in sorted(environ):
         if name.startswith(_IGNORED_ENV) or len(value) < 3:
             continue
-        key = resource_key(value)
-        if key in tokens:
-            found[name] = key
-    return found
+        named.setdefault(resource_key(value), []).append(name)
+    return {token: tuple(names) for token, names in named.items()}
