@@ -49,17 +49,17 @@ class InboundQueue:
     def is_small(self, body: bytes) -> bool:
         return len(body) <= self.inline_limit
 
-    def enqueue(self, text: str | None, archive_key: str | None) -> None:
-        """A small body travels inline, as its text (`queue_text`); a big one (history, up to 3 MB),
-        or one no message can carry, as a pointer to its object in the archive."""
-        if archive_key is None:
-            message = text
-            attributes = {BODY_ATTRIBUTE: {"DataType": "String", "StringValue": INLINE}}
-        else:
-            message = json.dumps({"archive_key": archive_key})
-            attributes = {BODY_ATTRIBUTE: {"DataType": "String", "StringValue": ARCHIVED},
-                          ARCHIVE_KEY_ATTRIBUTE: {"DataType": "String", "StringValue": archive_key}}
-        self.sqs.send_message(QueueUrl=self.url, MessageBody=message, MessageAttributes=attributes)
+    def enqueue_inline(self, text: str) -> None:
+        """A small body travels inline, as its text (`queue_text`)."""
+        self.sqs.send_message(QueueUrl=self.url, MessageBody=text,
+                              MessageAttributes={BODY_ATTRIBUTE: {"DataType": "String", "StringValue": INLINE}})
+
+    def enqueue_pointer(self, archive_key: str) -> None:
+        """A big body (history, up to 3 MB), or one no message can carry, as a pointer to its object
+        in the archive."""
+        self.sqs.send_message(QueueUrl=self.url, MessageBody=json.dumps({"archive_key": archive_key}), MessageAttributes={
+            BODY_ATTRIBUTE: {"DataType": "String", "StringValue": ARCHIVED},
+            ARCHIVE_KEY_ATTRIBUTE: {"DataType": "String", "StringValue": archive_key}})
 
 
 WABA_OBJECT = "whatsapp_business_account"
@@ -123,9 +123,9 @@ class Intake:
         if text is not None:
             # For the archive first: a body ingest has is always one the archive will have.
             self.raw_archive.enqueue(text)
-            self.queue.enqueue(text, None)
+            self.queue.enqueue_inline(text)
             return Receipt(Outcome.QUEUED)
         # Too big for a message, or not text a message can carry (UTF-16, U+FFFF: `queue_text`).
         key = self.archive.keep_raw(body, received_at)
-        self.queue.enqueue(None, key)
+        self.queue.enqueue_pointer(key)
         return Receipt(Outcome.QUEUED, key)

@@ -118,6 +118,10 @@ CHATS = TableSpec(
     stream_view_type="KEYS_ONLY",  # the console's live channel
 )
 
+# The chats table also maps each Amazon Connect contact to its chat (coexist/store/chats.py): items
+# keyed `connect#<contact id>`, which are not chats.
+CONTACT_MAP_PREFIX = "connect#"
+
 # Messages are keyed by their id (the wamid for anything Meta has seen) because deduplication and
 # status updates arrive with the wamid alone; the chat index serves the conversation view.
 MESSAGES = TableSpec(

@@ -483,8 +483,7 @@ def live_changed_numbers():
     import os
 
     from coexist.live.numbers import ChangedNumbers
-    from coexist.resources import CHATS, MESSAGES
-    from coexist.store.chats import CONTACT_MAP_PREFIX
+    from coexist.resources import CHATS, CONTACT_MAP_PREFIX, MESSAGES
 
     return ChangedNumbers({spec.logical_id.lower(): aws.table(os.environ[spec.env_var]) for spec in (CHATS, MESSAGES)},
                           hidden={"chats": lambda key: str(key.get("chat_id", "")).startswith(CONTACT_MAP_PREFIX)})

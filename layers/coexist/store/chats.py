@@ -30,6 +30,7 @@ from coexist.domain.chat import (
     conversation_kept, holds_anything,
 )
 from coexist.domain.window import ENTRY_POINT_REPLY_S
+from coexist.resources import CONTACT_MAP_PREFIX
 from coexist.domain.identity import Customer, is_customer_id
 from coexist.domain.records import ChatActivity
 from coexist.store.conditional import is_condition_failure, put_if_absent, raise_to, update_if
@@ -43,7 +44,6 @@ log = logging.getLogger(__name__)
 BY_RECENT = "by_recent"
 SATISFACTION_RECORDED = "satisfaction_recorded"  # told to the observer beside the ChatEvents
 BY_ASSIGNEE = "by_assignee"
-CONTACT_MAP_PREFIX = "connect#"
 # What the bot needs of each customer message waiting for it (`add_pending`), beside its id in
 # `pending_messages`, so that the bot's turn reads none of them. A copy lives on the chat from the
 # message's arrival to the turn's start; a conversation that ends leaves none behind (`_move`).
