@@ -205,7 +205,7 @@ def event_paths_parsed_once() -> None:
     with _patching:
         if getattr(jsonpath_ng.ext.parse, "cache_info", None):
             return
-        jsonpath_ng.ext.parse = lru_cache(maxsize=64)(jsonpath_ng.ext.parse)
+        jsonpath_ng.ext.parse = lru_cache(maxsize=256)(jsonpath_ng.ext.parse)
 
 
 def create_resources(session: boto3.session.Session | None = None, prefix: str = "coexist-local") -> dict[str, str]:
