@@ -39,11 +39,16 @@ class Numbers:
     def __init__(self, numbers: dict[str, str], hidden: frozenset[str] = frozenset()):
         self.numbers, self.asked, self.hidden = numbers, [], hidden
 
+    @staticmethod
+    def _key(keys: dict) -> str:
+        """The one key value of a stream record's keys (DynamoDB JSON)."""
+        return next(iter(next(iter(keys.values())).values()))
+
     def shown(self, table: str, keys: dict) -> bool:
-        return next(iter(next(iter(keys.values())).values())) not in self.hidden
+        return self._key(keys) not in self.hidden
 
     def of(self, table: str, keys: dict) -> str | None:
-        key = next(iter(next(iter(keys.values())).values()))
+        key = self._key(keys)
         self.asked.append((table, key))
         return self.numbers.get(key)
 

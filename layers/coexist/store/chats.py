@@ -30,9 +30,9 @@ from coexist.domain.chat import (
     conversation_kept, holds_anything,
 )
 from coexist.domain.window import ENTRY_POINT_REPLY_S
-from coexist.resources import CONTACT_MAP_PREFIX
 from coexist.domain.identity import Customer, is_customer_id
 from coexist.domain.records import ChatActivity
+from coexist.resources import CONTACT_MAP_PREFIX
 from coexist.store.conditional import is_condition_failure, put_if_absent, raise_to, update_if
 from coexist.store.items import from_item_value, to_item_value
 from coexist.store.memo import BoundedMemo
