@@ -44,9 +44,10 @@ def test_a_bot_conversation_stays_within_its_transitions_and_a_turn_within_its_r
     # the survey's answer is ingest's alone (no signal to the workflow).
     assert whole.invocations["conversation"] == len(BOT_CONVERSATION)
     assert whole.total("stepfunctions", {"SendTaskSuccess"}) == 1 / whole.per
-    # DynamoDB's write units per message (20.75 to 22 by the second the bot answers in): the chats
-    # hold their task tokens by reference, so a chat in a conversation stays under a kilobyte (28
-    # when the chat held the token itself, every chat write and inbox index entry twice the units).
+    # DynamoDB's write units per message (23.25, with each message and answer in a second of its
+    # own): the chats hold their task tokens by reference, so a chat in a conversation stays under a
+    # kilobyte (28 when the chat held the token itself, every chat write and inbox index entry twice
+    # the units).
     assert write_units(whole) <= CEILING_BOT_WRITE_UNITS_PER_MESSAGE
 
 
