@@ -153,10 +153,11 @@ def simulate(numbers: int, limit_mps: float, instances: int, seconds: float, thr
              inbound_mps: float = 0.0, offered_mps: float | None = None, max_ahead_s: float = MAX_SLOT_AHEAD_S) -> Outcome:
     """`instances` sender instances of `threads` workers share the buckets of `numbers` numbers,
     each with a backlog that never runs dry, paced at the configured rate (the limit less the
-    headroom). As the sender does, a worker waits the slot's `wait_s` from when the write returned
-    (so a send leaves late by the write's own latency). Each number also receives `inbound_mps`
-    customer messages a second (at random moments), which ingest counts in its bucket as
-    `coexist.outbound.inbound_count` does: Meta counts them with the sends. With `offered_mps`,
+    headroom). As the sender does, a worker waits the slot's `wait_s` from when the write returned,
+    so that it sends at the slot's moment (late only when the write came back after it). Each
+    number also receives `inbound_mps` customer messages a second (at random moments), which
+    ingest counts in its bucket as `coexist.outbound.inbound_count` does: Meta counts them with the
+    sends. With `offered_mps`,
     each number's messages to send come in at that rate instead of all being there at the start
     (a backlog there at once books every slot of the run before the first customer writes).
     `max_ahead_s`: how far ahead a send may book (a campaign's message: 0.25 s, then it comes back)."""
@@ -267,7 +268,7 @@ SCENARIOS = (
     (1, 20, 50, 30, {}),
     (1, 80, 10, 30, {}),
     (1, 80, 50, 30, {}),
-    (1000, 20, 2000, 4, {}),
+    (1000, 20, 2000, 20, {}),
     # A coexistence number receiving 8 msg/s: a campaign's sends (never booked more than 0.25 s
     # ahead), then conversations with more to send than the number can (booked ever further ahead).
     (1, 20, 10, 30, {"inbound_mps": 8, "max_ahead_s": 0.25}),

@@ -11,7 +11,7 @@ import time
 import pytest
 
 from coexist import wiring
-from coexist.domain.pacing import Rate
+from coexist.domain.pacing import MICROS, Rate
 from coexist.outbound.graph import SendResult
 from coexist.store.templates import TemplateStore
 from functions.api import handler as api_function
@@ -534,6 +534,28 @@ def test_pacing_slots_are_shared_and_never_handed_out_twice(aws):
     assert min(gaps) >= 0.02 - 1e-6  # 50/s: never two sends closer than 20 ms, whoever reserved them
 
 
+def test_a_slot_is_kept_at_its_moment_whatever_its_write_took(aws):
+    """The sender sleeps `wait_s` from when `take` returned: the write's round trip is not added to
+    the wait, and the slot after an idle bucket's first send allows for that send leaving late."""
+    from coexist.store.throttle import WRITE_ROUND_TRIP_ALLOWANCE_US, Throttle
+
+    start, now = 1_800_000_000.0, [1_800_000_000.0]
+    table = aws.dynamodb.Table(aws.env["THROTTLE_TABLE"])
+
+    class Slow:  # every write comes back 30 ms after it was sent
+        def put_item(self, **request):
+            table.put_item(**request)
+            now[0] += 0.03
+
+    throttle, rate = Throttle(Slow(), clock=lambda: now[0]), Rate(per_second=10)
+    first = throttle.take("number#slow", rate, max_wait_s=10)
+    assert first.granted and first.wait_s == 0 and first.at_s == start  # at once, leaving 30 ms late
+    second = throttle.take("number#slow", rate, max_wait_s=10)
+    booked = start + WRITE_ROUND_TRIP_ALLOWANCE_US / 1e6 + 0.1  # a period after the first's latest departure
+    assert second.at_s == pytest.approx(booked)
+    assert second.wait_s == pytest.approx(booked - (start + 0.06), abs=1e-6)  # from its write's return, 60 ms on
+
+
 def test_an_uncontended_slot_costs_one_write_and_a_moved_bucket_one_more(aws):
     from coexist.store.throttle import Throttle
 
@@ -601,7 +623,7 @@ def test_a_message_holding_its_slot_still_waits_for_an_open_circuit(aws, cloud):
 def test_an_inbound_burst_leaves_fewer_send_slots_in_that_second(aws):
     """Meta counts a number's incoming and outgoing messages together: ingest counts each new
     customer message in the number's bucket, so the sends of that second get fewer slots."""
-    from coexist.store.throttle import Throttle
+    from coexist.store.throttle import WRITE_ROUND_TRIP_ALLOWANCE_US, Throttle
 
     frozen = 1_800_000_000.0
     table = aws.dynamodb.Table(aws.env["THROTTLE_TABLE"])
@@ -614,13 +636,15 @@ def test_an_inbound_burst_leaves_fewer_send_slots_in_that_second(aws):
             granted += 1
         return granted
 
-    idle = slots_within_a_second()
+    # From an idle bucket: the first send at once, the rest from a write's round trip later.
+    assert slots_within_a_second() == 1 + (MICROS - WRITE_ROUND_TRIP_ALLOWANCE_US) // rate.period_us
     frozen += 3600  # the bucket is idle again
     wiring.throttle().clock = lambda: frozen  # ingest's view of time
     customers = [f"1650555{i:04d}" for i in range(8)]
     deliver(aws, *[text_message(f"wamid.burst-{c}", int(time.time()), sender=c) for c in customers])
     deliver(aws, text_message(f"wamid.burst-{customers[0]}", int(time.time()), sender=customers[0]))  # Meta's retry: counted once
-    assert slots_within_a_second() == idle - 8
+    # The slots from now to a second on, less the 8 messages Meta counted.
+    assert slots_within_a_second() == 1 + MICROS // rate.period_us - 8
 
 
 def test_counting_moves_a_booked_bucket_on_by_its_periods_and_keeps_its_circuit(aws):

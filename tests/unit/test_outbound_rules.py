@@ -146,6 +146,28 @@ def test_gcra_paces_at_the_rate_with_the_burst_allowed_up_front():
     assert reserve(tat, now_us=100 * MICROS, rate=burst).wait_us == 0  # idle time refills
 
 
+def test_the_slot_after_a_send_that_may_leave_late_counts_from_its_latest_departure():
+    """A send leaves only once the write that booked it returns: an idle bucket's first send goes
+    at once, and the next slot is a period after the latest moment that send may have left."""
+    rate, allowance = Rate(per_second=20), 30_000
+    first = reserve(None, now_us=0, rate=rate, departure_allowance_us=allowance)
+    assert first.wait_us == 0 and first.new_tat_us == allowance + 50_000
+    second = reserve(first.new_tat_us, now_us=0, rate=rate, departure_allowance_us=allowance)
+    assert second.wait_us == 80_000 and second.new_tat_us == 130_000  # booked ahead: a period apart
+    # A slot closer than the allowance (10 ms ahead) may also leave late: the next counts from then.
+    close = reserve(10_000, now_us=0, rate=rate, departure_allowance_us=allowance)
+    assert close.wait_us == 10_000 and close.new_tat_us == allowance + 50_000
+    # A bucket booked further ahead than the allowance is paced as without it.
+    assert reserve(500_000, now_us=0, rate=rate, departure_allowance_us=allowance) == reserve(500_000, now_us=0, rate=rate)
+    # A bucket that allows a burst still allows all of it, its last send within the allowance.
+    burst = Rate(per_second=1 / 6, burst=3)
+    tat, waits = None, []
+    for _ in range(4):
+        reservation = reserve(tat, now_us=0, rate=burst, departure_allowance_us=allowance)
+        tat, waits = reservation.new_tat_us, waits + [reservation.wait_us]
+    assert waits == [0, 0, allowance, allowance + 6 * MICROS]
+
+
 @pytest.mark.parametrize(
     "code, status, action, reason",
     [

@@ -22,6 +22,12 @@ from coexist.store.conditional import is_condition_failure
 
 IDLE_EXPIRY_S = 3600  # buckets unused for an hour disappear (TTL)
 MAX_CONTENTION_RETRIES = 8
+# How late a send may leave after the moment its slot was asked for, because the write that books
+# the slot must come back first; the slot after it is counted from then (`domain.pacing.reserve`).
+# It need not cover the slowest write: the headroom below Meta's limit absorbs the rest with the
+# network's jitter (docs/SCALE.md). A take that finds its bucket booked less than this far ahead
+# gives up to this much of the number's second, so it is kept small: 1.5 slots at 80 msg/s.
+WRITE_ROUND_TRIP_ALLOWANCE_US = 20_000
 CIRCUIT_CLOSED = " AND (attribute_not_exists(open_until) OR open_until <= :now_s)"
 
 
@@ -56,7 +62,7 @@ class _LastSeen:
 @dataclass(frozen=True)
 class Slot:
     granted: bool
-    wait_s: float  # granted: sleep this long, then send; refused: try again after this long
+    wait_s: float  # granted: sleep this long from when `take` returned, then send; refused: try again after this long
     at_s: float = 0.0  # granted: the moment (epoch seconds) reserved for this send
     circuit: str | None = None  # refused because the bucket's circuit is open: its reason
 
@@ -89,7 +95,7 @@ class Throttle:
         for _ in range(MAX_CONTENTION_RETRIES):
             now_s = self.clock()
             now_us = int(now_s * MICROS)
-            reservation = reserve(tat, now_us, rate)
+            reservation = reserve(tat, now_us, rate, WRITE_ROUND_TRIP_ALLOWANCE_US)
             if reservation.wait_us > max_wait_s * MICROS:
                 return Slot(False, reservation.wait_us / MICROS)
             if tat is None or tat <= now_us:  # idle: any bucket at or before now gives the same slot
@@ -121,7 +127,10 @@ class Throttle:
                 self._seen.put(bucket_id, tat)
                 continue
             self._seen.put(bucket_id, reservation.new_tat_us)
-            return Slot(True, reservation.wait_us / MICROS, (now_us + reservation.wait_us) / MICROS)
+            at_us = now_us + reservation.wait_us
+            # Waited for from now, the write's round trip behind: a slot is kept at its moment, not
+            # that much after it.
+            return Slot(True, max(0.0, at_us / MICROS - self.clock()), at_us / MICROS)
         # Heavy contention: let the message come back shortly rather than spin.
         return Slot(False, 1.0)
 
