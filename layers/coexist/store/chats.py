@@ -407,7 +407,7 @@ class ChatRepository:
     def _customer_wrote(self, key: dict, customer_at: int, phone_number_id: str, message_at: int | None = None) -> int | None:
         """The customer's last message time raised (a chat seen for the first time starts with the
         bot) and, given `message_at`, the chat's recency with it: one update when the message is
-        newer than both (the common case).
+        newer than both (the common case), or as new as the recency.
 
         Each time only moves forward and DynamoDB has no max(): the update is conditioned on both
         being older, and when it refuses, the chat as it was (returned with the refusal) says which
@@ -418,8 +418,10 @@ class ChatRepository:
         condition = "(attribute_not_exists(#a) OR #a < :v)"
         values = {":v": customer_at, ":number": phone_number_id, ":mode": ChatMode.BOT.value, ":now": int(self.clock())}
         if message_at is not None:
+            # At the recency's own second (a customer who writes again in the second the bot or an
+            # agent answered in) the recency stays as it is and the window moves in the same write.
             sets += ", last_message_at = :m"
-            condition += " AND (attribute_not_exists(last_message_at) OR last_message_at < :m)"
+            condition += " AND (attribute_not_exists(last_message_at) OR last_message_at <= :m)"
             values[":m"] = message_at
         try:
             old = self.table.update_item(
