@@ -269,6 +269,9 @@ SCENARIOS = (
     (1, 80, 10, 30, {}),
     (1, 80, 50, 30, {}),
     (1000, 20, 2000, 20, {}),
+    # The same with enough threads that none of a number's slots waits for one, and at 80 msg/s.
+    (1000, 20, 4000, 20, {}),
+    (1000, 80, 16000, 5, {}),
     # A coexistence number receiving 8 msg/s: a campaign's sends (never booked more than 0.25 s
     # ahead), then conversations with more to send than the number can (booked ever further ahead).
     (1, 20, 10, 30, {"inbound_mps": 8, "max_ahead_s": 0.25}),
