@@ -20,9 +20,10 @@ TARGET_PER_ESCALATION = 15
 CEILING_BOT_CONVERSATION = 1  # transitions of the four-message bot conversation: BotTurn once (it closes too)
 CEILING_ESCALATION = 8
 # DynamoDB write units per customer message of that conversation (benchmarks/dynamodb_units.py):
-# 23.25, and 23.75 when the bot's last turn straddles a second (its answer and the survey then each
-# move the chat in the inbox index).
-CEILING_BOT_WRITE_UNITS_PER_MESSAGE = 23.75
+# 23.25. Each customer message comes at the start of a second, so a turn's writes share its second;
+# a turn slow enough to straddle the next moves the chat in the inbox index once more: the first
+# turn's second answer (+1 unit), the last turn's survey after its answer (+2), 24 at most.
+CEILING_BOT_WRITE_UNITS_PER_MESSAGE = 24
 
 
 def transitions(account, execution_arn: str) -> int:
@@ -95,8 +96,8 @@ def _customer_says(account, text: str, reply: tuple[str, str] | None = None) -> 
     from tests.integration.helpers import deliver
 
     answered = int(time.time())  # no later than the second of the bot's last answer
-    while int(time.time()) < answered + 2:
-        time.sleep(0.05)
+    while int(time.time()) < answered + 2:  # left at the start of a second: the turn has the rest
+        time.sleep(0.02)
     deliver(account, conversation.says(text, at=int(time.time()) - 1, reply=reply))
 
 
