@@ -38,7 +38,7 @@ def test_a_new_chat_starts_with_the_bot_and_reads_back_typed(aws):
     assert chats.get("c" + "nobody".ljust(24, "q")) is None and chats.get(f"{NUMBER}_{CUSTOMER}") is None and chats.get("not-a-chat-id") is None
 
 
-def test_a_customer_message_in_the_second_of_the_last_reply_moves_the_window_in_one_write(aws, monkeypatch):
+def test_a_customer_message_in_the_second_of_the_last_reply_moves_the_window_in_one_write(aws):
     chats = repository()
     customer_wrote(chats)
     chats.raise_last_message(CHAT, NOW)  # the bot's answer
@@ -51,10 +51,12 @@ def test_a_customer_message_in_the_second_of_the_last_reply_moves_the_window_in_
             self.updates += 1
             return self.table.update_item(**request)
 
-    counted = CountedUpdates(chats.table)
-    monkeypatch.setattr(chats, "table", counted)
-    customer_wrote(chats, at=NOW)  # the customer's next message, in that same second
-    monkeypatch.undo()
+    table = chats.table
+    chats.table = counted = CountedUpdates(table)
+    try:
+        customer_wrote(chats, at=NOW)  # the customer's next message, in that same second
+    finally:
+        chats.table = table
     chat = chats.get(CHAT)
     assert (chat.last_customer_message_at, chat.last_message_at) == (NOW, NOW)
     assert counted.updates == 1  # not refused for the recency it holds already, then written again

@@ -409,11 +409,12 @@ class ChatRepository:
         bot) and, given `message_at`, the chat's recency with it: one update when the message is
         newer than both (the common case), or as new as the recency.
 
-        Each time only moves forward and DynamoDB has no max(): the update is conditioned on both
-        being older, and when it refuses, the chat as it was (returned with the refusal) says which
-        one still moves: the window alone when an agent's later reply holds the recency, the recency
-        alone when a newer customer message holds the window, neither for a late message. Returns
-        the chat's campaign mark as it was (`customer_at` when the window did not move)."""
+        Each time only moves forward and DynamoDB has no max(): the update is conditioned on the
+        window being older and the recency no newer, and when it refuses, the chat as it was
+        (returned with the refusal) says which one still moves: the window alone when an agent's
+        later reply holds the recency, the recency alone when a newer customer message holds the
+        window, neither for a late message. Returns the chat's campaign mark as it was
+        (`customer_at` when the window did not move)."""
         sets = "SET #a = :v, phone_number_id = :number, #mode = if_not_exists(#mode, :mode), created_at = if_not_exists(created_at, :now)"
         condition = "(attribute_not_exists(#a) OR #a < :v)"
         values = {":v": customer_at, ":number": phone_number_id, ":mode": ChatMode.BOT.value, ":now": int(self.clock())}
