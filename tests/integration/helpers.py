@@ -76,3 +76,14 @@ def chat_of(phone_number_id: str, wa_id: str | None = None, user_id: str | None 
     customer = wiring.inbox().customers.find(phone_number_id, kind, value)
     assert customer is not None, f"nobody known by that {kind.value} on {phone_number_id}"
     return customer.customer_id
+
+
+class CountingTable:
+    """A table that names, in order, each of its operations the code under test used."""
+
+    def __init__(self, table):
+        self.table, self.calls = table, []
+
+    def __getattr__(self, name):
+        self.calls.append(name)
+        return getattr(self.table, name)

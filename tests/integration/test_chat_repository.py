@@ -13,6 +13,7 @@ from coexist.reads import iso
 from coexist.store.chats import CARRIED_TEXT_MAX_BYTES, BotHold, WaitingMessage
 from coexist.store.messages import OutboundMessage
 from coexist.store.task_tokens import TaskTokens, ref
+from tests.integration.helpers import CountingTable
 
 NUMBER, CUSTOMER = "106540352242922", "16505551234"
 CHAT = "c" + "customer".ljust(24, "q")  # the customer's opaque id (store/customers.py gives one)
@@ -42,24 +43,15 @@ def test_a_customer_message_in_the_second_of_the_last_reply_moves_the_window_in_
     chats = repository()
     customer_wrote(chats)
     chats.raise_last_message(CHAT, NOW)  # the bot's answer
-
-    class CountedUpdates:
-        def __init__(self, table):
-            self.table, self.updates = table, 0
-
-        def update_item(self, **request):
-            self.updates += 1
-            return self.table.update_item(**request)
-
     table = chats.table
-    chats.table = counted = CountedUpdates(table)
+    chats.table = counted = CountingTable(table)
     try:
         customer_wrote(chats, at=NOW)  # the customer's next message, in that same second
     finally:
         chats.table = table
     chat = chats.get(CHAT)
     assert (chat.last_customer_message_at, chat.last_message_at) == (NOW, NOW)
-    assert counted.updates == 1  # not refused for the recency it holds already, then written again
+    assert counted.calls.count("update_item") == 1  # not refused for the recency it holds already, then written again
 
 
 def test_an_agent_picking_up_a_chat_the_phone_app_just_took_is_refused(aws):

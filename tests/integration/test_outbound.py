@@ -17,7 +17,7 @@ from coexist.store.templates import TemplateStore
 from functions.api import handler as api_function
 from functions.sender import handler as sender_function
 from tests.conftest import API_TOKEN, Context, api_event
-from tests.integration.helpers import api, deliver, message, chat_of
+from tests.integration.helpers import CountingTable, api, chat_of, deliver, message
 from tests.integration.test_ingest import CUSTOMER, NUMBER, status, text_message
 
 
@@ -559,15 +559,7 @@ def test_a_slot_is_kept_at_its_moment_whatever_its_write_took(aws):
 def test_an_uncontended_slot_costs_one_write_and_a_moved_bucket_one_more(aws):
     from coexist.store.throttle import Throttle
 
-    class Counting:
-        def __init__(self, table):
-            self.table, self.calls = table, []
-
-        def __getattr__(self, name):
-            self.calls.append(name)
-            return getattr(self.table, name)
-
-    table = Counting(aws.dynamodb.Table(aws.env["THROTTLE_TABLE"]))
+    table = CountingTable(aws.dynamodb.Table(aws.env["THROTTLE_TABLE"]))
     # One instant for both senders: on a loaded machine a real clock could let the bucket go idle
     # between the takes, and an idle bucket is (rightly) taken with one write.
     frozen = lambda: 1_800_000_000.0  # noqa: E731

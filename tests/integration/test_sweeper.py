@@ -13,6 +13,7 @@ from functions.sweeper import handler as sweeper_function
 from local.lambdas import LocalFunction
 from local.runtime import sweeper_schedule
 from tests.conftest import Context
+from tests.integration.helpers import CountingTable
 from tests.integration.test_outbound import FakeCloudApi, open_window, post, queued, run_sender
 from tests.integration.test_ingest import CUSTOMER
 
@@ -24,17 +25,6 @@ def cloud(aws):
     fake = FakeCloudApi()
     wiring.sender().transports["graph"] = fake
     return fake
-
-
-class CountingTable:
-    """The messages table, counting which operations the sweeper used."""
-
-    def __init__(self, table):
-        self.table, self.calls = table, []
-
-    def __getattr__(self, name):
-        self.calls.append(name)
-        return getattr(self.table, name)
 
 
 @pytest.fixture
