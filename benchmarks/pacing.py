@@ -157,9 +157,9 @@ def simulate(numbers: int, limit_mps: float, instances: int, seconds: float, thr
     so that it sends at the slot's moment (late only when the write came back after it). Each
     number also receives `inbound_mps` customer messages a second (at random moments), which
     ingest counts in its bucket as `coexist.outbound.inbound_count` does: Meta counts them with the
-    sends. With `offered_mps`,
-    each number's messages to send come in at that rate instead of all being there at the start
-    (a backlog there at once books every slot of the run before the first customer writes).
+    sends. With `offered_mps`, each number's messages to send come in at that rate instead of all
+    being there at the start (a backlog there at once books every slot of the run before the first
+    customer writes).
     `max_ahead_s`: how far ahead a send may book (a campaign's message: 0.25 s, then it comes back)."""
     rng = random.Random(seed)
     table = BucketTable(rng, table_latency_s)
