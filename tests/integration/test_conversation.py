@@ -153,6 +153,26 @@ def test_a_message_after_the_surveys_deadline_starts_a_new_conversation(account)
     assert len(executions(account)) == 2 and chat()["mode"] == "bot" and chat()["satisfaction_score"] is None
 
 
+def test_a_message_other_than_a_score_ends_the_survey_and_is_answered_as_a_new_conversation(account):
+    deliver(account, says("What are your opening hours?"))
+    wait_for(lambda: chat()["waiting_for"] == "customer", what="the bot to answer and wait")
+    deliver(account, says("thanks, bye"))
+    wait_for(lambda: chat()["waiting_for"] == "survey", what="the survey")
+    finished(account)
+    answered = len(bot_messages())
+    # Before the survey's deadline, the customer writes instead of tapping a score: not left unheard.
+    question = says("Sorry, one more thing: what are your opening hours on Sunday?")
+    deliver(account, question)
+    wait_for(lambda: len(bot_messages()) > answered and chat()["waiting_for"] == "customer", what="the bot to answer the new question")
+    held = wiring.inbox().chats.get(our_chat())
+    assert (held.satisfaction_score, held.survey_until) == (None, None)  # the survey ended unanswered
+    assert len(executions(account)) == 2 and chat()["mode"] == "bot"
+    # The same webhook delivered again changes nothing: no third conversation, no second answer.
+    before = len(bot_messages())
+    deliver(account, question)
+    assert len(executions(account)) == 2 and len(bot_messages()) == before
+
+
 def test_customer_asks_for_a_person_agent_accepts_replies_and_closes(account):
     add_agent("ana")
     deliver(account, says("I want to talk to a person"))

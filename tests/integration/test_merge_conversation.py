@@ -130,7 +130,11 @@ def test_the_customers_next_message_wakes_the_carried_bot_conversation_in_the_su
     wait_for(lambda: bot_waiting(survivor), what="the bot's first answer")
     deliver(account, by_bsuid("thanks, bye", "wamid.M2-BYE"))  # resolved: closed, survey
     wait_for(lambda: held(survivor).waiting_for == WaitingFor.SURVEY, what="the survey")
-    deliver(account, by_bsuid("fine", "wamid.M2-SCORE"))  # any answer ends the survey wait
+    score = by_bsuid("", "wamid.M2-SCORE")
+    tapped = score["entry"][0]["changes"][0]["value"]["messages"][0]
+    del tapped["text"]
+    tapped.update({"type": "interactive", "interactive": {"type": "button_reply", "button_reply": {"id": "csat_2", "title": "😐 Okay"}}})
+    deliver(account, score)  # the survey answered: the conversation is over
     wait_for(lambda: not held(survivor).live, what="the BSUID chat's conversation to end")
     time.sleep(1.1)
     deliver(account, by_phone("What are your opening hours?", "wamid.M2-PHONE"))

@@ -44,7 +44,10 @@ class Signals:
         if chat is None:
             return "no_chat"
         if chat.waiting_for == WaitingFor.SURVEY and self._answers_survey(chat, message_id, reply_id, message):
-            return "survey_answer"
+            if survey.score_of(reply_id) is not None:
+                return "survey_answer"
+            # Anything but a tapped score ends the survey unanswered and is a message like any other:
+            # a customer who writes again after the close is answered, never left unheard.
         if not chat.live:
             if self._person_has_it(chat):
                 return "human_handles"
@@ -86,9 +89,10 @@ class Signals:
             raise
 
     def _answers_survey(self, chat: Chat, message_id: str, reply_id: str | None, message: MessageRecord | None) -> bool:
-        """The customer's first message after the survey, sent before its deadline, answers it (a
-        tapped button with its score; any other message just ends the wait). Past the deadline, or
-        when nothing waits any more, it is a message like any other: it may start a new conversation."""
+        """The customer's first message after the survey, sent before its deadline, ends its wait (a
+        tapped button with its score; any other message without one, and then goes on as a message).
+        Past the deadline, or when nothing waits any more, it is a message like any other: it may
+        start a new conversation."""
         score = survey.score_of(reply_id)
         if chat.workflow_token is None:
             return self.chats.answer_survey(chat.chat_id, score, sent_at=message.timestamp if message else None)

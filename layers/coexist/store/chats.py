@@ -769,9 +769,10 @@ class ChatRepository:
     def answer_survey(self, chat_id: str, score: int | None, sent_at: int | None = None) -> bool:
         """The customer's message, sent at `sent_at` (Meta's time; a late webhook is judged by it,
         not by its arrival), answers the survey if it was asked and its time had not passed: the wait
-        ends (whatever the message) and a tapped score is recorded, in one write. False: no survey
-        waits for an answer (none asked, already answered, past its deadline), and the message is a
-        message like any other."""
+        ends (whatever the message) and a tapped score is recorded, in one write; a message without a
+        score then goes on as a message (`Signals.customer_wrote`). False: no survey waits for an
+        answer (none asked, already answered, past its deadline), and the message is a message like
+        any other."""
         now = int(self.clock())
         sets = {"satisfaction_score": score, "satisfaction_at": now} if score is not None else {}
         return self._scored(chat_id, sets, remove=("waiting_for", "survey_until"),
