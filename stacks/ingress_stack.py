@@ -132,8 +132,11 @@ class IngressStack(Stack):
         self.ingest.role.add_to_principal_policy(
             iam.PolicyStatement(actions=["lambda:InvokeFunction"], resources=[config.conversation_function_arn(self)])
         )
-        # Two chats of one person merged: the conversation the merge superseded is stopped.
+        # Two chats of one person merged: the conversation the merge superseded is stopped, and its
+        # Amazon Connect contact, if it had one, ended.
         self._grant_stopping_conversations(self.ingest, config)
+        if config.connect:
+            self._grant_ending_connect_contacts(self.ingest, config)
         self.raw_archive_queue.queue.grant_send_messages(self.ingest.function)
         archive.grant_read(self.ingest.function, f"{resources.RAW_PREFIX}*")  # bodies too big to inline
         # unhandled/: changes this version does not model; quarantine/: records that hold no webhook;
@@ -267,6 +270,15 @@ class IngressStack(Stack):
         function.acknowledge_wildcard(
             f"Resource::arn:<AWS::Partition>:states:<AWS::Region>:<AWS::AccountId>:execution:{config.conversation_state_machine_name}:*",
             "StopExecution on the conversation state machine's executions only; their names are per conversation.",
+        )
+
+    def _grant_ending_connect_contacts(self, function: ServiceFunction, config: CoexistConfig) -> None:
+        instance = config.connect.instance_id
+        function.role.add_to_principal_policy(iam.PolicyStatement(actions=["connect:StopContact"], resources=[
+            self.format_arn(service="connect", resource="instance", resource_name=f"{instance}/contact/*")]))
+        function.acknowledge_wildcard(
+            f"Resource::arn:<AWS::Partition>:connect:<AWS::Region>:<AWS::AccountId>:instance/{instance}/contact/*",
+            "StopContact on contacts of the one configured Connect instance: a contact's id exists only at run time.",
         )
 
     def _grant_customer_rights(self, config: CoexistConfig, tables: dict, key) -> None:

@@ -477,6 +477,18 @@ def test_the_conversation_function_may_hand_over_to_the_configured_instance_only
     assert env["CONNECT_STREAMING_TOPIC_ARN"] == {"Ref": _lid(stack, stack.connect.topic)}
 
 
+def test_ingest_may_end_contacts_of_the_configured_connect_instance_only_and_only_when_configured(customised, synthesised, ids):
+    """A merge that supersedes a conversation held on Amazon Connect ends its contact from ingest."""
+    stack = customised.ingress
+    statements = statements_of_role(Template.from_stack(stack), _lid(stack, stack.ingest.role))
+    connect = [s for s in statements if any(a.startswith("connect:") for a in s["Action"])]
+    [statement] = connect
+    assert statement["Action"] == ["connect:StopContact"]
+    resource = json.dumps(statement["Resource"])
+    assert resource.endswith(f':instance/{CONNECT["instance_id"]}/contact/*"]]}}') and '"*"' not in resource
+    assert not {a for a in actions_of_role(synthesised.ingress, ids["ingest_role"]) if a.startswith("connect:")}
+
+
 # --- settings of the customised stage ------------------------------------------------------------
 
 

@@ -329,6 +329,38 @@ def test_a_merge_carries_the_waiting_messages_copies_with_the_conversation_and_l
     assert pending == [WaitingMessage("wamid.A", {"id": "wamid.A", "type": "text", "text": "Hours?", "timestamp": NOW - 30})]
 
 
+def test_a_merge_that_supersedes_a_conversation_on_amazon_connect_has_its_contact_ended(aws):
+    from coexist.conversation.signals import Signals
+
+    chats = repository()
+    survivor = "c" + "survivor".ljust(24, "q")
+    customer_wrote(chats)  # CHAT: its conversation handed to Amazon Connect
+    assert chats.claim(CHAT, "conv-1") and chats.begin(CHAT) and chats.queue(CHAT)
+    assert chats.hand_to_connect(CHAT, "contact-1", "instance-1", "conv-1", "conv-1\n1", "participant-token")
+    chats.record_activity(ChatActivity(NUMBER, CUSTOMER, chat_id=survivor, last_message_at=NOW - 90, last_customer_message_at=NOW - 90))
+    assert chats.claim(survivor, "conv-2") and chats.begin(survivor) and chats.queue(survivor)
+    assert chats.hand_to_connect(survivor, "contact-2", "instance-1", "conv-2", "conv-2\n1", "participant-token-2")
+
+    superseded = chats.fold_in(survivor, CHAT)  # a tie: the surviving chat keeps its own contact
+    assert superseded.conversation_id == "conv-1" and superseded.connect_contact == ("instance-1", "contact-1")
+    assert "connect_contact_id" not in chats.table.get_item(Key={"chat_id": CHAT})["Item"]  # only the record keeps it
+    assert chats.fold_in(survivor, CHAT) == superseded  # a replayed merge answers the same record
+
+    ended, stopped = [], []
+
+    class Desk:
+        def end_contact(self, instance_id, contact_id):
+            ended.append((instance_id, contact_id))
+
+    class Executions:
+        def stop(self, name, error, cause):
+            stopped.append(name)
+
+    Signals(chats=chats, workflow=Executions(), agents=wiring.agents(), connect=Desk()).end_superseded(superseded)
+    assert ended == [("instance-1", "contact-1")] and stopped == ["conv-1"]
+    assert chats.get(survivor).connect_contact_id == "contact-2"  # the kept conversation's contact goes on
+
+
 # --- task tokens: the chat holds a reference, the token is kept apart ----------------------------
 
 DEPLOYED_LIKE_TOKEN = "AQCEAAAAKgAAAAMAAAAAAAAAA" + "x" * 660  # task tokens are hundreds of characters

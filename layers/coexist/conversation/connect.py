@@ -275,12 +275,16 @@ class ConnectDesk:
             self._stop(chat.connect_instance_id or "", chat.connect_contact_id)
         self.chats.leave_connect(chat_id, chat.connect_ended_at)
 
+    def end_contact(self, instance_id: str, contact_id: str) -> None:
+        """End a contact whose conversation is over elsewhere (a merge kept the other chat's): the
+        agent in Connect is not left talking into a chat nobody reads. One already ended is not an error."""
+        self._stop(instance_id, contact_id)
+
     # --- from ingest ----------------------------------------------------------------------------
     @staticmethod
     def is_active(chat: Chat | None) -> bool:
         """A contact of the live conversation holds the chat."""
-        return chat is not None and bool(chat.connect_contact_id) and not chat.connect_ended_at \
-            and chat.connect_conversation_id == chat.conversation_id
+        return chat is not None and chat.in_connect_contact
 
     def relay(self, chat_id: str, message_id: str, chat: Chat | None = None) -> str:
         """Post a new customer message into the contact. Returns what happened."""

@@ -113,11 +113,14 @@ class Signals:
 
     def end_superseded(self, superseded: Superseded) -> None:
         """Two chats of one person were merged and the other chat's conversation kept: this one's
-        workflow stops (its parked waits went with the merge, so nothing would ever wake it) and the
-        agents it held are freed, once (whoever takes the record from the chat frees them)."""
+        workflow stops (its parked waits went with the merge, so nothing would ever wake it), its
+        Amazon Connect contact ends, and the agents it held are freed, once (whoever takes the record
+        from the chat frees them)."""
         if superseded.conversation_id:
             self.workflow.stop(superseded.conversation_id, SUPERSEDED_BY_MERGE,
                                "the customer's chats were merged; the other chat's conversation goes on")
+        if superseded.connect_contact and self.connect is not None:
+            self.connect.end_contact(*superseded.connect_contact)
         if self.chats.take_superseded(superseded.chat_id):
             for agent in superseded.agents:
                 self.agents.release(agent)

@@ -222,6 +222,11 @@ class Chat:
         """A conversation workflow is running on this chat."""
         return self.conversation_state == ConversationState.LIVE
 
+    @property
+    def in_connect_contact(self) -> bool:
+        """An Amazon Connect contact of the current conversation holds the chat (not ended yet)."""
+        return bool(self.connect_contact_id) and not self.connect_ended_at and self.connect_conversation_id == self.conversation_id
+
     def waiting_at(self, now: int) -> WaitingFor | None:
         """What the chat waits for at `now`: the survey's answer only until its deadline (nothing
         clears the mark when it passes; the next conversation does)."""

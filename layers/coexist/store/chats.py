@@ -144,6 +144,7 @@ class Superseded:
     chat_id: str  # the merged chat, where it is recorded until ended
     conversation_id: str | None = None  # the workflow execution's name, if one was running
     agents: tuple[str, ...] = ()  # agents whose capacity it counted: assigned, or offered
+    connect_contact: tuple[str, str] | None = None  # (instance id, contact id) of an open Amazon Connect contact
 
 
 @dataclass(frozen=True)
@@ -273,6 +274,8 @@ def _superseded_record(chat: Chat) -> dict:
     record: dict = {"agents": sorted({a for a in (chat.assignee, chat.offered_to) if a})}
     if chat.live and chat.conversation_id:
         record["conversation_id"] = chat.conversation_id
+    if chat.live and chat.in_connect_contact:  # the tombstone drops the chat's Connect fields: kept here to end it
+        record["connect"] = {"instance_id": chat.connect_instance_id or "", "contact_id": chat.connect_contact_id}
     return record
 
 
@@ -280,7 +283,9 @@ def _superseded_of(merged_id: str, item: dict) -> Superseded | None:
     record = item.get("superseded")
     if not record:
         return None
-    return Superseded(merged_id, record.get("conversation_id"), tuple(record.get("agents") or ()))
+    connect = record.get("connect")
+    return Superseded(merged_id, record.get("conversation_id"), tuple(record.get("agents") or ()),
+                      (connect["instance_id"], connect["contact_id"]) if connect else None)
 
 
 def _unchanged(item: dict, prefix: str) -> tuple[str, dict, dict]:
