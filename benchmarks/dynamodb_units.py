@@ -17,6 +17,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from coexist.domain import bot_phase
 from coexist.store.task_tokens import REF_PREFIX
 
 KB = 1024
@@ -94,7 +95,9 @@ class ItemSizes:
 
 
 def _whole_token(name: str, value) -> bool:
-    return name in TOKEN_ATTRIBUTES and not str(value.cast_value).startswith(REF_PREFIX)
+    """A Step Functions task token held whole (a bot phase's own token is what it is: sized as stored)."""
+    stored = str(value.cast_value)
+    return name in TOKEN_ATTRIBUTES and not stored.startswith(REF_PREFIX) and not bot_phase.is_bot_phase(stored)
 
 
 def _index_units(before: Entry, after: Entry) -> int:

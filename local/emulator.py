@@ -245,6 +245,7 @@ def create_resources(session: boto3.session.Session | None = None, prefix: str =
     env[resources.OPERATIONS_TOPIC_ENV] = session.client("sns").create_topic(Name=f"{prefix}-operations")["TopicArn"]
     env[resources.EVENT_BUS_ENV], env[EVENTS_RECORDED_ENV] = _create_event_bus(session.client("events"), sqs, f"{prefix}-events")
     env.update(_create_reminder_schedules(session.client("scheduler"), sqs, prefix))
+    env.update(_create_idle_schedules(session.client("scheduler"), sqs, prefix))
     env[resources.CAMPAIGNS_QUEUE_ENV] = _create_campaigns_queue(sqs, f"{prefix}-campaigns")
     return env
 
@@ -266,6 +267,23 @@ def _create_reminder_schedules(scheduler, sqs, prefix: str) -> dict[str, str]:
         resources.REMINDER_TARGET_ARN_ENV: f"arn:aws:lambda:{REGION}:{ACCOUNT_ID}:function:{reminders_function_name(prefix)}",
         resources.REMINDER_SCHEDULER_ROLE_ARN_ENV: f"arn:aws:iam::{ACCOUNT_ID}:role/{prefix}-reminders-scheduler",
         resources.REMINDER_DLQ_ARN_ENV: queue_arn(sqs, dlq_url),
+    }
+
+
+def _create_idle_schedules(scheduler, sqs, prefix: str) -> dict[str, str]:
+    """The bot phases' idle timers' schedule group and what their schedules name: the conversation
+    function, the role Scheduler would invoke it with, the dead-letter queue. Local mode's stand-in
+    fires them."""
+    from local.lambdas import ACCOUNT_ID
+
+    group = f"{prefix}-conversation-idle"
+    scheduler.create_schedule_group(Name=group)
+    dlq_url = sqs.create_queue(QueueName=f"{prefix}-conversation-idle-dlq", Attributes={"MessageRetentionPeriod": str(DLQ_RETENTION_S)})["QueueUrl"]
+    return {
+        resources.IDLE_SCHEDULE_GROUP_ENV: group,
+        resources.IDLE_TARGET_ARN_ENV: f"arn:aws:lambda:{REGION}:{ACCOUNT_ID}:function:{prefix}-conversation",
+        resources.IDLE_SCHEDULER_ROLE_ARN_ENV: f"arn:aws:iam::{ACCOUNT_ID}:role/{prefix}-conversation-idle-scheduler",
+        resources.IDLE_DLQ_ARN_ENV: queue_arn(sqs, dlq_url),
     }
 
 

@@ -171,6 +171,14 @@ def run(options: Options) -> int:
             one_time.start()
             cleanup.callback(one_time.stop)
 
+        if conversation.available:  # the bot phases' idle timers, fired here
+            from local.schedule import OneTimeSchedules
+
+            dead_letters = sqs.get_queue_url(QueueName=env[resources.IDLE_DLQ_ARN_ENV].rsplit(":", 1)[-1])["QueueUrl"]
+            idle = OneTimeSchedules(conversation, session.client("scheduler"), sqs, env[resources.IDLE_SCHEDULE_GROUP_ENV], dead_letters)
+            idle.start()
+            cleanup.callback(idle.stop)
+
         announce(
             gateway.url, moto_url, env,
             unavailable=[f.name for f in functions if not f.available],

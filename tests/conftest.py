@@ -67,7 +67,7 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from coexist import wiring
+from coexist import resources, wiring
 from coexist.meta.signature import sign
 from local.emulator import FAKE_AWS_ENV, REGION, create_resources, queue_arn
 from local.gateway import proxy_event
@@ -232,14 +232,31 @@ def emulated_account(monkeypatch, config: dict | None = None, workflow: bool = F
         monkeypatch.setenv("POWERTOOLS_TRACE_DISABLED", "true")
         # Same names, same endpoint: the functions keep the clients they made in earlier accounts.
         wiring.reset(keep_clients=True)
+        idle_timers = _fired_idle_timers(session, env) if workflow else None
         try:
             yield Account(env=env, queue_arn=queue_arn(_TEST_SIDE.sqs, env["INBOUND_QUEUE_URL"]))
         finally:
             if workflow:
                 from local.workflows import stop_workflows
 
+                idle_timers.stop()
                 stop_workflows(session)
             wiring.reset(keep_clients=True)
+
+
+def _fired_idle_timers(session, env: dict):
+    """The bot phases' idle timers fired as deployed (EventBridge Scheduler invoking the conversation
+    function), by local mode's stand-in, looking every half second."""
+    from functions.conversation.handler import lambda_handler
+    from local.lambdas import LocalFunction
+    from local.schedule import OneTimeSchedules
+
+    sqs = session.client("sqs")
+    dead_letters = sqs.get_queue_url(QueueName=env[resources.IDLE_DLQ_ARN_ENV].rsplit(":", 1)[-1])["QueueUrl"]
+    timers = OneTimeSchedules(LocalFunction.of("coexist-test-conversation", lambda_handler, 60), session.client("scheduler"), sqs,
+                              env[resources.IDLE_SCHEDULE_GROUP_ENV], dead_letters, every_s=0.5)
+    timers.start()
+    return timers
 
 
 @pytest.fixture

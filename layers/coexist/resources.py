@@ -386,6 +386,12 @@ REMINDER_SCHEDULE_GROUP_ENV = "REMINDER_SCHEDULE_GROUP"
 REMINDER_TARGET_ARN_ENV = "REMINDER_TARGET_ARN"
 REMINDER_SCHEDULER_ROLE_ARN_ENV = "REMINDER_SCHEDULER_ROLE_ARN"
 REMINDER_DLQ_ARN_ENV = "REMINDER_DLQ_ARN"
+# A bot phase's idle timer (coexist.conversation.workflow.IdleTimers): one-time schedules of their own
+# group that invoke the conversation function, through a role that may invoke only it.
+IDLE_SCHEDULE_GROUP_ENV = "IDLE_SCHEDULE_GROUP"
+IDLE_TARGET_ARN_ENV = "IDLE_TARGET_ARN"
+IDLE_SCHEDULER_ROLE_ARN_ENV = "IDLE_SCHEDULER_ROLE_ARN"
+IDLE_DLQ_ARN_ENV = "IDLE_DLQ_ARN"
 REMINDERS_TIMEOUT_S = 30
 
 # Campaigns: one message per page to run (standard queue, delayed to when the page is due), consumed

@@ -83,6 +83,10 @@ class Settings:
     reminder_target_arn: str = ""
     reminder_scheduler_role_arn: str = ""
     reminder_dlq_arn: str = ""
+    idle_schedule_group: str = "default"
+    idle_target_arn: str = ""
+    idle_scheduler_role_arn: str = ""
+    idle_dlq_arn: str = ""
     campaigns_table: str = "coexist-campaigns"
     campaigns_queue_url: str = ""
     campaign_page_size: int = 100  # recipients per page of a campaign
@@ -155,6 +159,10 @@ class Settings:
             "reminder_target_arn": resources.REMINDER_TARGET_ARN_ENV,
             "reminder_scheduler_role_arn": resources.REMINDER_SCHEDULER_ROLE_ARN_ENV,
             "reminder_dlq_arn": resources.REMINDER_DLQ_ARN_ENV,
+            "idle_schedule_group": resources.IDLE_SCHEDULE_GROUP_ENV,
+            "idle_target_arn": resources.IDLE_TARGET_ARN_ENV,
+            "idle_scheduler_role_arn": resources.IDLE_SCHEDULER_ROLE_ARN_ENV,
+            "idle_dlq_arn": resources.IDLE_DLQ_ARN_ENV,
             "campaigns_table": resources.CAMPAIGNS.env_var,
             "campaigns_queue_url": resources.CAMPAIGNS_QUEUE_ENV,
             "campaign_page_size": resources.CAMPAIGN_PAGE_SIZE_ENV,

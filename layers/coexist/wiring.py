@@ -191,9 +191,15 @@ def agents():
 
 @lru_cache(maxsize=1)
 def workflow():
-    from coexist.conversation.workflow import Workflow
+    from coexist.conversation.workflow import IdleTimers, Workflow
+    from coexist.reminders.schedules import OneTimeSchedules
 
-    return Workflow(aws.client("stepfunctions"), settings().conversation_state_machine_arn)
+    config = settings()
+    # Made on their first call, as the bot loop's: most invocations touch no bot phase.
+    schedules = OneTimeSchedules(aws.ClientOnFirstCall("scheduler"), config.idle_schedule_group, config.idle_target_arn,
+                                 config.idle_scheduler_role_arn, config.idle_dlq_arn)
+    timers = IdleTimers(schedules, conversation_settings().customer_idle_s)
+    return Workflow(aws.client("stepfunctions"), config.conversation_state_machine_arn, timers, conversation_settings().timeouts())
 
 
 @lru_cache(maxsize=1)
@@ -201,7 +207,7 @@ def signals():
     from coexist.conversation.signals import Signals
 
     return Signals(inbox().chats, workflow(), agents(), conversation_settings().takeover_cool_down_s, connect=connect_desk(),
-                   timeouts=conversation_settings().timeouts(), bot_loop=bot_loop())
+                   bot_loop=bot_loop())
 
 
 @lru_cache(maxsize=1)

@@ -11,6 +11,7 @@ import time
 import pytest
 
 from coexist import wiring
+from coexist.domain.chat import ConversationState
 from functions.api import handler as api_function
 from local.workflows import EXECUTE_STATE_MACHINES
 from tests.conftest import API_TOKEN, Context, api_event, emulated_account
@@ -71,13 +72,36 @@ def executions(account) -> list[dict]:
     return account.sfn.list_executions(stateMachineArn=account.env["CONVERSATION_STATE_MACHINE_ARN"])["executions"]
 
 
-def finished(account, chat_id: str | None = None) -> dict:
-    """The conversation's execution once it has ended (the account's only one, or `chat_id`'s)."""
-    if chat_id is None:
-        [execution] = executions(account)
-    else:
-        name = wiring.inbox().chats.get(chat_id).conversation_id
-        [execution] = [e for e in executions(account) if e["name"] == name]
+def started_after(account) -> str:
+    """How the bot phase ended (`left_bot`), read from the one execution it started, which began at
+    the choice that routes it."""
+    [execution] = wait_for(lambda: executions(account), what="the execution the bot phase started")
+
+    def entered() -> list[str]:
+        history = account.sfn.get_execution_history(executionArn=execution["executionArn"], maxResults=1000)["events"]
+        return [e["stateEnteredEventDetails"]["name"] for e in history if e["type"].endswith("StateEntered")]
+
+    assert wait_for(entered, what="the execution's first state")[0] == "LeftTheBot"
+    return json.loads(account.sfn.describe_execution(executionArn=execution["executionArn"])["input"])["left_bot"]["Error"]
+
+
+def idle_timers(account) -> list[str]:
+    """The bot phases' idle timers still scheduled (coexist.conversation.workflow.IdleTimers)."""
+    scheduler = account.session.client("scheduler")
+    return [s["Name"] for s in scheduler.list_schedules(GroupName=account.env["IDLE_SCHEDULE_GROUP"])["Schedules"]]
+
+
+def finished(account, chat_id: str | None = None) -> dict | None:
+    """The chat's conversation once it has ended (our chat's, or `chat_id`'s): its execution, ended
+    successfully, when its bot phase handed it on to one; None when the bot phase ended it (resolved,
+    or the customer went quiet), which starts no execution."""
+    chat_id = chat_id or our_chat()
+    name = wiring.inbox().chats.get(chat_id).conversation_id
+    wait_for(lambda: wiring.inbox().chats.get(chat_id).conversation_state == ConversationState.ENDED, what="the conversation to end")
+    found = [e for e in executions(account) if e["name"] == name]
+    if not found:
+        return None
+    [execution] = found
     described = wait_for(
         lambda: (d := account.sfn.describe_execution(executionArn=execution["executionArn"]))["status"] != "RUNNING" and d,
         what="the execution to finish",
@@ -120,10 +144,10 @@ def test_a_resolving_bot_closes_in_its_turn_and_nothing_waits_for_the_survey(acc
     wait_for(lambda: chat()["waiting_for"] == "customer", what="the bot to answer and wait")
     deliver(account, says("thanks, bye"))
     wait_for(lambda: chat()["waiting_for"] == "survey", what="the survey")
-    # The execution ended with the turn that resolved: one state, and the survey's answer is ingest's.
-    described = finished(account)
-    history = account.sfn.get_execution_history(executionArn=described["executionArn"], maxResults=1000)["events"]
-    assert [e["stateEnteredEventDetails"]["name"] for e in history if e["type"].endswith("StateEntered")] == ["BotTurn"]
+    # The bot phase ended in the turn that resolved, outside the workflow: no execution, no state
+    # transition, no idle timer left; the survey's answer is ingest's.
+    assert finished(account) is None and executions(account) == [] and idle_timers(account) == []
+    first = wiring.inbox().chats.get(our_chat()).conversation_id
     view, held = chat(), wiring.inbox().chats.get(our_chat())
     assert view["conversation_state"] == "ended" and view["mode"] == "closed"
     assert held.survey_until - int(time.time()) in range(FAST["survey_timeout_s"] - 5, FAST["survey_timeout_s"] + 1)
@@ -133,8 +157,9 @@ def test_a_resolving_bot_closes_in_its_turn_and_nothing_waits_for_the_survey(acc
     # A second answer is a message like any other: it starts the next conversation, not a new score.
     answered = len(bot_messages())
     deliver(account, says("", reply=("csat_3", "😊 Great")))
-    wait_for(lambda: len(executions(account)) == 2 and len(bot_messages()) > answered, what="the next conversation's first turn")
+    wait_for(lambda: len(bot_messages()) > answered, what="the next conversation's first turn")
     assert chat()["satisfaction_score"] is None  # the new conversation's own, not yet given
+    assert wiring.inbox().chats.get(our_chat()).conversation_id != first
 
 
 def test_a_message_after_the_surveys_deadline_starts_a_new_conversation(account):
@@ -143,6 +168,7 @@ def test_a_message_after_the_surveys_deadline_starts_a_new_conversation(account)
     deliver(account, says("thanks, bye"))
     wait_for(lambda: chat()["waiting_for"] == "survey", what="the survey")
     finished(account)
+    first = wiring.inbox().chats.get(our_chat()).conversation_id
     # The survey's time passes unanswered (its deadline moved back instead of waiting it out).
     wiring.inbox().chats.table.update_item(Key={"chat_id": our_chat()}, UpdateExpression="SET survey_until = :past",
                                            ExpressionAttributeValues={":past": int(time.time()) - 1})
@@ -150,7 +176,8 @@ def test_a_message_after_the_surveys_deadline_starts_a_new_conversation(account)
     answered = len(bot_messages())
     deliver(account, says("What are your opening hours on Sunday?"))
     wait_for(lambda: len(bot_messages()) > answered and chat()["waiting_for"] == "customer", what="the bot to answer the new question")
-    assert len(executions(account)) == 2 and chat()["mode"] == "bot" and chat()["satisfaction_score"] is None
+    assert chat()["mode"] == "bot" and chat()["satisfaction_score"] is None
+    assert wiring.inbox().chats.get(our_chat()).conversation_id != first
 
 
 def test_a_message_other_than_a_score_ends_the_survey_and_is_answered_as_a_new_conversation(account):
@@ -159,6 +186,7 @@ def test_a_message_other_than_a_score_ends_the_survey_and_is_answered_as_a_new_c
     deliver(account, says("thanks, bye"))
     wait_for(lambda: chat()["waiting_for"] == "survey", what="the survey")
     finished(account)
+    first = wiring.inbox().chats.get(our_chat()).conversation_id
     answered = len(bot_messages())
     # Before the survey's deadline, the customer writes instead of tapping a score: not left unheard.
     question = says("Sorry, one more thing: what are your opening hours on Sunday?")
@@ -166,11 +194,12 @@ def test_a_message_other_than_a_score_ends_the_survey_and_is_answered_as_a_new_c
     wait_for(lambda: len(bot_messages()) > answered and chat()["waiting_for"] == "customer", what="the bot to answer the new question")
     held = wiring.inbox().chats.get(our_chat())
     assert (held.satisfaction_score, held.survey_until) == (None, None)  # the survey ended unanswered
-    assert len(executions(account)) == 2 and chat()["mode"] == "bot"
+    second = held.conversation_id
+    assert second != first and chat()["mode"] == "bot"
     # The same webhook delivered again changes nothing: no third conversation, no second answer.
     before = len(bot_messages())
     deliver(account, question)
-    assert len(executions(account)) == 2 and len(bot_messages()) == before
+    assert wiring.inbox().chats.get(our_chat()).conversation_id == second and len(bot_messages()) == before
 
 
 def test_customer_asks_for_a_person_agent_accepts_replies_and_closes(account):
@@ -178,6 +207,7 @@ def test_customer_asks_for_a_person_agent_accepts_replies_and_closes(account):
     deliver(account, says("I want to talk to a person"))
     wait_for(lambda: chat()["offered_to"] == "ana", what="the offer to ana")
     assert chat()["mode"] == "queued" and chat()["queued_at"]
+    assert started_after(account) == "BotEscalated" and idle_timers(account) == []  # the bot phase handed it on
     assert agent_call("POST", f"/api/chats/{our_chat()}/accept", "bob")[0] == 409  # not offered to bob
     code, view = agent_call("POST", f"/api/chats/{our_chat()}/accept", "ana")
     assert code == 200
@@ -221,6 +251,7 @@ def test_an_echo_mid_bot_hands_the_chat_to_the_phone_and_the_bot_stays_silent(ac
     answered = len(bot_messages())
     deliver(account, echo("wamid.from-phone", int(time.time()), text={"body": "Hi! It's Maria from the front desk."}))
     wait_for(lambda: chat()["mode"] == "app" and chat()["takeover_by"] == "app", what="the takeover")
+    assert started_after(account) == "HumanTookOver" and idle_timers(account) == []  # the takeover's execution
     deliver(account, says("Thanks Maria, where do I park?"))
     time.sleep(1.0)
     assert len(bot_messages()) == answered  # the bot does not answer over a human
@@ -229,6 +260,8 @@ def test_an_echo_mid_bot_hands_the_chat_to_the_phone_and_the_bot_stays_silent(ac
     wait_for(lambda: chat()["mode"] == "bot", timeout=15, what="the cool-down to end")
     deliver(account, says("where do I park?"))
     wait_for(lambda: len(bot_messages()) > answered, what="the bot to answer again")
+    # The rest of the bot phase runs on the execution's own `BotTurn` (its heartbeat the idle timeout).
+    assert len(executions(account)) == 1 and wiring.inbox().chats.get(our_chat()).token_heartbeat
 
 
 def test_the_window_closes_while_queued_so_the_fallback_is_a_template(account, monkeypatch):
@@ -246,14 +279,16 @@ def test_the_window_closes_while_queued_so_the_fallback_is_a_template(account, m
     assert fallback["type"] == "template" and chat()["window_open"] is False
 
 
-def test_duplicate_customer_messages_do_not_start_a_second_execution(account):
+def test_duplicate_customer_messages_do_not_begin_a_second_conversation(account):
     message = says("What are your opening hours?", wamid="wamid.once")
     deliver(account, message, message)
     deliver(account, message)
     wait_for(lambda: chat()["waiting_for"] == "customer", what="the bot to answer and wait")
     answered = len(bot_messages())
     time.sleep(0.5)
-    assert len(executions(account)) == 1
+    conversation_id = wiring.inbox().chats.get(our_chat()).conversation_id
+    # One bot phase, timed by one idle timer; no execution until it hands the customer on.
+    assert idle_timers(account) == [f"idle-{conversation_id}"] and executions(account) == []
     assert answered >= 1 and len(bot_messages()) == answered  # one answer, not one per copy
 
 
@@ -266,18 +301,18 @@ def test_a_chat_left_queued_or_just_answered_on_the_phone_does_not_restart_the_b
 
 
 def test_a_failed_start_is_retried_with_the_record_and_the_conversation_still_begins(account, monkeypatch):
-    from coexist.conversation.workflow import Workflow
+    from coexist.conversation.workflow import BotLoop
 
-    real_start = Workflow.start
+    real_begin = BotLoop.begin
     failures = []
 
-    def flaky_start(self, name, chat_id, timeouts):
+    def flaky_begin(self, chat_id, conversation_id):
         if not failures:
-            failures.append(name)
-            raise ConnectionError("Step Functions unreachable")
-        return real_start(self, name, chat_id, timeouts)
+            failures.append(conversation_id)
+            raise ConnectionError("Lambda unreachable")
+        return real_begin(self, chat_id, conversation_id)
 
-    monkeypatch.setattr(Workflow, "start", flaky_start)
+    monkeypatch.setattr(BotLoop, "begin", flaky_begin)
     message = says("What are your opening hours?", wamid="wamid.retry-me")
     from tests.integration.helpers import ingest_queued, post_webhook
 
@@ -285,7 +320,7 @@ def test_a_failed_start_is_retried_with_the_record_and_the_conversation_still_be
     assert len(ingest_queued(account)[0]["batchItemFailures"]) == 1  # SQS will redeliver it
     deliver(account, message)
     wait_for(lambda: chat()["waiting_for"] == "customer", what="the bot to answer and wait")
-    assert failures and len(executions(account)) == 1 and bot_messages()
+    assert failures == [wiring.inbox().chats.get(our_chat()).conversation_id] and bot_messages()
 
 
 def test_leaving_an_emulated_account_stops_its_executions_so_none_wakes_in_the_next(account):
@@ -295,8 +330,9 @@ def test_leaving_an_emulated_account_stops_its_executions_so_none_wakes_in_the_n
 
     from local.workflows import stop_workflows
 
-    deliver(account, says("What are your opening hours?"))
-    wait_for(lambda: chat()["waiting_for"] == "customer", what="the bot to park on the customer")
+    add_agent("ana")
+    deliver(account, says("I want to talk to a person"))
+    wait_for(lambda: chat()["offered_to"] == "ana", what="the offer, parked on the chat")
     [execution] = executions(account)
     parked = chat()
 
@@ -304,7 +340,7 @@ def test_leaving_an_emulated_account_stops_its_executions_so_none_wakes_in_the_n
 
     assert account.sfn.describe_execution(executionArn=execution["executionArn"])["status"] != "RUNNING"
     assert not [worker for worker in TMP_THREADS if worker.is_alive()]
-    assert chat() == parked  # the timed-out wait did not run its catch (EndQuietly) against the chat
+    assert chat() == parked  # the timed-out wait did not run its catch (Assign) against the chat
 
 
 def test_an_execution_started_moments_before_the_shutdown_is_stopped_once_its_worker_is_up():
@@ -325,8 +361,7 @@ def test_an_execution_started_moments_before_the_shutdown_is_stopped_once_its_wo
         _stop(Emulator(), "arn:execution", attempts=2)
 
 
-def test_a_message_that_arrives_while_the_bot_answers_is_the_next_turn_in_the_same_state(account, monkeypatch):
-    from benchmarks.workflow import transitions
+def test_a_message_that_arrives_while_the_bot_answers_is_the_next_turn_of_the_same_bot_phase(account, monkeypatch):
     from coexist.conversation.bot_turns import BotTurns
 
     real_run, arrived = BotTurns.run, []
@@ -342,14 +377,11 @@ def test_a_message_that_arrives_while_the_bot_answers_is_the_next_turn_in_the_sa
     monkeypatch.setattr(BotTurns, "run", customer_writes_again_meanwhile)
     deliver(account, says("What are your opening hours?"))
     wait_for(lambda: len(bot_messages()) >= 2 and chat()["waiting_for"] == "customer", what="both messages answered")
-    [execution] = executions(account)
-    assert arrived and transitions(account, execution["executionArn"]) == 1  # BotTurn, once for the bot's whole phase
+    assert arrived and executions(account) == []  # the bot's whole phase, outside the workflow
     assert chat()["mode"] == "bot" and not chat().get("pending_messages")
 
 
-def test_each_customer_message_restarts_the_idle_timeout_without_a_state_of_its_own(account, monkeypatch):
-    from benchmarks.workflow import transitions
-
+def test_each_customer_message_restarts_the_idle_timeout_and_silence_past_it_ends_the_conversation(account, monkeypatch):
     idle_s = 8
     monkeypatch.setenv("COEXIST_CONVERSATION", json.dumps({**FAST, "customer_idle_s": idle_s}))
     wiring.conversation_settings.cache_clear()
@@ -361,14 +393,12 @@ def test_each_customer_message_restarts_the_idle_timeout_without_a_state_of_its_
     time.sleep(idle_s / 2 + 1)
     deliver(account, says("And on Saturday?"))  # its heartbeat restarts the customer's idle time
     wait_for(lambda: len(bot_messages()) > answered and chat()["waiting_for"] == "customer", what="the second answer")
-    [execution] = executions(account)
     time.sleep(max(0.0, started + idle_s + 1 - time.monotonic()))
     # Past the idle time counted from the first turn, the conversation still runs: the second
-    # message's heartbeat counts it again. The customer then goes quiet, and it ends.
-    assert account.sfn.describe_execution(executionArn=execution["executionArn"])["status"] == "RUNNING"
-    assert transitions(account, execution["executionArn"]) == 1
-    finished(account)
-    assert (chat()["conversation_state"], chat()["mode"]) == ("ended", "closed")
+    # message moved its idle timer. The customer then goes quiet, and it ends, with no execution.
+    assert chat()["conversation_state"] == "live" and len(idle_timers(account)) == 1
+    assert finished(account) is None and executions(account) == [] and idle_timers(account) == []
+    assert (chat()["conversation_state"], chat()["mode"], chat()["waiting_for"]) == ("ended", "closed", None)
 
 
 def test_a_bot_turn_that_fails_after_the_first_hands_the_customer_to_a_person(account, monkeypatch):
@@ -390,10 +420,7 @@ def test_a_bot_turn_that_fails_after_the_first_hands_the_customer_to_a_person(ac
     # The turn ran outside the workflow (BotLoop): its failure fails the token, and the definition
     # escalates as it does for a failing task.
     wait_for(lambda: chat()["offered_to"] == "ana", what="the offer to ana")
-    [execution] = executions(account)
-    history = account.sfn.get_execution_history(executionArn=execution["executionArn"], maxResults=1000)["events"]
-    failed = [e["taskFailedEventDetails"]["error"] for e in history if e["type"] == "TaskFailed"]
-    assert failed == ["BotTurnFailed"] and len(turns) == 2
+    assert started_after(account) == "BotTurnFailed" and len(turns) == 2
 
 
 def test_a_bot_turn_lambda_runs_again_after_a_crash_hands_its_messages_to_a_person(account):
@@ -416,9 +443,7 @@ def test_a_bot_turn_lambda_runs_again_after_a_crash_hands_its_messages_to_a_pers
     conversation_function.lambda_handler(turn_event(chat_id, conversation_id, wait.token, wait.heartbeat), Context())
     wait_for(lambda: chat()["offered_to"] == "ana", what="the offer to ana")
     assert len(bot_messages()) == answered  # no silence passed off as an answer, no answer twice
-    [execution] = executions(account)
-    history = account.sfn.get_execution_history(executionArn=execution["executionArn"], maxResults=1000)["events"]
-    assert [e["taskFailedEventDetails"]["error"] for e in history if e["type"] == "TaskFailed"] == ["BotTurnFailed"]
+    assert started_after(account) == "BotTurnFailed"
 
 
 def test_a_next_turn_that_cannot_be_started_leaves_the_token_for_the_records_retry(account, monkeypatch):

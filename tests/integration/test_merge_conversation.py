@@ -1,7 +1,8 @@
 """Two chats of one person merged while conversations run on them, through the real handlers and the
 real workflow definition executed by moto: the more human conversation goes on in the surviving chat
 (docs/ARCHITECTURE.md rule 15) with its mode, assignee and parked task token; the other one is
-stopped and frees its agent; a replayed webhook changes nothing. Payloads are Meta's BSUID examples
+stopped (its execution, or its bot phase's idle timer) and frees its agent; a replayed webhook
+changes nothing. Payloads are Meta's BSUID examples
 (tests/fixtures/meta/bsuid/SOURCES.md) with the times of now, so the window is open."""
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import time
 from coexist import wiring
 from coexist.domain.chat import ChatMode, WaitingFor
 from tests.integration.helpers import chat_of, deliver, messages_of
-from tests.integration.test_conversation import FAST, account, add_agent, agent_call, executions, says, wait_for  # noqa: F401
+from tests.integration.test_conversation import FAST, account, add_agent, agent_call, executions, idle_timers, says, wait_for  # noqa: F401
 from tests.integration.test_identity import BSUID, NUMBER, PHONE, bsuid_payload
 
 assert FAST  # the fixture's timings (a 5 s offer, an hour of customer idleness)
@@ -91,6 +92,7 @@ def test_a_chat_held_by_an_agent_merged_into_a_bot_chat_keeps_the_agent_and_repl
     survivor = chat_of(NUMBER, user_id=BSUID)
     wait_for(lambda: bot_waiting(survivor), what="the bot to answer the BSUID chat")
     bot_conversation = held(survivor).conversation_id
+    assert idle_timers(account) == [f"idle-{bot_conversation}"] and executions(account) == []  # a bot phase: no execution
     time.sleep(1.1)  # the phone number's customer is the younger one: its chat is the one merged away
     add_agent("ana")
     merged = escalated_to(account, "ana", "wamid.M1-PHONE")
@@ -107,7 +109,8 @@ def test_a_chat_held_by_an_agent_merged_into_a_bot_chat_keeps_the_agent_and_repl
     tombstone = held(merged)
     assert (tombstone.merged_into, tombstone.assignee, tombstone.workflow_token, tombstone.conversation_id) == (survivor, None, None, None)
     assert inbox_of("ana") == [survivor] and active_chats("ana") == 1
-    assert stopped(account, bot_conversation)  # superseded: its workflow was stopped
+    # Superseded: the bot phase had no execution to stop; its idle timer went with it.
+    assert [e["name"] for e in executions(account)] == [agent_conversation] and idle_timers(account) == []
     assert execution_of(account, agent_conversation)["status"] == "RUNNING" and not stopped(account, agent_conversation)
     assert {m["id"] for m in messages_of(survivor)} >= {"wamid.M1-BSUID", "wamid.M1-PHONE", "wamid.M1-BOTH"}
     assert bot_ids(survivor) == bot_before  # the agent has the chat: the bot did not answer the new message
@@ -115,7 +118,7 @@ def test_a_chat_held_by_an_agent_merged_into_a_bot_chat_keeps_the_agent_and_repl
     before = wiring.inbox().chats.table.get_item(Key={"chat_id": survivor})["Item"]
     deliver(account, both)  # Meta delivers it again
     assert wiring.inbox().chats.table.get_item(Key={"chat_id": survivor})["Item"] == before
-    assert active_chats("ana") == 1 and len(executions(account)) == 2
+    assert active_chats("ana") == 1 and len(executions(account)) == 1
 
     # The agent's workflow goes on in the surviving chat: ana closes it, the survey follows there.
     assert agent_call("POST", f"/api/chats/{survivor}/close", "ana")[0] == 200
@@ -149,8 +152,8 @@ def test_the_customers_next_message_wakes_the_carried_bot_conversation_in_the_su
     # The merging webhook's own message woke the same execution, now answering in the surviving chat.
     wait_for(lambda: bot_ids(survivor) - bot_before and bot_waiting(survivor), what="the carried conversation's answer in the surviving chat")
     assert held(survivor).conversation_id == conversation
-    running = [e for e in executions(account) if e["status"] == "RUNNING"]
-    assert [e["name"] for e in running] == [conversation]  # woken, not restarted
+    # Woken, not restarted: the same bot phase, timed by its own idle timer, with no execution.
+    assert idle_timers(account) == [f"idle-{conversation}"] and executions(account) == []
     assert messages_of(merged) == []
 
 

@@ -1,12 +1,16 @@
 """Conversations an upgrade finds running: Step Functions runs each execution on the definition it
 started with, while its tasks are served by today's conversation function. They go on to their end.
+Every earlier definition began with the bot, so ingest started its execution at the conversation's
+first message (here, as then: `started_by_ingest`).
 
-Three earlier definitions: tests/fixtures/conversation-previous.asl.json (before the bot's turn
+Four earlier definitions: tests/fixtures/conversation-previous.asl.json (before the bot's turn
 became one state per message, with its own begin, customer wait, handoff, survey and score states),
 tests/fixtures/conversation-one-state-per-message.asl.json (before the bot's whole phase became
 one state timed by heartbeats: each customer message's wake was the next `BotTurn` state) and
 tests/fixtures/conversation-bot-phase-loops.asl.json (before a resolving bot closed the conversation
-in its turn: it failed its token for `Close`, whose state waited for the survey's answer)."""
+in its turn: it failed its token for `Close`, whose state waited for the survey's answer) and
+tests/fixtures/conversation-bot-phase-one-task.asl.json (before the bot phase left the workflow: its
+`BotTurn` task held the whole phase, timed by heartbeats)."""
 
 from __future__ import annotations
 
@@ -15,6 +19,7 @@ from pathlib import Path
 
 import pytest
 
+from coexist.conversation.workflow import BotLoop
 from local import workflows
 from local.workflows import EXECUTE_STATE_MACHINES
 from tests.conftest import emulated_account
@@ -26,11 +31,18 @@ from tests.integration.test_conversation import (
 PREVIOUS = Path(__file__).resolve().parents[1] / "fixtures" / "conversation-previous.asl.json"
 ONE_STATE_PER_MESSAGE = Path(__file__).resolve().parents[1] / "fixtures" / "conversation-one-state-per-message.asl.json"
 BOT_PHASE_LOOPS = Path(__file__).resolve().parents[1] / "fixtures" / "conversation-bot-phase-loops.asl.json"
+BOT_PHASE_ONE_TASK = Path(__file__).resolve().parents[1] / "fixtures" / "conversation-bot-phase-one-task.asl.json"
+
+
+def started_by_ingest(self: BotLoop, chat_id: str, conversation_id: str) -> None:
+    """How ingest began a conversation before the bot phase left the workflow: its execution."""
+    self.workflow.start(conversation_id, chat_id, self.workflow.timeouts)
 
 
 def _running(monkeypatch, definition: Path):
     monkeypatch.setenv("COEXIST_CONVERSATION", json.dumps(FAST))
     monkeypatch.setattr(workflows, "render", lambda arn: definition.read_text().replace("${ConversationFunction}", arn))
+    monkeypatch.setattr(BotLoop, "begin", started_by_ingest)
     return emulated_account(monkeypatch, config=EXECUTE_STATE_MACHINES, workflow=True)
 
 
@@ -49,6 +61,12 @@ def one_state_per_message(monkeypatch):
 @pytest.fixture
 def bot_phase_loops(monkeypatch):
     with _running(monkeypatch, BOT_PHASE_LOOPS) as emulated:
+        yield emulated
+
+
+@pytest.fixture
+def bot_phase_one_task(monkeypatch):
+    with _running(monkeypatch, BOT_PHASE_ONE_TASK) as emulated:
         yield emulated
 
 
@@ -125,3 +143,31 @@ def test_a_bot_conversation_whose_close_waits_for_the_survey_ends_with_the_answe
     finished(account)
     assert (chat()["mode"], chat()["satisfaction_score"], chat()["waiting_for"]) == ("closed", 2, None)
     assert len([m for m in bot_messages() if m["type"] == "interactive" and m["text"] == "How did we do today?"]) == 1
+
+
+def test_a_bot_phase_held_by_one_task_answers_resolves_and_ends_its_execution(bot_phase_one_task):
+    account = bot_phase_one_task
+    deliver(account, says("What are your opening hours?"))
+    wait_for(lambda: chat()["waiting_for"] == "customer", what="the bot to answer and wait")
+    answered = len(bot_messages())
+    deliver(account, says("And on Saturday?"))  # its task token's heartbeat, and the next turn on it
+    wait_for(lambda: len(bot_messages()) > answered and chat()["waiting_for"] == "customer", what="the second answer")
+    deliver(account, says("thanks, bye"))
+    wait_for(lambda: chat()["waiting_for"] == "survey", what="the survey")
+    finished(account)
+    assert entered(account) == ["BotTurn"]  # the turn that resolved ended the task and the execution
+    deliver(account, says("", reply=("csat_3", "😊 Great")))
+    assert (chat()["mode"], chat()["satisfaction_score"]) == ("closed", 3)
+
+
+def test_an_escalation_from_a_bot_phase_held_by_one_task_reaches_the_agent(bot_phase_one_task):
+    account = bot_phase_one_task
+    add_agent("ana")
+    deliver(account, says("I want to talk to a person"))
+    wait_for(lambda: chat()["offered_to"] == "ana", what="the offer to ana")
+    assert entered(account)[:2] == ["BotTurn", "Escalate"]
+    assert agent_call("POST", f"/api/chats/{our_chat()}/accept", "ana")[0] == 200
+    wait_for(lambda: chat()["waiting_for"] == "agent", what="the agent wait")
+    assert agent_call("POST", f"/api/chats/{our_chat()}/close", "ana")[0] == 200
+    finished(account)
+    assert chat()["mode"] == "closed"

@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from coexist.conversation import survey
-from coexist.conversation.settings import ConversationSettings
 from coexist.conversation.workflow import AGENT_RELEASED, HUMAN_TOOK_OVER, SUPERSEDED_BY_MERGE, BotLoop, Workflow, execution_name
 from coexist.domain.chat import Chat, ChatMode, WaitingFor
 from coexist.domain.records import MessageRecord
@@ -30,9 +29,7 @@ class Signals:
     takeover_cool_down_s: int = 1800
     clock: object = time.time
     connect: object | None = None  # coexist.conversation.connect.ConnectDesk: humans on Amazon Connect
-    bot_loop: BotLoop | None = None  # runs the next bot turn of a conversation whose token takes heartbeats
-    # What the workflow's waits last (ConversationSettings.timeouts), given to each execution it starts.
-    timeouts: dict = field(default_factory=lambda: ConversationSettings().timeouts())
+    bot_loop: BotLoop | None = None  # begins a conversation's bot phase and runs its turns
 
     # --- from ingest ---------------------------------------------------------------------------
     def customer_wrote(self, chat_id: str, message_id: str, reply_id: str | None, message: MessageRecord | None = None) -> str:
@@ -52,12 +49,15 @@ class Signals:
             if self._person_has_it(chat):
                 return "human_handles"
             name = execution_name(chat_id, message_id)
-            # The conversation claimed and its first message queued for the bot, in one write.
+            # The conversation claimed and its first message queued for the bot, in one write; its
+            # bot phase begins outside the workflow (no execution until it hands the customer on).
             if self.chats.claim(chat_id, name, message_id, carried):
-                self.workflow.start(name, chat_id, self.timeouts)
+                self.bot_loop.begin(chat_id, name)
                 return "started"
             self.chats.add_pending(chat_id, message_id, carried)  # another message claimed it meanwhile
             return "queued_for_bot"
+        if chat.conversation_id == execution_name(chat_id, message_id):
+            return self._begin_again(chat, message_id)
         if self.connect is not None and self.connect.is_active(chat):
             return self.connect.relay(chat_id, message_id, chat)  # the Connect agent sees it too
         if chat.mode != ChatMode.BOT:
@@ -66,10 +66,6 @@ class Signals:
         wait = self.chats.queue_taking_customer_wait(chat_id, message_id, carried) if chat.waiting_for == WaitingFor.CUSTOMER else None
         if wait is None:
             self.chats.add_pending(chat_id, message_id, carried)
-        if chat.conversation_id == execution_name(chat_id, message_id):
-            # This message claimed the chat before, but starting the execution failed (the record is
-            # being retried): start it now; a start that did happen is refused by its name.
-            self.workflow.start(chat.conversation_id, chat_id, self.timeouts)
         if chat.waiting_for == WaitingFor.CUSTOMER:
             wait = wait or self.chats.take_customer_wait(chat_id)
             if wait and wait.heartbeat:
@@ -78,6 +74,15 @@ class Signals:
             if wait:  # an execution of an earlier definition: the token's success is the next turn
                 self.workflow.succeed(wait.token, {"message_id": message_id})
                 return "woke_bot"
+        return "queued_for_bot"
+
+    def _begin_again(self, chat: Chat, message_id: str) -> str:
+        """This message claimed the chat before and its record is being retried: its first turn may
+        never have started (the invocation failed). It is started again only while the message still
+        waits on the chat and no turn holds the token; once a turn took it, the conversation is under way."""
+        if message_id in chat.pending_messages and chat.bot_token is None and chat.workflow_token is None:
+            self.bot_loop.begin(chat.chat_id, chat.conversation_id)
+            return "started"
         return "queued_for_bot"
 
     def _next_bot_turn(self, chat: Chat, wait: CustomerWait) -> None:

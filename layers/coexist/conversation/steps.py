@@ -150,6 +150,20 @@ class ConversationSteps:
         else:
             self._await_customer(event, outcome)
 
+    def step_bot_idle(self, event: dict) -> None:
+        """A bot phase's idle timer fired (coexist.conversation.workflow.IdleTimers): the customer has
+        said nothing for the idle time while the bot waited, so the conversation ends quietly, with
+        no survey, as a heartbeat's timeout ended it before. A firing that finds the customer wrote
+        meanwhile changes nothing; one that finds a turn still running, or a message newer than the
+        timer knew, times the phase again (the schedule is gone once it fired)."""
+        token = event["token"]
+        if self.chats.end_quiet_bot_phase(event["chat_id"], token, int(self.clock()) - self.settings.customer_idle_s):
+            self.metrics("ConversationEndedIdle")
+            return
+        chat = event.pop(_HELD, None) or self.chats.get(event["chat_id"])
+        if chat is not None and (task_tokens.names(chat.bot_token, token) or task_tokens.names(chat.workflow_token, token)):
+            self.workflow.heartbeat(token)
+
     def _await_customer(self, event: dict, outcome: BotOutcome | None) -> None:
         """The turn's token waits for the customer, the turn's outcome recorded in the same write."""
         token = event["token"]

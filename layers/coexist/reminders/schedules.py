@@ -31,6 +31,25 @@ class OneTimeSchedules:
         self.dead_letter_arn = dead_letter_arn
 
     def create(self, name: str, at: int, payload: dict) -> None:
+        self.client.create_schedule(Name=name, GroupName=self.group, **self._definition(at, payload))
+
+    def put(self, name: str, at: int, payload: dict) -> None:
+        """The schedule `name` set to fire at `at`, made when there is none (one that fired was
+        deleted after it) and moved when there is: one request when it exists."""
+        definition = self._definition(at, payload)
+        try:
+            self.client.update_schedule(Name=name, GroupName=self.group, **definition)
+        except ClientError as error:
+            if error.response.get("Error", {}).get("Code") != "ResourceNotFoundException":
+                raise
+            try:
+                self.client.create_schedule(Name=name, GroupName=self.group, **definition)
+            except ClientError as raced:
+                if raced.response.get("Error", {}).get("Code") != "ConflictException":
+                    raise
+                self.client.update_schedule(Name=name, GroupName=self.group, **definition)  # made meanwhile
+
+    def _definition(self, at: int, payload: dict) -> dict:
         target = {
             "Arn": self.target_arn,
             "RoleArn": self.role_arn,
@@ -39,10 +58,8 @@ class OneTimeSchedules:
         }
         if self.dead_letter_arn:
             target["DeadLetterConfig"] = {"Arn": self.dead_letter_arn}
-        self.client.create_schedule(
-            Name=name, GroupName=self.group, ScheduleExpression=at_expression(at),
-            FlexibleTimeWindow={"Mode": "OFF"}, ActionAfterCompletion="DELETE", Target=target,
-        )
+        return {"ScheduleExpression": at_expression(at), "FlexibleTimeWindow": {"Mode": "OFF"},
+                "ActionAfterCompletion": "DELETE", "Target": target}
 
     def delete(self, name: str) -> bool:
         """Remove a schedule; False when there was none (it fired, or was never made)."""

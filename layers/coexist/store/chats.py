@@ -734,7 +734,7 @@ class ChatRepository:
                          values={":due_from": due_from})
 
     # --- the end ----------------------------------------------------------------------------------------
-    def end(self, chat_id: str, survey_until: int | None = None) -> bool:
+    def end(self, chat_id: str, survey_until: int | None = None, condition: str | None = None, values: dict | None = None) -> bool:
         """The workflow ends the conversation (closed, or a timeout). `survey_until`: the survey was
         asked, and the customer's messages until then answer it (`answer_survey`). A token still
         parked goes: its wait ended with the conversation (an agent's idle timeout leaves one)."""
@@ -744,7 +744,18 @@ class ChatRepository:
             sets |= {"waiting_for": WaitingFor.SURVEY.value, "survey_until": survey_until}
         else:
             remove += ("waiting_for",)
-        return self._move(chat_id, ChatEvent.ENDED, sets, remove=remove)
+        return self._move(chat_id, ChatEvent.ENDED, sets, remove=remove, condition=condition, values=values)
+
+    def end_quiet_bot_phase(self, chat_id: str, token: str, quiet_since: int) -> bool:
+        """A bot phase's idle timeout: the conversation ends, without a survey, and the wait `token`
+        left for the customer goes with it, in one write, on the condition that the bot still waits
+        for the customer on that token and the customer has written nothing after `quiet_since`.
+        False: a message came meanwhile (a turn holds the token, or it waits again), or the
+        conversation moved on (a person, an escalation, a merge)."""
+        values = {":customer": WaitingFor.CUSTOMER.value, ":since": quiet_since}
+        holds = _names_token("workflow_token", token, self.tokens.reference(token), values)
+        return self.end(chat_id, condition=f"waiting_for = :customer AND {holds} AND "
+                        "(attribute_not_exists(last_customer_message_at) OR last_customer_message_at <= :since)", values=values)
 
     def close(self, chat_id: str) -> bool:
         """An agent closes a chat no live conversation holds."""

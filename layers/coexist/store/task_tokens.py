@@ -18,6 +18,7 @@ import base64
 import hashlib
 import time
 
+from coexist.domain import bot_phase
 from coexist.resources import TASK_TOKEN_LIFETIME_S
 from coexist.store.memo import BoundedMemo
 
@@ -30,7 +31,8 @@ def ref(token: str) -> str:
 
 
 def forms(token: str) -> tuple[str, str]:
-    """What a chat may hold for `token`: its reference, or (written before references) the token."""
+    """What a chat may hold for `token`: its reference, or (written before references, or a bot
+    phase's token) the token."""
     return ref(token), token
 
 
@@ -50,10 +52,13 @@ class TaskTokens:
     @staticmethod
     def reference(token: str) -> str:
         """What a chat written by this process holds for `token` (to compare, not to store)."""
-        return ref(token)
+        return token if bot_phase.is_bot_phase(token) else ref(token)
 
     def keep(self, token: str) -> str:
-        """The reference to store on the chat, with the token put here unless this process did."""
+        """The reference to store on the chat, with the token put here unless this process did. A bot
+        phase's token is no task token: short and no credential, the chat holds it whole."""
+        if bot_phase.is_bot_phase(token):
+            return token
         reference = ref(token)
         if self._kept.get(reference) is None:
             self.table.put_item(Item={"ref": reference, "token": token,
