@@ -11,6 +11,7 @@ from stacks.console_edge_stack import EDGE_REGION, ConsoleEdgeStack
 from stacks.console_stack import ConsoleStack
 from stacks.constructs import crm_events, nag, reminders
 from stacks.constructs.service_function import ServiceFunction
+from stacks import conversations_stack
 from stacks.compliance_stack import ComplianceStack
 from stacks.conversations_stack import ConversationsStack
 from stacks.data_stack import DataStack
@@ -89,6 +90,8 @@ def build(app: App) -> CoexistStacks:
                 crm_events.allow_publishing(function, config)
             if function.service_name == "coexist-api":  # POST / DELETE /api/reminders
                 reminders.allow_scheduling(function, config)
+            if function.service_name in conversations_stack.IDLE_TIMER_ACTIONS:  # the bot phases' idle timers
+                conversations_stack.allow_idle_timers(function, config)
     for stack in stacks.all:
         Tags.of(stack).add("project", "coexist")
         Tags.of(stack).add("stage", config.stage)

@@ -222,6 +222,19 @@ class CoexistConfig:
         return f"{self.prefix}-reminders-dlq"
 
     @property
+    def idle_schedule_group(self) -> str:
+        """The bot phases' idle timers (coexist.conversation.workflow.IdleTimers)."""
+        return f"{self.prefix}-conversation-idle"
+
+    @property
+    def idle_scheduler_role_name(self) -> str:
+        return f"{self.prefix}-conversation-idle-scheduler"
+
+    @property
+    def idle_dlq_name(self) -> str:
+        return f"{self.prefix}-conversation-idle-dlq"
+
+    @property
     def event_bus_name(self) -> str:
         return f"{self.prefix}-events"
 

@@ -9,7 +9,7 @@ outbound queue), and this stack pages the ingress stack's alarm topic. The defin
 
 from __future__ import annotations
 
-from aws_cdk import Aws, Duration, Stack
+from aws_cdk import ArnFormat, Aws, Duration, Stack
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_sqs as sqs
@@ -23,6 +23,7 @@ from stacks.constructs import alarms, nag
 from stacks.constructs.connect_handoff import ConnectHandoff
 from stacks.constructs.domain_tables import DomainTables
 from stacks.constructs.log_groups import encrypted_log_group
+from stacks.constructs.one_time_schedules import OneTimeScheduling, schedule_group
 from stacks.constructs.outbound_queue import OutboundQueue
 from stacks.constructs.service_function import BOT_LOOP_ACTIONS, ServiceFunction
 from stacks.constructs.shared_layer import FUNCTIONS, ROOT, shared_layer
@@ -34,6 +35,32 @@ CONVERSATION_TIMEOUT_S = 60  # a bot turn may call Lex or Bedrock and enqueue se
 # Bedrock inference profiles are named "<geography>.<model id>" and route to the model in any
 # region of that geography.
 _INFERENCE_PROFILE_PREFIXES = ("us.", "eu.", "apac.", "us-gov.", "jp.", "au.", "ca.", "global.")
+
+
+def idle_scheduling(config: CoexistConfig) -> OneTimeScheduling:
+    """The bot phases' idle timers (coexist.conversation.workflow.IdleTimers): their group invokes the
+    conversation function; ingest moves them, the API and the function end them."""
+    return OneTimeScheduling(
+        group=config.idle_schedule_group, function_name=config.conversation_function_name,
+        role_name=config.idle_scheduler_role_name, dlq_name=config.idle_dlq_name,
+        group_env=resources.IDLE_SCHEDULE_GROUP_ENV, target_env=resources.IDLE_TARGET_ARN_ENV,
+        role_env=resources.IDLE_SCHEDULER_ROLE_ARN_ENV, dlq_env=resources.IDLE_DLQ_ARN_ENV,
+    )
+
+
+# Who makes, moves and ends the idle timers: ingest begins a bot phase and each customer message moves
+# its timer; the conversation function moves it for a turn that finds messages waiting, and ends it
+# with the phase; the agent API ends it when an agent takes the chat over (or a customer is erased).
+IDLE_TIMER_ACTIONS = {
+    "coexist-ingest": ("CreateSchedule", "UpdateSchedule", "DeleteSchedule"),
+    "coexist-conversation": ("CreateSchedule", "UpdateSchedule", "DeleteSchedule"),
+    "coexist-api": ("DeleteSchedule",),
+}
+
+
+def allow_idle_timers(function: ServiceFunction, config: CoexistConfig) -> None:
+    idle_scheduling(config).allow(function, IDLE_TIMER_ACTIONS[function.service_name],
+                                  "One idle timer per conversation, named by the conversation at run time, in the idle timers' own group only.")
 
 
 class ConversationsStack(Stack):
@@ -114,6 +141,23 @@ class ConversationsStack(Stack):
         self._grant_bots(config)
 
         self.state_machine = self._state_machine(config, key, common["log_retention_days"])
+        # A bot phase that hands the customer on starts the conversation's execution (by the state
+        # machine's name: the definition names this function, which cannot name it back by reference).
+        state_machine_arn = self.format_arn(service="states", resource="stateMachine", resource_name=config.conversation_state_machine_name,
+                                            arn_format=ArnFormat.COLON_RESOURCE_NAME)
+        self.conversation.function.add_environment(resources.CONVERSATION_STATE_MACHINE_ENV, state_machine_arn)
+        self.conversation.role.add_to_principal_policy(iam.PolicyStatement(actions=["states:StartExecution"], resources=[state_machine_arn]))
+        # The bot phases' idle timers: one-time schedules that invoke this function.
+        made = schedule_group(
+            Construct(self, "IdleTimers"), names=idle_scheduling(config), function_arn=config.conversation_function_arn(self), key=key,
+            alarm_topic=alarm_topic,
+            role_description="EventBridge Scheduler's role for the bot phases' idle timers: invoke the conversation function, park failures",
+            lost_description="A bot phase's idle timer could not invoke the conversation function (after Scheduler's retries): "
+            "a conversation whose customer went quiet was not ended and still shows as live with the bot. End it from the "
+            "inbox; the parked message names the chat and the conversation.",
+            parked_because="the bot phases' idle timers (an invocation Scheduler gave up on)",
+        )
+        self.idle_timers, self.idle_dead_letters, self.idle_scheduler_role = made.group, made.dead_letters, made.scheduler_role
 
         self.unassigned_alarm = alarms.on_any_count(
             self, "ConversationUnassignedAlarm",

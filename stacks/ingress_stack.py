@@ -187,7 +187,7 @@ class IngressStack(Stack):
                 **config.rate_card_environment(),
             },
             # Accept, release, close, transfer and an agent's reply wake the workflow's parked tasks;
-            # the agent API never starts a conversation itself.
+            # the agent API starts a conversation's execution only when an agent takes a bot phase over.
             task_token_actions=TASK_TOKEN_ACTIONS,
             **common,
         )
@@ -210,6 +210,11 @@ class IngressStack(Stack):
         for name, value in config.retention_environment(resources.AUDIT).items():  # each entry's `expires_at`
             self.agent_api.function.add_environment(name, value)
         self._grant_customer_rights(config, tables, key)
+        # An agent who answers while the bot has the chat takes it over: the bot phase, which runs
+        # outside the workflow, hands the conversation to its execution, started there.
+        self.agent_api.role.add_to_principal_policy(
+            iam.PolicyStatement(actions=["states:StartExecution"], resources=[self.conversation_state_machine_arn])
+        )
         self.campaigns_queue.grant_send_messages(self.agent_api.function)  # a campaign's first page
         self.agent_api.grant_secret_read(access_token, key)
         self.outbound_queue.grant_send_messages(self.agent_api.function)

@@ -159,9 +159,11 @@ def test_the_state_machine_role_can_invoke_only_the_conversation_function(synthe
     assert services == {"lambda", "logs", "xray", "kms"}
     # Besides ingest and the function itself (a bot turn after the first, below), no other role
     # anywhere may invoke a function (Scheduler's role for reminders invokes the reminders function
-    # alone: tests/infrastructure/test_reminders_stack.py).
+    # alone: tests/infrastructure/test_reminders_stack.py; its role for the idle timers, this
+    # function alone: below).
     reminders_scheduler = synthesised.logical_id(synthesised.stacks.outbound.reminders.scheduler_role)
-    bot_loop = {("ingress", ids["ingest_role"]), ("conversations", ids["function_role"])}
+    idle_scheduler = synthesised.logical_id(synthesised.stacks.conversations.idle_scheduler_role)
+    bot_loop = {("ingress", ids["ingest_role"]), ("conversations", ids["function_role"]), ("conversations", idle_scheduler)}
     for stack in ("ingress", "outbound", "conversations"):
         template = getattr(synthesised, stack)
         for name, policy in template.find_resources("AWS::IAM::Policy").items():
@@ -221,11 +223,56 @@ def test_the_key_lets_log_delivery_read_the_workflow_logs(synthesised):
 # --- who starts and wakes it ---------------------------------------------------------------------
 
 
-def test_ingest_may_start_executions_of_exactly_that_state_machine(synthesised, ids):
-    starts = [s for s in statements_of_role(synthesised.ingress, ids["ingest_role"]) if "states:StartExecution" in s["Action"]]
+@pytest.mark.parametrize("role", ["ingest_role", "api_role", "function_role"])
+def test_whoever_ends_a_bot_phase_may_start_executions_of_exactly_that_state_machine(synthesised, ids, role):
+    """The bot phase runs outside the workflow; whoever ends it with a person or routing starts the
+    conversation's execution there: ingest (an echo), the API (an agent's reply), the function (the
+    bot escalated or failed)."""
+    template = synthesised.conversations if role == "function_role" else synthesised.ingress
+    starts = [s for s in statements_of_role(template, ids[role]) if "states:StartExecution" in s["Action"]]
     assert starts == [{"Action": ["states:StartExecution"], "Effect": "Allow", "Resource": _state_machine_arn("coexist-dev-conversation")}]
-    for stack in ("outbound", "conversations"):
-        assert "states:StartExecution" not in json.dumps(getattr(synthesised, stack).to_json())
+    assert "states:StartExecution" not in json.dumps(synthesised.outbound.to_json())
+    env = _env(synthesised.conversations, ids["function"])
+    assert env[resources.CONVERSATION_STATE_MACHINE_ENV] == _state_machine_arn("coexist-dev-conversation")
+
+
+@pytest.mark.parametrize("role, actions", [
+    ("ingest_role", ["scheduler:CreateSchedule", "scheduler:DeleteSchedule", "scheduler:UpdateSchedule"]),
+    ("function_role", ["scheduler:CreateSchedule", "scheduler:DeleteSchedule", "scheduler:UpdateSchedule"]),
+    ("api_role", ["scheduler:DeleteSchedule"]),
+])
+def test_the_idle_timers_are_made_moved_and_ended_in_their_own_group_only(synthesised, ids, role, actions):
+    template = synthesised.conversations if role == "function_role" else synthesised.ingress
+    statements = statements_of_role(template, ids[role])
+    idle = [s for s in statements if any(a.startswith("scheduler:") for a in s["Action"]) and "conversation-idle" in json.dumps(s["Resource"])]
+    [statement] = idle
+    assert sorted(statement["Action"]) == actions
+    assert json.dumps(statement["Resource"]).endswith(':schedule/coexist-dev-conversation-idle/*"]]}')
+    passes = [s for s in statements if "iam:PassRole" in s["Action"] and "conversation-idle-scheduler" in json.dumps(s["Resource"])]
+    # A schedule made or moved names Scheduler's role; deleting one does not.
+    assert len(passes) == (1 if "scheduler:UpdateSchedule" in actions else 0)
+    for passing in passes:
+        assert passing["Condition"] == {"StringEquals": {"iam:PassedToService": "scheduler.amazonaws.com"}}
+
+
+def test_the_idle_timers_invoke_the_conversation_function_alone_and_park_what_fails(synthesised):
+    stack = synthesised.stacks.conversations
+    template = synthesised.conversations
+    role_id = synthesised.logical_id(stack.idle_scheduler_role)
+    role = template.to_json()["Resources"][role_id]["Properties"]
+    assert role["RoleName"] == "coexist-dev-conversation-idle-scheduler"
+    [trust] = role["AssumeRolePolicyDocument"]["Statement"]
+    assert trust["Principal"] == {"Service": "scheduler.amazonaws.com"}
+    assert "schedule/coexist-dev-conversation-idle/*" in json.dumps(trust["Condition"]["ArnLike"])
+    invokes = [s for s in statements_of_role(template, role_id) if "lambda:InvokeFunction" in s["Action"]]
+    [invoke] = invokes
+    assert json.dumps(invoke["Resource"]).endswith(':function:coexist-dev-conversation"]]}')
+    [group] = template.find_resources("AWS::Scheduler::ScheduleGroup").values()
+    assert group["Properties"]["Name"] == "coexist-dev-conversation-idle"
+    dlq = template.to_json()["Resources"][synthesised.logical_id(stack.idle_dead_letters)]["Properties"]
+    assert dlq["QueueName"] == "coexist-dev-conversation-idle-dlq" and "KmsMasterKeyId" in dlq
+    env = _env(synthesised.ingress, synthesised.logical_id(synthesised.stacks.ingress.ingest.function))
+    assert env[resources.IDLE_SCHEDULE_GROUP_ENV] == "coexist-dev-conversation-idle"
 
 
 def test_ingest_and_the_api_are_told_the_state_machine_by_its_name(synthesised, ids):
@@ -235,12 +282,12 @@ def test_ingest_and_the_api_are_told_the_state_machine_by_its_name(synthesised, 
         assert env["COEXIST_CONVERSATION"] == "{}", function  # the same cool-down as the workflow's steps
 
 
-def test_the_api_wakes_tasks_but_never_starts_a_conversation(synthesised, ids):
+def test_the_api_wakes_tasks_and_starts_an_execution_only_when_an_agent_takes_over_a_bot_phase(synthesised, ids):
     actions = actions_of_role(synthesised.ingress, ids["api_role"])
     assert TASK_TOKENS <= actions
-    assert "states:StartExecution" not in actions
-    # An erasure stops the conversation still running on the chat.
-    assert not {a for a in actions if a.startswith("states:")} - TASK_TOKENS - {"states:StopExecution"}
+    # An erasure stops the conversation still running on the chat; an agent's reply to a bot phase
+    # starts its execution at the takeover (above).
+    assert not {a for a in actions if a.startswith("states:")} - TASK_TOKENS - {"states:StopExecution", "states:StartExecution"}
 
 
 @pytest.mark.parametrize("role", ["ingest_role", "api_role"])
@@ -297,8 +344,8 @@ def test_conversation_function_settings(synthesised, ids):
     assert env[resources.OUTBOUND_QUEUE_ENV]["Fn::Join"][1][-1] == f"/{config.outbound_queue_name}"
     assert env["COEXIST_NUMBERS"] == "{}" and env["COEXIST_CONVERSATION"] == "{}"
     assert env["POWERTOOLS_SERVICE_NAME"] == "coexist-conversation"
-    # Not needed: it signals tokens, never starts; the bot rules ship in the layer.
-    assert resources.CONVERSATION_STATE_MACHINE_ENV not in env and "COEXIST_BOT_RULES" not in env
+    # The bot rules ship in the layer.
+    assert "COEXIST_BOT_RULES" not in env
     assert not {k for k in env if k.startswith("CONNECT_")}
 
 

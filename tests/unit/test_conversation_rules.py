@@ -106,3 +106,88 @@ def test_the_survey_is_a_valid_request_and_only_its_buttons_give_a_score():
     assert [survey.score_of(b.id) for b in asked.buttons] == [3, 2, 1]
     for other in (None, "", "csat_", "csat_x", "hours", "reminder:short:confirm"):
         assert survey.score_of(other) is None, other
+
+
+# --- the bot phase outside the workflow -----------------------------------------------------------
+
+def test_a_bot_phases_token_names_its_chat_and_conversation_and_the_chat_holds_it_whole():
+    from coexist.domain import bot_phase
+    from coexist.store.task_tokens import TaskTokens, names
+
+    token = bot_phase.token("cabc", "conv-1")
+    assert bot_phase.is_bot_phase(token) and not bot_phase.is_bot_phase("AQCEAAAA-a-task-token") and not bot_phase.is_bot_phase(None)
+    assert bot_phase.parsed(token) == ("cabc", "conv-1")
+    with pytest.raises(ValueError):
+        bot_phase.parsed("AQCEAAAA-a-task-token")
+
+    class NoTable:  # a task token would be put here; a bot phase's never is
+        def put_item(self, **_):
+            raise AssertionError("a bot phase's token is not kept in the task tokens table")
+
+    tokens = TaskTokens(NoTable())
+    assert tokens.keep(token) == tokens.reference(token) == token and tokens.resolve(token) == token
+    assert names(token, token)
+
+
+def test_an_execution_begins_where_its_bot_phase_ended():
+    start = STATES[DEFINITION["StartAt"]]
+    assert DEFINITION["StartAt"] == "LeftTheBot" and start["Type"] == "Choice"
+    routes = {c["StringEquals"]: c["Next"] for c in start["Choices"] if c["Variable"] == "$.left_bot.Error"}
+    # A person took over: the takeover's states; the bot escalated or a turn failed: routing.
+    assert routes == {"HumanTookOver": "HumanTakeover"} and start["Default"] == "Escalate"
+
+
+class _Scheduler:
+    def __init__(self):
+        self.calls = []
+
+    def put(self, name, at, payload):
+        self.calls.append(("put", name, at, payload))
+
+    def delete(self, name):
+        self.calls.append(("delete", name))
+        return True
+
+
+class _StepFunctions:
+    def __init__(self):
+        self.calls = []
+
+    def __getattr__(self, name):
+        return lambda **kwargs: self.calls.append((name, kwargs))
+
+
+def _workflow():
+    from coexist.conversation.workflow import IdleTimers, Workflow
+
+    scheduler, sfn = _Scheduler(), _StepFunctions()
+    arn = "arn:aws:states:us-east-1:123456789012:stateMachine:coexist-dev-conversation"
+    return Workflow(sfn, arn, IdleTimers(scheduler, idle_s=600, clock=lambda: 1_000), {"accept_timeout_seconds": 5}), scheduler, sfn
+
+
+def test_a_bot_phase_is_timed_by_its_idle_timer_and_starts_no_execution_when_it_resolves():
+    from coexist.domain import bot_phase
+
+    workflow, scheduler, sfn = _workflow()
+    token = bot_phase.token("cabc", "conv-1")
+    assert workflow.heartbeat(token)  # a customer message: the timer moved to the idle time from now
+    assert scheduler.calls == [("put", "idle-conv-1", 1_600, {"action": "bot_idle", "chat_id": "cabc", "conversation_id": "conv-1", "token": token})]
+    assert workflow.succeed(token, {"resolved": True})  # resolved in its turn: only the timer goes
+    assert scheduler.calls[-1] == ("delete", "idle-conv-1") and sfn.calls == []
+
+
+def test_a_bot_phase_that_fails_starts_its_execution_with_how_it_ended():
+    from coexist.domain import bot_phase
+
+    workflow, scheduler, sfn = _workflow()
+    assert workflow.fail(bot_phase.token("cabc", "conv-1"), "BotEscalated", "the customer asked for a person")
+    [(call, started)] = sfn.calls
+    assert call == "start_execution" and started["name"] == "conv-1" and scheduler.calls == [("delete", "idle-conv-1")]
+    assert json.loads(started["input"]) == {"chat_id": "cabc", "conversation_id": "conv-1", "timeouts": {"accept_timeout_seconds": 5},
+                                            "left_bot": {"Error": "BotEscalated", "Cause": "the customer asked for a person"}}
+
+
+def test_a_task_token_still_signals_its_task():
+    workflow, scheduler, sfn = _workflow()
+    assert workflow.heartbeat("AQCEAAAA-task") and workflow.fail("AQCEAAAA-task", "HumanTookOver", "a person answered")
+    assert [name for name, _ in sfn.calls] == ["send_task_heartbeat", "send_task_failure"] and scheduler.calls == []
