@@ -20,9 +20,10 @@ TARGET_PER_ESCALATION = 15
 CEILING_BOT_CONVERSATION = 0  # transitions of the four-message bot conversation: its bot phase starts no execution
 CEILING_ESCALATION = 8
 # DynamoDB write units per customer message of that conversation (benchmarks/dynamodb_units.py):
-# 23.25. Each customer message comes at the start of a second, so a turn's writes share its second;
-# a turn slow enough to straddle the next moves the chat in the inbox index once more: the first
-# turn's second answer (+1 unit), the last turn's survey after its answer (+2), 24 at most.
+# 23 (23.25 while the bot phase's task token was put in the task tokens table). Each customer
+# message comes at the start of a second, so a turn's writes share its second; a turn slow enough
+# to straddle the next moves the chat in the inbox index once more: the first turn's second answer
+# (+1 unit), the last turn's survey after its answer (+2), 24 at most.
 CEILING_BOT_WRITE_UNITS_PER_MESSAGE = 24
 
 

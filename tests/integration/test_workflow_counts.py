@@ -47,10 +47,10 @@ def test_a_bot_conversation_stays_within_its_transitions_and_a_turn_within_its_r
     assert whole.invocations["conversation"] == len(BOT_CONVERSATION)
     assert whole.total("scheduler", {"DeleteSchedule"}) == 1 / whole.per
     assert not {action for _, service, action in whole.calls if service == "stepfunctions"}
-    # DynamoDB's write units per message (23.25, with each message and answer in a second of its
-    # own): the chats hold their task tokens by reference, so a chat in a conversation stays under a
-    # kilobyte (28 when the chat held the token itself, every chat write and inbox index entry twice
-    # the units).
+    # DynamoDB's write units per message (23, with each message and answer in a second of its own):
+    # a chat in a conversation stays under a kilobyte, holding its bot phase's short token whole and
+    # a task token by reference (28 when the chat held a task token itself, every chat write and
+    # inbox index entry twice the units).
     assert write_units(whole) <= CEILING_BOT_WRITE_UNITS_PER_MESSAGE
 
 
