@@ -257,34 +257,30 @@ def reminders_function_name(prefix: str) -> str:
 def _create_reminder_schedules(scheduler, sqs, prefix: str) -> dict[str, str]:
     """The reminders' schedule group and what their schedules name: the reminders function, the role
     Scheduler would invoke it with, the dead-letter queue. Local mode's stand-in fires them."""
-    from local.lambdas import ACCOUNT_ID
-
-    group = f"{prefix}-reminders"
-    scheduler.create_schedule_group(Name=group)
-    dlq_url = sqs.create_queue(QueueName=f"{prefix}-reminders-dlq", Attributes={"MessageRetentionPeriod": str(DLQ_RETENTION_S)})["QueueUrl"]
-    return {
-        resources.REMINDER_SCHEDULE_GROUP_ENV: group,
-        resources.REMINDER_TARGET_ARN_ENV: f"arn:aws:lambda:{REGION}:{ACCOUNT_ID}:function:{reminders_function_name(prefix)}",
-        resources.REMINDER_SCHEDULER_ROLE_ARN_ENV: f"arn:aws:iam::{ACCOUNT_ID}:role/{prefix}-reminders-scheduler",
-        resources.REMINDER_DLQ_ARN_ENV: queue_arn(sqs, dlq_url),
-    }
+    return _create_schedule_group(scheduler, sqs, f"{prefix}-reminders", reminders_function_name(prefix), (
+        resources.REMINDER_SCHEDULE_GROUP_ENV, resources.REMINDER_TARGET_ARN_ENV, resources.REMINDER_SCHEDULER_ROLE_ARN_ENV,
+        resources.REMINDER_DLQ_ARN_ENV))
 
 
 def _create_idle_schedules(scheduler, sqs, prefix: str) -> dict[str, str]:
     """The bot phases' idle timers' schedule group and what their schedules name: the conversation
     function, the role Scheduler would invoke it with, the dead-letter queue. Local mode's stand-in
     fires them."""
+    return _create_schedule_group(scheduler, sqs, f"{prefix}-conversation-idle", f"{prefix}-conversation", (
+        resources.IDLE_SCHEDULE_GROUP_ENV, resources.IDLE_TARGET_ARN_ENV, resources.IDLE_SCHEDULER_ROLE_ARN_ENV,
+        resources.IDLE_DLQ_ARN_ENV))
+
+
+def _create_schedule_group(scheduler, sqs, group: str, function_name: str, env_names: tuple[str, str, str, str]) -> dict[str, str]:
+    """A group of one-time schedules that invoke `function_name`, its dead-letter queue, and the env
+    (group, target, Scheduler's role, dead-letter queue) the stacks give whoever makes them."""
     from local.lambdas import ACCOUNT_ID
 
-    group = f"{prefix}-conversation-idle"
     scheduler.create_schedule_group(Name=group)
-    dlq_url = sqs.create_queue(QueueName=f"{prefix}-conversation-idle-dlq", Attributes={"MessageRetentionPeriod": str(DLQ_RETENTION_S)})["QueueUrl"]
-    return {
-        resources.IDLE_SCHEDULE_GROUP_ENV: group,
-        resources.IDLE_TARGET_ARN_ENV: f"arn:aws:lambda:{REGION}:{ACCOUNT_ID}:function:{prefix}-conversation",
-        resources.IDLE_SCHEDULER_ROLE_ARN_ENV: f"arn:aws:iam::{ACCOUNT_ID}:role/{prefix}-conversation-idle-scheduler",
-        resources.IDLE_DLQ_ARN_ENV: queue_arn(sqs, dlq_url),
-    }
+    dlq_url = sqs.create_queue(QueueName=f"{group}-dlq", Attributes={"MessageRetentionPeriod": str(DLQ_RETENTION_S)})["QueueUrl"]
+    values = (group, f"arn:aws:lambda:{REGION}:{ACCOUNT_ID}:function:{function_name}", f"arn:aws:iam::{ACCOUNT_ID}:role/{group}-scheduler",
+              queue_arn(sqs, dlq_url))
+    return dict(zip(env_names, values))
 
 
 def _create_event_bus(events, sqs, name: str) -> tuple[str, str]:
