@@ -384,8 +384,7 @@ def test_a_message_that_arrives_while_the_bot_answers_is_the_next_turn_of_the_sa
 def test_each_customer_message_restarts_the_idle_timeout_and_silence_past_it_ends_the_conversation(account, monkeypatch):
     idle_s = 8
     monkeypatch.setenv("COEXIST_CONVERSATION", json.dumps({**FAST, "customer_idle_s": idle_s}))
-    wiring.conversation_settings.cache_clear()
-    wiring.signals.cache_clear()
+    wiring.reset(keep_clients=True)  # the idle timers and the executions take the timings of this configuration
     deliver(account, says("What are your opening hours?"))
     wait_for(lambda: chat()["waiting_for"] == "customer", what="the bot's first answer")
     started = time.monotonic()
@@ -487,8 +486,7 @@ def test_a_message_the_bot_waits_for_is_queued_and_takes_the_token_in_one_write(
 
 def test_a_customer_who_goes_quiet_ends_the_conversation_without_a_survey(account, monkeypatch):
     monkeypatch.setenv("COEXIST_CONVERSATION", json.dumps({**FAST, "customer_idle_s": 3}))
-    wiring.conversation_settings.cache_clear()
-    wiring.signals.cache_clear()  # ingest gives each execution the timeouts of its configuration
+    wiring.reset(keep_clients=True)  # the idle timers and the executions take the timings of this configuration
     deliver(account, says("What are your opening hours?"))
     wait_for(lambda: bot_messages(), what="the bot's answer")
     finished(account)
