@@ -264,6 +264,34 @@ def test_an_echo_mid_bot_hands_the_chat_to_the_phone_and_the_bot_stays_silent(ac
     assert len(executions(account)) == 1 and wiring.inbox().chats.get(our_chat()).token_heartbeat
 
 
+def test_an_echo_just_after_the_bot_escalated_leaves_the_chat_with_the_person_on_the_phone(account, monkeypatch):
+    from coexist.conversation.steps import ConversationSteps
+
+    add_agent("ana")
+    real_route, echoed = ConversationSteps.step_route, []
+
+    def the_phone_answers_first(self, event):
+        if not echoed:
+            echoed.append(True)
+            # The bot phase has ended (the execution is starting): the echo finds no token to fail.
+            contextvars.Context().run(deliver, account, echo("wamid.phone-meanwhile", int(time.time()), text={"body": "Maria here."}))
+        return real_route(self, event)
+
+    monkeypatch.setattr(ConversationSteps, "step_route", the_phone_answers_first)
+    deliver(account, says("I want to talk to a person"))
+    [execution] = wait_for(lambda: executions(account), what="the escalation's execution")
+
+    def entered() -> list[str]:
+        history = account.sfn.get_execution_history(executionArn=execution["executionArn"], maxResults=1000)["events"]
+        return [e["stateEnteredEventDetails"]["name"] for e in history if e["type"].endswith("StateEntered")]
+
+    wait_for(lambda: "HumanTakeover" in entered(), what="the takeover")
+    assert echoed and entered()[:4] == ["LeftTheBot", "Escalate", "Routed", "HumanTakeover"]
+    view = chat()
+    assert (view["mode"], view["takeover_by"], view["offered_to"], view["queued_at"]) == ("app", "app", None, None)
+    assert [a["active_chats"] for a in agent_call("GET", "/api/agents", "ana")[1]["items"]] == [0]  # nobody was offered it
+
+
 def test_the_window_closes_while_queued_so_the_fallback_is_a_template(account, monkeypatch):
     from coexist.store.templates import TemplateStore
 

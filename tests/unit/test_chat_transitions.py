@@ -19,7 +19,7 @@ EXPECTED: dict[ChatEvent, tuple] = {
     ChatEvent.PHONE_APP_REPLIED: (P,  P,  P,  P,  P,  P),
     ChatEvent.AGENT_REPLIED:     (A,  NO, A,  A,  NO, NO),
     ChatEvent.BOT_RESUMED:       (B,  NO, NO, B,  NO, NO),
-    ChatEvent.QUEUED:            (Q,  Q,  Q,  Q,  Q,  NO),
+    ChatEvent.QUEUED:            (Q,  Q,  Q,  NO, Q,  NO),
     ChatEvent.ACCEPTED:          (NO, A,  A,  A,  NO, NO),
     ChatEvent.PICKED_UP:         (NO, A,  NO, NO, NO, NO),
     ChatEvent.NOBODY_ACCEPTED:   (NO, Q,  NO, NO, NO, NO),

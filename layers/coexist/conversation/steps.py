@@ -267,6 +267,8 @@ class ConversationSteps:
         there, else the first round of the built-in directory (the workflow's `Routed` choice
         reads the outcome, so no state of its own decides the handoff)."""
         routing = self.step_queue(event)
+        if routing["taken_over"]:
+            return routing  # the `Routed` choice takes it to the takeover
         if routing["handoff"] == HumansProvider.CONNECT.value and self._hand_to_connect(event):
             return {**routing, "handed": True}
         return self.step_assign({**event, "routing": {**routing, "handoff": HumansProvider.DIRECTORY.value, "handed": False}})
@@ -277,12 +279,20 @@ class ConversationSteps:
         if chat.assignee:
             self.agents.release(chat.assignee)  # a transfer or release frees the current agent
         skill = chat.transfer_skill or self.settings.intent_skills.get(chat.bot_intent or "")
-        self.chats.queue(event["chat_id"])
-        self.metrics("ConversationQueued")
         to_connect = self.connect is not None and self.connect.handles(chat.phone_number_id)
         handoff = (HumansProvider.CONNECT if to_connect else HumansProvider.DIRECTORY).value
-        return {"tried": [], "attempts": 0, "agent_id": None, "exhausted": False, "skill": skill,
-                "preferred": chat.transfer_to, "handoff": handoff}
+        routing = {"tried": [], "attempts": 0, "agent_id": None, "exhausted": False, "skill": skill,
+                   "preferred": chat.transfer_to, "handoff": handoff, "taken_over": False}
+        if not self.chats.queue(event["chat_id"]) and self._answered_from_the_phone(event):
+            # Someone answered from the phone after the bot escalated (the bot phase had ended, so
+            # the echo found no token to fail): the person keeps the chat, nobody is routed to it.
+            return {**routing, "taken_over": True}
+        self.metrics("ConversationQueued")
+        return routing
+
+    def _answered_from_the_phone(self, event: dict) -> bool:
+        chat = self.chats.get(event["chat_id"])
+        return chat is not None and chat.mode == ChatMode.APP
 
     def _hand_to_connect(self, event: dict) -> bool:
         """Start the Amazon Connect contact. When Connect cannot take the chat, the built-in directory

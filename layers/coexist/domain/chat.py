@@ -85,7 +85,8 @@ RULES: dict[ChatEvent, tuple[frozenset[ChatMode], ChatMode]] = {
     ChatEvent.PHONE_APP_REPLIED: (ANY, ChatMode.APP),
     ChatEvent.AGENT_REPLIED: (frozenset({ChatMode.BOT, ChatMode.APP, ChatMode.AGENT}), ChatMode.AGENT),
     ChatEvent.BOT_RESUMED: (frozenset({ChatMode.APP, ChatMode.BOT}), ChatMode.BOT),
-    ChatEvent.QUEUED: (ANY - {ChatMode.CLOSED}, ChatMode.QUEUED),
+    # Not from the phone app: a person who answered there since the bot escalated keeps the chat.
+    ChatEvent.QUEUED: (ANY - {ChatMode.CLOSED, ChatMode.APP}, ChatMode.QUEUED),
     # The agent took the offer's token before an echo could: the acceptance stands over that echo.
     ChatEvent.ACCEPTED: (frozenset({ChatMode.QUEUED, ChatMode.AGENT, ChatMode.APP}), ChatMode.AGENT),
     ChatEvent.PICKED_UP: (frozenset({ChatMode.QUEUED}), ChatMode.AGENT),
