@@ -264,6 +264,24 @@ def test_an_echo_mid_bot_hands_the_chat_to_the_phone_and_the_bot_stays_silent(ac
     assert len(executions(account)) == 1 and wiring.inbox().chats.get(our_chat()).token_heartbeat
 
 
+def test_an_agent_who_answers_from_the_inbox_takes_the_bot_phase_over_and_the_execution_starts_there(account):
+    add_agent("ana")
+    deliver(account, says("What are your opening hours?"))
+    wait_for(lambda: chat()["waiting_for"] == "customer", what="the bot to answer and wait")
+    assert executions(account) == [] and len(idle_timers(account)) == 1
+    code, sent = agent_call("POST", f"/api/chats/{our_chat()}/messages", "ana", {"type": "text", "text": "Ana here, I can help."})
+    assert code == 202 and sent["source"] == "agent"
+    # The API took the bot phase's token and started the execution at the takeover.
+    assert started_after(account) == "HumanTookOver" and idle_timers(account) == []
+    wait_for(lambda: chat()["waiting_for"] == "agent", what="the agent's wait")
+    view = chat()
+    assert (view["mode"], view["assignee"], view["takeover_by"]) == ("agent", "ana", "agent")
+    answered = len(bot_messages())
+    deliver(account, says("Thanks Ana"))
+    time.sleep(0.5)
+    assert len(bot_messages()) == answered  # the bot stays quiet: the agent has the chat
+
+
 def test_an_echo_just_after_the_bot_escalated_leaves_the_chat_with_the_person_on_the_phone(account, monkeypatch):
     from coexist.conversation.steps import ConversationSteps
 
