@@ -6,12 +6,12 @@ from dataclasses import dataclass
 
 from aws_cdk import App, Environment, Tags
 
+from stacks import conversations_stack
 from stacks.config import CoexistConfig
 from stacks.console_edge_stack import EDGE_REGION, ConsoleEdgeStack
 from stacks.console_stack import ConsoleStack
 from stacks.constructs import crm_events, nag, reminders
 from stacks.constructs.service_function import ServiceFunction
-from stacks import conversations_stack
 from stacks.compliance_stack import ComplianceStack
 from stacks.conversations_stack import ConversationsStack
 from stacks.data_stack import DataStack
