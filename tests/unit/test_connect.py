@@ -351,7 +351,9 @@ def test_the_definition_routes_connect_numbers_and_falls_back_to_the_directory()
     # The queue step hands the chat to Connect itself (or, when Connect cannot take it, routes it with
     # the directory): the choice after it only reads where the chat went.
     assert states["Escalate"]["Parameters"]["Payload"]["action"] == "route" and states["Escalate"]["Next"] == "Routed"
-    connect, *directory = states["Routed"]["Choices"]
+    # First, a person who answered from the phone after the bot escalated keeps the chat.
+    taken_over, connect, *directory = states["Routed"]["Choices"]
+    assert taken_over == {"Variable": "$.routing.value.taken_over", "BooleanEquals": True, "Next": "HumanTakeover"}
     assert connect == {"Variable": "$.routing.value.handed", "BooleanEquals": True, "Next": "InConnect"}
     assert {rule["Next"] for rule in directory} | {states["Routed"]["Default"]} == {"OfferToAgent", "Unassigned", "WaitForAgents"}
     assert "InConnect" not in {states[s].get("Next") for s in ("Assign", "WaitForAgents")}
