@@ -134,6 +134,18 @@ def test_a_batch_names_each_changed_table_and_number_once_in_order():
     assert changed_numbers(batch, numbers.of) == [("messages", "111"), ("chats", "111"), ("messages", "222")]
 
 
+def test_whether_a_record_is_shown_is_asked_once_per_key_and_a_hidden_one_changes_nothing():
+    numbers, asked = Numbers({"c1": "111", "m1": "111", "m2": "222"}), []
+
+    def shown(table, keys):
+        asked.append((table, json.dumps(keys, sort_keys=True)))
+        return table != "chats"
+
+    batch = [record("messages", "m1"), record("chats", "c1"), record("messages", "m1"), record("chats", "c1"), record("messages", "m2")]
+    assert changed_numbers(batch, numbers.of, shown) == [("messages", "111"), ("messages", "222")]
+    assert len(asked) == len(set(asked)) == 3  # m1, c1, m2: once each, however often a batch names them
+
+
 def test_a_batch_names_each_changed_table_once_in_order():
     records = [{"eventSourceARN": STREAM.format(t)} for t in ("messages", "chats", "messages", "messages")]
     assert changed_tables(records) == ["messages", "chats"]

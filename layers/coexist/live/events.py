@@ -36,17 +36,19 @@ def changed_numbers(records: Iterable[dict], number_of: Callable[[str, dict], st
                     shown: Callable[[str, dict], bool] = lambda table, keys: True) -> list[tuple[str, str | None]]:
     """Each (table, business number) a batch of keys-only stream records changed, once, in the order
     first seen. `number_of(table, keys)` finds the number of a record from its keys (None when the
-    record is gone); it is asked once per record key. A record of an item no console shows
-    (`shown(table, keys)` false) changes nothing."""
-    asked: dict[tuple, str | None] = {}
+    record is gone); it and `shown` are asked once per record key. A record of an item no console
+    shows (`shown(table, keys)` false) changes nothing."""
+    asked: dict[tuple, object] = {}
     seen: dict[tuple[str, str | None], None] = {}
     for record in records:
         table = table_of(record["eventSourceARN"])
         keys = (record.get("dynamodb") or {}).get("Keys") or {}
-        if not shown(table, keys):
-            continue
         key = (table, tuple(sorted((name, tuple(sorted(value.items()))) for name, value in keys.items())))
         if key not in asked:
-            asked[key] = number_of(table, keys)
-        seen.setdefault((table, asked[key]), None)
+            asked[key] = number_of(table, keys) if shown(table, keys) else _NOT_SHOWN
+        if asked[key] is not _NOT_SHOWN:
+            seen.setdefault((table, asked[key]), None)
     return list(seen)
+
+
+_NOT_SHOWN = object()  # a record key whose item no console shows
