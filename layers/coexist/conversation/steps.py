@@ -86,10 +86,12 @@ class ConversationSteps:
     # --- bot ------------------------------------------------------------------------------------
     def step_converse(self, event: dict) -> None:
         """A bot turn: the first begins the conversation, the bot answers the messages that wait for
-        it, then the token waits for the customer's next message, parked on the chat. With today's
-        definition (`heartbeat`) that message runs the next turn on the same token (BotLoop); with
-        the one before, its wake is the next `BotTurn` state. The turn leaves the loop by an error
-        the workflow routes: a person holds the chat, the bot escalated, or it resolved."""
+        it, then the token waits for the customer's next message, parked on the chat. The token is
+        the bot phase's own (coexist.domain.bot_phase) or, after a takeover's cool-down or in an
+        execution an upgrade found running, a `BotTurn` task's. With a token timed by heartbeats that
+        message runs the next turn on the same token (BotLoop); with the definition before those,
+        its wake is the next `BotTurn` state. The turn leaves the loop by an error that `Workflow`
+        routes (a person holds the chat, the bot escalated), or it resolves."""
         token = event["token"]
         started = self.chats.start_bot_turn(event["chat_id"], event["conversation_id"], token)
         if started is None and self._moved(event):

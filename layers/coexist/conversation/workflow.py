@@ -169,7 +169,7 @@ class BotLoop:
 
 def turn_event(chat_id: str, conversation_id: str, token: str, heartbeat: Heartbeats) -> dict:
     """The conversation function's event for a bot turn BotLoop invokes: the one the definition's
-    `BotTurn` sends the first turn (`heartbeat` as its payload had it), marked `direct` (nobody
-    waits for its result)."""
+    `BotTurn` task sends (`heartbeat` as its payload has it), marked `direct` (nobody waits for its
+    result)."""
     return {"action": "converse", "chat_id": chat_id, "conversation_id": conversation_id, "token": token,
             "heartbeat": int(heartbeat), "direct": True}
