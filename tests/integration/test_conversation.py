@@ -162,13 +162,18 @@ def test_a_resolving_bot_closes_in_its_turn_and_nothing_waits_for_the_survey(acc
     assert wiring.inbox().chats.get(our_chat()).conversation_id != first
 
 
-def test_a_message_after_the_surveys_deadline_starts_a_new_conversation(account):
+def resolved_with_the_survey_asked(account) -> str:
+    """A bot conversation the bot resolves, its survey asked: the conversation's id."""
     deliver(account, says("What are your opening hours?"))
     wait_for(lambda: chat()["waiting_for"] == "customer", what="the bot to answer and wait")
     deliver(account, says("thanks, bye"))
     wait_for(lambda: chat()["waiting_for"] == "survey", what="the survey")
     finished(account)
-    first = wiring.inbox().chats.get(our_chat()).conversation_id
+    return wiring.inbox().chats.get(our_chat()).conversation_id
+
+
+def test_a_message_after_the_surveys_deadline_starts_a_new_conversation(account):
+    first = resolved_with_the_survey_asked(account)
     # The survey's time passes unanswered (its deadline moved back instead of waiting it out).
     wiring.inbox().chats.table.update_item(Key={"chat_id": our_chat()}, UpdateExpression="SET survey_until = :past",
                                            ExpressionAttributeValues={":past": int(time.time()) - 1})
@@ -181,12 +186,7 @@ def test_a_message_after_the_surveys_deadline_starts_a_new_conversation(account)
 
 
 def test_a_message_other_than_a_score_ends_the_survey_and_is_answered_as_a_new_conversation(account):
-    deliver(account, says("What are your opening hours?"))
-    wait_for(lambda: chat()["waiting_for"] == "customer", what="the bot to answer and wait")
-    deliver(account, says("thanks, bye"))
-    wait_for(lambda: chat()["waiting_for"] == "survey", what="the survey")
-    finished(account)
-    first = wiring.inbox().chats.get(our_chat()).conversation_id
+    first = resolved_with_the_survey_asked(account)
     answered = len(bot_messages())
     # Before the survey's deadline, the customer writes instead of tapping a score: not left unheard.
     question = says("Sorry, one more thing: what are your opening hours on Sunday?")
