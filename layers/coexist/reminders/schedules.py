@@ -2,8 +2,10 @@
 
 Each reminder is one schedule named by the reminder's id, in the deployment's schedule group. It
 invokes the reminders function with `{"reminder_id": …}` through a role that may invoke only that
-function; a failed invocation is retried, then parked in the dead-letter queue. Local mode runs a
-stand-in that reads the same schedules from the emulator and fires them (local/schedule.py).
+function; a failed invocation is retried, then parked in the dead-letter queue. The bot phases'
+idle timers are schedules of the same kind, in a group of their own that invokes the conversation
+function (coexist.conversation.workflow.IdleTimers). Local mode runs a stand-in that reads the same
+schedules from the emulator and fires them (local/schedule.py).
 """
 
 from __future__ import annotations
