@@ -36,7 +36,7 @@ BOT_PHASE_ONE_TASK = Path(__file__).resolve().parents[1] / "fixtures" / "convers
 
 def started_by_ingest(self: BotLoop, chat_id: str, conversation_id: str) -> None:
     """How ingest began a conversation before the bot phase left the workflow: its execution."""
-    self.workflow.start(conversation_id, chat_id, self.workflow.timeouts)
+    self.workflow.start(conversation_id, chat_id)
 
 
 def _running(monkeypatch, definition: Path):

@@ -67,12 +67,12 @@ class Workflow:
         self.sfn = sfn_client
         self.arn = state_machine_arn
         self.idle_timers = idle_timers
-        self.timeouts = timeouts or {}  # what an execution a bot phase starts waits for (ConversationSettings.timeouts)
+        self.timeouts = timeouts or {}  # what its executions wait for (ConversationSettings.timeouts)
 
-    def start(self, name: str, chat_id: str, timeouts: dict, left_bot: dict | None = None) -> bool:
-        """Start the conversation `name`; its waits read `timeouts` (ConversationSettings.timeouts).
-        `left_bot`: how its bot phase ended ({"Error", "Cause"}), where the definition begins."""
-        document = {"chat_id": chat_id, "conversation_id": name, "timeouts": timeouts}
+    def start(self, name: str, chat_id: str, left_bot: dict | None = None) -> bool:
+        """Start the conversation `name`; its waits read `timeouts`. `left_bot`: how its bot phase
+        ended ({"Error", "Cause"}), where the definition begins."""
+        document = {"chat_id": chat_id, "conversation_id": name, "timeouts": self.timeouts}
         if left_bot is not None:
             document["left_bot"] = left_bot
         try:
@@ -121,7 +121,7 @@ class Workflow:
         if bot_phase.is_bot_phase(token):
             chat_id, conversation_id = bot_phase.parsed(token)
             self.idle_timers.cancel(conversation_id)
-            return self.start(conversation_id, chat_id, self.timeouts, left_bot={"Error": error, "Cause": cause})
+            return self.start(conversation_id, chat_id, left_bot={"Error": error, "Cause": cause})
         return self._signal(lambda: self.sfn.send_task_failure(taskToken=token, error=error, cause=cause))
 
     @staticmethod
