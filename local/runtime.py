@@ -24,7 +24,7 @@ from local import emulator, graph_api, live, workflows
 from local.gateway import Gateway, coexist_routes, serve
 from local.lambdas import API_GATEWAY_TIMEOUT_S, LocalFunction
 from local.poller import QueuePoller, stop_together
-from local.schedule import Schedule
+from local.schedule import OneTimeSchedules, Schedule
 
 log = logging.getLogger("local")  # not under "coexist": Powertools owns that logger tree
 READY_PREFIX = "COEXIST_LOCAL_READY"
@@ -163,21 +163,13 @@ def run(options: Options) -> int:
             watch.start()
             cleanup.callback(watch.stop)
 
-        if reminders.available:  # EventBridge Scheduler's one-time schedules, fired here
-            from local.schedule import OneTimeSchedules
-
-            dead_letters = sqs.get_queue_url(QueueName=env[resources.REMINDER_DLQ_ARN_ENV].rsplit(":", 1)[-1])["QueueUrl"]
-            one_time = OneTimeSchedules(reminders, session.client("scheduler"), sqs, env[resources.REMINDER_SCHEDULE_GROUP_ENV], dead_letters)
-            one_time.start()
-            cleanup.callback(one_time.stop)
-
-        if conversation.available:  # the bot phases' idle timers, fired here
-            from local.schedule import OneTimeSchedules
-
-            dead_letters = sqs.get_queue_url(QueueName=env[resources.IDLE_DLQ_ARN_ENV].rsplit(":", 1)[-1])["QueueUrl"]
-            idle = OneTimeSchedules(conversation, session.client("scheduler"), sqs, env[resources.IDLE_SCHEDULE_GROUP_ENV], dead_letters)
-            idle.start()
-            cleanup.callback(idle.stop)
+        # EventBridge Scheduler's one-time schedules, fired here: reminders, and the bot phases' idle timers.
+        for function, group_env, dlq_env in ((reminders, resources.REMINDER_SCHEDULE_GROUP_ENV, resources.REMINDER_DLQ_ARN_ENV),
+                                             (conversation, resources.IDLE_SCHEDULE_GROUP_ENV, resources.IDLE_DLQ_ARN_ENV)):
+            if function.available:
+                one_time = OneTimeSchedules.of_group(function, session, env[group_env], env[dlq_env])
+                one_time.start()
+                cleanup.callback(one_time.stop)
 
         announce(
             gateway.url, moto_url, env,

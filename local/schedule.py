@@ -80,6 +80,14 @@ class OneTimeSchedules(threading.Thread):
         self.failures: dict[str, int] = {}
         self._stopping = threading.Event()
 
+    @classmethod
+    def of_group(cls, function: LocalFunction, session, group: str, dead_letter_arn: str, every_s: float = 1.0) -> "OneTimeSchedules":
+        """The stand-in for a group the emulator made (local.emulator), its dead-letter queue named by
+        the ARN the stacks give whoever makes the group's schedules."""
+        sqs = session.client("sqs")
+        dead_letters = sqs.get_queue_url(QueueName=dead_letter_arn.rsplit(":", 1)[-1])["QueueUrl"]
+        return cls(function, session.client("scheduler"), sqs, group, dead_letters, every_s=every_s)
+
     def fire_due(self, now: float | None = None) -> int:
         """Fire every schedule of the group that is due; how many were fired."""
         now = time.time() if now is None else now

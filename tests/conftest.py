@@ -251,10 +251,8 @@ def _fired_idle_timers(session, env: dict):
     from local.lambdas import LocalFunction
     from local.schedule import OneTimeSchedules
 
-    sqs = session.client("sqs")
-    dead_letters = sqs.get_queue_url(QueueName=env[resources.IDLE_DLQ_ARN_ENV].rsplit(":", 1)[-1])["QueueUrl"]
-    timers = OneTimeSchedules(LocalFunction.of("coexist-test-conversation", lambda_handler, 60), session.client("scheduler"), sqs,
-                              env[resources.IDLE_SCHEDULE_GROUP_ENV], dead_letters, every_s=0.5)
+    timers = OneTimeSchedules.of_group(LocalFunction.of("coexist-test-conversation", lambda_handler, 60), session,
+                                       env[resources.IDLE_SCHEDULE_GROUP_ENV], env[resources.IDLE_DLQ_ARN_ENV], every_s=0.5)
     timers.start()
     return timers
 
