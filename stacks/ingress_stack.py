@@ -31,6 +31,7 @@ from stacks.constructs.console_sign_in import ConsoleSignIn
 from stacks.constructs.domain_tables import DomainTables
 from stacks.constructs.inbound_queue import InboundQueue
 from stacks.constructs.campaigns import CampaignDriver
+from stacks.constructs.connect_handoff import contacts_of
 from stacks.constructs.outbound_queue import OutboundQueue
 from stacks.constructs.rest_api import CoexistApi
 from stacks.constructs.service_function import BOT_LOOP_ACTIONS, TASK_TOKEN_ACTIONS, ServiceFunction
@@ -278,13 +279,10 @@ class IngressStack(Stack):
         )
 
     def _grant_ending_connect_contacts(self, function: ServiceFunction, config: CoexistConfig) -> None:
-        instance = config.connect.instance_id
-        function.role.add_to_principal_policy(iam.PolicyStatement(actions=["connect:StopContact"], resources=[
-            self.format_arn(service="connect", resource="instance", resource_name=f"{instance}/contact/*")]))
+        contacts, finding = contacts_of(self, config.connect)
+        function.role.add_to_principal_policy(iam.PolicyStatement(actions=["connect:StopContact"], resources=[contacts]))
         function.acknowledge_wildcard(
-            f"Resource::arn:<AWS::Partition>:connect:<AWS::Region>:<AWS::AccountId>:instance/{instance}/contact/*",
-            "StopContact on contacts of the one configured Connect instance: a contact's id exists only at run time.",
-        )
+            finding, "StopContact on contacts of the one configured Connect instance: a contact's id exists only at run time.")
 
     def _grant_customer_rights(self, config: CoexistConfig, tables: dict, key) -> None:
         """Exports (queue a request, hand out a presigned link to the file), legal holds and erasure

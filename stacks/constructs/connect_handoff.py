@@ -28,6 +28,14 @@ from stacks.constructs.shared_layer import FUNCTIONS
 CONNECT_EVENTS_TIMEOUT_S = 30
 
 
+def contacts_of(stack: Stack, settings: ConnectSettings) -> tuple[str, str]:
+    """The configured instance's contacts, which are created at run time: their ARN pattern, and the
+    name cdk-nag gives that wildcard."""
+    instance_arn = stack.format_arn(service="connect", resource="instance", resource_name=settings.instance_id)
+    finding = f"Resource::arn:<AWS::Partition>:connect:<AWS::Region>:<AWS::AccountId>:instance/{settings.instance_id}/contact/*"
+    return f"{instance_arn}/contact/*", finding
+
+
 class ConnectHandoff(Construct):
     def __init__(
         self,
@@ -47,7 +55,7 @@ class ConnectHandoff(Construct):
         super().__init__(scope, id)
         stack = Stack.of(self)
         self.instance_arn = stack.format_arn(service="connect", resource="instance", resource_name=settings.instance_id)
-        contacts_arn = f"{self.instance_arn}/contact/*"  # contacts are created at run time
+        contacts_arn, contacts_finding = contacts_of(stack, settings)
         flow_arn = f"{self.instance_arn}/contact-flow/{settings.contact_flow_id}"
         connect_env = {"CONNECT_INSTANCE_ID": settings.instance_id, "CONNECT_CONTACT_FLOW_ID": settings.contact_flow_id}
 
@@ -124,12 +132,8 @@ class ConnectHandoff(Construct):
         conversation.role.add_to_principal_policy(
             iam.PolicyStatement(actions=["connect:StopContact"], resources=[contacts_arn])
         )
-        finding = (
-            "Resource::arn:<AWS::Partition>:connect:<AWS::Region>:<AWS::AccountId>:"
-            f"instance/{settings.instance_id}/contact/*"
-        )
         conversation.acknowledge_wildcard(
-            finding,
+            contacts_finding,
             "Contacts of the one configured Connect instance: each handoff creates a new contact whose id "
             "exists only at run time.",
         )
