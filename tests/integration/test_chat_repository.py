@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import time
 
+import pytest
+
 from coexist import wiring
 from coexist.domain.chat import ChatMode, ConversationState, WaitingFor
 from coexist.domain.records import ChatActivity
 from coexist.domain.window import FREE_ENTRY_POINT_WINDOW_S
 from coexist.reads import iso
-from coexist.store.chats import CARRIED_TEXT_MAX_BYTES, BotHold, WaitingMessage
+from coexist.store.chats import CARRIED_TEXT_MAX_BYTES, BotHold, DuplicateTurn, WaitingMessage
 from coexist.store.messages import OutboundMessage
 from coexist.store.task_tokens import TaskTokens, ref
 from tests.integration.helpers import CountingTable
@@ -165,6 +167,33 @@ def test_a_bot_turn_on_an_erased_chat_writes_nothing(aws):
     assert chats.start_bot_turn(CHAT, "conv-1", "token-1") is None
     assert not chats.await_customer(CHAT, "conv-1", "token-1")
     assert chats.get(CHAT) is None
+
+
+def test_a_bot_turn_delivered_twice_starts_once_and_lambdas_retry_of_it_starts_again(aws):
+    chats = repository()
+    customer_wrote(chats)
+    assert chats.claim(CHAT, "conv-1", "wamid.A", asked("Hours?"))
+    _, pending = chats.start_bot_turn(CHAT, "conv-1", "token-1", turn="invocation-1")
+    assert [m.id for m in pending] == ["wamid.A"]
+    # A second invocation of the same turn (a retried begin) finds the first one holding the token.
+    with pytest.raises(DuplicateTurn):
+        chats.start_bot_turn(CHAT, "conv-1", "token-1", turn="invocation-2")
+    assert chats.get(CHAT).bot_token == ref("token-1")
+    # Lambda's retry of the first invocation (same id) starts again, and sees the token it held.
+    chat, pending = chats.start_bot_turn(CHAT, "conv-1", "token-1", turn="invocation-1")
+    assert chat.bot_token == ref("token-1") and pending == []
+    # Once the turn parked the token for the customer, a late second delivery takes nothing.
+    assert chats.add_pending(CHAT, "wamid.B", asked("And Sundays?"))
+    assert not chats.await_customer(CHAT, "conv-1", "token-1")  # wamid.B waits: the token does not
+    assert chats.take_bot_token(CHAT, expected="token-1")  # the turn hands the token to the next one
+    _, pending = chats.start_bot_turn(CHAT, "conv-1", "token-1", turn="invocation-3")  # the next turn
+    assert [m.id for m in pending] == ["wamid.B"] and chats.await_customer(CHAT, "conv-1", "token-1")
+    with pytest.raises(DuplicateTurn):
+        chats.start_bot_turn(CHAT, "conv-1", "token-1", turn="invocation-2")
+    parked = chats.get(CHAT)
+    assert (parked.waiting_for, parked.bot_token) == (WaitingFor.CUSTOMER, None)
+    # Another conversation's turn is no duplicate: this chat does not hold it.
+    assert chats.start_bot_turn(CHAT, "conv-other", "token-1", turn="invocation-4") is None
 
 
 # --- what a bot turn carries and writes ---------------------------------------------------------

@@ -480,15 +480,59 @@ def test_a_bot_turn_lambda_runs_again_after_a_crash_hands_its_messages_to_a_pers
     chats.add_pending(chat_id, "wamid.lost", {"type": "text", "text": "And on Saturday?", "timestamp": int(time.time())})
     wait = chats.take_customer_wait(chat_id)
     conversation_id = chats.get(chat_id).conversation_id
-    assert wait.heartbeat and chats.start_bot_turn(chat_id, conversation_id, wait.token)
+    assert wait.heartbeat and chats.start_bot_turn(chat_id, conversation_id, wait.token, turn="invocation-1")
     answered = len(bot_messages())
 
     from functions.conversation import handler as conversation_function  # Lambda's retry of the same event
 
-    conversation_function.lambda_handler(turn_event(chat_id, conversation_id, wait.token, wait.heartbeat), Context())
+    conversation_function.lambda_handler(turn_event(chat_id, conversation_id, wait.token, wait.heartbeat, turn="invocation-1"), Context())
     wait_for(lambda: chat()["offered_to"] == "ana", what="the offer to ana")
     assert len(bot_messages()) == answered  # no silence passed off as an answer, no answer twice
     assert started_after(account) == "BotTurnFailed"
+
+
+def first_turn_again(chat_id: str) -> None:
+    """A second invocation of a conversation's first turn, as a retried claiming record's begin makes
+    one: the same token, an invocation of its own. Run as from outside the conversation function."""
+    from coexist.conversation.workflow import turn_event
+    from coexist.domain import bot_phase
+    from coexist.domain.chat import Heartbeats
+    from functions.conversation import handler as conversation_function
+
+    conversation_id = wiring.inbox().chats.get(chat_id).conversation_id
+    event = turn_event(chat_id, conversation_id, bot_phase.token(chat_id, conversation_id), Heartbeats.SUCCESS_ENDS)
+    contextvars.Context().run(conversation_function.lambda_handler, event, Context())
+
+
+def test_a_first_turn_invoked_twice_while_it_runs_answers_once_and_keeps_the_bot(account, monkeypatch):
+    from coexist.conversation.bot_turns import BotTurns
+
+    real_run, duplicated = BotTurns.run, []
+
+    def invoked_again_meanwhile(self, chat_item, messages):
+        if not duplicated:
+            duplicated.append(True)
+            first_turn_again(our_chat())
+        return real_run(self, chat_item, messages)
+
+    monkeypatch.setattr(BotTurns, "run", invoked_again_meanwhile)
+    deliver(account, says("What are your opening hours?"))
+    wait_for(lambda: chat()["waiting_for"] == "customer", what="the bot's answer")
+    answers = [m["text"] for m in bot_messages()]
+    assert duplicated and answers and len(answers) == len(set(answers))  # each answered once
+    assert chat()["mode"] == "bot" and executions(account) == []  # nobody was handed the customer
+
+
+def test_a_first_turn_invoked_again_after_it_ended_changes_nothing(account):
+    deliver(account, says("What are your opening hours?"))
+    wait_for(lambda: chat()["waiting_for"] == "customer", what="the bot's answer")
+    before, answered = wiring.inbox().chats.get(our_chat()), len(bot_messages())
+    first_turn_again(our_chat())
+    after = wiring.inbox().chats.get(our_chat())
+    assert (after.workflow_token, after.bot_token, after.waiting_for) == (before.workflow_token, None, before.waiting_for)
+    assert len(bot_messages()) == answered and executions(account) == []
+    deliver(account, says("And on Saturday?"))  # the parked token still wakes the next turn
+    wait_for(lambda: len(bot_messages()) > answered and chat()["waiting_for"] == "customer", what="the second answer")
 
 
 def test_a_next_turn_that_cannot_be_started_leaves_the_token_for_the_records_retry(account, monkeypatch):

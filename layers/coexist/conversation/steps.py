@@ -26,7 +26,7 @@ from coexist.outbound.outbox import ChatNotFound, HoldLost, NotQueued, Refused
 from coexist.outbound.requests import parse_send_request
 from coexist.store import task_tokens
 from coexist.store.agents import AVAILABLE, AgentStore, pick_agent
-from coexist.store.chats import BotHold, ChatRepository, WaitingMessage
+from coexist.store.chats import BotHold, ChatRepository, DuplicateTurn, WaitingMessage
 from coexist.store.items import from_item_value
 
 # Steps that begin with a write conditioned on their conversation: they look for a merge only when
@@ -93,9 +93,16 @@ class ConversationSteps:
         its wake is the next `BotTurn` state. The turn leaves the loop by an error that `Workflow`
         routes (a person holds the chat, the bot escalated), or it resolves."""
         token = event["token"]
-        started = self.chats.start_bot_turn(event["chat_id"], event["conversation_id"], token)
-        if started is None and self._moved(event):
-            started = self.chats.start_bot_turn(event["chat_id"], event["conversation_id"], token)
+        turn = event.get("turn") if event.get("direct") else None
+        try:
+            started = self.chats.start_bot_turn(event["chat_id"], event["conversation_id"], token, turn)
+            if started is None and self._moved(event):
+                started = self.chats.start_bot_turn(event["chat_id"], event["conversation_id"], token, turn)
+        except DuplicateTurn:
+            # A second delivery of a turn (a retried begin, Lambda's duplicate event): the turn it
+            # repeats has the customer's messages, so this one leaves them to it.
+            self.metrics("BotTurnDuplicate")
+            return
         if started is None:
             if self.chats.get(event["chat_id"]) is None:
                 raise ValueError("the conversation's chat does not exist")

@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 import time
+import uuid
 
 from botocore.exceptions import ClientError
 
@@ -167,9 +168,10 @@ class BotLoop:
         return True
 
 
-def turn_event(chat_id: str, conversation_id: str, token: str, heartbeat: Heartbeats) -> dict:
+def turn_event(chat_id: str, conversation_id: str, token: str, heartbeat: Heartbeats, turn: str | None = None) -> dict:
     """The conversation function's event for a bot turn BotLoop invokes: the one the definition's
     `BotTurn` task sends (`heartbeat` as its payload has it), marked `direct` (nobody waits for its
-    result)."""
+    result), with an id of its own (`turn`, new for each invocation): Lambda's retries of the event
+    carry it, a second invocation of the same turn does not (ChatRepository.start_bot_turn)."""
     return {"action": "converse", "chat_id": chat_id, "conversation_id": conversation_id, "token": token,
-            "heartbeat": int(heartbeat), "direct": True}
+            "heartbeat": int(heartbeat), "direct": True, "turn": turn or uuid.uuid4().hex}

@@ -194,6 +194,11 @@ def _names_token(attribute: str, token: str, stored: str, values: dict) -> str:
     return f"{attribute} IN (:t, :whole)"
 
 
+class DuplicateTurn(Exception):
+    """A bot turn was delivered a second time (a retried begin, Lambda's own duplicate): another
+    invocation's turn holds the token, or the token already waits for the customer. It takes nothing."""
+
+
 class BotReplyWrite:
     """The chat's side of a bot reply's transaction: the chat's recency raised to the reply's time
     and, for the turn's last reply, the turn's end, on the condition that the bot's turn still holds
@@ -866,20 +871,36 @@ class ChatRepository:
         old = self._take_parked(chat_id, WaitingFor.CUSTOMER)
         return CustomerWait.taken_from(old, self.tokens.resolve) if old else None
 
-    def start_bot_turn(self, chat_id: str, conversation_id: str, token: str) -> tuple[Chat, list[WaitingMessage]] | None:
+    def start_bot_turn(self, chat_id: str, conversation_id: str, token: str,
+                       turn: str | None = None) -> tuple[Chat, list[WaitingMessage]] | None:
         """A bot turn begins: its token parked on the chat (whoever takes over fails it) and the
         customer messages waiting for the bot taken, in one write that returns the chat as it was.
-        None: this chat does not hold the conversation (a merge carried it on, or the chat is gone)."""
+        None: this chat does not hold the conversation (a merge carried it on, or the chat is gone).
+
+        `turn`: the invocation's own id (BotLoop's turns; Lambda's retries of an invocation keep it).
+        Such a turn starts only while no other invocation's turn holds the token and the token does
+        not already wait for the customer; otherwise it is a second delivery of a turn that is under
+        way or over, and `DuplicateTurn` says so without taking anything."""
+        sets, values = "SET bot_token = :t", {":t": self.tokens.keep(token), ":c": conversation_id}
+        condition = f"{_EXISTS} AND conversation_id = :c"
+        if turn is not None:
+            sets += ", bot_turn = :turn"
+            values[":turn"] = turn
+            condition += (" AND (attribute_not_exists(bot_token) OR attribute_not_exists(bot_turn) OR bot_turn = :turn)"
+                          f" AND NOT ({_names_token('workflow_token', token, values[':t'], values)})")
         try:
             old = self.table.update_item(
-                Key=key_of(chat_id), UpdateExpression=f"SET bot_token = :t REMOVE pending_messages, {PENDING_INPUTS}",
-                ConditionExpression=f"{_EXISTS} AND conversation_id = :c",
-                ExpressionAttributeValues={":t": self.tokens.keep(token), ":c": conversation_id}, ReturnValues="ALL_OLD",
+                Key=key_of(chat_id), UpdateExpression=f"{sets} REMOVE pending_messages, {PENDING_INPUTS}",
+                ConditionExpression=condition, ExpressionAttributeValues=values,
+                ReturnValues="ALL_OLD", ReturnValuesOnConditionCheckFailure="ALL_OLD",
             )["Attributes"]
         except ClientError as error:
-            if is_condition_failure(error):
-                return None
-            raise
+            if not is_condition_failure(error):
+                raise
+            held = error.response.get("Item") or {}  # in DynamoDB's wire form
+            if turn is not None and held.get("conversation_id") == {"S": conversation_id}:
+                raise DuplicateTurn(chat_id) from None
+            return None
         carried = {copy["id"]: copy for copy in from_item_value(old.get(PENDING_INPUTS) or [])}
         return chat_from_item(old), [WaitingMessage(i, carried.get(i)) for i in sorted(old.get("pending_messages", set()))]
 
