@@ -574,6 +574,28 @@ def test_a_message_the_bot_waits_for_is_queued_and_takes_the_token_in_one_write(
     assert apart == []  # neither write on its own: queue_taking_customer_wait did both
 
 
+def test_a_turn_lambda_never_ran_hands_its_messages_to_a_person_at_the_idle_timeout(account, monkeypatch):
+    from coexist.conversation.workflow import BotLoop
+
+    add_agent("ana")
+    monkeypatch.setenv("COEXIST_CONVERSATION", json.dumps({**FAST, "customer_idle_s": 3}))
+    lost = []
+
+    class LambdaThatLosesTheTurn:  # accepts the invocation, never runs it (three failures, the dead letters)
+        def invoke(self, **request):
+            lost.append(json.loads(request["Payload"]))
+            return {"StatusCode": 202}
+
+    real_init = BotLoop.__init__
+    monkeypatch.setattr(BotLoop, "__init__", lambda self, workflow, _client, name: real_init(self, workflow, LambdaThatLosesTheTurn(), name))
+    wiring.reset(keep_clients=True)  # the idle timers take this configuration's timings, the bot loop that Lambda
+    deliver(account, says("What are your opening hours?"))
+    assert [event["action"] for event in lost] == ["converse"] and chat()["mode"] == "bot"
+    # Nothing holds the token, nothing answers: at the idle timeout a person is offered the chat.
+    wait_for(lambda: chat()["offered_to"] == "ana", what="the offer to ana")
+    assert started_after(account) == "BotTurnFailed" and bot_messages() == []
+
+
 def test_a_customer_who_goes_quiet_ends_the_conversation_without_a_survey(account, monkeypatch):
     monkeypatch.setenv("COEXIST_CONVERSATION", json.dumps({**FAST, "customer_idle_s": 3}))
     wiring.reset(keep_clients=True)  # the idle timers and the executions take the timings of this configuration

@@ -164,14 +164,25 @@ class ConversationSteps:
         said nothing for the idle time while the bot waited, so the conversation ends quietly, with
         no survey, as a heartbeat's timeout ended it before. A firing that finds the customer wrote
         meanwhile changes nothing; one that finds a turn still running, or a message newer than the
-        timer knew, times the phase again (the schedule is gone once it fired)."""
+        timer knew, times the phase again (the schedule is gone once it fired). One that finds
+        messages waiting with nobody holding the token hands them to a person (the turn was lost)."""
         token = event["token"]
         if self.chats.end_quiet_bot_phase(event["chat_id"], token, int(self.clock()) - self.settings.customer_idle_s):
             self.metrics("ConversationEndedIdle")
             return
         chat = event.pop(_HELD, None) or self.chats.get(event["chat_id"])
-        if chat is not None and (task_tokens.names(chat.bot_token, token) or task_tokens.names(chat.workflow_token, token)):
+        if chat is None:
+            return
+        if task_tokens.names(chat.bot_token, token) or task_tokens.names(chat.workflow_token, token):
             self.workflow.heartbeat(token)
+        elif (chat.live and chat.conversation_id == event["conversation_id"] and chat.mode == ChatMode.BOT
+              and chat.pending_messages):
+            # Messages wait for the bot and no turn holds the token, nor does it wait for the
+            # customer: whoever took it for them invoked a turn that never ran (Lambda failed it
+            # three times or it aged out, to the turn dead-letter queue). Without this nothing
+            # would ever answer them; a person does, as when a turn fails.
+            self.metrics("BotTurnLost")
+            self.workflow.fail(token, BOT_TURN_FAILED, "a bot turn never ran; a person answers its messages")
 
     def _await_customer(self, event: dict, outcome: BotOutcome | None) -> None:
         """The turn's token waits for the customer, the turn's outcome recorded in the same write."""
