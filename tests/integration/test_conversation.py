@@ -574,11 +574,16 @@ def test_a_message_the_bot_waits_for_is_queued_and_takes_the_token_in_one_write(
     assert apart == []  # neither write on its own: queue_taking_customer_wait did both
 
 
-def test_a_turn_lambda_never_ran_hands_its_messages_to_a_person_at_the_idle_timeout(account, monkeypatch):
+@pytest.mark.parametrize("after_an_earlier_conversation", [False, True])
+def test_a_turn_lambda_never_ran_hands_its_messages_to_a_person_at_the_idle_timeout(account, monkeypatch, after_an_earlier_conversation):
     from coexist.conversation.workflow import BotLoop
 
     add_agent("ana")
     monkeypatch.setenv("COEXIST_CONVERSATION", json.dumps({**FAST, "customer_idle_s": 3}))
+    wiring.reset(keep_clients=True)  # the idle timers and the executions take the timings of this configuration
+    if after_an_earlier_conversation:  # it left the chat closed: the lost turn was to begin the next one
+        deliver(account, says("What are your opening hours?"))
+        assert finished(account) is None and chat()["mode"] == "closed"
     lost = []
 
     class LambdaThatLosesTheTurn:  # accepts the invocation, never runs it (three failures, the dead letters)
@@ -588,12 +593,13 @@ def test_a_turn_lambda_never_ran_hands_its_messages_to_a_person_at_the_idle_time
 
     real_init = BotLoop.__init__
     monkeypatch.setattr(BotLoop, "__init__", lambda self, workflow, _client, name: real_init(self, workflow, LambdaThatLosesTheTurn(), name))
-    wiring.reset(keep_clients=True)  # the idle timers take this configuration's timings, the bot loop that Lambda
-    deliver(account, says("What are your opening hours?"))
-    assert [event["action"] for event in lost] == ["converse"] and chat()["mode"] == "bot"
+    wiring.reset(keep_clients=True)  # the bot loop takes that Lambda
+    answered = len(bot_messages()) if after_an_earlier_conversation else 0
+    deliver(account, says("Can I bring my results on Monday?"))
+    assert [event["action"] for event in lost] == ["converse"] and chat()["conversation_state"] == "live"
     # Nothing holds the token, nothing answers: at the idle timeout a person is offered the chat.
     wait_for(lambda: chat()["offered_to"] == "ana", what="the offer to ana")
-    assert started_after(account) == "BotTurnFailed" and bot_messages() == []
+    assert started_after(account) == "BotTurnFailed" and len(bot_messages()) == answered
 
 
 def test_a_customer_who_goes_quiet_ends_the_conversation_without_a_survey(account, monkeypatch):

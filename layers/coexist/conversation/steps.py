@@ -175,12 +175,13 @@ class ConversationSteps:
             return
         if task_tokens.names(chat.bot_token, token) or task_tokens.names(chat.workflow_token, token):
             self.workflow.heartbeat(token)
-        elif (chat.live and chat.conversation_id == event["conversation_id"] and chat.mode == ChatMode.BOT
-              and chat.pending_messages):
+        elif (chat.live and chat.conversation_id == event["conversation_id"] and chat.pending_messages
+              and (chat.mode == ChatMode.BOT or (chat.mode == ChatMode.CLOSED and self.chats.begin(chat.chat_id)))):
             # Messages wait for the bot and no turn holds the token, nor does it wait for the
             # customer: whoever took it for them invoked a turn that never ran (Lambda failed it
             # three times or it aged out, to the turn dead-letter queue). Without this nothing
-            # would ever answer them; a person does, as when a turn fails.
+            # would ever answer them; a person does, as when a turn fails. (A lost first turn did
+            # not begin the conversation on a chat an earlier one left closed: it begins here.)
             self.metrics("BotTurnLost")
             self.workflow.fail(token, BOT_TURN_FAILED, "a bot turn never ran; a person answers its messages")
 
