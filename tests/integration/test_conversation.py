@@ -574,19 +574,14 @@ def test_a_message_the_bot_waits_for_is_queued_and_takes_the_token_in_one_write(
     assert apart == []  # neither write on its own: queue_taking_customer_wait did both
 
 
-@pytest.mark.parametrize("after_an_earlier_conversation", [False, True])
-def test_a_turn_lambda_never_ran_hands_its_messages_to_a_person_at_the_idle_timeout(account, monkeypatch, after_an_earlier_conversation):
+def losing_bot_turns(monkeypatch) -> list[dict]:
+    """From here on, Lambda accepts each bot turn's invocation and never runs it (three failures, or
+    too long queued: the turn dead-letter queue). Returns the turns lost."""
     from coexist.conversation.workflow import BotLoop
 
-    add_agent("ana")
-    monkeypatch.setenv("COEXIST_CONVERSATION", json.dumps({**FAST, "customer_idle_s": 3}))
-    wiring.reset(keep_clients=True)  # the idle timers and the executions take the timings of this configuration
-    if after_an_earlier_conversation:  # it left the chat closed: the lost turn was to begin the next one
-        deliver(account, says("What are your opening hours?"))
-        assert finished(account) is None and chat()["mode"] == "closed"
     lost = []
 
-    class LambdaThatLosesTheTurn:  # accepts the invocation, never runs it (three failures, the dead letters)
+    class LambdaThatLosesTheTurn:
         def invoke(self, **request):
             lost.append(json.loads(request["Payload"]))
             return {"StatusCode": 202}
@@ -594,12 +589,54 @@ def test_a_turn_lambda_never_ran_hands_its_messages_to_a_person_at_the_idle_time
     real_init = BotLoop.__init__
     monkeypatch.setattr(BotLoop, "__init__", lambda self, workflow, _client, name: real_init(self, workflow, LambdaThatLosesTheTurn(), name))
     wiring.reset(keep_clients=True)  # the bot loop takes that Lambda
+    return lost
+
+
+@pytest.mark.parametrize("after_an_earlier_conversation", [False, True])
+def test_a_turn_lambda_never_ran_hands_its_messages_to_a_person_at_the_idle_timeout(account, monkeypatch, after_an_earlier_conversation):
+    add_agent("ana")
+    monkeypatch.setenv("COEXIST_CONVERSATION", json.dumps({**FAST, "customer_idle_s": 3}))
+    wiring.reset(keep_clients=True)  # the idle timers and the executions take the timings of this configuration
+    if after_an_earlier_conversation:  # it left the chat closed: the lost turn was to begin the next one
+        deliver(account, says("What are your opening hours?"))
+        assert finished(account) is None and chat()["mode"] == "closed"
     answered = len(bot_messages()) if after_an_earlier_conversation else 0
+    lost = losing_bot_turns(monkeypatch)
     deliver(account, says("Can I bring my results on Monday?"))
     assert [event["action"] for event in lost] == ["converse"] and chat()["conversation_state"] == "live"
     # Nothing holds the token, nothing answers: at the idle timeout a person is offered the chat.
     wait_for(lambda: chat()["offered_to"] == "ana", what="the offer to ana")
     assert started_after(account) == "BotTurnFailed" and len(bot_messages()) == answered
+
+
+@pytest.mark.parametrize("from_the_phone", [False, True])
+def test_a_person_who_answers_while_a_turn_is_in_flight_gets_the_conversation_at_once(account, monkeypatch, from_the_phone):
+    add_agent("ana")
+    lost = losing_bot_turns(monkeypatch)  # invoked, never started: in flight, or lost
+    deliver(account, says("Can I bring my results on Monday?"))
+    assert lost and executions(account) == [] and len(idle_timers(account)) == 1
+    if from_the_phone:
+        deliver(account, echo("wamid.phone-answer", int(time.time()), text={"body": "Yes, bring them."}))
+    else:
+        assert agent_call("POST", f"/api/chats/{our_chat()}/messages", "ana", {"type": "text", "text": "Yes, bring them."})[0] == 202
+    # Nobody held the token to fail, yet the execution starts at the takeover, not a day later.
+    assert started_after(account) == "HumanTookOver" and idle_timers(account) == []
+    if not from_the_phone:
+        wait_for(lambda: chat()["waiting_for"] == "agent", what="the agent's wait")
+        assert agent_call("POST", f"/api/chats/{our_chat()}/close", "ana")[0] == 200
+        wait_for(lambda: chat()["waiting_for"] == "survey", what="the survey")
+
+
+def test_a_lost_turn_after_a_takeover_whose_start_failed_is_handed_to_that_person_at_the_idle_timeout(account, monkeypatch):
+    from coexist.conversation.signals import Signals
+
+    monkeypatch.setenv("COEXIST_CONVERSATION", json.dumps({**FAST, "customer_idle_s": 3}))
+    losing_bot_turns(monkeypatch)
+    deliver(account, says("Can I bring my results on Monday?"))
+    monkeypatch.setattr(Signals, "_human_took_over", lambda self, chat_id, before, by_agent=None: self.chats.take_over(chat_id, by_agent=by_agent))
+    deliver(account, echo("wamid.phone-answer", int(time.time()), text={"body": "Yes, bring them."}))
+    assert executions(account) == [] and chat()["mode"] == "app"
+    assert started_after(account) == "HumanTookOver"  # the idle timer found the turn lost
 
 
 def test_a_customer_who_goes_quiet_ends_the_conversation_without_a_survey(account, monkeypatch):

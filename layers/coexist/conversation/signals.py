@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from coexist.conversation import survey
 from coexist.conversation.workflow import AGENT_RELEASED, HUMAN_TOOK_OVER, SUPERSEDED_BY_MERGE, BotLoop, Workflow, execution_name
+from coexist.domain import bot_phase
 from coexist.domain.chat import Chat, ChatMode, WaitingFor
 from coexist.domain.records import MessageRecord
 from coexist.store.agents import AgentStore
@@ -114,7 +115,7 @@ class Signals:
         chat = self.chats.get(chat_id)
         if chat is not None and chat.live:
             self.chats.note_first_human_reply(chat_id)
-        return self._human_took_over(chat_id)
+        return self._human_took_over(chat_id, chat)
 
     def end_superseded(self, superseded: Superseded) -> None:
         """Two chats of one person were merged and the other chat's conversation kept: this one's
@@ -138,7 +139,7 @@ class Signals:
         if chat.first_human_reply_at is None:  # the first-response time is set once
             self.chats.note_first_human_reply(chat_id)
         if chat.mode in (ChatMode.BOT, ChatMode.APP):
-            return self._human_took_over(chat_id, by_agent=agent_id)
+            return self._human_took_over(chat_id, chat, by_agent=agent_id)
         return False
 
     def accept(self, chat_id: str, agent_id: str) -> None:
@@ -197,15 +198,25 @@ class Signals:
             return True
         return chat.mode == ChatMode.APP and self.clock() - (chat.last_app_activity_at or 0) < self.takeover_cool_down_s
 
-    def _human_took_over(self, chat_id: str, by_agent: str | None = None) -> bool:
-        self.chats.take_over(chat_id, by_agent=by_agent)
+    def _human_took_over(self, chat_id: str, before: Chat | None, by_agent: str | None = None) -> bool:
+        """A person answered: the chat is theirs, and the token the conversation's bot held or
+        parked fails, which starts (or moves) its execution at the takeover. `before`: the chat as
+        read before the takeover."""
+        moved = self.chats.take_over(chat_id, by_agent=by_agent)
         cause = f"a person answered from the {'agent inbox' if by_agent else 'WhatsApp Business App'}"
-        stopped = False
+        stopped = taken = False
         bot = self.chats.take_bot_token(chat_id)
         if bot:
-            stopped |= self.workflow.fail(bot, HUMAN_TOOK_OVER, cause)
+            taken, stopped = True, self.workflow.fail(bot, HUMAN_TOOK_OVER, cause) or stopped
         for waiting in (WaitingFor.CUSTOMER, WaitingFor.ACCEPT):
             token = self.chats.take_token(chat_id, waiting)
             if token:
-                stopped |= self.workflow.fail(token, HUMAN_TOOK_OVER, cause)
+                taken, stopped = True, self.workflow.fail(token, HUMAN_TOOK_OVER, cause) or stopped
+        if moved and not taken and before is not None and before.live and before.takeover_by is None:
+            # The conversation's first takeover, and no token to fail: its bot's turn had the token
+            # in flight, invoked and not started yet (it will find the chat taken), or lost. Either
+            # way the person has the conversation now: its execution starts at the takeover (the
+            # turn's own start, by the same name, is then refused; so is this one where an
+            # execution runs already).
+            stopped = self.workflow.fail(bot_phase.token(chat_id, before.conversation_id), HUMAN_TOOK_OVER, cause)
         return stopped

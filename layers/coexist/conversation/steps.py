@@ -165,7 +165,7 @@ class ConversationSteps:
         no survey, as a heartbeat's timeout ended it before. A firing that finds the customer wrote
         meanwhile changes nothing; one that finds a turn still running, or a message newer than the
         timer knew, times the phase again (the schedule is gone once it fired). One that finds
-        messages waiting with nobody holding the token hands them to a person (the turn was lost)."""
+        nobody holding the token moves on the conversation its lost turn left (`_lost_turn`)."""
         token = event["token"]
         if self.chats.end_quiet_bot_phase(event["chat_id"], token, int(self.clock()) - self.settings.customer_idle_s):
             self.metrics("ConversationEndedIdle")
@@ -175,15 +175,24 @@ class ConversationSteps:
             return
         if task_tokens.names(chat.bot_token, token) or task_tokens.names(chat.workflow_token, token):
             self.workflow.heartbeat(token)
-        elif (chat.live and chat.conversation_id == event["conversation_id"] and chat.pending_messages
-              and (chat.mode == ChatMode.BOT or (chat.mode == ChatMode.CLOSED and self.chats.begin(chat.chat_id)))):
-            # Messages wait for the bot and no turn holds the token, nor does it wait for the
-            # customer: whoever took it for them invoked a turn that never ran (Lambda failed it
-            # three times or it aged out, to the turn dead-letter queue). Without this nothing
-            # would ever answer them; a person does, as when a turn fails. (A lost first turn did
-            # not begin the conversation on a chat an earlier one left closed: it begins here.)
-            self.metrics("BotTurnLost")
-            self.workflow.fail(token, BOT_TURN_FAILED, "a bot turn never ran; a person answers its messages")
+        elif chat.live and chat.conversation_id == event["conversation_id"]:
+            self._lost_turn(chat, token)
+
+    def _lost_turn(self, chat: Chat, token: str) -> None:
+        """The bot phase's conversation is live, yet no turn holds its token and it does not wait for
+        the customer: whoever took it invoked a turn that never ran (Lambda failed it three times, or
+        it aged out, to the turn dead-letter queue), and nothing else would ever move the
+        conversation on. It goes where that turn would have sent it: to the person who took the
+        chat over meanwhile, else its waiting messages to a person, as when a turn fails. (A lost
+        first turn did not begin the conversation on a chat an earlier one left closed: it begins here.)"""
+        if chat.mode in (ChatMode.AGENT, ChatMode.APP):
+            error, cause = HUMAN_TOOK_OVER, "a person took the chat over while a bot turn was lost"
+        elif chat.pending_messages and (chat.mode == ChatMode.BOT or (chat.mode == ChatMode.CLOSED and self.chats.begin(chat.chat_id))):
+            error, cause = BOT_TURN_FAILED, "a bot turn never ran; a person answers its messages"
+        else:
+            return
+        self.metrics("BotTurnLost")
+        self.workflow.fail(token, error, cause)
 
     def _await_customer(self, event: dict, outcome: BotOutcome | None) -> None:
         """The turn's token waits for the customer, the turn's outcome recorded in the same write."""
