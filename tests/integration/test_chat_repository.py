@@ -194,6 +194,9 @@ def test_a_bot_turn_delivered_twice_starts_once_and_lambdas_retry_of_it_starts_a
     assert (parked.waiting_for, parked.bot_token) == (WaitingFor.CUSTOMER, None)
     # Another conversation's turn is no duplicate: this chat does not hold it.
     assert chats.start_bot_turn(CHAT, "conv-other", "token-1", turn="invocation-4") is None
+    # The next conversation starts without the last one's turn.
+    assert chats.end(CHAT) and chats.claim(CHAT, "conv-2")
+    assert "bot_turn" not in chats.table.get_item(Key={"chat_id": CHAT})["Item"]
 
 
 # --- what a bot turn carries and writes ---------------------------------------------------------

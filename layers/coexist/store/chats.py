@@ -55,7 +55,7 @@ CARRIED_TEXT_MAX_BYTES = 1024
 # What one conversation leaves on the chat; a new conversation starts without it (its first-response
 # time, survey score, bot memory… are its own).
 PER_CONVERSATION = (
-    "workflow_token", "waiting_for", "bot_token", "token_heartbeat", "offered_to", "queued_at", "assigned_at", "first_human_reply_at",
+    "workflow_token", "waiting_for", "bot_token", "bot_turn", "token_heartbeat", "offered_to", "queued_at", "assigned_at", "first_human_reply_at",
     "closed_at", "survey_until", "satisfaction_score", "satisfaction_at", "takeover_by", "takeover_at", "window_warning_at", "window_warning_template",
     "unassigned_at", "bot_intent", "bot_failures", "bot_session", "transfer_to", "transfer_skill",
 )
