@@ -85,8 +85,9 @@ class ConversationsStack(Stack):
         def table_env(*specs) -> dict[str, str]:
             return {spec.env_var: tables[spec.env_var].table_name for spec in specs}
 
-        # A bot turn invoked directly (BotLoop) that Lambda could not run: the customer's message waits
-        # unanswered until the customer writes again or the idle timeout ends the conversation.
+        # A bot turn invoked directly (BotLoop) that Lambda could not run: the customer's messages wait
+        # unanswered until a person answers them from the inbox or, at the bot phase's idle timeout,
+        # the conversation is handed to a person (ConversationSteps._lost_turn).
         self.turn_dead_letters = sqs.Queue(
             self, "BotTurnDeadLetters", encryption=sqs.QueueEncryption.KMS, encryption_master_key=key, enforce_ssl=True,
             retention_period=Duration.days(14),
