@@ -609,6 +609,26 @@ def test_a_turn_lambda_never_ran_hands_its_messages_to_a_person_at_the_idle_time
     assert started_after(account) == "BotTurnFailed" and len(bot_messages()) == answered
 
 
+def test_a_dead_lettered_turn_redriven_answers_once_and_not_over_a_person(account, monkeypatch):
+    from functions.conversation import handler as conversation_function
+
+    lost = losing_bot_turns(monkeypatch)
+    deliver(account, says("What are your opening hours?"))
+    [turn] = lost  # as the turn dead-letter queue keeps it
+    conversation_function.lambda_handler(turn, Context())  # redriven
+    wait_for(lambda: chat()["waiting_for"] == "customer", what="the bot's answer")
+    answered = len(bot_messages())
+    assert answered and executions(account) == []
+    conversation_function.lambda_handler(turn, Context())  # redriven twice: the token waits for the customer now
+    assert len(bot_messages()) == answered and chat()["waiting_for"] == "customer"
+    # A turn lost after a person took over is redriven in vain: the bot never answers over them.
+    deliver(account, says("And on Saturday?"))
+    [_, later] = lost
+    deliver(account, echo("wamid.phone-answer", int(time.time()), text={"body": "We open at 9 on Saturdays."}))
+    conversation_function.lambda_handler(later, Context())
+    assert len(bot_messages()) == answered and started_after(account) == "HumanTookOver"
+
+
 @pytest.mark.parametrize("from_the_phone", [False, True])
 def test_a_person_who_answers_while_a_turn_is_in_flight_gets_the_conversation_at_once(account, monkeypatch, from_the_phone):
     add_agent("ana")
