@@ -162,20 +162,22 @@ class ConversationSteps:
     def step_bot_idle(self, event: dict) -> None:
         """A bot phase's idle timer fired (coexist.conversation.workflow.IdleTimers): the customer has
         said nothing for the idle time while the bot waited, so the conversation ends quietly, with
-        no survey, as a heartbeat's timeout ended it before. A firing that finds the customer wrote
-        meanwhile changes nothing; one that finds a turn still running, or a message newer than the
-        timer knew, times the phase again (the schedule is gone once it fired). One that finds
-        nobody holding the token moves on the conversation its lost turn left (`_lost_turn`)."""
+        no survey, as a heartbeat's timeout ended it before. A firing that finds a turn still
+        running, or a customer message newer than the idle time (its turn on its way), times the
+        phase again (the schedule is gone once it fired). One that finds the conversation's token
+        nowhere, its customer silent all that time, moves on what its lost turn left (`_lost_turn`)."""
         token = event["token"]
-        if self.chats.end_quiet_bot_phase(event["chat_id"], token, int(self.clock()) - self.settings.customer_idle_s):
+        quiet_since = int(self.clock()) - self.settings.customer_idle_s
+        if self.chats.end_quiet_bot_phase(event["chat_id"], token, quiet_since):
             self.metrics("ConversationEndedIdle")
             return
         chat = event.pop(_HELD, None) or self.chats.get(event["chat_id"])
-        if chat is None:
-            return
-        if task_tokens.names(chat.bot_token, token) or task_tokens.names(chat.workflow_token, token):
+        if chat is None or not chat.live or chat.conversation_id != event["conversation_id"]:
+            return  # the conversation ended or moved on: nothing of it to time
+        if (task_tokens.names(chat.bot_token, token) or task_tokens.names(chat.workflow_token, token)
+                or (chat.last_customer_message_at or 0) > quiet_since):
             self.workflow.heartbeat(token)
-        elif chat.live and chat.conversation_id == event["conversation_id"]:
+        else:
             self._lost_turn(chat, token)
 
     def _lost_turn(self, chat: Chat, token: str) -> None:
