@@ -512,7 +512,7 @@ def test_a_first_turn_invoked_twice_while_it_runs_answers_once_and_keeps_the_bot
     def invoked_again_meanwhile(self, chat_item, messages):
         if not duplicated:
             duplicated.append(True)
-            first_turn_again(our_chat())
+            first_turn_again(chat_item.chat_id)
         return real_run(self, chat_item, messages)
 
     monkeypatch.setattr(BotTurns, "run", invoked_again_meanwhile)
