@@ -338,6 +338,30 @@ def test_duplicate_customer_messages_do_not_begin_a_second_conversation(account)
     assert answered >= 1 and len(bot_messages()) == answered  # one answer, not one per copy
 
 
+def test_a_returning_customers_second_message_before_the_first_turn_reaches_the_bot(account, monkeypatch):
+    """A chat an earlier conversation left closed: the next conversation's first message claims it,
+    and a message right behind it (customers often write in bursts) comes before the first turn has
+    begun the conversation. The bot reads both."""
+    from coexist.conversation.workflow import BotLoop
+
+    add_agent("ana")
+    deliver(account, says("What are your opening hours?"))
+    wiring.inbox().chats.end(our_chat())  # the earlier conversation ends (as the customer's silence would end it)
+    assert chat()["mode"] == "closed"
+    real_begin, behind = BotLoop.begin, []
+
+    def written_right_behind(self, chat_id, conversation_id):
+        if not behind:
+            behind.append(True)
+            contextvars.Context().run(deliver, account, says("I want to talk to a person"))
+        return real_begin(self, chat_id, conversation_id)
+
+    monkeypatch.setattr(BotLoop, "begin", written_right_behind)
+    deliver(account, says("Hello again"))
+    wait_for(lambda: chat()["offered_to"] == "ana", what="the offer to ana")  # the bot read the second message
+    assert behind and started_after(account) == "BotEscalated"
+
+
 def test_a_chat_left_queued_or_just_answered_on_the_phone_does_not_restart_the_bot(account):
     deliver(account, echo("wamid.phone-first", int(time.time()), text={"body": "Hi, this is the clinic."}))
     deliver(account, says("Hi! Question about my bill"))

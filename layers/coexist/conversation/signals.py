@@ -61,6 +61,11 @@ class Signals:
             return self._begin_again(chat, message_id)
         if self.connect is not None and self.connect.is_active(chat):
             return self.connect.relay(chat_id, message_id, chat)  # the Connect agent sees it too
+        if chat.mode == ChatMode.CLOSED:
+            # Claimed by an earlier message whose first turn has not begun the conversation yet (it
+            # moves a chat an earlier conversation closed to `bot`): this message waits for that turn.
+            self.chats.add_pending(chat_id, message_id, carried)
+            return "queued_for_bot"
         if chat.mode != ChatMode.BOT:
             return "human_handles"  # an agent or the phone app has it; the inbox shows the message
         # The bot waits for the customer (the common case): queued and its token taken in one write.
