@@ -110,6 +110,21 @@ def finished(account, chat_id: str | None = None) -> dict | None:
     return described
 
 
+def first_call_lets(monkeypatch, owner, name: str, meanwhile) -> list:
+    """`owner.name`'s first call lets `meanwhile(*its arguments)` happen before it goes on (what
+    arrives while it runs). Returns a list that holds True once it did."""
+    real, happened = getattr(owner, name), []
+
+    def patched(self, *args, **kwargs):
+        if not happened:
+            happened.append(True)
+            meanwhile(*args)
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(owner, name, patched)
+    return happened
+
+
 def agent_call(method: str, path: str, agent: str, body: dict | None = None) -> tuple[int, dict]:
     headers = {"Authorization": f"Bearer {API_TOKEN}", "X-Agent-Id": agent, "Content-Type": "application/json"}
     event = api_event(method, path, json.dumps(body or {}).encode(), headers)
@@ -348,15 +363,8 @@ def test_a_returning_customers_second_message_before_the_first_turn_reaches_the_
     deliver(account, says("What are your opening hours?"))
     wiring.inbox().chats.end(our_chat())  # the earlier conversation ends (as the customer's silence would end it)
     assert chat()["mode"] == "closed"
-    real_begin, behind = BotLoop.begin, []
-
-    def written_right_behind(self, chat_id, conversation_id):
-        if not behind:
-            behind.append(True)
-            contextvars.Context().run(deliver, account, says("I want to talk to a person"))
-        return real_begin(self, chat_id, conversation_id)
-
-    monkeypatch.setattr(BotLoop, "begin", written_right_behind)
+    behind = first_call_lets(monkeypatch, BotLoop, "begin",
+                             lambda *_: contextvars.Context().run(deliver, account, says("I want to talk to a person")))
     deliver(account, says("Hello again"))
     wait_for(lambda: chat()["offered_to"] == "ana", what="the offer to ana")  # the bot read the second message
     assert behind and started_after(account) == "BotEscalated"
@@ -434,17 +442,9 @@ def test_an_execution_started_moments_before_the_shutdown_is_stopped_once_its_wo
 def test_a_message_that_arrives_while_the_bot_answers_is_the_next_turn_of_the_same_bot_phase(account, monkeypatch):
     from coexist.conversation.bot_turns import BotTurns
 
-    real_run, arrived = BotTurns.run, []
-
-    def customer_writes_again_meanwhile(self, chat_item, messages):
-        if not arrived:
-            arrived.append(True)
-            # Pending: the token must not wait for the customer. Delivered as from outside the
-            # conversation function (a fresh context), as the webhook and ingest would.
-            contextvars.Context().run(deliver, account, says("And on Saturday?"))
-        return real_run(self, chat_item, messages)
-
-    monkeypatch.setattr(BotTurns, "run", customer_writes_again_meanwhile)
+    # Pending: the token must not wait for the customer. Delivered as from outside the conversation
+    # function (a fresh context), as the webhook and ingest would.
+    arrived = first_call_lets(monkeypatch, BotTurns, "run", lambda *_: contextvars.Context().run(deliver, account, says("And on Saturday?")))
     deliver(account, says("What are your opening hours?"))
     wait_for(lambda: len(bot_messages()) >= 2 and chat()["waiting_for"] == "customer", what="both messages answered")
     assert arrived and executions(account) == []  # the bot's whole phase, outside the workflow
@@ -531,15 +531,7 @@ def first_turn_again(chat_id: str) -> None:
 def test_a_first_turn_invoked_twice_while_it_runs_answers_once_and_keeps_the_bot(account, monkeypatch):
     from coexist.conversation.bot_turns import BotTurns
 
-    real_run, duplicated = BotTurns.run, []
-
-    def invoked_again_meanwhile(self, chat_item, messages):
-        if not duplicated:
-            duplicated.append(True)
-            first_turn_again(chat_item.chat_id)
-        return real_run(self, chat_item, messages)
-
-    monkeypatch.setattr(BotTurns, "run", invoked_again_meanwhile)
+    duplicated = first_call_lets(monkeypatch, BotTurns, "run", lambda chat_item, _messages: first_turn_again(chat_item.chat_id))
     deliver(account, says("What are your opening hours?"))
     wait_for(lambda: chat()["waiting_for"] == "customer", what="the bot's answer")
     answers = [m["text"] for m in bot_messages()]
