@@ -199,6 +199,22 @@ def test_a_bot_turn_delivered_twice_starts_once_and_lambdas_retry_of_it_starts_a
     assert "bot_turn" not in chats.table.get_item(Key={"chat_id": CHAT})["Item"]
 
 
+def test_a_lost_turns_token_is_held_only_while_nowhere_else_and_fences_the_turn_off(aws):
+    chats = repository()
+    customer_wrote(chats)
+    assert chats.claim(CHAT, "conv-1", "wamid.A", asked("Hours?"))
+    assert chats.hold_lost_turn(CHAT, "conv-other", "token-1") is None  # not this chat's conversation
+    held = chats.hold_lost_turn(CHAT, "conv-1", "token-1")  # the first turn never started
+    assert held.pending_messages == {"wamid.A"} and held.bot_token is None
+    assert chats.hold_lost_turn(CHAT, "conv-1", "token-1") is None  # held now: once
+    with pytest.raises(DuplicateTurn):  # the turn, should it come after all, leaves
+        chats.start_bot_turn(CHAT, "conv-1", "token-1", turn="invocation-1")
+    assert chats.get(CHAT).pending_messages == {"wamid.A"}  # left for the person
+    # A parked wait is no lost turn.
+    assert chats.end(CHAT) and chats.claim(CHAT, "conv-2") and chats.park_token(CHAT, "conv-2", WaitingFor.CUSTOMER, "token-2")
+    assert chats.hold_lost_turn(CHAT, "conv-2", "token-2") is None
+
+
 # --- what a bot turn carries and writes ---------------------------------------------------------
 
 def asked(text: str, at: int = NOW - 30, reply: str | None = None) -> dict:

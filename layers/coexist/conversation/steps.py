@@ -162,39 +162,43 @@ class ConversationSteps:
     def step_bot_idle(self, event: dict) -> None:
         """A bot phase's idle timer fired (coexist.conversation.workflow.IdleTimers): the customer has
         said nothing for the idle time while the bot waited, so the conversation ends quietly, with
-        no survey, as a heartbeat's timeout ended it before. A firing that finds a turn still
-        running, or a customer message newer than the idle time (its turn on its way), times the
-        phase again (the schedule is gone once it fired). One that finds the conversation's token
-        nowhere, its customer silent all that time, moves on what its lost turn left (`_lost_turn`)."""
+        no survey, as a heartbeat's timeout ended it before. A firing that finds a turn still running,
+        or the customer's wait parked again, times the phase again (the schedule is gone once it
+        fired). One that finds the token nowhere moves on what its lost turn left (`_lost_turn`)."""
         token = event["token"]
-        quiet_since = int(self.clock()) - self.settings.customer_idle_s
-        if self.chats.end_quiet_bot_phase(event["chat_id"], token, quiet_since):
+        if self.chats.end_quiet_bot_phase(event["chat_id"], token, int(self.clock()) - self.settings.customer_idle_s):
             self.metrics("ConversationEndedIdle")
             return
         chat = event.pop(_HELD, None) or self.chats.get(event["chat_id"])
         if chat is None or not chat.live or chat.conversation_id != event["conversation_id"]:
             return  # the conversation ended or moved on: nothing of it to time
-        if (task_tokens.names(chat.bot_token, token) or task_tokens.names(chat.workflow_token, token)
-                or (chat.last_customer_message_at or 0) > quiet_since):
-            self.workflow.heartbeat(token)
-        else:
+        if not (task_tokens.names(chat.bot_token, token) or task_tokens.names(chat.workflow_token, token)):
             self._lost_turn(chat, token)
+        elif chat.mode == ChatMode.BOT:
+            self.workflow.heartbeat(token)  # otherwise whoever holds the token hands the conversation on
 
     def _lost_turn(self, chat: Chat, token: str) -> None:
         """The bot phase's conversation is live, yet no turn holds its token and it does not wait for
-        the customer: whoever took it invoked a turn that never ran (Lambda failed it three times, or
-        it aged out, to the turn dead-letter queue), and nothing else would ever move the
-        conversation on. It goes where that turn would have sent it: to the person who took the
-        chat over meanwhile, else its waiting messages to a person, as when a turn fails. (A lost
-        first turn did not begin the conversation on a chat an earlier one left closed: it begins here.)"""
-        if chat.mode in (ChatMode.AGENT, ChatMode.APP):
-            error, cause = HUMAN_TOOK_OVER, "a person took the chat over while a bot turn was lost"
-        elif chat.pending_messages and (chat.mode == ChatMode.BOT or (chat.mode == ChatMode.CLOSED and self.chats.begin(chat.chat_id))):
-            error, cause = BOT_TURN_FAILED, "a bot turn never ran; a person answers its messages"
-        else:
+        the customer: whoever took it invoked a turn that has not run. Past the idle time it never
+        will have (Lambda failed it three times, or it aged out, to the turn dead-letter queue), and
+        nothing else would move the conversation on. The token is held where that turn would find
+        it (it leaves, should it come after all), and the conversation goes where the turn would have
+        sent it: to the person who took the chat over meanwhile, else, with messages waiting, to a
+        person, as when a turn fails. (A lost first turn did not begin the conversation on a chat an
+        earlier one left closed: it begins here.)"""
+        if chat.mode not in (ChatMode.AGENT, ChatMode.APP) and not (chat.pending_messages and chat.mode in (ChatMode.BOT, ChatMode.CLOSED)):
             return
+        held = self.chats.hold_lost_turn(chat.chat_id, chat.conversation_id, token)
+        if held is None:
+            self.workflow.heartbeat(token)  # the turn started after all: time the phase again
+            return
+        if held.mode == ChatMode.CLOSED:
+            self.chats.begin(chat.chat_id)
+        taken_over = held.mode in (ChatMode.AGENT, ChatMode.APP)
         self.metrics("BotTurnLost")
-        self.workflow.fail(token, error, cause)
+        self.workflow.fail(token, HUMAN_TOOK_OVER if taken_over else BOT_TURN_FAILED,
+                           "a person took the chat over while a bot turn was lost" if taken_over
+                           else "a bot turn never ran; a person answers its messages")
 
     def _await_customer(self, event: dict, outcome: BotOutcome | None) -> None:
         """The turn's token waits for the customer, the turn's outcome recorded in the same write."""

@@ -51,6 +51,8 @@ PENDING_INPUTS = "pending_inputs"
 # A longer text is not copied (the turn reads its message): every write of a chat item costs a write
 # unit per KB of it while the copy is there.
 CARRIED_TEXT_MAX_BYTES = 1024
+# The turn id under which a lost bot turn's token is held (`hold_lost_turn`): no invocation has it.
+LOST_TURN = "lost"
 
 # What one conversation leaves on the chat; a new conversation starts without it (its first-response
 # time, survey score, bot memory… are its own).
@@ -903,6 +905,26 @@ class ChatRepository:
             return None
         carried = {copy["id"]: copy for copy in from_item_value(old.get(PENDING_INPUTS) or [])}
         return chat_from_item(old), [WaitingMessage(i, carried.get(i)) for i in sorted(old.get("pending_messages", set()))]
+
+    def hold_lost_turn(self, chat_id: str, conversation_id: str, token: str) -> Chat | None:
+        """A live bot phase whose token is nowhere (no turn holds it, nothing waits on the chat): the
+        token held under a turn id no invocation has (`LOST_TURN`), in one write conditioned on
+        exactly that, so a turn still on its way finds it held and leaves (`DuplicateTurn`). The chat
+        as it was; None when the token turned up after all (a turn started) or the conversation moved on."""
+        try:
+            old = self.table.update_item(
+                Key=key_of(chat_id), UpdateExpression="SET bot_token = :t, bot_turn = :lost",
+                ConditionExpression=f"{_EXISTS} AND conversation_id = :c AND conversation_state = :live AND "
+                "attribute_not_exists(bot_token) AND attribute_not_exists(workflow_token)",
+                ExpressionAttributeValues={":t": self.tokens.keep(token), ":lost": LOST_TURN, ":c": conversation_id,
+                                           ":live": ConversationState.LIVE.value},
+                ReturnValues="ALL_OLD",
+            )["Attributes"]
+        except ClientError as error:
+            if is_condition_failure(error):
+                return None
+            raise
+        return chat_from_item(old)
 
     def take_bot_token(self, chat_id: str, expected: str | None = None) -> str | None:
         """The running turn's token, removed (a person takes over, or the turn ends); `expected`: only
