@@ -190,8 +190,7 @@ class ConversationSteps:
             return
         held = self.chats.hold_lost_turn(chat.chat_id, chat.conversation_id, token)
         if held is None:
-            self.workflow.heartbeat(token)  # the turn started after all: time the phase again
-            return
+            return  # the turn started after all (whoever woke it timed the phase again), or a task waits
         if held.mode == ChatMode.CLOSED:
             self.chats.begin(chat.chat_id)
         taken_over = held.mode in (ChatMode.AGENT, ChatMode.APP)
