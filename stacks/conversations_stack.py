@@ -154,8 +154,9 @@ class ConversationsStack(Stack):
             alarm_topic=alarm_topic,
             role_description="EventBridge Scheduler's role for the bot phases' idle timers: invoke the conversation function, park failures",
             lost_description="A bot phase's idle timer could not invoke the conversation function (after Scheduler's retries): "
-            "a conversation whose customer went quiet was not ended and still shows as live with the bot. End it from the "
-            "inbox; the parked message names the chat and the conversation.",
+            "a conversation whose customer went quiet was not ended and still shows as live with the bot, or a lost bot turn "
+            "was not handed to a person. Redrive it, or answer from the inbox; the parked message names the chat and the "
+            "conversation (docs/OPERATIONS.md).",
             parked_because="the bot phases' idle timers (an invocation Scheduler gave up on)",
         )
         self.idle_timers, self.idle_dead_letters, self.idle_scheduler_role = made.group, made.dead_letters, made.scheduler_role
