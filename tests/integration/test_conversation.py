@@ -297,20 +297,22 @@ def test_an_agent_who_answers_from_the_inbox_takes_the_bot_phase_over_and_the_ex
     assert len(bot_messages()) == answered  # the bot stays quiet: the agent has the chat
 
 
-def test_an_echo_just_after_the_bot_escalated_leaves_the_chat_with_the_person_on_the_phone(account, monkeypatch):
+@pytest.mark.parametrize("from_the_phone", [True, False])
+def test_a_person_who_answers_just_after_the_bot_escalated_keeps_the_chat(account, monkeypatch, from_the_phone):
     from coexist.conversation.steps import ConversationSteps
 
     add_agent("ana")
-    real_route, echoed = ConversationSteps.step_route, []
+    add_agent("bob")
 
-    def the_phone_answers_first(self, event):
-        if not echoed:
-            echoed.append(True)
-            # The bot phase has ended (the execution is starting): the echo finds no token to fail.
-            contextvars.Context().run(deliver, account, echo("wamid.phone-meanwhile", int(time.time()), text={"body": "Maria here."}))
-        return real_route(self, event)
+    def a_person_answers():
+        # The bot phase has ended (the execution is starting): the answer finds no token to fail.
+        # Sent as from outside the conversation function (a fresh context), as ingest and the API would.
+        if from_the_phone:
+            deliver(account, echo("wamid.phone-meanwhile", int(time.time()), text={"body": "Maria here."}))
+        else:
+            assert agent_call("POST", f"/api/chats/{our_chat()}/messages", "ana", {"type": "text", "text": "Ana here."})[0] == 202
 
-    monkeypatch.setattr(ConversationSteps, "step_route", the_phone_answers_first)
+    answered = first_call_lets(monkeypatch, ConversationSteps, "step_route", lambda *_: contextvars.Context().run(a_person_answers))
     deliver(account, says("I want to talk to a person"))
     [execution] = wait_for(lambda: executions(account), what="the escalation's execution")
 
@@ -319,10 +321,16 @@ def test_an_echo_just_after_the_bot_escalated_leaves_the_chat_with_the_person_on
         return [e["stateEnteredEventDetails"]["name"] for e in history if e["type"].endswith("StateEntered")]
 
     wait_for(lambda: "HumanTakeover" in entered(), what="the takeover")
-    assert echoed and entered()[:4] == ["LeftTheBot", "Escalate", "Routed", "HumanTakeover"]
-    view = chat()
-    assert (view["mode"], view["takeover_by"], view["offered_to"], view["queued_at"]) == ("app", "app", None, None)
-    assert [a["active_chats"] for a in agent_call("GET", "/api/agents", "ana")[1]["items"]] == [0]  # nobody was offered it
+    assert answered and entered()[:4] == ["LeftTheBot", "Escalate", "Routed", "HumanTakeover"]
+    if from_the_phone:
+        view = chat()
+        assert (view["mode"], view["takeover_by"], view["offered_to"], view["queued_at"]) == ("app", "app", None, None)
+        assert [a["active_chats"] for a in agent_call("GET", "/api/agents", "ana")[1]["items"]] == [0, 0]  # nobody was offered it
+    else:
+        wait_for(lambda: chat()["waiting_for"] == "agent", what="ana's wait")
+        view = chat()
+        assert (view["mode"], view["assignee"], view["takeover_by"], view["offered_to"], view["queued_at"]) == \
+            ("agent", "ana", "agent", None, None)  # routing did not take the chat from her to offer it to bob
 
 
 def test_the_window_closes_while_queued_so_the_fallback_is_a_template(account, monkeypatch):

@@ -318,16 +318,19 @@ class ConversationSteps:
         handoff = (HumansProvider.CONNECT if to_connect else HumansProvider.DIRECTORY).value
         routing = {"tried": [], "attempts": 0, "agent_id": None, "exhausted": False, "skill": skill,
                    "preferred": chat.transfer_to, "handoff": handoff, "taken_over": False}
-        if not self.chats.queue(event["chat_id"]) and self._answered_from_the_phone(event):
-            # Someone answered from the phone after the bot escalated (the bot phase had ended, so
-            # the echo found no token to fail): the person keeps the chat, nobody is routed to it.
+        if not self.chats.queue(event["chat_id"]) and self._taken_over(event):
+            # Someone answered, from the phone or the inbox, after the bot escalated (the bot phase
+            # had ended, so the answer found no token to fail): the person keeps the chat, nobody is
+            # routed to it.
             return {**routing, "taken_over": True}
         self.metrics("ConversationQueued")
         return routing
 
-    def _answered_from_the_phone(self, event: dict) -> bool:
+    def _taken_over(self, event: dict) -> bool:
+        """A person's takeover the workflow has not confirmed yet holds the chat."""
         chat = self.chats.get(event["chat_id"])
-        return chat is not None and chat.mode == ChatMode.APP
+        return chat is not None and (chat.mode == ChatMode.APP or (
+            chat.mode == ChatMode.AGENT and chat.takeover_by == Takeover.AGENT and chat.assigned_at is None))
 
     def _hand_to_connect(self, event: dict) -> bool:
         """Start the Amazon Connect contact. When Connect cannot take the chat, the built-in directory

@@ -702,9 +702,13 @@ class ChatRepository:
 
     # --- routing to people ----------------------------------------------------------------------------
     def queue(self, chat_id: str) -> bool:
-        """Escalated, released or transferred: wait for an agent (a transfer's target stays for routing)."""
+        """Escalated, released or transferred: wait for an agent (a transfer's target stays for routing).
+        Refused for an agent's takeover the workflow has not confirmed yet (an agent who answered as
+        the bot escalated keeps the chat, as the phone app does: `QUEUED` is not allowed from `app`)."""
         return self._move(chat_id, ChatEvent.QUEUED, {"queued_at": int(self.clock())},
-                          remove=("assignee", "offered_to", "transfer_to", "transfer_skill"))
+                          remove=("assignee", "offered_to", "transfer_to", "transfer_skill"),
+                          condition="NOT (#mode = :agent AND takeover_by = :by_agent AND attribute_not_exists(assigned_at))",
+                          values={":agent": ChatMode.AGENT.value, ":by_agent": Takeover.AGENT.value})
 
     def request_transfer(self, chat_id: str, to_agent: str | None, skill: str | None) -> None:
         self._set(chat_id, {"transfer_to": to_agent, "transfer_skill": skill})
