@@ -143,11 +143,9 @@ class Signals:
             return False
         if chat.first_human_reply_at is None:  # the first-response time is set once
             self.chats.note_first_human_reply(chat_id)
-        if chat.live and chat.mode == ChatMode.CLOSED and self.chats.begin(chat_id):
-            # A conversation claimed and not begun yet (its first turn is on its way): it begins here,
-            # in the agent's hands, and the turn finds it taken.
-            return self._human_took_over(chat_id, chat, by_agent=agent_id)
-        if chat.mode in (ChatMode.BOT, ChatMode.APP):
+        # A conversation claimed and not begun yet (its first turn is on its way) begins here, in the
+        # agent's hands, and the turn finds it taken.
+        if chat.mode in (ChatMode.BOT, ChatMode.APP) or (chat.live and chat.mode == ChatMode.CLOSED and self.chats.begin(chat_id)):
             return self._human_took_over(chat_id, chat, by_agent=agent_id)
         return False
 

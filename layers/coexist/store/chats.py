@@ -915,20 +915,12 @@ class ChatRepository:
         token held under a turn id no invocation has (`LOST_TURN`), in one write conditioned on
         exactly that, so a turn still on its way finds it held and leaves (`DuplicateTurn`). The chat
         as it was; None when the token turned up after all (a turn started) or the conversation moved on."""
-        try:
-            old = self.table.update_item(
-                Key=key_of(chat_id), UpdateExpression="SET bot_token = :t, bot_turn = :lost",
-                ConditionExpression=f"{_EXISTS} AND conversation_id = :c AND conversation_state = :live AND "
-                "attribute_not_exists(bot_token) AND attribute_not_exists(workflow_token)",
-                ExpressionAttributeValues={":t": self.tokens.keep(token), ":lost": LOST_TURN, ":c": conversation_id,
-                                           ":live": ConversationState.LIVE.value},
-                ReturnValues="ALL_OLD",
-            )["Attributes"]
-        except ClientError as error:
-            if is_condition_failure(error):
-                return None
-            raise
-        return chat_from_item(old)
+        old = self._set_returning_old(
+            chat_id, {"bot_token": self.tokens.keep(token), "bot_turn": LOST_TURN},
+            condition="conversation_id = :c AND conversation_state = :live AND "
+            "attribute_not_exists(bot_token) AND attribute_not_exists(workflow_token)",
+            values={":c": conversation_id, ":live": ConversationState.LIVE.value})
+        return None if old is None else chat_from_item(old)
 
     def take_bot_token(self, chat_id: str, expected: str | None = None) -> str | None:
         """The running turn's token, removed (a person takes over, or the turn ends); `expected`: only
