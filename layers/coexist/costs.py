@@ -3,7 +3,8 @@
 Recording (called by ingest, after the statuses and echoes of a webhook are stored):
 - a status carrying `pricing` → an entry on Meta's word (category, billable, type, model);
 - a delivery (`delivered`, `read`, `played`) without it → an entry by our rules (coexist.domain.costs)
-  from what we know of the message (template or free-form, its template's category, the window);
+  from what we know of the message (template or free-form, its template's category, the window),
+  unless the message already carries Meta's pricing (Meta prices one status of a message);
 - a reply sent from the Business App (an echo) → a free entry, with what the same reply would have
   cost had the API sent it (`if_sent_by_api`), the report's headline.
 
@@ -67,14 +68,20 @@ class CostRecorder:
     chats: ChatRepository
     card: rules.RateCard
 
-    def on_status(self, update: StatusUpdate) -> dict | None:
-        """The entry a status wrote to the ledger, or None when it prices nothing new."""
+    def on_status(self, update: StatusUpdate, landed: dict | None = None) -> dict | None:
+        """The entry a status wrote to the ledger, or None when it prices nothing new. `landed`: the
+        message as the status's own write returned it (`MessageStore.apply_status`), which spares
+        reading it again; without it the message is looked up."""
         if not update.pricing and update.status not in DELIVERED:
             return None
-        item = self._message(update)
+        item = landed or self._message(update)
         chat_id = update.chat_id or item.get("chat_id")
         if update.pricing:
             charge = rules.charge_from_meta(update.pricing)
+        elif item.get("pricing"):
+            # Meta priced the message on another status (it prices on one only): that status writes
+            # its entry, and its retry if it failed before writing; our rules' estimate would be refused.
+            return None
         else:
             if item.get("direction") != OUTBOUND or item.get("source") in (None, Source.UNKNOWN, Source.BUSINESS_APP):
                 return None  # not a message of ours: without Meta's word its category is unknown

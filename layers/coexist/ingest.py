@@ -157,7 +157,7 @@ def apply(found: Interpretation, inbox: Inbox, signals=None, events=None, remind
     _in_parallel(lambda arrival: inbox.messages.apply_media(arrival.message), found.media_arrivals)
     _in_parallel(inbox.messages.apply_edit, found.edits)
     _in_parallel(inbox.messages.apply_revoke, found.revokes)
-    _in_parallel(inbox.messages.apply_status, found.statuses)
+    landed = _in_parallel(inbox.messages.apply_status, found.statuses)  # the messages they moved, as written
     summary.statuses = len(found.statuses)
     activities = list(found.chats.values())
     # The chats a campaign wrote to (their window's update says so): only their customers' messages
@@ -176,7 +176,7 @@ def apply(found: Interpretation, inbox: Inbox, signals=None, events=None, remind
     if inbox.costs is not None:
         # The cost ledger: statuses priced by Meta (or by our rules), the phone's replies priced as if
         # the API had sent them. A retry writes the same entries.
-        entries = _in_parallel(inbox.costs.on_status, found.statuses)
+        entries = _in_parallel(lambda pair: inbox.costs.on_status(*pair), zip(found.statuses, landed))
         entries += _in_parallel(inbox.costs.on_app_reply, new_echoes)
         summary.cost_by_category = cost_by_category(entries)
     if signals is not None:

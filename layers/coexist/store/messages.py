@@ -278,7 +278,7 @@ class MessageStore:
             },
         )
 
-    def apply_status(self, update: StatusUpdate) -> None:
+    def apply_status(self, update: StatusUpdate) -> dict | None:
         """Record a delivery status; the message's status only ever moves forward (rule 4).
 
         A status for a message never recorded here (sent by another tool on the same number, or
@@ -286,6 +286,9 @@ class MessageStore:
         message we sent lands on our message: found by the callback data the sender attached (or,
         without it, among the chat's latest messages by its wamid), or through the link item its
         wamid points from (a status that came before the message carried the wamid).
+
+        Returns the message whose status it moved, as written, so that pricing the status needs no
+        read of it; None where the status took another path (late, or adopted through a link).
         """
         names = {"#at": f"{update.status}_at", "#src": "source", "#ts": "timestamp"}
         values: dict = {
@@ -317,9 +320,10 @@ class MessageStore:
             ours = self.sent_as(update.chat_id, update.message_id)
             if ours:
                 update = replace(update, callback_data=ours["id"])
-        if status_rank is not None and self._status_on_our_message(update, facts, names, values, status_rank):
-            return
         if status_rank is not None:
+            landed = self._status_on_our_message(update, facts, names, values, status_rank)
+            if landed is not None:
+                return landed
             moved = self._update_returning(
                 Key={"id": update.message_id},
                 UpdateExpression="SET " + ", ".join(facts + ["#status = :status", "status_rank = :rank", "status_at = :ts"]),
@@ -329,8 +333,8 @@ class MessageStore:
             )
             if moved is not None:
                 self._progressed(moved, update.status)
-                self.link_callback(update)
-                return
+                # Linked to our message, the status is ours to price: the item under the wamid is not.
+                return None if self.link_callback(update) else moved
         # A late status (or one this version does not rank): keep its facts, leave the status.
         recorded = update_if(
             self.table,
@@ -342,10 +346,11 @@ class MessageStore:
         )
         if recorded:
             self.link_callback(update)
-            return
+            return None
         link = self.get(update.message_id) or {}
         if link.get("link_to"):
-            self.apply_status(replace(update, message_id=link["link_to"], wa_id=None, chat_id=""))
+            return self.apply_status(replace(update, message_id=link["link_to"], wa_id=None, chat_id=""))
+        return None
 
     def sent_as(self, chat_id: str, wamid: str) -> dict | None:
         """Our message among the chat's latest that Meta accepted under this wamid, if any: how a
@@ -355,13 +360,14 @@ class MessageStore:
                 return item
         return None
 
-    def _status_on_our_message(self, update: StatusUpdate, facts: list[str], names: dict, values: dict, status_rank: int) -> bool:
+    def _status_on_our_message(self, update: StatusUpdate, facts: list[str], names: dict, values: dict,
+                               status_rank: int) -> dict | None:
         """A status of a message we sent names it in its callback data: once the message carries
         this wamid, the status lands on it in one write instead of through the wamid's link item.
-        Anything else (not linked yet, a late status) takes the general path below."""
+        Anything else (not linked yet, a late status) takes the general path below: None."""
         ours = update.callback_data
         if not ours or not ours.startswith(OUTBOUND_ID_PREFIX) or ours == update.message_id:
-            return False
+            return None
         moved = self._update_returning(
             Key={"id": ours},
             UpdateExpression="SET " + ", ".join(facts + ["#status = :status", "status_rank = :rank", "status_at = :ts"]),
@@ -370,10 +376,9 @@ class MessageStore:
             ExpressionAttributeNames={**names, "#status": "status"},
             ExpressionAttributeValues={**values, ":status": update.status, ":rank": status_rank, ":wamid": update.message_id},
         )
-        if moved is None:
-            return False
-        self._progressed(moved, update.status)  # a campaign's message: its progress counts the status
-        return True
+        if moved is not None:
+            self._progressed(moved, update.status)  # a campaign's message: its progress counts the status
+        return moved
 
     def move_chat(self, from_chat: str, to_chat: str) -> int:
         """Every message of one chat moves to another (two customers merged); idempotent."""
