@@ -337,13 +337,19 @@ def test_history_declined_is_recorded_on_the_number(aws):
 
 
 def test_big_history_payload_through_the_archive(aws):
-    payload = history_chunk(2, 7, 80, [f"wamid.big-{i}" for i in range(9000)])
+    # Over a megabyte in long messages rather than many short ones: the body's size is what takes
+    # the archive's path, and the emulator writes each message's item slowly.
+    payload = history_chunk(2, 7, 80, [f"wamid.big-{i}" for i in range(1500)])
+    long_text = lambda wamid: f"{wamid}: " + "the whole of a long message from the history " * 16  # noqa: E731
+    for message in payload["entry"][0]["changes"][0]["value"]["history"][0]["threads"][0]["messages"]:
+        message["text"] = {"body": long_text(message["id"])}
     assert len(json.dumps(payload)) > 1_000_000
     deliver(aws, payload)
     code, body = api(f"/api/chats/{our_chat()}/messages?limit=200")
     assert len(body["items"]) == 200 and body["next"]
+    assert all(item["text"] == long_text(item["id"]) for item in body["items"])  # each stored whole
     pages = aws.session.client("dynamodb").get_paginator("scan").paginate(TableName=aws.env["MESSAGES_TABLE"], Select="COUNT")
-    assert sum(page["Count"] for page in pages) == 9000
+    assert sum(page["Count"] for page in pages) == 1500
 
 
 # --- contacts and account ---------------------------------------------------------------------
