@@ -108,6 +108,22 @@ def cost_of(requests, table: dict, transitions: float = 0.0, memory: int | None 
     return dict(usd)
 
 
+def inbound_floor(table: dict) -> dict[str, float]:
+    """The least an inbound message can cost, per million, by service, while the controls stay:
+    the webhook through the REST API (where WAF attaches) and WAF, the webhook and ingest invoked,
+    one queue between them (its send, and the event source mapping's receive and delete), and three
+    writes of a kilobyte at most (the message, the chat, the number's throughput). No compute, no
+    log, no archive, no domain event: whatever the design, an inbound message costs more than this."""
+    p = table["prices"]
+    return {
+        "API Gateway (REST)": p["api_gateway_rest_per_million_requests"],
+        "WAF": p["waf_per_million_requests"],
+        "Lambda": 2 * p["lambda_per_million_requests"],
+        "SQS": 3 * p["sqs_standard_per_million_requests"],
+        "DynamoDB": 3 * p["dynamodb_on_demand_per_million_write_units"],
+    }
+
+
 def per_million(usd: dict[str, float]) -> dict[str, float]:
     return {service: value * MILLION for service, value in usd.items()}
 
@@ -152,6 +168,8 @@ def model(found: dict, workflow_found: dict, table: dict) -> dict:
     # (the webhook's PutRecord would replace its send to the raw archive's queue).
     firehose = a["firehose_record_rounding_kb"] * 1024 / GB * p["firehose_direct_put_per_gb"] * MILLION
     http_saving = (p["api_gateway_rest_per_million_requests"] - p["api_gateway_http_per_million_requests"])
+    # WAF does attach to a CloudFront distribution, which could stand in front of an HTTP API.
+    behind_cloudfront = http_saving - p["cloudfront_https_per_million_requests"]
     # Memory: what the functions' Lambda share of a bot conversation would be at other sizes.
     lambda_at = {mb: per_million(cost_of(bot["per_message"], table, transitions_per_message, memory=mb))["Lambda"]
                  for mb in ALTERNATIVE_MEMORY_MB}
@@ -168,7 +186,9 @@ def model(found: dict, workflow_found: dict, table: dict) -> dict:
         "archive_object_per_webhook": p["s3_standard_put_per_thousand"] * 1000,
         "archive_firehose": firehose,
         "http_api_saving": http_saving,
+        "http_api_behind_cloudfront_saving": behind_cloudfront,
         "lambda_at_memory": lambda_at,
+        "inbound_floor": inbound_floor(table),
     }
 
 
@@ -191,14 +211,21 @@ def report(figures: dict, table: dict) -> list[str]:
         lines += [f"    {service:<28} {usd[service]:8.3f}" for service in services if usd.get(service)]
     excl = total(figures["inbound"])
     incl = total(figures["inbound_with_workflow"])
+    floor = total(figures["inbound_floor"])
     lines += [
         "",
         f"target: inbound, without Step Functions ≤ {TARGET_INBOUND:g}: {excl:.2f} {mark(excl, TARGET_INBOUND)}",
+        f"  its floor with the controls kept: {floor:.2f} ("
+        + ", ".join(f"{service} {usd:.2f}" for service, usd in figures["inbound_floor"].items())
+        + "; REST and WAF, the webhook and ingest invoked, one queue's send, receive and delete, three writes of ≤ 1 KB;"
+          " nothing for compute, logs, the archive or the domain event)",
         f"target: inbound, with the bot workflow ≤ {TARGET_INBOUND_WITH_WORKFLOW:g}: {incl:.2f} {mark(incl, TARGET_INBOUND_WITH_WORKFLOW)}",
         f"archive per webhook: {figures['archive_per_webhook']:.2f} (the send to its queue and the body's share of a "
         f"batch's object; an object per webhook was {figures['archive_object_per_webhook']:.2f}, Firehose would be "
         f"{figures['archive_firehose']:.2f} with no send)",
-        f"alternative: HTTP API instead of REST: {figures['http_api_saving']:.2f} less per million webhooks, but WAF cannot attach to an HTTP API",
+        f"alternative: HTTP API instead of REST: {figures['http_api_saving']:.2f} less per million webhooks, but WAF cannot attach to an HTTP API; "
+        f"behind CloudFront, where it can, {figures['http_api_behind_cloudfront_saving']:.2f} less, and the floor above "
+        f"{floor - figures['http_api_behind_cloudfront_saving']:.2f}",
         f"alternative: every function at another memory size: Lambda's part of the bot conversation figure "
         f"{figures['inbound_with_workflow'].get('Lambda', 0.0):.2f} as deployed; "
         + ", ".join(f"{usd:.2f} at {mb} MB" for mb, usd in figures["lambda_at_memory"].items())

@@ -9,7 +9,7 @@ from collections import Counter
 import pytest
 
 from benchmarks.aws_requests import Requests
-from benchmarks.cost import PRICES, cost_of, cpu_stretch, load_prices, main, memory_mb, per_million, with_archive
+from benchmarks.cost import PRICES, cost_of, cpu_stretch, inbound_floor, load_prices, main, memory_mb, per_million, with_archive
 
 
 def _table(**prices) -> dict:
@@ -125,6 +125,25 @@ def test_make_cost_takes_another_price_table(tmp_path, capsys, monkeypatch):
     assert float(archive.split()[3]) == pytest.approx(0.40 + 5.0 / 100 + 0.20 / 100 + 2 * 10 * 0.40 / 100, abs=0.01)
     assert "an object per webhook was 5.00" in archive
     assert any(line.startswith("alternative: every function at another memory size") and "at 256 MB" in line for line in printed.splitlines())
+    [floor] = [line for line in printed.splitlines() if line.startswith("  its floor with the controls kept: ")]
+    assert float(floor.split()[6]) == pytest.approx(sum(inbound_floor(table).values()), abs=0.005)
+    # An HTTP API behind CloudFront (WAF attaches there) saves REST's price less CloudFront's request.
+    [http] = [line for line in printed.splitlines() if line.startswith("alternative: HTTP API instead of REST: ")]
+    p = table["prices"]
+    saving = p["api_gateway_rest_per_million_requests"] - p["api_gateway_http_per_million_requests"] - p["cloudfront_https_per_million_requests"]
+    assert http.endswith(f"behind CloudFront, where it can, {saving:.2f} less, and the floor above {sum(inbound_floor(table).values()) - saving:.2f}")
+
+
+def test_the_inbound_floor_is_the_kept_controls_at_their_least():
+    table = _table(api_gateway_rest_per_million_requests=3.5, waf_per_million_requests=0.6, lambda_per_million_requests=0.2,
+                   sqs_standard_per_million_requests=0.4, dynamodb_on_demand_per_million_write_units=0.625,
+                   eventbridge_custom_events_per_million=1.0, s3_standard_put_per_thousand=0.005)
+    floor = inbound_floor(table)
+    assert floor == pytest.approx({"API Gateway (REST)": 3.5, "WAF": 0.6, "Lambda": 0.4, "SQS": 1.2, "DynamoDB": 1.875})
+    # An inbound message priced by the model with those same parts costs at least the floor.
+    effect = Requests(calls=Counter({("webhook", "sqs", "SendMessage"): 1}), units=Counter({("ingest", "wru"): 3}),
+                      invocations=Counter({"webhook": 1, "ingest": 1}))
+    assert sum(per_million(cost_of(effect, table)).values()) >= sum(floor.values()) - 1e-9
 
 
 def test_less_memory_saves_only_the_time_spent_waiting():
