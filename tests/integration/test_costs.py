@@ -10,7 +10,10 @@ from datetime import datetime, timezone
 import pytest
 
 from coexist import wiring
-from tests.integration.helpers import api, deliver
+from coexist.store.costs import CostLedger
+from functions.ingest import handler as ingest_function
+from tests.conftest import Context, drain_inbound
+from tests.integration.helpers import api, deliver, post_webhook
 from tests.integration.test_api_access import CALLERS, call, deployed  # noqa: F401 - the fixture
 from tests.integration.test_ingest import CUSTOMER, NUMBER, echo, status
 from tests.integration.test_outbound import cloud, open_window, post, put_consent, run_sender, seed_templates, template_body  # noqa: F401
@@ -112,6 +115,44 @@ def test_the_ledger_prices_each_message_once_and_metas_word_replaces_our_estimat
     assert costs("category") == before
     groups = {g["key"]: g for g in before["groups"]}
     assert groups["marketing"]["cost"] == pytest.approx(US_MARKETING)
+
+
+def test_a_priced_status_that_failed_before_its_entry_writes_it_when_retried_and_no_estimate_is_made_meanwhile(aws, cloud, monkeypatch):
+    now = int(time.time())
+    open_window(aws, at=now - 3600)
+    seed_templates(aws)
+    assert put_consent({"purpose": "marketing", "state": "granted", "note": "signed up"})[0] == 200
+    assert post(template_body("spring_sale", "20%"))[0] == 202
+    assert run_sender(aws) and len(cloud.sent) == 1
+    [wamid] = sent_wamids(cloud)
+    ledger = wiring.cost_ledger()
+
+    # `sent`, which carries Meta's pricing, is stored on the message; the ledger's write then fails.
+    assert post_webhook(status(wamid, "sent", now - 30, recipient_id=CUSTOMER, pricing=PAID_MARKETING))["statusCode"] == 200
+    [sent] = drain_inbound(aws)
+    record = CostLedger.record
+    failures = []
+
+    def failing_once(self, entry):
+        if not failures:
+            failures.append(entry["message_id"])
+            raise ConnectionError("the ledger's table did not answer")
+        return record(self, entry)
+
+    monkeypatch.setattr(CostLedger, "record", failing_once)
+    assert ingest_function.lambda_handler(sent, Context())["batchItemFailures"] == [{"itemIdentifier": sent["Records"][0]["messageId"]}]
+    assert failures == [wamid] and ledger.get(NUMBER, wamid) is None
+
+    # Meanwhile `delivered` and `read`: the message carries Meta's pricing, so neither estimates it.
+    deliver(aws, status(wamid, "delivered", now - 20, recipient_id=CUSTOMER), status(wamid, "read", now - 10, recipient_id=CUSTOMER))
+    assert ledger.get(NUMBER, wamid) is None
+
+    # SQS hands the `sent` record out again (after the later statuses): its entry is written then.
+    assert ingest_function.lambda_handler(sent, Context()) == {"batchItemFailures": []}
+    entry = ledger.get(NUMBER, wamid)
+    assert (entry["basis"], entry["category"], entry["billable"]) == ("meta", "marketing", True)
+    assert float(entry["price"]) == pytest.approx(US_MARKETING)
+    assert costs("category")["totals"]["billable_messages"] == 1
 
 
 def test_bad_parameters_are_400_naming_the_problem(aws):
