@@ -151,10 +151,12 @@ def wrap_value(field: str, value: dict, waba_id: str = "102290129340398") -> dic
 
 
 class Context:
-    function_name = "test"
+    # Shaped as deployed (a name CloudFormation generates, a request id): the logger copies them into
+    # every line, and the cost model prices the lines' bytes (benchmarks/aws_requests.py).
+    function_name = "Coexist-prod-Ingress-IngestFunction5C2E4E1B-Zq3Xk9Lm2Np7"
     memory_limit_in_mb = 512
-    invoked_function_arn = f"arn:aws:lambda:{REGION}:123456789012:function:test"
-    aws_request_id = "test-request"
+    invoked_function_arn = f"arn:aws:lambda:{REGION}:123456789012:function:{function_name}"
+    aws_request_id = "5c2e4e1b-7d3a-4f9e-8b21-0a6c3d9e7f41"
 
     @staticmethod
     def get_remaining_time_in_millis() -> int:
