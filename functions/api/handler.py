@@ -14,7 +14,7 @@ from coexist import wiring
 from coexist.authorization import MAX_AGENT_ID, ChatMissing, Credentials, Forbidden, Gate, Unauthorized, gate_of, principal_of
 from coexist.domain.access import Action
 from coexist.domain.audit import AuditUnavailable
-from coexist.observability import tracer_of
+from coexist.observability import lambda_entry, tracer_of
 from coexist.resources import CONSOLE_ORIGIN_ENV, CONSOLE_REQUEST_HEADERS
 from coexist.reads import MAX_ID, BadRequest, NotFound, checked_text, query_parameter
 from coexist.settings import settings
@@ -382,7 +382,6 @@ def get_number(phone_number_id: str):
     return wiring.inbox_reader().number(phone_number_id)
 
 
-@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST, log_event=False)
-@tracer.capture_lambda_handler(capture_response=False)
+@lambda_entry(logger, tracer, correlation_id_path=correlation_paths.API_GATEWAY_REST)
 def lambda_handler(event: dict, context) -> dict:
     return app.resolve(event, context)

@@ -14,7 +14,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 
 from coexist import wiring
 from coexist.intake import Outcome
-from coexist.observability import tracer_of
+from coexist.observability import lambda_entry, tracer_of
 from coexist.resources import METRICS_NAMESPACE
 from coexist.settings import settings
 
@@ -70,9 +70,7 @@ def notification(event: dict) -> dict:
 ROUTES = {"GET": handshake, "POST": notification}
 
 
-@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST, log_event=False)
-@tracer.capture_lambda_handler(capture_response=False)
-@metrics.log_metrics
+@lambda_entry(logger, tracer, metrics, correlation_id_path=correlation_paths.API_GATEWAY_REST)
 def lambda_handler(event: dict, context) -> dict:
     route = ROUTES.get(event.get("httpMethod", ""))
     if route is None:  # API Gateway sends only GET and POST /webhook here

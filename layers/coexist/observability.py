@@ -31,9 +31,12 @@ def powertools(service: str) -> tuple[Logger, Tracer, Metrics]:
     return Logger(service=service), tracer_of(service), Metrics(namespace=METRICS_NAMESPACE, service=service)
 
 
-def lambda_entry(logger: Logger, tracer: Tracer, metrics: Metrics | None = None) -> Callable[[Callable], Callable]:
+def lambda_entry(logger: Logger, tracer: Tracer, metrics: Metrics | None = None,
+                 correlation_id_path: str | None = None) -> Callable[[Callable], Callable]:
     """The handler with the invocation's context in every log line, a trace segment, and its metrics
-    flushed when it returns (a function that counts nothing passes no `metrics`)."""
+    flushed when it returns (a function that counts nothing passes no `metrics`).
+    `correlation_id_path`: where the event carries the request's id (API Gateway's), logged as
+    `correlation_id`."""
 
     def wrap(handler: Callable) -> Callable:
         if metrics is not None:
@@ -45,6 +48,6 @@ def lambda_entry(logger: Logger, tracer: Tracer, metrics: Metrics | None = None)
             logger.remove_keys(FUNCTION_KEYS)  # appended by inject_lambda_context, just before
             return traced(event, context)
 
-        return logger.inject_lambda_context(log_event=False)(with_the_invocations_keys)
+        return logger.inject_lambda_context(correlation_id_path=correlation_id_path, log_event=False)(with_the_invocations_keys)
 
     return wrap
