@@ -294,6 +294,25 @@ def test_a_send_writes_no_link_item_and_a_status_without_callback_data_finds_the
     assert outbound == {first["id"]: "read", second["id"]: "accepted"}
 
 
+def test_a_late_status_keeps_its_facts_on_our_message_and_makes_no_item_of_the_wamid(aws, cloud):
+    open_window(aws)
+    _, body = post({"type": "text", "text": "late"})
+    run_sender(aws)
+    now = int(time.time())
+    pricing = {"billable": False, "pricing_model": "PMP", "type": "free_customer_service", "category": "service"}
+    deliver(aws, status("wamid.fake-1", "read", now, recipient_id=CUSTOMER, biz_opaque_callback_data=body["id"]))
+    # Out of order: Meta's `sent` (with its pricing) and `delivered` (without our callback data) after `read`.
+    deliver(aws, status("wamid.fake-1", "sent", now - 2, recipient_id=CUSTOMER, biz_opaque_callback_data=body["id"], pricing=pricing),
+            status("wamid.fake-1", "delivered", now - 1, recipient_id=CUSTOMER))
+    messages = aws.dynamodb.Table(aws.env["MESSAGES_TABLE"])
+    assert "Item" not in messages.get_item(Key={"id": "wamid.fake-1"})  # nothing stored under the wamid to link back
+    item = messages.get_item(Key={"id": body["id"]})["Item"]
+    assert (item["status"], item["sent_at"], item["delivered_at"], item["read_at"]) == ("read", now - 2, now - 1, now)
+    assert item["pricing"] == pricing
+    entry = wiring.cost_ledger().get(NUMBER, "wamid.fake-1")
+    assert (entry["basis"], entry["category"], entry["billable"]) == ("meta", "service", False)
+
+
 @pytest.mark.parametrize(
     "code, reason",
     [(131047, "window_closed"), (131026, "undeliverable"), (132001, "template_missing"), (131049, "ecosystem_limit")],

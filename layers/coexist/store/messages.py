@@ -287,8 +287,9 @@ class MessageStore:
         without it, among the chat's latest messages by its wamid), or through the link item its
         wamid points from (a status that came before the message carried the wamid).
 
-        Returns the message whose status it moved, as written, so that pricing the status needs no
-        read of it; None where the status took another path (late, or adopted through a link).
+        Returns the message it landed on, as written, so that pricing the status needs no read of
+        it; None where the status took another path (adopted through a link, or late on an item of
+        its own).
         """
         names = {"#at": f"{update.status}_at", "#src": "source", "#ts": "timestamp"}
         values: dict = {
@@ -363,21 +364,37 @@ class MessageStore:
     def _status_on_our_message(self, update: StatusUpdate, facts: list[str], names: dict, values: dict,
                                status_rank: int) -> dict | None:
         """A status of a message we sent names it in its callback data: once the message carries
-        this wamid, the status lands on it in one write instead of through the wamid's link item.
-        Anything else (not linked yet, a late status) takes the general path below: None."""
+        this wamid, the status lands on it in one write instead of through the wamid's link item,
+        and so does a late one's facts. Anything else (not carrying this wamid yet) takes the
+        general path below: None."""
         ours = update.callback_data
         if not ours or not ours.startswith(OUTBOUND_ID_PREFIX) or ours == update.message_id:
             return None
-        moved = self._update_returning(
-            Key={"id": ours},
-            UpdateExpression="SET " + ", ".join(facts + ["#status = :status", "status_rank = :rank", "status_at = :ts"]),
-            ConditionExpression="wamid = :wamid AND phone_number_id = :number AND direction = :out "
-            "AND (attribute_not_exists(status_rank) OR status_rank <= :rank)",
-            ExpressionAttributeNames={**names, "#status": "status"},
-            ExpressionAttributeValues={**values, ":status": update.status, ":rank": status_rank, ":wamid": update.message_id},
-        )
-        if moved is not None:
-            self._progressed(moved, update.status)  # a campaign's message: its progress counts the status
+        ours_with_this_wamid = "wamid = :wamid AND phone_number_id = :number AND direction = :out"
+        try:
+            moved = self.table.update_item(
+                Key={"id": ours},
+                UpdateExpression="SET " + ", ".join(facts + ["#status = :status", "status_rank = :rank", "status_at = :ts"]),
+                ConditionExpression=f"{ours_with_this_wamid} AND (attribute_not_exists(status_rank) OR status_rank <= :rank)",
+                ExpressionAttributeNames={**names, "#status": "status"},
+                ExpressionAttributeValues={**values, ":status": update.status, ":rank": status_rank, ":wamid": update.message_id},
+                ReturnValues="ALL_NEW",
+                ReturnValuesOnConditionCheckFailure="ALL_OLD",  # no read: the refusal says why
+            ).get("Attributes") or {}
+        except ClientError as error:
+            if not is_condition_failure(error):
+                raise
+            held = {name: _WIRE.deserialize(value) for name, value in (error.response.get("Item") or {}).items()}
+            if (held.get("wamid"), held.get("phone_number_id"), held.get("direction")) != (update.message_id, update.phone_number_id, OUTBOUND):
+                return None
+            # Ours, further along already (`sent` after `read`): the late status's facts (its time,
+            # Meta's pricing) land on it and its status does not, where the general path would put
+            # them on an item of the wamid's own and link that back.
+            return self._update_returning(
+                Key={"id": ours}, UpdateExpression="SET " + ", ".join(facts), ConditionExpression=ours_with_this_wamid,
+                ExpressionAttributeNames=names, ExpressionAttributeValues={**values, ":wamid": update.message_id},
+            )
+        self._progressed(moved, update.status)  # a campaign's message: its progress counts the status
         return moved
 
     def move_chat(self, from_chat: str, to_chat: str) -> int:
