@@ -186,14 +186,15 @@ class ConversationSteps:
         sent it: to the person who took the chat over meanwhile, else, with messages waiting, to a
         person, as when a turn fails. (A lost first turn did not begin the conversation on a chat an
         earlier one left closed: it begins here.)"""
-        if chat.mode not in (ChatMode.AGENT, ChatMode.APP) and not (chat.pending_messages and chat.mode in (ChatMode.BOT, ChatMode.CLOSED)):
+        taken_over_in = {ChatMode.AGENT, ChatMode.APP}  # the bot phase's takeovers (not Connect's, which follows it)
+        if chat.mode not in taken_over_in and not (chat.pending_messages and chat.mode in (ChatMode.BOT, ChatMode.CLOSED)):
             return
         held = self.chats.hold_lost_turn(chat.chat_id, chat.conversation_id, token)
         if held is None:
             return  # the turn started after all (whoever woke it timed the phase again), or a task waits
         if held.mode == ChatMode.CLOSED:
             self.chats.begin(chat.chat_id)
-        taken_over = held.mode in (ChatMode.AGENT, ChatMode.APP)
+        taken_over = held.mode in taken_over_in
         self.metrics("BotTurnLost")
         self.workflow.fail(token, HUMAN_TOOK_OVER if taken_over else BOT_TURN_FAILED,
                            "a person took the chat over while a bot turn was lost" if taken_over
