@@ -223,8 +223,8 @@ def report(figures: dict, table: dict) -> list[str]:
         f"archive per webhook: {figures['archive_per_webhook']:.2f} (the send to its queue and the body's share of a "
         f"batch's object; an object per webhook was {figures['archive_object_per_webhook']:.2f}, Firehose would be "
         f"{figures['archive_firehose']:.2f} with no send)",
-        f"alternative: HTTP API instead of REST: {figures['http_api_saving']:.2f} less per million webhooks, but WAF cannot attach to an HTTP API; "
-        f"behind CloudFront, where it can, {figures['http_api_behind_cloudfront_saving']:.2f} less, and the floor above "
+        f"alternative: HTTP API instead of REST: {figures['http_api_saving']:.2f} less per million webhooks, "
+        f"but WAF cannot attach to an HTTP API; behind CloudFront, where it can, {figures['http_api_behind_cloudfront_saving']:.2f} less, and the floor above "
         f"{floor - figures['http_api_behind_cloudfront_saving']:.2f}",
         f"alternative: every function at another memory size: Lambda's part of the bot conversation figure "
         f"{figures['inbound_with_workflow'].get('Lambda', 0.0):.2f} as deployed; "

@@ -385,7 +385,10 @@ class MessageStore:
             if not is_condition_failure(error):
                 raise
             held = {name: _WIRE.deserialize(value) for name, value in (error.response.get("Item") or {}).items()}
-            if (held.get("wamid"), held.get("phone_number_id"), held.get("direction")) != (update.message_id, update.phone_number_id, OUTBOUND):
+            # Refused with ours under this wamid: only its rank can have refused it, the status is late.
+            late = (held.get("wamid"), held.get("phone_number_id"), held.get("direction")) == (
+                update.message_id, update.phone_number_id, OUTBOUND)
+            if not late:
                 return None
             # Ours, further along already (`sent` after `read`): the late status's facts (its time,
             # Meta's pricing) land on it and its status does not, where the general path would put
