@@ -13,14 +13,16 @@ export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 
 # The Lambda layer bundles, built for the Lambda runtime by pip, without Docker: the shared one
 # (build/layer/python) and the live channel authorizer's (build/layer-live-auth/python: joserfc and
-# cryptography, which only that function needs). The script also skips the work itself when a
-# bundle's inputs' digest is unchanged.
+# cryptography, which only that function needs), with bytecode for the runtime's Python compiled by
+# Pyodide (node_modules). The script also skips the work itself when a bundle's inputs' digest is
+# unchanged.
 LAYER := build/layer.inputs.sha256
-LAYER_INPUTS := requirements.txt constraints.txt layers/build_layer.py stacks/lambda_runtime.py \
+BYTECODE_INPUTS := layers/bytecode.py layers/run_in_pyodide.mjs package-lock.json
+LAYER_INPUTS := requirements.txt constraints.txt layers/build_layer.py stacks/lambda_runtime.py $(BYTECODE_INPUTS) \
 	$(shell find layers/coexist \( -name '*.py' -o -name '*.json' \) -not -path '*/__pycache__/*')
 LIVE_AUTH_LAYER := build/layer-live-auth.inputs.sha256
 LIVE_AUTH_LAYER_INPUTS := requirements-live-auth.txt requirements.txt constraints.txt layers/build_layer.py \
-	stacks/lambda_runtime.py
+	stacks/lambda_runtime.py $(BYTECODE_INPUTS)
 LAYERS := $(LAYER) $(LIVE_AUTH_LAYER)
 
 $(BIN)/.installed: requirements.txt requirements-live-auth.txt requirements-dev.txt constraints.txt
@@ -72,18 +74,18 @@ bench: $(BIN)/.installed $(LAYERS)
 cost: $(BIN)/.installed
 	$(BIN)/python -m benchmarks.cost $(if $(PRICES),--prices $(PRICES))
 
-$(LAYER): $(BIN)/.installed $(LAYER_INPUTS)
+$(LAYER): $(BIN)/.installed node_modules/.installed $(LAYER_INPUTS)
 	$(BIN)/python layers/build_layer.py --bundle shared
 	touch $@
 
 # After the shared bundle: it leaves out what that one carries.
-$(LIVE_AUTH_LAYER): $(BIN)/.installed $(LAYER) $(LIVE_AUTH_LAYER_INPUTS)
+$(LIVE_AUTH_LAYER): $(BIN)/.installed node_modules/.installed $(LAYER) $(LIVE_AUTH_LAYER_INPUTS)
 	$(BIN)/python layers/build_layer.py --bundle live-auth
 	touch $@
 
 layer: $(LAYERS)
 
-# The CDK CLI, pinned in package-lock.json.
+# The CDK CLI and Pyodide (the layers' bytecode compiler), pinned in package-lock.json.
 node_modules/.installed: package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
 	touch $@

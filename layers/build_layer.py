@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import json
 import shutil
 import subprocess
 import sys
@@ -55,6 +56,18 @@ BUNDLED_OVER_RUNTIME = {"urllib3"}
 # The library's modules and the data files it ships with (the bot's default rules).
 LIBRARY_PATTERNS = ("*.py", "*.json")
 
+# Installed with the packages but read by no function: Powertools' Swagger UI (1.7 MB, served only
+# by `enable_swagger()`, which Coexist never calls), C sources shipped beside their compiled module,
+# and type stubs.
+SWAGGER_UI = "aws_lambda_powertools/event_handler/openapi/swagger_ui"
+UNREAD_FILES = (f"{SWAGGER_UI}/*.js", f"{SWAGGER_UI}/*.css", "**/*.c", "**/*.pyi")
+
+# Bytecode for the runtime's Python (layers/bytecode.py), compiled in Pyodide under Node.
+BYTECODE_COMPILER = ROOT / "layers" / "bytecode.py"
+PYODIDE_RUNNER = ROOT / "layers" / "run_in_pyodide.mjs"
+PYODIDE = ROOT / "node_modules" / "pyodide"
+NODE_LOCK = ROOT / "package-lock.json"  # pins Pyodide, hence the compiler
+
 
 def _library_files() -> list[Path]:
     files = {p for pattern in LIBRARY_PATTERNS for p in LIBRARY.rglob(pattern)}
@@ -80,7 +93,7 @@ class Bundle:
         return self.directory.with_name(self.directory.name + ".inputs.sha256")
 
     def inputs(self) -> list[Path]:
-        files = [self.requirements, CONSTRAINTS, Path(__file__), RUNTIME_CONSTANTS]
+        files = [self.requirements, CONSTRAINTS, Path(__file__), RUNTIME_CONSTANTS, BYTECODE_COMPILER, PYODIDE_RUNNER, NODE_LOCK]
         if self is not SHARED:  # it leaves out what the shared layer carries, which requirements.txt decides
             files.append(SHARED.requirements)
         return files + (_library_files() if self.carries_library else [])
@@ -139,6 +152,30 @@ def _remove_distributions(site: Path, names: set[str]) -> list[str]:
     return removed
 
 
+def _remove_unread_files(site: Path) -> None:
+    for pattern in UNREAD_FILES:
+        for path in site.glob(pattern):
+            if path.is_file():
+                path.unlink()
+    for path in sorted(site.rglob("*"), key=lambda p: len(p.parts), reverse=True):
+        if path.is_dir() and not any(path.iterdir()):
+            path.rmdir()
+
+
+def compile_bytecode(site: Path) -> dict:
+    """Compile every module of `site` for the Lambda runtime's Python (layers/bytecode.py)."""
+    if not (PYODIDE / "package.json").is_file():
+        raise SystemExit(f"{PYODIDE.relative_to(ROOT)} is missing: run `npm ci` (make layer does) to install Pyodide, "
+                         "which compiles the layer's bytecode")
+    done = subprocess.run(
+        ["node", str(PYODIDE_RUNNER), str(site), str(BYTECODE_COMPILER), lambda_runtime.PYTHON_VERSION],
+        capture_output=True, text=True, cwd=ROOT,
+    )
+    if done.returncode:
+        raise SystemExit(f"compiling the layer's bytecode failed:\n{done.stderr or done.stdout}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
 def build(bundle: Bundle) -> None:
     shutil.rmtree(bundle.directory, ignore_errors=True)
     bundle.site.mkdir(parents=True)
@@ -162,8 +199,12 @@ def build(bundle: Bundle) -> None:
             target = bundle.site / "coexist" / source.relative_to(LIBRARY)
             target.parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(source, target)
+    _remove_unread_files(bundle.site)
+    compiled = compile_bytecode(bundle.site)
     print(
-        f"layer built in {bundle.directory.relative_to(ROOT)}, {unzipped_bytes(bundle) / 1e6:.1f} MB unzipped "
+        f"layer built in {bundle.directory.relative_to(ROOT)}, {unzipped_bytes(bundle) / 1e6:.1f} MB unzipped, "
+        f"bytecode for {compiled['cache_tag']} ({compiled['with_sources']} modules beside their sources, "
+        f"{compiled['sourceless']} in their place) "
         f"(target ≤ {bundle.target_mb} MB; left to the runtime{'' if bundle is SHARED else ' and the shared layer'}: "
         f"{', '.join(removed) or 'nothing'})"
     )

@@ -66,7 +66,8 @@ def test_bundle_carries_the_library_and_leaves_the_sdk_to_the_runtime(site):
     installed = {p.name.removesuffix(".dist-info").rsplit("-", 1)[0].lower().replace("_", "-") for p in site.glob("*.dist-info")}
     assert not installed & PROVIDED_BY_RUNTIME
     assert not (site / "botocore").exists() and not (site / "boto3").exists()
-    assert not list(site.rglob("__pycache__"))  # bytecode for the build machine's Python is useless
+    # Bytecode for the build machine's Python would be useless: only the runtime's (test_layer_bytecode).
+    assert all(p.name.endswith(f".{lambda_runtime.CACHE_TAG}.pyc") for d in site.rglob("__pycache__") for p in d.iterdir())
 
 
 def test_bundle_carries_the_pinned_urllib3_rather_than_the_runtimes(site):
@@ -78,7 +79,7 @@ def test_bundle_carries_the_pinned_urllib3_rather_than_the_runtimes(site):
         line.split(": ", 1) for line in (dist_info / "METADATA").read_text().splitlines() if ": " in line and not line.startswith(" ")
     )
     assert metadata["Version"] == pins["urllib3"] == pins_of_requirements()["urllib3"]
-    assert (site / "urllib3" / "__init__.py").is_file() and (site / "urllib3" / "connectionpool.py").is_file()
+    assert (site / "urllib3" / "__init__.pyc").is_file() and (site / "urllib3" / "connectionpool.pyc").is_file()
 
 
 def pins_of_requirements() -> dict[str, str]:
@@ -145,7 +146,7 @@ def test_the_token_layer_is_within_its_bound_and_carries_what_the_shared_one_she
     assert uploaded == unzipped_bytes(LIVE_AUTH)
     assert uploaded <= LIVE_AUTH.target_mb * 1e6, f"{uploaded / 1e6:.1f} MB"
     assert uploaded >= 10e6  # cryptography's compiled core: the weight the shared layer no longer carries
-    assert (LIVE_AUTH.site / "cryptography" / "hazmat").is_dir() and (LIVE_AUTH.site / "joserfc" / "jwt.py").is_file()
+    assert (LIVE_AUTH.site / "cryptography" / "hazmat").is_dir() and (LIVE_AUTH.site / "joserfc" / "jwt.pyc").is_file()
 
 
 def test_each_layer_holds_what_its_requirements_bring_and_the_token_layer_nothing_twice(synthesised):
@@ -232,6 +233,11 @@ def _path_in_a_layer(file: str) -> str | None:
     raise AssertionError(f"{file} comes from neither a layer, the function nor the runtime")
 
 
+def _is_in(bundle: Bundle, path: str) -> bool:
+    """A module's file is in the bundle, or its bytecode in its place (the third-party packages')."""
+    return (bundle.site / path).is_file() or (path.endswith(".py") and (bundle.site / path).with_suffix(".pyc").is_file())
+
+
 @pytest.mark.parametrize(
     ("functions", "bundles", "compiled"),
     [
@@ -247,7 +253,7 @@ def test_every_module_a_function_loads_is_in_its_layers(synthesised, functions: 
         name: in_layer for name, file in modules_loaded_by(functions).items()
         if file and (in_layer := _path_in_a_layer(file))
     }
-    missing = {name: path for name, path in needed.items() if not any((b.site / path).is_file() for b in bundles)}
+    missing = {name: path for name, path in needed.items() if not any(_is_in(b, path) for b in bundles)}
     assert not missing, missing
     # What was checked: the library, Powertools and a compiled module of the right layer.
     assert any(path.startswith("coexist/") for path in needed.values())
