@@ -23,7 +23,11 @@ LAYER_INPUTS := requirements.txt constraints.txt layers/build_layer.py stacks/la
 LIVE_AUTH_LAYER := build/layer-live-auth.inputs.sha256
 LIVE_AUTH_LAYER_INPUTS := requirements-live-auth.txt requirements.txt constraints.txt layers/build_layer.py \
 	stacks/lambda_runtime.py $(BYTECODE_INPUTS)
-LAYERS := $(LAYER) $(LIVE_AUTH_LAYER)
+# Each function's code with its bytecode (build/functions/<name>, the asset it deploys).
+FUNCTION_CODE := build/functions.inputs.sha256
+FUNCTION_CODE_INPUTS := layers/build_layer.py stacks/lambda_runtime.py $(BYTECODE_INPUTS) \
+	$(shell find functions -name '*.py' -not -path '*/__pycache__/*')
+LAYERS := $(LAYER) $(LIVE_AUTH_LAYER) $(FUNCTION_CODE)
 
 $(BIN)/.installed: requirements.txt requirements-live-auth.txt requirements-dev.txt constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -81,6 +85,10 @@ $(LAYER): $(BIN)/.installed node_modules/.installed $(LAYER_INPUTS)
 # After the shared bundle: it leaves out what that one carries.
 $(LIVE_AUTH_LAYER): $(BIN)/.installed node_modules/.installed $(LAYER) $(LIVE_AUTH_LAYER_INPUTS)
 	$(BIN)/python layers/build_layer.py --bundle live-auth
+	touch $@
+
+$(FUNCTION_CODE): $(BIN)/.installed node_modules/.installed $(FUNCTION_CODE_INPUTS)
+	$(BIN)/python layers/build_layer.py --functions
 	touch $@
 
 layer: $(LAYERS)

@@ -14,8 +14,13 @@ The live channel's authorizer checks Cognito's RS256 signatures with joserfc, wh
 them, so they are a second layer that only it carries (requirements-live-auth.txt), holding what
 they need beyond the shared layer; every other function's code stays without them.
 
-    python layers/build_layer.py                     # both bundles, each only if an input changed
+Every module of both bundles, and each function's own code (`build/functions/<name>`, the asset it
+deploys), carries bytecode for the runtime's Python (layers/bytecode.py, run in Pyodide under Node):
+Lambda's code and layer folders are read-only, so a module without it is compiled at every cold start.
+
+    python layers/build_layer.py                     # both bundles and the functions' code, each only if an input changed
     python layers/build_layer.py --bundle live-auth  # one of them
+    python layers/build_layer.py --functions         # the functions' code alone
     python layers/build_layer.py --force             # rebuild regardless
 """
 
@@ -67,6 +72,10 @@ BYTECODE_COMPILER = ROOT / "layers" / "bytecode.py"
 PYODIDE_RUNNER = ROOT / "layers" / "run_in_pyodide.mjs"
 PYODIDE = ROOT / "node_modules" / "pyodide"
 NODE_LOCK = ROOT / "package-lock.json"  # pins Pyodide, hence the compiler
+
+FUNCTIONS = ROOT / "functions"  # one folder per Lambda entry point
+FUNCTION_ASSETS = ROOT / "build" / "functions"  # each function's code asset: its sources and their bytecode
+FUNCTION_ASSETS_STAMP = ROOT / "build" / "functions.inputs.sha256"
 
 
 def _library_files() -> list[Path]:
@@ -162,13 +171,14 @@ def _remove_unread_files(site: Path) -> None:
             path.rmdir()
 
 
-def compile_bytecode(site: Path) -> dict:
+def compile_bytecode(site: Path, keep_all_sources: bool = False) -> dict:
     """Compile every module of `site` for the Lambda runtime's Python (layers/bytecode.py)."""
     if not (PYODIDE / "package.json").is_file():
         raise SystemExit(f"{PYODIDE.relative_to(ROOT)} is missing: run `npm ci` (make layer does) to install Pyodide, "
                          "which compiles the layer's bytecode")
     done = subprocess.run(
-        ["node", str(PYODIDE_RUNNER), str(site), str(BYTECODE_COMPILER), lambda_runtime.PYTHON_VERSION],
+        ["node", str(PYODIDE_RUNNER), str(site), str(BYTECODE_COMPILER), lambda_runtime.PYTHON_VERSION,
+         *(["--keep-all-sources"] if keep_all_sources else [])],
         capture_output=True, text=True, cwd=ROOT,
     )
     if done.returncode:
@@ -221,17 +231,58 @@ def ensure_built(bundle: Bundle = SHARED, force: bool = False) -> Path:
     return bundle.directory
 
 
+def _function_sources() -> list[Path]:
+    return sorted(p for p in FUNCTIONS.rglob("*.py") if "__pycache__" not in p.parts and "tests" not in p.parts)
+
+
+def _function_assets_digest() -> str:
+    digest = hashlib.sha256()
+    for path in [*_function_sources(), Path(__file__), RUNTIME_CONSTANTS, BYTECODE_COMPILER, PYODIDE_RUNNER, NODE_LOCK]:
+        digest.update(str(path.relative_to(ROOT)).encode() + b"\0" + path.read_bytes() + b"\0")
+    return digest.hexdigest()
+
+
+def function_asset(code_dir: Path) -> Path:
+    """What a function deploys for `functions/<name>`: its sources with their bytecode for the
+    runtime's Python, so its cold start compiles none of them (the API's own modules are about 60 KB)."""
+    asset = FUNCTION_ASSETS / code_dir.relative_to(FUNCTIONS)
+    if not (asset / "handler.py").is_file():
+        raise FileNotFoundError(f"{asset} is missing: run `make layer` first")
+    return asset
+
+
+def ensure_function_assets(force: bool = False) -> Path:
+    """Copy the functions' code into build/functions and compile it, unless its inputs are unchanged."""
+    digest = _function_assets_digest()
+    if not force and FUNCTION_ASSETS_STAMP.exists() and FUNCTION_ASSETS_STAMP.read_text().strip() == digest:
+        return FUNCTION_ASSETS
+    shutil.rmtree(FUNCTION_ASSETS, ignore_errors=True)
+    for source in _function_sources():
+        target = FUNCTION_ASSETS / source.relative_to(FUNCTIONS)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(source, target)
+    compiled = compile_bytecode(FUNCTION_ASSETS, keep_all_sources=True)
+    print(f"function code in {FUNCTION_ASSETS.relative_to(ROOT)}, bytecode for {compiled['cache_tag']} "
+          f"({compiled['with_sources']} modules beside their sources)")
+    FUNCTION_ASSETS_STAMP.write_text(digest + "\n")
+    return FUNCTION_ASSETS
+
+
 def ensure_all_built(force: bool = False) -> None:
     for bundle in BUNDLES.values():
         ensure_built(bundle, force=force)
+    ensure_function_assets(force=force)
 
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--bundle", choices=sorted(BUNDLES), help="build only this bundle (default: both)")
+    parser.add_argument("--bundle", choices=sorted(BUNDLES), help="build only this bundle (default: both, and the functions' code)")
+    parser.add_argument("--functions", action="store_true", help="build only the functions' code assets (build/functions)")
     parser.add_argument("--force", action="store_true", help="rebuild even if no input changed")
     arguments = parser.parse_args()
-    if arguments.bundle:
+    if arguments.functions:
+        ensure_function_assets(force=arguments.force)
+    elif arguments.bundle:
         ensure_built(BUNDLES[arguments.bundle], force=arguments.force)
     else:
         ensure_all_built(force=arguments.force)

@@ -17,6 +17,7 @@ from coexist import resources
 from coexist.resources import TableSpec
 from constructs import Construct
 
+from layers.build_layer import function_asset
 from stacks import lambda_runtime
 from stacks.config import CoexistConfig
 from stacks.constructs import alarms, nag
@@ -81,7 +82,7 @@ class ServiceFunction(Construct):
             runtime=RUNTIME,
             architecture=ARCHITECTURE,
             handler="handler.lambda_handler",
-            code=lambda_.Code.from_asset(str(code_dir), exclude=["__pycache__", "*.pyc", "tests"]),
+            code=lambda_.Code.from_asset(str(function_asset(code_dir))),  # its sources and their bytecode
             layers=[layer, *extra_layers],
             role=self.role,
             log_group=self.log_group,

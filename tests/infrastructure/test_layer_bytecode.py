@@ -96,3 +96,35 @@ def test_the_layers_leave_out_files_no_function_reads(synthesised):
     # The Swagger UI is only served by `enable_swagger()`: no function calls it.
     code = [*ROOT.joinpath("functions").rglob("*.py"), *ROOT.joinpath("layers", "coexist").rglob("*.py")]
     assert not [str(p) for p in code if "enable_swagger" in p.read_text()]
+
+
+TEMPLATES = ("data", "ingress", "outbound", "conversations", "operations", "compliance", "console", "live", "console_edge")
+
+
+def test_each_function_deploys_its_own_code_with_bytecode_for_the_runtime(synthesised):
+    """Every Coexist function's uploaded code is its folder's sources, each with unchecked-hash
+    bytecode for the runtime compiled from it: the API's own modules are not compiled at its cold start."""
+    checked = set()
+    for name in TEMPLATES:
+        for function in getattr(synthesised, name).find_resources("AWS::Lambda::Function").values():
+            props = function["Properties"]
+            if props.get("Handler") != "handler.lambda_handler" or "S3Key" not in props.get("Code", {}):
+                continue  # CDK's own functions (custom resources)
+            staged = synthesised.outdir / f"asset.{props['Code']['S3Key'].removesuffix('.zip')}"
+            sources = sorted(p for p in staged.rglob("*.py"))
+            matching = [d for d in ROOT.joinpath("functions").iterdir()
+                        if (d / "handler.py").is_file() and (d / "handler.py").read_bytes() == (staged / "handler.py").read_bytes()]
+            assert len(matching) == 1, staged
+            folder = matching[0]
+            assert {p.relative_to(staged) for p in sources} == {
+                p.relative_to(folder) for p in folder.rglob("*.py") if "__pycache__" not in p.parts}
+            for source in sources:
+                assert source.read_bytes() == (folder / source.relative_to(staged)).read_bytes()
+                header = (source.parent / "__pycache__" / f"{source.stem}.{lambda_runtime.CACHE_TAG}.pyc").read_bytes()[:16]
+                assert header[:4] == lambda_runtime.BYTECODE_MAGIC and int.from_bytes(header[4:8], "little") == UNCHECKED_HASH
+                assert header[8:16] == _imp.source_hash(HASH_KEY, source.read_bytes()), source
+            assert [p.name for p in staged.rglob("*.pyc")] and all(
+                p.parent.name == "__pycache__" for p in staged.rglob("*.pyc"))
+            checked.add(folder.name)
+    every = {d.name for d in ROOT.joinpath("functions").iterdir() if (d / "handler.py").is_file()}
+    assert checked == every - {"connect_events"}  # deployed only with Amazon Connect configured; the same construct
