@@ -33,7 +33,7 @@ from coexist.domain.window import ENTRY_POINT_REPLY_S
 from coexist.domain.identity import Customer, is_customer_id
 from coexist.domain.records import ChatActivity
 from coexist.resources import CONTACT_MAP_PREFIX
-from coexist.store.conditional import is_condition_failure, put_if_absent, raise_to, update_if
+from coexist.store.conditional import is_condition_failure, put_if_absent, raise_to, refused_item, update_if
 from coexist.store.items import from_item_value, to_item_value
 from coexist.store.memo import BoundedMemo
 from coexist.store.queries import index_page
@@ -109,8 +109,6 @@ def _turn_sets(failures: int, session: dict, intent: str | None) -> dict:
 
 def _older(held, at: int) -> bool:
     """Whether a stored time (absent: never set) is older than `at`: raising it to `at` moves it forward."""
-    if isinstance(held, dict):  # as the refusal returns it: in DynamoDB's wire form
-        held = held.get("N")
     return held is None or int(held) < at
 
 
@@ -445,11 +443,9 @@ class ChatRepository:
                 ReturnValuesOnConditionCheckFailure="ALL_OLD",
             ).get("Attributes") or {}
         except ClientError as error:
-            if not is_condition_failure(error):
-                raise
+            held = refused_item(error) or {}
             if message_at is None:
                 return customer_at
-            held = error.response.get("Item") or {}
             campaign_wrote = customer_at
             if _older(held.get("last_customer_message_at"), customer_at):
                 campaign_wrote = self._customer_wrote(key, customer_at, phone_number_id)
@@ -494,11 +490,9 @@ class ChatRepository:
                 ConditionExpression=condition, ExpressionAttributeValues=values, ReturnValuesOnConditionCheckFailure="ALL_OLD",
             )
         except ClientError as error:
-            if not is_condition_failure(error):
-                raise
-            held = error.response.get("Item", {}).get("identity_version")
+            held = (refused_item(error) or {}).get("identity_version")
             if held is not None:  # refused for a newer copy, not for a chat that does not exist yet
-                self._identity_held.put(chat_id, int(held["N"] if isinstance(held, dict) else held))
+                self._identity_held.put(chat_id, int(held))
             return False
         self._identity_held.put(chat_id, customer.identity_version)
         return True
@@ -642,9 +636,7 @@ class ChatRepository:
                 ExpressionAttributeValues=values, ReturnValuesOnConditionCheckFailure="ALL_OLD",
             )
         except ClientError as error:
-            if not is_condition_failure(error):
-                raise
-            return bool(error.response.get("Item"))  # queued before, or the chat is gone
+            return refused_item(error) is not None  # queued before (True), or the chat is gone
         return True
 
     def take_pending(self, chat_id: str) -> list[str]:
@@ -901,10 +893,8 @@ class ChatRepository:
                 ReturnValues="ALL_OLD", ReturnValuesOnConditionCheckFailure="ALL_OLD",
             )["Attributes"]
         except ClientError as error:
-            if not is_condition_failure(error):
-                raise
-            held = error.response.get("Item") or {}  # in DynamoDB's wire form
-            if turn is not None and held.get("conversation_id") == {"S": conversation_id}:
+            held = refused_item(error) or {}
+            if turn is not None and held.get("conversation_id") == conversation_id:
                 raise DuplicateTurn(chat_id) from None
             return None
         carried = {copy["id"]: copy for copy in from_item_value(old.get(PENDING_INPUTS) or [])}

@@ -2,11 +2,38 @@
 
 from __future__ import annotations
 
+from functools import cache
+
 from botocore.exceptions import ClientError
 
 
 def is_condition_failure(error: ClientError) -> bool:
     return error.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException"
+
+
+@cache
+def _deserializer():
+    from boto3.dynamodb.types import TypeDeserializer  # boto3's, loaded with the first table anyway
+
+    return TypeDeserializer()
+
+
+def as_stored(wire_item: dict | None) -> dict | None:
+    """An item in DynamoDB's wire form (what a refusal returns, even through a Table) as the table's
+    reads give it: numbers as Decimal, sets as sets. None when there was no item."""
+    if not wire_item:
+        return None
+    deserialize = _deserializer().deserialize
+    return {name: deserialize(value) for name, value in wire_item.items()}
+
+
+def refused_item(error: ClientError) -> dict | None:
+    """The item a write was refused for by its condition, as it is (the write asked for it with
+    `ReturnValuesOnConditionCheckFailure="ALL_OLD"`, so no read is needed to learn why); None when
+    there is no item. Any other error is raised again."""
+    if not is_condition_failure(error):
+        raise error
+    return as_stored(error.response.get("Item"))
 
 
 def update_if(table, **kwargs) -> bool:

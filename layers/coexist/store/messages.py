@@ -22,10 +22,9 @@ from coexist.domain.records import (
     MessageRevoke,
     StatusUpdate,
 )
-from boto3.dynamodb.types import TypeDeserializer
 from botocore.exceptions import ClientError
 
-from coexist.store.conditional import is_condition_failure, put_if_absent, update_if
+from coexist.store.conditional import as_stored, is_condition_failure, put_if_absent, refused_item, update_if
 from coexist.store.items import from_item_value, to_item_value
 from coexist.store.queries import batch_get, index_page
 
@@ -111,7 +110,6 @@ def position(timestamp: int, message_id: str, millis: int = 0) -> str:
 # A bot reply's transaction tried again when its chat changed meanwhile (each time narrowed to what
 # still applies) or a concurrent transaction touched either item.
 ALONG_ATTEMPTS = 4
-_WIRE = TypeDeserializer()
 
 
 class MessageExists(Exception):
@@ -382,9 +380,7 @@ class MessageStore:
                 ReturnValuesOnConditionCheckFailure="ALL_OLD",  # no read: the refusal says why
             ).get("Attributes") or {}
         except ClientError as error:
-            if not is_condition_failure(error):
-                raise
-            held = {name: _WIRE.deserialize(value) for name, value in (error.response.get("Item") or {}).items()}
+            held = refused_item(error) or {}
             # Refused with ours under this wamid: only its rank can have refused it, the status is late.
             late = (held.get("wamid"), held.get("phone_number_id"), held.get("direction")) == (
                 update.message_id, update.phone_number_id, OUTBOUND)
@@ -460,8 +456,7 @@ class MessageStore:
                 if mine.get("Code") == "ConditionalCheckFailed":
                     raise MessageExists(item["id"]) from error
                 if chat.get("Code") == "ConditionalCheckFailed":
-                    found = {k: _WIRE.deserialize(v) for k, v in (chat.get("Item") or {}).items()}
-                    if not chat_write.refused(found or None):
+                    if not chat_write.refused(as_stored(chat.get("Item"))):
                         return None
                 # Narrowed to what still applies, or a concurrent transaction touched either item: again.
                 attempts += 1

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from botocore.exceptions import ClientError
 
 from coexist.domain.pacing import MICROS, Rate, reserve
-from coexist.store.conditional import is_condition_failure
+from coexist.store.conditional import is_condition_failure, refused_item
 
 IDLE_EXPIRY_S = 3600  # buckets unused for an hour disappear (TTL)
 MAX_CONTENTION_RETRIES = 8
@@ -32,11 +32,10 @@ CIRCUIT_CLOSED = " AND (attribute_not_exists(open_until) OR open_until <= :now_s
 
 
 def _tat_of(item: dict | None) -> int | None:
-    """The bucket a failed conditional write returned (low-level attribute values)."""
+    """The slot time of a bucket as a refused write found it."""
     if not item or "tat" not in item:
         return None
-    value = item["tat"]
-    return int(value["N"] if isinstance(value, dict) else value)
+    return int(item["tat"])
 
 
 class _LastSeen:
@@ -68,13 +67,11 @@ class Slot:
 
 
 def _open_circuit_of(item: dict | None, now_s: float) -> tuple[str, int] | None:
-    """The circuit an item (low-level or document attribute values) holds open at `now_s`."""
+    """The circuit a bucket item holds open at `now_s`."""
     if not item or "open_until" not in item:
         return None
-    until, reason = item["open_until"], item.get("reason", "")
-    until = int(until["N"] if isinstance(until, dict) else until)
-    reason = reason["S"] if isinstance(reason, dict) else reason
-    return (reason, until) if until > now_s else None
+    until = int(item["open_until"])
+    return (item.get("reason", ""), until) if until > now_s else None
 
 
 class Throttle:
@@ -117,9 +114,7 @@ class Throttle:
                     ReturnValuesOnConditionCheckFailure="ALL_OLD",
                 )
             except ClientError as error:
-                if not is_condition_failure(error):
-                    raise
-                found = error.response.get("Item")
+                found = refused_item(error)
                 circuit = _open_circuit_of(found, int(now_s))
                 if circuit:
                     return Slot(False, max(1.0, circuit[1] - now_s), circuit=circuit[0])
@@ -158,9 +153,7 @@ class Throttle:
                     ExpressionAttributeValues=values, ReturnValues="UPDATED_NEW", ReturnValuesOnConditionCheckFailure="ALL_OLD",
                 )
             except ClientError as error:
-                if not is_condition_failure(error):
-                    raise
-                found = _tat_of(error.response.get("Item"))
+                found = _tat_of(refused_item(error))
                 tat = found if found is not None else -1  # a missing bucket is idle
                 continue
             self._seen.put(bucket_id, int(written["Attributes"]["tat"]))
