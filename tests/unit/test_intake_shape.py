@@ -148,3 +148,20 @@ def test_a_message_carries_text_of_the_characters_sqs_accepts(body, carried):
     from coexist.store.queue_text import queue_text
 
     assert (queue_text(body) == body.decode("utf-8")) if carried else queue_text(body) is None
+
+
+# XML's characters (https://www.w3.org/TR/xml/#charsets), which SQS accepts in a message body.
+SQS_ACCEPTS = [(0x9, 0x9), (0xA, 0xA), (0xD, 0xD), (0x20, 0xD7FF), (0xE000, 0xFFFD), (0x10000, 0x10FFFF)]
+SURROGATES = range(0xD800, 0xE000)  # no UTF-8 text holds one
+
+
+def test_a_message_carries_text_of_every_character_sqs_accepts_and_of_none_it_refuses():
+    from coexist.store.queue_text import queue_text
+
+    accepted = [cp for low, high in SQS_ACCEPTS for cp in range(low, high + 1)]
+    everything = "".join(map(chr, accepted)).encode("utf-8")
+    assert queue_text(everything) == everything.decode("utf-8")
+    refused = sorted(set(range(0x110000)) - set(accepted) - set(SURROGATES))
+    assert len(refused) == 31  # the C0 controls but tab, line feed and carriage return; U+FFFE, U+FFFF
+    for cp in refused:
+        assert queue_text(("ok" + chr(cp) + "ok").encode("utf-8")) is None, hex(cp)
