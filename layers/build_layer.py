@@ -173,11 +173,14 @@ def _remove_unread_files(site: Path) -> None:
 
 def compile_bytecode(site: Path, keep_all_sources: bool = False) -> dict:
     """Compile every module of `site` for the Lambda runtime's Python (layers/bytecode.py)."""
+    node = shutil.which("node")
+    if node is None:
+        raise SystemExit("Node.js is not on PATH: it runs Pyodide, which compiles the layer's bytecode (Node.js 20+)")
     if not (PYODIDE / "package.json").is_file():
         raise SystemExit(f"{PYODIDE.relative_to(ROOT)} is missing: run `npm ci` (make layer does) to install Pyodide, "
                          "which compiles the layer's bytecode")
     done = subprocess.run(
-        ["node", str(PYODIDE_RUNNER), str(site), str(BYTECODE_COMPILER), lambda_runtime.PYTHON_VERSION,
+        [node, str(PYODIDE_RUNNER), str(site), str(BYTECODE_COMPILER), lambda_runtime.PYTHON_VERSION,
          *(["--keep-all-sources"] if keep_all_sources else [])],
         capture_output=True, text=True, cwd=ROOT,
     )
