@@ -27,11 +27,13 @@ Lambda's code and layer folders are read-only, so a module without it is compile
 from __future__ import annotations
 
 import argparse
+import fcntl
 import hashlib
 import json
 import shutil
 import subprocess
 import sys
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -75,7 +77,6 @@ NODE_LOCK = ROOT / "package-lock.json"  # pins Pyodide, hence the compiler
 
 FUNCTIONS = ROOT / "functions"  # one folder per Lambda entry point
 FUNCTION_ASSETS = ROOT / "build" / "functions"  # each function's code asset: its sources and their bytecode
-FUNCTION_ASSETS_STAMP = ROOT / "build" / "functions.inputs.sha256"
 
 
 def _library_files() -> list[Path]:
@@ -117,12 +118,30 @@ BUNDLES = {bundle.name: bundle for bundle in (SHARED, LIVE_AUTH)}
 LAYER_DIR, SITE_DIR, STAMP = SHARED.directory, SHARED.site, SHARED.stamp
 
 
-def inputs_digest(bundle: Bundle = SHARED) -> str:
-    """A digest of everything the bundle is made from; a change to any of them means a rebuild."""
+def _digest_of(paths: list[Path]) -> str:
     digest = hashlib.sha256()
-    for path in bundle.inputs():
+    for path in paths:
         digest.update(str(path.relative_to(ROOT)).encode() + b"\0" + path.read_bytes() + b"\0")
     return digest.hexdigest()
+
+
+def inputs_digest(bundle: Bundle = SHARED) -> str:
+    """A digest of everything the bundle is made from; a change to any of them means a rebuild."""
+    return _digest_of(bundle.inputs())
+
+
+@contextmanager
+def _one_build_at_a_time():
+    """Held while checking and building: test workers and a synth started together must not build
+    the same folder at once (one would delete what the other is writing)."""
+    lock = ROOT / "build" / ".build.lock"
+    lock.parent.mkdir(parents=True, exist_ok=True)
+    with lock.open("w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def unzipped_bytes(bundle: Bundle) -> int:
@@ -227,48 +246,49 @@ def ensure_built(bundle: Bundle = SHARED, force: bool = False) -> Path:
     """Build the bundle unless the last build used exactly these inputs; return the asset folder."""
     if bundle is not SHARED:
         ensure_built(SHARED)  # what it leaves out is read from the shared bundle
-    digest = inputs_digest(bundle)
-    if force or not bundle.stamp.exists() or bundle.stamp.read_text().strip() != digest or not bundle.site.is_dir():
-        build(bundle)
-        bundle.stamp.write_text(digest + "\n")
+    with _one_build_at_a_time():
+        digest = inputs_digest(bundle)
+        if force or not bundle.stamp.exists() or bundle.stamp.read_text().strip() != digest or not bundle.site.is_dir():
+            build(bundle)
+            bundle.stamp.write_text(digest + "\n")
     return bundle.directory
 
 
-def _function_sources() -> list[Path]:
-    return sorted(p for p in FUNCTIONS.rglob("*.py") if "__pycache__" not in p.parts and "tests" not in p.parts)
+def _function_sources(functions: Path) -> list[Path]:
+    return sorted(p for p in functions.rglob("*.py") if "__pycache__" not in p.parts and "tests" not in p.parts)
 
 
-def _function_assets_digest() -> str:
-    digest = hashlib.sha256()
-    for path in [*_function_sources(), Path(__file__), RUNTIME_CONSTANTS, BYTECODE_COMPILER, PYODIDE_RUNNER, NODE_LOCK]:
-        digest.update(str(path.relative_to(ROOT)).encode() + b"\0" + path.read_bytes() + b"\0")
-    return digest.hexdigest()
-
-
-def function_asset(code_dir: Path) -> Path:
+def function_asset(code_dir: Path, functions: Path = FUNCTIONS, assets: Path = FUNCTION_ASSETS) -> Path:
     """What a function deploys for `functions/<name>`: its sources with their bytecode for the
-    runtime's Python, so its cold start compiles none of them (the API's own modules are about 60 KB)."""
-    asset = FUNCTION_ASSETS / code_dir.relative_to(FUNCTIONS)
+    runtime's Python, so its cold start compiles none of them (the API's own modules are about 60 KB).
+    Brought up to date first (a digest of the sources, no work when they are unchanged): a synth
+    never packages a function's code as it was at an earlier build."""
+    ensure_function_assets(functions=functions, assets=assets)
+    asset = assets / code_dir.relative_to(functions)
     if not (asset / "handler.py").is_file():
-        raise FileNotFoundError(f"{asset} is missing: run `make layer` first")
+        raise FileNotFoundError(f"{code_dir} has no handler.py")
     return asset
 
 
-def ensure_function_assets(force: bool = False) -> Path:
-    """Copy the functions' code into build/functions and compile it, unless its inputs are unchanged."""
-    digest = _function_assets_digest()
-    if not force and FUNCTION_ASSETS_STAMP.exists() and FUNCTION_ASSETS_STAMP.read_text().strip() == digest:
-        return FUNCTION_ASSETS
-    shutil.rmtree(FUNCTION_ASSETS, ignore_errors=True)
-    for source in _function_sources():
-        target = FUNCTION_ASSETS / source.relative_to(FUNCTIONS)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(source, target)
-    compiled = compile_bytecode(FUNCTION_ASSETS, keep_all_sources=True)
-    print(f"function code in {FUNCTION_ASSETS.relative_to(ROOT)}, bytecode for {compiled['cache_tag']} "
-          f"({compiled['with_sources']} modules beside their sources)")
-    FUNCTION_ASSETS_STAMP.write_text(digest + "\n")
-    return FUNCTION_ASSETS
+def ensure_function_assets(force: bool = False, functions: Path = FUNCTIONS, assets: Path = FUNCTION_ASSETS) -> Path:
+    """Copy the functions' code into `assets` and compile it, unless its inputs are unchanged."""
+    stamp = assets.with_name(assets.name + ".inputs.sha256")
+    with _one_build_at_a_time():
+        digest = hashlib.sha256(_digest_of([Path(__file__), RUNTIME_CONSTANTS, BYTECODE_COMPILER, PYODIDE_RUNNER, NODE_LOCK]).encode())
+        for source in _function_sources(functions):
+            digest.update(str(source.relative_to(functions)).encode() + b"\0" + source.read_bytes() + b"\0")
+        if not force and stamp.exists() and stamp.read_text().strip() == digest.hexdigest():
+            return assets
+        shutil.rmtree(assets, ignore_errors=True)
+        for source in _function_sources(functions):
+            target = assets / source.relative_to(functions)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source, target)
+        compiled = compile_bytecode(assets, keep_all_sources=True)
+        print(f"function code in {assets}, bytecode for {compiled['cache_tag']} "
+              f"({compiled['with_sources']} modules beside their sources)", file=sys.stderr)
+        stamp.write_text(digest.hexdigest() + "\n")
+        return assets
 
 
 def ensure_all_built(force: bool = False) -> None:

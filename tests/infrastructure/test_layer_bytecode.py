@@ -141,3 +141,22 @@ def test_the_compiler_refuses_a_runtime_of_another_python_version(tmp_path):
     assert done.returncode != 0
     assert f"the bytecode compiler is Python {lambda_runtime.PYTHON_VERSION}, the Lambda runtime 3.0" in done.stderr
     assert [p.name for p in tmp_path.rglob("*")] == ["module.py"]  # nothing compiled, nothing removed
+
+
+def test_a_function_asset_follows_its_sources_without_a_separate_build(tmp_path):
+    """The stacks take each function's code from build/functions: a synth after an edit must package
+    the edit, not the code of the last `make layer`."""
+    from layers.build_layer import function_asset
+
+    functions, assets = tmp_path / "functions", tmp_path / "build" / "functions"
+    handler = functions / "echo" / "handler.py"
+    handler.parent.mkdir(parents=True)
+
+    def packaged(source: bytes) -> tuple[bytes, bytes]:
+        handler.write_bytes(source)
+        asset = function_asset(handler.parent, functions=functions, assets=assets)
+        compiled = (asset / "__pycache__" / f"handler.{lambda_runtime.CACHE_TAG}.pyc").read_bytes()
+        return (asset / "handler.py").read_bytes(), compiled[8:16]
+
+    assert packaged(b"ANSWER = 1\n") == (b"ANSWER = 1\n", _imp.source_hash(HASH_KEY, b"ANSWER = 1\n"))
+    assert packaged(b"ANSWER = 2\n") == (b"ANSWER = 2\n", _imp.source_hash(HASH_KEY, b"ANSWER = 2\n"))
