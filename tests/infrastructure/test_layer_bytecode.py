@@ -1,6 +1,6 @@
-"""Both layers carry bytecode for the Lambda runtime's Python, so a cold start compiles nothing:
-the library beside its sources (unchecked-hash `__pycache__` files), the third-party packages in
-place of theirs. Nothing here runs Python 3.13 natively, so the bytecode is checked twice: its header
+"""Both layers and every function's code carry bytecode for the Lambda runtime's Python, so a cold
+start compiles nothing: our code beside its sources (unchecked-hash `__pycache__` files), the
+third-party packages in place of theirs; and a synth packages them as the sources now are. Nothing here runs Python 3.13 natively, so the bytecode is checked twice: its header
 against the runtime's constants and the pinned sources it was compiled from, and by Pyodide (CPython
 3.13 in WebAssembly) reading every file and importing modules from bytecode alone."""
 
