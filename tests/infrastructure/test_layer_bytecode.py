@@ -130,19 +130,6 @@ def test_each_function_deploys_its_own_code_with_bytecode_for_the_runtime(synthe
     assert checked == every - {"connect_events"}  # deployed only with Amazon Connect configured; the same construct
 
 
-def test_the_compiler_refuses_a_runtime_of_another_python_version(tmp_path):
-    """Bytecode of one minor version is refused by another's interpreter (it would compile every module
-    again at each cold start, or fail): the build stops rather than ship it."""
-    from layers.build_layer import BYTECODE_COMPILER
-
-    (tmp_path / "module.py").write_text("VALUE = 1\n")
-    done = subprocess.run(["node", str(PYODIDE_RUNNER), str(tmp_path), str(BYTECODE_COMPILER), "3.0"],
-                          capture_output=True, text=True, cwd=ROOT, timeout=300)
-    assert done.returncode != 0
-    assert f"the bytecode compiler is Python {lambda_runtime.PYTHON_VERSION}, the Lambda runtime 3.0" in done.stderr
-    assert [p.name for p in tmp_path.rglob("*")] == ["module.py"]  # nothing compiled, nothing removed
-
-
 def test_a_function_asset_follows_its_sources_without_a_separate_build(tmp_path):
     """The stacks take each function's code from build/functions: a synth after an edit must package
     the edit, not the code of the last `make layer`."""
