@@ -39,7 +39,7 @@ FIRST_USE = {
     "conversation": "wiring.conversation_steps()",
     "sweeper": "wiring.sweeper()",
     "templates": "wiring.templates(); wiring.graph_api()",
-    "watchdog": "wiring.inbox()",
+    "watchdog": "wiring.app_watchdog()",
     "connect_events": "wiring.connect_desk()",
     "audit_archive": "wiring.audit_archive()",
     "raw_archive": "wiring.raw_archive()",
@@ -49,7 +49,7 @@ FIRST_USE = {
     "live_connections": "wiring.live_connections()",
     "live_fanout": "wiring.live_fanout()",
     "campaigns": "wiring.campaigns()",
-    "retention": "wiring.retention_sweeper()",
+    "retention": "wiring.retention_sweeper(); wiring.erasure_replay()",
 }
 
 

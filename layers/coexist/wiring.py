@@ -45,32 +45,63 @@ def intake():
                   RawArchiveQueue(sqs, config.raw_archive_queue_url, config.inline_body_limit))
 
 
+# Each store on its own, so a function that needs one or two (the sweeper, the app watch, the
+# retention sweep) builds those alone: the whole inbox also imports and wires the cost recorder and
+# its rate card, customers, consent and the throughput count, about 230 ms of a cold start here.
 @lru_cache(maxsize=1)
-def inbox():
-    from coexist.inbox import Inbox
-    from coexist.store.chats import ChatRepository
-    from coexist.store.consent import ConsentLedger
-    from coexist.store.contacts import ContactStore
-    from coexist.store.customers import CustomerStore
+def message_store():
     from coexist.store.messages import MessageStore
-    from coexist.store.numbers import AccountStore, NumberStore
+
+    return MessageStore(aws.table(settings().messages_table), progress=campaign_store())
+
+
+@lru_cache(maxsize=1)
+def chat_repository():
+    from coexist.store.chats import ChatRepository
     from coexist.store.task_tokens import TaskTokens
-    from coexist.costs import CostRecorder
 
     config = settings()
-    messages = MessageStore(aws.table(config.messages_table), progress=campaign_store())
-    chats = ChatRepository(aws.table(config.chats_table), observer=_chat_events(),
-                           tokens=TaskTokens(aws.table(config.task_tokens_table)))
-    contacts_table = aws.table(config.contacts_table)
+    return ChatRepository(aws.table(config.chats_table), observer=_chat_events(), tokens=TaskTokens(aws.table(config.task_tokens_table)))
+
+
+@lru_cache(maxsize=1)
+def contact_store():
+    from coexist.store.consent import ConsentLedger
+    from coexist.store.contacts import ContactStore
+
+    contacts_table = aws.table(settings().contacts_table)
+    return ContactStore(contacts_table, ConsentLedger(contacts_table, on_recorded=_consent_events()))
+
+
+@lru_cache(maxsize=1)
+def number_store():
+    from coexist.store.numbers import NumberStore
+
+    return NumberStore(aws.table(settings().numbers_table))
+
+
+@lru_cache(maxsize=1)
+def account_store():
+    from coexist.store.numbers import AccountStore
+
+    return AccountStore(aws.table(settings().accounts_table))
+
+
+@lru_cache(maxsize=1)
+def inbox():
+    from coexist.costs import CostRecorder
+    from coexist.inbox import Inbox
+    from coexist.store.customers import CustomerStore
+
     return Inbox(
-        messages=messages,
-        chats=chats,
-        contacts=ContactStore(contacts_table, ConsentLedger(contacts_table, on_recorded=_consent_events())),
-        numbers=NumberStore(aws.table(config.numbers_table)),
-        accounts=AccountStore(aws.table(config.accounts_table)),
+        messages=message_store(),
+        chats=chat_repository(),
+        contacts=contact_store(),
+        numbers=number_store(),
+        accounts=account_store(),
         archive=archive(),
-        customers=CustomerStore(aws.table(config.customers_table)),
-        costs=CostRecorder(cost_ledger(), messages, chats, rate_card()),  # ingest prices what it ingests
+        customers=CustomerStore(aws.table(settings().customers_table)),
+        costs=CostRecorder(cost_ledger(), message_store(), chat_repository(), rate_card()),  # ingest prices what it ingests
         campaigns=campaign_store(),
         throughput=_inbound_count(),
     )
@@ -122,17 +153,18 @@ def graph_api():
 
 @lru_cache(maxsize=1)
 def outbox():
-    from coexist.outbound.outbox import OutboundQueue, Outbox
+    from coexist.outbound.outbox import Outbox
+    from coexist.outbound.queue import OutboundQueue
 
     return Outbox(inbox(), templates(), OutboundQueue(aws.client("sqs"), settings().outbound_queue_url))
 
 
 @lru_cache(maxsize=1)
 def sweeper():
-    from coexist.outbound.outbox import OutboundQueue
+    from coexist.outbound.queue import OutboundQueue
     from coexist.outbound.sweeper import Sweeper
 
-    return Sweeper(inbox().messages, OutboundQueue(aws.client("sqs"), settings().outbound_queue_url))
+    return Sweeper(message_store(), OutboundQueue(aws.client("sqs"), settings().outbound_queue_url))
 
 
 @lru_cache(maxsize=1)
@@ -145,8 +177,8 @@ def throttle():
 def number_settings(phone_number_id: str):
     from coexist.outbound.number_settings import settings_for
 
-    number = inbox().numbers.get(phone_number_id)
-    account = inbox().accounts.state(number["waba_id"]) if number and number.get("waba_id") else None
+    number = number_store().get(phone_number_id)
+    account = account_store().state(number["waba_id"]) if number and number.get("waba_id") else None
     return settings_for(number_config(phone_number_id), number, (account or {}).get("state"))
 
 
@@ -206,7 +238,7 @@ def workflow():
 def signals():
     from coexist.conversation.signals import Signals
 
-    return Signals(inbox().chats, workflow(), agents(), conversation_settings().takeover_cool_down_s, connect=connect_desk(),
+    return Signals(chat_repository(), workflow(), agents(), conversation_settings().takeover_cool_down_s, connect=connect_desk(),
                    bot_loop=bot_loop())
 
 
@@ -230,12 +262,12 @@ def conversation_steps(count_metric=lambda name: None):
     from coexist.conversation.steps import ConversationSteps
 
     return ConversationSteps(
-        chats=inbox().chats,
+        chats=chat_repository(),
         agents=agents(),
         workflow=workflow(),
         outbox=outbox(),
-        messages=inbox().messages,
-        run_bot=BotTurns(inbox().contacts, bot_for_number, clock=__import__("time").time, events=events()).run,
+        messages=message_store(),
+        run_bot=BotTurns(contact_store(), bot_for_number, clock=__import__("time").time, events=events()).run,
         settings=conversation_settings(),
         metrics=count_metric,
         connect=connect_desk(count_metric),
@@ -254,9 +286,9 @@ def connect_desk(count_metric=lambda name: None):
     from coexist.conversation.connect import ConnectDesk
 
     return ConnectDesk(
-        chats=inbox().chats,
-        messages=inbox().messages,
-        contacts=inbox().contacts,
+        chats=chat_repository(),
+        messages=message_store(),
+        contacts=contact_store(),
         workflow=workflow(),
         outbox=outbox(),
         clients=lambda service: connect_client(service),
@@ -294,7 +326,7 @@ def app_watchdog():
             }),
         )
 
-    return AppWatchdog(inbox().numbers, inbox().accounts, notify)
+    return AppWatchdog(number_store(), account_store(), notify)
 
 
 @lru_cache(maxsize=1)
@@ -344,14 +376,13 @@ def retention_sweeper():
 
     config = settings()
     expiry = MessageExpiry(aws.table(config.messages_table))
-    return RetentionSweeper(inbox().chats, expiry, privacy_store(), config.retention_days(resources.MESSAGES))
+    return RetentionSweeper(chat_repository(), expiry, privacy_store(), config.retention_days(resources.MESSAGES))
 
 
 def erasure_replay():
     from coexist.privacy import ErasureReplay
 
-    stores = inbox()
-    return ErasureReplay(privacy_store(), stores.messages, stores.chats, stores.contacts)
+    return ErasureReplay(privacy_store(), message_store(), chat_repository(), contact_store())
 
 
 def exports_queue():
@@ -390,7 +421,7 @@ def reminders():
     config = settings()
     schedules = OneTimeSchedules(aws.client("scheduler"), config.reminder_schedule_group, config.reminder_target_arn,
                                  config.reminder_scheduler_role_arn, config.reminder_dlq_arn)
-    return Reminders(ReminderStore(aws.table(config.reminders_table)), schedules, outbox(), inbox().chats, events())
+    return Reminders(ReminderStore(aws.table(config.reminders_table)), schedules, outbox(), chat_repository(), events())
 
 
 def _count_failed_events(count: int) -> None:
@@ -441,16 +472,10 @@ def campaigns():
 def reset(keep_clients: bool = False) -> None:
     """Forget settings, clients and services (tests and local mode switch environments). Clients
     name no resource: an account replaced by another with the same names and endpoint can keep them
-    (`keep_clients`), which spares building each again (tens of milliseconds of CPU apiece)."""
-    for cached in (archive, raw_archive, intake, inbox, inbox_reader, templates, graph_api, outbox, sweeper, throttle, sender, settings,
-                   agents, workflow, bot_loop, signals, conversation_settings, rate_card, cost_ledger,
-                   audit_log, audit_archive, customer_rights, export_files, events, reminders, campaign_store, campaigns):
-        cached.cache_clear()
-    for cached in (live_connections, live_fanout, live_changed_numbers, live_directory, id_token_verifier):  # the live channel's, below
-        cached.cache_clear()
-    for cached in (privacy_store, retention_sweeper):  # retention
-        cached.cache_clear()
-    cached_number_settings.cache_clear()  # the sender's and ingest's view of each number
+    (`keep_clients`), which spares building each again (tens of milliseconds of CPU apiece).
+    Every service cached here is forgotten, whatever its name: a list to keep up would miss the next."""
+    for cached in [value for value in globals().values() if callable(getattr(value, "cache_clear", None))]:
+        cached.cache_clear()  # the services below and above, and `settings`
     if not keep_clients:
         aws.reset()
 

@@ -4,7 +4,6 @@ outbound FIFO queue. The same operation serves agents, the bot and campaigns (`s
 from __future__ import annotations
 
 import hashlib
-import json
 import time
 import uuid
 from dataclasses import dataclass
@@ -12,6 +11,7 @@ from dataclasses import dataclass
 from coexist.domain.chat import Chat
 from coexist.domain import policy, window
 from coexist.inbox import Inbox
+from coexist.outbound.queue import OutboundQueue
 from coexist.outbound.requests import FREE_FORM_TYPES, TemplateRequest
 from coexist.store.chats import BotHold
 from coexist.store.consent import states_of as consent_states_of
@@ -46,20 +46,6 @@ class Accepted:
     message: dict
     created: bool
     parked: bool = False  # the reply's write ended the bot's turn, its token waiting for the customer (BotHold.turn)
-
-
-class OutboundQueue:
-    def __init__(self, sqs_client, queue_url: str):
-        self.sqs = sqs_client
-        self.url = queue_url
-
-    def enqueue(self, message_id: str, phone_number_id: str, customer_id: str) -> None:
-        self.sqs.send_message(
-            QueueUrl=self.url,
-            MessageBody=json.dumps({"message_id": message_id}),
-            MessageGroupId=f"{phone_number_id}#{customer_id}",  # per customer order, customers in parallel
-            MessageDeduplicationId=message_id,
-        )
 
 
 def message_id_for(chat: str, idempotency_key: str | None) -> str:

@@ -18,7 +18,7 @@ import time
 from dataclasses import dataclass
 from typing import Callable
 
-from coexist.outbound.outbox import OutboundQueue
+from coexist.outbound.queue import OutboundQueue
 from coexist.resources import STUCK_AFTER_S, SWEEP_LIMIT
 from coexist.store.messages import UNSENT_SHARDS, MessageStore
 
