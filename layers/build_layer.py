@@ -74,6 +74,8 @@ BYTECODE_COMPILER = ROOT / "layers" / "bytecode.py"
 PYODIDE_RUNNER = ROOT / "layers" / "run_in_pyodide.mjs"
 PYODIDE = ROOT / "node_modules" / "pyodide"
 NODE_LOCK = ROOT / "package-lock.json"  # pins Pyodide, hence the compiler
+# What every build is made with besides its own sources: this script, the runtime and the compiler.
+BUILD_INPUTS = (Path(__file__), RUNTIME_CONSTANTS, BYTECODE_COMPILER, PYODIDE_RUNNER, NODE_LOCK)
 
 FUNCTIONS = ROOT / "functions"  # one folder per Lambda entry point
 FUNCTION_ASSETS = ROOT / "build" / "functions"  # each function's code asset: its sources and their bytecode
@@ -103,7 +105,7 @@ class Bundle:
         return self.directory.with_name(self.directory.name + ".inputs.sha256")
 
     def inputs(self) -> list[Path]:
-        files = [self.requirements, CONSTRAINTS, Path(__file__), RUNTIME_CONSTANTS, BYTECODE_COMPILER, PYODIDE_RUNNER, NODE_LOCK]
+        files = [self.requirements, CONSTRAINTS, *BUILD_INPUTS]
         if self is not SHARED:  # it leaves out what the shared layer carries, which requirements.txt decides
             files.append(SHARED.requirements)
         return files + (_library_files() if self.carries_library else [])
@@ -118,10 +120,11 @@ BUNDLES = {bundle.name: bundle for bundle in (SHARED, LIVE_AUTH)}
 LAYER_DIR, SITE_DIR, STAMP = SHARED.directory, SHARED.site, SHARED.stamp
 
 
-def _digest_of(paths: list[Path]) -> str:
+def _digest_of(paths, base: Path = ROOT) -> str:
+    """A digest of the files' names (relative to `base`) and contents."""
     digest = hashlib.sha256()
     for path in paths:
-        digest.update(str(path.relative_to(ROOT)).encode() + b"\0" + path.read_bytes() + b"\0")
+        digest.update(str(path.relative_to(base)).encode() + b"\0" + path.read_bytes() + b"\0")
     return digest.hexdigest()
 
 
@@ -181,13 +184,11 @@ def _remove_distributions(site: Path, names: set[str]) -> list[str]:
 
 
 def _remove_unread_files(site: Path) -> None:
+    """Before `_remove_distributions`, whose sweep takes away the folders this empties."""
     for pattern in UNREAD_FILES:
         for path in site.glob(pattern):
             if path.is_file():
                 path.unlink()
-    for path in sorted(site.rglob("*"), key=lambda p: len(p.parts), reverse=True):
-        if path.is_dir() and not any(path.iterdir()):
-            path.rmdir()
 
 
 def compile_bytecode(site: Path, keep_all_sources: bool = False) -> dict:
@@ -225,13 +226,13 @@ def build(bundle: Bundle) -> None:
     )
     # The authorizer runs with both layers in /opt/python: what the shared one carries stays there, once.
     elsewhere = PROVIDED_BY_RUNTIME if bundle is SHARED else PROVIDED_BY_RUNTIME | distributions(SHARED.site)
+    _remove_unread_files(bundle.site)
     removed = _remove_distributions(bundle.site, elsewhere)
     if bundle.carries_library:
         for source in _library_files():
             target = bundle.site / "coexist" / source.relative_to(LIBRARY)
             target.parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(source, target)
-    _remove_unread_files(bundle.site)
     compiled = compile_bytecode(bundle.site)
     print(
         f"layer built in {bundle.directory.relative_to(ROOT)}, {unzipped_bytes(bundle) / 1e6:.1f} MB unzipped, "
@@ -274,20 +275,19 @@ def ensure_function_assets(force: bool = False, functions: Path = FUNCTIONS, ass
     """Copy the functions' code into `assets` and compile it, unless its inputs are unchanged."""
     stamp = assets.with_name(assets.name + ".inputs.sha256")
     with _one_build_at_a_time():
-        digest = hashlib.sha256(_digest_of([Path(__file__), RUNTIME_CONSTANTS, BYTECODE_COMPILER, PYODIDE_RUNNER, NODE_LOCK]).encode())
-        for source in _function_sources(functions):
-            digest.update(str(source.relative_to(functions)).encode() + b"\0" + source.read_bytes() + b"\0")
-        if not force and stamp.exists() and stamp.read_text().strip() == digest.hexdigest():
+        sources = _function_sources(functions)
+        digest = _digest_of(BUILD_INPUTS) + _digest_of(sources, base=functions)
+        if not force and stamp.exists() and stamp.read_text().strip() == digest:
             return assets
         shutil.rmtree(assets, ignore_errors=True)
-        for source in _function_sources(functions):
+        for source in sources:
             target = assets / source.relative_to(functions)
             target.parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(source, target)
         compiled = compile_bytecode(assets, keep_all_sources=True)
         print(f"function code in {assets}, bytecode for {compiled['cache_tag']} "
               f"({compiled['with_sources']} modules beside their sources)", file=sys.stderr)
-        stamp.write_text(digest.hexdigest() + "\n")
+        stamp.write_text(digest + "\n")
         return assets
 
 
