@@ -34,6 +34,25 @@ def _source_of(bundle: Bundle, pyc: Path) -> Path:
     return SITE_PACKAGES / pyc.relative_to(bundle.site).with_suffix(".py")
 
 
+def _cached(source: Path) -> Path:
+    """Where the runtime's Python looks for a source's bytecode."""
+    return source.parent / "__pycache__" / f"{source.stem}.{lambda_runtime.CACHE_TAG}.pyc"
+
+
+def _fault(pyc: Path, source: Path) -> str | None:
+    """What is wrong with a bytecode file for the runtime, compiled from `source`; None when nothing."""
+    header = pyc.read_bytes()[:16]
+    if header[:4] != lambda_runtime.BYTECODE_MAGIC:
+        return f"magic {header[:4]!r}"
+    if int.from_bytes(header[4:8], "little") != UNCHECKED_HASH:
+        return f"flags {header[4:8]!r}"
+    if not source.is_file():
+        return f"no source at {source}"
+    if header[8:16] != _imp.source_hash(HASH_KEY, source.read_bytes()):
+        return f"compiled from another source than {source}"
+    return None
+
+
 @pytest.mark.parametrize("bundle", BUNDLES, ids=lambda b: b.name)
 def test_every_module_is_bytecode_for_the_runtime_compiled_from_its_pinned_source(synthesised, bundle: Bundle):
     sources = sorted(bundle.site.rglob("*.py"))
@@ -42,24 +61,15 @@ def test_every_module_is_bytecode_for_the_runtime_compiled_from_its_pinned_sourc
     else:
         assert not sources
     for source in sources:  # the library's: each with its bytecode
-        assert (source.parent / "__pycache__" / f"{source.stem}.{lambda_runtime.CACHE_TAG}.pyc").is_file(), source
+        assert _cached(source).is_file(), source
     compiled = sorted(bundle.site.rglob("*.pyc"))
     assert len(compiled) > 100
     wrong = {}
     for pyc in compiled:
         if pyc.parent.name == "__pycache__" and f".{lambda_runtime.CACHE_TAG}.pyc" not in pyc.name:
             wrong[str(pyc)] = "another interpreter's file name"
-            continue
-        header = pyc.read_bytes()[:16]
-        source = _source_of(bundle, pyc)
-        if header[:4] != lambda_runtime.BYTECODE_MAGIC:
-            wrong[str(pyc)] = f"magic {header[:4]!r}"
-        elif int.from_bytes(header[4:8], "little") != UNCHECKED_HASH:
-            wrong[str(pyc)] = f"flags {header[4:8]!r}"
-        elif not source.is_file():
-            wrong[str(pyc)] = f"no source at {source}"
-        elif header[8:16] != _imp.source_hash(HASH_KEY, source.read_bytes()):
-            wrong[str(pyc)] = f"compiled from another source than {source}"
+        elif fault := _fault(pyc, _source_of(bundle, pyc)):
+            wrong[str(pyc)] = fault
     assert not wrong, dict(list(wrong.items())[:10])
 
 
@@ -120,9 +130,7 @@ def test_each_function_deploys_its_own_code_with_bytecode_for_the_runtime(synthe
                 p.relative_to(folder) for p in folder.rglob("*.py") if "__pycache__" not in p.parts}
             for source in sources:
                 assert source.read_bytes() == (folder / source.relative_to(staged)).read_bytes()
-                header = (source.parent / "__pycache__" / f"{source.stem}.{lambda_runtime.CACHE_TAG}.pyc").read_bytes()[:16]
-                assert header[:4] == lambda_runtime.BYTECODE_MAGIC and int.from_bytes(header[4:8], "little") == UNCHECKED_HASH
-                assert header[8:16] == _imp.source_hash(HASH_KEY, source.read_bytes()), source
+                assert _fault(_cached(source), source) is None, source
             assert [p.name for p in staged.rglob("*.pyc")] and all(
                 p.parent.name == "__pycache__" for p in staged.rglob("*.pyc"))
             checked.add(folder.name)
@@ -142,8 +150,7 @@ def test_a_function_asset_follows_its_sources_without_a_separate_build(tmp_path)
     def packaged(source: bytes) -> tuple[bytes, bytes]:
         handler.write_bytes(source)
         asset = function_asset(handler.parent, functions=functions, assets=assets)
-        compiled = (asset / "__pycache__" / f"handler.{lambda_runtime.CACHE_TAG}.pyc").read_bytes()
-        return (asset / "handler.py").read_bytes(), compiled[8:16]
+        return (asset / "handler.py").read_bytes(), _cached(asset / "handler.py").read_bytes()[8:16]
 
     assert packaged(b"ANSWER = 1\n") == (b"ANSWER = 1\n", _imp.source_hash(HASH_KEY, b"ANSWER = 1\n"))
     assert packaged(b"ANSWER = 2\n") == (b"ANSWER = 2\n", _imp.source_hash(HASH_KEY, b"ANSWER = 2\n"))
