@@ -44,7 +44,8 @@ def archive_queued(aws, context=None) -> list[dict]:
 def deliver(aws, *payloads) -> None:
     """Meta POSTs each payload; ingest processes the queue."""
     for payload in payloads:
-        assert post_webhook(payload)["statusCode"] == 200
+        answer = post_webhook(payload)
+        assert answer["statusCode"] == 200, answer
     for result in ingest_queued(aws):
         assert result == {"batchItemFailures": []}
 

@@ -27,4 +27,6 @@ def test_a_reset_forgets_every_service_so_the_next_account_gets_its_own(monkeypa
         assert not [type(a).__name__ for a, b in zip(first, second) if a is b]
         assert second[0].table.name == f"coexist-second-{resources.MESSAGES.logical_id}"
     finally:
-        wiring.reset(keep_clients=True)
+        # The clients too: made here, outside any emulated account, they would be kept by the next
+        # test's account (same names, same endpoint) and reach for AWS itself.
+        wiring.reset()
