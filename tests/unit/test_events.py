@@ -4,6 +4,9 @@ never fails its caller, and the chat changes a CRM hears of."""
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 from pydantic import ValidationError
@@ -35,6 +38,33 @@ def test_every_event_has_a_fixed_type_and_a_version():
     assert all(model.model_fields["version"].default == 1 for model in EVENTS)
     with pytest.raises(ValidationError):
         MessageReceived(**{**received().model_dump(), "type": "message.sent"})
+
+
+def test_each_event_and_send_request_model_is_built_at_its_first_use_not_at_import():
+    # A function publishes a few of the events (the sender only MessageFailed) and only the API
+    # validates send requests: building every validator at import cost every cold start that loads
+    # them tens of milliseconds for models most instances never use.
+    script = (
+        "import json\n"
+        "from pydantic import BaseModel\n"
+        "from coexist.events import models as events\n"
+        "from coexist.outbound import requests\n"
+        "models = [m for module in (events, requests) for m in vars(module).values()\n"
+        "          if isinstance(m, type) and issubclass(m, BaseModel) and m.__module__ == module.__name__]\n"
+        "built = lambda: sorted(m.__name__ for m in models if m.__pydantic_complete__)\n"
+        "at_import = built()\n"
+        "event = events.MessageReceived(phone_number_id='1', chat_id='c' + 'a' * 24, message_id='wamid.1',\n"
+        "                               message_type='text', occurred_at='2026-11-30T10:00:00Z')\n"
+        "request = requests.parse_send_request({'type': 'text', 'text': 'hi'})\n"
+        "print(json.dumps([len(models), at_import, built(), event.id, request.text]))\n"
+    )
+    root = Path(__file__).resolve().parents[2]
+    done = subprocess.run([sys.executable, "-c", script], cwd=root, env={"PYTHONPATH": str(root / "layers")},
+                          capture_output=True, text=True, check=True)
+    count, at_import, after_use, event_id, text = json.loads(done.stdout)
+    assert count > 20 and at_import == []
+    assert after_use == ["MessageReceived"]  # the one used; the send request's union validates all the same
+    assert len(event_id) == 32 and text == "hi"
 
 
 class FakeBus:

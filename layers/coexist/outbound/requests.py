@@ -32,7 +32,8 @@ _PLACEHOLDER = re.compile(r"\{\{\s*(\w+)\s*\}\}")
 
 class Strict(BaseModel):
     # What an agent or a bot sends is health data: errors name the field, never the value.
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=False, hide_input_in_errors=True)
+    # Built at the first request validated (the API's and the bot's sends), not at every import.
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=False, hide_input_in_errors=True, defer_build=True)
 
 
 class TextRequest(Strict):
@@ -188,7 +189,7 @@ class TemplateRequest(Strict):
 SendRequest = Annotated[
     Union[TextRequest, MediaRequest, InteractiveRequest, TemplateRequest], Field(discriminator="type")
 ]
-_ADAPTER: TypeAdapter = TypeAdapter(SendRequest, config=ConfigDict(hide_input_in_errors=True))
+_ADAPTER: TypeAdapter = TypeAdapter(SendRequest, config=ConfigDict(hide_input_in_errors=True, defer_build=True))
 
 FREE_FORM_TYPES = frozenset({"text", "image", "document", "audio", "video", "interactive"})
 
