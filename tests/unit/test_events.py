@@ -41,9 +41,9 @@ def test_every_event_has_a_fixed_type_and_a_version():
 
 
 def test_each_event_and_send_request_model_is_built_at_its_first_use_not_at_import():
-    # A function publishes a few of the events (the sender only MessageFailed) and only the API
-    # validates send requests: building every validator at import cost every cold start that loads
-    # them tens of milliseconds for models most instances never use.
+    # A function publishes a few of the events (the sender only MessageFailed), and several import
+    # the send requests but validate one only on some invocations: building every validator at
+    # import cost every cold start that loads them tens of milliseconds for models seldom used.
     script = (
         "import json\n"
         "from pydantic import BaseModel\n"

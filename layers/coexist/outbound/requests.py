@@ -32,7 +32,7 @@ _PLACEHOLDER = re.compile(r"\{\{\s*(\w+)\s*\}\}")
 
 class Strict(BaseModel):
     # What an agent or a bot sends is health data: errors name the field, never the value.
-    # Built at the first request validated (the API's and the bot's sends), not at every import.
+    # Built when a function first validates a request (its first send), not by every import.
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=False, hide_input_in_errors=True, defer_build=True)
 
 
