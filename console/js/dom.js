@@ -21,10 +21,27 @@ function append(element, children) {
   }
 }
 
+// A redraw keeps the keyboard where it was. Live updates redraw what an agent may be standing on
+// (a chat in the list, a button in the conversation's head); without this the focused element
+// leaves the page, focus falls back to the document, and a keyboard or screen-reader user is
+// thrown to the top in the middle of a Tab or an Enter. The new content's element with the same
+// identity (its id, or its tag and data-* attributes) takes the focus back.
 export function replace(element, ...children) {
+  const identity = focusedIdentity(element);
   element.replaceChildren();
   append(element, children);
+  if (identity && !element.contains(document.activeElement)) element.querySelector(identity)?.focus({ preventScroll: true });
   return element;
+}
+
+function focusedIdentity(container) {
+  const focused = document.activeElement;
+  if (!focused || focused === container || !container.contains(focused)) return null;
+  if (focused.id) return `#${CSS.escape(focused.id)}`;
+  const data = Object.entries(focused.dataset);
+  if (!data.length) return null;
+  const attribute = (name) => name.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
+  return focused.localName + data.map(([name, value]) => `[data-${attribute(name)}="${CSS.escape(value)}"]`).join("");
 }
 
 const SVG = "http://www.w3.org/2000/svg";

@@ -395,6 +395,31 @@ def test_the_main_flow_works_with_the_keyboard_alone(page, local):
         call(local, "PUT", "/agents/ben/status", {"status": "away"})
 
 
+def test_a_live_update_keeps_the_keyboard_where_it_was(page, local):
+    # Live updates redraw the chat list and the conversation's head; the chat or the button the
+    # agent is on keeps the focus, so an Enter pressed a moment later still lands on it.
+    sign_in(page, "chloe")
+    wa_id, name = new_customer(), f"Focus {uuid.uuid4().hex[:6]}"
+    customer_writes(local, wa_id, name, "I want to talk to a real person")  # nobody is available: it stays queued
+    wait_until(lambda: chat(local, wa_id).get("mode") == "queued", timeout=30)
+    item = page.locator(f".chat-item[data-chat-id='{local.chat_id_of(NUMBER, wa_id)}']")
+    expect(item).to_be_visible(timeout=LIVE_S)
+    item.focus()
+    newcomer = f"Newcomer {uuid.uuid4().hex[:6]}"
+    customer_writes(local, new_customer(), newcomer, "Hello")
+    expect(page.locator(".chat-item", has_text=newcomer)).to_be_visible(timeout=LIVE_S)  # the list was redrawn
+    expect(item).to_be_focused()
+    page.keyboard.press("Enter")
+    expect(page.get_by_role("heading", name=name, level=2)).to_be_visible()
+
+    accept = page.locator("[data-action=accept]")
+    accept.focus()
+    accept.evaluate("(button) => { button.drawnBefore = true; }")
+    customer_writes(local, wa_id, name, "Is anyone there?")  # the chat changes: its head is drawn again
+    page.wait_for_function("() => !document.querySelector('[data-action=accept]')?.drawnBefore", timeout=LIVE_S)
+    expect(accept).to_be_focused()
+
+
 def test_a_thai_browser_gets_the_console_in_thai_and_can_switch(browser, local):
     customer_writes(local, new_customer(), "สมชาย ใจดี", "สวัสดีครับ")
     page = open_page(browser, local, locale="th-TH")

@@ -65,8 +65,15 @@ export function renderInbox(main, context, chatId) {
           unanswered ? h("span", { class: "waiting-dot", title: t("inbox.awaiting") }, h("span", { class: "visually-hidden" }, t("inbox.awaiting"))) : null))));
   }
 
+  let drawn = null;
   function draw() {
-    replace(list, chats.map(item));
+    // A refresh that changed nothing leaves the list alone (the scroll, the hover and the reader's
+    // place in it); one that did redraws it, keeping the focused chat focused (see dom.replace).
+    const key = JSON.stringify(chats);
+    if (key !== drawn) {
+      drawn = key;
+      replace(list, chats.map(item));
+    }
     footer.textContent = chats.length === 0 && !loading ? t("inbox.empty") : next ? t("inbox.more") : chats.length > 8 ? t("inbox.end") : "";
   }
 
