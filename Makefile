@@ -50,7 +50,8 @@ run: $(BIN)/.installed
 # The suites run in TEST_WORKERS processes (pytest-xdist; one more than two cores: the e2e tests
 # spend part of their time waiting on local mode and moto's workflows), recording every AWS call
 # the functions make into one directory; then, in a session of their own, the browser tests (their
-# timings want a quiet machine) and the IAM contract test, which checks those calls.
+# timings want a quiet machine) and the IAM contract test, which checks those calls. The slowest
+# tests are listed at the end: where the suite's time goes, on every run.
 TEST_WORKERS ?= 3
 AWS_CALLS := $(CURDIR)/build/aws-calls/make-test
 # Bytecode is written even where the machine asks Python not to (PYTHONDONTWRITEBYTECODE): every
@@ -59,7 +60,7 @@ AWS_CALLS := $(CURDIR)/build/aws-calls/make-test
 test: export PYTHONDONTWRITEBYTECODE :=
 test: $(BIN)/.installed node_modules/.installed $(LAYERS) $(CHROMIUM) audit
 	rm -rf $(AWS_CALLS)
-	COEXIST_AWS_CALL_LOG=$(AWS_CALLS) $(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadgroup -m "not after_suites and not browser"
+	COEXIST_AWS_CALL_LOG=$(AWS_CALLS) $(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadgroup --durations=15 -m "not after_suites and not browser"
 	COEXIST_AWS_CALL_LOG=$(AWS_CALLS) $(BIN)/python -m pytest -m "browser or after_suites"
 
 # Every pinned package (constraints.txt pins the whole closure, the layer's included) against PyPI's
