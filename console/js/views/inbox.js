@@ -69,7 +69,8 @@ export function renderInbox(main, context, chatId) {
   function draw() {
     // A refresh that changed nothing leaves the list alone (the scroll, the hover and the reader's
     // place in it); one that did redraws it, keeping the focused chat focused (see dom.replace).
-    const key = JSON.stringify(chats);
+    // The day is part of what is drawn: after midnight, yesterday's times show their date.
+    const key = new Date().toDateString() + JSON.stringify(chats);
     if (key !== drawn) {
       drawn = key;
       replace(list, chats.map(item));
