@@ -9,6 +9,8 @@
     {"status_order": "reverse", "duplicate_statuses": 1}          read before delivered before sent, twice each
     {"status_delays": [0.05, 0.1, 0.2]}
     {"statuses": false}                                             accept messages, send no status webhooks
+    {"read_receipts": false}                                      customers with read receipts off: sent and
+                                                                  delivered, never read (as Meta sends them)
     {"clear": true}                                               back to no faults
 
 Keys may be combined in one document. Not thread-safe by itself: used under the sandbox's lock.
@@ -21,7 +23,7 @@ from dataclasses import dataclass
 
 from local.meta_sandbox.statuses import DEFAULT_DELAYS_S
 
-KNOWN_KEYS = {"statuses", "recipient", "code", "times", "as", "http_5xx", "status", "timeouts", "seconds", "accept", "status_order", "duplicate_statuses", "status_delays", "clear"}
+KNOWN_KEYS = {"statuses", "recipient", "code", "times", "as", "http_5xx", "status", "timeouts", "seconds", "accept", "status_order", "duplicate_statuses", "status_delays", "read_receipts", "clear"}
 
 
 @dataclass
@@ -51,6 +53,7 @@ class Faults:
         self.duplicate_statuses = 0
         self.status_delays: tuple[float, float, float] = DEFAULT_DELAYS_S
         self.send_statuses = True  # False: accept messages without status webhooks (benchmarks of sending alone)
+        self.read_receipts = True  # False: no `read` status (a customer who turned read receipts off)
 
     def configure(self, spec: dict) -> None:
         """Apply one knob document (see the module docstring); ValueError if it makes no sense."""
@@ -84,6 +87,10 @@ class Faults:
             self.status_order = spec["status_order"]
         if "statuses" in spec:
             self.send_statuses = bool(spec["statuses"])
+        if "read_receipts" in spec:
+            if not isinstance(spec["read_receipts"], bool):
+                raise ValueError("read_receipts is true or false")
+            self.read_receipts = spec["read_receipts"]
         if "duplicate_statuses" in spec:
             self.duplicate_statuses = max(0, int(spec["duplicate_statuses"]))
         if "status_delays" in spec:
@@ -123,4 +130,5 @@ class Faults:
             "duplicate_statuses": self.duplicate_statuses,
             "status_delays": list(self.status_delays),
             "statuses": self.send_statuses,
+            "read_receipts": self.read_receipts,
         }

@@ -256,7 +256,7 @@ class MetaSandbox:
                 number, message_id, request.wa_id, request.template, recipient_user_id=request.user_id,
                 delays_s=self.faults.status_delays, order=self.faults.status_order,
                 duplicates=self.faults.duplicate_statuses, failure_code=fault.code if fault else None,
-                callback_data=request.callback_data,
+                callback_data=request.callback_data, read_receipts=self.faults.read_receipts,
             ))
         accepted: dict = {"id": message_id}
         if request.template is not None:

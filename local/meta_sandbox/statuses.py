@@ -92,6 +92,7 @@ def plan(
     now: float | None = None,
     callback_data: str | None = None,
     recipient_user_id: str | None = None,
+    read_receipts: bool = True,
 ) -> list[Step]:
     """The status POSTs for one accepted message, in the order they will be sent. Each carries the
     send's `biz_opaque_callback_data`, as Meta's do."""
@@ -113,8 +114,9 @@ def plan(
         events = [
             status("sent", sent_at, pricing=pricing(template)),
             status("delivered", delivered_at),
-            status("read", delivered_at + delays_s[2]),
         ]
+        if read_receipts:  # a customer who turned them off is never reported as having read
+            events.append(status("read", delivered_at + delays_s[2]))
     if order == "reverse":
         events.reverse()
     steps = []

@@ -334,6 +334,16 @@ def test_statuses_can_arrive_reversed_and_duplicated(sandbox, receiver):
     assert receiver.statuses() == [(wamid, s) for s in ("read", "read", "delivered", "delivered", "sent", "sent")]
 
 
+def test_a_customer_with_read_receipts_off_is_never_reported_as_having_read(sandbox, receiver):
+    status, answer = call(sandbox, "POST", "/_sandbox/faults", {"read_receipts": False})
+    assert status == 200 and answer["faults"]["read_receipts"] is False
+    _, reply = send(sandbox, text())
+    wamid = reply["messages"][0]["id"]
+
+    assert sandbox.wait_for_statuses()
+    assert receiver.statuses() == [(wamid, "sent"), (wamid, "delivered")]
+
+
 def test_a_refused_status_webhook_is_retried(sandbox, receiver):
     receiver.statuses_to_answer = [500]
     send(sandbox, text())
@@ -433,3 +443,4 @@ def test_numbers_can_be_added_and_slowed_down_over_http(sandbox):
 def test_bad_fault_documents_are_refused(sandbox):
     assert call(sandbox, "POST", "/_sandbox/faults", {"bogus": 1})[0] == 400
     assert call(sandbox, "POST", "/_sandbox/faults", {"recipient": "1650"})[0] == 400
+    assert call(sandbox, "POST", "/_sandbox/faults", {"read_receipts": "no"})[0] == 400
