@@ -310,6 +310,7 @@ def test_outside_the_window_only_an_approved_template_can_be_sent(page, local):
 
 
 def test_the_numbers_page_shows_the_coexistence_state_history_and_phone_app_use(page, local):
+    customer_writes(local, new_customer(), f"Numbers {uuid.uuid4().hex[:6]}", "Hello")  # the number is known from its webhooks
     sign_in(page)
     page.get_by_role("link", name="Numbers").click()
     card = page.locator(f"[data-number='{NUMBER}']")
@@ -317,7 +318,14 @@ def test_the_numbers_page_shows_the_coexistence_state_history_and_phone_app_use(
     expect(card.locator(".state")).to_have_text(re.compile("Connected|Disconnected|Unknown"))
     expect(card.get_by_role("progressbar", name="History import")).to_be_visible()
     expect(card).to_contain_text("Phone app last used")
-    card.get_by_role("button", name="Sync templates").click()
+    # The page reads its numbers again on every live change; the button the keyboard is on stays focused.
+    sync = card.get_by_role("button", name="Sync templates")
+    sync.focus()
+    sync.evaluate("(button) => { button.drawnBefore = true; }")
+    customer_writes(local, new_customer(), f"Numbers {uuid.uuid4().hex[:6]}", "Hello")
+    page.wait_for_function(f"() => !document.getElementById('sync-templates-{NUMBER}')?.drawnBefore", timeout=LIVE_S)
+    expect(sync).to_be_focused()
+    page.keyboard.press("Enter")
     expect(page.get_by_role("status")).to_contain_text("templates synced")
     assert_accessible(page, "numbers")
     screenshot(page, "numbers")

@@ -58,7 +58,7 @@ export function renderNumbers(main, context) {
           days !== null && days >= APP_WARNING_DAYS ? h("span", { class: "help" }, ` ${t("numbers.app_warning")}`) : null))),
       h("div", { class: "card-actions" },
         h("button", {
-          type: "button", class: "button secondary small",
+          type: "button", class: "button secondary small", id: `sync-templates-${number.phone_number_id}`, // kept focused across redraws
           onclick: async () => {
             try {
               const answer = await api.syncTemplates(number.phone_number_id);
