@@ -1,7 +1,8 @@
 """Latency that does not depend on the emulator: each function's cold start in a fresh interpreter
-(import, first-use wiring and what its first table call builds: up to its first AWS request, on
-Lambda's path: tracing on, the layers' modules from bytecode, as deployed) with what compiling those modules would add, the webhook handler in process with stub AWS
-clients (its own time, nothing of the emulator's), and the layers' sizes.
+up to its first AWS request (import, first-use wiring and what its first table call builds, on
+Lambda's path: tracing on, the layers' modules from bytecode, as deployed) with what compiling
+those modules would add, the webhook handler in process with stub AWS clients (its own time,
+nothing of the emulator's), and the layers' sizes.
 
 Timed here, never in tests (tests count; benchmarks time). Times are CPU time (the process's for a
 cold start, the thread's for a handler call): on a shared machine, wall time mostly measures the
@@ -132,7 +133,7 @@ def _cpu_ms(code: str, runs: int, figures: int = 1) -> list[list[float]]:
 # What the first invocation's first table call builds before it reaches DynamoDB, in a function
 # whose wiring holds tables: boto3's DynamoDB resource, and the SDK's first client where the wiring
 # made none (ingest, the exporter, the templates function, retention, the live channel's). Left
-# out, each figure missed 60–120 ms that such a cold start pays before its first request, and
+# out, each figure missed 40–230 ms here that such a cold start pays before its first request, and
 # functions were compared unevenly: those whose wiring makes a client paid the first client's
 # share in their figure, the others in their first invocation.
 FIRST_TABLE_CALL = (
