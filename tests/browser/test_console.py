@@ -197,6 +197,19 @@ def test_an_agent_accepts_replies_sees_the_ticks_closes_and_gets_the_score(page,
         choice = page.locator(".message.outbound", has_text="Which day suits you?")
         expect(choice.locator(".quick-replies li")).to_have_text(["Monday", "Tuesday"])
         expect(choice).to_have_attribute("data-status", re.compile("sent|delivered|read"), timeout=30_000)
+        # A document by link; the keyboard on its link stays there when the customer's next message
+        # redraws the conversation.
+        page.get_by_role("button", name="Attach by link").click()
+        page.get_by_label("Media type").select_option("document")
+        page.get_by_label("Link (https)").fill("https://example.com/opening-hours.pdf")
+        page.get_by_label("Message", exact=True).fill("Our opening hours")
+        page.get_by_label("Message", exact=True).press("Enter")
+        document = page.locator(".message.outbound a.document", has_text="Our opening hours")
+        expect(document).to_have_attribute("href", "https://example.com/opening-hours.pdf")
+        document.focus()
+        customer_writes(local, wa_id, name, "Thanks, got it")
+        expect(page.locator(".message.inbound", has_text="Thanks, got it")).to_be_visible(timeout=LIVE_S)
+        expect(document).to_be_focused()
         screenshot(page, "conversation")
 
         page.get_by_role("button", name="Close", exact=True).click()
@@ -310,7 +323,7 @@ def test_outside_the_window_only_an_approved_template_can_be_sent(page, local):
 
 
 def test_the_numbers_page_shows_the_coexistence_state_history_and_phone_app_use(page, local):
-    customer_writes(local, new_customer(), f"Numbers {uuid.uuid4().hex[:6]}", "Hello")  # the number is known from its webhooks
+    customer_writes(local, new_customer(), f"Card reader {uuid.uuid4().hex[:6]}", "Hello")  # the number is known from its webhooks
     sign_in(page)
     page.get_by_role("link", name="Numbers").click()
     card = page.locator(f"[data-number='{NUMBER}']")
@@ -322,7 +335,7 @@ def test_the_numbers_page_shows_the_coexistence_state_history_and_phone_app_use(
     sync = card.get_by_role("button", name="Sync templates")
     sync.focus()
     sync.evaluate("(button) => { button.drawnBefore = true; }")
-    customer_writes(local, new_customer(), f"Numbers {uuid.uuid4().hex[:6]}", "Hello")
+    customer_writes(local, new_customer(), f"Card reader {uuid.uuid4().hex[:6]}", "Hello")
     page.wait_for_function(f"() => !document.getElementById('sync-templates-{NUMBER}')?.drawnBefore", timeout=LIVE_S)
     expect(sync).to_be_focused()
     page.keyboard.press("Enter")

@@ -246,7 +246,8 @@ function body(message) {
         : h("p", { class: "muted" }, t("message.media", { type: "image" }), message.text ? ` · ${message.text}` : "");
     case "document":
       return media.link
-        ? h("a", { href: media.link, target: "_blank", rel: "noopener noreferrer", class: "document" }, `📄 ${media.filename || message.text || t("message.document")}`)
+        ? h("a", { href: media.link, target: "_blank", rel: "noopener noreferrer", class: "document", dataset: { document: message.id } }, // kept focused across redraws
+          `📄 ${media.filename || message.text || t("message.document")}`)
         : h("p", { class: "muted" }, `📄 ${media.filename || t("message.document")}`);
     case "audio":
     case "video":
