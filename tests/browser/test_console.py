@@ -83,6 +83,14 @@ def open_chat(page, name: str) -> None:
     expect(page.get_by_role("heading", name=name, level=2)).to_be_visible()
 
 
+def redrawn_after(page, selector: str, change) -> None:
+    """Make `change`, then wait until the element at `selector` is one drawn anew (a live update
+    replaced it), so what a test checks next is the redraw's outcome, not the moment before it."""
+    page.locator(selector).evaluate("(element) => { element.drawnBefore = true; }")
+    change()
+    page.wait_for_function("(selector) => !document.querySelector(selector)?.drawnBefore", arg=selector, timeout=LIVE_S)
+
+
 def test_when_the_live_socket_drops_the_console_catches_up_from_the_api_and_reconnects(page, local):
     routes = []
 
@@ -334,9 +342,7 @@ def test_the_numbers_page_shows_the_coexistence_state_history_and_phone_app_use(
     # The page reads its numbers again on every live change; the button the keyboard is on stays focused.
     sync = card.get_by_role("button", name="Sync templates")
     sync.focus()
-    sync.evaluate("(button) => { button.drawnBefore = true; }")
-    customer_writes(local, new_customer(), f"Card reader {uuid.uuid4().hex[:6]}", "Hello")
-    page.wait_for_function(f"() => !document.getElementById('sync-templates-{NUMBER}')?.drawnBefore", timeout=LIVE_S)
+    redrawn_after(page, f"#sync-templates-{NUMBER}", lambda: customer_writes(local, new_customer(), f"Card reader {uuid.uuid4().hex[:6]}", "Hello"))
     expect(sync).to_be_focused()
     page.keyboard.press("Enter")
     expect(page.get_by_role("status")).to_contain_text("templates synced")
@@ -435,9 +441,8 @@ def test_a_live_update_keeps_the_keyboard_where_it_was(page, local):
 
     accept = page.locator("[data-action=accept]")
     accept.focus()
-    accept.evaluate("(button) => { button.drawnBefore = true; }")
-    customer_writes(local, wa_id, name, "Is anyone there?")  # the chat changes: its head is drawn again
-    page.wait_for_function("() => !document.querySelector('[data-action=accept]')?.drawnBefore", timeout=LIVE_S)
+    # The chat changes: its head is drawn again.
+    redrawn_after(page, "[data-action=accept]", lambda: customer_writes(local, wa_id, name, "Is anyone there?"))
     expect(accept).to_be_focused()
 
 
