@@ -13,7 +13,11 @@ Records live in files (build/aws-calls), so calls made by local mode in its own 
 
 from __future__ import annotations
 
+import hashlib
+import json
+import os
 from dataclasses import replace
+from pathlib import Path
 
 import pytest
 from aws_cdk.assertions import Template
@@ -28,20 +32,51 @@ from tests.contract.template import Templates
 pytestmark = pytest.mark.infra
 
 
-def deployment_of(stacks):
-    templates = Templates({stack.stack_name: Template.from_stack(stack).to_json() for stack in stacks.all})
-    functions = [
-        (construct.code_dir.name, stack.stack_name, stack.resolve(construct.function.node.default_child.logical_id))
-        for stack in stacks.all
-        for construct in stack.node.find_all()
-        if isinstance(construct, ServiceFunction)
-    ]
-    return deployment(templates, functions)
+ROOT = Path(__file__).resolve().parents[2]
+# What the stage's templates and its functions are made from: the stacks, their settings, the code
+# they package and read (resources, handlers, the workflow's definition) and the stage's settings.
+SYNTH_INPUTS = ("cdk.json", "app.py", "stacks", "functions", "layers/coexist", "statemachine", "tests/infrastructure/conftest.py")
+
+
+def deployment_inputs(stacks) -> dict:
+    """The templates (JSON) and each function's code directory, stack and logical id."""
+    return {
+        "templates": {stack.stack_name: Template.from_stack(stack).to_json() for stack in stacks.all},
+        "functions": [
+            (construct.code_dir.name, stack.stack_name, stack.resolve(construct.function.node.default_child.logical_id))
+            for stack in stacks.all
+            for construct in stack.node.find_all()
+            if isinstance(construct, ServiceFunction)
+        ],
+    }
+
+
+def synth_inputs_digest() -> str:
+    digest = hashlib.sha256()
+    for name in SYNTH_INPUTS:
+        path = ROOT / name
+        files = sorted(p for p in path.rglob("*") if p.is_file() and "__pycache__" not in p.parts) if path.is_dir() else [path]
+        for file in files:
+            digest.update(str(file.relative_to(ROOT)).encode() + b"\0" + file.read_bytes() + b"\0")
+    return digest.hexdigest()[:16]
 
 
 @pytest.fixture(scope="module")
-def deployed(customised):
-    return deployment_of(customised)
+def deployed(request):
+    """The stage with every optional setting, as deployed. Synthesising it takes most of a minute;
+    `make test` runs this module twice (its checks with the suites, the recorded calls' check in a
+    session after them), so the first session leaves the synthesised inputs beside the recorded
+    calls and the second reads them back, as long as nothing they are made from has changed."""
+    saved = AWS_CALLS / f"deployment-{synth_inputs_digest()}.json"
+    if saved.is_file():
+        inputs = json.loads(saved.read_text())
+    else:
+        inputs = deployment_inputs(request.getfixturevalue("customised"))
+        saved.parent.mkdir(parents=True, exist_ok=True)
+        partial = saved.with_name(f"{saved.name}.{os.getpid()}.partial")
+        partial.write_text(json.dumps(inputs))
+        partial.replace(saved)  # whole or absent, whatever else reads the directory meanwhile
+    return deployment(Templates(inputs["templates"]), [tuple(f) for f in inputs["functions"]])
 
 
 def test_every_function_of_the_code_is_deployed_with_a_role(deployed):
