@@ -50,8 +50,9 @@ run: $(BIN)/.installed
 # The suites run in TEST_WORKERS processes (pytest-xdist; one more than two cores: the e2e tests
 # spend part of their time waiting on local mode and moto's workflows), recording every AWS call
 # the functions make into one directory; then, in a session of their own, the browser tests (their
-# timings want a quiet machine) and the IAM contract test, which checks those calls. The slowest
-# tests are listed at the end: where the suite's time goes, on every run.
+# timings want a quiet machine) and the IAM contract test, which checks those calls against the
+# stage the first session synthesised (kept in the same directory). The slowest tests are listed
+# at the end: where the suite's time goes, on every run.
 TEST_WORKERS ?= 3
 AWS_CALLS := $(CURDIR)/build/aws-calls/make-test
 # Bytecode is written even where the machine asks Python not to (PYTHONDONTWRITEBYTECODE): every

@@ -16,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import sys
 from dataclasses import replace
 from pathlib import Path
 
@@ -34,8 +35,10 @@ pytestmark = pytest.mark.infra
 
 ROOT = Path(__file__).resolve().parents[2]
 # What the stage's templates and its functions are made from: the stacks, their settings, the code
-# they package and read (resources, handlers, the workflow's definition) and the stage's settings.
-SYNTH_INPUTS = ("cdk.json", "app.py", "stacks", "functions", "layers/coexist", "statemachine", "tests/infrastructure/conftest.py")
+# they package and read (resources, handlers, the workflow's definition), the stage's settings and
+# the pinned CDK library that turns them into templates.
+SYNTH_INPUTS = ("cdk.json", "app.py", "constraints.txt", "stacks", "functions", "layers/coexist", "statemachine",
+                "tests/infrastructure/conftest.py")
 
 
 def deployment_inputs(stacks) -> dict:
@@ -135,3 +138,29 @@ def test_writes_to_the_archive_and_the_queues_are_also_checked_against_their_key
     assert data_key == deployed.keys_by_resource[archive] and data_key.startswith("arn:aws:kms:")
     # The one other key: the console's files have theirs (stacks/constructs/console_hosting.py).
     assert len(set(deployed.keys_by_resource.values()) - {data_key}) == 1
+
+
+def test_a_stage_kept_from_the_first_session_is_read_back_only_while_its_inputs_are_unchanged(tmp_path, monkeypatch):
+    """The kept stage is named by a digest of what it is made from: any change to those files names
+    another (and synthesises again); a change elsewhere does not."""
+    for name in SYNTH_INPUTS:
+        path = tmp_path / name
+        if "." in path.name:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(f"{name}\n")
+        else:
+            (path / "inner").mkdir(parents=True)
+            (path / "inner" / "module.py").write_text(f"# {name}\n")
+    (tmp_path / "docs").mkdir()
+    (tmp_path / "docs" / "README.md").write_text("prose\n")
+    monkeypatch.setattr(sys.modules[__name__], "ROOT", tmp_path)
+    first = synth_inputs_digest()
+    (tmp_path / "docs" / "README.md").write_text("other prose\n")
+    assert synth_inputs_digest() == first
+    for name in SYNTH_INPUTS:
+        changed = tmp_path / name if "." in (tmp_path / name).name else tmp_path / name / "inner" / "module.py"
+        before = changed.read_text()
+        changed.write_text(before + "# changed\n")
+        assert synth_inputs_digest() != first, name
+        changed.write_text(before)
+    assert synth_inputs_digest() == first
