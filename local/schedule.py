@@ -78,6 +78,11 @@ class OneTimeSchedules(threading.Thread):
         self.group, self.dead_letter_url = group, dead_letter_url
         self.every_s, self.attempts = every_s, attempts
         self.failures: dict[str, int] = {}
+        # Each schedule as last read, by name: (its version in the list, when it is due, its input).
+        # A schedule is read again only when the list shows it changed (made again, or updated: a
+        # conversation's idle timer moves with each customer message), so a look at a group of
+        # waiting timers is one list call rather than a read of every one of them every second.
+        self._read: dict[str, tuple[tuple, float, str]] = {}
         self._stopping = threading.Event()
 
     @classmethod
@@ -92,15 +97,20 @@ class OneTimeSchedules(threading.Thread):
         """Fire every schedule of the group that is due; how many were fired."""
         now = time.time() if now is None else now
         fired = 0
-        names = [s["Name"] for s in self.scheduler.list_schedules(GroupName=self.group).get("Schedules", [])]
-        for name in names:
-            try:
-                schedule = self.scheduler.get_schedule(Name=name, GroupName=self.group)
-            except self.scheduler.exceptions.ResourceNotFoundException:
-                continue  # deleted meanwhile (a reminder cancelled)
-            if _due_at(schedule["ScheduleExpression"]) > now:
+        listed = self._listed()
+        for gone in self._read.keys() - listed.keys():
+            del self._read[gone]
+        for name, version in listed.items():
+            known = self._read.get(name)
+            if known is None or known[0] != version or version == (None, None):  # a list without dates says nothing
+                try:
+                    schedule = self.scheduler.get_schedule(Name=name, GroupName=self.group)
+                except self.scheduler.exceptions.ResourceNotFoundException:
+                    continue  # deleted meanwhile (a reminder cancelled)
+                known = self._read[name] = (version, _due_at(schedule["ScheduleExpression"]), schedule["Target"].get("Input") or "{}")
+            _, due_at, payload = known
+            if due_at > now:
                 continue
-            payload = schedule["Target"].get("Input") or "{}"
             try:
                 self.function.invoke(json.loads(payload))
             except Exception:
@@ -111,8 +121,19 @@ class OneTimeSchedules(threading.Thread):
                 self.sqs.send_message(QueueUrl=self.dead_letter_url, MessageBody=payload)
             self.scheduler.delete_schedule(Name=name, GroupName=self.group)
             self.failures.pop(name, None)
+            self._read.pop(name, None)
             fired += 1
         return fired
+
+    def _listed(self) -> dict[str, tuple]:
+        """The group's schedules, every page of them, each with what says it changed."""
+        listed: dict[str, tuple] = {}
+        token = None
+        while True:
+            page = self.scheduler.list_schedules(GroupName=self.group, **({"NextToken": token} if token else {}))
+            listed.update({s["Name"]: (s.get("CreationDate"), s.get("LastModificationDate")) for s in page.get("Schedules", [])})
+            if not (token := page.get("NextToken")):
+                return listed
 
     def run(self) -> None:
         while not self._stopping.wait(self.every_s):

@@ -97,12 +97,14 @@ def test_a_campaign_of_200_with_opt_outs_an_invalid_number_a_conversation_a_paus
     # A customer writes while the campaign runs: the bot's answer goes out between the campaign's
     # pages, not after the campaign (timed in campaign messages, not seconds: the machine's load
     # slows both alike).
-    wait_until(lambda: len(sandbox_to(local, set(fresh))) >= 20, timeout=120)
+    # Polled once a second while the campaign runs: each look is the sandbox's whole log or two API
+    # calls, made in the same process as the campaign it would slow.
+    wait_until(lambda: len(sandbox_to(local, set(fresh))) >= 20, timeout=120, interval=1)
     asker = numbers(1)[0]
     assert local.post_webhook(customer_text(asker, "hello")).status == 200
-    bot_reply = wait_until(lambda: [m for m in messages_of(local, asker) if m["direction"] == "outbound"], timeout=120)[0]
+    bot_reply = wait_until(lambda: [m for m in messages_of(local, asker) if m["direction"] == "outbound"], timeout=120, interval=1)[0]
     queued_at = time.mktime(time.strptime(bot_reply["timestamp"], "%Y-%m-%dT%H:%M:%SZ")) - time.timezone
-    answer = wait_until(lambda: sandbox_to(local, {asker}), timeout=120)[0]
+    answer = wait_until(lambda: sandbox_to(local, {asker}), timeout=120, interval=1)[0]
     campaign_sent = sorted(m["received_at"] for m in sandbox_to(local, set(fresh)))
     overtaken_by = len([at for at in campaign_sent if queued_at + 1 < at < answer["received_at"]])
     assert overtaken_by <= 2 * 20, f"{overtaken_by} campaign messages went out while the bot's answer waited"

@@ -90,6 +90,41 @@ def test_the_local_stand_in_fires_what_is_due_once_and_keeps_the_rest():
     assert runner.fire_due(now=2_000) == 0
 
 
+class VersionedScheduler(FakeScheduler):
+    """Lists as Scheduler does: a page at a time, each schedule with its creation and last update."""
+
+    def __init__(self, schedules: dict, page_size: int = 2):
+        super().__init__(schedules)
+        self.page_size, self.reads, self.versions = page_size, 0, {name: 1 for name in schedules}
+
+    def list_schedules(self, GroupName, NextToken="0"):
+        names, start = list(self.schedules), int(NextToken)
+        page = {"Schedules": [{"Name": n, "CreationDate": 0, "LastModificationDate": self.versions[n]}
+                              for n in names[start:start + self.page_size]]}
+        return {**page, "NextToken": str(start + self.page_size)} if start + self.page_size < len(names) else page
+
+    def get_schedule(self, Name, GroupName):
+        self.reads += 1
+        return super().get_schedule(Name, GroupName)
+
+    def update(self, name: str, at: int, reminder_id: str):
+        self.schedules[name], self.versions[name] = schedule(at, reminder_id), self.versions[name] + 1
+
+
+def test_the_local_stand_in_reads_a_waiting_schedule_once_and_again_only_when_it_changes():
+    scheduler = VersionedScheduler({f"later-{i}": schedule(5_000, f"r{i}") for i in range(5)})  # three pages
+    function = Function()
+    runner = OneTimeSchedules(function, scheduler, Queue(), "group", "dlq")
+    assert runner.fire_due(now=2_000) == 0 and scheduler.reads == 5
+    assert runner.fire_due(now=2_000) == 0 and scheduler.reads == 5  # nothing changed: the list alone
+    scheduler.update("later-3", 1_500, "r3-moved")  # an idle timer moved earlier
+    scheduler.update("later-4", 9_000, "r4")  # and one later
+    assert runner.fire_due(now=2_000) == 1 and scheduler.reads == 7
+    assert function.events == [{"reminder_id": "r3-moved"}]
+    assert runner.fire_due(now=6_000) == 3 and sorted(scheduler.schedules) == ["later-4"]
+    assert runner.fire_due(now=9_000) == 1 and scheduler.schedules == {}
+
+
 def test_the_local_stand_in_parks_a_schedule_that_keeps_failing():
     scheduler, queue = FakeScheduler({"due": schedule(1_000, "r1")}), Queue()
     runner = OneTimeSchedules(Function(fail=True), scheduler, queue, "group", "dlq", attempts=2)
