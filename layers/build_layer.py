@@ -120,7 +120,7 @@ BUNDLES = {bundle.name: bundle for bundle in (SHARED, LIVE_AUTH)}
 LAYER_DIR, SITE_DIR, STAMP = SHARED.directory, SHARED.site, SHARED.stamp
 
 
-def _digest_of(paths, base: Path = ROOT) -> str:
+def digest_of(paths, base: Path = ROOT) -> str:
     """A digest of the files' names (relative to `base`) and contents."""
     digest = hashlib.sha256()
     for path in paths:
@@ -130,7 +130,7 @@ def _digest_of(paths, base: Path = ROOT) -> str:
 
 def inputs_digest(bundle: Bundle = SHARED) -> str:
     """A digest of everything the bundle is made from; a change to any of them means a rebuild."""
-    return _digest_of(bundle.inputs())
+    return digest_of(bundle.inputs())
 
 
 @contextmanager
@@ -276,7 +276,7 @@ def ensure_function_assets(force: bool = False, functions: Path = FUNCTIONS, ass
     stamp = assets.with_name(assets.name + ".inputs.sha256")
     with _one_build_at_a_time():
         sources = _function_sources(functions)
-        digest = _digest_of(BUILD_INPUTS) + _digest_of(sources, base=functions)
+        digest = digest_of(BUILD_INPUTS) + digest_of(sources, base=functions)
         if not force and stamp.exists() and stamp.read_text().strip() == digest:
             return assets
         shutil.rmtree(assets, ignore_errors=True)

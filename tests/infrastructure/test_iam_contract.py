@@ -13,7 +13,6 @@ Records live in files (build/aws-calls), so calls made by local mode in its own 
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import sys
@@ -23,6 +22,7 @@ from pathlib import Path
 import pytest
 from aws_cdk.assertions import Template
 
+from layers.build_layer import digest_of
 from stacks.constructs.service_function import ServiceFunction
 from tests.conftest import AWS_CALLS, RECORDING_SUITES, recorded_suites
 from tests.contract import recorder
@@ -55,13 +55,11 @@ def deployment_inputs(stacks) -> dict:
 
 
 def synth_inputs_digest() -> str:
-    digest = hashlib.sha256()
+    files = []
     for name in SYNTH_INPUTS:
         path = ROOT / name
-        files = sorted(p for p in path.rglob("*") if p.is_file() and "__pycache__" not in p.parts) if path.is_dir() else [path]
-        for file in files:
-            digest.update(str(file.relative_to(ROOT)).encode() + b"\0" + file.read_bytes() + b"\0")
-    return digest.hexdigest()[:16]
+        files += sorted(p for p in path.rglob("*") if p.is_file() and "__pycache__" not in p.parts) if path.is_dir() else [path]
+    return digest_of(files, base=ROOT)[:16]
 
 
 @pytest.fixture(scope="module")
