@@ -30,6 +30,11 @@ TARGET_INBOUND = 5.0
 TARGET_INBOUND_WITH_WORKFLOW = 30.0
 STATUSES_PER_SEND = 3  # sent, delivered, read: each a webhook
 ALTERNATIVE_MEMORY_MB = (256, 1024, 1769)
+HOURS_PER_MONTH = 730
+# An Application Load Balancer hands a Lambda target request bodies of at most 1 MB (Elastic Load
+# Balancing's guide, "Lambda functions as targets"); Meta's webhooks reach 3 MB (history chunks).
+ALB_LAMBDA_TARGET_MAX_BODY_MB = 1
+META_WEBHOOK_MAX_BODY_MB = 3
 FIFO_FUNCTIONS = {"api", "conversation", "sender"}  # their queue sends go to the outbound FIFO queue
 
 
@@ -170,6 +175,11 @@ def model(found: dict, workflow_found: dict, table: dict) -> dict:
     http_saving = (p["api_gateway_rest_per_million_requests"] - p["api_gateway_http_per_million_requests"])
     # WAF does attach to a CloudFront distribution, which could stand in front of an HTTP API.
     behind_cloudfront = http_saving - p["cloudfront_https_per_million_requests"]
+    # An Application Load Balancer is the other front door WAF attaches to. It bills the busiest of
+    # its capacity unit's dimensions each hour; per webhook, at most a new connection's share (25 a
+    # second make a unit: a delivery on a reused connection costs less), and its hours, which do
+    # not grow with messages.
+    alb = p["alb_per_lcu_hour"] / (p["alb_lcu_new_connections_per_second"] * 3600) * MILLION
     # Memory: what the functions' Lambda share of a bot conversation would be at other sizes.
     lambda_at = {mb: per_million(cost_of(bot["per_message"], table, transitions_per_message, memory=mb))["Lambda"]
                  for mb in ALTERNATIVE_MEMORY_MB}
@@ -187,6 +197,9 @@ def model(found: dict, workflow_found: dict, table: dict) -> dict:
         "archive_firehose": firehose,
         "http_api_saving": http_saving,
         "http_api_behind_cloudfront_saving": behind_cloudfront,
+        "alb_per_million": alb,
+        "alb_per_month": p["alb_per_hour"] * HOURS_PER_MONTH,
+        "rest_per_million": p["api_gateway_rest_per_million_requests"],
         "lambda_at_memory": lambda_at,
         "inbound_floor": inbound_floor(table),
     }
@@ -212,6 +225,7 @@ def report(figures: dict, table: dict) -> list[str]:
     excl = total(figures["inbound"])
     incl = total(figures["inbound_with_workflow"])
     floor = total(figures["inbound_floor"])
+    alb_saving = figures["rest_per_million"] - figures["alb_per_million"]
     lines += [
         "",
         f"target: inbound, without Step Functions ≤ {TARGET_INBOUND:g}: {excl:.2f} {mark(excl, TARGET_INBOUND)}",
@@ -226,6 +240,12 @@ def report(figures: dict, table: dict) -> list[str]:
         f"alternative: HTTP API instead of REST: {figures['http_api_saving']:.2f} less per million webhooks, "
         f"but WAF cannot attach to an HTTP API; behind CloudFront, where it can, {figures['http_api_behind_cloudfront_saving']:.2f} less, and the floor above "
         f"{floor - figures['http_api_behind_cloudfront_saving']:.2f}",
+        f"alternative: an Application Load Balancer instead of REST (WAF attaches to it too): at most "
+        f"{figures['alb_per_million']:.2f} per million webhooks and {figures['alb_per_month']:.2f} a month, cheaper above "
+        f"{figures['alb_per_month'] / alb_saving:.1f} million webhooks a month (the floor above {floor - alb_saving:.2f}, "
+        f"inbound {excl - alb_saving:.2f}); "
+        f"not taken: it hands a Lambda target bodies of at most {ALB_LAMBDA_TARGET_MAX_BODY_MB} MB, and Meta's reach "
+        f"{META_WEBHOOK_MAX_BODY_MB} MB",
         f"alternative: every function at another memory size: Lambda's part of the bot conversation figure "
         f"{figures['inbound_with_workflow'].get('Lambda', 0.0):.2f} as deployed; "
         + ", ".join(f"{usd:.2f} at {mb} MB" for mb, usd in figures["lambda_at_memory"].items())

@@ -134,6 +134,24 @@ def test_make_cost_takes_another_price_table(tmp_path, capsys, monkeypatch):
     assert http.endswith(f"behind CloudFront, where it can, {saving:.2f} less, and the floor above {sum(inbound_floor(table).values()) - saving:.2f}")
 
 
+def test_the_load_balancer_alternative_is_priced_per_connection_and_hour_and_refused_for_its_body_limit(tmp_path, capsys, monkeypatch):
+    table = json.loads(PRICES.read_text())
+    table["prices"] |= {"alb_per_lcu_hour": 0.009, "alb_per_hour": 0.03, "alb_lcu_new_connections_per_second": 25}
+    (tmp_path / "prices.json").write_text(json.dumps(table))
+    found = {name: webhook_effect() for name in ("inbound", "send", "status", "history")}
+    found["archive"] = archive_batch(100)
+    workflow = {"bot": {"messages": 4, "transitions": 8, "bot_turn": Requests(), "per_message": webhook_effect(per=4)}}
+    monkeypatch.setattr("benchmarks.cost.measure", lambda: (found, workflow))
+    assert main(["--prices", str(tmp_path / "prices.json")]) == 0
+    [alb] = [line for line in capsys.readouterr().out.splitlines() if line.startswith("alternative: an Application Load Balancer")]
+    # A webhook on a new connection: 1/90,000 of a capacity unit's hour at 0.009 is 0.10 per million;
+    # 730 hours at 0.03 are 21.90 a month, which REST's 3.50 less 0.10 per million pays for at 6.4 million.
+    saving = 3.5 - 0.1
+    assert "at most 0.10 per million webhooks and 21.90 a month, cheaper above 6.4 million webhooks a month" in alb
+    assert f"the floor above {sum(inbound_floor(table).values()) - saving:.2f}" in alb
+    assert alb.endswith("not taken: it hands a Lambda target bodies of at most 1 MB, and Meta's reach 3 MB")
+
+
 def test_the_inbound_floor_is_the_kept_controls_at_their_least():
     table = _table(api_gateway_rest_per_million_requests=3.5, waf_per_million_requests=0.6, lambda_per_million_requests=0.2,
                    sqs_standard_per_million_requests=0.4, dynamodb_on_demand_per_million_write_units=0.625,
