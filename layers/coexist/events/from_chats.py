@@ -3,17 +3,21 @@
 from __future__ import annotations
 
 import time
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 from coexist.domain.chat import Chat, ChatEvent, ChatMode, Takeover
-from coexist.events.models import (
-    ChatAssigned, ChatClosed, ChatQueued, ChatSatisfactionRecorded, ChatTakenOver, DomainEvent, iso,
-)
 from coexist.store.chats import SATISFACTION_RECORDED
+
+if TYPE_CHECKING:
+    from coexist.events.models import DomainEvent
 
 
 def events_of(event: str, before: Chat, sets: dict, now: int) -> list[DomainEvent]:
     """What a written change means for a CRM; nothing for the moves it does not care about."""
+    # Imported here: the event models (and pydantic under them) load with the first change a CRM
+    # hears of, not with every function that holds the chat repository (the exporter, retention).
+    from coexist.events.models import ChatAssigned, ChatClosed, ChatQueued, ChatSatisfactionRecorded, ChatTakenOver, iso
+
     common = {"phone_number_id": before.phone_number_id, "chat_id": before.chat_id,
               "conversation_id": before.conversation_id, "occurred_at": iso(now)}
     if event == ChatEvent.QUEUED:

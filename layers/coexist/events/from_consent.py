@@ -3,13 +3,18 @@ whichever way the change came (a keyword, an agent, an import, Meta's 131050).""
 
 from __future__ import annotations
 
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 from coexist.domain.consent import AgentEvidence, ConsentChange, ImportEvidence, KeywordEvidence, PlatformEvidence, State
-from coexist.events.models import ConsentChanged, iso
+
+if TYPE_CHECKING:
+    from coexist.events.models import ConsentChanged
 
 
 def consent_event(change: ConsentChange) -> ConsentChanged:
+    # Imported here, as in from_chats: the models load with the first change recorded.
+    from coexist.events.models import ConsentChanged, iso
+
     evidence = change.evidence
     if isinstance(evidence, KeywordEvidence):
         source, evidence_id = "keyword", evidence.message_id

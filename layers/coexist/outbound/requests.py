@@ -6,7 +6,6 @@ A request that Meta would reject for its shape is refused here (HTTP 422) and ne
 
 from __future__ import annotations
 
-import re
 from typing import Annotated, Any, Literal, Union
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, field_validator, model_validator
@@ -27,7 +26,6 @@ LIST_ROWS_MAX = 10
 ROW_TITLE_MAX = 24
 ROW_DESCRIPTION_MAX = 72
 SECTION_TITLE_MAX = 24
-_PLACEHOLDER = re.compile(r"\{\{\s*(\w+)\s*\}\}")
 
 
 class Strict(BaseModel):
@@ -197,10 +195,6 @@ FREE_FORM_TYPES = frozenset({"text", "image", "document", "audio", "video", "int
 def parse_send_request(body: Any):
     """Raises pydantic.ValidationError with Meta's limit in the message when a rule is broken."""
     return _ADAPTER.validate_python(body)
-
-
-def template_placeholders(body_text: str | None) -> int:
-    return len(set(_PLACEHOLDER.findall(body_text or "")))
 
 
 def graph_payload(request, to: str | None, recipient: str | None = None) -> dict:

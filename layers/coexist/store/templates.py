@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
+import re
 import time
 
-from coexist.outbound.requests import template_placeholders
 from coexist.store.items import to_item_value
+
+# A body's placeholders, positional ({{1}}) or named ({{first_name}}); one used twice is one parameter.
+_PLACEHOLDER = re.compile(r"\{\{\s*(\w+)\s*\}\}")
+
+
+def template_placeholders(body_text: str | None) -> int:
+    return len(set(_PLACEHOLDER.findall(body_text or "")))
 
 
 def template_key(name: str, language: str) -> str:
