@@ -11,9 +11,12 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import Callable, Iterable
+from typing import TYPE_CHECKING, Callable, Iterable
 
-from coexist.events.models import SOURCE, DomainEvent
+from coexist.resources import EVENT_SOURCE
+
+if TYPE_CHECKING:
+    from coexist.events.models import DomainEvent
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +37,10 @@ class EventPublisher:
 
     def publish(self, *events: DomainEvent | Iterable[DomainEvent]) -> int:
         """Put these events on the bus; how many EventBridge took. Never raises."""
+        # Imported here: the models load with the first event published, not in every function
+        # that holds a publisher (the sender publishes only on a failure).
+        from coexist.events.models import DomainEvent
+
         flat = [e for item in events for e in ([item] if isinstance(item, DomainEvent) else item)]
         if not flat:
             return 0
@@ -46,7 +53,7 @@ class EventPublisher:
     def entry(self, event: DomainEvent) -> dict:
         exclude = set() if self.include_text else set(event.TEXT_FIELDS)
         return {
-            "Source": SOURCE,
+            "Source": EVENT_SOURCE,
             "DetailType": event.type,
             "Detail": event.model_dump_json(exclude=exclude),
             "EventBusName": self.bus_name,

@@ -31,12 +31,11 @@ import random
 import time
 import uuid
 from dataclasses import dataclass
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 from coexist.domain import consent, send_errors
 from coexist.domain.pacing import Rate
 from coexist.domain.send_errors import Action
-from coexist.events.models import MessageFailed, iso
 from coexist.events.publisher import NoBus
 from coexist.inbox import Inbox
 from coexist.outbound.deadlines import MAX_INLINE_WAIT_S
@@ -47,6 +46,9 @@ from coexist.resources import OUTBOUND_MAX_SEND_ATTEMPTS
 from coexist.store.items import from_item_value
 from coexist.store.messages import SENDING
 from coexist.store.throttle import Slot, Throttle, number_bucket
+
+if TYPE_CHECKING:
+    from coexist.events.models import MessageFailed
 
 __all__ = ["MAX_INLINE_WAIT_S", "STALE_SLOT_S", "CircuitOpened", "Defer", "Delivery", "Park", "Retry", "SendReport", "Sender"]
 MAX_SLOT_AHEAD_S = 6 * 3600  # reserve at most this far ahead (SQS hides a message for 12 h at most)
@@ -274,6 +276,8 @@ class Sender:
 
 def failed_event(item: dict, reason: str, error_code: int | None, now: float) -> MessageFailed:
     """A message the sender gave up on (Meta refused it for good, or kept failing)."""
+    from coexist.events.models import MessageFailed, iso  # with the first failure, not every cold start
+
     return MessageFailed(
         phone_number_id=item["phone_number_id"], chat_id=item.get("chat_id"), message_id=item.get("wamid") or item["id"],
         coexist_message_id=item["id"], occurred_at=iso(now), reason=reason, error_codes=[error_code] if error_code else [],
