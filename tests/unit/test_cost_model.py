@@ -109,15 +109,20 @@ def test_the_memory_of_a_function_is_read_from_the_stacks(tmp_path):
         memory_mb("nobody", tmp_path)
 
 
-def test_make_cost_takes_another_price_table(tmp_path, capsys, monkeypatch):
-    table = json.loads(PRICES.read_text()) | {"date": "2031-01-01", "source": "a test's own table"}
+def make_cost_with(table: dict, tmp_path, capsys, monkeypatch) -> str:
+    """What `make cost --prices` prints with this table, every effect measured as one webhook."""
     (tmp_path / "prices.json").write_text(json.dumps(table))
     found = {name: webhook_effect() for name in ("inbound", "send", "status", "history")}
     found["archive"] = archive_batch(100)
     workflow = {"bot": {"messages": 4, "transitions": 8, "bot_turn": Requests(), "per_message": webhook_effect(per=4)}}
     monkeypatch.setattr("benchmarks.cost.measure", lambda: (found, workflow))
     assert main(["--prices", str(tmp_path / "prices.json")]) == 0
-    printed = capsys.readouterr().out
+    return capsys.readouterr().out
+
+
+def test_make_cost_takes_another_price_table(tmp_path, capsys, monkeypatch):
+    table = json.loads(PRICES.read_text()) | {"date": "2031-01-01", "source": "a test's own table"}
+    printed = make_cost_with(table, tmp_path, capsys, monkeypatch)
     assert "2031-01-01" in printed and "a test's own table" in printed
     assert "in bot conversations: each message's share of the whole conversation (2.00 transitions per message)" in printed
     # What archiving costs a webhook: its send (0.40) and a hundredth of a batch's PUT, invocation and receives.
@@ -137,13 +142,8 @@ def test_make_cost_takes_another_price_table(tmp_path, capsys, monkeypatch):
 def test_the_load_balancer_alternative_is_priced_per_connection_and_hour_and_refused_for_its_body_limit(tmp_path, capsys, monkeypatch):
     table = json.loads(PRICES.read_text())
     table["prices"] |= {"alb_per_lcu_hour": 0.009, "alb_per_hour": 0.03, "alb_lcu_new_connections_per_second": 25}
-    (tmp_path / "prices.json").write_text(json.dumps(table))
-    found = {name: webhook_effect() for name in ("inbound", "send", "status", "history")}
-    found["archive"] = archive_batch(100)
-    workflow = {"bot": {"messages": 4, "transitions": 8, "bot_turn": Requests(), "per_message": webhook_effect(per=4)}}
-    monkeypatch.setattr("benchmarks.cost.measure", lambda: (found, workflow))
-    assert main(["--prices", str(tmp_path / "prices.json")]) == 0
-    [alb] = [line for line in capsys.readouterr().out.splitlines() if line.startswith("alternative: an Application Load Balancer")]
+    printed = make_cost_with(table, tmp_path, capsys, monkeypatch)
+    [alb] = [line for line in printed.splitlines() if line.startswith("alternative: an Application Load Balancer")]
     # A webhook on a new connection: 1/90,000 of a capacity unit's hour at 0.009 is 0.10 per million;
     # 730 hours at 0.03 are 21.90 a month, which REST's 3.50 less 0.10 per million pays for at 6.4 million.
     saving = 3.5 - 0.1
