@@ -199,7 +199,7 @@ def model(found: dict, workflow_found: dict, table: dict) -> dict:
         "http_api_behind_cloudfront_saving": behind_cloudfront,
         "alb_per_million": alb,
         "alb_per_month": p["alb_per_hour"] * HOURS_PER_MONTH,
-        "rest_per_million": p["api_gateway_rest_per_million_requests"],
+        "alb_saving": p["api_gateway_rest_per_million_requests"] - alb,
         "lambda_at_memory": lambda_at,
         "inbound_floor": inbound_floor(table),
     }
@@ -225,7 +225,6 @@ def report(figures: dict, table: dict) -> list[str]:
     excl = total(figures["inbound"])
     incl = total(figures["inbound_with_workflow"])
     floor = total(figures["inbound_floor"])
-    alb_saving = figures["rest_per_million"] - figures["alb_per_million"]
     lines += [
         "",
         f"target: inbound, without Step Functions ≤ {TARGET_INBOUND:g}: {excl:.2f} {mark(excl, TARGET_INBOUND)}",
@@ -242,8 +241,8 @@ def report(figures: dict, table: dict) -> list[str]:
         f"{floor - figures['http_api_behind_cloudfront_saving']:.2f}",
         f"alternative: an Application Load Balancer instead of REST (WAF attaches to it too): at most "
         f"{figures['alb_per_million']:.2f} per million webhooks and {figures['alb_per_month']:.2f} a month, cheaper above "
-        f"{figures['alb_per_month'] / alb_saving:.1f} million webhooks a month (the floor above {floor - alb_saving:.2f}, "
-        f"inbound {excl - alb_saving:.2f}); "
+        f"{figures['alb_per_month'] / figures['alb_saving']:.1f} million webhooks a month (the floor above "
+        f"{floor - figures['alb_saving']:.2f}, inbound {excl - figures['alb_saving']:.2f}); "
         f"not taken: it hands a Lambda target bodies of at most {ALB_LAMBDA_TARGET_MAX_BODY_MB} MB, and Meta's reach "
         f"{META_WEBHOOK_MAX_BODY_MB} MB",
         f"alternative: every function at another memory size: Lambda's part of the bot conversation figure "
