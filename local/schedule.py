@@ -127,13 +127,9 @@ class OneTimeSchedules(threading.Thread):
 
     def _listed(self) -> dict[str, tuple]:
         """The group's schedules, every page of them, each with what says it changed."""
-        listed: dict[str, tuple] = {}
-        token = None
-        while True:
-            page = self.scheduler.list_schedules(GroupName=self.group, **({"NextToken": token} if token else {}))
-            listed.update({s["Name"]: (s.get("CreationDate"), s.get("LastModificationDate")) for s in page.get("Schedules", [])})
-            if not (token := page.get("NextToken")):
-                return listed
+        pages = self.scheduler.get_paginator("list_schedules").paginate(GroupName=self.group)
+        return {s["Name"]: (s.get("CreationDate"), s.get("LastModificationDate"))
+                for page in pages for s in page.get("Schedules", [])}
 
     def run(self) -> None:
         while not self._stopping.wait(self.every_s):

@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import json
 
+import botocore.session
+from botocore.paginate import Paginator
+
 from coexist.domain.reminder import Button, answer_of, button_payload, is_reminder_id, new_reminder_id
 from coexist.reminders.schedules import at_expression
 from coexist.reminders.service import send_request
@@ -39,6 +42,13 @@ def test_a_reminder_is_its_template_with_parameters_and_a_payload_per_button():
         ("0", "quick_reply", f"reminder:{'r' + 'b' * 24}:confirm"), ("1", "quick_reply", f"reminder:{'r' + 'b' * 24}:cancel")]
 
 
+def _botocore_paginator(method) -> Paginator:
+    """botocore's paginator for Scheduler's ListSchedules, calling `method` for each page."""
+    session = botocore.session.get_session()
+    operation = session.get_service_model("scheduler").operation_model("ListSchedules")
+    return Paginator(method, session.get_paginator_model("scheduler").get_paginator("ListSchedules"), operation)
+
+
 class FakeScheduler:
     class exceptions:
         class ResourceNotFoundException(Exception):
@@ -49,6 +59,10 @@ class FakeScheduler:
 
     def list_schedules(self, GroupName):
         return {"Schedules": [{"Name": n} for n in self.schedules]}
+
+    def get_paginator(self, operation: str):
+        assert operation == "list_schedules"
+        return _botocore_paginator(self.list_schedules)
 
     def get_schedule(self, Name, GroupName):
         return self.schedules[Name]
